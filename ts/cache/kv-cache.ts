@@ -1,0 +1,229 @@
+import { check, checkFinite, KvpackError } from '../errors.js';
+import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
+import { createCodec } from '../codecs/registry.js';
+import type { StreamCodec } from '../codecs/types.js';
+
+export interface CacheOptions {
+  nKvHeads: number;
+  headDim: number;
+  /** Codec name (see listCodecs()) or a codec instance for keys / values. */
+  key: string | StreamCodec;
+  value: string | StreamCodec;
+  keyOptions?: Record<string, unknown>;
+  valueOptions?: Record<string, unknown>;
+  calibration?: { key?: unknown; value?: unknown };
+  /** Recent tokens always kept in fp32 (KIVI residual, SKVQ sliding window). Default 0. */
+  window?: number;
+  /** First tokens of each sequence kept in fp32 forever (attention sinks). Default 0. */
+  sinks?: number;
+}
+
+export interface CacheStats {
+  tokens: number;
+  /** Bytes of packed tiles (K+V). */
+  packedBytes: number;
+  /** Tokens held in full precision (sinks + tail), all sequences. */
+  fpTokens: number;
+  /** Bytes of calibration parameters (codebooks, permutations), counted once per cache. */
+  paramBytes: number;
+  /** Bits per cached element, everything counted, fp regions at fp16 (as the papers count). */
+  effectiveBits: number;
+  /** The same with fp regions at fp32, as kvpack stores them on the host. */
+  effectiveBitsStored: number;
+}
+
+/** The per-sequence state; exposed read-only to backends that mirror pages. */
+export interface SequenceView {
+  readonly pages: readonly Uint32Array[];
+  readonly tiles: number;
+  readonly sinkCount: number;
+  readonly sinkK: Float32Array; // [sinks][nKvHeads][headDim]
+  readonly sinkV: Float32Array;
+  readonly tailCount: number;
+  readonly tailK: Float32Array; // [tailCount][nKvHeads][headDim], oldest first
+  readonly tailV: Float32Array;
+}
+
+class SequenceState implements SequenceView {
+  pages: Uint32Array[] = [];
+  tiles = 0;
+  sinkCount = 0;
+  tailCount = 0;
+  constructor(
+    readonly sinkK: Float32Array,
+    readonly sinkV: Float32Array,
+    readonly tailK: Float32Array,
+    readonly tailV: Float32Array,
+  ) {}
+}
+
+/**
+ * The K/V cache of one layer for any number of sequences. Tokens enter an fp32 tail; once the
+ * tail holds `window + TILE_TOKENS` tokens, its oldest TILE_TOKENS become one packed tile per
+ * head and stream. Pages of TILES_PER_PAGE tiles are appended, never reallocated.
+ */
+export class PackedKvCache {
+  readonly nKvHeads: number;
+  readonly headDim: number;
+  readonly window: number;
+  readonly sinks: number;
+  readonly key: StreamCodec;
+  readonly value: StreamCodec;
+  /** u32 words per tile slot: every head's K then V words. */
+  readonly tileSlotWords: number;
+  readonly pageWords: number;
+  private readonly seqs = new Map<number, SequenceState>();
+  private readonly tileIn: Float32Array;
+  private readonly tileOut: Uint32Array;
+
+  constructor(opts: CacheOptions) {
+    const { nKvHeads, headDim } = opts;
+    check(Number.isInteger(nKvHeads) && nKvHeads > 0, 'BAD_PARAM', `must be a positive integer, got ${nKvHeads}`, 'nKvHeads');
+    check(
+      Number.isInteger(headDim) && headDim > 0 && headDim % HEAD_DIM_MULTIPLE === 0 && headDim <= MAX_HEAD_DIM,
+      'BAD_PARAM', `must be a multiple of ${HEAD_DIM_MULTIPLE} in [${HEAD_DIM_MULTIPLE}, ${MAX_HEAD_DIM}], got ${headDim}`, 'headDim');
+    const window = opts.window ?? 0;
+    const sinks = opts.sinks ?? 0;
+    check(Number.isInteger(window) && window >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${window}`, 'window');
+    check(Number.isInteger(sinks) && sinks >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${sinks}`, 'sinks');
+    this.nKvHeads = nKvHeads;
+    this.headDim = headDim;
+    this.window = window;
+    this.sinks = sinks;
+    this.key = resolveCodec(opts.key, 'key', opts, opts.keyOptions, opts.calibration?.key);
+    this.value = resolveCodec(opts.value, 'value', opts, opts.valueOptions, opts.calibration?.value);
+    this.tileSlotWords = nKvHeads * (this.key.tileWords + this.value.tileWords);
+    this.pageWords = TILES_PER_PAGE * this.tileSlotWords;
+    this.tileIn = new Float32Array(TILE_TOKENS * headDim);
+    this.tileOut = new Uint32Array(Math.max(this.key.tileWords, this.value.tileWords));
+  }
+
+  /** Floats per token of one stream: nKvHeads * headDim. */
+  get tokenFloats(): number {
+    return this.nKvHeads * this.headDim;
+  }
+
+  hasSequence(seq: number): boolean {
+    return this.seqs.has(seq);
+  }
+
+  sequenceIds(): number[] {
+    return [...this.seqs.keys()];
+  }
+
+  length(seq: number): number {
+    const s = this.seqs.get(seq);
+    return s ? s.sinkCount + s.tiles * TILE_TOKENS + s.tailCount : 0;
+  }
+
+  /** Read-only view for attention kernels; throws UNKNOWN_SEQUENCE. */
+  view(seq: number): SequenceView {
+    const s = this.seqs.get(seq);
+    if (!s) throw new KvpackError('UNKNOWN_SEQUENCE', `no sequence ${seq} in this cache`, 'seq');
+    return s;
+  }
+
+  /**
+   * Append tokens to a sequence (created on first append). keys/values: [n][nKvHeads][headDim].
+   * Everything is validated before the cache changes.
+   */
+  append(seq: number, keys: Float32Array, values: Float32Array): void {
+    check(Number.isInteger(seq) && seq >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${seq}`, 'seq');
+    const tf = this.tokenFloats;
+    check(keys.length % tf === 0 && keys.length > 0, 'BAD_SHAPE', `length ${keys.length} is not a positive multiple of nKvHeads*headDim=${tf}`, 'keys');
+    check(values.length === keys.length, 'BAD_SHAPE', `length ${values.length} != keys length ${keys.length}`, 'values');
+    checkFinite(keys, 'keys');
+    checkFinite(values, 'values');
+    let s = this.seqs.get(seq);
+    if (!s) {
+      const tailCap = (this.window + TILE_TOKENS) * tf;
+      s = new SequenceState(
+        new Float32Array(this.sinks * tf), new Float32Array(this.sinks * tf),
+        new Float32Array(tailCap), new Float32Array(tailCap));
+      this.seqs.set(seq, s);
+    }
+    const n = keys.length / tf;
+    for (let i = 0; i < n; i++) {
+      const k = keys.subarray(i * tf, (i + 1) * tf);
+      const v = values.subarray(i * tf, (i + 1) * tf);
+      if (s.sinkCount < this.sinks) {
+        s.sinkK.set(k, s.sinkCount * tf);
+        s.sinkV.set(v, s.sinkCount * tf);
+        s.sinkCount++;
+        continue;
+      }
+      s.tailK.set(k, s.tailCount * tf);
+      s.tailV.set(v, s.tailCount * tf);
+      s.tailCount++;
+      if (s.tailCount === this.window + TILE_TOKENS) this.sealOldestTile(s);
+    }
+  }
+
+  /** Drop a sequence and its pages. */
+  delete(seq: number): void {
+    this.seqs.delete(seq);
+  }
+
+  /** Word offset of (tile, head, stream) inside its page. */
+  tileOffset(tileInPage: number, head: number, stream: 'key' | 'value'): number {
+    return tileInPage * this.tileSlotWords + head * (this.key.tileWords + this.value.tileWords) +
+      (stream === 'key' ? 0 : this.key.tileWords);
+  }
+
+  stats(): CacheStats {
+    let tokens = 0, tiles = 0, fpTokens = 0;
+    for (const s of this.seqs.values()) {
+      tiles += s.tiles;
+      fpTokens += s.sinkCount + s.tailCount;
+      tokens += s.sinkCount + s.tailCount + s.tiles * TILE_TOKENS;
+    }
+    const packedBytes = tiles * this.tileSlotWords * 4;
+    const paramBytes = (this.key.paramWords.length + this.value.paramWords.length) * 4;
+    const elements = tokens * this.tokenFloats * 2;
+    const fpElements = fpTokens * this.tokenFloats * 2;
+    const bitsBase = packedBytes * 8 + paramBytes * 8;
+    return {
+      tokens, packedBytes, fpTokens, paramBytes,
+      effectiveBits: elements ? (bitsBase + fpElements * 16) / elements : 0,
+      effectiveBitsStored: elements ? (bitsBase + fpElements * 32) / elements : 0,
+    };
+  }
+
+  private sealOldestTile(s: SequenceState): void {
+    const tf = this.tokenFloats;
+    const d = this.headDim;
+    if (s.tiles % TILES_PER_PAGE === 0) s.pages.push(new Uint32Array(this.pageWords));
+    const page = s.pages[s.pages.length - 1]!;
+    const tileInPage = s.tiles % TILES_PER_PAGE;
+    for (const stream of ['key', 'value'] as const) {
+      const codec = stream === 'key' ? this.key : this.value;
+      const tail = stream === 'key' ? s.tailK : s.tailV;
+      for (let h = 0; h < this.nKvHeads; h++) {
+        for (let t = 0; t < TILE_TOKENS; t++) {
+          this.tileIn.set(tail.subarray(t * tf + h * d, t * tf + h * d + d), t * d);
+        }
+        const out = this.tileOut.subarray(0, codec.tileWords);
+        out.fill(0);
+        codec.encodeTile(this.tileIn, h, out);
+        page.set(out, this.tileOffset(tileInPage, h, stream));
+      }
+    }
+    s.tiles++;
+    s.tailK.copyWithin(0, TILE_TOKENS * tf, s.tailCount * tf);
+    s.tailV.copyWithin(0, TILE_TOKENS * tf, s.tailCount * tf);
+    s.tailCount -= TILE_TOKENS;
+  }
+}
+
+function resolveCodec(
+  c: string | StreamCodec, kind: 'key' | 'value', opts: CacheOptions,
+  options: Record<string, unknown> | undefined, calibration: unknown,
+): StreamCodec {
+  if (typeof c !== 'string') {
+    check(c.kind === kind, 'BAD_PARAM', `codec instance codes ${c.kind}s`, kind);
+    check(c.headDim === opts.headDim && c.nKvHeads === opts.nKvHeads, 'BAD_SHAPE',
+      `codec built for ${c.nKvHeads}x${c.headDim}, cache is ${opts.nKvHeads}x${opts.headDim}`, kind);
+    return c;
+  }
+  return createCodec(c, { kind, headDim: opts.headDim, nKvHeads: opts.nKvHeads, options, calibration });
+}

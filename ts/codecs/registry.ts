@@ -1,0 +1,33 @@
+import { KvpackError } from '../errors.js';
+import type { CodecContext, CodecInfo, StreamCodec } from './types.js';
+
+const codecs = new Map<string, CodecInfo>();
+
+/** Codec modules call this once at import; `ts/codecs/index.ts` imports them all. */
+export function registerCodec(info: CodecInfo): void {
+  if (codecs.has(info.name)) throw new Error(`codec ${info.name} registered twice`);
+  codecs.set(info.name, info);
+}
+
+export function codecInfo(name: string): CodecInfo {
+  const info = codecs.get(name);
+  if (!info) {
+    throw new KvpackError('UNKNOWN_CODEC', `unknown codec '${name}'; known: ${[...codecs.keys()].join(', ')}`, 'codec');
+  }
+  return info;
+}
+
+export function listCodecs(): CodecInfo[] {
+  return [...codecs.values()];
+}
+
+export function createCodec(name: string, ctx: CodecContext): StreamCodec {
+  const info = codecInfo(name);
+  if (!info.streams.includes(ctx.kind)) {
+    throw new KvpackError('BAD_PARAM', `codec '${name}' cannot code ${ctx.kind}s`, ctx.kind);
+  }
+  if (info.needsCalibration && ctx.calibration === undefined) {
+    throw new KvpackError('BAD_CALIBRATION', `codec '${name}' needs a calibration object`, 'calibration');
+  }
+  return info.create(ctx);
+}

@@ -1,0 +1,55 @@
+import { TILE_TOKENS } from '../format/constants.js';
+
+export type StreamKind = 'key' | 'value';
+
+/** What a codec instance needs to know about the cache it codes. */
+export interface CodecContext {
+  kind: StreamKind;
+  headDim: number;
+  nKvHeads: number;
+  /** Calibration object for codecs that need one (SKVQ, CQ); validated by the codec. */
+  calibration?: unknown;
+  /** Codec-specific options (e.g. group size, clip ratio), validated by the codec. */
+  options?: Record<string, unknown>;
+}
+
+/**
+ * One codec bound to one stream (keys or values) of one cache shape.
+ * The TS methods are the reference (oracle) every backend is tested against.
+ */
+export interface StreamCodec {
+  /** Registry name, e.g. 'fp32', 'kivi2', 'q4_0'. */
+  readonly name: string;
+  readonly kind: StreamKind;
+  readonly headDim: number;
+  readonly nKvHeads: number;
+  /** u32 words of one tile (TILE_TOKENS tokens x headDim channels) of one head. */
+  readonly tileWords: number;
+  /**
+   * Kernel parameters (calibration results: permutation, clip, codebooks...) as u32 words, all
+   * heads; layout documented per codec in docs/FORMAT.md. Empty for codecs without parameters.
+   */
+  readonly paramWords: Uint32Array;
+  /** Pack one tile of one head. x: TILE_TOKENS*headDim f32, token-major, model channel order. */
+  encodeTile(x: Float32Array, head: number, out: Uint32Array): void;
+  /** Unpack one tile of one head into f32, token-major, model channel order. */
+  decodeTile(words: Uint32Array, head: number, out: Float32Array): void;
+}
+
+export type CodecFactory = (ctx: CodecContext) => StreamCodec;
+
+export interface CodecInfo {
+  name: string;
+  /** One line for tables and --help. */
+  summary: string;
+  /** Which streams the codec may code. */
+  streams: readonly StreamKind[];
+  /** True when a calibration object is required. */
+  needsCalibration: boolean;
+  create: CodecFactory;
+}
+
+/** Bits per element of the packed tiles of a codec (metadata included, params excluded). */
+export function tileBitsPerElement(codec: StreamCodec): number {
+  return (codec.tileWords * 32) / (TILE_TOKENS * codec.headDim);
+}
