@@ -1,0 +1,194 @@
+import { KvpackError } from '../errors.js';
+import { TsBackend } from './ts-backend.js';
+import type { AttentionBackend, BackendName } from './types.js';
+
+/** Preference order when nothing is requested: fastest first. */
+export const BACKEND_ORDER: readonly BackendName[] = ['webgpu', 'wasm', 'ts'];
+
+/** What a successful probe returns: a ready backend plus facts for the report (adapter, limits...). */
+export interface ProbeResult {
+  backend: AttentionBackend;
+  details?: Record<string, unknown>;
+}
+
+/** Creates one backend or throws (any error) saying why it cannot run here. */
+export type BackendProbe = () => Promise<ProbeResult>;
+
+export interface BackendAttempt {
+  name: BackendName;
+  ok: boolean;
+  /** Why it failed, or what it is when it worked. */
+  reason: string;
+  details?: Record<string, unknown>;
+  ms: number;
+}
+
+export interface BackendReport {
+  chosen: BackendName;
+  description: string;
+  /** Why this backend: the request (option / env) or the fallback chain. */
+  why: string;
+  requested?: { name: BackendName; source: 'option' | 'env KVPACK_BACKEND' };
+  /** Every backend tried, in order; failures carry the reason. */
+  attempts: BackendAttempt[];
+}
+
+export interface ChooseOptions {
+  /** Use this backend or throw BACKEND_UNAVAILABLE; wins over env KVPACK_BACKEND. */
+  prefer?: BackendName;
+  /** Receives one line per decision and fallback (default: no logging). */
+  log?: (line: string) => void;
+  /** Environment to read KVPACK_BACKEND from (default: process.env where it exists). */
+  env?: Record<string, string | undefined>;
+  /** Also probe the backends after the chosen one, for a complete report (`kvpack backends`). */
+  probeAll?: boolean;
+  /** Replace probes (tests, or an app that builds its own WebGPU device). */
+  probes?: Partial<Record<BackendName, BackendProbe>>;
+  /** A probe taking longer than this fails (an adapter request that never settles). Default 20 s. */
+  probeTimeoutMs?: number;
+}
+
+export interface ChosenBackend {
+  backend: AttentionBackend;
+  report: BackendReport;
+}
+
+/**
+ * Picks the attention backend: WebGPU > WASM SIMD > TS. A backend that is missing or fails to
+ * start is logged and skipped, never fatal, since TS always works. An explicit request (option
+ * `prefer`, else env KVPACK_BACKEND) is honoured strictly: if it cannot run, BACKEND_UNAVAILABLE
+ * with the reason, because silently benchmarking another backend would mislead.
+ */
+export async function chooseBackend(opts: ChooseOptions = {}): Promise<ChosenBackend> {
+  const log = opts.log ?? (() => {});
+  const requested = resolveRequest(opts);
+  const probes = { ...defaultProbes, ...opts.probes };
+  const timeoutMs = opts.probeTimeoutMs ?? 20_000;
+  const attempts: BackendAttempt[] = [];
+  const order = requested ? [requested.name] : BACKEND_ORDER;
+
+  let chosen: ProbeResult | undefined;
+  for (const name of order) {
+    const { attempt, result } = await runProbe(name, probes[name], timeoutMs);
+    attempts.push(attempt);
+    if (result) { chosen = result; break; }
+    if (requested) {
+      throw new KvpackError('BACKEND_UNAVAILABLE',
+        `backend '${name}' was requested (${requested.source}) but cannot run here: ${attempt.reason}`,
+        requested.source === 'option' ? 'prefer' : 'KVPACK_BACKEND');
+    }
+    log(`kvpack: backend ${name} unavailable (${attempt.reason}); falling back`);
+  }
+  if (!chosen) {
+    // Only reachable when a custom 'ts' probe fails: the built-in TS backend cannot.
+    throw new KvpackError('BACKEND_UNAVAILABLE',
+      `no backend could start: ${attempts.map((a) => `${a.name}: ${a.reason}`).join('; ')}`);
+  }
+  if (opts.probeAll) {
+    for (const name of BACKEND_ORDER) {
+      if (attempts.some((a) => a.name === name)) continue;
+      const { attempt, result } = await runProbe(name, probes[name], timeoutMs);
+      attempts.push(attempt);
+      result?.backend.dispose();
+    }
+  }
+  const why = requested
+    ? `requested by ${requested.source}`
+    : attempts.length === 1 || attempts[0]!.name === chosen.backend.name
+      ? `first available in order ${BACKEND_ORDER.join(' > ')}`
+      : `fallback in order ${BACKEND_ORDER.join(' > ')}`;
+  log(`kvpack: using backend ${chosen.backend.name} (${chosen.backend.description}): ${why}`);
+  return {
+    backend: chosen.backend,
+    report: {
+      chosen: chosen.backend.name,
+      description: chosen.backend.description,
+      why,
+      ...(requested ? { requested } : {}),
+      attempts,
+    },
+  };
+}
+
+function resolveRequest(opts: ChooseOptions): BackendReport['requested'] {
+  if (opts.prefer !== undefined) {
+    if (!BACKEND_ORDER.includes(opts.prefer)) {
+      throw new KvpackError('BAD_PARAM', `must be one of ${BACKEND_ORDER.join(', ')}, got '${String(opts.prefer)}'`, 'prefer');
+    }
+    return { name: opts.prefer, source: 'option' };
+  }
+  const env = opts.env ?? processEnv();
+  const raw = env.KVPACK_BACKEND?.trim().toLowerCase();
+  if (raw === undefined || raw === '' || raw === 'auto') return undefined;
+  if (!(BACKEND_ORDER as readonly string[]).includes(raw)) {
+    throw new KvpackError('BAD_PARAM', `must be one of ${BACKEND_ORDER.join(', ')} or auto, got '${env.KVPACK_BACKEND}'`, 'KVPACK_BACKEND');
+  }
+  return { name: raw as BackendName, source: 'env KVPACK_BACKEND' };
+}
+
+function processEnv(): Record<string, string | undefined> {
+  // Browsers have no process; Deno 2 and Bun provide process.env.
+  const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  return p?.env ?? {};
+}
+
+async function runProbe(name: BackendName, probe: BackendProbe | undefined, timeoutMs: number):
+  Promise<{ attempt: BackendAttempt; result?: ProbeResult }> {
+  const t0 = performance.now();
+  const ms = () => Math.round((performance.now() - t0) * 10) / 10;
+  if (!probe) return { attempt: { name, ok: false, reason: 'no probe for this backend', ms: 0 } };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    const result = await Promise.race([probe(), timeout]);
+    const attempt: BackendAttempt = { name, ok: true, reason: result.backend.description, ms: ms() };
+    if (result.details) attempt.details = result.details;
+    return { attempt, result };
+  } catch (e) {
+    return { attempt: { name, ok: false, reason: describeError(e), ms: ms() } };
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+function describeError(e: unknown): string {
+  if (e instanceof KvpackError) return `${e.code}: ${e.message}`;
+  if (e instanceof Error) return e.message.split('\n')[0] ?? e.name;
+  return String(e);
+}
+
+const defaultProbes: Record<BackendName, BackendProbe> = {
+  webgpu: probeWebGpu,
+  wasm: probeWasm,
+  ts: async () => ({ backend: new TsBackend() }),
+};
+
+// The WebGPU and WASM modules are loaded on demand: a TS-only user never pays for them, and a
+// module that fails to load (no native addon, old runtime) becomes a reported reason.
+async function probeWebGpu(): Promise<ProbeResult> {
+  const spec = './webgpu/index.js';
+  const mod = await import(/* @vite-ignore */ spec) as Record<string, unknown>;
+  throw new KvpackError('BACKEND_UNAVAILABLE', `WebGPU backend module has no known entry point (${Object.keys(mod).join(', ')})`);
+}
+
+async function probeWasm(): Promise<ProbeResult> {
+  const spec = './wasm.js';
+  const mod = await import(/* @vite-ignore */ spec) as Record<string, unknown>;
+  throw new KvpackError('BACKEND_UNAVAILABLE', `WASM backend module has no known entry point (${Object.keys(mod).join(', ')})`);
+}
+
+/** Plain-text report for `kvpack backends` and logs. */
+export function formatBackendReport(report: BackendReport): string {
+  const lines = [`chosen: ${report.chosen} (${report.description})`, `why: ${report.why}`, ''];
+  for (const a of report.attempts) {
+    lines.push(`${a.ok ? 'ok  ' : 'FAIL'} ${a.name.padEnd(7)} ${a.reason}  [${a.ms} ms]`);
+    for (const [k, v] of Object.entries(a.details ?? {})) {
+      lines.push(`       ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+    }
+  }
+  const probed = new Set(report.attempts.map((a) => a.name));
+  for (const name of BACKEND_ORDER) if (!probed.has(name)) lines.push(`-    ${name.padEnd(7)} not probed (an earlier backend was chosen)`);
+  return lines.join('\n');
+}

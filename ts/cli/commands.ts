@@ -1,0 +1,12 @@
+import type { CommandEntry } from './command.js';
+
+/**
+ * The CLI's subcommand table: one line per command. A command module exports
+ * `run(argv, io): Promise<number>` and optionally `usage` (see ./command.ts); `load` is a
+ * lazy import so a command's dependencies (model loader, GPU code) load only when it runs.
+ * The string literal in import() lets esbuild bundle the module into dist/cli.js.
+ */
+export const COMMANDS: readonly CommandEntry[] = [
+  // { name: 'demo', ... } lands with ts/cli/demo.ts
+  { name: 'backends', summary: 'which attention backends (WebGPU, WASM SIMD, TS) run here, and why', load: () => import('./backends.js') },
+];

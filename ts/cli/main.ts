@@ -1,0 +1,49 @@
+import { KvpackError } from '../errors.js';
+import type { CliIo } from './command.js';
+import { COMMANDS } from './commands.js';
+
+export function generalUsage(): string {
+  const w = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+  return [
+    'kvpack: packed LLM KV caches with attention on WebGPU, WASM SIMD or plain TS',
+    '',
+    'usage: kvpack <command> [flags]      kvpack <command> --help',
+    '',
+    'commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}${c.summary}`),
+    '',
+    'env: KVPACK_BACKEND=webgpu|wasm|ts forces an attention backend',
+  ].join('\n');
+}
+
+/**
+ * Dispatches `kvpack <command> ...`. Returns the exit code instead of exiting so tests can run
+ * it in-process. Exit codes: 0 ok, 1 runtime failure, 2 bad usage (unknown command or flag).
+ */
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.out(generalUsage() + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
+    io.err(`kvpack: unknown command '${name}'\n\n${generalUsage()}\n`);
+    return 2;
+  }
+  try {
+    const mod = await entry.load();
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.out(`kvpack ${entry.name}: ${entry.summary}\n${mod.usage ? '\n' + mod.usage + '\n' : ''}`);
+      return 0;
+    }
+    return await mod.run(rest, io);
+  } catch (e) {
+    if (e instanceof KvpackError) {
+      io.err(`kvpack ${name}: error ${e.code}: ${e.message}\n`);
+      return e.code === 'BAD_PARAM' && e.arg?.startsWith('--') ? 2 : 1;
+    }
+    io.err(`kvpack ${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 1;
+  }
+}
