@@ -47,6 +47,26 @@ export interface CodecInfo {
   /** True when a calibration object is required. */
   needsCalibration: boolean;
   create: CodecFactory;
+  /**
+   * For codecs with needsCalibration: builds the calibration object (the one `create` takes as
+   * ctx.calibration) from sample activations, so generic drivers (`kvpack demo`, `kvpack eval`)
+   * can run every registered codec without codec-specific code.
+   */
+  calibrate?: (sample: CalibrationSample) => unknown;
+}
+
+/** Activations of one stream to calibrate on (e.g. a capture's calibration split). */
+export interface CalibrationSample {
+  kind: StreamKind;
+  headDim: number;
+  nKvHeads: number;
+  /** [tokens][nKvHeads][headDim], keys after RoPE as they are cached. */
+  data: Float32Array;
+  /** Queries [tokens][nHeads][headDim] of the same tokens, for methods that weight by attention. */
+  queries?: Float32Array;
+  nHeads?: number;
+  /** Codec options the calibration should target (bits, group size...). */
+  options?: Record<string, unknown>;
 }
 
 /** Bits per element of the packed tiles of a codec (metadata included, params excluded). */
