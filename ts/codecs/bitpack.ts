@@ -10,8 +10,8 @@ import { check, KvpackError } from '../errors.js';
  * word w+1. One rule for all widths keeps one GPU/WASM unpack routine for every codec.
  */
 
-/** Code widths kvpack packs: 1..8 (scalar quantizers) and 16 (e.g. codebook indices > 8 bits). */
-export const CODE_BITS: readonly number[] = [1, 2, 3, 4, 5, 6, 7, 8, 16];
+/** Code widths kvpack packs: 1..8 (scalar quantizers), 9..12 (CQ codebook indices) and 16. */
+export const CODE_BITS: readonly number[] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 16];
 
 export function checkCodeBits(bits: number, arg = 'bits'): void {
   check(CODE_BITS.includes(bits), 'BAD_PARAM', `code width must be one of ${CODE_BITS.join(', ')}, got ${bits}`, arg);
