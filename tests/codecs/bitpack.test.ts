@@ -54,7 +54,7 @@ describe('bitpack', () => {
       try { f(); } catch (e) { return e as KvpackError; }
       throw new Error('did not throw');
     };
-    expect(err(() => packCodes([1], 9, w, 0))).toMatchObject({ code: 'BAD_PARAM', arg: 'bits' });
+    expect(err(() => packCodes([1], 13, w, 0))).toMatchObject({ code: 'BAD_PARAM', arg: 'bits' });
     expect(err(() => packCodes([4], 2, w, 0))).toMatchObject({ code: 'BAD_PARAM', arg: 'codes' });
     expect(err(() => packCodes([1.5], 2, w, 0))).toMatchObject({ code: 'BAD_PARAM', arg: 'codes' });
     expect(err(() => packCodes(new Array(17).fill(0), 2, w, 0))).toMatchObject({ code: 'BAD_SHAPE', arg: 'out' });
