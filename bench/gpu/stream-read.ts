@@ -1,0 +1,42 @@
+/**
+ * Streaming-read ceiling on the current WebGPU adapter: the bandwidth that packed-cache attention
+ * is compared with (bench/gpu). Node: uses the `webgpu` (Dawn) addon; also runs in Deno.
+ * usage: node dist/bench/stream-read.js [--mib 1024] [--json out.json]
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { timeGpu } from './gpu-timer.js';
+import { openBenchDevice } from './bench-device.js';
+
+export async function measureStreamRead(device: GPUDevice, src: string, mib: number): Promise<{ bytes: number; ms: number; gbps: number; method: string }> {
+  const bytes = mib * 1024 * 1024; const log = (m: string) => process.env.KVPACK_DEBUG && console.error(m);
+  const buf = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  // Fill with non-zero data (never time on zeros): a small pattern copied across the buffer.
+  const chunk = new Uint32Array(1 << 18).map((_, i) => (i * 2654435761) >>> 0);
+  for (let off = 0; off < bytes; off += chunk.byteLength) {
+    device.queue.writeBuffer(buf, off, chunk, 0, Math.min(chunk.length, (bytes - off) / 4));
+  }
+  log("filled"); const sink = device.createBuffer({ size: 4 * 65536, usage: GPUBufferUsage.STORAGE });
+  const module = device.createShaderModule({ code: src });
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main', constants: { WORKGROUP_SIZE: 256 } } });
+  const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [
+    { binding: 0, resource: { buffer: buf } }, { binding: 1, resource: { buffer: sink } }] });
+  log("pipeline ok"); const workgroups = 132 * 16; // a few waves of workgroups per SM on an H100; enough for any smaller GPU
+  const r = await timeGpu(device, (pass) => {
+    pass.setPipeline(pipeline); pass.setBindGroup(0, bind); pass.dispatchWorkgroups(workgroups);
+  });
+  buf.destroy(); sink.destroy();
+  return { bytes, ms: r.ms, gbps: bytes / (r.ms * 1e-3) / 1e9, method: r.method };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const args = process.argv.slice(2);
+  const mib = Number(args[args.indexOf('--mib') + 1] ?? 1024) || 1024;
+  const { device, description } = await openBenchDevice();
+  const src = readFileSync(new URL('../../bench/gpu/stream-read.wgsl', import.meta.url), 'utf8');
+  const r = await measureStreamRead(device, src, mib);
+  console.log(JSON.stringify({ adapter: description, ...r }));
+  const j = args.indexOf('--json');
+  if (j >= 0) writeFileSync(args[j + 1]!, JSON.stringify({ adapter: description, ...r }, null, 1));
+  process.exit(0);
+}
