@@ -7,6 +7,6 @@ import type { CommandEntry } from './command.js';
  * The string literal in import() lets esbuild bundle the module into dist/cli.js.
  */
 export const COMMANDS: readonly CommandEntry[] = [
-  // { name: 'demo', ... } lands with ts/cli/demo.ts
+  { name: 'demo', summary: 'synthetic LLaMA-shaped KV cache: every codec, bits, error, decode time', load: () => import('./demo.js') },
   { name: 'backends', summary: 'which attention backends (WebGPU, WASM SIMD, TS) run here, and why', load: () => import('./backends.js') },
 ];

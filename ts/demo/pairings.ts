@@ -1,0 +1,52 @@
+import { KvpackError } from '../errors.js';
+import type { CodecInfo } from '../codecs/types.js';
+
+/** One cache configuration of the demo: a key codec and a value codec. */
+export interface Pairing {
+  /** `name` when both streams use one codec, else `key/value`. */
+  label: string;
+  key: string;
+  value: string;
+}
+
+/**
+ * Mixed pairings worth a row when their codecs are registered: keys deserve more bits than
+ * values (keys have outlier channels and feed the softmax; KIVI and SKVQ's K2V1.5 make the same
+ * point), so these spend the bits on keys.
+ */
+const MIXED: readonly (readonly [string, string])[] = [
+  ['kivi4', 'kivi2'],
+  ['q8_0', 'q4_0'],
+];
+
+function pairing(key: string, value: string): Pairing {
+  return { label: key === value ? key : `${key}/${value}`, key, value };
+}
+
+/**
+ * Every registered codec on both streams (a codec that codes one stream only gets fp16 on the
+ * other), then the mixed pairings whose codecs exist.
+ */
+export function defaultPairings(codecs: readonly CodecInfo[]): Pairing[] {
+  const out: Pairing[] = [];
+  const names = new Set(codecs.map((c) => c.name));
+  for (const c of codecs) {
+    const k = c.streams.includes('key'), v = c.streams.includes('value');
+    if (k && v) out.push(pairing(c.name, c.name));
+    else if (k) out.push(pairing(c.name, 'fp16'));
+    else if (v) out.push(pairing('fp16', c.name));
+  }
+  for (const [k, v] of MIXED) if (names.has(k) && names.has(v)) out.push(pairing(k, v));
+  return out;
+}
+
+/** Parses `--codecs` items: `name` (both streams) or `key/value`. Names are checked later by the registry. */
+export function parsePairings(items: readonly string[]): Pairing[] {
+  return items.map((item) => {
+    const parts = item.split('/');
+    if (parts.length > 2 || parts.some((p) => p.length === 0)) {
+      throw new KvpackError('BAD_PARAM', `'${item}' is not 'codec' or 'keyCodec/valueCodec'`, '--codecs');
+    }
+    return pairing(parts[0]!, parts[1] ?? parts[0]!);
+  });
+}
