@@ -1,0 +1,45 @@
+/**
+ * kvpack public API. Importing it registers every built-in codec (ts/codecs/index.ts).
+ * Grouped by architecture layer (docs/ARCHITECTURE.md); helpers of each layer add their lines.
+ */
+
+// errors
+export { KvpackError } from './errors.js';
+export type { KvpackErrorCode } from './errors.js';
+
+// format: constants shared with the WASM and WGSL kernels, f16 bit conversion
+export { FORMAT_VERSION, HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS, TILES_PER_PAGE } from './format/constants.js';
+export { f16BitsToF32, f32ToF16Bits, packF16Pair, roundF16 } from './format/f16.js';
+
+// codecs: registry (with every built-in codec registered) and the baseline codec classes
+export { codecInfo, createCodec, listCodecs, registerCodec, tileBitsPerElement } from './codecs/index.js';
+export type { CodecContext, CodecFactory, CodecInfo, StreamCodec, StreamKind } from './codecs/index.js';
+export { TileCodec } from './codecs/base.js';
+export { Fp32Codec } from './codecs/fp32.js';
+export { Fp16Codec } from './codecs/fp16.js';
+export { Q8_0Codec } from './codecs/q8_0.js';
+export { Q4_0Codec } from './codecs/q4_0.js';
+export { KiviCodec } from './codecs/kivi.js';
+export { CODE_BITS, codeWords, packCodes, readCode, unpackCodes, writeCode } from './codecs/bitpack.js';
+export {
+  affineCode, affineDecode, affineParams, clipRange, packAffineMeta, unpackAffineMeta, quantizeAffineGroup,
+  dequantizeAffineGroup,
+} from './codecs/uniform.js';
+export type { AffineParams } from './codecs/uniform.js';
+
+// cache
+export { PackedKvCache } from './cache/kv-cache.js';
+export type { CacheOptions, CacheStats, SequenceView } from './cache/kv-cache.js';
+
+// reference attention (the oracle every backend is tested against)
+export { attendDense, attendReference, emptyPartial, finishPartial, mergePartials } from './reference/attention.js';
+export type { Partial } from './reference/attention.js';
+
+// backends
+export type { AttentionBackend, BackendName } from './backends/types.js';
+export { chooseBackend, formatBackendReport } from './backends/detect.js';
+export type { BackendReport, ChooseOptions, ChosenBackend } from './backends/detect.js';
+export { TsBackend } from './backends/ts-backend.js';
+
+// model harness (llama2.c checkpoints, tokenizer, forward pass over a kvpack cache)
+export * from './model/index.js';
