@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+/**
+ * Bundles kvpack with esbuild into dist/:
+ *   dist/index.js  the library (ESM, platform-neutral): Node >= 20, Deno, Bun, browsers
+ *   dist/cli.js    the `kvpack` command (ESM, Node; `#!/usr/bin/env node`)
+ *
+ * Assets travel inside the bundle, so dist/ is self-contained and works from a CDN, a
+ * bundler, `deno run npm:kvpack` or a plain <script type=module> without fs or fetch paths:
+ *   - WASM: build/kvpack.wasm (from `npm run build:wasm`) is base64-inlined through the
+ *     compile-time constant __KVPACK_WASM_BASE64__ that ts/backends/wasm.ts decodes in
+ *     loadKvpackWasm() when called without bytes. Run from sources (vitest, Deno on .ts) the
+ *     constant is absent and the loader reads build/kvpack.wasm instead.
+ *   - WGSL: ts/backends/webgpu/shaders.generated.ts (scripts/gen-wgsl.mjs) is a plain TS module,
+ *     bundled like any other.
+ * `webgpu` (Node's Dawn addon, a native module) stays external: it is imported on demand only
+ * where there is no navigator.gpu, and a native .node file cannot be bundled.
+ *
+ * Usage: node scripts/build.mjs [--no-minify]
+ */
+import { build } from 'esbuild';
+import { existsSync, readFileSync, statSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const wasmPath = join(root, 'build', 'kvpack.wasm');
+const minify = !process.argv.includes('--no-minify');
+
+function fail(msg) {
+  console.error(`build: ${msg}`);
+  process.exit(1);
+}
+
+if (!existsSync(wasmPath)) fail(`${wasmPath} is missing: run \`npm run build:wasm\` first (npm run build does)`);
+const wasm = readFileSync(wasmPath);
+if (!WebAssembly.validate(wasm)) fail(`${wasmPath} is not a valid WebAssembly module for this runtime`);
+
+const common = {
+  bundle: true,
+  format: 'esm',
+  target: 'es2022',
+  sourcemap: 'linked',
+  minifySyntax: minify,
+  minifyWhitespace: minify,
+  // Keep identifiers: stack traces and error names (KvpackError) stay readable.
+  minifyIdentifiers: false,
+  legalComments: 'none',
+  define: { __KVPACK_WASM_BASE64__: JSON.stringify(wasm.toString('base64')) },
+  external: ['webgpu'],
+  logLevel: 'warning',
+  metafile: true,
+};
+
+const outputs = [];
+const lib = await build({
+  ...common,
+  entryPoints: [join(root, 'ts', 'index.ts')],
+  outfile: join(root, 'dist', 'index.js'),
+  // neutral: no Node built-ins assumed; modules that need node:* import them dynamically.
+  platform: 'neutral',
+  external: [...common.external, 'node:*'],
+});
+outputs.push(lib);
+const cli = await build({
+  ...common,
+  entryPoints: [join(root, 'ts', 'cli', 'bin.ts')],
+  outfile: join(root, 'dist', 'cli.js'),
+  platform: 'node',
+  banner: { js: '#!/usr/bin/env node' },
+});
+outputs.push(cli);
+chmodSync(join(root, 'dist', 'cli.js'), 0o755);
+
+for (const f of ['index.js', 'cli.js']) {
+  const kb = (statSync(join(root, 'dist', f)).size / 1024).toFixed(0);
+  console.log(`build: dist/${f} ${kb} KiB`);
+}
+console.log(`build: build/kvpack.wasm ${(wasm.length / 1024).toFixed(0)} KiB inlined (base64)`);
