@@ -7,7 +7,9 @@ import './fp16.js';
 import './q8_0.js';
 import './q4_0.js';
 import './kivi.js';
+import './cq/index.js';
 import './skvq/index.js';
+import './qaq/index.js';
 
 export { codecInfo, createCodec, listCodecs, registerCodec } from './registry.js';
 export { tileBitsPerElement } from './types.js';

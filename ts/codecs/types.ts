@@ -1,4 +1,5 @@
 import { TILE_TOKENS } from '../format/constants.js';
+import type { SelfAttendingCache } from '../cache/kv-cache-like.js';
 
 export type StreamKind = 'key' | 'value';
 
@@ -53,6 +54,24 @@ export interface CodecInfo {
    * can run every registered codec without codec-specific code.
    */
   calibrate?: (sample: CalibrationSample) => unknown;
+  /**
+   * For codecs whose tokens do not fit fixed-size tiles (QAQ: per-token widths chosen from the
+   * attention each token receives): builds the whole layer cache, which also computes its own
+   * attention. Drivers use it instead of PackedKvCache + AttentionBackend when present; `create`
+   * then throws BAD_PARAM.
+   */
+  createCache?: (spec: LayerCacheSpec) => SelfAttendingCache;
+}
+
+/** Shape and settings of one layer's cache, for CodecInfo.createCache. */
+export interface LayerCacheSpec {
+  nKvHeads: number;
+  headDim: number;
+  /** Recent tokens kept in full precision (codec default when omitted). */
+  window?: number;
+  options?: Record<string, unknown>;
+  /** The object `calibrate` returned for this layer. */
+  calibration?: unknown;
 }
 
 /** Activations of one stream to calibrate on (e.g. a capture's calibration split). */

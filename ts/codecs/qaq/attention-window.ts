@@ -1,0 +1,96 @@
+/**
+ * QAQ's attention window (Dong et al. 2024, arXiv 2403.04643, "attention window"; reference
+ * code: `attentions[:, :, :, -last_n_attentions:, :]` then `amax`): a token's importance is
+ * predicted by the LARGEST weight it received from the last W queries, not by the latest one,
+ * because quantization cannot be undone: a token that was briefly important (or whose
+ * importance comes back) keeps the bits that moment asked for. Tokens that have not yet been
+ * seen by W queries get bitsMax (the reference code's rule for the last W-1 tokens); in kvpack
+ * they normally stay in the fp32 tail until they have (the cache's window >= W by default).
+ *
+ * One tracker per sequence; `units` = quantization groups that get their own widths (KV heads
+ * for level 'head', 1 for 'layer'). A row's weight of token j for a unit is the max over the
+ * unit's query heads. Per row the tracker keeps the largest weight of any token (top1), which
+ * tail token had it (or -1) and the largest weight of any other token (top2), so
+ * max_{j != i} a_j of the key formula is exact for every tail token i.
+ */
+export class AttentionWindow {
+  /** Queries recorded so far (rows of the attention matrix). */
+  rows = 0;
+  private readonly top1: Float64Array;
+  private readonly top1Pos: Float64Array;
+  private readonly top2: Float64Array;
+  /** [slot][unit][W] weights of tail tokens, ring-indexed by row % W. */
+  private readonly hist: Float32Array;
+  /** Row count when the token in each tail slot arrived. */
+  private readonly firstRow: Float64Array;
+
+  constructor(readonly units: number, readonly window: number, readonly capacity: number) {
+    this.top1 = new Float64Array(units * window);
+    this.top1Pos = new Float64Array(units * window).fill(-1);
+    this.top2 = new Float64Array(units * window);
+    this.hist = new Float32Array(capacity * units * window);
+    this.firstRow = new Float64Array(capacity);
+  }
+
+  /** A token entered tail slot `slot`. */
+  arrive(slot: number): void {
+    this.firstRow[slot] = this.rows;
+    this.hist.fill(0, slot * this.units * this.window, (slot + 1) * this.units * this.window);
+  }
+
+  /** The oldest `k` tail tokens left the tail (sealed); later slots move down by k. */
+  shift(k: number, tailCount: number): void {
+    const per = this.units * this.window;
+    this.hist.copyWithin(0, k * per, tailCount * per);
+    this.firstRow.copyWithin(0, k, tailCount);
+  }
+
+  /**
+   * Records one query: `weights[u * stride + s]` = weight of tail slot s (< tailCount) for unit
+   * u, `outsideTop[u]` = largest weight of any token outside the tail (-Infinity if none), and
+   * `tailBase` = absolute position of slot 0.
+   */
+  record(weights: Float64Array, stride: number, tailCount: number, outsideTop: Float64Array, tailBase: number): void {
+    const W = this.window, r = this.rows % W;
+    for (let u = 0; u < this.units; u++) {
+      let best = outsideTop[u]!, bestSlot = -1;
+      for (let s = 0; s < tailCount; s++) {
+        const w = weights[u * stride + s]!;
+        this.hist[(s * this.units + u) * W + r] = w;
+        if (w > best) { best = w; bestSlot = s; }
+      }
+      let second = outsideTop[u]!;
+      if (bestSlot >= 0) {
+        for (let s = 0; s < tailCount; s++) {
+          if (s !== bestSlot && weights[u * stride + s]! > second) second = weights[u * stride + s]!;
+        }
+      }
+      this.top1[u * W + r] = best;
+      this.top1Pos[u * W + r] = bestSlot >= 0 ? tailBase + bestSlot : -1;
+      this.top2[u * W + r] = bestSlot >= 0 ? second : best;
+    }
+    this.rows++;
+  }
+
+  /** Rows that saw the token in `slot`, capped at the window. */
+  seen(slot: number): number {
+    return Math.min(this.window, this.rows - this.firstRow[slot]!);
+  }
+
+  /**
+   * Predicted weight a_i of the token in `slot` (absolute position `pos`) for unit u and the
+   * largest predicted weight of any other token, over the last `seen(slot)` rows.
+   */
+  predict(slot: number, u: number, pos: number): { a: number; other: number } {
+    const W = this.window, n = this.seen(slot);
+    let a = 0, other = 0;
+    for (let i = 0; i < n; i++) {
+      const r = (this.rows - 1 - i) % W;
+      const w = this.hist[(slot * this.units + u) * W + r]!;
+      if (w > a) a = w;
+      const o = this.top1Pos[u * W + r] === pos ? this.top2[u * W + r]! : this.top1[u * W + r]!;
+      if (o > other) other = o;
+    }
+    return { a, other };
+  }
+}
