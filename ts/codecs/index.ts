@@ -7,6 +7,7 @@ import './fp16.js';
 import './q8_0.js';
 import './q4_0.js';
 import './kivi.js';
+import './cq/index.js';
 import './skvq/index.js';
 import './qaq/index.js';
 

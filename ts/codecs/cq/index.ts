@@ -1,0 +1,35 @@
+import { registerCodec } from '../registry.js';
+import type { CalibrationSample } from '../types.js';
+import { calibrateCqStream, type CqCalibrateOptions } from '../../calibrate/cq.js';
+import { CqCodec } from './codec.js';
+import { CQ_REGISTERED, cqName, type CqConfig } from './config.js';
+
+export { CqCodec, nearestCentroid } from './codec.js';
+export { CQ_REGISTERED, cqName, cqShape, parseCqName } from './config.js';
+export type { CqConfig, CqShape } from './config.js';
+export { loadCqCalibration, makeCqCalibration } from './calibration.js';
+export type { CqCalibration, CqPrecision } from './calibration.js';
+
+/** Calibration options a generic driver may pass through CalibrationSample.options. */
+const SAMPLE_OPTIONS = ['seed', 'maxIterations', 'precision', 'maxSamples', 'fisher'] as const;
+
+function calibrateSample(cfg: CqConfig, sample: CalibrationSample): unknown {
+  const o: CqCalibrateOptions = { ...cfg };
+  for (const k of SAMPLE_OPTIONS) {
+    const v = sample.options?.[k];
+    if (v !== undefined) (o as unknown as Record<string, unknown>)[k] = v;
+  }
+  return calibrateCqStream(sample.data, sample, o);
+}
+
+for (const cfg of CQ_REGISTERED) {
+  registerCodec({
+    name: cqName(cfg),
+    summary: `CQ coupled quantization: ${cfg.channelsPerGroup} channels per ${cfg.bits}-bit codebook index ` +
+      `(${cfg.bits / cfg.channelsPerGroup} bits/channel + codebooks), lookup-table attention`,
+    streams: ['key', 'value'],
+    needsCalibration: true,
+    create: (ctx) => new CqCodec(cfg, ctx),
+    calibrate: (sample) => calibrateSample(cfg, sample),
+  });
+}
