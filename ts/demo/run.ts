@@ -1,4 +1,5 @@
 import { check, KvpackError } from '../errors.js';
+import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM } from '../format/constants.js';
 import { PackedKvCache } from '../cache/kv-cache.js';
 import { codecInfo } from '../codecs/registry.js';
 import type { StreamKind } from '../codecs/types.js';
@@ -72,7 +73,13 @@ export function checkDemoConfig(c: DemoConfig): void {
   check(Number.isInteger(c.steps) && c.steps >= 1, 'BAD_PARAM', `must be a positive integer, got ${c.steps}`, 'steps');
   check(Number.isInteger(c.calibrationTokens) && c.calibrationTokens >= 32, 'BAD_PARAM',
     `must be an integer >= 32, got ${c.calibrationTokens}`, 'calibrationTokens');
-  // headDim, window, sinks are validated by PackedKvCache itself (same rules, same errors).
+  // The cache checks these too, but per pairing, where a BAD_PARAM means "codec cannot run this
+  // shape" and is reported as skipped; a bad demo shape must fail before any work instead.
+  check(Number.isInteger(c.headDim) && c.headDim % HEAD_DIM_MULTIPLE === 0 && c.headDim >= HEAD_DIM_MULTIPLE && c.headDim <= MAX_HEAD_DIM,
+    'BAD_PARAM', `must be a multiple of ${HEAD_DIM_MULTIPLE} in [${HEAD_DIM_MULTIPLE}, ${MAX_HEAD_DIM}], got ${c.headDim}`, 'headDim');
+  check(Number.isInteger(c.window) && c.window >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${c.window}`, 'window');
+  check(Number.isInteger(c.sinks) && c.sinks >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${c.sinks}`, 'sinks');
+  check(Number.isInteger(c.seed) && c.seed >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${c.seed}`, 'seed');
 }
 
 /**
