@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createCodec, tileBitsPerElement } from '../../ts/codecs/index.js';
+import { createCodec, listCodecs, tileBitsPerElement } from '../../ts/codecs/index.js';
 import type { StreamCodec, StreamKind } from '../../ts/codecs/types.js';
 import { unpackAffineMeta } from '../../ts/codecs/uniform.js';
 import { KvpackError } from '../../ts/errors.js';
@@ -247,6 +247,19 @@ describe('baseline codecs: constant, zero and outlier tiles', () => {
       expect(err('kivi4', 'key')).toBeLessThan(err('kivi2', 'key'));
       expect(err('q8_0', 'key')).toBeLessThan(err('q4_0', 'key'));
       expect(err('fp16', 'key')).toBeLessThan(err('q8_0', 'key'));
+    }
+  });
+});
+
+describe('baseline codecs: registry', () => {
+  it('registers all seven baselines for both streams, without calibration', () => {
+    const infos = new Map(listCodecs().map((i) => [i.name, i]));
+    for (const name of BASELINES) {
+      const info = infos.get(name);
+      expect(info, name).toBeDefined();
+      expect(info!.streams).toEqual(['key', 'value']);
+      expect(info!.needsCalibration).toBe(false);
+      expect(make(name, 'key', 8).name).toBe(name);
     }
   });
 });
