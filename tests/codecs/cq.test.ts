@@ -61,7 +61,8 @@ describe('CQ codec', () => {
         const codec = new CqCodec({ channelsPerGroup: c, bits: b }, { kind: 'key', headDim: d, nKvHeads, calibration: cal });
         const G = d / c, K = 2 ** b;
         expect(codec.tileWords).toBe(G * b);
-        expect(codec.paramWords.length).toBe(nKvHeads * d * K / 2);
+        expect(codec.paramWords.length).toBe(4 + nKvHeads * d * K / 2);
+        expect(Array.from(codec.paramWords.subarray(0, 4))).toEqual([c, b, 0, 0]);
         const x = gaussianKv(TILE_TOKENS, 1, d, 5 + d);
         const words = new Uint32Array(codec.tileWords);
         const head = 1;
@@ -135,7 +136,7 @@ describe('CQ codec', () => {
       const a = createCodec('cq-4c8b', { kind: 'key', headDim: 8, nKvHeads: 2, calibration: cal });
       const b = createCodec('cq-4c8b', { kind: 'key', headDim: 8, nKvHeads: 2, calibration: again });
       expect(Array.from(b.paramWords)).toEqual(Array.from(a.paramWords));
-      expect(a.paramWords.length).toBe((2 * 8 * 256 * (precision === 'f16' ? 16 : 32)) / 32);
+      expect(a.paramWords.length).toBe(4 + (2 * 8 * 256 * (precision === 'f16' ? 16 : 32)) / 32);
     }
     // effective bits: tiles b/c per element + codebook bits / elements (+ fp regions at 16)
     const kc = calibrateCqStream(data, { kind: 'key', nKvHeads: 2, headDim: 8 }, { channelsPerGroup: 8, bits: 8, maxIterations: 3 });
@@ -144,7 +145,7 @@ describe('CQ codec', () => {
     cache.append(0, data.subarray(0, 64 * 16), data.subarray(64 * 16, 128 * 16));
     const st = cache.stats();
     const elements = 64 * 2 * 8 * 2;
-    expect(st.effectiveBits).toBeCloseTo((elements * 1 + 2 * (2 * 8 * 256 * 16)) / elements, 10);
+    expect(st.effectiveBits).toBeCloseTo((elements * 1 + 2 * (2 * 8 * 256 * 16 + 4 * 32)) / elements, 10);
   });
 
   it('rejects bad calibration objects and data with typed errors, before any state changes', () => {

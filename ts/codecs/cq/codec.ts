@@ -37,6 +37,22 @@ export function nearestCentroid(x: ArrayLike<number>, xOff: number, book: Float3
   return best;
 }
 
+/** u32 words before the codebook in `paramWords`: c, b, precision (0 = f16, 1 = f32), 0. */
+export const CQ_PARAM_HEADER_WORDS = 4;
+
+/**
+ * Kernel parameters: a 4-word header (so that one WASM/WGSL kernel serves every configuration)
+ * followed by the codebook words (docs/FORMAT.md, "CQ"). Counted in effective bits as stored.
+ */
+export function cqParamWords(cfg: CqConfig, precision: CqPrecision, codebook: Uint32Array): Uint32Array {
+  const out = new Uint32Array(CQ_PARAM_HEADER_WORDS + codebook.length);
+  out[0] = cfg.channelsPerGroup;
+  out[1] = cfg.bits;
+  out[2] = precision === 'f32' ? 1 : 0;
+  out.set(codebook, CQ_PARAM_HEADER_WORDS);
+  return out;
+}
+
 /**
  * CQ stream codec: a tile of 32 tokens x G groups is 32*G codes of b bits, code of (token t,
  * group g) is element e = t*G + g of the tile's code stream (docs/FORMAT.md, "CQ"). No per-tile
@@ -69,7 +85,7 @@ export class CqCodec implements StreamCodec {
     this.headDim = ctx.headDim;
     this.nKvHeads = ctx.nKvHeads;
     this.tileWords = this.shape.tileWords;
-    this.paramWords = words;
+    this.paramWords = cqParamWords(cfg, precision, words);
     this.precision = precision;
     this.codebook = codebookFloats(words, precision);
     this.codes = new Uint16Array(TILE_TOKENS * this.shape.groups);

@@ -19,6 +19,8 @@ export const CQ_GROUP_SIZES: readonly number[] = [1, 2, 4, 8, 16, 32];
  * head) and the lookup tables (one f32 per centroid per group per query head).
  */
 export const CQ_MAX_BITS = 12;
+/** Floats of one group's codebook at most (2^b * c): the WASM kernels decode one group at a time. */
+export const CQ_MAX_GROUP_FLOATS = 65536;
 
 /** The configurations registered by name: the paper's (Tables 1-3) plus none of our own. */
 export const CQ_REGISTERED: readonly CqConfig[] = [
@@ -47,6 +49,9 @@ export function checkCqConfig(cfg: CqConfig, headDim?: number): void {
     `channels per group must be one of ${CQ_GROUP_SIZES.join(', ')}, got ${cfg.channelsPerGroup}`, 'channelsPerGroup');
   check(Number.isInteger(cfg.bits) && cfg.bits >= 1 && cfg.bits <= CQ_MAX_BITS, 'BAD_PARAM',
     `bits must be an integer in [1, ${CQ_MAX_BITS}], got ${cfg.bits}`, 'bits');
+  // one group's codebook (2^b x c floats) must fit the kernels' static decode buffer (256 KiB)
+  check(2 ** cfg.bits * cfg.channelsPerGroup <= CQ_MAX_GROUP_FLOATS, 'BAD_PARAM',
+    `2^${cfg.bits} centroids x ${cfg.channelsPerGroup} channels exceeds ${CQ_MAX_GROUP_FLOATS} floats per group codebook`, 'bits');
   if (headDim !== undefined) {
     check(headDim % cfg.channelsPerGroup === 0, 'BAD_SHAPE',
       `headDim ${headDim} is not a multiple of ${cfg.channelsPerGroup} channels per group`, 'headDim');
