@@ -3,6 +3,9 @@ import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS, TILES_PER_PAGE } from '..
 import { createCodec } from '../codecs/registry.js';
 import type { StreamCodec } from '../codecs/types.js';
 
+/** Upper bound for `window` and `sinks` (fp32 tokens kept per sequence). */
+export const MAX_FP_TOKENS = 65536;
+
 export interface CacheOptions {
   nKvHeads: number;
   headDim: number;
@@ -84,8 +87,9 @@ export class PackedKvCache {
       'BAD_PARAM', `must be a multiple of ${HEAD_DIM_MULTIPLE} in [${HEAD_DIM_MULTIPLE}, ${MAX_HEAD_DIM}], got ${headDim}`, 'headDim');
     const window = opts.window ?? 0;
     const sinks = opts.sinks ?? 0;
-    check(Number.isInteger(window) && window >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${window}`, 'window');
-    check(Number.isInteger(sinks) && sinks >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${sinks}`, 'sinks');
+    // The fp32 regions are allocated up front per sequence, so they are bounded.
+    check(Number.isInteger(window) && window >= 0 && window <= MAX_FP_TOKENS, 'BAD_PARAM', `must be an integer in [0, ${MAX_FP_TOKENS}], got ${window}`, 'window');
+    check(Number.isInteger(sinks) && sinks >= 0 && sinks <= MAX_FP_TOKENS, 'BAD_PARAM', `must be an integer in [0, ${MAX_FP_TOKENS}], got ${sinks}`, 'sinks');
     this.nKvHeads = nKvHeads;
     this.headDim = headDim;
     this.window = window;
