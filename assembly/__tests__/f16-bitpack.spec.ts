@@ -1,0 +1,73 @@
+// Unit tests of the AssemblyScript helpers (run with `npm run test:as`); the bit-for-bit
+// comparison against the TS reference lives in tests/conformance/wasm.test.ts.
+import { f16BitsToF32, f16x4ToF32x4, f32ToF16Bits, metaF16Bits } from '../f16';
+import { getCode, putCode, unpack8Codes } from '../bitpack';
+import { affineCode, affineParams, affineScale, affineZero } from '../quant';
+
+describe('f16', () => {
+  it('converts known values with round-to-nearest-even', () => {
+    expect<u32>(f32ToF16Bits(1.0)).toBe(0x3c00);
+    expect<u32>(f32ToF16Bits(-2.0)).toBe(0xc000);
+    expect<u32>(f32ToF16Bits(65504.0)).toBe(0x7bff);
+    expect<u32>(f32ToF16Bits(65520.0)).toBe(0x7c00); // rounds up to Inf
+    expect<u32>(metaF16Bits(1e9)).toBe(0x7bff); // metadata saturates
+    expect<u32>(f32ToF16Bits(5.960464477539063e-8)).toBe(0x0001); // smallest subnormal
+    expect<u32>(f32ToF16Bits(2.9802322387695312e-8)).toBe(0x0000); // half of it: tie to even (0)
+    expect<u32>(f32ToF16Bits(1.0009765625 + 0.00048828125)).toBe(0x3c02); // tie 0x3c01.5 -> even
+    expect<u32>(f32ToF16Bits(1.0 + 0.00048828125)).toBe(0x3c00); // tie 0x3c00.5 -> even
+    expect<u32>(f32ToF16Bits(NaN) & 0x7e00).toBe(0x7e00);
+  });
+
+  it('round-trips every finite f16 through f32 exactly (scalar and SIMD)', () => {
+    // count mismatches and assert once: 63488 expect() calls are slow in as-pect's debug build
+    let badScalar = 0, badSimd = 0;
+    for (let h: u32 = 0; h < 0x10000; h++) {
+      if ((h & 0x7c00) == 0x7c00) continue;
+      const f = f16BitsToF32(h);
+      if (f32ToF16Bits(f) != h) badScalar++;
+      const v = f16x4ToF32x4(i32x4.splat(h));
+      if (reinterpret<u32>(f32x4.extract_lane(v, 3)) != reinterpret<u32>(f)) badSimd++;
+    }
+    expect<i32>(badScalar).toBe(0);
+    expect<i32>(badSimd).toBe(0);
+    expect<f32>(f16BitsToF32(0x0001)).toBe(5.960464477539063e-8);
+    expect<f32>(f16BitsToF32(0xfbff)).toBe(-65504.0);
+  });
+});
+
+describe('bitpack', () => {
+  it('puts and gets codes of every width, straddling words', () => {
+    const base = memory.data(256, 16);
+    for (let bits = 1; bits <= 12; bits++) {
+      memory.fill(base, 0xff, 256); // putCode must not depend on a zeroed region
+      for (let e = 0; e < 100; e++) putCode(base, e, bits, <u32>((e * 37 + bits) & ((1 << bits) - 1)));
+      for (let e = 0; e < 100; e++) expect<u32>(getCode(base, e, bits)).toBe(<u32>((e * 37 + bits) & ((1 << bits) - 1)));
+    }
+  });
+
+  it('unpacks 8 codes at once for widths 2, 4, 8', () => {
+    const base = memory.data(256, 16);
+    const dst = memory.data(32, 16);
+    for (let bits = 2; bits <= 8; bits <<= 1) {
+      for (let e = 0; e < 64; e++) putCode(base, e, bits, <u32>((e * 5 + 3) & ((1 << bits) - 1)));
+      for (let e = 0; e < 64; e += 8) {
+        unpack8Codes(base, e, bits, dst);
+        for (let i = 0; i < 8; i++) expect<f32>(load<f32>(dst + (<usize>i << 2))).toBe(<f32>getCode(base, e + i, bits));
+      }
+    }
+  });
+});
+
+describe('quant', () => {
+  it('affine params and codes follow docs/FORMAT.md', () => {
+    const word = affineParams(-1.0, 2.0, 2, 1.0);
+    expect<f32>(affineZero).toBe(-1.0);
+    expect<f32>(affineScale).toBe(1.0);
+    expect<u32>(word).toBe(0x3c00 | (<u32>0xbc00 << 16));
+    expect<u32>(affineCode(0.49, affineScale, affineZero, 2)).toBe(1); // (0.49 + 1) / 1 + 0.5 = 1.99
+    expect<u32>(affineCode(0.5, affineScale, affineZero, 2)).toBe(2); // floor(y + 0.5), not half-even
+    expect<u32>(affineCode(9.0, affineScale, affineZero, 2)).toBe(3); // clamped
+    affineParams(0.25, 0.25, 4, 1.0);
+    expect<u32>(affineCode(0.25, affineScale, affineZero, 4)).toBe(0); // scale 0
+  });
+});

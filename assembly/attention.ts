@@ -1,0 +1,168 @@
+// Fused decode attention for one sequence over sinks + packed tiles (pages) + tail, all query heads
+// of a GQA group per KV head in one pass, with an online softmax per block of up to TILE_TOKENS
+// tokens. Codec kernels are called through function references (call_indirect once per tile and
+// stream), so any key codec pairs with any value codec and no dequantized cache ever exists: a
+// codec unpacks at most one token row into a scratch row.
+import { TILE_TOKENS, TILES_PER_PAGE } from './constants';
+import { AccumulateValues, FinishValues, PrepareKeys, ScoreKeys } from './kernel-types';
+import { axpyGroup, dotGroup, scaleInPlace } from './vec';
+
+/**
+ * u32 fields of the argument block the host writes before calling `attend_sequence`
+ * (mirrored by ATTEND_ARG in ts/backends/wasm-abi.ts; `attend_arg_count` lets the host check).
+ * Pointers are byte offsets; fp32 regions are [token][nKvHeads][headDim] as in PackedKvCache.
+ */
+export const enum Arg {
+  HEAD_DIM = 0, N_KV_HEADS, GROUP,
+  Q, OUT,                       // [nKvHeads * group][headDim] f32 each
+  SINK_COUNT, SINK_K, SINK_V,
+  TAIL_COUNT, TAIL_K, TAIL_V,
+  TILES, PAGE_TABLE,            // PAGE_TABLE: u32 byte pointer of each page
+  KEY_TILE_WORDS, VALUE_TILE_WORDS,
+  KEY_SCORE, KEY_PREPARE, KEY_PARAMS, KEY_SCRATCH,           // function refs (0 = none) and buffers
+  VALUE_ACCUMULATE, VALUE_FINISH, VALUE_PARAMS, VALUE_STATE, VALUE_STATE_FLOATS,
+  WORK,                         // attend_work_bytes(group, headDim) bytes of driver scratch
+  COUNT,
+}
+
+export function attend_arg_count(): i32 {
+  return Arg.COUNT;
+}
+
+/** Driver scratch: scores and weights [group][TILE_TOKENS], m and l [group], acc [group][headDim]. */
+export function attend_work_bytes(group: i32, headDim: i32): i32 {
+  return (2 * group * TILE_TOKENS + 2 * group + group * headDim) * 4 + 16;
+}
+
+@inline
+function arg(a: usize, i: i32): u32 {
+  return load<u32>(a + (<usize>i << 2));
+}
+
+/** The "exponent" argument never exceeds 0 here, so Mathf.exp cannot overflow. */
+@inline
+function expf(x: f32): f32 {
+  return Mathf.exp(x);
+}
+
+/**
+ * Online-softmax update of every head of the group with `n` new scores (already scaled):
+ * rescale (l, acc, value state) when the max grows, then turn scores into weights in place
+ * (scores -> exp(s - m)), adding them to l.
+ */
+function softmaxBlock(scores: usize, n: i32, group: i32, m: usize, l: usize, acc: usize, d: i32,
+  state: usize, stateFloats: i32): void {
+  for (let j = 0; j < group; j++) {
+    const s = scores + (<usize>(j * TILE_TOKENS) << 2);
+    let mt = load<f32>(s);
+    for (let t = 1; t < n; t++) mt = max(mt, load<f32>(s + (<usize>t << 2)));
+    const mj = m + (<usize>j << 2), lj = l + (<usize>j << 2);
+    let mOld = load<f32>(mj);
+    if (mt > mOld) {
+      const c = expf(mOld - mt); // 0 on the first block (mOld = -Infinity)
+      store<f32>(lj, load<f32>(lj) * c);
+      scaleInPlace(acc + (<usize>(j * d) << 2), c, d);
+      if (stateFloats > 0) scaleInPlace(state + (<usize>(j * stateFloats) << 2), c, stateFloats);
+      store<f32>(mj, mt);
+      mOld = mt;
+    }
+    let sum: f32 = 0;
+    for (let t = 0; t < n; t++) {
+      const p = s + (<usize>t << 2);
+      const w = expf(load<f32>(p) - mOld);
+      store<f32>(p, w);
+      sum += w;
+    }
+    store<f32>(lj, load<f32>(lj) + sum);
+  }
+}
+
+/** Blocks of up to TILE_TOKENS fp32 tokens (sinks, tail) of KV head g. */
+function fpRegion(K: usize, V: usize, count: i32, g: i32, d: i32, tokenStride: usize, q: usize, group: i32,
+  scale: f32, work: usize, acc: usize, m: usize, l: usize, state: usize, stateFloats: i32): void {
+  const scores = work;
+  for (let t0 = 0; t0 < count; t0 += TILE_TOKENS) {
+    const n = min(TILE_TOKENS, count - t0);
+    for (let t = 0; t < n; t++) {
+      const row = K + <usize>(t0 + t) * tokenStride + (<usize>(g * d) << 2);
+      dotGroup(row, q, group, d, scores, t, TILE_TOKENS);
+    }
+    scaleScores(scores, group, n, scale);
+    softmaxBlock(scores, n, group, m, l, acc, d, state, stateFloats);
+    for (let t = 0; t < n; t++) {
+      const row = V + <usize>(t0 + t) * tokenStride + (<usize>(g * d) << 2);
+      axpyGroup(row, scores, t, group, d, acc, TILE_TOKENS);
+    }
+  }
+}
+
+@inline
+function scaleScores(scores: usize, group: i32, n: i32, scale: f32): void {
+  for (let j = 0; j < group; j++) {
+    const s = scores + (<usize>(j * TILE_TOKENS) << 2);
+    for (let t = 0; t < n; t++) store<f32>(s + (<usize>t << 2), load<f32>(s + (<usize>t << 2)) * scale);
+  }
+}
+
+/**
+ * out[h] = softmax over all tokens of (q_h . k / sqrt(d)) applied to v, for every query head h of
+ * one sequence; args: the block described by `Arg`.
+ */
+export function attend_sequence(a: usize): void {
+  const d = <i32>arg(a, Arg.HEAD_DIM);
+  const nKv = <i32>arg(a, Arg.N_KV_HEADS);
+  const group = <i32>arg(a, Arg.GROUP);
+  const q = <usize>arg(a, Arg.Q), out = <usize>arg(a, Arg.OUT);
+  const tiles = <i32>arg(a, Arg.TILES), pageTable = <usize>arg(a, Arg.PAGE_TABLE);
+  const kW = <usize>arg(a, Arg.KEY_TILE_WORDS), vW = <usize>arg(a, Arg.VALUE_TILE_WORDS);
+  const scoreRef = <usize>arg(a, Arg.KEY_SCORE), prepareRef = <usize>arg(a, Arg.KEY_PREPARE);
+  const accRef = <usize>arg(a, Arg.VALUE_ACCUMULATE), finishRef = <usize>arg(a, Arg.VALUE_FINISH);
+  const kParams = <usize>arg(a, Arg.KEY_PARAMS), vParams = <usize>arg(a, Arg.VALUE_PARAMS);
+  const kScratch = <usize>arg(a, Arg.KEY_SCRATCH);
+  const state = <usize>arg(a, Arg.VALUE_STATE), stateFloats = <i32>arg(a, Arg.VALUE_STATE_FLOATS);
+  const work = <usize>arg(a, Arg.WORK);
+  const scores = work;
+  const m = scores + (<usize>(2 * group * TILE_TOKENS) << 2);
+  const l = m + (<usize>group << 2);
+  const acc = (l + (<usize>group << 2) + 15) & ~<usize>15;
+  const scale: f32 = 1.0 / Mathf.sqrt(<f32>d);
+  const tokenStride = <usize>(nKv * d) << 2;
+  const slotBytes = (<usize>nKv * (kW + vW)) << 2;
+  const score = changetype<ScoreKeys>(scoreRef);
+  const accumulate = changetype<AccumulateValues>(accRef);
+
+  for (let g = 0; g < nKv; g++) {
+    const qg = q + (<usize>(g * group * d) << 2);
+    for (let j = 0; j < group; j++) {
+      store<f32>(m + (<usize>j << 2), -Infinity);
+      store<f32>(l + (<usize>j << 2), 0);
+    }
+    memory.fill(acc, 0, <usize>(group * d) << 2);
+    const vAcc = stateFloats > 0 ? state : acc;
+    if (stateFloats > 0) memory.fill(state, 0, <usize>(group * stateFloats) << 2);
+    if (prepareRef != 0) changetype<PrepareKeys>(prepareRef)(qg, group, d, g, kParams, kScratch);
+
+    fpRegion(<usize>arg(a, Arg.SINK_K), <usize>arg(a, Arg.SINK_V), <i32>arg(a, Arg.SINK_COUNT), g, d,
+      tokenStride, qg, group, scale, work, acc, m, l, state, stateFloats);
+    for (let tile = 0; tile < tiles; tile++) {
+      const page = <usize>load<u32>(pageTable + (<usize>(tile / TILES_PER_PAGE) << 2));
+      const kTile = page + <usize>(tile % TILES_PER_PAGE) * slotBytes + ((<usize>g * (kW + vW)) << 2);
+      score(kTile, qg, group, d, g, kParams, kScratch, scores);
+      scaleScores(scores, group, TILE_TOKENS, scale);
+      softmaxBlock(scores, TILE_TOKENS, group, m, l, acc, d, state, stateFloats);
+      accumulate(kTile + (kW << 2), scores, group, d, g, vParams, vAcc);
+    }
+    fpRegion(<usize>arg(a, Arg.TAIL_K), <usize>arg(a, Arg.TAIL_V), <i32>arg(a, Arg.TAIL_COUNT), g, d,
+      tokenStride, qg, group, scale, work, acc, m, l, state, stateFloats);
+
+    if (finishRef != 0) changetype<FinishValues>(finishRef)(state, group, d, g, vParams, acc);
+    const og = out + (<usize>(g * group * d) << 2);
+    for (let j = 0; j < group; j++) {
+      const inv: f32 = 1.0 / load<f32>(l + (<usize>j << 2));
+      const src = acc + (<usize>(j * d) << 2), dst = og + (<usize>(j * d) << 2);
+      for (let c = 0; c < d; c += 4) {
+        v128.store(dst + (<usize>c << 2), f32x4.mul(v128.load(src + (<usize>c << 2)), f32x4.splat(inv)));
+      }
+    }
+  }
+}

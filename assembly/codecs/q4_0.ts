@@ -1,0 +1,62 @@
+// q4_0 (docs/FORMAT.md "q4_0"): blocks as q8_0, f16 scale m / -8, codes 0..15 (8 = zero) with
+// nibble e at bits 4(e % 8) of word e / 8 (the generic code-stream rule).
+import { TILE_TOKENS } from '../constants';
+import { unpack8Codes } from '../bitpack';
+import { q4Code, q4Scale } from '../quant';
+import { ROW } from '../scratch';
+import { axpyGroup, dotGroup } from '../vec';
+import { blockScale, Q_BLOCK, storeBlockScale } from './q-block';
+
+export function encode_q4_0(x: usize, out: usize, headDim: i32, head: i32, params: usize): void {
+  const blocks = (TILE_TOKENS * headDim) / Q_BLOCK;
+  const codes = out + (<usize>(blocks >> 1) << 2);
+  for (let b = 0; b < blocks; b++) {
+    const xb = x + (<usize>(b * Q_BLOCK) << 2);
+    // element of largest magnitude, sign kept, first one on ties (as llama.cpp)
+    let amax: f32 = 0, m: f32 = 0;
+    for (let i = 0; i < Q_BLOCK; i++) {
+      const v = load<f32>(xb + (<usize>i << 2));
+      if (abs(v) > amax) { amax = abs(v); m = v; }
+    }
+    const s = q4Scale(m);
+    storeBlockScale(out, b, s);
+    for (let w = 0; w < Q_BLOCK / 8; w++) {
+      let word: u32 = 0;
+      for (let k = 0; k < 8; k++) word |= q4Code(load<f32>(xb + (<usize>(w * 8 + k) << 2)), s) << (4 * k);
+      store<u32>(codes + (<usize>(b * (Q_BLOCK / 8) + w) << 2), word);
+    }
+  }
+}
+
+@inline
+function decodeRow(tile: usize, codes: usize, t: i32, d: i32): void {
+  const e0 = t * d;
+  const eight = f32x4.splat(8);
+  for (let c = 0; c < d; c += 8) {
+    const e = e0 + c;
+    const s = f32x4.splat(blockScale(tile, e >> 5));
+    const dst = ROW + (<usize>c << 2);
+    unpack8Codes(codes, e, 4, dst);
+    v128.store(dst, f32x4.mul(f32x4.sub(v128.load(dst), eight), s));
+    v128.store(dst, f32x4.mul(f32x4.sub(v128.load(dst, 16), eight), s), 16);
+  }
+}
+
+function scoreQ4(tile: usize, q: usize, group: i32, d: i32, head: i32, params: usize, scratch: usize, scores: usize): void {
+  const codes = tile + (<usize>(d >> 1) << 2);
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    decodeRow(tile, codes, t, d);
+    dotGroup(ROW, q, group, d, scores, t, TILE_TOKENS);
+  }
+}
+
+function accumulateQ4(tile: usize, weights: usize, group: i32, d: i32, head: i32, params: usize, acc: usize): void {
+  const codes = tile + (<usize>(d >> 1) << 2);
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    decodeRow(tile, codes, t, d);
+    axpyGroup(ROW, weights, t, group, d, acc, TILE_TOKENS);
+  }
+}
+
+export function score_q4_0(): usize { return changetype<usize>(scoreQ4); }
+export function accumulate_q4_0(): usize { return changetype<usize>(accumulateQ4); }

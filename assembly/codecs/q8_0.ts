@@ -1,0 +1,51 @@
+// q8_0 (docs/FORMAT.md "q8_0"): blocks of 32 tile elements, f16 scale pairs (d/2 words), then
+// int8 codes (8d words). An 8-element chunk never crosses a block (d is a multiple of 8).
+import { TILE_TOKENS } from '../constants';
+import { q8Code, q8Scale } from '../quant';
+import { ROW } from '../scratch';
+import { axpyGroup, dotGroup } from '../vec';
+import { blockScale, Q_BLOCK, storeBlockScale } from './q-block';
+
+export function encode_q8_0(x: usize, out: usize, headDim: i32, head: i32, params: usize): void {
+  const blocks = (TILE_TOKENS * headDim) / Q_BLOCK;
+  const codes = out + (<usize>(blocks >> 1) << 2);
+  for (let b = 0; b < blocks; b++) {
+    const xb = x + (<usize>(b * Q_BLOCK) << 2);
+    let amax: f32 = 0;
+    for (let i = 0; i < Q_BLOCK; i++) amax = max(amax, abs(load<f32>(xb + (<usize>i << 2))));
+    const s = q8Scale(amax);
+    storeBlockScale(out, b, s);
+    for (let i = 0; i < Q_BLOCK; i++) store<i8>(codes + <usize>(b * Q_BLOCK + i), <i8>q8Code(load<f32>(xb + (<usize>i << 2)), s));
+  }
+}
+
+@inline
+function decodeRow(tile: usize, codes: usize, t: i32, d: i32): void {
+  const e0 = t * d;
+  for (let c = 0; c < d; c += 8) {
+    const e = e0 + c;
+    const s = f32x4.splat(blockScale(tile, e >> 5));
+    const w16 = i16x8.extend_low_i8x16_s(v128.load64_zero(codes + <usize>e));
+    v128.store(ROW + (<usize>c << 2), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w16)), s));
+    v128.store(ROW + (<usize>c << 2), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w16)), s), 16);
+  }
+}
+
+function scoreQ8(tile: usize, q: usize, group: i32, d: i32, head: i32, params: usize, scratch: usize, scores: usize): void {
+  const codes = tile + (<usize>(d >> 1) << 2); // blocks per tile = d, so d/2 scale words
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    decodeRow(tile, codes, t, d);
+    dotGroup(ROW, q, group, d, scores, t, TILE_TOKENS);
+  }
+}
+
+function accumulateQ8(tile: usize, weights: usize, group: i32, d: i32, head: i32, params: usize, acc: usize): void {
+  const codes = tile + (<usize>(d >> 1) << 2);
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    decodeRow(tile, codes, t, d);
+    axpyGroup(ROW, weights, t, group, d, acc, TILE_TOKENS);
+  }
+}
+
+export function score_q8_0(): usize { return changetype<usize>(scoreQ8); }
+export function accumulate_q8_0(): usize { return changetype<usize>(accumulateQ8); }

@@ -1,0 +1,11 @@
+// Entry of build/kvpack.wasm: one re-export line per kernel module. A codec adds its kernels as
+// assembly/codecs/<codec>.ts and one line here (docs/ARCHITECTURE.md "WASM kernels").
+export { heap_base } from './memory';
+export { attend_sequence, attend_arg_count, attend_work_bytes } from './attention';
+export * from './codecs/fp32';
+export * from './codecs/fp16';
+export * from './codecs/q8_0';
+export * from './codecs/q4_0';
+export * from './codecs/kivi';
+export * from './codecs/cq';
+export * from './codecs/cq-kmeans';

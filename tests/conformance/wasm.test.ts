@@ -1,0 +1,222 @@
+/**
+ * WASM conformance (build/kvpack.wasm, built by `npm run build:wasm`; a missing build FAILS):
+ * 1. tile words: WASM encoder === TS reference encodeTile, bit for bit, every baseline codec,
+ *    both streams, head_dim 8/24/40/64/128 (24 and 40 do not divide q8_0/q4_0 blocks or KIVI
+ *    value groups), gaussian / outlier-channel / constant / extreme / random-bit-pattern data;
+ * 2. fused attention: WasmBackend vs attendReference over sinks + tiles + tail, head_dim
+ *    8/64/128, nKvHeads 1/4 x GQA group 1/4, contexts 1/31/33/2100 (2100 crosses a page of 64
+ *    tiles), window 0/32, sinks 0/4, two sequences of different lengths.
+ * Prints the matrix of what ran.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import '../../ts/codecs/index.js';
+import { PackedKvCache } from '../../ts/cache/kv-cache.js';
+import { createCodec } from '../../ts/codecs/registry.js';
+import type { StreamCodec, StreamKind } from '../../ts/codecs/types.js';
+import { KvpackError } from '../../ts/errors.js';
+import { TILE_TOKENS } from '../../ts/format/constants.js';
+import { attendReference } from '../../ts/reference/attention.js';
+import { encodeTileWasm, WasmBackend, wasmSimdSupported } from '../../ts/backends/wasm.js';
+import { gaussianKv, makeRng, outlierKeys, randomQuery } from '../helpers/data.js';
+
+const CODECS = ['fp32', 'fp16', 'q8_0', 'q4_0', 'kivi2', 'kivi4', 'kivi8'];
+
+/**
+ * Attention tolerance: max |wasm - ref| <= ATTN_TOL * max |V| (the output is a convex combination
+ * of value rows). Both sides dequantize to the same f32 values; they differ in summation order
+ * and precision only: the reference sums scores in f64 and exps in f64, WASM sums f32x4 lanes
+ * and uses f32 exp. Observed max 1.2e-6 over this matrix, with outlier keys (|s| up to ~100,
+ * where one f32 ulp of s is ~1e-5 relative in exp(s - m)); 1e-5 bounds summation order only:
+ * a wrong tile, scale or code is off by far more.
+ */
+const ATTN_TOL = 1e-5;
+
+const matrix = new Map<string, Map<string, string>>();
+function record(row: string, col: string, cell: string): void {
+  if (!matrix.has(row)) matrix.set(row, new Map());
+  matrix.get(row)!.set(col, cell);
+}
+
+afterAll(() => {
+  const cols = [...new Set([...matrix.values()].flatMap((r) => [...r.keys()]))];
+  const lines = [['wasm conformance', ...cols].join(' | ')];
+  for (const [row, cells] of matrix) lines.push([row, ...cols.map((c) => cells.get(c) ?? '-')].join(' | '));
+  console.log(lines.join('\n'));
+});
+
+function tileData(kind: string, d: number, seed: number): Float32Array {
+  const n = TILE_TOKENS * d;
+  const rng = makeRng(seed);
+  switch (kind) {
+    case 'gaussian': return gaussianKv(TILE_TOKENS, 1, d, seed);
+    case 'outlier': return outlierKeys(TILE_TOKENS, 1, d, seed);
+    case 'constant': return new Float32Array(n).fill(0.3);
+    case 'zero': return new Float32Array(n);
+    case 'extreme': {
+      // beyond f16 range (saturation), and f16-subnormal magnitudes (scale rounding to 0)
+      const x = new Float32Array(n);
+      for (let i = 0; i < n; i++) x[i] = (rng.uniform() - 0.5) * (i % 3 === 0 ? 3e5 : i % 3 === 1 ? 1e-6 : 2);
+      return x;
+    }
+    case 'bits': {
+      // random finite f32 bit patterns with exponents around the f16 range: exercises every
+      // f16 rounding path (ties to even, subnormals, overflow) of the converters
+      const u = new Uint32Array(n);
+      for (let i = 0; i < n; i++) {
+        const exp = 127 - 26 + rng.int(46); // 2^-26 .. 2^19
+        u[i] = ((rng.int(2) << 31) | (exp << 23) | (rng.int(1 << 23) & (i % 5 === 0 ? 0x7fe000 | 0x1000 : 0x7fffff))) >>> 0;
+      }
+      return new Float32Array(u.buffer);
+    }
+    default: throw new Error(kind);
+  }
+}
+
+describe('wasm module', () => {
+  it('runs here with SIMD (the CI machine must have it)', () => {
+    expect(wasmSimdSupported()).toBe(true);
+  });
+});
+
+describe('wasm tile encoders === TS reference words', () => {
+  const DATA = ['gaussian', 'outlier', 'constant', 'zero', 'extreme', 'bits'];
+  for (const name of CODECS) {
+    for (const kind of ['key', 'value'] as StreamKind[]) {
+      it(`${name} ${kind}s`, async () => {
+        let tiles = 0;
+        for (const d of [8, 24, 40, 64, 128]) {
+          const codec = createCodec(name, { kind, headDim: d, nKvHeads: 1 });
+          for (const [di, data] of DATA.entries()) {
+            const x = tileData(data, d, 1000 * d + di);
+            const want = new Uint32Array(codec.tileWords);
+            codec.encodeTile(x, 0, want);
+            const got = await encodeTileWasm(name, kind, d, x);
+            const firstBad = got.findIndex((w, i) => w !== want[i]);
+            expect(firstBad, `${name} ${kind} d=${d} ${data}: word ${firstBad} wasm ${got[firstBad]?.toString(16)} ts ${want[firstBad]?.toString(16)}`).toBe(-1);
+            tiles++;
+          }
+        }
+        record(`${name} encode ${kind}`, 'words', `${tiles} tiles ===`);
+      });
+    }
+  }
+});
+
+interface Variant { nKv: number; group: number; window: number; sinks: number; data: 'gaussian' | 'outlier' }
+const VARIANTS: Variant[] = [
+  { nKv: 1, group: 1, window: 0, sinks: 0, data: 'gaussian' },
+  { nKv: 4, group: 4, window: 32, sinks: 4, data: 'outlier' },
+  { nKv: 1, group: 4, window: 32, sinks: 0, data: 'outlier' },
+  { nKv: 4, group: 1, window: 0, sinks: 4, data: 'gaussian' },
+];
+
+function kv(n: number, v: Variant, d: number, seed: number): { K: Float32Array; V: Float32Array } {
+  const K = v.data === 'outlier' ? outlierKeys(n, v.nKv, d, seed) : gaussianKv(n, v.nKv, d, seed);
+  return { K, V: gaussianKv(n, v.nKv, d, seed + 7) };
+}
+
+function maxAbs(x: Float32Array): number {
+  let m = 0;
+  for (const v of x) m = Math.max(m, Math.abs(v));
+  return m;
+}
+
+/** max |a - b| / scale */
+function err(a: Float32Array, b: Float32Array, scale: number): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m / scale;
+}
+
+async function checkAttention(backend: WasmBackend, key: string, value: string, d: number, ctx: number, v: Variant,
+  seed: number): Promise<number> {
+  const cache = new PackedKvCache({ nKvHeads: v.nKv, headDim: d, key, value, window: v.window, sinks: v.sinks });
+  const lens = [ctx, ctx + 7];
+  let vmax = 0;
+  for (const [s, n] of lens.entries()) {
+    const { K, V } = kv(n, v, d, seed + s);
+    cache.append(s, K, V);
+    vmax = Math.max(vmax, maxAbs(V));
+  }
+  const nHeads = v.nKv * v.group;
+  const q = new Float32Array(2 * nHeads * d);
+  q.set(randomQuery(nHeads, d, seed + 11), 0);
+  q.set(randomQuery(nHeads, d, seed + 12), nHeads * d);
+  const got = await backend.attend(cache, [0, 1], q, nHeads);
+  const want = new Float32Array(2 * nHeads * d);
+  for (const s of [0, 1]) want.set(attendReference(cache, s, q.subarray(s * nHeads * d, (s + 1) * nHeads * d), nHeads), s * nHeads * d);
+  const e = err(got, want, vmax);
+  expect(e, `${key}/${value} d=${d} ctx=${ctx} ${JSON.stringify(v)}`).toBeLessThanOrEqual(ATTN_TOL);
+  return e;
+}
+
+describe('wasm fused attention vs attendReference', () => {
+  const CONTEXTS = [1, 31, 33, 2100];
+  const pairs = [...CODECS.map((c) => [c, c] as const), ['kivi2', 'fp16'] as const, ['q4_0', 'kivi4'] as const];
+  for (const [ci, [key, value]] of pairs.entries()) {
+    it(`${key} keys / ${value} values`, async () => {
+      const backend = await WasmBackend.create();
+      for (const [di, d] of [8, 64, 128].entries()) {
+        for (const [xi, ctx] of CONTEXTS.entries()) {
+          const v = VARIANTS[(ci + di + xi) % VARIANTS.length]!;
+          const e = await checkAttention(backend, key, value, d, ctx, v, 100 * ci + 10 * di + xi);
+          record(`${key}/${value} attend`, `d${d} n${ctx}`, `${e.toExponential(1)} ${v.nKv}x${v.group} w${v.window}s${v.sinks}`);
+        }
+      }
+      backend.dispose();
+    });
+  }
+});
+
+describe('WasmBackend incremental mirror and errors', () => {
+  it('copies only new tiles: growing, deleting and re-creating sequences stay exact', async () => {
+    const backend = await WasmBackend.create();
+    const d = 64, nKv = 2, nHeads = 4;
+    const cache = new PackedKvCache({ nKvHeads: nKv, headDim: d, key: 'kivi4', value: 'q8_0', window: 32, sinks: 4 });
+    const q = randomQuery(nHeads, d, 5);
+    let total = 0;
+    // 2047 + 2 + ... crosses the page boundary (64 tiles) between two calls
+    for (const [i, n] of [100, 1947, 2, 1, 31, 64].entries()) {
+      cache.append(0, outlierKeys(n, nKv, d, 50 + i), gaussianKv(n, nKv, d, 60 + i));
+      total += n;
+      const got = await backend.attend(cache, [0], q, nHeads);
+      expect(err(got, attendReference(cache, 0, q, nHeads), 4)).toBeLessThanOrEqual(ATTN_TOL);
+    }
+    const before = backend.bytesInUse;
+    cache.delete(0);
+    cache.append(0, gaussianKv(40, nKv, d, 70), gaussianKv(40, nKv, d, 71));
+    const got = await backend.attend(cache, [0], q, nHeads);
+    expect(err(got, attendReference(cache, 0, q, nHeads), 4)).toBeLessThanOrEqual(ATTN_TOL);
+    expect(backend.bytesInUse).toBeLessThan(before); // the old sequence's pages were released
+    backend.forget(cache);
+    expect(backend.bytesInUse).toBe(0);
+    record('incremental mirror', 'words', `${total} tokens, 6 calls, exact`);
+  });
+
+  it('rejects bad input with typed errors before any work', async () => {
+    const backend = await WasmBackend.create();
+    const d = 8;
+    const cache = new PackedKvCache({ nKvHeads: 2, headDim: d, key: 'fp16', value: 'fp16' });
+    cache.append(3, gaussianKv(40, 2, d, 1), gaussianKv(40, 2, d, 2));
+    const q = randomQuery(4, d, 3);
+    const code = async (f: () => Promise<unknown>): Promise<[string, string | undefined]> => {
+      try { await f(); } catch (e) { expect(e).toBeInstanceOf(KvpackError); return [(e as KvpackError).code, (e as KvpackError).arg]; }
+      return ['no error', undefined];
+    };
+    expect(await code(() => backend.attend(cache, [3], q.subarray(1), 4))).toEqual(['BAD_SHAPE', 'q']);
+    expect(await code(() => backend.attend(cache, [3], q, 3))).toEqual(['BAD_SHAPE', 'nHeads']);
+    expect(await code(() => backend.attend(cache, [3, 4], new Float32Array(2 * q.length), 4))).toEqual(['UNKNOWN_SEQUENCE', 'seq']);
+    const bad = q.slice(); bad[5] = NaN;
+    expect(await code(() => backend.attend(cache, [3], bad, 4))).toEqual(['NON_FINITE', 'q']);
+    expect(backend.bytesInUse).toBe(0); // nothing was mirrored by the rejected calls
+    const fp32 = createCodec('fp32', { kind: 'value', headDim: d, nKvHeads: 2 });
+    const custom: StreamCodec = Object.assign(Object.create(Object.getPrototypeOf(fp32)), fp32, { name: 'no-wasm-kernels' });
+    const other = new PackedKvCache({ nKvHeads: 2, headDim: d, key: 'fp16', value: custom });
+    other.append(0, gaussianKv(40, 2, d, 1), gaussianKv(40, 2, d, 2));
+    expect(await code(() => backend.attend(other, [0], q, 4))).toEqual(['BACKEND_UNAVAILABLE', 'cache']);
+    expect(await code(() => encodeTileWasm('fp16', 'key', d, new Float32Array(5)))).toEqual(['BAD_SHAPE', 'x']);
+    expect(await code(() => encodeTileWasm('nope', 'key', d, new Float32Array(TILE_TOKENS * d)))).toEqual(['UNKNOWN_CODEC', 'codec']);
+    backend.dispose();
+    expect(await code(() => backend.attend(cache, [3], q, 4))).toEqual(['BACKEND_UNAVAILABLE', 'backend']);
+  });
+});

@@ -1,0 +1,301 @@
+import { check, checkFinite, KvpackError } from '../errors.js';
+import { TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
+import type { PackedKvCache, SequenceView } from '../cache/kv-cache.js';
+import { createCodec } from '../codecs/registry.js';
+import type { StreamCodec, StreamKind } from '../codecs/types.js';
+import { checkQuery } from '../reference/attention.js';
+import type { AttentionBackend } from './types.js';
+import { ATTEND_ARG, ATTEND_ARG_COUNT } from './wasm-abi.js';
+import { wasmKernelsFor, type WasmKeyKernels, type WasmValueKernels } from './wasm-kernels.js';
+import { KvpackWasm, loadKvpackWasm, wasmSimdSupported } from './wasm-loader.js';
+
+export { KvpackWasm, loadKvpackWasm, wasmSimdSupported };
+
+/** One sequence's pages, sinks and tail as copied into WASM memory. */
+interface SeqMirror {
+  view: SequenceView;
+  pages: number[];
+  pageTable: number;
+  pageTableCap: number;
+  tilesCopied: number;
+  sinkK: number;
+  sinkV: number;
+  sinksCopied: number;
+  tailK: number;
+  tailV: number;
+}
+
+/** Per-cache state: codec parameters, kernel references, sequence mirrors. */
+interface CacheMirror {
+  keyParams: number;
+  valueParams: number;
+  keyScore: number;
+  keyPrepare: number;
+  keyScratchBytes: (headDim: number, group: number) => number;
+  valueAccumulate: number;
+  valueFinish: number;
+  valueStateFloats: number;
+  seqs: Map<number, SeqMirror>;
+  /** Every arena block the mirror owns except sequences' (released with the mirror). */
+  blocks: number[];
+}
+
+/**
+ * Decode attention on WebAssembly SIMD (build/kvpack.wasm). Pages of a PackedKvCache are copied
+ * into WASM memory incrementally (only tiles sealed since the last call, per cache and
+ * sequence; sinks when they change; the tail, at most window + 31 tokens, every call), then one
+ * fused kernel call per sequence computes all heads.
+ */
+export class WasmBackend implements AttentionBackend {
+  readonly name = 'wasm' as const;
+  readonly description: string;
+  private readonly mirrors = new WeakMap<PackedKvCache, CacheMirror>();
+  /** Frees a collected cache's mirror: the arena is not garbage collected. */
+  private readonly finalizer: FinalizationRegistry<CacheMirror>;
+  private disposed = false;
+
+  constructor(readonly wasm: KvpackWasm) {
+    this.description = `WebAssembly SIMD (kvpack.wasm, ${(wasm.memory.buffer.byteLength / 1024) | 0} KiB memory at start)`;
+    this.finalizer = new FinalizationRegistry((m) => this.releaseMirror(m));
+  }
+
+  /** Loads the kernel module (see loadKvpackWasm) and checks WASM SIMD support first. */
+  static async create(source?: BufferSource | WebAssembly.Module): Promise<WasmBackend> {
+    if (!wasmSimdSupported()) {
+      throw new KvpackError('BACKEND_UNAVAILABLE', 'this runtime has no WebAssembly SIMD', 'wasm');
+    }
+    return new WasmBackend(await loadKvpackWasm(source));
+  }
+
+  async attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
+    return this.attendSync(cache, seqs, q, nHeads);
+  }
+
+  /** The same as attend, without the Promise (WASM runs on the calling thread anyway). */
+  attendSync(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Float32Array {
+    check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed', 'backend');
+    const d = cache.headDim;
+    check(Array.isArray(seqs), 'BAD_PARAM', 'must be an array of sequence ids', 'seqs');
+    check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % cache.nKvHeads === 0, 'BAD_SHAPE',
+      `nHeads=${nHeads} must be a positive multiple of nKvHeads=${cache.nKvHeads}`, 'nHeads');
+    const qLen = nHeads * d;
+    check(q.length === seqs.length * qLen, 'BAD_SHAPE',
+      `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * qLen}`, 'q');
+    seqs.forEach((seq, i) => checkQuery(cache, seq, q.subarray(i * qLen, (i + 1) * qLen), nHeads));
+    const mirror = this.mirrorOf(cache);
+
+    const w = this.wasm, arena = w.arena, group = nHeads / cache.nKvHeads;
+    const out = new Float32Array(q.length);
+    if (seqs.length === 0) return out;
+    for (const seq of seqs) this.syncSequence(cache, mirror, seq);
+
+    const args = arena.alloc(ATTEND_ARG_COUNT * 4);
+    const qPtr = arena.alloc(qLen * 4);
+    const outPtr = arena.alloc(qLen * 4);
+    const work = arena.alloc(w.exports.attend_work_bytes(group, d));
+    const scratch = arena.alloc(mirror.keyScratchBytes(d, group));
+    const state = arena.alloc(mirror.valueStateFloats * group * 4);
+    try {
+      for (let i = 0; i < seqs.length; i++) {
+        const sm = mirror.seqs.get(seqs[i]!)!;
+        const view = sm.view;
+        const a = arena.u32(args, ATTEND_ARG_COUNT);
+        a[ATTEND_ARG.HEAD_DIM] = d;
+        a[ATTEND_ARG.N_KV_HEADS] = cache.nKvHeads;
+        a[ATTEND_ARG.GROUP] = group;
+        a[ATTEND_ARG.Q] = qPtr;
+        a[ATTEND_ARG.OUT] = outPtr;
+        a[ATTEND_ARG.SINK_COUNT] = view.sinkCount;
+        a[ATTEND_ARG.SINK_K] = sm.sinkK;
+        a[ATTEND_ARG.SINK_V] = sm.sinkV;
+        a[ATTEND_ARG.TAIL_COUNT] = view.tailCount;
+        a[ATTEND_ARG.TAIL_K] = sm.tailK;
+        a[ATTEND_ARG.TAIL_V] = sm.tailV;
+        a[ATTEND_ARG.TILES] = view.tiles;
+        a[ATTEND_ARG.PAGE_TABLE] = sm.pageTable;
+        a[ATTEND_ARG.KEY_TILE_WORDS] = cache.key.tileWords;
+        a[ATTEND_ARG.VALUE_TILE_WORDS] = cache.value.tileWords;
+        a[ATTEND_ARG.KEY_SCORE] = mirror.keyScore;
+        a[ATTEND_ARG.KEY_PREPARE] = mirror.keyPrepare;
+        a[ATTEND_ARG.KEY_PARAMS] = mirror.keyParams;
+        a[ATTEND_ARG.KEY_SCRATCH] = scratch;
+        a[ATTEND_ARG.VALUE_ACCUMULATE] = mirror.valueAccumulate;
+        a[ATTEND_ARG.VALUE_FINISH] = mirror.valueFinish;
+        a[ATTEND_ARG.VALUE_PARAMS] = mirror.valueParams;
+        a[ATTEND_ARG.VALUE_STATE] = state;
+        a[ATTEND_ARG.VALUE_STATE_FLOATS] = mirror.valueStateFloats;
+        a[ATTEND_ARG.WORK] = work;
+        arena.f32(qPtr, qLen).set(q.subarray(i * qLen, (i + 1) * qLen));
+        w.exports.attend_sequence(args);
+        out.set(arena.f32(outPtr, qLen), i * qLen);
+      }
+    } finally {
+      for (const p of [args, qPtr, outPtr, work, scratch, state]) arena.release(p);
+    }
+    return out;
+  }
+
+  /** Drop the WASM copy of a cache (or of one of its sequences) now instead of at collection. */
+  forget(cache: PackedKvCache, seq?: number): void {
+    const m = this.mirrors.get(cache);
+    if (!m) return;
+    if (seq !== undefined) {
+      const sm = m.seqs.get(seq);
+      if (sm) this.releaseSeq(sm);
+      m.seqs.delete(seq);
+      return;
+    }
+    this.finalizer.unregister(m);
+    this.releaseMirror(m);
+    this.mirrors.delete(cache);
+  }
+
+  /** Bytes of WASM memory currently held for caches and calls. */
+  get bytesInUse(): number {
+    return this.wasm.arena.bytesInUse;
+  }
+
+  dispose(): void {
+    // The instance and its memory go with the last reference to this backend.
+    this.disposed = true;
+  }
+
+  private mirrorOf(cache: PackedKvCache): CacheMirror {
+    let m = this.mirrors.get(cache);
+    if (m) {
+      // sequences deleted (or deleted and re-created) in the cache since the last call
+      for (const [id, sm] of m.seqs) {
+        if (!cache.hasSequence(id) || cache.view(id) !== sm.view) {
+          this.releaseSeq(sm);
+          m.seqs.delete(id);
+        }
+      }
+      return m;
+    }
+    const key = wasmKernelsFor(cache.key) as WasmKeyKernels | undefined;
+    const value = wasmKernelsFor(cache.value) as WasmValueKernels | undefined;
+    if (!key) throw new KvpackError('BACKEND_UNAVAILABLE', `no WASM kernels for key codec '${cache.key.name}'`, 'cache');
+    if (!value) throw new KvpackError('BACKEND_UNAVAILABLE', `no WASM kernels for value codec '${cache.value.name}'`, 'cache');
+    const w = this.wasm;
+    const refs = {
+      keyScore: w.ref(key.score),
+      keyPrepare: key.prepare ? w.ref(key.prepare) : 0,
+      valueAccumulate: w.ref(value.accumulate),
+      valueFinish: value.finish ? w.ref(value.finish) : 0,
+    };
+    const valueStateFloats = value.stateFloats ? value.stateFloats(cache.headDim) : 0;
+    check(valueStateFloats === 0 || refs.valueFinish !== 0, 'BACKEND_UNAVAILABLE',
+      `value codec '${cache.value.name}' declares value state without a finish kernel`, 'cache');
+    const keyParams = copyWords(w, cache.key.paramWords);
+    const valueParams = copyWords(w, cache.value.paramWords);
+    m = {
+      ...refs, keyParams, valueParams, valueStateFloats,
+      keyScratchBytes: key.scratchBytes ?? (() => 0),
+      seqs: new Map(),
+      blocks: [keyParams, valueParams],
+    };
+    this.mirrors.set(cache, m);
+    this.finalizer.register(cache, m, m);
+    return m;
+  }
+
+  private syncSequence(cache: PackedKvCache, m: CacheMirror, seq: number): void {
+    const arena = this.wasm.arena;
+    const view = cache.view(seq);
+    const tf = cache.tokenFloats;
+    let sm = m.seqs.get(seq);
+    if (!sm) {
+      sm = {
+        view, pages: [], pageTable: arena.alloc(16 * 4), pageTableCap: 16, tilesCopied: 0,
+        sinkK: arena.alloc(cache.sinks * tf * 4), sinkV: arena.alloc(cache.sinks * tf * 4), sinksCopied: 0,
+        tailK: arena.alloc((cache.window + TILE_TOKENS) * tf * 4),
+        tailV: arena.alloc((cache.window + TILE_TOKENS) * tf * 4),
+      };
+      m.seqs.set(seq, sm);
+    }
+    // new pages first (allocation may grow memory and detach views), then copy
+    const pagesNeeded = Math.ceil(view.tiles / TILES_PER_PAGE);
+    if (pagesNeeded > sm.pageTableCap) {
+      const cap = Math.max(pagesNeeded, sm.pageTableCap * 2);
+      const table = arena.alloc(cap * 4);
+      arena.release(sm.pageTable);
+      sm.pageTable = table;
+      sm.pageTableCap = cap;
+    }
+    while (sm.pages.length < pagesNeeded) sm.pages.push(arena.alloc(cache.pageWords * 4));
+    arena.u32(sm.pageTable, sm.pages.length).set(sm.pages);
+    const slot = cache.tileSlotWords;
+    while (sm.tilesCopied < view.tiles) {
+      const p = Math.floor(sm.tilesCopied / TILES_PER_PAGE);
+      const from = sm.tilesCopied % TILES_PER_PAGE;
+      const to = Math.min(TILES_PER_PAGE, view.tiles - p * TILES_PER_PAGE);
+      arena.u32(sm.pages[p]! + from * slot * 4, (to - from) * slot).set(view.pages[p]!.subarray(from * slot, to * slot));
+      sm.tilesCopied = p * TILES_PER_PAGE + to;
+    }
+    if (sm.sinksCopied !== view.sinkCount) {
+      arena.f32(sm.sinkK, view.sinkCount * tf).set(view.sinkK.subarray(0, view.sinkCount * tf));
+      arena.f32(sm.sinkV, view.sinkCount * tf).set(view.sinkV.subarray(0, view.sinkCount * tf));
+      sm.sinksCopied = view.sinkCount;
+    }
+    arena.f32(sm.tailK, view.tailCount * tf).set(view.tailK.subarray(0, view.tailCount * tf));
+    arena.f32(sm.tailV, view.tailCount * tf).set(view.tailV.subarray(0, view.tailCount * tf));
+  }
+
+  private releaseSeq(sm: SeqMirror): void {
+    const arena = this.wasm.arena;
+    for (const p of [...sm.pages, sm.pageTable, sm.sinkK, sm.sinkV, sm.tailK, sm.tailV]) arena.release(p);
+    sm.pages = [];
+  }
+
+  private releaseMirror(m: CacheMirror): void {
+    for (const sm of m.seqs.values()) this.releaseSeq(sm);
+    m.seqs.clear();
+    for (const p of m.blocks) this.wasm.arena.release(p);
+    m.blocks = [];
+  }
+}
+
+function copyWords(w: KvpackWasm, words: Uint32Array): number {
+  const p = w.arena.alloc(words.length * 4);
+  w.arena.u32(p, words.length).set(words);
+  return p;
+}
+
+/** Convenience: load the module (see loadKvpackWasm) and wrap it in a WasmBackend. */
+export function createWasmBackend(source?: BufferSource | WebAssembly.Module): Promise<WasmBackend> {
+  return WasmBackend.create(source);
+}
+
+let sharedWasm: Promise<KvpackWasm> | undefined;
+
+/**
+ * Pack one tile with the WASM encoder (for conformance: must equal codec.encodeTile's words).
+ * codec: a registered name (created for `kind`, `headDim`, one KV head) or a codec instance
+ * (its kind/headDim must match). x: TILE_TOKENS * headDim f32, token-major.
+ */
+export async function encodeTileWasm(codec: string | StreamCodec, kind: StreamKind, headDim: number,
+  x: Float32Array, head = 0): Promise<Uint32Array> {
+  const c = typeof codec === 'string' ? createCodec(codec, { kind, headDim, nKvHeads: head + 1 }) : codec;
+  check(c.kind === kind && c.headDim === headDim, 'BAD_PARAM',
+    `codec instance is for ${c.kind}s of headDim ${c.headDim}, asked ${kind}s of ${headDim}`, 'codec');
+  check(Number.isInteger(head) && head >= 0 && head < c.nKvHeads, 'BAD_PARAM', `must be in [0, ${c.nKvHeads})`, 'head');
+  check(x.length === TILE_TOKENS * headDim, 'BAD_SHAPE', `length ${x.length} != TILE_TOKENS*headDim=${TILE_TOKENS * headDim}`, 'x');
+  checkFinite(x, 'x');
+  const kernels = wasmKernelsFor(c);
+  if (!kernels) throw new KvpackError('BACKEND_UNAVAILABLE', `no WASM kernels for ${kind} codec '${c.name}'`, 'codec');
+  const w = await (sharedWasm ??= loadKvpackWasm());
+  const encode = w.fn(kernels.encode);
+  const a = w.arena;
+  const xPtr = a.alloc(x.length * 4), outPtr = a.alloc(c.tileWords * 4), params = a.alloc(c.paramWords.length * 4);
+  try {
+    a.f32(xPtr, x.length).set(x);
+    a.u32(params, c.paramWords.length).set(c.paramWords);
+    a.u32(outPtr, c.tileWords).fill(0xdeadbeef); // an encoder must write every word
+    encode(xPtr, outPtr, headDim, head, params);
+    return a.u32(outPtr, c.tileWords).slice();
+  } finally {
+    a.release(xPtr);
+    a.release(outPtr);
+    a.release(params);
+  }
+}
