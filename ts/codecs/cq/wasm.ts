@@ -4,7 +4,7 @@ import type { KvpackWasm } from '../../backends/wasm-loader.js';
 import type { WasmCodecKernels, WasmKernelEntry } from '../../backends/wasm-kernels.js';
 import type { StreamCodec } from '../types.js';
 import { CqCodec } from './codec.js';
-import { CQ_REGISTERED, cqName } from './config.js';
+import { CQ_GROUP_SIZES, CQ_MAX_BITS, CQ_MAX_GROUP_FLOATS, cqName } from './config.js';
 
 /**
  * The WASM side of CQ: kernel table entries for the WASM backend (assembly/codecs/cq.ts) and the
@@ -72,6 +72,11 @@ function cqWasmKernels(codec: StreamCodec): WasmCodecKernels {
   };
 }
 
-/** Entries for ts/backends/wasm-kernels.ts: every registered CQ name. */
+/**
+ * Entries for ts/backends/wasm-kernels.ts: every constructible CQ configuration (registered or
+ * built with `new CqCodec`), all served by the same generic kernels.
+ */
 export const CQ_WASM_KERNELS: Record<string, WasmKernelEntry> = Object.fromEntries(
-  CQ_REGISTERED.map((cfg) => [cqName(cfg), cqWasmKernels] as const));
+  CQ_GROUP_SIZES.flatMap((c) => Array.from({ length: CQ_MAX_BITS }, (_, i) => ({ channelsPerGroup: c, bits: i + 1 })))
+    .filter((cfg) => 2 ** cfg.bits * cfg.channelsPerGroup <= CQ_MAX_GROUP_FLOATS)
+    .map((cfg) => [cqName(cfg), cqWasmKernels] as const));
