@@ -1,3 +1,4 @@
+import type { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ describe('captureKv and the .kvcap format', () => {
     await runner.prefill(7, tokens.slice(40));
     const tf = model.config.nKvHeads * model.config.headDim;
     for (const l of [0, model.config.nLayers - 1]) {
-      const view = runner.caches[l]!.view(7); // 30 tokens < 32: all still in the fp32 tail
+      const view = (runner.caches[l] as PackedKvCache).view(7); // 30 tokens < 32: all still in the fp32 tail
       expect(view.tailCount).toBe(30);
       expect(Array.from(cap.layers[l]!.keys.subarray(40 * tf, 70 * tf))).toEqual(Array.from(view.tailK.subarray(0, 30 * tf)));
       expect(Array.from(cap.layers[l]!.values.subarray(40 * tf, 70 * tf))).toEqual(Array.from(view.tailV.subarray(0, 30 * tf)));

@@ -1,3 +1,4 @@
+import type { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { describe, expect, it } from 'vitest';
 import '../../ts/codecs/fp32.js';
 import { loadModel } from '../../ts/model/load-model.js';
@@ -29,6 +30,6 @@ describe('forward pass over a kvpack cache (stories260K)', () => {
     expect(maxMag).toBeGreaterThan(1);
     expect(maxErr).toBeLessThan(1e-4);
     expect(runner.stats().tokens).toBe(80);
-    expect(runner.caches[0]!.view(0).tiles).toBe(2);
+    expect((runner.caches[0] as PackedKvCache).view(0).tiles).toBe(2);
   });
 });

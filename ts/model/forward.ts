@@ -1,17 +1,49 @@
 import { TsBackend } from '../backends/ts-backend.js';
 import type { AttentionBackend } from '../backends/types.js';
 import { PackedKvCache, type CacheOptions, type CacheStats } from '../cache/kv-cache.js';
-import { check } from '../errors.js';
+import type { SelfAttendingCache } from '../cache/kv-cache-like.js';
+import { codecInfo } from '../codecs/registry.js';
+import { check, KvpackError } from '../errors.js';
 import type { Model } from './config.js';
 import { applyRope, matVec, rmsNorm, ropeAngles } from './math.js';
 
 /** Cache settings of one layer (shape comes from the model). */
 export type LayerCacheSpec = Omit<CacheOptions, 'nKvHeads' | 'headDim'>;
 
+/** A layer cache: tiles read by an AttentionBackend, or a cache that attends itself (QAQ). */
+export type LayerCache = PackedKvCache | SelfAttendingCache;
+
+function selfAttending(c: LayerCache): c is SelfAttendingCache {
+  return !(c instanceof PackedKvCache);
+}
+
+/**
+ * Builds one layer's cache: a PackedKvCache, unless the codec registers `createCache` (codecs
+ * with per-token sizes, e.g. QAQ), which then codes both streams and computes its own attention.
+ */
+export function createLayerCache(spec: LayerCacheSpec, nKvHeads: number, headDim: number): LayerCache {
+  const named = (c: LayerCacheSpec['key']): string | undefined => (typeof c === 'string' ? c : undefined);
+  const k = named(spec.key), v = named(spec.value);
+  const kInfo = k !== undefined ? codecInfo(k) : undefined, vInfo = v !== undefined ? codecInfo(v) : undefined;
+  if (kInfo?.createCache || vInfo?.createCache) {
+    if (k !== v) {
+      throw new KvpackError('BAD_PARAM', `codec '${kInfo?.createCache ? k : v}' builds its own cache for both streams; ` +
+        `use it for keys and values (got ${k ?? 'instance'}:${v ?? 'instance'})`, 'codec');
+    }
+    check(!spec.sinks, 'BAD_PARAM', `codec '${k}' builds its own cache, which has no sinks`, 'sinks');
+    return kInfo!.createCache!({
+      nKvHeads, headDim, ...(spec.window !== undefined ? { window: spec.window } : {}),
+      ...(spec.keyOptions ? { options: spec.keyOptions } : {}),
+      ...(spec.calibration?.key !== undefined ? { calibration: spec.calibration.key } : {}),
+    });
+  }
+  return new PackedKvCache({ ...spec, nKvHeads, headDim });
+}
+
 export interface RunnerOptions {
   /** Cache codecs/window/sinks, the same for every layer or per layer (calibrated codecs differ by layer). */
   cache: LayerCacheSpec | ((layer: number) => LayerCacheSpec);
-  /** Attention over the packed cache; default the TS reference. */
+  /** Attention over PackedKvCache layers; default the TS reference. Self-attending caches (QAQ) ignore it. */
   backend?: AttentionBackend;
   /**
    * Called per layer and sequence with that step's query (after RoPE), key (after RoPE, as
@@ -22,6 +54,8 @@ export interface RunnerOptions {
 
 /** Byte and bit accounting of all layers' caches together. */
 export interface ModelCacheStats extends CacheStats {
+  /** Cached scalars, K and V, all layers. */
+  elements: number;
   /** Bytes the same tokens would take in fp32 / fp16 (K and V, all layers). */
   fp32Bytes: number;
   fp16Bytes: number;
@@ -35,7 +69,7 @@ export interface ModelCacheStats extends CacheStats {
  */
 export class ModelRunner {
   readonly model: Model;
-  readonly caches: PackedKvCache[];
+  readonly caches: LayerCache[];
   readonly backend: AttentionBackend;
   private readonly observe: RunnerOptions['observe'];
   private readonly ropeCache = new Map<number, { cos: Float64Array; sin: Float64Array }>();
@@ -44,8 +78,7 @@ export class ModelRunner {
     this.model = model;
     const c = model.config;
     const spec = typeof opts.cache === 'function' ? opts.cache : () => opts.cache as LayerCacheSpec;
-    this.caches = Array.from({ length: c.nLayers }, (_, l) =>
-      new PackedKvCache({ ...spec(l), nKvHeads: c.nKvHeads, headDim: c.headDim }));
+    this.caches = Array.from({ length: c.nLayers }, (_, l) => createLayerCache(spec(l), c.nKvHeads, c.headDim));
     this.backend = opts.backend ?? new TsBackend();
     this.observe = opts.observe;
   }
@@ -97,7 +130,7 @@ export class ModelRunner {
         this.observe?.(l, seqs[b]!, positions[b]!, qs, k, v);
         cache.append(seqs[b]!, k, v);
       }
-      const att = await this.backend.attend(cache, seqs, q, c.nHeads);
+      const att = selfAttending(cache) ? await cache.attend(seqs, q, c.nHeads) : await this.backend.attend(cache, seqs, q, c.nHeads);
       for (let b = 0; b < B; b++) {
         const xs = x.subarray(b * dim, (b + 1) * dim);
         matVec(proj, lw.wo, att.subarray(b * qDim, (b + 1) * qDim), dim, qDim);
@@ -140,18 +173,21 @@ export class ModelRunner {
     return out;
   }
 
-  /** All layers' caches as one: tokens per layer, bytes summed over layers, bits weighted by elements. */
+  /**
+   * All layers' caches as one: `tokens` and `fpTokens` per layer (every layer holds the same
+   * tokens), bytes and `elements` (K and V) summed over layers, bits weighted by elements.
+   */
   stats(): ModelCacheStats {
-    const tokens = this.caches[0]!.stats().tokens;
-    let packedBytes = 0, fpTokens = 0, paramBytes = 0, bits = 0, bitsStored = 0, elements = 0;
+    const first = this.caches[0]!.stats();
+    let packedBytes = 0, paramBytes = 0, bits = 0, bitsStored = 0, elements = 0;
     for (const cache of this.caches) {
       const s = cache.stats();
       const e = s.tokens * cache.tokenFloats * 2;
-      packedBytes += s.packedBytes; fpTokens += s.fpTokens; paramBytes += s.paramBytes;
+      packedBytes += s.packedBytes; paramBytes += s.paramBytes;
       bits += s.effectiveBits * e; bitsStored += s.effectiveBitsStored * e; elements += e;
     }
     return {
-      tokens, packedBytes, fpTokens, paramBytes,
+      tokens: first.tokens, fpTokens: first.fpTokens, packedBytes, paramBytes, elements,
       effectiveBits: elements ? bits / elements : 0,
       effectiveBitsStored: elements ? bitsStored / elements : 0,
       fp32Bytes: elements * 4, fp16Bytes: elements * 2,

@@ -1,0 +1,144 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { chooseBackend, BACKEND_ORDER } from '../backends/detect.js';
+import { TsBackend } from '../backends/ts-backend.js';
+import type { AttentionBackend, BackendName } from '../backends/types.js';
+import '../codecs/index.js';
+import { codecInfo } from '../codecs/registry.js';
+import { KvpackError } from '../errors.js';
+import { CaptureCalibrator } from '../model/calibrate-from-capture.js';
+import { captureKv } from '../model/capture.js';
+import { defaultPairings, parsePairing, type CodecPairing } from '../model/codec-pairing.js';
+import { loadKvCapture } from '../model/kv-capture-file.js';
+import type { KvCapture } from '../model/kv-capture.js';
+import { loadModel } from '../model/load-model.js';
+import { describeMachine } from '../model/machine.js';
+import { paretoSvg } from '../model/pareto-svg.js';
+import { evaluatePerplexity, type PerplexityResult } from '../model/perplexity.js';
+import { splitText, tokenizeLines } from '../model/text-split.js';
+import { describeFlags, parseFlags } from './args.js';
+import type { CliIo } from './command.js';
+import { ProgressBar } from './progress-bar.js';
+
+const FLAGS = {
+  model: { type: 'string', help: 'model folder or checkpoint file (e.g. ../shared/models/stories260K)' },
+  text: { type: 'string', help: 'one-document-per-line text; perplexity on its first 80% of lines' },
+  codecs: { type: 'list', help: 'pairings KEY[:VALUE][@wN][@sN], comma-separated (default: every registered codec)' },
+  ctx: { type: 'int', min: 2, help: 'context length = tokens per window (default: the model\'s seq_len)' },
+  windows: { type: 'int', min: 1, help: 'evaluate at most this many windows (default: all full windows)' },
+  batch: { type: 'int', default: 4, min: 1, help: 'windows decoded together as sequences of one cache' },
+  backend: { type: 'string', choices: ['auto', ...BACKEND_ORDER], default: 'auto', help: 'attention backend' },
+  calib: { type: 'string', help: '.kvcap from `kvpack capture` (default: capture the calibration split now)' },
+  'calib-tokens': { type: 'int', default: 2048, min: 1, help: 'tokens captured when --calib is not given' },
+  json: { type: 'string', help: 'write results as JSON here' },
+  svg: { type: 'string', help: 'write the perplexity-vs-bits plot (SVG) here' },
+} as const;
+
+export const usage = `kvpack eval --model DIR --text FILE [--codecs a,b:c@w32,...] [--ctx N] [--json out] [--svg out]
+
+Perplexity of a real model with its KV cache held by each codec pairing, the way the KV-cache
+papers measure it: non-overlapping windows of --ctx tokens of the evaluation split (first 80% of
+lines), every token decoded one at a time over the packed cache of the preceding ones. Codecs
+that need calibration are calibrated on the other 20% of lines. fp32 is always evaluated (the
+baseline of the delta column). Details: docs/QUALITY.md.
+${describeFlags(FLAGS)}`;
+
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  const f = parseFlags(argv, FLAGS);
+  for (const k of ['model', 'text'] as const) if (!f[k]) throw new KvpackError('BAD_PARAM', 'is required', `--${k}`);
+  const specs = f.codecs ?? defaultPairings();
+  const pairings: CodecPairing[] = specs.map(parsePairing); // unknown codecs fail here, before any work
+  if (!pairings.some((p) => p.key === 'fp32' && p.value === 'fp32' && !p.window && p.sinks === 0)) pairings.unshift(parsePairing('fp32'));
+
+  const loaded = await loadModel(f.model!);
+  const { model, tokenizer } = loaded;
+  const ctx = f.ctx ?? model.config.seqLen;
+  if (ctx > model.config.seqLen) throw new KvpackError('BAD_PARAM', `must be at most the model's seq_len=${model.config.seqLen}`, '--ctx');
+  const split = splitText(await readFile(f.text!, 'utf8'));
+  const tokens = tokenizeLines(tokenizer, split.evaluation);
+  const windows = Math.min(Math.floor(tokens.length / ctx), f.windows ?? Infinity);
+  if (windows < 1) throw new KvpackError('BAD_PARAM', `evaluation split has ${tokens.length} tokens: no full window of ${ctx}`, '--ctx');
+
+  const { backend, report } = await chooseBackend({
+    ...(f.backend !== 'auto' ? { prefer: f.backend as BackendName } : {}), env: io.env, log: (l) => io.err(`kvpack eval: ${l}\n`),
+  });
+  io.err(`kvpack eval: backend ${report.chosen} (${report.description})\n`);
+
+  let calibrator: CaptureCalibrator | undefined;
+  let calibration: Record<string, unknown> = { used: false };
+  if (pairings.some((p) => codecInfo(p.key).needsCalibration || codecInfo(p.value).needsCalibration)) {
+    let cap: KvCapture;
+    if (f.calib) {
+      cap = await loadKvCapture(f.calib);
+      calibration = { used: true, source: f.calib, tokens: cap.nTokens };
+    } else {
+      const calTokens = tokenizeLines(tokenizer, split.calibration).slice(0, f['calib-tokens']);
+      const bar = new ProgressBar(io, 'capture calibration', calTokens.length);
+      cap = await captureKv(model, calTokens, { onProgress: (d) => bar.update(d) });
+      bar.done();
+      calibration = { used: true, source: `calibration split (${split.calibration.length} lines)`, tokens: cap.nTokens };
+    }
+    calibrator = new CaptureCalibrator(cap, model.config);
+  }
+
+  const results: (PerplexityResult & { note?: string })[] = [];
+  const bar = new ProgressBar(io, '', windows * (ctx - 1));
+  for (const p of pairings) {
+    bar.reset(p.label.padEnd(18).slice(0, 18), windows * (ctx - 1));
+    const once = (b: AttentionBackend) => evaluatePerplexity(model, tokens, p, {
+      ctx, maxWindows: windows, batch: f.batch, backend: b, ...(calibrator ? { calibrator } : {}),
+      onProgress: (d, t) => bar.update(d, `of ${t} predictions`),
+    });
+    let r: PerplexityResult & { note?: string };
+    try {
+      r = await once(backend);
+    } catch (e) {
+      // A backend without a kernel for this codec says BACKEND_UNAVAILABLE: measure on TS, say so.
+      if (!(e instanceof KvpackError && e.code === 'BACKEND_UNAVAILABLE') || backend.name === 'ts') throw e;
+      io.err(`\nkvpack eval: ${p.label}: ${backend.name} cannot run it (${e.message}); using the TS reference\n`);
+      r = { ...(await once(new TsBackend())), note: `${backend.name}: ${e.message}` };
+    }
+    bar.done();
+    results.push(r);
+  }
+  backend.dispose();
+
+  const base = results.find((r) => r.key === 'fp32' && r.value === 'fp32' && !r.window && r.sinks === 0)!;
+  io.out(formatTable(results, base) + '\n');
+  io.out(`ctx ${ctx}, ${windows} windows x ${ctx - 1} predictions = ${windows * (ctx - 1)} tokens scored; ` +
+    `model ${loaded.files.checkpoint} (${model.config.nLayers} layers, ${model.config.nHeads}/${model.config.nKvHeads} heads, head_dim ${model.config.headDim})\n`);
+
+  const machine = describeMachine();
+  if (f.json) {
+    await mkdir(dirname(f.json), { recursive: true });
+    const doc = {
+      command: `kvpack eval ${argv.join(' ')}`, date: new Date().toISOString(), machine, backend: report,
+      model: { path: f.model, files: loaded.files, format: model.format, config: model.config },
+      text: { path: f.text, evaluationLines: split.evaluation.length, evaluationTokens: tokens.length, calibrationLines: split.calibration.length },
+      ctx, windows, calibration,
+      results: results.map((r) => ({ ...r, deltaVsFp32Percent: 100 * (r.perplexity / base.perplexity - 1) })),
+    };
+    await writeFile(f.json, JSON.stringify(doc, null, 2) + '\n');
+    io.err(`kvpack eval: wrote ${f.json}\n`);
+  }
+  if (f.svg) {
+    await mkdir(dirname(f.svg), { recursive: true });
+    const title = `${loaded.files.checkpoint}: perplexity vs KV-cache bits (ctx ${ctx}, ${windows * (ctx - 1)} tokens)`;
+    await writeFile(f.svg, paretoSvg(results.map((r) => ({ label: r.label, bits: r.cache.effectiveBits, perplexity: r.perplexity })), title, base.perplexity));
+    io.err(`kvpack eval: wrote ${f.svg}\n`);
+  }
+  return 0;
+}
+
+/** Markdown table (renders in docs and reads fine in a terminal). */
+export function formatTable(results: readonly PerplexityResult[], base: PerplexityResult): string {
+  const head = ['codec (K:V@window@sinks)', 'bits/elem', 'bits w/o params', 'ratio vs fp16', 'perplexity', 'delta vs fp32', 'tok/s', 'backend'];
+  const rows = results.map((r) => [
+    r.label, r.cache.effectiveBits.toFixed(2), r.cache.bitsWithoutParams.toFixed(2), `${r.compressionVsFp16.toFixed(2)}x`,
+    r.perplexity.toFixed(4), `${(100 * (r.perplexity / base.perplexity - 1)) >= 0 ? '+' : ''}${(100 * (r.perplexity / base.perplexity - 1)).toFixed(2)}%`,
+    r.tokensPerSecond.toFixed(0), r.backend,
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' | ')} |`;
+  return [line(head), `|${w.map((n, i) => (i === 0 ? '-'.repeat(n + 2) : '-'.repeat(n + 1) + ':')).join('|')}|`, ...rows.map(line)].join('\n');
+}

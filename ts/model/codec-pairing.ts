@@ -1,0 +1,56 @@
+import { codecInfo, listCodecs } from '../codecs/registry.js';
+import { KvpackError } from '../errors.js';
+
+/** One cache configuration evaluated as a row: key codec, value codec, fp32 window and sinks. */
+export interface CodecPairing {
+  /** The spec as written (table label). */
+  label: string;
+  key: string;
+  value: string;
+  /** fp32 recent tokens; undefined = the cache's default (0 for tiled codecs, QAQ: its attention window). */
+  window?: number;
+  sinks: number;
+}
+
+/**
+ * Parses `KEY[:VALUE][@wN][@sN]`: `kivi2` (both streams), `skvq-k2:skvq-v1.5@w128@s5`
+ * (SKVQ keys and values, 128 recent tokens and 5 sinks in fp32). Codec names are checked
+ * against the registry (UNKNOWN_CODEC) and their streams (BAD_PARAM) before any work.
+ */
+export function parsePairing(spec: string): CodecPairing {
+  const [codecs, ...mods] = spec.trim().split('@');
+  const [key, value = key, extra] = (codecs ?? '').split(':');
+  if (!key || !value || extra !== undefined) {
+    throw new KvpackError('BAD_PARAM', `'${spec}': expected KEY[:VALUE][@wN][@sN]`, 'codecs');
+  }
+  let window: number | undefined, sinks = 0;
+  for (const m of mods) {
+    const r = /^([ws])(\d+)$/.exec(m);
+    if (!r) throw new KvpackError('BAD_PARAM', `'${spec}': modifier '@${m}' is not @wN (fp32 window) or @sN (sinks)`, 'codecs');
+    if (r[1] === 'w') window = Number(r[2]); else sinks = Number(r[2]);
+  }
+  for (const [name, kind] of [[key, 'key'], [value, 'value']] as const) {
+    const info = codecInfo(name);
+    if (!info.streams.includes(kind)) {
+      const alts = listCodecs().filter((c) => c.streams.includes(kind)).map((c) => c.name);
+      throw new KvpackError('BAD_PARAM', `'${spec}': codec '${name}' cannot code ${kind}s; ${kind} codecs: ${alts.join(', ')}`, 'codecs');
+    }
+  }
+  return { label: spec.trim(), key, value, ...(window !== undefined ? { window } : {}), sinks };
+}
+
+/**
+ * Every registered codec as a pairing: codecs that code both streams with themselves, and each
+ * key-only codec with each value-only codec of the same family (the name before the first '-',
+ * e.g. skvq-k2:skvq-v1.5). fp32 comes first: it is the baseline the deltas refer to.
+ */
+export function defaultPairings(): string[] {
+  const all = listCodecs();
+  const both = all.filter((c) => c.streams.includes('key') && c.streams.includes('value')).map((c) => c.name);
+  const family = (n: string): string => n.split('-')[0]!;
+  const keyOnly = all.filter((c) => c.streams.length === 1 && c.streams[0] === 'key');
+  const valueOnly = all.filter((c) => c.streams.length === 1 && c.streams[0] === 'value');
+  const mixed = keyOnly.flatMap((k) => valueOnly.filter((v) => family(v.name) === family(k.name)).map((v) => `${k.name}:${v.name}`));
+  const specs = [...both, ...mixed];
+  return ['fp32', ...specs.filter((s) => s !== 'fp32')];
+}
