@@ -9,3 +9,4 @@ export * from './codecs/q4_0';
 export * from './codecs/kivi';
 export * from './codecs/cq';
 export * from './codecs/cq-kmeans';
+export * from './codecs/skvq';

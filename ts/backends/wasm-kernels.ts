@@ -1,5 +1,6 @@
 import type { StreamCodec } from '../codecs/types.js';
 import { CQ_WASM_KERNELS } from '../codecs/cq/wasm.js';
+import { SKVQ_WASM_KERNELS } from '../codecs/skvq/wasm.js';
 
 /**
  * Which WASM exports implement a codec (docs/ARCHITECTURE.md "WASM kernels"). Values are export
@@ -54,6 +55,7 @@ export const WASM_KERNELS: Record<string, WasmKernelEntry> = {
   kivi4: kivi(4),
   kivi8: kivi(8),
   ...CQ_WASM_KERNELS,
+  ...SKVQ_WASM_KERNELS,
 };
 
 /** The kernels of one stream of a codec instance, or undefined when WASM has none. */

@@ -1,0 +1,191 @@
+// SKVQ (Duanmu et al. 2024, arXiv 2405.06219; docs/codecs/skvq.md): per-head channel permutation,
+// variable-size channel groups x blocks of m tokens, clipped asymmetric codes (2/4 bits or ternary
+// "1.5-bit" packed 5 per byte) with f16 (scale, zero) words. Mirror of ts/codecs/skvq/*.ts.
+// Params (the codec's paramWords): [levels, C, m, f32 alpha], then per head perm[d], groupStart[C+1].
+// Keys: PrepareKeys permutes the query once per (query, KV head); tiles are scored in permuted
+// order. Values: accumulated in permuted order into a value state of d floats per query head;
+// FinishValues scatters it back to model order. Nothing per cached element beyond the unpack.
+import { TILE_TOKENS } from '../constants';
+import { metaF16, metaF16Bits } from '../f16';
+import { putCode, unpack8Codes, zeroWords } from '../bitpack';
+import { metaScale, metaZero } from '../quant';
+import { META_A, META_B, ROW } from '../scratch';
+import { axpyGroup, dotGroup } from '../vec';
+
+const HEADER: i32 = 4;
+/** Element codes of one tile (TILE_TOKENS * MAX_HEAD_DIM) while encoding. */
+const CODES: usize = memory.data(TILE_TOKENS * 256, 16);
+/** Ternary byte -> its 5 base-3 digits (8 bytes per entry, as f32 would be 4x larger). */
+const TRIT_TABLE: usize = memory.data(256 * 8, 16);
+let tritTableReady = false;
+
+function buildTritTable(): void {
+  for (let b = 0; b < 243; b++) {
+    let v = b;
+    for (let i = 0; i < 5; i++) { store<u8>(TRIT_TABLE + (<usize>b << 3) + i, <u8>(v % 3)); v /= 3; }
+  }
+  tritTableReady = true;
+}
+
+@inline function pLevels(params: usize): i32 { return <i32>load<u32>(params); }
+@inline function pClusters(params: usize): i32 { return <i32>load<u32>(params + 4); }
+@inline function pTokens(params: usize): i32 { return <i32>load<u32>(params + 8); }
+@inline function pAlpha(params: usize): f32 { return load<f32>(params + 12); }
+/** Byte pointer of head h's perm[d]; groupStart follows at + d words. */
+@inline function pHead(params: usize, d: i32, C: i32, h: i32): usize {
+  return params + (<usize>(HEADER + h * (d + C + 1)) << 2);
+}
+
+@inline function metaWordsOf(C: i32, m: i32): i32 { return (TILE_TOKENS / m) * C; }
+
+/** Clipped scale/zero (docs/codecs/skvq.md s.2): lo = alpha*min, hi = alpha*max, scale = (hi-lo)*f32(1/L). */
+let qScale: f32 = 0;
+let qZero: f32 = 0;
+function clippedParams(mn: f32, mx: f32, levels: i32, alpha: f32): u32 {
+  const lo: f32 = alpha * mn, hi: f32 = alpha * mx;
+  const inv: f32 = <f32>1 / <f32>(levels - 1);
+  qZero = metaF16(lo);
+  qScale = metaF16((hi - lo) * inv);
+  return metaF16Bits(qScale) | (metaF16Bits(qZero) << 16);
+}
+
+/** Number of thresholds (k + 0.5) * scale, k < L, reached by x - zero: only exact f32 ops. */
+@inline function clippedCode(x: f32, scale: f32, zero: f32, levels: i32): u32 {
+  if (scale == 0) return 0;
+  const dx: f32 = x - zero;
+  let q: u32 = 0;
+  for (let k = 0; k < levels - 1; k++) if (dx >= (<f32>k + <f32>0.5) * scale) q++;
+  return q;
+}
+
+export function encode_skvq(x: usize, out: usize, d: i32, head: i32, params: usize): void {
+  const levels = pLevels(params), C = pClusters(params), m = pTokens(params), alpha = pAlpha(params);
+  const perm = pHead(params, d, C, head), gs = perm + (<usize>d << 2);
+  const metaWords = metaWordsOf(C, m);
+  for (let b = 0; b < TILE_TOKENS / m; b++) {
+    for (let j = 0; j < C; j++) {
+      const p0 = <i32>load<u32>(gs + (<usize>j << 2)), p1 = <i32>load<u32>(gs + (<usize>(j + 1) << 2));
+      let mn: f32 = Infinity, mx: f32 = -Infinity;
+      for (let t = b * m; t < (b + 1) * m; t++) {
+        for (let p = p0; p < p1; p++) {
+          const v = load<f32>(x + (<usize>(t * d + <i32>load<u32>(perm + (<usize>p << 2))) << 2));
+          if (v < mn) mn = v;
+          if (v > mx) mx = v;
+        }
+      }
+      store<u32>(out + (<usize>(b * C + j) << 2), clippedParams(mn, mx, levels, alpha));
+      const s = qScale, z = qZero;
+      for (let t = b * m; t < (b + 1) * m; t++) {
+        for (let p = p0; p < p1; p++) {
+          const v = load<f32>(x + (<usize>(t * d + <i32>load<u32>(perm + (<usize>p << 2))) << 2));
+          store<u8>(CODES + <usize>(t * d + p), <u8>clippedCode(v, s, z, levels));
+        }
+      }
+    }
+  }
+  const codes = out + (<usize>metaWords << 2);
+  const n = TILE_TOKENS * d;
+  if (levels == 3) {
+    const words = (n + 19) / 20;
+    for (let w = 0; w < words; w++) {
+      let word: u32 = 0;
+      for (let byte = 0; byte < 4; byte++) {
+        let v: u32 = 0, pw: u32 = 1;
+        for (let i = 0; i < 5; i++) {
+          const e = w * 20 + byte * 5 + i;
+          if (e < n) v += <u32>load<u8>(CODES + <usize>e) * pw;
+          pw *= 3;
+        }
+        word |= v << (8 * byte);
+      }
+      store<u32>(codes + (<usize>w << 2), word);
+    }
+  } else {
+    const bits = levels == 4 ? 2 : 4;
+    zeroWords(codes, (n * bits) >> 5);
+    for (let e = 0; e < n; e++) putCode(codes, e, bits, <u32>load<u8>(CODES + <usize>e));
+  }
+}
+
+/** META_A[p] / META_B[p] = scale / zero of the group holding permuted position p, token block b. */
+function blockMeta(tile: usize, b: i32, C: i32, gs: usize): void {
+  for (let j = 0; j < C; j++) {
+    const w = load<u32>(tile + (<usize>(b * C + j) << 2));
+    const s = metaScale(w), z = metaZero(w);
+    const p1 = <i32>load<u32>(gs + (<usize>(j + 1) << 2));
+    for (let p = <i32>load<u32>(gs + (<usize>j << 2)); p < p1; p++) {
+      store<f32>(META_A + (<usize>p << 2), s);
+      store<f32>(META_B + (<usize>p << 2), z);
+    }
+  }
+}
+
+/** Row t of the tile in permuted order into ROW: code * scale + zero (multiply, then add). */
+function decodeRow(codes: usize, t: i32, d: i32, levels: i32): void {
+  if (levels == 3) {
+    for (let p = 0; p < d; p++) {
+      const e = t * d + p;
+      const word = load<u32>(codes + (<usize>(e / 20) << 2));
+      const r = e % 20;
+      const byte = (word >>> (8 * (r / 5))) & 0xff;
+      store<f32>(ROW + (<usize>p << 2), <f32>load<u8>(TRIT_TABLE + (<usize>byte << 3) + <usize>(r % 5)));
+    }
+  } else {
+    const bits = levels == 4 ? 2 : 4;
+    for (let p = 0; p < d; p += 8) unpack8Codes(codes, t * d + p, bits, ROW + (<usize>p << 2));
+  }
+  for (let p = 0; p < d; p += 4) {
+    const o = <usize>p << 2;
+    v128.store(ROW + o, f32x4.add(f32x4.mul(v128.load(ROW + o), v128.load(META_A + o)), v128.load(META_B + o)));
+  }
+}
+
+/** Query heads of the group gathered into permuted order: scratch[j*d + p] = q[j*d + perm[p]]. */
+function prepareSkvq(q: usize, group: i32, d: i32, head: i32, params: usize, scratch: usize): void {
+  const perm = pHead(params, d, pClusters(params), head);
+  for (let j = 0; j < group; j++) {
+    for (let p = 0; p < d; p++) {
+      store<f32>(scratch + (<usize>(j * d + p) << 2), load<f32>(q + (<usize>(j * d + <i32>load<u32>(perm + (<usize>p << 2))) << 2)));
+    }
+  }
+}
+
+function scoreSkvq(tile: usize, q: usize, group: i32, d: i32, head: i32, params: usize, scratch: usize, scores: usize): void {
+  const levels = pLevels(params), C = pClusters(params), m = pTokens(params);
+  if (levels == 3 && !tritTableReady) buildTritTable();
+  const gs = pHead(params, d, C, head) + (<usize>d << 2);
+  const codes = tile + (<usize>metaWordsOf(C, m) << 2);
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    if (t % m == 0) blockMeta(tile, t / m, C, gs);
+    decodeRow(codes, t, d, levels);
+    dotGroup(ROW, scratch, group, d, scores, t, TILE_TOKENS);
+  }
+}
+
+function accumulateSkvq(tile: usize, weights: usize, group: i32, d: i32, head: i32, params: usize, state: usize): void {
+  const levels = pLevels(params), C = pClusters(params), m = pTokens(params);
+  if (levels == 3 && !tritTableReady) buildTritTable();
+  const gs = pHead(params, d, C, head) + (<usize>d << 2);
+  const codes = tile + (<usize>metaWordsOf(C, m) << 2);
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    if (t % m == 0) blockMeta(tile, t / m, C, gs);
+    decodeRow(codes, t, d, levels);
+    axpyGroup(ROW, weights, t, group, d, state, TILE_TOKENS);
+  }
+}
+
+/** out[j*d + perm[p]] += state[j*d + p]: the permuted value state back to model order. */
+function finishSkvq(state: usize, group: i32, d: i32, head: i32, params: usize, out: usize): void {
+  const perm = pHead(params, d, pClusters(params), head);
+  for (let j = 0; j < group; j++) {
+    for (let p = 0; p < d; p++) {
+      const o = out + (<usize>(j * d + <i32>load<u32>(perm + (<usize>p << 2))) << 2);
+      store<f32>(o, load<f32>(o) + load<f32>(state + (<usize>(j * d + p) << 2)));
+    }
+  }
+}
+
+export function prepare_skvq(): usize { return changetype<usize>(prepareSkvq); }
+export function score_skvq(): usize { return changetype<usize>(scoreSkvq); }
+export function accumulate_skvq(): usize { return changetype<usize>(accumulateSkvq); }
+export function finish_skvq(): usize { return changetype<usize>(finishSkvq); }

@@ -1,0 +1,127 @@
+/**
+ * SKVQ WASM conformance (build/kvpack.wasm; a missing build FAILS):
+ * 1. tile words: encode_skvq === SkvqCodec.encodeTile bit for bit, skvq-k2/k4/v2/v1.5, head_dim
+ *    8/24/64/128, random permutations and variable groups, clip 1 and < 1, gaussian / outlier /
+ *    constant / extreme data;
+ * 2. fused attention: WasmBackend (permuted query, permuted value state scattered back) vs
+ *    attendReference over sinks + tiles + tail, GQA, contexts crossing tile and page boundaries.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import '../../ts/codecs/index.js';
+import { PackedKvCache } from '../../ts/cache/kv-cache.js';
+import { TILE_TOKENS } from '../../ts/format/constants.js';
+import { attendReference } from '../../ts/reference/attention.js';
+import { encodeTileWasm, WasmBackend } from '../../ts/backends/wasm.js';
+import { plainSkvqCalibration, SkvqCodec, type SkvqBits, type SkvqCalibration } from '../../ts/codecs/skvq/index.js';
+import { gaussianKv, heavyTailedKv, makeRng, outlierKeys, randomQuery } from '../helpers/data.js';
+
+/** Same bound and reasoning as tests/conformance/wasm.test.ts: summation order and f32 exp only. */
+const ATTN_TOL = 1e-5;
+const ran: string[] = [];
+afterAll(() => console.log(`skvq wasm conformance:\n${ran.join('\n')}`));
+
+function randomCalibration(kind: 'key' | 'value', nKv: number, d: number, bits: SkvqBits, seed: number, clip: number, groupSize = 32): SkvqCalibration {
+  const cal = plainSkvqCalibration(kind, nKv, d, bits, groupSize);
+  const rng = makeRng(seed);
+  cal.clip = clip;
+  cal.heads = cal.heads.map(() => {
+    const perm = Array.from({ length: d }, (_, c) => c);
+    for (let i = d - 1; i > 0; i--) { const j = rng.int(i + 1); [perm[i], perm[j]] = [perm[j]!, perm[i]!]; }
+    const cuts = new Set<number>();
+    while (cuts.size < cal.clusters - 1) cuts.add(1 + rng.int(d - 1));
+    return { perm, groupStart: [0, ...[...cuts].sort((a, b) => a - b), d] };
+  });
+  return cal;
+}
+
+function tileData(kind: string, d: number, seed: number): Float32Array {
+  const rng = makeRng(seed), n = TILE_TOKENS * d;
+  if (kind === 'gaussian') return gaussianKv(TILE_TOKENS, 1, d, seed);
+  if (kind === 'outlier') return outlierKeys(TILE_TOKENS, 1, d, seed);
+  if (kind === 'constant') return new Float32Array(n).fill(-0.7);
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = (rng.uniform() - 0.5) * (i % 3 === 0 ? 3e5 : i % 3 === 1 ? 1e-6 : 2);
+  return x;
+}
+
+describe('SKVQ WASM encoder: identical words', () => {
+  for (const [name, kind, bits] of [['skvq-k2', 'key', 2], ['skvq-k4', 'key', 4], ['skvq-v2', 'value', 2], ['skvq-v1.5', 'value', 1.5]] as const) {
+    for (const d of [8, 24, 64, 128]) {
+      it(`${name} d=${d}`, async () => {
+        let checked = 0;
+        for (const clip of [1, 0.83]) {
+          for (const groupSize of [32, 128]) {
+            const nKv = 3;
+            const cal = randomCalibration(kind, nKv, d, bits, d * 7 + groupSize, clip, groupSize);
+            const codec = new SkvqCodec(name, bits, { kind, headDim: d, nKvHeads: nKv, calibration: cal });
+            for (const data of ['gaussian', 'outlier', 'constant', 'extreme']) {
+              for (let h = 0; h < nKv; h++) {
+                const x = tileData(data, d, 31 * h + d);
+                const ref = new Uint32Array(codec.tileWords);
+                codec.encodeTile(x, h, ref);
+                const got = await encodeTileWasm(codec, kind, d, x, h);
+                expect(Array.from(got), `${data} head ${h} clip ${clip} g${groupSize}`).toEqual(Array.from(ref));
+                checked++;
+              }
+            }
+          }
+        }
+        ran.push(`encode ${name} d=${d}: ${checked} tiles identical`);
+      });
+    }
+  }
+});
+
+describe('SKVQ WASM fused attention vs attendReference', () => {
+  const cases: [string, string, number, number, number, number, number][] = [
+    // key, value, d, nKv, group, window, sinks
+    ['skvq-k2', 'skvq-v1.5', 8, 4, 2, 0, 0],
+    ['skvq-k4', 'skvq-v2', 64, 2, 4, 32, 5],
+    ['skvq-k2', 'skvq-v2', 128, 1, 8, 128, 5],
+    ['skvq-k2', 'kivi2', 64, 2, 1, 0, 4],
+    ['fp16', 'skvq-v1.5', 24, 2, 2, 32, 0],
+  ];
+  for (const [key, value, d, nKv, group, window, sinks] of cases) {
+    for (const ctx of [1, 33, 2100]) {
+      it(`${key}/${value} d=${d} nKv=${nKv} group=${group} window=${window} sinks=${sinks} ctx=${ctx}`, async () => {
+        const calibration = {
+          key: key.startsWith('skvq') ? randomCalibration('key', nKv, d, key === 'skvq-k4' ? 4 : 2, 5, 0.9) : undefined,
+          value: value.startsWith('skvq') ? randomCalibration('value', nKv, d, value === 'skvq-v1.5' ? 1.5 : 2, 6, 0.8) : undefined,
+        };
+        const cache = new PackedKvCache({ nKvHeads: nKv, headDim: d, key, value, calibration, window, sinks });
+        const ctx2 = Math.max(1, ctx - 7);
+        cache.append(0, outlierKeys(ctx, nKv, d, ctx), heavyTailedKv(ctx, nKv, d, ctx + 1));
+        cache.append(1, outlierKeys(ctx2, nKv, d, ctx2 + 2), heavyTailedKv(ctx2, nKv, d, ctx2 + 3));
+        const nHeads = nKv * group;
+        const q = new Float32Array(2 * nHeads * d);
+        q.set(randomQuery(nHeads, d, 1, 0.2), 0);
+        q.set(randomQuery(nHeads, d, 2, 0.2), nHeads * d);
+        const backend = await WasmBackend.create();
+        try {
+          const got = await backend.attend(cache, [0, 1], q, nHeads);
+          let worst = 0;
+          for (const [i, seq] of [0, 1].entries()) {
+            const ref = attendReference(cache, seq, q.subarray(i * nHeads * d, (i + 1) * nHeads * d), nHeads);
+            const view = cache.view(seq);
+            let vmax = 0;
+            for (const a of [view.sinkV, view.tailV]) for (const v of a) vmax = Math.max(vmax, Math.abs(v));
+            const dec = new Float32Array(TILE_TOKENS * d);
+            for (let t = 0; t < view.tiles; t++) for (let h = 0; h < nKv; h++) {
+              const o = cache.tileOffset(t % 64, h, 'value');
+              cache.value.decodeTile(view.pages[Math.floor(t / 64)]!.subarray(o, o + cache.value.tileWords), h, dec);
+              for (const v of dec) vmax = Math.max(vmax, Math.abs(v));
+            }
+            for (let k = 0; k < ref.length; k++) {
+              const e = Math.abs(got[i * nHeads * d + k]! - ref[k]!);
+              worst = Math.max(worst, e / vmax);
+            }
+          }
+          expect(worst).toBeLessThanOrEqual(ATTN_TOL);
+          ran.push(`attend ${key}/${value} d=${d} nKv=${nKv}x${group} w=${window} s=${sinks} ctx=${ctx}: max err/max|V| ${worst.toExponential(1)}`);
+        } finally {
+          backend.dispose();
+        }
+      });
+    }
+  }
+});
