@@ -10,3 +10,5 @@ export * from './codecs/kivi';
 export * from './codecs/cq';
 export * from './codecs/cq-kmeans';
 export * from './codecs/skvq';
+export * from './codecs/skvq-calibrate';
+export * from './codecs/qaq';

@@ -189,3 +189,18 @@ export function prepare_skvq(): usize { return changetype<usize>(prepareSkvq); }
 export function score_skvq(): usize { return changetype<usize>(scoreSkvq); }
 export function accumulate_skvq(): usize { return changetype<usize>(accumulateSkvq); }
 export function finish_skvq(): usize { return changetype<usize>(finishSkvq); }
+
+/** Whole tile decoded into model channel order (calibration's clip search; not used by attention). */
+export function decodeTileModel(tile: usize, d: i32, head: i32, params: usize, out: usize): void {
+  const levels = pLevels(params), C = pClusters(params), m = pTokens(params);
+  if (levels == 3 && !tritTableReady) buildTritTable();
+  const perm = pHead(params, d, C, head), gs = perm + (<usize>d << 2);
+  const codes = tile + (<usize>metaWordsOf(C, m) << 2);
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    if (t % m == 0) blockMeta(tile, t / m, C, gs);
+    decodeRow(codes, t, d, levels);
+    for (let p = 0; p < d; p++) {
+      store<f32>(out + (<usize>(t * d + <i32>load<u32>(perm + (<usize>p << 2))) << 2), load<f32>(ROW + (<usize>p << 2)));
+    }
+  }
+}

@@ -11,7 +11,9 @@ import '../../ts/codecs/index.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { TILE_TOKENS } from '../../ts/format/constants.js';
 import { attendReference } from '../../ts/reference/attention.js';
-import { encodeTileWasm, WasmBackend } from '../../ts/backends/wasm.js';
+import { encodeTileWasm, loadKvpackWasm, WasmBackend } from '../../ts/backends/wasm.js';
+import { calibrateSkvqStream, channelMinMax, kmeans2d, tileSquaredError } from '../../ts/calibrate/skvq.js';
+import { skvqMathWasm } from '../../ts/codecs/skvq/wasm.js';
 import { plainSkvqCalibration, SkvqCodec, type SkvqBits, type SkvqCalibration } from '../../ts/codecs/skvq/index.js';
 import { gaussianKv, heavyTailedKv, makeRng, outlierKeys, randomQuery } from '../helpers/data.js';
 
@@ -123,5 +125,29 @@ describe('SKVQ WASM fused attention vs attendReference', () => {
         }
       });
     }
+  }
+});
+
+describe('SKVQ calibration math in WASM === TS oracle', () => {
+  for (const [d, nKv, bits, kind] of [[8, 4, 2, 'key'], [64, 2, 1.5, 'value'], [128, 2, 4, 'key'], [24, 1, 2, 'value']] as const) {
+    it(`d=${d} nKv=${nKv} ${bits}-bit ${kind}s: identical permutation, groups and clip`, async () => {
+      const wasm = await loadKvpackWasm();
+      const math = skvqMathWasm(wasm);
+      const data = kind === 'key' ? outlierKeys(320, nKv, d, d) : heavyTailedKv(320, nKv, d, d);
+      const sample = { kind, headDim: d, nKvHeads: nKv, data } as const;
+      // the pieces first (clearer failures), then the whole driver
+      const pts = channelMinMax(data, nKv, d, 0);
+      expect(Array.from(math.channelMinMax(data, nKv, d, 0))).toEqual(Array.from(pts));
+      const km = kmeans2d(pts, Math.max(2, d / 32), 10, 77);
+      const kmW = math.kmeans2d(pts, Math.max(2, d / 32), 10, 77);
+      expect(Array.from(kmW.labels)).toEqual(Array.from(km.labels));
+      expect(Array.from(kmW.centroids)).toEqual(Array.from(km.centroids));
+      const ts = calibrateSkvqStream(sample, { bits, restarts: 4 });
+      const wa = calibrateSkvqStream(sample, { bits, restarts: 4 }, math);
+      expect(wa).toEqual(ts);
+      const codec = new SkvqCodec('skvq', bits, { kind, headDim: d, nKvHeads: nKv, calibration: ts });
+      expect(math.tileSquaredError(codec, data, 10)).toBe(tileSquaredError(codec, data, 10));
+      ran.push(`calibrate d=${d} ${bits}-bit ${kind}s: WASM = TS (clip ${ts.clip})`);
+    });
   }
 });

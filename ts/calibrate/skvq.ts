@@ -179,8 +179,22 @@ export function tileSquaredError(codec: SkvqCodec, data: Float32Array, tiles: nu
   return err;
 }
 
+/**
+ * The numeric kernels of the calibration: per-channel statistics, k-means, and the clip search's
+ * tile error. `tsSkvqMath` is the oracle; `skvqMathWasm` (ts/codecs/skvq/wasm.ts) runs the same
+ * operations in kvpack.wasm and returns identical results (tests/conformance/skvq-wasm.test.ts).
+ */
+export interface SkvqCalibrationMath {
+  channelMinMax(data: Float32Array, nKvHeads: number, headDim: number, head: number): Float64Array;
+  kmeans2d(pts: Float64Array, k: number, restarts: number, seed: number): { labels: Int32Array; centroids: Float64Array };
+  tileSquaredError(codec: SkvqCodec, data: Float32Array, tiles: number): number;
+}
+
+export const tsSkvqMath: SkvqCalibrationMath = { channelMinMax, kmeans2d, tileSquaredError };
+
 /** Calibrates one stream of one layer. Throws BAD_SHAPE / NON_FINITE / BAD_PARAM before any work. */
-export function calibrateSkvqStream(sample: SkvqStreamSample, options: SkvqCalibrateOptions): SkvqCalibration {
+export function calibrateSkvqStream(sample: SkvqStreamSample, options: SkvqCalibrateOptions,
+  math: SkvqCalibrationMath = tsSkvqMath): SkvqCalibration {
   const { kind, headDim: d, nKvHeads, data } = sample;
   check(kind === 'key' || kind === 'value', 'BAD_PARAM', `must be 'key' or 'value', got ${String(kind)}`, 'kind');
   check(Number.isInteger(nKvHeads) && nKvHeads > 0, 'BAD_PARAM', `must be a positive integer, got ${nKvHeads}`, 'nKvHeads');
@@ -202,8 +216,8 @@ export function calibrateSkvqStream(sample: SkvqStreamSample, options: SkvqCalib
       heads.push({ perm: Array.from({ length: d }, (_, c) => c), groupStart: equalGroupStart(d, g.clusters) });
       continue;
     }
-    const pts = channelMinMax(data, nKvHeads, d, h);
-    const { labels, centroids } = kmeans2d(pts, g.clusters, restarts, (options.seed ?? 0) + 7919 * h);
+    const pts = math.channelMinMax(data, nKvHeads, d, h);
+    const { labels, centroids } = math.kmeans2d(pts, g.clusters, restarts, ((options.seed ?? 0) + 7919 * h) >>> 0);
     heads.push(reorderFromClusters(labels, centroids, g.clusters));
   }
   const cal: SkvqCalibration = {
@@ -216,7 +230,7 @@ export function calibrateSkvqStream(sample: SkvqStreamSample, options: SkvqCalib
   let bestErr = Infinity;
   for (const alpha of [...grid].sort((a, b) => b - a)) {
     const codec = new SkvqCodec('skvq', options.bits, { kind, headDim: d, nKvHeads, calibration: { ...cal, clip: alpha } });
-    const err = tileSquaredError(codec, data, tiles);
+    const err = math.tileSquaredError(codec, data, tiles);
     if (err < bestErr) { bestErr = err; cal.clip = alpha; }
   }
   return cal;
@@ -239,12 +253,13 @@ export interface SkvqCaptureOptions extends Omit<SkvqCalibrateOptions, 'bits'> {
  * object to pass as the cache's `calibration: { key, value }`. Defaults: K2, V1.5 (the paper's
  * headline setting).
  */
-export function calibrateSkvq(capture: SkvqCaptureLike, options: SkvqCaptureOptions = {}): { key: SkvqCalibration; value: SkvqCalibration }[] {
+export function calibrateSkvq(capture: SkvqCaptureLike, options: SkvqCaptureOptions = {},
+  math: SkvqCalibrationMath = tsSkvqMath): { key: SkvqCalibration; value: SkvqCalibration }[] {
   const { keyBits = 2, valueBits = 1.5, ...rest } = options;
   checkSkvqBits(keyBits, 'options.keyBits');
   checkSkvqBits(valueBits, 'options.valueBits');
   return capture.layers.map((layer) => ({
-    key: calibrateSkvqStream({ kind: 'key', headDim: capture.headDim, nKvHeads: capture.nKvHeads, data: layer.keys }, { ...rest, bits: keyBits }),
-    value: calibrateSkvqStream({ kind: 'value', headDim: capture.headDim, nKvHeads: capture.nKvHeads, data: layer.values }, { ...rest, bits: valueBits }),
+    key: calibrateSkvqStream({ kind: 'key', headDim: capture.headDim, nKvHeads: capture.nKvHeads, data: layer.keys }, { ...rest, bits: keyBits }, math),
+    value: calibrateSkvqStream({ kind: 'value', headDim: capture.headDim, nKvHeads: capture.nKvHeads, data: layer.values }, { ...rest, bits: valueBits }, math),
   }));
 }
