@@ -1,7 +1,8 @@
 // SKVQ (Duanmu et al. 2024, arXiv 2405.06219; docs/codecs/skvq.md): per-head channel permutation,
 // variable-size channel groups x blocks of m tokens, clipped asymmetric codes (2/4 bits or ternary
 // "1.5-bit" packed 5 per byte) with f16 (scale, zero) words. Mirror of ts/codecs/skvq/*.ts.
-// Params (the codec's paramWords): [levels, C, m, f32 alpha], then per head perm[d], groupStart[C+1].
+// Params (the codec's paramWords): [levels, C, m, f32 alpha], then per head perm[d], groupStart[C+1],
+// slot[d] (model channel -> permuted position | group << 16; used by the WGSL port).
 // Keys: PrepareKeys permutes the query once per (query, KV head); tiles are scored in permuted
 // order. Values: accumulated in permuted order into a value state of d floats per query head;
 // FinishValues scatters it back to model order. Nothing per cached element beyond the unpack.
@@ -33,7 +34,7 @@ function buildTritTable(): void {
 @inline function pAlpha(params: usize): f32 { return load<f32>(params + 12); }
 /** Byte pointer of head h's perm[d]; groupStart follows at + d words. */
 @inline function pHead(params: usize, d: i32, C: i32, h: i32): usize {
-  return params + (<usize>(HEADER + h * (d + C + 1)) << 2);
+  return params + (<usize>(HEADER + h * (2 * d + C + 1)) << 2);
 }
 
 @inline function metaWordsOf(C: i32, m: i32): i32 { return (TILE_TOKENS / m) * C; }

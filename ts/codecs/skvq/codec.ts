@@ -141,20 +141,29 @@ export class SkvqCodec implements StreamCodec {
 }
 
 /**
- * Kernel parameters: [levels, C, m, f32 bits of alpha], then per head: perm[0..d), groupStart[0..C]
- * (docs/codecs/skvq.md, "Parameters").
+ * Kernel parameters: [levels, C, m, f32 bits of alpha], then per head: perm[0..d), groupStart[0..C],
+ * slot[0..d) with slot[c] = p | (j << 16) for model channel c stored at permuted position p of
+ * group j (the GPU kernels decode in model order through it) (docs/codecs/skvq.md, "Parameters").
  */
 export function skvqParamWords(cal: SkvqCalibration): Uint32Array {
   const d = cal.headDim, C = cal.clusters;
-  const out = new Uint32Array(SKVQ_PARAM_HEADER_WORDS + cal.nKvHeads * (d + C + 1));
+  const out = new Uint32Array(SKVQ_PARAM_HEADER_WORDS + cal.nKvHeads * skvqParamHeadWords(d, C));
   out[0] = cal.bits === 1.5 ? 3 : 1 << cal.bits;
   out[1] = C;
   out[2] = cal.tokensPerGroup;
   out[3] = new Uint32Array(new Float32Array([cal.clip]).buffer)[0]!;
   cal.heads.forEach((h, i) => {
-    const base = SKVQ_PARAM_HEADER_WORDS + i * (d + C + 1);
+    const base = SKVQ_PARAM_HEADER_WORDS + i * skvqParamHeadWords(d, C);
     out.set(h.perm, base);
     out.set(h.groupStart, base + d);
+    for (let j = 0; j < C; j++) {
+      for (let p = h.groupStart[j]!; p < h.groupStart[j + 1]!; p++) out[base + d + C + 1 + h.perm[p]!] = (p | (j << 16)) >>> 0;
+    }
   });
   return out;
+}
+
+/** Param words per head: perm[d], groupStart[C+1], slot[d]. */
+export function skvqParamHeadWords(d: number, clusters: number): number {
+  return 2 * d + clusters + 1;
 }
