@@ -5,7 +5,8 @@
 // codec unpacks at most one token row into a scratch row.
 import { TILE_TOKENS, TILES_PER_PAGE } from './constants';
 import { AccumulateValues, FinishValues, PrepareKeys, ScoreKeys } from './kernel-types';
-import { axpyGroup, dotGroup, scaleInPlace } from './vec';
+import { expf1, expf4 } from './expf';
+import { accumulateRows4, axpyGroup, dotGroup, scaleInPlace, scoreRows4 } from './vec';
 
 /**
  * u32 fields of the argument block the host writes before calling `attend_sequence`
@@ -39,68 +40,65 @@ function arg(a: usize, i: i32): u32 {
   return load<u32>(a + (<usize>i << 2));
 }
 
-/** The "exponent" argument never exceeds 0 here, so Mathf.exp cannot overflow. */
-@inline
-function expf(x: f32): f32 {
-  return Mathf.exp(x);
-}
-
 /**
- * Online-softmax update of every head of the group with `n` new scores (already scaled):
- * rescale (l, acc, value state) when the max grows, then turn scores into weights in place
- * (scores -> exp(s - m)), adding them to l.
+ * Online-softmax update of every head of the group with `n` new raw scores: scale them, pad to
+ * a multiple of 4 with -Infinity (weight exactly 0), rescale (l, acc, value state) when the max
+ * grows, then turn the scores into weights in place (exp(s - m), SIMD), adding them to l.
  */
-function softmaxBlock(scores: usize, n: i32, group: i32, m: usize, l: usize, acc: usize, d: i32,
+function softmaxBlock(scores: usize, n: i32, group: i32, scale: f32, m: usize, l: usize, acc: usize, d: i32,
   state: usize, stateFloats: i32): void {
+  const n4 = (n + 3) & ~3;
+  const sc = f32x4.splat(scale);
   for (let j = 0; j < group; j++) {
     const s = scores + (<usize>(j * TILE_TOKENS) << 2);
-    let mt = load<f32>(s);
-    for (let t = 1; t < n; t++) mt = max(mt, load<f32>(s + (<usize>t << 2)));
+    for (let t = n; t < n4; t++) store<f32>(s + (<usize>t << 2), -Infinity);
+    let mv = f32x4.splat(-Infinity);
+    for (let t = 0; t < n4; t += 4) {
+      const p = s + (<usize>t << 2);
+      const v = f32x4.mul(v128.load(p), sc);
+      v128.store(p, v);
+      mv = f32x4.max(mv, v);
+    }
+    const mt = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)),
+      max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
     const mj = m + (<usize>j << 2), lj = l + (<usize>j << 2);
     let mOld = load<f32>(mj);
     if (mt > mOld) {
-      const c = expf(mOld - mt); // 0 on the first block (mOld = -Infinity)
+      const c = expf1(mOld - mt); // 0 on the first block (mOld = -Infinity)
       store<f32>(lj, load<f32>(lj) * c);
       scaleInPlace(acc + (<usize>(j * d) << 2), c, d);
       if (stateFloats > 0) scaleInPlace(state + (<usize>(j * stateFloats) << 2), c, stateFloats);
       store<f32>(mj, mt);
       mOld = mt;
     }
-    let sum: f32 = 0;
-    for (let t = 0; t < n; t++) {
+    const mo = f32x4.splat(mOld);
+    let sum = f32x4.splat(0);
+    for (let t = 0; t < n4; t += 4) {
       const p = s + (<usize>t << 2);
-      const w = expf(load<f32>(p) - mOld);
-      store<f32>(p, w);
-      sum += w;
+      const w = expf4(f32x4.sub(v128.load(p), mo));
+      v128.store(p, w);
+      sum = f32x4.add(sum, w);
     }
-    store<f32>(lj, load<f32>(lj) + sum);
+    store<f32>(lj, load<f32>(lj) + ((f32x4.extract_lane(sum, 0) + f32x4.extract_lane(sum, 1)) +
+      (f32x4.extract_lane(sum, 2) + f32x4.extract_lane(sum, 3))));
   }
 }
 
-/** Blocks of up to TILE_TOKENS fp32 tokens (sinks, tail) of KV head g. */
+/** Blocks of up to TILE_TOKENS fp32 tokens (sinks, tail) of KV head g, 4 rows at a time. */
 function fpRegion(K: usize, V: usize, count: i32, g: i32, d: i32, tokenStride: usize, q: usize, group: i32,
   scale: f32, work: usize, acc: usize, m: usize, l: usize, state: usize, stateFloats: i32): void {
   const scores = work;
+  const headOff = <usize>(g * d) << 2;
   for (let t0 = 0; t0 < count; t0 += TILE_TOKENS) {
     const n = min(TILE_TOKENS, count - t0);
-    for (let t = 0; t < n; t++) {
-      const row = K + <usize>(t0 + t) * tokenStride + (<usize>(g * d) << 2);
-      dotGroup(row, q, group, d, scores, t, TILE_TOKENS);
-    }
-    scaleScores(scores, group, n, scale);
-    softmaxBlock(scores, n, group, m, l, acc, d, state, stateFloats);
-    for (let t = 0; t < n; t++) {
-      const row = V + <usize>(t0 + t) * tokenStride + (<usize>(g * d) << 2);
-      axpyGroup(row, scores, t, group, d, acc, TILE_TOKENS);
-    }
-  }
-}
-
-@inline
-function scaleScores(scores: usize, group: i32, n: i32, scale: f32): void {
-  for (let j = 0; j < group; j++) {
-    const s = scores + (<usize>(j * TILE_TOKENS) << 2);
-    for (let t = 0; t < n; t++) store<f32>(s + (<usize>t << 2), load<f32>(s + (<usize>t << 2)) * scale);
+    const kb = K + <usize>t0 * tokenStride + headOff, vb = V + <usize>t0 * tokenStride + headOff;
+    let t = 0;
+    for (; t + 4 <= n; t += 4) scoreRows4(kb + <usize>t * tokenStride, tokenStride, q, group, d, scores, t, TILE_TOKENS);
+    for (; t < n; t++) dotGroup(kb + <usize>t * tokenStride, q, group, d, scores, t, TILE_TOKENS);
+    softmaxBlock(scores, n, group, scale, m, l, acc, d, state, stateFloats);
+    t = 0;
+    for (; t + 4 <= n; t += 4) accumulateRows4(vb + <usize>t * tokenStride, tokenStride, scores, t, group, d, acc, TILE_TOKENS);
+    for (; t < n; t++) axpyGroup(vb + <usize>t * tokenStride, scores, t, group, d, acc, TILE_TOKENS);
   }
 }
 
@@ -148,8 +146,7 @@ export function attend_sequence(a: usize): void {
       const page = <usize>load<u32>(pageTable + (<usize>(tile / TILES_PER_PAGE) << 2));
       const kTile = page + <usize>(tile % TILES_PER_PAGE) * slotBytes + ((<usize>g * (kW + vW)) << 2);
       score(kTile, qg, group, d, g, kParams, kScratch, scores);
-      scaleScores(scores, group, TILE_TOKENS, scale);
-      softmaxBlock(scores, TILE_TOKENS, group, m, l, acc, d, state, stateFloats);
+      softmaxBlock(scores, TILE_TOKENS, group, scale, m, l, acc, d, state, stateFloats);
       accumulate(kTile + (kW << 2), scores, group, d, g, vParams, vAcc);
     }
     fpRegion(<usize>arg(a, Arg.TAIL_K), <usize>arg(a, Arg.TAIL_V), <i32>arg(a, Arg.TAIL_COUNT), g, d,
@@ -158,10 +155,10 @@ export function attend_sequence(a: usize): void {
     if (finishRef != 0) changetype<FinishValues>(finishRef)(state, group, d, g, vParams, acc);
     const og = out + (<usize>(g * group * d) << 2);
     for (let j = 0; j < group; j++) {
-      const inv: f32 = 1.0 / load<f32>(l + (<usize>j << 2));
+      const lv = f32x4.splat(load<f32>(l + (<usize>j << 2)));
       const src = acc + (<usize>(j * d) << 2), dst = og + (<usize>(j * d) << 2);
       for (let c = 0; c < d; c += 4) {
-        v128.store(dst + (<usize>c << 2), f32x4.mul(v128.load(src + (<usize>c << 2)), f32x4.splat(inv)));
+        v128.store(dst + (<usize>c << 2), f32x4.div(v128.load(src + (<usize>c << 2)), lv));
       }
     }
   }

@@ -62,3 +62,58 @@ export function axpyGroup(row: usize, weights: usize, t: i32, group: i32, d: i32
     axpy(acc + <usize>j * aStride, load<f32>(weights + ((<usize>(j * tileTokens + t)) << 2)), row, d);
   }
 }
+
+/** [sum(a), sum(b), sum(c), sum(e)] of four f32x4 vectors (a 4x4 transpose-and-add). */
+@inline
+function hsum4(a: v128, b: v128, c: v128, e: v128): v128 {
+  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7));
+  const ce = f32x4.add(v128.shuffle<f32>(c, e, 0, 4, 1, 5), v128.shuffle<f32>(c, e, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(ab, ce, 0, 1, 4, 5), v128.shuffle<f32>(ab, ce, 2, 3, 6, 7));
+}
+
+/**
+ * Scores of 4 token rows (rows + i*stride, i < 4) against every query head of the group:
+ * scores[j * TILE_TOKENS + t + i] = q_j . row_i. Register-blocked over 4 tokens so each query
+ * load feeds 4 multiply-adds; t is a multiple of 4, so the 4 results are one aligned store.
+ */
+export function scoreRows4(rows: usize, stride: usize, q: usize, group: i32, d: i32, scores: usize, t: i32,
+  tileTokens: i32): void {
+  const r1 = rows + stride, r2 = r1 + stride, r3 = r2 + stride;
+  const rowBytes = <usize>d << 2;
+  for (let j = 0; j < group; j++) {
+    const qj = q + <usize>j * rowBytes;
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+    for (let c: usize = 0; c < rowBytes; c += 16) {
+      const qv = v128.load(qj + c);
+      s0 = f32x4.add(s0, f32x4.mul(qv, v128.load(rows + c)));
+      s1 = f32x4.add(s1, f32x4.mul(qv, v128.load(r1 + c)));
+      s2 = f32x4.add(s2, f32x4.mul(qv, v128.load(r2 + c)));
+      s3 = f32x4.add(s3, f32x4.mul(qv, v128.load(r3 + c)));
+    }
+    v128.store(scores + ((<usize>(j * tileTokens + t)) << 2), hsum4(s0, s1, s2, s3));
+  }
+}
+
+/**
+ * acc_j += sum_i weights[j * TILE_TOKENS + t + i] * row_i over 4 token rows, for each query head
+ * j of the group: one load and one store of the accumulator per 4 rows.
+ */
+export function accumulateRows4(rows: usize, stride: usize, weights: usize, t: i32, group: i32, d: i32, acc: usize,
+  tileTokens: i32): void {
+  const r1 = rows + stride, r2 = r1 + stride, r3 = r2 + stride;
+  const rowBytes = <usize>d << 2;
+  for (let j = 0; j < group; j++) {
+    const wp = weights + ((<usize>(j * tileTokens + t)) << 2);
+    const w0 = f32x4.splat(load<f32>(wp)), w1 = f32x4.splat(load<f32>(wp, 4));
+    const w2 = f32x4.splat(load<f32>(wp, 8)), w3 = f32x4.splat(load<f32>(wp, 12));
+    const aj = acc + <usize>j * rowBytes;
+    for (let c: usize = 0; c < rowBytes; c += 16) {
+      let a = v128.load(aj + c);
+      a = f32x4.add(a, f32x4.mul(w0, v128.load(rows + c)));
+      a = f32x4.add(a, f32x4.mul(w1, v128.load(r1 + c)));
+      a = f32x4.add(a, f32x4.mul(w2, v128.load(r2 + c)));
+      a = f32x4.add(a, f32x4.mul(w3, v128.load(r3 + c)));
+      v128.store(aj + c, a);
+    }
+  }
+}

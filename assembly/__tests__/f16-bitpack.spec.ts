@@ -3,6 +3,7 @@
 import { f16BitsToF32, f16x4ToF32x4, f32ToF16Bits, metaF16Bits } from '../f16';
 import { getCode, putCode, unpack8Codes } from '../bitpack';
 import { affineCode, affineParams, affineScale, affineZero } from '../quant';
+import { expf4 } from '../expf';
 
 describe('f16', () => {
   it('converts known values with round-to-nearest-even', () => {
@@ -69,5 +70,21 @@ describe('quant', () => {
     expect<u32>(affineCode(9.0, affineScale, affineZero, 2)).toBe(3); // clamped
     affineParams(0.25, 0.25, 4, 1.0);
     expect<u32>(affineCode(0.25, affineScale, affineZero, 4)).toBe(0); // scale 0
+  });
+});
+
+describe('expf4', () => {
+  it('is within 3e-7 relative of exp over the softmax range, and exactly 0 far below', () => {
+    let worst: f64 = 0;
+    for (let i = 0; i <= 20000; i++) {
+      const x = <f32>(-87.0 * <f64>i / 20000.0);
+      const got = <f64>f32x4.extract_lane(expf4(f32x4.splat(x)), 2);
+      const want = Math.exp(<f64>x);
+      worst = Math.max(worst, Math.abs(got - want) / want);
+    }
+    expect<bool>(worst < 3e-7).toBe(true);
+    expect<f32>(f32x4.extract_lane(expf4(f32x4.splat(0)), 0)).toBe(1.0);
+    expect<f32>(f32x4.extract_lane(expf4(f32x4.splat(-Infinity)), 1)).toBe(0.0);
+    expect<f32>(f32x4.extract_lane(expf4(f32x4.splat(-100)), 3)).toBe(0.0);
   });
 });

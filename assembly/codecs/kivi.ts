@@ -6,8 +6,8 @@ import { TILE_TOKENS } from '../constants';
 import { f16x4ToF32x4 } from '../f16';
 import { putCode, unpack8Codes, zeroWords } from '../bitpack';
 import { affineCode, affineParams, affineScale, affineZero, metaScale, metaZero } from '../quant';
-import { META_A, META_B, ROW } from '../scratch';
-import { axpyGroup, dotGroup } from '../vec';
+import { META_A, META_B, ROWS } from '../scratch';
+import { accumulateRows4, scoreRows4 } from '../vec';
 
 function encodeKeys(x: usize, out: usize, d: i32, bits: i32): void {
   const codes = out + (<usize>d << 2);
@@ -64,28 +64,36 @@ function decodeKeyMeta(tile: usize, d: i32): void {
   }
 }
 
-/** Key row t: x = code * scale_c + zero_c (multiply, then add: the reference's two roundings). */
+/** Key rows t..t+3 -> ROWS: x = code * scale_c + zero_c (multiply, then add: the reference's two roundings). */
 @inline
-function decodeKeyRow(codes: usize, t: i32, d: i32, bits: i32): void {
-  for (let c = 0; c < d; c += 8) {
-    const dst = ROW + (<usize>c << 2);
-    unpack8Codes(codes, t * d + c, bits, dst);
-    v128.store(dst, f32x4.add(f32x4.mul(v128.load(dst), v128.load(META_A + (<usize>c << 2))), v128.load(META_B + (<usize>c << 2))));
-    v128.store(dst, f32x4.add(f32x4.mul(v128.load(dst, 16), v128.load(META_A + (<usize>c << 2), 16)), v128.load(META_B + (<usize>c << 2), 16)), 16);
+function decodeKeyRows4(codes: usize, t: i32, d: i32, bits: i32): void {
+  for (let r = 0; r < 4; r++) {
+    const row = ROWS + (<usize>(r * d) << 2);
+    const e0 = (t + r) * d;
+    for (let c = 0; c < d; c += 8) {
+      const dst = row + (<usize>c << 2), m = <usize>c << 2;
+      unpack8Codes(codes, e0 + c, bits, dst);
+      v128.store(dst, f32x4.add(f32x4.mul(v128.load(dst), v128.load(META_A + m)), v128.load(META_B + m)));
+      v128.store(dst, f32x4.add(f32x4.mul(v128.load(dst, 16), v128.load(META_A + m, 16)), v128.load(META_B + m, 16)), 16);
+    }
   }
 }
 
-/** Value row t: groups of G = min(32, d) consecutive tile elements share one (scale, zero). */
+/**
+ * Value rows t..t+3 -> ROWS: groups of G = min(32, d) consecutive tile elements share one
+ * (scale, zero). An 8-chunk never crosses a group (G is 32 or d, both multiples of 8), though
+ * with d > 32 and d % 32 != 0 a group may cross tokens.
+ */
 @inline
-function decodeValueRow(tile: usize, codes: usize, t: i32, d: i32, bits: i32): void {
+function decodeValueRows4(tile: usize, codes: usize, t: i32, d: i32, bits: i32): void {
   const G = min(32, d);
-  for (let c = 0; c < d; c += 8) {
-    const dst = ROW + (<usize>c << 2);
-    // group of element t*d + c; an 8-chunk never crosses a group (G is 32 or d, both multiples
-    // of 8), though with d > 32 and d % 32 != 0 a group may cross tokens
-    const meta = load<u32>(tile + (<usize>((t * d + c) / G) << 2));
+  const e0 = t * d;
+  for (let i = 0; i < 4 * d; i += 8) {
+    const e = e0 + i;
+    const dst = ROWS + (<usize>i << 2);
+    const meta = load<u32>(tile + (<usize>(e / G) << 2));
     const s = f32x4.splat(metaScale(meta)), z = f32x4.splat(metaZero(meta));
-    unpack8Codes(codes, t * d + c, bits, dst);
+    unpack8Codes(codes, e, bits, dst);
     v128.store(dst, f32x4.add(f32x4.mul(v128.load(dst), s), z));
     v128.store(dst, f32x4.add(f32x4.mul(v128.load(dst, 16), s), z), 16);
   }
@@ -95,18 +103,18 @@ function decodeValueRow(tile: usize, codes: usize, t: i32, d: i32, bits: i32): v
 function scoreKeys(tile: usize, q: usize, group: i32, d: i32, scores: usize, bits: i32): void {
   decodeKeyMeta(tile, d);
   const codes = tile + (<usize>d << 2);
-  for (let t = 0; t < TILE_TOKENS; t++) {
-    decodeKeyRow(codes, t, d, bits);
-    dotGroup(ROW, q, group, d, scores, t, TILE_TOKENS);
+  for (let t = 0; t < TILE_TOKENS; t += 4) {
+    decodeKeyRows4(codes, t, d, bits);
+    scoreRows4(ROWS, <usize>d << 2, q, group, d, scores, t, TILE_TOKENS);
   }
 }
 
 @inline
 function accumulateValues(tile: usize, weights: usize, group: i32, d: i32, acc: usize, bits: i32): void {
   const codes = tile + (<usize>((TILE_TOKENS * d) / min(32, d)) << 2);
-  for (let t = 0; t < TILE_TOKENS; t++) {
-    decodeValueRow(tile, codes, t, d, bits);
-    axpyGroup(ROW, weights, t, group, d, acc, TILE_TOKENS);
+  for (let t = 0; t < TILE_TOKENS; t += 4) {
+    decodeValueRows4(tile, codes, t, d, bits);
+    accumulateRows4(ROWS, <usize>d << 2, weights, t, group, d, acc, TILE_TOKENS);
   }
 }
 

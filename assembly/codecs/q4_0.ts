@@ -3,8 +3,8 @@
 import { TILE_TOKENS } from '../constants';
 import { unpack8Codes } from '../bitpack';
 import { q4Code, q4Scale } from '../quant';
-import { ROW } from '../scratch';
-import { axpyGroup, dotGroup } from '../vec';
+import { ROWS } from '../scratch';
+import { accumulateRows4, scoreRows4 } from '../vec';
 import { blockScale, Q_BLOCK, storeBlockScale } from './q-block';
 
 export function encode_q4_0(x: usize, out: usize, headDim: i32, head: i32, params: usize): void {
@@ -28,14 +28,16 @@ export function encode_q4_0(x: usize, out: usize, headDim: i32, head: i32, param
   }
 }
 
+/** Rows t..t+3 -> ROWS: (code - 8) * block scale (exact subtraction, then one rounded multiply). */
 @inline
-function decodeRow(tile: usize, codes: usize, t: i32, d: i32): void {
+function decodeRows4(tile: usize, t: i32, d: i32): void {
+  const codes = tile + (<usize>(d >> 1) << 2);
   const e0 = t * d;
   const eight = f32x4.splat(8);
-  for (let c = 0; c < d; c += 8) {
-    const e = e0 + c;
+  for (let i = 0; i < 4 * d; i += 8) {
+    const e = e0 + i;
     const s = f32x4.splat(blockScale(tile, e >> 5));
-    const dst = ROW + (<usize>c << 2);
+    const dst = ROWS + (<usize>i << 2);
     unpack8Codes(codes, e, 4, dst);
     v128.store(dst, f32x4.mul(f32x4.sub(v128.load(dst), eight), s));
     v128.store(dst, f32x4.mul(f32x4.sub(v128.load(dst, 16), eight), s), 16);
@@ -43,18 +45,16 @@ function decodeRow(tile: usize, codes: usize, t: i32, d: i32): void {
 }
 
 function scoreQ4(tile: usize, q: usize, group: i32, d: i32, head: i32, params: usize, scratch: usize, scores: usize): void {
-  const codes = tile + (<usize>(d >> 1) << 2);
-  for (let t = 0; t < TILE_TOKENS; t++) {
-    decodeRow(tile, codes, t, d);
-    dotGroup(ROW, q, group, d, scores, t, TILE_TOKENS);
+  for (let t = 0; t < TILE_TOKENS; t += 4) {
+    decodeRows4(tile, t, d);
+    scoreRows4(ROWS, <usize>d << 2, q, group, d, scores, t, TILE_TOKENS);
   }
 }
 
 function accumulateQ4(tile: usize, weights: usize, group: i32, d: i32, head: i32, params: usize, acc: usize): void {
-  const codes = tile + (<usize>(d >> 1) << 2);
-  for (let t = 0; t < TILE_TOKENS; t++) {
-    decodeRow(tile, codes, t, d);
-    axpyGroup(ROW, weights, t, group, d, acc, TILE_TOKENS);
+  for (let t = 0; t < TILE_TOKENS; t += 4) {
+    decodeRows4(tile, t, d);
+    accumulateRows4(ROWS, <usize>d << 2, weights, t, group, d, acc, TILE_TOKENS);
   }
 }
 

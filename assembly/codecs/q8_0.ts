@@ -2,8 +2,8 @@
 // int8 codes (8d words). An 8-element chunk never crosses a block (d is a multiple of 8).
 import { TILE_TOKENS } from '../constants';
 import { q8Code, q8Scale } from '../quant';
-import { ROW } from '../scratch';
-import { axpyGroup, dotGroup } from '../vec';
+import { ROWS } from '../scratch';
+import { accumulateRows4, scoreRows4 } from '../vec';
 import { blockScale, Q_BLOCK, storeBlockScale } from './q-block';
 
 export function encode_q8_0(x: usize, out: usize, headDim: i32, head: i32, params: usize): void {
@@ -19,31 +19,32 @@ export function encode_q8_0(x: usize, out: usize, headDim: i32, head: i32, param
   }
 }
 
+/** Rows t..t+3 (elements 4d from t*d, contiguous in tile order) -> ROWS: code * block scale. */
 @inline
-function decodeRow(tile: usize, codes: usize, t: i32, d: i32): void {
+function decodeRows4(tile: usize, t: i32, d: i32): void {
+  const codes = tile + (<usize>(d >> 1) << 2); // blocks per tile = d, so d/2 scale words
   const e0 = t * d;
-  for (let c = 0; c < d; c += 8) {
-    const e = e0 + c;
+  for (let i = 0; i < 4 * d; i += 8) {
+    const e = e0 + i;
     const s = f32x4.splat(blockScale(tile, e >> 5));
     const w16 = i16x8.extend_low_i8x16_s(v128.load64_zero(codes + <usize>e));
-    v128.store(ROW + (<usize>c << 2), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w16)), s));
-    v128.store(ROW + (<usize>c << 2), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w16)), s), 16);
+    const dst = ROWS + (<usize>i << 2);
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(w16)), s));
+    v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(w16)), s), 16);
   }
 }
 
 function scoreQ8(tile: usize, q: usize, group: i32, d: i32, head: i32, params: usize, scratch: usize, scores: usize): void {
-  const codes = tile + (<usize>(d >> 1) << 2); // blocks per tile = d, so d/2 scale words
-  for (let t = 0; t < TILE_TOKENS; t++) {
-    decodeRow(tile, codes, t, d);
-    dotGroup(ROW, q, group, d, scores, t, TILE_TOKENS);
+  for (let t = 0; t < TILE_TOKENS; t += 4) {
+    decodeRows4(tile, t, d);
+    scoreRows4(ROWS, <usize>d << 2, q, group, d, scores, t, TILE_TOKENS);
   }
 }
 
 function accumulateQ8(tile: usize, weights: usize, group: i32, d: i32, head: i32, params: usize, acc: usize): void {
-  const codes = tile + (<usize>(d >> 1) << 2);
-  for (let t = 0; t < TILE_TOKENS; t++) {
-    decodeRow(tile, codes, t, d);
-    axpyGroup(ROW, weights, t, group, d, acc, TILE_TOKENS);
+  for (let t = 0; t < TILE_TOKENS; t += 4) {
+    decodeRows4(tile, t, d);
+    accumulateRows4(ROWS, <usize>d << 2, weights, t, group, d, acc, TILE_TOKENS);
   }
 }
 
