@@ -131,7 +131,7 @@ export class QaqKvCache implements SelfAttendingCache {
     if (!s) throw new KvpackError('UNKNOWN_SEQUENCE', `no sequence ${seq} in this cache`, 'seq');
     return {
       headDim: this.headDim, nKvHeads: this.nKvHeads, rowWidth: this.rowWidth, groups: this.groups,
-      outliersPerRow: this.outliersPerRow, pageWords: this.pageWords, tiles: s.tiles, pages: s.pages,
+      outliersPerRow: this.outliersPerRow, pageWords: this.pageWords, tiles: s.tiles, pages: s.pages, pageUsed: s.pageUsed,
       offsets: s.offsets.subarray(0, s.tiles * this.groups * 2),
       tailCount: s.tailCount, tailK: s.tailK, tailV: s.tailV,
     };

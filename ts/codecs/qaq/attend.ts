@@ -13,6 +13,8 @@ export interface QaqPackedView {
   readonly pageWords: number;
   readonly tiles: number;
   readonly pages: readonly Uint32Array[];
+  /** Words used in the last page (records are only appended, so mirrors copy incrementally). */
+  readonly pageUsed: number;
   /** Word address (page * pageWords + offset) of record ((tile * groups + group) * 2 + stream), stream 0 = K, 1 = V. */
   readonly offsets: Uint32Array;
 }
