@@ -1,0 +1,191 @@
+import { check, checkFinite, KvpackError } from '../../errors.js';
+import { TILE_TOKENS } from '../../format/constants.js';
+import { BufferUsage, MAP_READ_MODE, writeArray } from './device.js';
+import type { GpuKvCache, GpuSequence } from './gpu-cache.js';
+import { kernelsFor } from './kernels.js';
+import { bindGroupLayout, getPipeline } from './pipelines.js';
+import { attendRowsSource, attendTilesSource, mergeSource } from './shaders.js';
+
+/** Query heads one workgroup handles (MAX_G in wgsl/attend/tiles.wgsl). */
+const MAX_G = 8;
+/** Workgroups per dispatch dimension that every adapter allows (WebGPU default limit). */
+const MAX_WORKGROUPS = 65535;
+
+export interface GpuAttendOptions {
+  /**
+   * Tiles per workgroup (flash-decoding split size). Default: enough splits for ~1024
+   * workgroups over the batch, at least 1 tile each; tests set it small to exercise the merge.
+   */
+  tilesPerSplit?: number;
+}
+
+/** One dispatch of attend/tiles.wgsl over one bound buffer. */
+interface Pass {
+  /** Work items: (batch sequence, first tile entry, tile count, partial slot). */
+  work: number[];
+  /** Tile entries: (word offset in the buffer, valid tokens). */
+  entries: number[];
+}
+
+function passFor(map: Map<number, Pass>, buffer: number): Pass {
+  let p = map.get(buffer);
+  if (!p) { p = { work: [], entries: [] }; map.set(buffer, p); }
+  return p;
+}
+
+/**
+ * Decode attention for a batch of sequences of a GpuKvCache: q [seqs.length][nHeads][headDim]
+ * -> the same shape. Flash-decoding: every (sequence, run of tiles, KV head, head block) is a
+ * workgroup writing a partial (m, l, acc); the sinks + tail rows are one more run; a merge pass
+ * combines each sequence's partials. Validates everything before touching the GPU.
+ */
+export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: Float32Array, nHeads: number,
+  opts: GpuAttendOptions = {}): Promise<Float32Array> {
+  const L = cache.layout, d = L.headDim, nKv = L.nKvHeads;
+  check(Array.isArray(seqs) && seqs.length > 0, 'BAD_SHAPE', 'must be a non-empty array of sequence ids', 'seqs');
+  check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % nKv === 0, 'BAD_SHAPE',
+    `nHeads=${nHeads} must be a positive multiple of nKvHeads=${nKv}`, 'nHeads');
+  check(q.length === seqs.length * nHeads * d, 'BAD_SHAPE',
+    `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * nHeads * d}`, 'q');
+  checkFinite(q, 'q');
+  const states: GpuSequence[] = seqs.map((id) => {
+    const s = cache.sequence(id);
+    if (!s || cache.length(id) === 0) throw new KvpackError('UNKNOWN_SEQUENCE', `no tokens cached for sequence ${id}`, 'seqs');
+    return s;
+  });
+  const tilesPerSplitOpt = opts.tilesPerSplit;
+  if (tilesPerSplitOpt !== undefined) {
+    check(Number.isInteger(tilesPerSplitOpt) && tilesPerSplitOpt >= 1, 'BAD_PARAM', `must be a positive integer, got ${tilesPerSplitOpt}`, 'tilesPerSplit');
+  }
+  const ctx = cache.ctx;
+  ctx.assertAlive();
+
+  const group = nHeads / nKv;
+  const headBlocks = Math.ceil(group / MAX_G);
+  const totalTiles = states.reduce((a, s) => a + s.tiles, 0);
+  const tilesPerSplit = tilesPerSplitOpt ?? Math.max(1, Math.ceil((totalTiles * nKv * headBlocks) / 1024));
+
+  // ---- plan: work items per page buffer and per fp-rows buffer, partial slots per sequence
+  const tilePasses = new Map<number, Pass>();
+  const rowPasses = new Map<number, Pass>();
+  const ranges = new Uint32Array(2 * seqs.length);
+  let slots = 0;
+  const addRun = (pass: Pass, b: number, entries: number[]): void => {
+    for (let i = 0; i < entries.length / 2; i += tilesPerSplit) {
+      const count = Math.min(tilesPerSplit, entries.length / 2 - i);
+      pass.work.push(b, pass.entries.length / 2, count, slots++);
+      for (let k = 0; k < 2 * count; k++) pass.entries.push(entries[2 * i + k]!);
+    }
+  };
+  states.forEach((s, b) => {
+    const first = slots;
+    // tiles, grouped into runs that stay inside one page buffer
+    let run: number[] = [];
+    let runBuffer = -1;
+    for (let t = 0; t < s.tiles; t++) {
+      const slot = cache.tileSlot(s, t);
+      if (slot.buffer !== runBuffer && run.length) { addRun(passFor(tilePasses, runBuffer), b, run); run = []; }
+      runBuffer = slot.buffer;
+      run.push(slot.offsetWords, TILE_TOKENS);
+    }
+    if (run.length) addRun(passFor(tilePasses, runBuffer), b, run);
+    // sinks + tail rows: contiguous rows [0, sinkCount + tailCount) of the fp region
+    const rows = s.sinkCount + s.tailCount;
+    const rowEntries: number[] = [];
+    for (let r = 0; r < rows; r += TILE_TOKENS) {
+      rowEntries.push(s.fp.offsetWords + r * L.tokenFloats, Math.min(TILE_TOKENS, rows - r));
+    }
+    if (rowEntries.length) addRun(passFor(rowPasses, s.fp.buffer), b, rowEntries);
+    ranges[2 * b] = first;
+    ranges[2 * b + 1] = slots - first;
+  });
+  for (const p of [...tilePasses.values(), ...rowPasses.values()]) {
+    if (p.work.length / 4 > MAX_WORKGROUPS) {
+      throw new KvpackError('BAD_PARAM', `${p.work.length / 4} work items in one dispatch exceed ${MAX_WORKGROUPS}; raise tilesPerSplit or split the batch`, 'tilesPerSplit');
+    }
+  }
+
+  // ---- pipelines (built once per shape and codec pair, then cached)
+  const kk = kernelsFor(L.key), vk = kernelsFor(L.value);
+  const lanes = Math.min(4, d / 8);
+  const common = { HEAD_DIM: d, N_HEADS: nHeads, GROUP: group, LANES: lanes };
+  const tilesConstants: Record<string, number> = {
+    ...common,
+    HEAD_STRIDE: L.key.tileWords + L.value.tileWords,
+    V_OFFSET: L.key.tileWords,
+    K_PARAMS: 0,
+    V_PARAMS: L.key.paramWords.length,
+  };
+  if (kk.bits !== undefined) tilesConstants.K_BITS = kk.bits;
+  if (vk.bits !== undefined) tilesConstants.V_BITS = vk.bits;
+  const [tilesPipe, rowsPipe, mergePipe] = await Promise.all([
+    getPipeline(ctx, { label: `kvpack-attend-${L.key.name}-${L.value.name}`, layout: 'attend', source: attendTilesSource(kk, vk), entryPoint: 'attend_tiles', constants: tilesConstants }),
+    getPipeline(ctx, {
+      label: 'kvpack-attend-rows', layout: 'attend', source: attendRowsSource(), entryPoint: 'attend_tiles',
+      constants: { ...common, HEAD_STRIDE: d, V_OFFSET: cache.fpRowCount * L.tokenFloats, ROW_WORDS: L.tokenFloats },
+    }),
+    getPipeline(ctx, { label: 'kvpack-merge', layout: 'merge', source: mergeSource(), entryPoint: 'merge', constants: { HEAD_DIM: d, N_HEADS: nHeads } }),
+  ]);
+  ctx.assertAlive();
+
+  // ---- buffers and dispatches
+  const dev = ctx.device;
+  const temps: GPUBuffer[] = [];
+  const storage = (label: string, data: Uint32Array | Float32Array): GPUBuffer => {
+    const buf = dev.createBuffer({ label, size: Math.max(16, data.byteLength), usage: BufferUsage.STORAGE | BufferUsage.COPY_DST });
+    writeArray(dev.queue, buf, 0, data);
+    temps.push(buf);
+    return buf;
+  };
+  const partialFloats = slots * nHeads * (d + 2);
+  const partials = dev.createBuffer({ label: 'kvpack-partials', size: partialFloats * 4, usage: BufferUsage.STORAGE });
+  const outBytes = seqs.length * nHeads * d * 4;
+  const out = dev.createBuffer({ label: 'kvpack-out', size: outBytes, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC });
+  const readback = dev.createBuffer({ label: 'kvpack-readback', size: outBytes, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+  temps.push(partials, out);
+  const qBits = new Uint32Array(q.buffer, q.byteOffset, q.length);
+  const attendLayout = bindGroupLayout(ctx, 'attend');
+
+  const enc = dev.createCommandEncoder({ label: 'kvpack-attend' });
+  const pass = enc.beginComputePass({ label: 'kvpack-attend' });
+  const runPasses = (passes: Map<number, Pass>, buffers: GPUBuffer[], pipe: GPUComputePipeline): void => {
+    for (const [buffer, p] of passes) {
+      const entriesOff = 4 + p.work.length;
+      const qOff = entriesOff + p.entries.length;
+      const job = new Uint32Array(qOff + qBits.length);
+      job.set([p.work.length / 4, entriesOff, qOff, 0], 0);
+      job.set(p.work, 4);
+      job.set(p.entries, entriesOff);
+      job.set(qBits, qOff);
+      const bind = dev.createBindGroup({
+        layout: attendLayout,
+        entries: [buffers[buffer]!, storage('kvpack-attend-job', job), cache.params, partials]
+          .map((b, binding) => ({ binding, resource: { buffer: b } })),
+      });
+      pass.setPipeline(pipe);
+      pass.setBindGroup(0, bind);
+      pass.dispatchWorkgroups(p.work.length / 4, nKv, headBlocks);
+    }
+  };
+  runPasses(tilePasses, cache.pages.buffers, tilesPipe);
+  runPasses(rowPasses, cache.fpRows.buffers, rowsPipe);
+  pass.end();
+  // a second pass: WebGPU orders storage writes between passes, so the merge sees every partial
+  const mpass = enc.beginComputePass({ label: 'kvpack-merge' });
+  mpass.setPipeline(mergePipe);
+  mpass.setBindGroup(0, dev.createBindGroup({
+    layout: bindGroupLayout(ctx, 'merge'),
+    entries: [partials, storage('kvpack-ranges', ranges), out].map((b, binding) => ({ binding, resource: { buffer: b } })),
+  }));
+  mpass.dispatchWorkgroups(seqs.length, nHeads);
+  mpass.end();
+  enc.copyBufferToBuffer(out, 0, readback, 0, outBytes);
+  dev.queue.submit([enc.finish()]);
+  for (const b of temps) b.destroy();
+  try {
+    await ctx.guard(readback.mapAsync(MAP_READ_MODE));
+    return new Float32Array(readback.getMappedRange().slice(0));
+  } finally {
+    readback.destroy();
+  }
+}

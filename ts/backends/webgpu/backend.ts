@@ -1,0 +1,68 @@
+import type { PackedKvCache } from '../../cache/kv-cache.js';
+import { checkQuery } from '../../reference/attention.js';
+import { check } from '../../errors.js';
+import type { AttentionBackend } from '../types.js';
+import { attendGpu, type GpuAttendOptions } from './attend.js';
+import { getGpuDevice, type GpuContext, type GpuDeviceOptions } from './device.js';
+import { GpuKvCache, type GpuCacheOptions } from './gpu-cache.js';
+import { kernelsFor } from './kernels.js';
+
+export interface WebGpuBackendOptions extends GpuDeviceOptions, GpuAttendOptions {
+  /** Passed to the GPU mirrors of host caches (tests use 1 to make a cache span buffers). */
+  pagesPerBuffer?: number;
+}
+
+/**
+ * Decode attention on WebGPU for any PackedKvCache: each host cache gets a GPU mirror
+ * (GpuKvCache.syncFrom) that uploads only tiles sealed since the previous call, plus the fp32
+ * sinks and tail. For a cache that should never exist on the host, use GpuKvCache.append and
+ * `attendResident`.
+ */
+export class WebGpuBackend implements AttentionBackend {
+  readonly name = 'webgpu' as const;
+  readonly description: string;
+  private readonly mirrors = new Map<PackedKvCache, GpuKvCache>();
+
+  constructor(readonly gpu: GpuContext, private readonly opts: WebGpuBackendOptions = {}) {
+    this.description = `WebGPU: ${gpu.description}`;
+  }
+
+  static async create(opts: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
+    return new WebGpuBackend(await getGpuDevice(opts), opts);
+  }
+
+  async attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
+    // validate as the reference does, per sequence, before any upload
+    const d = cache.headDim;
+    check(q.length === seqs.length * nHeads * d, 'BAD_SHAPE', `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * nHeads * d}`, 'q');
+    seqs.forEach((seq, b) => checkQuery(cache, seq, q.subarray(b * nHeads * d, (b + 1) * nHeads * d), nHeads));
+    kernelsFor(cache.key);
+    kernelsFor(cache.value);
+    this.gpu.assertAlive();
+    let mirror = this.mirrors.get(cache);
+    if (!mirror) {
+      const gcOpts: GpuCacheOptions = { gpu: this.gpu };
+      if (this.opts.pagesPerBuffer !== undefined) gcOpts.pagesPerBuffer = this.opts.pagesPerBuffer;
+      mirror = new GpuKvCache(this.gpu, cache, gcOpts);
+      this.mirrors.set(cache, mirror);
+    }
+    mirror.syncFrom(cache, seqs);
+    return attendGpu(mirror, seqs, q, nHeads, this.opts);
+  }
+
+  /** Attention over a GPU-resident cache (filled with GpuKvCache.append). */
+  attendResident(cache: GpuKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
+    return attendGpu(cache, seqs, q, nHeads, this.opts);
+  }
+
+  /** Drops the GPU mirror of a host cache (done for all by dispose). */
+  forget(cache: PackedKvCache): void {
+    this.mirrors.get(cache)?.destroy();
+    this.mirrors.delete(cache);
+  }
+
+  dispose(): void {
+    for (const m of this.mirrors.values()) m.destroy();
+    this.mirrors.clear();
+  }
+}
