@@ -39,7 +39,8 @@ describe('f16', () => {
 describe('bitpack', () => {
   it('puts and gets codes of every width, straddling words', () => {
     const base = memory.data(256, 16);
-    for (let bits = 1; bits <= 12; bits++) {
+    for (let bits = 1; bits <= 16; bits++) {
+      if (bits == 13) bits = 16; // widths of ts/codecs/bitpack.ts: 1..12 and 16
       memory.fill(base, 0xff, 256); // putCode must not depend on a zeroed region
       for (let e = 0; e < 100; e++) putCode(base, e, bits, <u32>((e * 37 + bits) & ((1 << bits) - 1)));
       for (let e = 0; e < 100; e++) expect<u32>(getCode(base, e, bits)).toBe(<u32>((e * 37 + bits) & ((1 << bits) - 1)));
