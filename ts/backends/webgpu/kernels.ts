@@ -1,5 +1,6 @@
 import { KvpackError } from '../../errors.js';
 import type { StreamCodec } from '../../codecs/types.js';
+import { SKVQ_WGSL_KERNELS } from '../../codecs/skvq/webgpu.js';
 
 /**
  * The WGSL kernels of each codec, by registry name: the one table the WebGPU backend looks
@@ -40,6 +41,7 @@ export const WGSL_KERNELS: Record<string, WgslCodecKernels> = {
   kivi2: standardKernels('kivi', { bits: 2 }),
   kivi4: standardKernels('kivi', { bits: 4 }),
   kivi8: standardKernels('kivi', { bits: 8 }),
+  ...SKVQ_WGSL_KERNELS,
 };
 
 /** The kernels of a codec, or BACKEND_UNAVAILABLE naming the codec (it has no WGSL port). */
