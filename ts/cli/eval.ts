@@ -23,7 +23,7 @@ import { ProgressBar } from './progress-bar.js';
 const FLAGS = {
   model: { type: 'string', help: 'model folder or checkpoint file (e.g. ../shared/models/stories260K)' },
   text: { type: 'string', help: 'one-document-per-line text; perplexity on its first 80% of lines' },
-  codecs: { type: 'list', help: 'pairings KEY[:VALUE][@wN][@sN], comma-separated (default: every registered codec)' },
+  codecs: { type: 'list', help: 'pairings KEY[:VALUE][@wN][@sN], comma-separated; \'default\' = every registered codec (the default)' },
   ctx: { type: 'int', min: 2, help: 'context length = tokens per window (default: the model\'s seq_len)' },
   windows: { type: 'int', min: 1, help: 'evaluate at most this many windows (default: all full windows)' },
   batch: { type: 'int', default: 4, min: 1, help: 'windows decoded together as sequences of one cache' },
@@ -46,7 +46,8 @@ ${describeFlags(FLAGS)}`;
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const f = parseFlags(argv, FLAGS);
   for (const k of ['model', 'text'] as const) if (!f[k]) throw new KvpackError('BAD_PARAM', 'is required', `--${k}`);
-  const specs = f.codecs ?? defaultPairings();
+  // 'default' expands to every registered codec, so a run can add variants: --codecs default,kivi2@w32
+  const specs = [...new Set((f.codecs ?? ['default']).flatMap((s) => (s === 'default' ? defaultPairings() : [s])))];
   const pairings: CodecPairing[] = specs.map(parsePairing); // unknown codecs fail here, before any work
   if (!pairings.some((p) => p.key === 'fp32' && p.value === 'fp32' && !p.window && p.sinks === 0)) pairings.unshift(parsePairing('fp32'));
 

@@ -6,7 +6,7 @@ import type { CliIo } from './command.js';
  */
 export class ProgressBar {
   private last = 0;
-  private readonly start = performance.now();
+  private start = performance.now();
   constructor(private readonly io: CliIo, private label: string, private total: number, private readonly width = 30) {}
 
   /** Starts a new phase on the same line (e.g. the next codec). */
@@ -14,6 +14,7 @@ export class ProgressBar {
     this.label = label;
     this.total = total;
     this.last = 0;
+    this.start = performance.now();
   }
 
   update(done: number, extra = ''): void {
