@@ -31,23 +31,47 @@ const CODECS = ['fp32', 'fp16', 'q8_0', 'q4_0', 'kivi2', 'kivi4', 'kivi8'];
  */
 const ATTN_TOL = 1e-5;
 
-const matrix = new Map<string, Map<string, string>>();
-function record(row: string, col: string, cell: string): void {
-  if (!matrix.has(row)) matrix.set(row, new Map());
-  matrix.get(row)!.set(col, cell);
+/** table -> row -> column -> cell, printed after the run: what ran, and how close it was. */
+const tables = new Map<string, Map<string, Map<string, string>>>();
+function record(table: string, row: string, col: string, cell: string): void {
+  if (!tables.has(table)) tables.set(table, new Map());
+  const t = tables.get(table)!;
+  if (!t.has(row)) t.set(row, new Map());
+  t.get(row)!.set(col, cell);
 }
 
 afterAll(() => {
-  const cols = [...new Set([...matrix.values()].flatMap((r) => [...r.keys()]))];
-  const lines = [['wasm conformance', ...cols].join(' | ')];
-  for (const [row, cells] of matrix) lines.push([row, ...cols.map((c) => cells.get(c) ?? '-')].join(' | '));
-  console.log(lines.join('\n'));
+  const out: string[] = [];
+  for (const [name, rows] of tables) {
+    const cols = [...new Set([...rows.values()].flatMap((r) => [...r.keys()]))];
+    out.push('', [name, ...cols].join(' | '));
+    for (const [row, cells] of rows) out.push([row, ...cols.map((c) => cells.get(c) ?? '-')].join(' | '));
+  }
+  console.log(out.join('\n'));
 });
 
-function tileData(kind: string, d: number, seed: number): Float32Array {
+/**
+ * The range M that makes a codec's f16 scale exactly 1 (kivi b: (M - 0) / (2^b - 1); q8_0:
+ * amax / 127; q4_0: m / -8 with m = M = 8, s = -1), so half-integer inputs land
+ * exactly on the rounding ties of floor(y + 0.5): an encoder that rounds differently fails.
+ */
+const TIE_RANGE: Record<string, number> = { kivi2: 3, kivi4: 15, kivi8: 255, q8_0: 127, q4_0: 8 };
+
+function tileData(kind: string, d: number, seed: number, codec = ''): Float32Array {
   const n = TILE_TOKENS * d;
   const rng = makeRng(seed);
   switch (kind) {
+    case 'ties': {
+      // every KIVI channel (over tokens) and every 32-element block / KIVI value group holds 0
+      // and M, so min = 0 and max = M; the other elements are half-integers in (0, M)
+      const M = TIE_RANGE[codec] ?? 1;
+      const x = new Float32Array(n);
+      for (let e = 0; e < n; e++) {
+        const t = Math.floor(e / d);
+        x[e] = t === 0 || e % 32 === 0 || e % d === 0 ? 0 : t === 1 || e % 32 === 1 || e % d === 1 ? M : rng.int(M) + 0.5;
+      }
+      return x;
+    }
     case 'gaussian': return gaussianKv(TILE_TOKENS, 1, d, seed);
     case 'outlier': return outlierKeys(TILE_TOKENS, 1, d, seed);
     case 'constant': return new Float32Array(n).fill(0.3);
@@ -79,7 +103,7 @@ describe('wasm module', () => {
 });
 
 describe('wasm tile encoders === TS reference words', () => {
-  const DATA = ['gaussian', 'outlier', 'constant', 'zero', 'extreme', 'bits'];
+  const DATA = ['gaussian', 'outlier', 'constant', 'zero', 'extreme', 'bits', 'ties'];
   for (const name of CODECS) {
     for (const kind of ['key', 'value'] as StreamKind[]) {
       it(`${name} ${kind}s`, async () => {
@@ -87,7 +111,7 @@ describe('wasm tile encoders === TS reference words', () => {
         for (const d of [8, 24, 40, 64, 128]) {
           const codec = createCodec(name, { kind, headDim: d, nKvHeads: 1 });
           for (const [di, data] of DATA.entries()) {
-            const x = tileData(data, d, 1000 * d + di);
+            const x = tileData(data, d, 1000 * d + di, name);
             const want = new Uint32Array(codec.tileWords);
             codec.encodeTile(x, 0, want);
             const got = await encodeTileWasm(name, kind, d, x);
@@ -96,7 +120,7 @@ describe('wasm tile encoders === TS reference words', () => {
             tiles++;
           }
         }
-        record(`${name} encode ${kind}`, 'words', `${tiles} tiles ===`);
+        record('wasm encoder words vs TS (head_dim 8/24/40/64/128 x 7 data kinds)', name, kind, `${tiles} tiles ===`);
       });
     }
   }
@@ -160,7 +184,7 @@ describe('wasm fused attention vs attendReference', () => {
         for (const [xi, ctx] of CONTEXTS.entries()) {
           const v = VARIANTS[(ci + di + xi) % VARIANTS.length]!;
           const e = await checkAttention(backend, key, value, d, ctx, v, 100 * ci + 10 * di + xi);
-          record(`${key}/${value} attend`, `d${d} n${ctx}`, `${e.toExponential(1)} ${v.nKv}x${v.group} w${v.window}s${v.sinks}`);
+          record('wasm attention max|err|/max|V| (nKvHeads x group, window, sinks)', `${key}/${value}`, `d${d} n${ctx}`, `${e.toExponential(1)} ${v.nKv}x${v.group} w${v.window}s${v.sinks}`);
         }
       }
       backend.dispose();
@@ -190,7 +214,7 @@ describe('WasmBackend incremental mirror and errors', () => {
     expect(backend.bytesInUse).toBeLessThan(before); // the old sequence's pages were released
     backend.forget(cache);
     expect(backend.bytesInUse).toBe(0);
-    record('incremental mirror', 'words', `${total} tokens, 6 calls, exact`);
+    record('wasm backend', 'incremental mirror', 'result', `${total} tokens over 6 calls within tolerance; re-created sequence; memory released`);
   });
 
   it('rejects bad input with typed errors before any work', async () => {
