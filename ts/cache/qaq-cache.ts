@@ -23,7 +23,7 @@ export interface QaqCacheOptions {
    * Computes the packed part of attention (default: the TS reference). The WASM and WebGPU
    * kernels plug in here; the tail and the attention bookkeeping stay on the host.
    */
-  packedAttention?: (view: QaqPackedView, q: Float32Array, nHeads: number) => PackedPartials;
+  packedAttention?: (view: QaqPackedView, q: Float32Array, nHeads: number) => PackedPartials | Promise<PackedPartials>;
 }
 
 /** Bits of one quantization group and stream, everything counted. */
@@ -167,16 +167,37 @@ export class QaqKvCache implements SelfAttendingCache {
     }
   }
 
-  /** Decode attention for each sequence (AttentionBackend.attend contract); records the weights. */
-  async attend(seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
-    return this.attendSync(seqs, q, nHeads);
+  /**
+   * Decode attention for each sequence (AttentionBackend.attend contract); records the weights.
+   * Works with synchronous and asynchronous (WebGPU) packed attention.
+   */
+  async attend(seqs: readonly number[], q: Float32Array, nHeads: number, record = true): Promise<Float32Array> {
+    this.checkAttend(seqs, q, nHeads);
+    const per = nHeads * this.headDim, out = new Float32Array(q.length);
+    const parts = await Promise.all(seqs.map((seq, i) => this.packedAttention(this.view(seq), q.subarray(i * per, (i + 1) * per), nHeads)));
+    seqs.forEach((seq, i) => this.finishAttend(seq, q.subarray(i * per, (i + 1) * per), nHeads, parts[i]!, out.subarray(i * per, (i + 1) * per), record));
+    return out;
   }
 
   /**
-   * Synchronous attend. `record` = false computes attention without recording it (e.g. an
-   * evaluation query that must not influence allocation).
+   * Synchronous attend (TS or WASM packed attention). `record` = false computes attention
+   * without recording it (e.g. an evaluation query that must not influence allocation).
    */
   attendSync(seqs: readonly number[], q: Float32Array, nHeads: number, record = true): Float32Array {
+    this.checkAttend(seqs, q, nHeads);
+    const per = nHeads * this.headDim, out = new Float32Array(q.length);
+    const parts = seqs.map((seq, i) => {
+      const p = this.packedAttention(this.view(seq), q.subarray(i * per, (i + 1) * per), nHeads);
+      if (p instanceof Promise) {
+        throw new KvpackError('BACKEND_UNAVAILABLE', 'the packed attention of this cache is asynchronous (WebGPU): use attend()', 'packedAttention');
+      }
+      return p;
+    });
+    seqs.forEach((seq, i) => this.finishAttend(seq, q.subarray(i * per, (i + 1) * per), nHeads, parts[i]!, out.subarray(i * per, (i + 1) * per), record));
+    return out;
+  }
+
+  private checkAttend(seqs: readonly number[], q: Float32Array, nHeads: number): void {
     const d = this.headDim;
     check(seqs.length > 0, 'BAD_SHAPE', 'at least one sequence id is needed', 'seqs');
     check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % this.nKvHeads === 0, 'BAD_SHAPE',
@@ -188,9 +209,6 @@ export class QaqKvCache implements SelfAttendingCache {
       if (this.length(seq) === 0) throw new KvpackError('UNKNOWN_SEQUENCE', `no tokens cached for sequence ${seq}`, 'seqs');
     }
     check(new Set(seqs).size === seqs.length, 'BAD_PARAM', 'a sequence appears twice', 'seqs');
-    const per = nHeads * d, out = new Float32Array(q.length);
-    seqs.forEach((seq, i) => this.attendOne(seq, q.subarray(i * per, (i + 1) * per), nHeads, out.subarray(i * per, (i + 1) * per), record));
-    return out;
   }
 
   stats(): QaqCacheStats {
@@ -236,10 +254,10 @@ export class QaqKvCache implements SelfAttendingCache {
     };
   }
 
-  private attendOne(seq: number, q: Float32Array, nHeads: number, out: Float32Array, record: boolean): void {
+  /** Folds the fp32 tail into the packed partials, writes the output, records the weights. */
+  private finishAttend(seq: number, q: Float32Array, nHeads: number, part: PackedPartials, out: Float32Array, record: boolean): void {
     const s = this.seqs.get(seq)!;
     const d = this.headDim, tf = this.tokenFloats, group = nHeads / this.nKvHeads, scale = 1 / Math.sqrt(d);
-    const part = this.packedAttention(this.view(seq), q, nHeads);
     const nt = s.tailCount;
     const tailScores = new Float64Array(nHeads * nt);
     const units = this.groups;
