@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+/**
+ * Runs the Deno test scripts (tests/deno/*.ts except helpers) with the repo's pinned Deno
+ * (npm package `deno`), importing the TS sources directly. `--sloppy-imports` lets Deno resolve
+ * the sources' Node-style `./x.js` specifiers to `./x.ts`. wgpu's Vulkan loader wants
+ * XDG_RUNTIME_DIR; a private temp dir is provided when it is unset.
+ * Exit code: non-zero if any script fails (each prints `N passed, N failed`).
+ * Usage: node tests/deno/run.mjs [case-name-filter]
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const deno = join(root, 'node_modules', '.bin', process.platform === 'win32' ? 'deno.cmd' : 'deno');
+const env = { ...process.env };
+if (!env.XDG_RUNTIME_DIR) env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'kvpack-xdg-'));
+
+const scripts = readdirSync(here).filter((f) => f.endsWith('.ts')).sort();
+let failed = 0;
+for (const s of scripts) {
+  console.log(`deno: ${s}`);
+  const r = spawnSync(deno, ['run', '-A', '--sloppy-imports', join(here, s), ...process.argv.slice(2)], { cwd: root, env, stdio: 'inherit' });
+  if (r.error) {
+    console.error(`deno: cannot run ${deno}: ${r.error.message}`);
+    failed++;
+  } else if (r.status !== 0) {
+    console.error(`deno: ${s} failed (exit ${r.status ?? r.signal})`);
+    failed++;
+  }
+}
+process.exit(failed ? 1 : 0);
