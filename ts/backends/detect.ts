@@ -147,7 +147,10 @@ async function runProbe(name: BackendName, probe: BackendProbe | undefined, time
     if (result.details) attempt.details = result.details;
     return { attempt, result };
   } catch (e) {
-    return { attempt: { name, ok: false, reason: describeError(e), ms: ms() } };
+    const attempt: BackendAttempt = { name, ok: false, reason: describeError(e), ms: ms() };
+    const details = (e as { details?: Record<string, unknown> } | undefined)?.details;
+    if (details) attempt.details = details;
+    return { attempt };
   } finally {
     if (timer !== undefined) clearTimeout(timer);
   }
@@ -168,15 +171,19 @@ const defaultProbes: Record<BackendName, BackendProbe> = {
 // The WebGPU and WASM modules are loaded on demand: a TS-only user never pays for them, and a
 // module that fails to load (no native addon, old runtime) becomes a reported reason.
 async function probeWebGpu(): Promise<ProbeResult> {
-  const spec = './webgpu/index.js';
-  const mod = await import(/* @vite-ignore */ spec) as Record<string, unknown>;
-  throw new KvpackError('BACKEND_UNAVAILABLE', `WebGPU backend module has no known entry point (${Object.keys(mod).join(', ')})`);
+  const { createWebGpuBackend } = await import('./webgpu/index.js');
+  const backend = await createWebGpuBackend();
+  const gpu = backend.gpu;
+  return { backend, details: { adapter: gpu.description, features: [...gpu.features].sort(), limits: { ...gpu.limits } } };
 }
 
 async function probeWasm(): Promise<ProbeResult> {
-  const spec = './wasm.js';
-  const mod = await import(/* @vite-ignore */ spec) as Record<string, unknown>;
-  throw new KvpackError('BACKEND_UNAVAILABLE', `WASM backend module has no known entry point (${Object.keys(mod).join(', ')})`);
+  const mod = await import('./wasm.js');
+  if (!mod.wasmSimdSupported()) {
+    throw new KvpackError('BACKEND_UNAVAILABLE', 'this runtime does not support WebAssembly SIMD (kvpack.wasm needs it)');
+  }
+  const backend = await mod.createWasmBackend();
+  return { backend, details: { simd: true, memoryKiB: (backend.wasm.memory.buffer.byteLength / 1024) | 0 } };
 }
 
 /** Plain-text report for `kvpack backends` and logs. */

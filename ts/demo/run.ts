@@ -158,7 +158,8 @@ export async function runDemo(config: DemoConfig, pairings: readonly Pairing[], 
       times.push(performance.now() - t1);
       outs.push(out);
     }
-    (used as { release?: (c: PackedKvCache) => void }).release?.(cache);
+    // Free the backend's mirror of this cache now (GPU buffers / WASM memory), not at dispose.
+    (used as { forget?: (c: PackedKvCache) => void }).forget?.(cache);
 
     let errSq = 0, worst = 0;
     outs.forEach((o, s) => {
