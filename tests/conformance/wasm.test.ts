@@ -4,8 +4,10 @@
  *    both streams, head_dim 8/24/40/64/128 (24 and 40 do not divide q8_0/q4_0 blocks or KIVI
  *    value groups), gaussian / outlier-channel / constant / extreme / random-bit-pattern data;
  * 2. fused attention: WasmBackend vs attendReference over sinks + tiles + tail, head_dim
- *    8/64/128, nKvHeads 1/4 x GQA group 1/4, contexts 1/31/33/2100 (2100 crosses a page of 64
- *    tiles), window 0/32, sinks 0/4, two sequences of different lengths.
+ *    8/64/128 (and 24/40 at 100 tokens), nKvHeads 1/4 x GQA group 1/4, contexts 1/31/33/2100
+ *    (2100 crosses a page of 64 tiles), window 0/32, sinks 0/4, two sequences of different
+ *    lengths (n and n + 7), gaussian or outlier-channel keys; configurations rotate so every
+ *    codec pair meets every option.
  * Prints the matrix of what ran.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -186,6 +188,12 @@ describe('wasm fused attention vs attendReference', () => {
           const e = await checkAttention(backend, key, value, d, ctx, v, 100 * ci + 10 * di + xi);
           record('wasm attention max|err|/max|V| (nKvHeads x group, window, sinks)', `${key}/${value}`, `d${d} n${ctx}`, `${e.toExponential(1)} ${v.nKv}x${v.group} w${v.window}s${v.sinks}`);
         }
+      }
+      // head_dim 24 and 40: q8_0/q4_0 blocks and KIVI value groups (32 elements) cross tokens
+      for (const [di, d] of [24, 40].entries()) {
+        const v = VARIANTS[(ci + di + 1) % VARIANTS.length]!;
+        const e = await checkAttention(backend, key, value, d, 100, v, 1000 + 10 * ci + di);
+        record('wasm attention max|err|/max|V| (nKvHeads x group, window, sinks)', `${key}/${value}`, `d${d} n100`, `${e.toExponential(1)} ${v.nKv}x${v.group} w${v.window}s${v.sinks}`);
       }
       backend.dispose();
     });
