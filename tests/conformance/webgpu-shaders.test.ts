@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { f32ToF16Bits } from '../../ts/format/f16.js';
 import { metaF16Bits } from '../../ts/codecs/uniform.js';
-import { BufferUsage, getGpuDevice, MAP_READ_MODE, type GpuContext } from '../../ts/backends/webgpu/device.js';
+import { BufferUsage, getGpuDevice, MAP_READ_MODE, writeArray, type GpuContext } from '../../ts/backends/webgpu/device.js';
 import { wgslFile } from '../../ts/backends/webgpu/shaders.js';
 import { WGSL_KERNELS } from '../../ts/backends/webgpu/kernels.js';
 import { WGSL_SOURCES } from '../../ts/backends/webgpu/shaders.generated.js';
@@ -48,7 +48,7 @@ fn helper(x: f32, y: f32) -> u32 { ${body} }
   const pipe = await dev.createComputePipelineAsync({ layout: 'auto', compute: { module: dev.createShaderModule({ code }), entryPoint: 'main' } });
   const mk = (data: Float32Array) => {
     const buf = dev.createBuffer({ size: data.byteLength, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST });
-    dev.queue.writeBuffer(buf, 0, data);
+    writeArray(dev.queue, buf, 0, data);
     return buf;
   };
   const ba = mk(a), bb = mk(b);
