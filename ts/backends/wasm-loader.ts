@@ -118,7 +118,7 @@ function base64ToBytes(b64: string): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * A 30-byte module using one SIMD instruction (v128 i8x16.splat / popcnt, from
+ * A 31-byte module using SIMD instructions (v128 i8x16.splat / popcnt, from
  * wasm-feature-detect): WebAssembly.validate accepts it only where WASM SIMD is supported.
  */
 const SIMD_PROBE = new Uint8Array([
