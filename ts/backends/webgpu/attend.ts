@@ -14,7 +14,7 @@ const MAX_WORKGROUPS = 65535;
 export interface GpuAttendOptions {
   /**
    * Tiles per workgroup (flash-decoding split size). Default: enough splits for ~1024
-   * workgroups over the batch, at least 1 tile each; tests set it small to exercise the merge.
+   * workgroups over the batch, at least 2 tiles each; tests set it small to exercise the merge.
    */
   tilesPerSplit?: number;
 }
@@ -63,7 +63,9 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
   const group = nHeads / nKv;
   const headBlocks = Math.ceil(group / MAX_G);
   const totalTiles = states.reduce((a, s) => a + s.tiles, 0);
-  const tilesPerSplit = tilesPerSplitOpt ?? Math.max(1, Math.ceil((totalTiles * nKv * headBlocks) / 1024));
+  // ~1024 workgroups fill a big GPU; at least 2 tiles each so the partials (headDim + 2 floats
+  // per query head) stay small next to the tile data they summarize
+  const tilesPerSplit = tilesPerSplitOpt ?? Math.max(2, Math.ceil((totalTiles * nKv * headBlocks) / 1024));
 
   // ---- plan: work items per page buffer and per fp-rows buffer, partial slots per sequence
   const tilePasses = new Map<number, Pass>();

@@ -118,6 +118,8 @@ async function nodeDawnSources(): Promise<AdapterSource[]> {
   ];
 }
 
+const triedInstances: GPU[] = [];
+
 // Cached per process: Dawn instances are heavy and adapters are shared between backends.
 let sharedContext: Promise<GpuContext> | undefined;
 
@@ -145,6 +147,7 @@ async function acquire(opts: GpuDeviceOptions): Promise<GpuContext> {
   for (const src of sources) {
     let adapter: GPUAdapter | null = null;
     const gpu = src.gpu();
+    triedInstances.push(gpu); // never collected, see GpuContext.instance
     try {
       adapter = await gpu.requestAdapter({ ...src.adapterOptions, ...(opts.powerPreference ? { powerPreference: opts.powerPreference } : {}) });
     } catch (e) {
