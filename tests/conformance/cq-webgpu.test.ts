@@ -1,109 +1,34 @@
 /**
- * CQ on WebGPU (Dawn in Node; no adapter FAILS unless KVPACK_ALLOW_NO_GPU=1, then it says so):
- * 1. encode-on-append: cq_encode words === CqCodec.encodeTile words, configurations up to 10 bits,
- *    f16 and f32 codebooks, head_dim 8/64/128;
- * 2. LUT attention (cq_attend + cq_merge) vs attendReference: GQA, window, sinks, two sequences,
- *    contexts crossing a split (2048 tokens) and a page (64 tiles).
+ * CQ on WebGPU, Dawn in Node: the cases of tests/conformance/cq-webgpu-cases.ts (also run on wgpu by
+ * tests/deno/cq.ts). No adapter FAILS unless KVPACK_ALLOW_NO_GPU=1, then it says so loudly.
  */
-import { describe, expect, it } from 'vitest';
-import '../../ts/codecs/index.js';
-import { PackedKvCache } from '../../ts/cache/kv-cache.js';
-import { CqCodec } from '../../ts/codecs/cq/codec.js';
-import { makeCqCalibration, type CqCalibration } from '../../ts/codecs/cq/calibration.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { CqWebGpuAttention } from '../../ts/codecs/cq/webgpu.js';
-import { getGpuDevice, type GpuContext } from '../../ts/backends/webgpu/device.js';
-import { attendReference } from '../../ts/reference/attention.js';
-import { TILE_TOKENS } from '../../ts/format/constants.js';
-import { gaussianKv, makeRng, outlierKeys, randomQuery } from '../helpers/data.js';
+import { getGpuDevice } from '../../ts/backends/webgpu/device.js';
+import { cqGpuCases, formatCqGpuResults, type CqGpuResult } from './cq-webgpu-cases.js';
 
-/**
- * Attention tolerance, max |gpu - ref| <= 1e-4 * max(|V|, 1): the same f32 centroids on both
- * sides; the GPU sums table entries in f32, takes f32 exp, and adds weights to the value
- * histogram in fixed point with 2^-21 resolution per token (relative to the split's largest
- * weight, 1): up to 2048 roundings per split, ~sqrt(2048) * 2^-22 ~ 1e-5 typical.
- */
-const ATTN_TOL = 1e-4;
-
-let gpu: GpuContext | undefined;
+let gpu: CqWebGpuAttention | undefined;
 let unavailable: string | undefined;
 try {
-  gpu = await getGpuDevice();
+  gpu = new CqWebGpuAttention(await getGpuDevice());
 } catch (e) {
   unavailable = (e as Error).message;
 }
 const allowNoGpu = process.env.KVPACK_ALLOW_NO_GPU === '1';
 if (unavailable && allowNoGpu) console.warn(`webgpu: unavailable (${unavailable}); CQ WebGPU conformance NOT RUN`);
 
-function randomCalibration(c: number, b: number, kind: 'key' | 'value', nKvHeads: number, d: number, seed: number,
-  precision: 'f16' | 'f32'): CqCalibration {
-  const rng = makeRng(seed);
-  const floats = Array.from({ length: nKvHeads * d * 2 ** b }, (_, i) => rng.gaussian() * (i % 7 === 0 ? 8 : 1));
-  return makeCqCalibration({ channelsPerGroup: c, bits: b }, kind, nKvHeads, d, floats, precision);
-}
+const results: CqGpuResult[] = [];
+afterAll(() => { if (results.length) console.log(`CQ WebGPU on ${gpu?.gpu.description}\n${formatCqGpuResults(results)}`); });
 
 describe.skipIf(unavailable !== undefined && allowNoGpu)('CQ WebGPU (Dawn)', () => {
   it('has an adapter', () => {
     expect(unavailable, 'no WebGPU adapter (set KVPACK_ALLOW_NO_GPU=1 to allow)').toBeUndefined();
   });
-
-  const encodeCases: [number, number, number, 'f16' | 'f32'][] = [
-    [8, 8, 8, 'f16'], [8, 10, 8, 'f32'], [4, 8, 64, 'f16'], [2, 8, 64, 'f32'], [4, 9, 128, 'f16'], [8, 8, 128, 'f32'], [1, 3, 8, 'f16'],
-  ];
-  for (const [c, b, d, precision] of encodeCases) {
-    it(`encode cq-${c}c${b}b d=${d} ${precision}: GPU words === TS words`, async () => {
-      const nKv = 2;
-      const cal = randomCalibration(c, b, 'key', nKv, d, c * 100 + b + d, precision);
-      const codec = new CqCodec({ channelsPerGroup: c, bits: b }, { kind: 'key', headDim: d, nKvHeads: nKv, calibration: cal });
-      const x = new Float32Array(4 * TILE_TOKENS * d);
-      x.set(outlierKeys(TILE_TOKENS, 1, d, 1), 0);
-      x.set(gaussianKv(TILE_TOKENS, 1, d, 2), TILE_TOKENS * d);
-      x.set(gaussianKv(2 * TILE_TOKENS, 1, d, 3, 3), 2 * TILE_TOKENS * d);
-      const heads = [0, 1, 1, 0];
-      const backend = new CqWebGpuAttention(gpu!);
-      const got = await backend.encodeTiles(codec, x, heads);
-      const ref = new Uint32Array(4 * codec.tileWords);
-      for (let i = 0; i < 4; i++) {
-        codec.encodeTile(x.subarray(i * TILE_TOKENS * d, (i + 1) * TILE_TOKENS * d), heads[i]!, ref.subarray(i * codec.tileWords, (i + 1) * codec.tileWords));
-      }
-      expect(Array.from(got)).toEqual(Array.from(ref));
-    });
-  }
-
-  const cases = [
-    { kc: [8, 8], vc: [8, 8], d: 8, nKv: 4, group: 2, lens: [1, 300], window: 0, sinks: 0 },
-    { kc: [4, 8], vc: [8, 10], d: 8, nKv: 4, group: 2, lens: [2300, 33], window: 32, sinks: 4 },
-    { kc: [2, 8], vc: [4, 9], d: 64, nKv: 2, group: 4, lens: [97, 31], window: 0, sinks: 4 },
-    { kc: [8, 8], vc: [4, 8], d: 128, nKv: 1, group: 1, lens: [4200, 200], window: 32, sinks: 0 },
-  ];
-  for (const cs of cases) {
-    it(`attend cq-${cs.kc[0]}c${cs.kc[1]}b/cq-${cs.vc[0]}c${cs.vc[1]}b d=${cs.d} nKv=${cs.nKv} group=${cs.group} lens=${cs.lens.join(',')} window=${cs.window} sinks=${cs.sinks}`, async () => {
-      const key = new CqCodec({ channelsPerGroup: cs.kc[0]!, bits: cs.kc[1]! }, { kind: 'key', headDim: cs.d, nKvHeads: cs.nKv,
-        calibration: randomCalibration(cs.kc[0]!, cs.kc[1]!, 'key', cs.nKv, cs.d, 7, 'f16') });
-      const value = new CqCodec({ channelsPerGroup: cs.vc[0]!, bits: cs.vc[1]! }, { kind: 'value', headDim: cs.d, nKvHeads: cs.nKv,
-        calibration: randomCalibration(cs.vc[0]!, cs.vc[1]!, 'value', cs.nKv, cs.d, 8, 'f32') });
-      const cache = new PackedKvCache({ nKvHeads: cs.nKv, headDim: cs.d, key, value, window: cs.window, sinks: cs.sinks });
-      cs.lens.forEach((n, s) => cache.append(s, outlierKeys(n, cs.nKv, cs.d, 20 + s), gaussianKv(n, cs.nKv, cs.d, 30 + s)));
-      const nHeads = cs.nKv * cs.group;
-      const q = randomQuery(2 * nHeads, cs.d, 9, 0.3);
-      const backend = new CqWebGpuAttention(gpu!);
-      const got = await backend.attend(cache, [0, 1], q, nHeads);
-      let maxV = 0, maxErr = 0;
-      for (let s = 0; s < 2; s++) {
-        const ref = attendReference(cache, s, q.subarray(s * nHeads * cs.d, (s + 1) * nHeads * cs.d), nHeads);
-        for (let i = 0; i < ref.length; i++) {
-          maxErr = Math.max(maxErr, Math.abs(got[s * ref.length + i]! - ref[i]!));
-          maxV = Math.max(maxV, Math.abs(ref[i]!));
-        }
-      }
-      console.log(`cq webgpu attend d=${cs.d} lens=${cs.lens}: max err ${maxErr.toExponential(2)} (max |o| ${maxV.toFixed(3)})`);
-      expect(maxErr).toBeLessThanOrEqual(ATTN_TOL * Math.max(maxV, 1));
-      // appending more tokens re-syncs the mirror
-      cache.append(1, outlierKeys(40, cs.nKv, cs.d, 99), gaussianKv(40, cs.nKv, cs.d, 98));
-      const q1 = q.subarray(nHeads * cs.d);
-      const again = await backend.attend(cache, [1], q1, nHeads);
-      const ref1 = attendReference(cache, 1, q1, nHeads);
-      for (let i = 0; i < ref1.length; i++) expect(Math.abs(again[i]! - ref1[i]!)).toBeLessThanOrEqual(ATTN_TOL * Math.max(maxV, 1));
-      backend.dispose();
+  for (const c of cqGpuCases()) {
+    it(c.name, async () => {
+      const r = await c.run(gpu!);
+      results.push(r);
+      expect(r.pass, r.detail).toBe(true);
     });
   }
 });
