@@ -40,6 +40,9 @@ export type { AttentionBackend, BackendName } from './backends/types.js';
 export { chooseBackend, formatBackendReport } from './backends/detect.js';
 export type { BackendReport, ChooseOptions, ChosenBackend } from './backends/detect.js';
 export { TsBackend } from './backends/ts-backend.js';
+export { WasmBackend, createWasmBackend, encodeTileWasm, loadKvpackWasm, wasmSimdSupported, KvpackWasm } from './backends/wasm.js';
+export { WASM_KERNELS, wasmKernelsFor } from './backends/wasm-kernels.js';
+export type { WasmCodecKernels, WasmKernelEntry, WasmKeyKernels, WasmValueKernels } from './backends/wasm-kernels.js';
 
 // model harness (llama2.c checkpoints, tokenizer, forward pass over a kvpack cache)
 export * from './model/index.js';
