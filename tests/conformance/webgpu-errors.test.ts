@@ -58,6 +58,8 @@ describe('webgpu bad input', () => {
     const host = new PackedKvCache({ ...shape, value: mystery });
     host.append(0, gaussianKv(3, 2, 16, 1), gaussianKv(3, 2, 16, 2));
     const be = new WebGpuBackend(c);
+    expect(be.supports(host)).toBe(false);
+    expect(be.supports(new PackedKvCache(shape))).toBe(true);
     await expectKvpack(be.attend(host, [0], randomQuery(2, 16, 3), 2), 'BACKEND_UNAVAILABLE', 'value');
     be.dispose();
   });

@@ -130,64 +130,118 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
   ]);
   ctx.assertAlive();
 
-  // ---- buffers and dispatches
-  const dev = ctx.device;
-  const temps: GPUBuffer[] = [];
-  const storage = (label: string, data: Uint32Array | Float32Array): GPUBuffer => {
-    const buf = dev.createBuffer({ label, size: Math.max(16, data.byteLength), usage: BufferUsage.STORAGE | BufferUsage.COPY_DST });
-    writeArray(dev.queue, buf, 0, data);
-    temps.push(buf);
-    return buf;
-  };
-  const partialFloats = slots * nHeads * (d + 2);
-  const partials = dev.createBuffer({ label: 'kvpack-partials', size: partialFloats * 4, usage: BufferUsage.STORAGE });
-  const outBytes = seqs.length * nHeads * d * 4;
-  const out = dev.createBuffer({ label: 'kvpack-out', size: outBytes, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC });
-  const readback = dev.createBuffer({ label: 'kvpack-readback', size: outBytes, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
-  temps.push(partials, out);
-  const qBits = new Uint32Array(q.buffer, q.byteOffset, q.length);
-  const attendLayout = bindGroupLayout(ctx, 'attend');
-
-  const enc = dev.createCommandEncoder({ label: 'kvpack-attend' });
-  const pass = enc.beginComputePass({ label: 'kvpack-attend' });
-  const runPasses = (passes: Map<number, Pass>, buffers: GPUBuffer[], pipe: GPUComputePipeline): void => {
-    for (const [buffer, p] of passes) {
-      const entriesOff = 4 + p.work.length;
-      const qOff = entriesOff + p.entries.length;
-      const job = new Uint32Array(qOff + qBits.length);
-      job.set([p.work.length / 4, entriesOff, qOff, 0], 0);
-      job.set(p.work, 4);
-      job.set(p.entries, entriesOff);
-      job.set(qBits, qOff);
-      const bind = dev.createBindGroup({
-        layout: attendLayout,
-        entries: [buffers[buffer]!, storage('kvpack-attend-job', job), cache.params, partials]
-          .map((b, binding) => ({ binding, resource: { buffer: b } })),
-      });
-      pass.setPipeline(pipe);
-      pass.setBindGroup(0, bind);
-      pass.dispatchWorkgroups(p.work.length / 4, nKv, headBlocks);
-    }
-  };
-  runPasses(tilePasses, cache.pages.buffers, tilesPipe);
-  runPasses(rowPasses, cache.fpRows.buffers, rowsPipe);
-  pass.end();
-  // a second pass: WebGPU orders storage writes between passes, so the merge sees every partial
-  const mpass = enc.beginComputePass({ label: 'kvpack-merge' });
-  mpass.setPipeline(mergePipe);
-  mpass.setBindGroup(0, dev.createBindGroup({
-    layout: bindGroupLayout(ctx, 'merge'),
-    entries: [partials, storage('kvpack-ranges', ranges), out].map((b, binding) => ({ binding, resource: { buffer: b } })),
-  }));
-  mpass.dispatchWorkgroups(seqs.length, nHeads);
-  mpass.end();
-  enc.copyBufferToBuffer(out, 0, readback, 0, outBytes);
-  dev.queue.submit([enc.finish()]);
-  for (const b of temps) b.destroy();
+  // ---- buffers and dispatches (scratch buffers reused across calls, calls serialized per cache)
+  const scratch = scratchFor(cache);
+  const release = await scratch.acquire();
   try {
-    await ctx.guard(readback.mapAsync(MAP_READ_MODE));
-    return new Float32Array(readback.getMappedRange().slice(0));
+    return await dispatch();
   } finally {
-    readback.destroy();
+    release();
   }
+
+  async function dispatch(): Promise<Float32Array> {
+    const dev = ctx.device;
+    const storage = (key: string, data: Uint32Array | Float32Array): GPUBuffer => {
+      const buf = scratch.buffer(dev, key, data.byteLength, BufferUsage.STORAGE | BufferUsage.COPY_DST);
+      writeArray(dev.queue, buf, 0, data);
+      return buf;
+    };
+    const partialFloats = slots * nHeads * (d + 2);
+    const partials = scratch.buffer(dev, 'partials', partialFloats * 4, BufferUsage.STORAGE);
+    const outBytes = seqs.length * nHeads * d * 4;
+    const out = scratch.buffer(dev, 'out', outBytes, BufferUsage.STORAGE | BufferUsage.COPY_SRC);
+    const readback = scratch.buffer(dev, 'readback', outBytes, BufferUsage.MAP_READ | BufferUsage.COPY_DST);
+    const qBits = new Uint32Array(q.buffer, q.byteOffset, q.length);
+    const attendLayout = bindGroupLayout(ctx, 'attend');
+
+    const enc = dev.createCommandEncoder({ label: 'kvpack-attend' });
+    const pass = enc.beginComputePass({ label: 'kvpack-attend' });
+    const runPasses = (kind: string, passes: Map<number, Pass>, buffers: GPUBuffer[], pipe: GPUComputePipeline): void => {
+      for (const [buffer, p] of passes) {
+        const entriesOff = 4 + p.work.length;
+        const qOff = entriesOff + p.entries.length;
+        const job = new Uint32Array(qOff + qBits.length);
+        job.set([p.work.length / 4, entriesOff, qOff, 0], 0);
+        job.set(p.work, 4);
+        job.set(p.entries, entriesOff);
+        job.set(qBits, qOff);
+        const bind = dev.createBindGroup({
+          layout: attendLayout,
+          entries: [buffers[buffer]!, storage(`job-${kind}-${buffer}`, job), cache.params, partials]
+            .map((b, binding) => ({ binding, resource: { buffer: b } })),
+        });
+        pass.setPipeline(pipe);
+        pass.setBindGroup(0, bind);
+        pass.dispatchWorkgroups(p.work.length / 4, nKv, headBlocks);
+      }
+    };
+    runPasses('tiles', tilePasses, cache.pages.buffers, tilesPipe);
+    runPasses('rows', rowPasses, cache.fpRows.buffers, rowsPipe);
+    pass.end();
+    // a second pass: WebGPU orders storage writes between passes, so the merge sees every partial
+    const mpass = enc.beginComputePass({ label: 'kvpack-merge' });
+    mpass.setPipeline(mergePipe);
+    mpass.setBindGroup(0, dev.createBindGroup({
+      layout: bindGroupLayout(ctx, 'merge'),
+      entries: [partials, storage('kvpack-ranges', ranges), out].map((b, binding) => ({ binding, resource: { buffer: b } })),
+    }));
+    mpass.dispatchWorkgroups(seqs.length, nHeads);
+    mpass.end();
+    enc.copyBufferToBuffer(out, 0, readback, 0, outBytes);
+    dev.queue.submit([enc.finish()]);
+    await ctx.guard(readback.mapAsync(MAP_READ_MODE, 0, outBytes));
+    try {
+      return new Float32Array(readback.getMappedRange(0, outBytes).slice(0));
+    } finally {
+      readback.unmap();
+    }
+  }
+}
+
+/**
+ * Grow-only scratch buffers of one cache's attention calls (job lists, partials, output,
+ * readback), so a decode step allocates nothing once warm. Calls on one cache are serialized
+ * because they share these buffers.
+ */
+class Scratch {
+  private readonly buffers = new Map<string, GPUBuffer>();
+  private tail: Promise<void> = Promise.resolve();
+
+  async acquire(): Promise<() => void> {
+    const prev = this.tail;
+    let release!: () => void;
+    this.tail = new Promise<void>((r) => { release = r; });
+    await prev;
+    return release;
+  }
+
+  buffer(dev: GPUDevice, key: string, bytes: number, usage: number): GPUBuffer {
+    const need = Math.max(16, Math.ceil(bytes / 16) * 16);
+    const have = this.buffers.get(key);
+    if (have && have.size >= need) return have;
+    have?.destroy();
+    // grow by 1.5x so a slowly growing context does not reallocate every step
+    const size = have ? Math.max(need, Math.ceil((have.size * 1.5) / 16) * 16) : need;
+    const buf = dev.createBuffer({ label: `kvpack-${key}`, size, usage });
+    this.buffers.set(key, buf);
+    return buf;
+  }
+
+  destroy(): void {
+    for (const b of this.buffers.values()) b.destroy();
+    this.buffers.clear();
+  }
+}
+
+const scratches = new WeakMap<GpuKvCache, Scratch>();
+
+function scratchFor(cache: GpuKvCache): Scratch {
+  let s = scratches.get(cache);
+  if (!s) {
+    s = new Scratch();
+    scratches.set(cache, s);
+    const created = s;
+    cache.onDestroy(() => created.destroy());
+  }
+  return s;
 }

@@ -5,7 +5,7 @@ import type { AttentionBackend } from '../types.js';
 import { attendGpu, type GpuAttendOptions } from './attend.js';
 import { getGpuDevice, type GpuContext, type GpuDeviceOptions } from './device.js';
 import { GpuKvCache, type GpuCacheOptions } from './gpu-cache.js';
-import { kernelsFor } from './kernels.js';
+import { kernelsFor, WGSL_KERNELS } from './kernels.js';
 
 export interface WebGpuBackendOptions extends GpuDeviceOptions, GpuAttendOptions {
   /** Passed to the GPU mirrors of host caches (tests use 1 to make a cache span buffers). */
@@ -29,6 +29,14 @@ export class WebGpuBackend implements AttentionBackend {
 
   static async create(opts: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
     return new WebGpuBackend(await getGpuDevice(opts), opts);
+  }
+
+  /**
+   * Whether both of the cache's codecs have WGSL kernels (WGSL_KERNELS); attend throws
+   * BACKEND_UNAVAILABLE otherwise, so drivers running every codec can pick another backend.
+   */
+  supports(cache: PackedKvCache): boolean {
+    return WGSL_KERNELS[cache.key.name] !== undefined && WGSL_KERNELS[cache.value.name] !== undefined;
   }
 
   async attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {

@@ -27,8 +27,8 @@ export interface GpuSequence {
   readonly fp: SlabRef;
   sinkCount: number;
   tailCount: number;
-  /** Mirror mode: identity of the host's first page and host length at the last sync. */
-  hostFirstPage?: Uint32Array | undefined;
+  /** Mirror mode: the host's per-sequence state object (new when the host re-creates the sequence) and host length at the last sync. */
+  hostView?: object;
   hostLength?: number;
   /** GPU-append mode: host shadow of the tail (window + TILE_TOKENS rows), needed to pick the rows to seal. */
   tailK?: Float32Array;
@@ -58,6 +58,7 @@ export class GpuKvCache {
   private readonly seqs = new Map<number, GpuSequence>();
   private mode: 'append' | 'mirror' | undefined;
   private destroyed = false;
+  private readonly disposers: (() => void)[] = [];
 
   static async create(opts: CacheOptions & GpuCacheOptions): Promise<GpuKvCache> {
     const layout = new PackedKvCache(opts);
@@ -125,7 +126,13 @@ export class GpuKvCache {
     this.seqs.delete(seq);
   }
 
+  /** Registers cleanup (e.g. attention scratch buffers) to run on destroy(). */
+  onDestroy(fn: () => void): void {
+    this.disposers.push(fn);
+  }
+
   destroy(): void {
+    for (const fn of this.disposers.splice(0)) fn();
     this.destroyed = true;
     this.pages.destroy();
     this.fpRows.destroy();
@@ -165,13 +172,13 @@ export class GpuKvCache {
     for (const id of seqs) {
       const v = host.view(id);
       let s = this.seqs.get(id);
-      // a host sequence deleted and re-created since the last sync has new page arrays
-      if (s && (v.tiles < s.tiles || (s.tiles > 0 && v.pages[0] !== s.hostFirstPage))) {
+      // a host sequence deleted and re-created since the last sync is a new state object
+      if (s && s.hostView !== v) {
         this.releaseSequence(s);
         this.seqs.delete(id);
         s = undefined;
       }
-      if (!s) { s = this.newSequence(); this.seqs.set(id, s); }
+      if (!s) { s = this.newSequence(); s.hostView = v; this.seqs.set(id, s); }
       const length = host.length(id);
       if (s.hostLength === length) continue;
       if (v.tiles > s.tiles) {
@@ -187,7 +194,6 @@ export class GpuKvCache {
           t = end;
         }
         s.tiles = v.tiles;
-        s.hostFirstPage = v.pages[0];
       }
       if (v.sinkCount !== s.sinkCount) {
         this.writeRows(s, s.sinkCount, false, v.sinkK, s.sinkCount, v.sinkCount - s.sinkCount);
