@@ -5,7 +5,7 @@ import type { AttentionBackend } from '../types.js';
 import { attendGpu, type GpuAttendOptions } from './attend.js';
 import { getGpuDevice, type GpuContext, type GpuDeviceOptions } from './device.js';
 import { GpuKvCache, type GpuCacheOptions } from './gpu-cache.js';
-import { kernelsFor, WGSL_KERNELS } from './kernels.js';
+import { customAttentionFor, kernelsFor, WGSL_KERNELS, type CustomWebGpuAttention } from './kernels.js';
 
 export interface WebGpuBackendOptions extends GpuDeviceOptions, GpuAttendOptions {
   /** Passed to the GPU mirrors of host caches (tests use 1 to make a cache span buffers). */
@@ -22,6 +22,7 @@ export class WebGpuBackend implements AttentionBackend {
   readonly name = 'webgpu' as const;
   readonly description: string;
   private readonly mirrors = new Map<PackedKvCache, GpuKvCache>();
+  private readonly delegates = new Map<CustomWebGpuAttention, Promise<AttentionBackend>>();
 
   constructor(readonly gpu: GpuContext, private readonly opts: WebGpuBackendOptions = {}) {
     this.description = `WebGPU: ${gpu.description}`;
@@ -36,7 +37,8 @@ export class WebGpuBackend implements AttentionBackend {
    * BACKEND_UNAVAILABLE otherwise, so drivers running every codec can pick another backend.
    */
   supports(cache: PackedKvCache): boolean {
-    return WGSL_KERNELS[cache.key.name] !== undefined && WGSL_KERNELS[cache.value.name] !== undefined;
+    return (WGSL_KERNELS[cache.key.name] !== undefined && WGSL_KERNELS[cache.value.name] !== undefined) ||
+      customAttentionFor(cache.key.name, cache.value.name) !== undefined;
   }
 
   async attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
@@ -44,6 +46,16 @@ export class WebGpuBackend implements AttentionBackend {
     const d = cache.headDim;
     check(q.length === seqs.length * nHeads * d, 'BAD_SHAPE', `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * nHeads * d}`, 'q');
     seqs.forEach((seq, b) => checkQuery(cache, seq, q.subarray(b * nHeads * d, (b + 1) * nHeads * d), nHeads));
+    const custom = WGSL_KERNELS[cache.key.name] && WGSL_KERNELS[cache.value.name] ? undefined : customAttentionFor(cache.key.name, cache.value.name);
+    if (custom) {
+      this.gpu.assertAlive();
+      let delegate = this.delegates.get(custom);
+      if (!delegate) {
+        delegate = custom.load().then((make) => make(this.gpu));
+        this.delegates.set(custom, delegate);
+      }
+      return (await delegate).attend(cache, seqs, q, nHeads);
+    }
     kernelsFor(cache.key);
     kernelsFor(cache.value);
     this.gpu.assertAlive();
@@ -72,5 +84,7 @@ export class WebGpuBackend implements AttentionBackend {
   dispose(): void {
     for (const m of this.mirrors.values()) m.destroy();
     this.mirrors.clear();
+    for (const d of this.delegates.values()) void d.then((b) => b.dispose(), () => {});
+    this.delegates.clear();
   }
 }

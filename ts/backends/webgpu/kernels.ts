@@ -1,5 +1,7 @@
 import { KvpackError } from '../../errors.js';
 import type { StreamCodec } from '../../codecs/types.js';
+import type { AttentionBackend } from '../types.js';
+import type { GpuContext } from './device.js';
 import { SKVQ_WGSL_KERNELS } from '../../codecs/skvq/webgpu.js';
 
 /**
@@ -52,4 +54,29 @@ export function kernelsFor(codec: StreamCodec): WgslCodecKernels {
       `codec '${codec.name}' has no WGSL kernels (known: ${Object.keys(WGSL_KERNELS).join(', ')})`, codec.kind);
   }
   return k;
+}
+
+/**
+ * Codecs whose attention does not fit the tile driver's per-chunk hooks (CQ: per-query lookup
+ * tables and histograms in workgroup memory) bring their own AttentionBackend on the same device;
+ * WebGpuBackend delegates to it when both streams match. Loaded on demand.
+ */
+export interface CustomWebGpuAttention {
+  matches(codecName: string): boolean;
+  load(): Promise<(gpu: GpuContext) => AttentionBackend>;
+}
+
+export const WEBGPU_CUSTOM_ATTENTION: CustomWebGpuAttention[] = [
+  {
+    matches: (name) => /^cq-/i.test(name),
+    load: async () => {
+      const m = await import('../../codecs/cq/webgpu.js');
+      return (gpu) => new m.CqWebGpuAttention(gpu);
+    },
+  },
+];
+
+/** The custom attention entry serving both codecs, if any. */
+export function customAttentionFor(keyName: string, valueName: string): CustomWebGpuAttention | undefined {
+  return WEBGPU_CUSTOM_ATTENTION.find((c) => c.matches(keyName) && c.matches(valueName));
 }
