@@ -136,18 +136,22 @@ function prepareCq(q: usize, group: i32, headDim: i32, head: i32, params: usize,
   }
 }
 
-/** ScoreKeys: scores[j*32 + t] = sum_g tables[j][g][code(t, g)]. */
+/** ScoreKeys: scores[j*32 + t] = sum_g tables[j][g][code(t, g)] (summed in group order). */
 function scoreCq(tile: usize, q: usize, group: i32, headDim: i32, head: i32, params: usize, scratch: usize, scores: usize): void {
   const c = cOf(params), b = bOf(params);
   const G = headDim / c, K = 1 << b;
-  memory.fill(scores, 0, <usize>(group * TILE_TOKENS) << 2);
-  for (let t = 0; t < TILE_TOKENS; t++) {
-    for (let g = 0; g < G; g++) {
-      const code = <i32>(b == 8 ? <u32>load<u8>(tile + <usize>(t * G + g)) : getCode(tile, t * G + g, b));
-      for (let j = 0; j < group; j++) {
-        const s = scores + (<usize>(j * TILE_TOKENS + t) << 2);
-        store<f32>(s, load<f32>(s) + load<f32>(scratch + (<usize>((j * G + g) * K + code) << 2)));
+  for (let j = 0; j < group; j++) {
+    const tab = scratch + (<usize>(j * G * K) << 2);
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      let s: f32 = 0;
+      if (b == 8) {
+        // byte codes: element t*G + g is byte t*G + g of the tile
+        const row = tile + <usize>(t * G);
+        for (let g = 0; g < G; g++) s += load<f32>(tab + (<usize>(g * K + <i32>load<u8>(row + <usize>g)) << 2));
+      } else {
+        for (let g = 0; g < G; g++) s += load<f32>(tab + (<usize>(g * K + <i32>getCode(tile, t * G + g, b)) << 2));
       }
+      store<f32>(scores + (<usize>(j * TILE_TOKENS + t) << 2), s);
     }
   }
 }
@@ -156,13 +160,15 @@ function scoreCq(tile: usize, q: usize, group: i32, headDim: i32, head: i32, par
 function accumulateCq(tile: usize, weights: usize, group: i32, headDim: i32, head: i32, params: usize, state: usize): void {
   const c = cOf(params), b = bOf(params);
   const G = headDim / c, K = 1 << b;
-  const stride = G * K;
-  for (let t = 0; t < TILE_TOKENS; t++) {
-    for (let g = 0; g < G; g++) {
-      const code = <i32>(b == 8 ? <u32>load<u8>(tile + <usize>(t * G + g)) : getCode(tile, t * G + g, b));
-      for (let j = 0; j < group; j++) {
-        const h = state + (<usize>(j * stride + g * K + code) << 2);
-        store<f32>(h, load<f32>(h) + load<f32>(weights + (<usize>(j * TILE_TOKENS + t) << 2)));
+  for (let j = 0; j < group; j++) {
+    const hist = state + (<usize>(j * G * K) << 2);
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      const w = load<f32>(weights + (<usize>(j * TILE_TOKENS + t) << 2));
+      if (w == 0) continue; // underflowed weight: adding 0 changes nothing
+      for (let g = 0; g < G; g++) {
+        const code = <i32>(b == 8 ? <u32>load<u8>(tile + <usize>(t * G + g)) : getCode(tile, t * G + g, b));
+        const h = hist + (<usize>(g * K + code) << 2);
+        store<f32>(h, load<f32>(h) + w);
       }
     }
   }
