@@ -1,0 +1,114 @@
+/** Tables and the target summary of the CPU benchmark (bench/cpu/attention.ts). */
+import type { AttentionRow, BenchShape } from './attention.js';
+import type { PackThroughput } from './wasm-encode.js';
+
+/** Issue 6's CPU targets. */
+export const TARGET_SPEEDUP_VS_ORT_32K = 3;
+export const TARGET_PACK_SPEEDUP_VS_TS = 8;
+const TARGET_CONTEXT = 32768;
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : ' '.repeat(n - s.length) + s;
+}
+
+function table(header: string[], rows: string[][], write: (s: string) => void): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : pad(c, widths[i]!))).join('  ');
+  write(line(header) + '\n');
+  write(widths.map((w) => '-'.repeat(w)).join('  ') + '\n');
+  for (const r of rows) write(line(r) + '\n');
+}
+
+const ms = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const ratio = (x: number | null): string => (x === null ? '-' : x.toFixed(2));
+
+export function printAttentionTable(rows: readonly AttentionRow[], write: (s: string) => void): void {
+  for (const shape of [...new Set(rows.map((r) => r.shape))]) {
+    const rs = rows.filter((r) => r.shape === shape);
+    write(`decode attention, shape ${shape} (ms per step, batch 1)\n`);
+    table(
+      ['ctx', 'codec', 'K/V bits', 'MiB/step', 'WASM ms', 'GB/s', 'TS ms', 'ORT ms', 'ORT1 ms', 'xORT', 'xORT1', 'xTS', 'rel err', '|WASM-TS|'],
+      rs.map((r) => [
+        `${r.context / 1024}K`, r.codec, `${r.keyBits.toFixed(2)}/${r.valueBits.toFixed(2)}`,
+        (r.bytesPerStep / 2 ** 20).toFixed(1), ms(r.wasm.medianMs), r.wasmGBs.toFixed(1),
+        r.ts ? ms(r.ts.medianMs) : '-', ms(r.ortMs), ms(r.ort1tMs),
+        ratio(r.speedupVsOrt), ratio(r.speedupVsOrt1t), ratio(r.speedupVsTs),
+        r.relErrVsFp32.toExponential(1), r.wasmVsTsMaxAbs === null ? '-' : r.wasmVsTsMaxAbs.toExponential(1),
+      ]),
+      write);
+    write('\n');
+  }
+}
+
+/** Tokens (all KV heads of the shape) per second for one stream. */
+export function tokensPerSecond(p: PackThroughput, timeMs: number, nKvHeads: number): number {
+  return (p.tiles / nKvHeads) * 32 / (timeMs / 1000);
+}
+
+export function printPackTable(pack: readonly PackThroughput[], packTokens: number, shape: BenchShape,
+  write: (s: string) => void): void {
+  write(`quantize+pack, ${packTokens} tokens x ${shape.nKvHeads} KV heads x ${shape.headDim} per stream (tokens/s of one stream, all heads)\n`);
+  table(
+    ['codec', 'stream', 'TS tok/s', 'WASM tok/s', 'kernel tok/s', 'xTS', 'xTS kernel', 'words differ'],
+    pack.map((p) => [
+      p.codec, p.kind,
+      tokensPerSecond(p, p.ts.medianMs, shape.nKvHeads).toFixed(0),
+      tokensPerSecond(p, p.wasm.medianMs, shape.nKvHeads).toFixed(0),
+      tokensPerSecond(p, p.wasmKernel.medianMs, shape.nKvHeads).toFixed(0),
+      (p.ts.medianMs / p.wasm.medianMs).toFixed(1), (p.ts.medianMs / p.wasmKernel.medianMs).toFixed(1),
+      String(p.mismatchedTiles),
+    ]),
+    write);
+}
+
+export interface TargetSummary {
+  attention32k: {
+    shape: string;
+    /** The packed (non-fp32) codec with the highest speedup vs onnxruntime at 32K. */
+    best: { codec: string; speedupVsOrt: number; speedupVsOrt1t: number } | null;
+    /** Codecs reaching the target vs onnxruntime at its default threads. */
+    meeting: string[];
+    target: number;
+  }[];
+  pack: { codec: string; kind: string; speedupVsTs: number; meets: boolean }[];
+  packTarget: number;
+}
+
+export function summarizeTargets(rows: readonly AttentionRow[], pack: readonly PackThroughput[]): TargetSummary {
+  const shapes = [...new Set(rows.map((r) => r.shape))];
+  return {
+    attention32k: shapes.map((shape) => {
+      const rs = rows.filter((r) => r.shape === shape && r.context === TARGET_CONTEXT && r.codec !== 'fp32');
+      const best = rs.length ? rs.reduce((a, b) => (b.speedupVsOrt > a.speedupVsOrt ? b : a)) : null;
+      return {
+        shape,
+        best: best ? { codec: best.codec, speedupVsOrt: best.speedupVsOrt, speedupVsOrt1t: best.speedupVsOrt1t } : null,
+        meeting: rs.filter((r) => r.speedupVsOrt >= TARGET_SPEEDUP_VS_ORT_32K).map((r) => r.codec),
+        target: TARGET_SPEEDUP_VS_ORT_32K,
+      };
+    }),
+    pack: pack.map((p) => {
+      const s = p.ts.medianMs / p.wasm.medianMs;
+      return { codec: p.codec, kind: p.kind, speedupVsTs: s, meets: s >= TARGET_PACK_SPEEDUP_VS_TS };
+    }),
+    packTarget: TARGET_PACK_SPEEDUP_VS_TS,
+  };
+}
+
+/** The target lines under the tables: met or missed, and by how much. */
+export function formatTargets(t: TargetSummary): string {
+  const lines: string[] = [];
+  for (const a of t.attention32k) {
+    if (!a.best) {
+      lines.push(`attention >= ${a.target}x onnxruntime fp32 at 32K (${a.shape}): not measured (no 32K packed rows)`);
+      continue;
+    }
+    const verdict = a.best.speedupVsOrt >= a.target ? 'MET' : `MISSED (${(a.target / a.best.speedupVsOrt).toFixed(1)}x short)`;
+    lines.push(`attention >= ${a.target}x onnxruntime fp32 at 32K (${a.shape}): best ${a.best.codec} x${a.best.speedupVsOrt.toFixed(2)}` +
+      ` (x${a.best.speedupVsOrt1t.toFixed(2)} vs 1 thread): ${verdict}; meeting: ${a.meeting.join(', ') || 'none'}`);
+  }
+  const packs = t.pack.map((p) => `${p.codec}/${p.kind[0]} x${p.speedupVsTs.toFixed(1)}`);
+  const met = t.pack.filter((p) => p.meets).length;
+  lines.push(`quantize+pack >= ${t.packTarget}x TS reference: ${met}/${t.pack.length} streams meet it: ${packs.join(', ')}`);
+  return lines.map((l) => `target: ${l}\n`).join('');
+}
