@@ -7,7 +7,7 @@
 // order. Values: accumulated in permuted order into a value state of d floats per query head;
 // FinishValues scatters it back to model order. Nothing per cached element beyond the unpack.
 import { TILE_TOKENS } from '../constants';
-import { metaF16, metaF16Bits } from '../f16';
+import { f16x4ToF32x4, metaF16, metaF16Bits } from '../f16';
 import { putCode, unpack8Codes, zeroWords } from '../bitpack';
 import { metaScale, metaZero } from '../quant';
 import { META_A, META_B, ROW } from '../scratch';
@@ -141,6 +141,80 @@ function decodeRow(codes: usize, t: i32, d: i32, levels: i32): void {
   }
 }
 
+// Fast path for C <= 4 groups (the default geometry for head_dim <= 128): a tile's per-token
+// (scale, zero) rows are built with one i8x16.swizzle per 4 channels from the block's <= 4 meta
+// words, instead of storing d scalars per block. IDX[k] holds, for channels 4k..4k+3, the byte
+// indices 4g..4g+3 of each channel's group g; it depends only on (params, head), so it is cached.
+// Two cached tables (keys and values alternate tile by tile), each MAX_HEAD_DIM / 4 vectors.
+const IDX_SLOTS: usize = memory.data(2 * 64 * 16, 16);
+let IDX: usize = IDX_SLOTS;
+// A table depends only on (d, C, groupStart), so that is its cache key (compared word by word:
+// params of another cache may later sit at the same address). Keys in static memory (a global
+// array literal would allocate above __heap_base, in the host's arena): per slot d, C, gs[0..4].
+const IDX_KEYS: usize = memory.data(2 * 32, 16);
+let idxNext = 0;
+
+function buildIdx(table: usize, gs: usize, d: i32): void {
+  let j = 0;
+  for (let p = 0; p < d; p++) {
+    while (p >= <i32>load<u32>(gs + (<usize>(j + 1) << 2))) j++;
+    for (let b = 0; b < 4; b++) store<u8>(table + <usize>(p * 4 + b), <u8>(4 * j + b));
+  }
+}
+
+@inline function idxKeyMatches(k: usize, gs: usize, d: i32, C: i32): bool {
+  if (load<i32>(k) != d || load<i32>(k + 4) != C) return false;
+  for (let j = 0; j <= C; j++) if (load<u32>(k + 8 + (<usize>j << 2)) != load<u32>(gs + (<usize>j << 2))) return false;
+  return true;
+}
+
+/** Points IDX at the table for this (d, C, groupStart), building it in the older slot when missing. */
+function ensureIdx(gs: usize, d: i32, C: i32): void {
+  for (let s = 0; s < 2; s++) {
+    if (idxKeyMatches(IDX_KEYS + <usize>(s * 32), gs, d, C)) {
+      IDX = IDX_SLOTS + <usize>(s * 64 * 16);
+      return;
+    }
+  }
+  const s = idxNext;
+  idxNext ^= 1;
+  IDX = IDX_SLOTS + <usize>(s * 64 * 16);
+  buildIdx(IDX, gs, d);
+  const k = IDX_KEYS + <usize>(s * 32);
+  store<i32>(k, d);
+  store<i32>(k + 4, C);
+  for (let j = 0; j <= C; j++) store<u32>(k + 8 + (<usize>j << 2), load<u32>(gs + (<usize>j << 2)));
+}
+
+/** Row t (permuted order) into ROW with the swizzled per-channel scale/zero of its block. */
+function decodeRowFast(tile: usize, codes: usize, t: i32, d: i32, levels: i32, C: i32, m: i32): void {
+  const mw = tile + (<usize>((t / m) * C) << 2);
+  let w = i32x4.splat(0);
+  w = i32x4.replace_lane(w, 0, load<u32>(mw));
+  w = i32x4.replace_lane(w, 1, load<u32>(mw + 4));
+  if (C > 2) w = i32x4.replace_lane(w, 2, load<u32>(mw + 8));
+  if (C > 3) w = i32x4.replace_lane(w, 3, load<u32>(mw + 12));
+  const scales = f16x4ToF32x4(v128.and(w, i32x4.splat(0xffff)));
+  const zeros = f16x4ToF32x4(i32x4.shr_u(w, 16));
+  if (levels == 3) {
+    for (let p = 0; p < d; p++) {
+      const e = t * d + p;
+      const word = load<u32>(codes + (<usize>(e / 20) << 2));
+      const r = e % 20;
+      const byte = (word >>> (8 * (r / 5))) & 0xff;
+      store<f32>(ROW + (<usize>p << 2), <f32>load<u8>(TRIT_TABLE + (<usize>byte << 3) + <usize>(r % 5)));
+    }
+  } else {
+    const bits = levels == 4 ? 2 : 4;
+    for (let p = 0; p < d; p += 8) unpack8Codes(codes, t * d + p, bits, ROW + (<usize>p << 2));
+  }
+  for (let p = 0; p < d; p += 4) {
+    const o = <usize>p << 2;
+    const ix = v128.load(IDX + (<usize>p << 2));
+    v128.store(ROW + o, f32x4.add(f32x4.mul(v128.load(ROW + o), i8x16.swizzle(scales, ix)), i8x16.swizzle(zeros, ix)));
+  }
+}
+
 /** Query heads of the group gathered into permuted order: scratch[j*d + p] = q[j*d + perm[p]]. */
 function prepareSkvq(q: usize, group: i32, d: i32, head: i32, params: usize, scratch: usize): void {
   const perm = pHead(params, d, pClusters(params), head);
@@ -156,6 +230,14 @@ function scoreSkvq(tile: usize, q: usize, group: i32, d: i32, head: i32, params:
   if (levels == 3 && !tritTableReady) buildTritTable();
   const gs = pHead(params, d, C, head) + (<usize>d << 2);
   const codes = tile + (<usize>metaWordsOf(C, m) << 2);
+  if (C <= 4) {
+    ensureIdx(gs, d, C);
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      decodeRowFast(tile, codes, t, d, levels, C, m);
+      dotGroup(ROW, scratch, group, d, scores, t, TILE_TOKENS);
+    }
+    return;
+  }
   for (let t = 0; t < TILE_TOKENS; t++) {
     if (t % m == 0) blockMeta(tile, t / m, C, gs);
     decodeRow(codes, t, d, levels);
@@ -168,6 +250,14 @@ function accumulateSkvq(tile: usize, weights: usize, group: i32, d: i32, head: i
   if (levels == 3 && !tritTableReady) buildTritTable();
   const gs = pHead(params, d, C, head) + (<usize>d << 2);
   const codes = tile + (<usize>metaWordsOf(C, m) << 2);
+  if (C <= 4) {
+    ensureIdx(gs, d, C);
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      decodeRowFast(tile, codes, t, d, levels, C, m);
+      axpyGroup(ROW, weights, t, group, d, state, TILE_TOKENS);
+    }
+    return;
+  }
   for (let t = 0; t < TILE_TOKENS; t++) {
     if (t % m == 0) blockMeta(tile, t / m, C, gs);
     decodeRow(codes, t, d, levels);

@@ -52,7 +52,7 @@ describe('SKVQ WASM encoder: identical words', () => {
       it(`${name} d=${d}`, async () => {
         let checked = 0;
         for (const clip of [1, 0.83]) {
-          for (const groupSize of [32, 128]) {
+          for (const groupSize of [16, 32, 128]) { // 16 at d=128: C = 8 (the non-swizzle path)
             const nKv = 3;
             const cal = randomCalibration(kind, nKv, d, bits, d * 7 + groupSize, clip, groupSize);
             const codec = new SkvqCodec(name, bits, { kind, headDim: d, nKvHeads: nKv, calibration: cal });
@@ -75,20 +75,21 @@ describe('SKVQ WASM encoder: identical words', () => {
 });
 
 describe('SKVQ WASM fused attention vs attendReference', () => {
-  const cases: [string, string, number, number, number, number, number][] = [
-    // key, value, d, nKv, group, window, sinks
+  const cases: [string, string, number, number, number, number, number, number?][] = [
+    // key, value, d, nKv, group, window, sinks, groupSize (16 at d=128: C = 8 groups, the non-swizzle path)
+    ['skvq-k4', 'skvq-v1.5', 128, 2, 2, 0, 0, 16],
     ['skvq-k2', 'skvq-v1.5', 8, 4, 2, 0, 0],
     ['skvq-k4', 'skvq-v2', 64, 2, 4, 32, 5],
     ['skvq-k2', 'skvq-v2', 128, 1, 8, 128, 5],
     ['skvq-k2', 'kivi2', 64, 2, 1, 0, 4],
     ['fp16', 'skvq-v1.5', 24, 2, 2, 32, 0],
   ];
-  for (const [key, value, d, nKv, group, window, sinks] of cases) {
+  for (const [key, value, d, nKv, group, window, sinks, gsz] of cases) {
     for (const ctx of [1, 33, 2100]) {
-      it(`${key}/${value} d=${d} nKv=${nKv} group=${group} window=${window} sinks=${sinks} ctx=${ctx}`, async () => {
+      it(`${key}/${value} d=${d} nKv=${nKv} group=${group} window=${window} sinks=${sinks} g${gsz ?? 32} ctx=${ctx}`, async () => {
         const calibration = {
-          key: key.startsWith('skvq') ? randomCalibration('key', nKv, d, key === 'skvq-k4' ? 4 : 2, 5, 0.9) : undefined,
-          value: value.startsWith('skvq') ? randomCalibration('value', nKv, d, value === 'skvq-v1.5' ? 1.5 : 2, 6, 0.8) : undefined,
+          key: key.startsWith('skvq') ? randomCalibration('key', nKv, d, key === 'skvq-k4' ? 4 : 2, 5, 0.9, gsz) : undefined,
+          value: value.startsWith('skvq') ? randomCalibration('value', nKv, d, value === 'skvq-v1.5' ? 1.5 : 2, 6, 0.8, gsz) : undefined,
         };
         const cache = new PackedKvCache({ nKvHeads: nKv, headDim: d, key, value, calibration, window, sinks });
         const ctx2 = Math.max(1, ctx - 7);
