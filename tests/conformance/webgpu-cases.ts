@@ -5,7 +5,8 @@
  * Each case builds the same tokens into (a) a host PackedKvCache (TS reference encoders) and
  * (b) a GpuKvCache filled by GpuKvCache.append (WGSL encoders), with different append chunking,
  * then checks:
- *  - words: every sealed tile of every sequence is bit-identical between (a) and (b);
+ *  - words: every sealed tile of every sequence is bit-identical between (a) and (b) (sequence 0
+ *    appended from host arrays, sequence 1 from GPU buffers with appendFromGpu);
  *  - mirror: WebGpuBackend.attend over (a) vs attendReference, per sequence;
  *  - resident: WebGpuBackend.attendResident over (b), sequences in another order, vs the same.
  *
@@ -21,6 +22,7 @@ import { attendReference } from '../../ts/reference/attention.js';
 import { TILES_PER_PAGE } from '../../ts/format/constants.js';
 import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
 import { WebGpuBackend } from '../../ts/backends/webgpu/backend.js';
+import { BufferUsage, writeArray } from '../../ts/backends/webgpu/device.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../helpers/data.js';
 
 export const ATTEND_TOL = 2e-4;
@@ -108,14 +110,28 @@ export async function runWebGpuCase(c: WebGpuCase, backend: WebGpuBackend): Prom
   const tf = c.nKvHeads * c.headDim;
   const data = c.lengths.map((n, seq) => kvData(c, n, 17 + 31 * seq + c.headDim));
   try {
-    // host: one append per sequence; GPU: uneven chunks (single tokens, then large batches)
+    // host: one append per sequence; GPU: uneven chunks (single tokens, then large batches),
+    // sequence 0 from host arrays (append), sequence 1 from GPU buffers (appendFromGpu)
     for (let seq = 0; seq < 2; seq++) {
       const { K, V } = data[seq]!;
       host.append(seq, K, V);
       const n = c.lengths[seq]!;
       const cuts = [0, 1, 2, Math.min(n, 37), Math.min(n, 37 + Math.floor((n - 37) / 2)), n].filter((x, i, a) => x <= n && (i === 0 || x > a[i - 1]!));
-      for (let i = 1; i < cuts.length; i++) {
-        await gpu.append(seq, K.subarray(cuts[i - 1]! * tf, cuts[i]! * tf), V.subarray(cuts[i - 1]! * tf, cuts[i]! * tf));
+      if (seq === 0) {
+        for (let i = 1; i < cuts.length; i++) {
+          await gpu.append(seq, K.subarray(cuts[i - 1]! * tf, cuts[i]! * tf), V.subarray(cuts[i - 1]! * tf, cuts[i]! * tf));
+        }
+      } else {
+        // sequence 1 arrives from GPU buffers (keys and values in one buffer), as from a GPU forward pass
+        const dev = backend.gpu.device;
+        const src = dev.createBuffer({ size: K.byteLength * 2, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
+        writeArray(dev.queue, src, 0, K);
+        writeArray(dev.queue, src, K.byteLength, V);
+        for (let i = 1; i < cuts.length; i++) {
+          const at = cuts[i - 1]! * tf * 4;
+          await gpu.appendFromGpu(seq, { buffer: src, offset: at }, { buffer: src, offset: K.byteLength + at }, cuts[i]! - cuts[i - 1]!);
+        }
+        src.destroy();
       }
     }
     // words

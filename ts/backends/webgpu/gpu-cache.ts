@@ -30,9 +30,6 @@ export interface GpuSequence {
   /** Mirror mode: the host's per-sequence state object (new when the host re-creates the sequence) and host length at the last sync. */
   hostView?: object;
   hostLength?: number;
-  /** GPU-append mode: host shadow of the tail (window + TILE_TOKENS rows), needed to pick the rows to seal. */
-  tailK?: Float32Array;
-  tailV?: Float32Array;
 }
 
 /**
@@ -216,52 +213,140 @@ export class GpuKvCache {
    */
   async append(seq: number, keys: Float32Array, values: Float32Array): Promise<void> {
     this.assertUsable('append');
-    const L = this.layout, tf = L.tokenFloats;
+    const tf = this.layout.tokenFloats;
     check(Number.isInteger(seq) && seq >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${seq}`, 'seq');
     check(keys.length % tf === 0 && keys.length > 0, 'BAD_SHAPE', `length ${keys.length} is not a positive multiple of nKvHeads*headDim=${tf}`, 'keys');
     check(values.length === keys.length, 'BAD_SHAPE', `length ${values.length} != keys length ${keys.length}`, 'values');
     checkFinite(keys, 'keys');
     checkFinite(values, 'values');
     // pipelines first: a shader that fails to build must leave the cache unchanged
-    const [encK, encV] = await Promise.all([this.encodePipeline('key'), this.encodePipeline('value')]);
+    const pipes = await this.encodePipelines();
     this.assertUsable('append');
-    this.mode = 'append';
+    const dev = this.ctx.device;
+    const input = dev.createBuffer({ label: 'kvpack-append-input', size: keys.byteLength * 2, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC });
+    writeArray(dev.queue, input, 0, keys);
+    writeArray(dev.queue, input, keys.byteLength, values);
+    this.appendRows(seq, input, 0, input, keys.byteLength, keys.length / tf, pipes);
+    input.destroy(); // after submit: the queued copies keep it alive
+  }
 
+  /**
+   * Append `n` tokens that are already on the GPU (e.g. produced by a WebGPU forward pass):
+   * keys/values are f32 [n][nKvHeads][headDim] at byte `offset` of buffers with COPY_SRC usage on
+   * this cache's device. Nothing goes through the host. Shapes and bounds are validated before
+   * any state changes; finiteness cannot be checked without a readback, so non-finite values are
+   * the caller's responsibility (they would make attention NaN).
+   */
+  async appendFromGpu(seq: number, keys: { buffer: GPUBuffer; offset?: number }, values: { buffer: GPUBuffer; offset?: number }, n: number): Promise<void> {
+    this.assertUsable('append');
+    const rowBytes = this.layout.tokenFloats * 4;
+    check(Number.isInteger(seq) && seq >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${seq}`, 'seq');
+    check(Number.isInteger(n) && n > 0, 'BAD_SHAPE', `must be a positive integer, got ${n}`, 'n');
+    for (const [arg, src] of [['keys', keys], ['values', values]] as const) {
+      const off = src.offset ?? 0;
+      check(Number.isInteger(off) && off >= 0 && off % 4 === 0, 'BAD_PARAM', `offset must be a non-negative multiple of 4, got ${off}`, arg);
+      check(src.buffer.size >= off + n * rowBytes, 'BAD_SHAPE', `buffer of ${src.buffer.size} bytes cannot hold ${n} tokens (${n * rowBytes} bytes) at offset ${off}`, arg);
+      check((src.buffer.usage & BufferUsage.COPY_SRC) !== 0, 'BAD_PARAM', 'buffer needs COPY_SRC usage', arg);
+    }
+    const pipes = await this.encodePipelines();
+    this.assertUsable('append');
+    this.appendRows(seq, keys.buffer, keys.offset ?? 0, values.buffer, values.offset ?? 0, n, pipes);
+  }
+
+  private encodePipelines(): Promise<[GPUComputePipeline, GPUComputePipeline]> {
+    return Promise.all([this.encodePipeline('key'), this.encodePipeline('value')]);
+  }
+
+  /**
+   * The GPU side of an append, all in one command buffer: new sink rows are copied to the fp
+   * region; if tiles get sealed, the old tail and the new rows are gathered in a staging buffer,
+   * the encoders seal the oldest whole tiles from it (the same tokens PackedKvCache would seal:
+   * it seals whenever its tail reaches window + TILE_TOKENS), and the rest becomes the new tail.
+   */
+  private appendRows(seq: number, kBuf: GPUBuffer, kOff: number, vBuf: GPUBuffer, vOff: number, n: number,
+    [encK, encV]: [GPUComputePipeline, GPUComputePipeline]): void {
+    this.mode = 'append';
+    const L = this.layout, tf = L.tokenFloats, rowBytes = tf * 4;
+    const dev = this.ctx.device;
+    const fpBuf = (s: GpuSequence) => this.fpRows.buffers[s.fp.buffer]!;
     let s = this.seqs.get(seq);
-    if (!s) {
-      s = this.newSequence();
-      s.tailK = new Float32Array((L.window + TILE_TOKENS) * tf);
-      s.tailV = new Float32Array((L.window + TILE_TOKENS) * tf);
-      this.seqs.set(seq, s);
+    if (!s) { s = this.newSequence(); this.seqs.set(seq, s); }
+    const enc = dev.createCommandEncoder({ label: 'kvpack-append' });
+    const temps: GPUBuffer[] = [];
+
+    const nSink = Math.min(n, L.sinks - s.sinkCount);
+    if (nSink > 0) {
+      enc.copyBufferToBuffer(kBuf, kOff, fpBuf(s), this.fpRowByte(s, s.sinkCount, false), nSink * rowBytes);
+      enc.copyBufferToBuffer(vBuf, vOff, fpBuf(s), this.fpRowByte(s, s.sinkCount, true), nSink * rowBytes);
+      s.sinkCount += nSink;
     }
-    const tailK = s.tailK!, tailV = s.tailV!;
-    const n = keys.length / tf;
-    const sinkStart = s.sinkCount;
-    const maxSeal = Math.floor((s.tailCount + n) / TILE_TOKENS) + 1;
-    const sealK = new Float32Array(maxSeal * TILE_TOKENS * tf), sealV = new Float32Array(maxSeal * TILE_TOKENS * tf);
-    let sealed = 0;
-    let i = 0;
-    for (; i < n && s.sinkCount < L.sinks; i++) s.sinkCount++;
-    const firstTail = i;
-    for (; i < n; i++) {
-      tailK.set(keys.subarray(i * tf, (i + 1) * tf), s.tailCount * tf);
-      tailV.set(values.subarray(i * tf, (i + 1) * tf), s.tailCount * tf);
-      s.tailCount++;
-      if (s.tailCount === L.window + TILE_TOKENS) {
-        sealK.set(tailK.subarray(0, TILE_TOKENS * tf), sealed * TILE_TOKENS * tf);
-        sealV.set(tailV.subarray(0, TILE_TOKENS * tf), sealed * TILE_TOKENS * tf);
-        sealed++;
-        tailK.copyWithin(0, TILE_TOKENS * tf, s.tailCount * tf);
-        tailV.copyWithin(0, TILE_TOKENS * tf, s.tailCount * tf);
-        s.tailCount -= TILE_TOKENS;
+    const nTail = n - nSink;
+    const total = s.tailCount + nTail;
+    const sealed = Math.max(0, Math.floor((total - L.window) / TILE_TOKENS));
+    if (nTail > 0 && sealed === 0) {
+      enc.copyBufferToBuffer(kBuf, kOff + nSink * rowBytes, fpBuf(s), this.fpRowByte(s, L.sinks + s.tailCount, false), nTail * rowBytes);
+      enc.copyBufferToBuffer(vBuf, vOff + nSink * rowBytes, fpBuf(s), this.fpRowByte(s, L.sinks + s.tailCount, true), nTail * rowBytes);
+      s.tailCount = total;
+    } else if (sealed > 0) {
+      // staging: K rows [old tail | new rows], then V rows the same
+      const staging = dev.createBuffer({ label: 'kvpack-append-staging', size: 2 * total * rowBytes, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC });
+      temps.push(staging);
+      const vBase = total * rowBytes;
+      if (s.tailCount > 0) {
+        enc.copyBufferToBuffer(fpBuf(s), this.fpRowByte(s, L.sinks, false), staging, 0, s.tailCount * rowBytes);
+        enc.copyBufferToBuffer(fpBuf(s), this.fpRowByte(s, L.sinks, true), staging, vBase, s.tailCount * rowBytes);
       }
+      enc.copyBufferToBuffer(kBuf, kOff + nSink * rowBytes, staging, s.tailCount * rowBytes, nTail * rowBytes);
+      enc.copyBufferToBuffer(vBuf, vOff + nSink * rowBytes, staging, vBase + s.tailCount * rowBytes, nTail * rowBytes);
+      temps.push(...this.recordEncode(enc, s, staging, total * tf, sealed, encK, encV));
+      const keep = total - sealed * TILE_TOKENS;
+      if (keep > 0) {
+        enc.copyBufferToBuffer(staging, sealed * TILE_TOKENS * rowBytes, fpBuf(s), this.fpRowByte(s, L.sinks, false), keep * rowBytes);
+        enc.copyBufferToBuffer(staging, vBase + sealed * TILE_TOKENS * rowBytes, fpBuf(s), this.fpRowByte(s, L.sinks, true), keep * rowBytes);
+      }
+      s.tailCount = keep;
     }
-    // sinks: rows written straight from the input
-    this.writeRows(s, sinkStart, false, keys, 0, firstTail);
-    this.writeRows(s, sinkStart, true, values, 0, firstTail);
-    if (sealed > 0) this.encodeTiles(s, sealK, sealV, sealed, encK, encV);
-    this.writeRows(s, L.sinks, false, tailK, 0, s.tailCount);
-    this.writeRows(s, L.sinks, true, tailV, 0, s.tailCount);
+    dev.queue.submit([enc.finish()]);
+    for (const b of temps) b.destroy(); // after submit: the GPU keeps them alive for the queued work
+  }
+
+  /**
+   * Records the encoders sealing `count` tiles whose rows are in `rows` (K rows from float 0,
+   * V rows from float `vBaseFloats`, TILE_TOKENS rows per tile) into the sequence's next tile
+   * slots; one dispatch per page buffer they land in. Returns the temporary buffers.
+   */
+  private recordEncode(enc: GPUCommandEncoder, s: GpuSequence, rows: GPUBuffer, vBaseFloats: number, count: number,
+    encK: GPUComputePipeline, encV: GPUComputePipeline): GPUBuffer[] {
+    const dev = this.ctx.device, tf = this.layout.tokenFloats;
+    const firstTile = s.tiles;
+    this.ensurePages(s, firstTile + count);
+    const byBuffer = new Map<number, number[]>();
+    for (let i = 0; i < count; i++) {
+      const slot = this.tileSlot(s, firstTile + i);
+      let jobs = byBuffer.get(slot.buffer);
+      if (!jobs) { jobs = []; byBuffer.set(slot.buffer, jobs); }
+      jobs.push(i * TILE_TOKENS * tf, vBaseFloats + i * TILE_TOKENS * tf, slot.offsetWords, 0);
+    }
+    const temps: GPUBuffer[] = [];
+    const layout = bindGroupLayout(this.ctx, 'encode');
+    for (const [buffer, jobs] of byBuffer) {
+      const jobBuf = dev.createBuffer({ label: 'kvpack-encode-jobs', size: jobs.length * 4, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST });
+      dev.queue.writeBuffer(jobBuf, 0, new Uint32Array(jobs));
+      temps.push(jobBuf);
+      const bind = dev.createBindGroup({
+        layout,
+        entries: [rows, this.pages.buffers[buffer]!, this.params, jobBuf].map((b, binding) => ({ binding, resource: { buffer: b } })),
+      });
+      const pass = enc.beginComputePass({ label: 'kvpack-encode' });
+      for (const p of [encK, encV]) {
+        pass.setPipeline(p);
+        pass.setBindGroup(0, bind);
+        pass.dispatchWorkgroups(jobs.length / 4, this.layout.nKvHeads);
+      }
+      pass.end();
+    }
+    s.tiles = firstTile + count;
+    return temps;
   }
 
   private encodePipeline(kind: 'key' | 'value'): Promise<GPUComputePipeline> {
@@ -280,48 +365,6 @@ export class GpuKvCache {
       label: `kvpack-encode-${codec.name}-${kind}`, layout: 'encode', source: encodeSource(k),
       entryPoint: kind === 'key' ? 'encode_key' : 'encode_value', constants,
     });
-  }
-
-  /** Seals `count` tiles (rows in sealK/sealV, TILE_TOKENS per tile) into the sequence's next tile slots. */
-  private encodeTiles(s: GpuSequence, sealK: Float32Array, sealV: Float32Array, count: number,
-    encK: GPUComputePipeline, encV: GPUComputePipeline): void {
-    const dev = this.ctx.device, tf = this.layout.tokenFloats;
-    const firstTile = s.tiles;
-    this.ensurePages(s, firstTile + count);
-    const rowsFloats = count * TILE_TOKENS * tf;
-    const rows = dev.createBuffer({ label: 'kvpack-encode-rows', size: rowsFloats * 8, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST });
-    writeArray(dev.queue, rows, 0, sealK, 0, rowsFloats);
-    writeArray(dev.queue, rows, rowsFloats * 4, sealV, 0, rowsFloats);
-    // one dispatch per page buffer the new tiles land in
-    const byBuffer = new Map<number, number[]>();
-    for (let i = 0; i < count; i++) {
-      const slot = this.tileSlot(s, firstTile + i);
-      let jobs = byBuffer.get(slot.buffer);
-      if (!jobs) { jobs = []; byBuffer.set(slot.buffer, jobs); }
-      jobs.push(i * TILE_TOKENS * tf, rowsFloats + i * TILE_TOKENS * tf, slot.offsetWords, 0);
-    }
-    const enc = dev.createCommandEncoder({ label: 'kvpack-encode' });
-    const temps: GPUBuffer[] = [rows];
-    const layout = bindGroupLayout(this.ctx, 'encode');
-    for (const [buffer, jobs] of byBuffer) {
-      const jobBuf = dev.createBuffer({ label: 'kvpack-encode-jobs', size: jobs.length * 4, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST });
-      dev.queue.writeBuffer(jobBuf, 0, new Uint32Array(jobs));
-      temps.push(jobBuf);
-      const bind = dev.createBindGroup({
-        layout,
-        entries: [rows, this.pages.buffers[buffer]!, this.params, jobBuf].map((b, binding) => ({ binding, resource: { buffer: b } })),
-      });
-      const pass = enc.beginComputePass({ label: 'kvpack-encode' });
-      for (const p of [encK, encV]) {
-        pass.setPipeline(p);
-        pass.setBindGroup(0, bind);
-        pass.dispatchWorkgroups(jobs.length / 4, this.layout.nKvHeads);
-      }
-      pass.end();
-    }
-    dev.queue.submit([enc.finish()]);
-    for (const b of temps) b.destroy(); // destroy after submit: the GPU keeps them alive for the queued work
-    s.tiles = firstTile + count;
   }
 
   /** Reads back page `page` of a sequence (its first tiles % 64 slots valid). For tests and debugging. */
