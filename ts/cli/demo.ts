@@ -37,7 +37,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     window: f.window, sinks: f.sinks, steps: f.steps, seed: f.seed, calibrationTokens: 512,
   };
   const pairings = f.codecs ? parsePairings(f.codecs) : defaultPairings(listCodecs());
-  const progress = (l: string) => io.err(`kvpack demo: ${l}\n`);
+  const t0 = performance.now();
+  // Elapsed time on every line: a user (and the CI log) sees which step is slow.
+  const progress = (l: string) => io.err(`kvpack demo [${((performance.now() - t0) / 1000).toFixed(1)}s]: ${l}\n`);
   const prefer = f.backend as BackendName | undefined;
   const { backend, report } = await chooseBackend({ ...(prefer ? { prefer } : {}), env: io.env, log: progress });
   try {
