@@ -29,6 +29,10 @@ describe('QAQ options', () => {
     const o = resolveQaqOptions(undefined, 3);
     expect([...o.qMax]).toEqual([3, 3, 3]);
     expect(resolveQaqOptions({ qMax: [1, 2] }, 2).qMax[1]).toBe(2);
+    // level 'auto': one row per token over all heads when a head's row would be metadata-bound
+    expect(resolveQaqOptions(undefined, 4, 8).level).toBe('layer');
+    expect(resolveQaqOptions(undefined, 4, 64).level).toBe('head');
+    expect(resolveQaqOptions({ level: 'head' }, 4, 8).level).toBe('head');
   });
 
   it.each([

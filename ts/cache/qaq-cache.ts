@@ -87,7 +87,7 @@ export class QaqKvCache implements SelfAttendingCache {
     check(Number.isInteger(nKvHeads) && nKvHeads > 0, 'BAD_PARAM', `must be a positive integer, got ${nKvHeads}`, 'nKvHeads');
     check(Number.isInteger(headDim) && headDim > 0 && headDim % HEAD_DIM_MULTIPLE === 0 && headDim <= MAX_HEAD_DIM,
       'BAD_PARAM', `must be a multiple of ${HEAD_DIM_MULTIPLE} in [${HEAD_DIM_MULTIPLE}, ${MAX_HEAD_DIM}], got ${headDim}`, 'headDim');
-    this.options = resolveQaqOptions(opts.qaq as Record<string, unknown> | undefined, nKvHeads);
+    this.options = resolveQaqOptions(opts.qaq as Record<string, unknown> | undefined, nKvHeads, headDim);
     const window = opts.window ?? this.options.attentionWindow;
     check(Number.isInteger(window) && window >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${window}`, 'window');
     this.nKvHeads = nKvHeads;

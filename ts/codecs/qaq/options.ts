@@ -23,9 +23,11 @@ export interface QaqOptions {
   outlierRatio: number;
   /**
    * Quantization group: 'head' = one KV head's headDim channels of a token (bits per token and
-   * head), 'layer' = all KV heads of a token in this layer (bits per token) [level].
+   * head), 'layer' = all KV heads of a token in this layer (bits per token) [level]. 'auto'
+   * (default) = 'head' for headDim >= 32, else 'layer': a record costs 37 words of metadata per
+   * 32 rows, 37/rowWidth bits per element, 4.6 bits at headDim 8 with 'head'.
    */
-  level: 'head' | 'layer';
+  level: 'head' | 'layer' | 'auto';
 }
 
 /** Defaults: the reference code's grid (src/experiments/grid_search.py) where it has one. */
@@ -37,15 +39,16 @@ export const QAQ_DEFAULTS: QaqOptions = {
   attentionWindow: 5,
   qMax: 3,
   outlierRatio: 0.01,
-  level: 'head',
+  level: 'auto',
 };
 
 /** Largest attention window: the per-token history ring is attentionWindow floats per tail token. */
 export const QAQ_MAX_ATTENTION_WINDOW = 4096;
 
 /** Validated options with qMax expanded to one value per KV head. */
-export interface ResolvedQaqOptions extends Omit<QaqOptions, 'qMax'> {
+export interface ResolvedQaqOptions extends Omit<QaqOptions, 'qMax' | 'level'> {
   qMax: Float64Array;
+  level: 'head' | 'layer';
 }
 
 const KNOWN = new Set(Object.keys(QAQ_DEFAULTS));
@@ -54,7 +57,7 @@ const KNOWN = new Set(Object.keys(QAQ_DEFAULTS));
  * Merges `opts` over the defaults and validates every field: BAD_PARAM naming the field.
  * Unknown fields are rejected too (a typo must not silently fall back to a default).
  */
-export function resolveQaqOptions(opts: Record<string, unknown> | undefined, nKvHeads: number): ResolvedQaqOptions {
+export function resolveQaqOptions(opts: Record<string, unknown> | undefined, nKvHeads: number, headDim = 128): ResolvedQaqOptions {
   const o = { ...QAQ_DEFAULTS, ...(opts ?? {}) } as Record<string, unknown>;
   for (const k of Object.keys(opts ?? {})) {
     if (!KNOWN.has(k)) throw new KvpackError('BAD_PARAM', `unknown QAQ option (known: ${[...KNOWN].join(', ')})`, k);
@@ -77,7 +80,8 @@ export function resolveQaqOptions(opts: Record<string, unknown> | undefined, nKv
   const r = o.outlierRatio;
   check(typeof r === 'number' && Number.isFinite(r) && r >= 0 && r < 1, 'BAD_PARAM',
     `must be in [0, 1), got ${String(r)}`, 'outlierRatio');
-  check(o.level === 'head' || o.level === 'layer', 'BAD_PARAM', `must be 'head' or 'layer', got ${String(o.level)}`, 'level');
+  check(o.level === 'head' || o.level === 'layer' || o.level === 'auto', 'BAD_PARAM', `must be 'head', 'layer' or 'auto', got ${String(o.level)}`, 'level');
+  const level = o.level === 'auto' ? (headDim >= 32 ? 'head' : 'layer') : o.level;
   const qMax = new Float64Array(nKvHeads);
   const q = o.qMax;
   if (typeof q === 'number') {
@@ -92,7 +96,6 @@ export function resolveQaqOptions(opts: Record<string, unknown> | undefined, nKv
     });
   }
   return {
-    targetKeyError, targetValueError, bitsMin, bitsMax, attentionWindow: w, outlierRatio: r,
-    level: o.level, qMax,
+    targetKeyError, targetValueError, bitsMin, bitsMax, attentionWindow: w, outlierRatio: r, level, qMax,
   };
 }
