@@ -1,0 +1,119 @@
+/**
+ * SKVQ WebGPU conformance cases, shared by vitest on Dawn (tests/conformance/skvq-webgpu.test.ts)
+ * and Deno on wgpu (tests/deno/skvq.ts). No test-framework imports here.
+ * - encode: GpuKvCache.append seals tiles with wgsl/skvq/encode.wgsl; every page read back equals
+ *   the TS reference's (PackedKvCache.append) word for word;
+ * - attend: WebGpuBackend (model-order decode through the slot table) vs attendReference, two
+ *   sequences.
+ * Shapes: head_dim 8/24/64/128, GQA, random permutations with variable groups, clip < 1,
+ * window/sinks, a context crossing a page (> 64 tiles).
+ * Tolerance, max |gpu - ref| <= ATTN_TOL * max |V|: both decode the same codes and f16 metadata;
+ * the GPU may fuse code*scale+zero into an FMA, sums in another order and uses its own exp;
+ * observed <= 1e-7 on llvmpipe; a wrong code or group is off by ~1e-2 or more.
+ */
+import '../../ts/codecs/index.js';
+import { PackedKvCache, type CacheOptions } from '../../ts/cache/kv-cache.js';
+import { TILES_PER_PAGE } from '../../ts/format/constants.js';
+import { attendReference } from '../../ts/reference/attention.js';
+import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
+import { WebGpuBackend } from '../../ts/backends/webgpu/backend.js';
+import type { GpuContext } from '../../ts/backends/webgpu/device.js';
+import { plainSkvqCalibration, type SkvqBits, type SkvqCalibration } from '../../ts/codecs/skvq/index.js';
+import { heavyTailedKv, makeRng, outlierKeys, randomQuery } from '../helpers/data.js';
+
+export const ATTN_TOL = 1e-5;
+
+export interface SkvqGpuResult { name: string; pass: boolean; detail: string }
+export interface SkvqGpuCase { name: string; run(gpu: GpuContext): Promise<SkvqGpuResult> }
+
+function randomCalibration(kind: 'key' | 'value', nKv: number, d: number, bits: SkvqBits, seed: number, clip: number): SkvqCalibration {
+  const cal = plainSkvqCalibration(kind, nKv, d, bits);
+  const rng = makeRng(seed);
+  cal.clip = clip;
+  cal.heads = cal.heads.map(() => {
+    const perm = Array.from({ length: d }, (_, c) => c);
+    for (let i = d - 1; i > 0; i--) { const j = rng.int(i + 1); [perm[i], perm[j]] = [perm[j]!, perm[i]!]; }
+    const cuts = new Set<number>();
+    while (cuts.size < cal.clusters - 1) cuts.add(1 + rng.int(d - 1));
+    return { perm, groupStart: [0, ...[...cuts].sort((a, b) => a - b), d] };
+  });
+  return cal;
+}
+
+const bitsOf = (name: string): SkvqBits => (name.endsWith('1.5') ? 1.5 : name.endsWith('4') ? 4 : 2);
+
+const SHAPES: [string, string, number, number, number, number, number, number][] = [
+  // key, value, d, nKv, group, window, sinks, tokens
+  ['skvq-k2', 'skvq-v1.5', 8, 4, 2, 0, 0, 100],
+  ['skvq-k4', 'skvq-v2', 64, 2, 4, 32, 5, 140],
+  ['skvq-k2', 'skvq-v2', 128, 2, 8, 0, 4, 70],
+  ['skvq-k4', 'skvq-v1.5', 24, 1, 1, 32, 0, 97],
+  ['skvq-k2', 'skvq-v1.5', 8, 4, 2, 128, 5, 2300], // > 64 tiles: crosses a page
+];
+
+export function skvqGpuCases(): SkvqGpuCase[] {
+  const cases: SkvqGpuCase[] = [];
+  for (const [key, value, d, nKv, group, window, sinks, n] of SHAPES) {
+    const name = `${key}/${value} d=${d} nKv=${nKv}x${group} w=${window} s=${sinks} n=${n}`;
+    const opts = (): CacheOptions => ({
+      nKvHeads: nKv, headDim: d, key, value, window, sinks,
+      calibration: { key: randomCalibration('key', nKv, d, bitsOf(key), d, 0.9), value: randomCalibration('value', nKv, d, bitsOf(value), d + 1, 0.75) },
+    });
+    const K = outlierKeys(n, nKv, d, n), V = heavyTailedKv(n, nKv, d, n + 1);
+
+    cases.push({
+      name: `encode ${name}`,
+      async run(gpu) {
+        const host = new PackedKvCache(opts());
+        host.append(0, K, V);
+        const gc = new GpuKvCache(gpu, new PackedKvCache(opts()));
+        try {
+          await gc.append(0, K, V);
+          const view = host.view(0);
+          let bad = 0;
+          for (let pg = 0; pg < view.pages.length; pg++) {
+            const page = await gc.readPage(0, pg);
+            const used = Math.min(TILES_PER_PAGE, view.tiles - TILES_PER_PAGE * pg) * host.tileSlotWords;
+            for (let i = 0; i < used; i++) if (page[i] !== view.pages[pg]![i]) bad++;
+          }
+          return { name: `encode ${name}`, pass: bad === 0 && view.tiles > 0, detail: `${view.tiles} tiles x ${nKv} heads, ${bad} words differ` };
+        } finally {
+          gc.destroy();
+        }
+      },
+    });
+
+    cases.push({
+      name: `attend ${name}`,
+      async run(gpu) {
+        const cache = new PackedKvCache(opts());
+        cache.append(0, K, V);
+        cache.append(1, K.subarray(0, (n - 40) * nKv * d), V.subarray(0, (n - 40) * nKv * d));
+        const nHeads = nKv * group;
+        const q = new Float32Array(2 * nHeads * d);
+        q.set(randomQuery(nHeads, d, 1, 0.2), 0);
+        q.set(randomQuery(nHeads, d, 2, 0.2), nHeads * d);
+        const backend = new WebGpuBackend(gpu);
+        try {
+          const got = await backend.attend(cache, [0, 1], q, nHeads);
+          let vmax = 0;
+          for (const v of V) vmax = Math.max(vmax, Math.abs(v));
+          let worst = 0;
+          for (const [i, seq] of [0, 1].entries()) {
+            const ref = attendReference(cache, seq, q.subarray(i * nHeads * d, (i + 1) * nHeads * d), nHeads);
+            for (let k = 0; k < ref.length; k++) worst = Math.max(worst, Math.abs(got[i * nHeads * d + k]! - ref[k]!) / vmax);
+          }
+          return { name: `attend ${name}`, pass: worst <= ATTN_TOL, detail: `max err/max|V| ${worst.toExponential(1)} (tol ${ATTN_TOL})` };
+        } finally {
+          backend.dispose();
+        }
+      },
+    });
+  }
+  return cases;
+}
+
+export function formatSkvqGpuResults(results: readonly SkvqGpuResult[]): string {
+  const w = Math.max(4, ...results.map((r) => r.name.length));
+  return [`${'case'.padEnd(w)} | pass | detail`, ...results.map((r) => `${r.name.padEnd(w)} | ${r.pass ? 'yes ' : 'NO  '} | ${r.detail}`)].join('\n');
+}
