@@ -74,6 +74,9 @@ export function webGpuCases(): WebGpuCase[] {
   // head_dim 24: 3 chunks per token (not a power of two), q8_0/q4_0 blocks straddle tokens
   cases.push({ name: 'q8_0 d24 kv1 h3', key: 'q8_0', value: 'q8_0', nKvHeads: 1, headDim: 24, nHeads: 3, window: 5, sinks: 1, lengths: [120, 40], data: 'outlier' });
   cases.push({ name: 'kivi4 d24 kv1 h3', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 24, nHeads: 3, window: 5, sinks: 1, lengths: [120, 40], data: 'outlier' });
+  // head_dim 256 (MAX_HEAD_DIM): the driver's workgroup arrays at their largest
+  cases.push({ name: 'kivi4 d256 kv1 h2', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 256, nHeads: 2, window: 3, sinks: 0, lengths: [70, 35], data: 'outlier' });
+  cases.push({ name: 'q8_0/fp32 d256 kv2 h16', key: 'q8_0', value: 'fp32', nKvHeads: 2, headDim: 256, nHeads: 16, window: 0, sinks: 1, lengths: [66, 40], data: 'outlier' });
   // GQA group 12 > 8: two head blocks per KV head
   cases.push({ name: 'q4_0 d64 kv1 h12', key: 'q4_0', value: 'q4_0', nKvHeads: 1, headDim: 64, nHeads: 12, window: 0, sinks: 0, lengths: [96, 50], data: 'outlier' });
   // keys and values with different codecs and widths in one shader (K_BITS != V_BITS)
