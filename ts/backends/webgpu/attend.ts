@@ -27,6 +27,12 @@ interface Pass {
   entries: number[];
 }
 
+function liveSequence(cache: GpuKvCache, id: number): GpuSequence {
+  const s = cache.sequence(id);
+  if (!s || cache.length(id) === 0) throw new KvpackError('UNKNOWN_SEQUENCE', `no tokens cached for sequence ${id}`, 'seqs');
+  return s;
+}
+
 function passFor(map: Map<number, Pass>, buffer: number): Pass {
   let p = map.get(buffer);
   if (!p) { p = { work: [], entries: [] }; map.set(buffer, p); }
@@ -48,11 +54,7 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
   check(q.length === seqs.length * nHeads * d, 'BAD_SHAPE',
     `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * nHeads * d}`, 'q');
   checkFinite(q, 'q');
-  const states: GpuSequence[] = seqs.map((id) => {
-    const s = cache.sequence(id);
-    if (!s || cache.length(id) === 0) throw new KvpackError('UNKNOWN_SEQUENCE', `no tokens cached for sequence ${id}`, 'seqs');
-    return s;
-  });
+  for (const id of seqs) liveSequence(cache, id);
   const tilesPerSplitOpt = opts.tilesPerSplit;
   if (tilesPerSplitOpt !== undefined) {
     check(Number.isInteger(tilesPerSplitOpt) && tilesPerSplitOpt >= 1, 'BAD_PARAM', `must be a positive integer, got ${tilesPerSplitOpt}`, 'tilesPerSplit');
@@ -62,50 +64,6 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
 
   const group = nHeads / nKv;
   const headBlocks = Math.ceil(group / MAX_G);
-  const totalTiles = states.reduce((a, s) => a + s.tiles, 0);
-  // ~1024 workgroups fill a big GPU; at least 2 tiles each so the partials (headDim + 2 floats
-  // per query head) stay small next to the tile data they summarize
-  const tilesPerSplit = tilesPerSplitOpt ?? Math.max(2, Math.ceil((totalTiles * nKv * headBlocks) / 1024));
-
-  // ---- plan: work items per page buffer and per fp-rows buffer, partial slots per sequence
-  const tilePasses = new Map<number, Pass>();
-  const rowPasses = new Map<number, Pass>();
-  const ranges = new Uint32Array(2 * seqs.length);
-  let slots = 0;
-  const addRun = (pass: Pass, b: number, entries: number[]): void => {
-    for (let i = 0; i < entries.length / 2; i += tilesPerSplit) {
-      const count = Math.min(tilesPerSplit, entries.length / 2 - i);
-      pass.work.push(b, pass.entries.length / 2, count, slots++);
-      for (let k = 0; k < 2 * count; k++) pass.entries.push(entries[2 * i + k]!);
-    }
-  };
-  states.forEach((s, b) => {
-    const first = slots;
-    // tiles, grouped into runs that stay inside one page buffer
-    let run: number[] = [];
-    let runBuffer = -1;
-    for (let t = 0; t < s.tiles; t++) {
-      const slot = cache.tileSlot(s, t);
-      if (slot.buffer !== runBuffer && run.length) { addRun(passFor(tilePasses, runBuffer), b, run); run = []; }
-      runBuffer = slot.buffer;
-      run.push(slot.offsetWords, TILE_TOKENS);
-    }
-    if (run.length) addRun(passFor(tilePasses, runBuffer), b, run);
-    // sinks + tail rows: contiguous rows [0, sinkCount + tailCount) of the fp region
-    const rows = s.sinkCount + s.tailCount;
-    const rowEntries: number[] = [];
-    for (let r = 0; r < rows; r += TILE_TOKENS) {
-      rowEntries.push(s.fp.offsetWords + r * L.tokenFloats, Math.min(TILE_TOKENS, rows - r));
-    }
-    if (rowEntries.length) addRun(passFor(rowPasses, s.fp.buffer), b, rowEntries);
-    ranges[2 * b] = first;
-    ranges[2 * b + 1] = slots - first;
-  });
-  for (const p of [...tilePasses.values(), ...rowPasses.values()]) {
-    if (p.work.length / 4 > MAX_WORKGROUPS) {
-      throw new KvpackError('BAD_PARAM', `${p.work.length / 4} work items in one dispatch exceed ${MAX_WORKGROUPS}; raise tilesPerSplit or split the batch`, 'tilesPerSplit');
-    }
-  }
 
   // ---- pipelines (built once per shape and codec pair, then cached)
   const kk = kernelsFor(L.key), vk = kernelsFor(L.value);
@@ -140,6 +98,53 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
   }
 
   async function dispatch(): Promise<Float32Array> {
+    // states are read only now: an append awaited in between must not leave a stale plan
+    const states: GpuSequence[] = seqs.map((id) => liveSequence(cache, id));
+    const totalTiles = states.reduce((a, s) => a + s.tiles, 0);
+    // ~1024 workgroups fill a big GPU; at least 2 tiles each so the partials (headDim + 2 floats
+    // per query head) stay small next to the tile data they summarize
+    const tilesPerSplit = tilesPerSplitOpt ?? Math.max(2, Math.ceil((totalTiles * nKv * headBlocks) / 1024));
+
+    // ---- plan: work items per page buffer and per fp-rows buffer, partial slots per sequence
+    const tilePasses = new Map<number, Pass>();
+    const rowPasses = new Map<number, Pass>();
+    const ranges = new Uint32Array(2 * seqs.length);
+    let slots = 0;
+    const addRun = (pass: Pass, b: number, entries: number[]): void => {
+      for (let i = 0; i < entries.length / 2; i += tilesPerSplit) {
+        const count = Math.min(tilesPerSplit, entries.length / 2 - i);
+        pass.work.push(b, pass.entries.length / 2, count, slots++);
+        for (let k = 0; k < 2 * count; k++) pass.entries.push(entries[2 * i + k]!);
+      }
+    };
+    states.forEach((s, b) => {
+      const first = slots;
+      // tiles, grouped into runs that stay inside one page buffer
+      let run: number[] = [];
+      let runBuffer = -1;
+      for (let t = 0; t < s.tiles; t++) {
+        const slot = cache.tileSlot(s, t);
+        if (slot.buffer !== runBuffer && run.length) { addRun(passFor(tilePasses, runBuffer), b, run); run = []; }
+        runBuffer = slot.buffer;
+        run.push(slot.offsetWords, TILE_TOKENS);
+      }
+      if (run.length) addRun(passFor(tilePasses, runBuffer), b, run);
+      // sinks + tail rows: contiguous rows [0, sinkCount + tailCount) of the fp region
+      const rows = s.sinkCount + s.tailCount;
+      const rowEntries: number[] = [];
+      for (let r = 0; r < rows; r += TILE_TOKENS) {
+        rowEntries.push(s.fp.offsetWords + r * L.tokenFloats, Math.min(TILE_TOKENS, rows - r));
+      }
+      if (rowEntries.length) addRun(passFor(rowPasses, s.fp.buffer), b, rowEntries);
+      ranges[2 * b] = first;
+      ranges[2 * b + 1] = slots - first;
+    });
+    for (const p of [...tilePasses.values(), ...rowPasses.values()]) {
+      if (p.work.length / 4 > MAX_WORKGROUPS) {
+        throw new KvpackError('BAD_PARAM', `${p.work.length / 4} work items in one dispatch exceed ${MAX_WORKGROUPS}; raise tilesPerSplit or split the batch`, 'tilesPerSplit');
+      }
+    }
+
     const dev = ctx.device;
     const storage = (key: string, data: Uint32Array | Float32Array): GPUBuffer => {
       const buf = scratch.buffer(dev, key, data.byteLength, BufferUsage.STORAGE | BufferUsage.COPY_DST);
