@@ -74,6 +74,9 @@ export function webGpuCases(): WebGpuCase[] {
   // head_dim 24: 3 chunks per token (not a power of two), q8_0/q4_0 blocks straddle tokens
   cases.push({ name: 'q8_0 d24 kv1 h3', key: 'q8_0', value: 'q8_0', nKvHeads: 1, headDim: 24, nHeads: 3, window: 5, sinks: 1, lengths: [120, 40], data: 'outlier' });
   cases.push({ name: 'kivi4 d24 kv1 h3', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 24, nHeads: 3, window: 5, sinks: 1, lengths: [120, 40], data: 'outlier' });
+  // head_dim 40: not a multiple of 32, so KIVI value groups and q8_0/q4_0 blocks span tokens
+  cases.push({ name: 'kivi2 d40 kv2 h4', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 40, nHeads: 4, window: 2, sinks: 0, lengths: [90, 64], data: 'outlier' });
+  cases.push({ name: 'q4_0/kivi8 d40 kv1 h2', key: 'q4_0', value: 'kivi8', nKvHeads: 1, headDim: 40, nHeads: 2, window: 0, sinks: 3, lengths: [100, 45], data: 'outlier' });
   // head_dim 256 (MAX_HEAD_DIM): the driver's workgroup arrays at their largest
   cases.push({ name: 'kivi4 d256 kv1 h2', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 256, nHeads: 2, window: 3, sinks: 0, lengths: [70, 35], data: 'outlier' });
   cases.push({ name: 'q8_0/fp32 d256 kv2 h16', key: 'q8_0', value: 'fp32', nKvHeads: 2, headDim: 256, nHeads: 16, window: 0, sinks: 1, lengths: [66, 40], data: 'outlier' });
