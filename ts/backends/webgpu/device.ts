@@ -100,7 +100,8 @@ interface AdapterSource {
 async function nodeDawnSources(): Promise<AdapterSource[]> {
   // Dawn on a machine without a GPU: its OpenGL backend over Mesa llvmpipe works in WebGPU
   // compatibility mode (needs EGL_PLATFORM=surfaceless when there is no display); its default
-  // (Vulkan) backend is tried first so a real GPU wins where one exists.
+  // (Vulkan) backend is tried first so a real GPU wins where one exists. KVPACK_DAWN=opengl (as
+  // bench/gpu uses) or KVPACK_DAWN_SKIP_DEFAULT=1 skip that try and its warnings.
   const spec = 'webgpu';
   let mod: { create: (opts: string[]) => GPU; globals: Record<string, unknown> };
   try {
@@ -113,7 +114,7 @@ async function nodeDawnSources(): Promise<AdapterSource[]> {
   const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
   if (env && env.EGL_PLATFORM === undefined) env.EGL_PLATFORM = 'surfaceless';
   return [
-    ...(env?.KVPACK_DAWN_SKIP_DEFAULT ? [] : [{ gpu: () => mod.create([]), label: 'Dawn default backend', adapterOptions: {} }]),
+    ...(env?.KVPACK_DAWN_SKIP_DEFAULT || env?.KVPACK_DAWN === 'opengl' ? [] : [{ gpu: () => mod.create([]), label: 'Dawn default backend', adapterOptions: {} }]),
     { gpu: () => mod.create(['backend=opengl']), label: 'Dawn opengl, compatibility', adapterOptions: { featureLevel: 'compatibility' } },
   ];
 }
