@@ -186,6 +186,24 @@ function ensureIdx(gs: usize, d: i32, C: i32): void {
   for (let j = 0; j <= C; j++) store<u32>(k + 8 + (<usize>j << 2), load<u32>(gs + (<usize>j << 2)));
 }
 
+/** Ternary codes of row t into ROW as f32, walking words / bytes / digits with counters (no divisions per element). */
+function unpackTritRow(codes: usize, t: i32, d: i32): void {
+  const e0 = t * d;
+  let w = codes + (<usize>(e0 / 20) << 2);
+  const r = e0 % 20;
+  let bi = r / 5, di = r % 5;
+  let word = load<u32>(w);
+  let tab = TRIT_TABLE + (<usize>((word >>> (8 * bi)) & 0xff) << 3);
+  for (let p = 0; p < d; p++) {
+    store<f32>(ROW + (<usize>p << 2), <f32>load<u8>(tab + <usize>di));
+    if (++di == 5 && p + 1 < d) { // never reads past the row's last word (it may end the tile)
+      di = 0;
+      if (++bi == 4) { bi = 0; w += 4; word = load<u32>(w); }
+      tab = TRIT_TABLE + (<usize>((word >>> (8 * bi)) & 0xff) << 3);
+    }
+  }
+}
+
 /** Row t (permuted order) into ROW with the swizzled per-channel scale/zero of its block. */
 function decodeRowFast(tile: usize, codes: usize, t: i32, d: i32, levels: i32, C: i32, m: i32): void {
   const mw = tile + (<usize>((t / m) * C) << 2);
@@ -196,18 +214,9 @@ function decodeRowFast(tile: usize, codes: usize, t: i32, d: i32, levels: i32, C
   if (C > 3) w = i32x4.replace_lane(w, 3, load<u32>(mw + 12));
   const scales = f16x4ToF32x4(v128.and(w, i32x4.splat(0xffff)));
   const zeros = f16x4ToF32x4(i32x4.shr_u(w, 16));
-  if (levels == 3) {
-    for (let p = 0; p < d; p++) {
-      const e = t * d + p;
-      const word = load<u32>(codes + (<usize>(e / 20) << 2));
-      const r = e % 20;
-      const byte = (word >>> (8 * (r / 5))) & 0xff;
-      store<f32>(ROW + (<usize>p << 2), <f32>load<u8>(TRIT_TABLE + (<usize>byte << 3) + <usize>(r % 5)));
-    }
-  } else {
-    const bits = levels == 4 ? 2 : 4;
-    for (let p = 0; p < d; p += 8) unpack8Codes(codes, t * d + p, bits, ROW + (<usize>p << 2));
-  }
+  if (levels == 3) unpackTritRow(codes, t, d);
+  else if (levels == 4) for (let p = 0; p < d; p += 8) unpack8Codes(codes, t * d + p, 2, ROW + (<usize>p << 2));
+  else for (let p = 0; p < d; p += 8) unpack8Codes(codes, t * d + p, 4, ROW + (<usize>p << 2));
   for (let p = 0; p < d; p += 4) {
     const o = <usize>p << 2;
     const ix = v128.load(IDX + (<usize>p << 2));
