@@ -4,12 +4,12 @@
  * - encode: cq_encode words === CqCodec.encodeTile words (configurations up to 10 bits, f16/f32
  *   codebooks, head_dim 8/64/128, 4 tiles of two heads);
  * - attend: cq_attend + cq_attend_fp + cq_merge vs attendReference, two sequences, GQA, window,
- *   sinks, contexts crossing a split (2048 tokens) and a page (64 tiles); then 40 more tokens on
+ *   sinks, contexts crossing a split (2048 tokens; 8192 above 16K tokens) and a page (64 tiles); then 40 more tokens on
  *   one sequence (the page mirror re-syncs).
  * Tolerance, max |gpu - ref| <= ATTN_TOL * max(|o|, 1): the same f32 centroids on both sides; the
  * GPU sums table entries in f32, takes f32 exp, and adds weights to the value histogram in fixed
- * point with 2^-21 resolution per token (relative to its split's largest weight, 1): at most 2048
- * roundings per split. Observed max 2.2e-6 on llvmpipe (Dawn, OpenGL).
+ * point with 2^31 / (split tokens) per unit (relative to its split's largest weight, 1): at most
+ * 8192 roundings per split. Observed max 2.2e-6 on llvmpipe (Dawn, OpenGL).
  */
 import '../../ts/codecs/index.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
@@ -67,6 +67,8 @@ export function cqGpuCases(): CqGpuCase[] {
     { kc: [4, 8], vc: [8, 10], d: 8, nKv: 4, group: 2, lens: [2300, 33], window: 32, sinks: 4 },
     { kc: [2, 8], vc: [4, 9], d: 64, nKv: 2, group: 4, lens: [97, 31], window: 0, sinks: 4 },
     { kc: [8, 8], vc: [4, 8], d: 128, nKv: 1, group: 1, lens: [4200, 200], window: 32, sinks: 0 },
+    // > 16384 tokens: splits of 8192 tokens (TPT = 32)
+    { kc: [8, 8], vc: [8, 8], d: 8, nKv: 1, group: 4, lens: [17000, 5], window: 0, sinks: 2 },
   ];
   for (const cs of attendCases) {
     const name = `attend cq-${cs.kc[0]}c${cs.kc[1]}b/cq-${cs.vc[0]}c${cs.vc[1]}b d=${cs.d} nKv=${cs.nKv} group=${cs.group} lens=${cs.lens.join(',')} window=${cs.window} sinks=${cs.sinks}`;

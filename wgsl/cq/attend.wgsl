@@ -11,7 +11,7 @@
 
 override HEAD_DIM: u32;
 override GROUP: u32;      // query heads per KV head
-override TPT: u32 = 8u;   // tokens per invocation in a split
+override TPT: u32 = 8u;   // tokens per invocation in a split (<= 32)
 
 const WG: u32 = 256u;
 // Floats of lookup table (and u32 histogram bins) per chunk of groups: 2^b <= LUT_CAP, so b <= 10.
@@ -144,7 +144,7 @@ fn cq_attend(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let KG = HEAD_DIM / kc;
   let KK = 1u << kb;
   let kchunk = max(1u, LUT_CAP / KK);
-  var sc: array<f32, 16>; // TPT <= 16
+  var sc: array<f32, 32>; // TPT <= 32
   for (var r = 0u; r < TPT; r = r + 1u) { sc[r] = 0.0; }
   for (var g0 = 0u; g0 < KG; g0 = g0 + kchunk) {
     let ng = min(kchunk, KG - g0);

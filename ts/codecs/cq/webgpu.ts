@@ -15,9 +15,14 @@ import { CqCodec } from './codec.js';
  * Limits: codes of at most 10 bits (2^b <= LUT_CAP = 1024 in wgsl/cq/attend.wgsl).
  */
 
-/** Tokens per invocation in a split (override TPT): a split is 256 * TPT tokens. */
-const TPT = 8;
-const SPLIT_TOKENS = 256 * TPT;
+/**
+ * Tokens per invocation in a split (override TPT): a split is 256 * TPT tokens. Each split rebuilds
+ * its query head's tables (d * 2^b multiply-adds), so long contexts use longer splits (fewer
+ * rebuilds) and short ones shorter splits (more workgroups in flight).
+ */
+function tokensPerInvocation(tokens: number): number {
+  return tokens > 16384 ? 32 : 8;
+}
 export const CQ_WGSL_MAX_BITS = 10;
 
 function source(...paths: string[]): string {
@@ -103,13 +108,13 @@ export class CqWebGpuAttention implements AttentionBackend {
     return words;
   }
 
-  private async pipelinesFor(d: number, group: number): Promise<{ attend: GPUComputePipeline; fp: GPUComputePipeline; merge: GPUComputePipeline }> {
-    const id = `${d}/${group}`;
+  private async pipelinesFor(d: number, group: number, tpt: number): Promise<{ attend: GPUComputePipeline; fp: GPUComputePipeline; merge: GPUComputePipeline }> {
+    const id = `${d}/${group}/${tpt}`;
     let p = this.pipelines.get(id);
     if (!p) {
       const dev = this.gpu.device;
       const module = dev.createShaderModule({ code: source('constants.wgsl', 'cq/common.wgsl', 'cq/attend.wgsl') });
-      const constants = { HEAD_DIM: d, GROUP: group, TPT };
+      const constants = { HEAD_DIM: d, GROUP: group, TPT: tpt };
       const [attend, fp, merge] = await Promise.all([
         dev.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'cq_attend', constants } }),
         dev.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'cq_attend_fp', constants: { HEAD_DIM: d, GROUP: group } } }),
@@ -133,7 +138,6 @@ export class CqWebGpuAttention implements AttentionBackend {
     this.gpu.assertAlive();
     const dev = this.gpu.device;
     const group = nHeads / cache.nKvHeads;
-    const { attend, fp: fpPipe, merge } = await this.pipelinesFor(d, group);
     let m = this.mirrors.get(cache);
     if (!m) {
       m = { kparams: this.buffer(cache.key.paramWords), vparams: this.buffer(cache.value.paramWords), seqs: new Map() };
@@ -162,7 +166,9 @@ export class CqWebGpuAttention implements AttentionBackend {
       fp.set(view.tailK.subarray(0, view.tailCount * tf), view.sinkCount * tf);
       fp.set(view.sinkV.subarray(0, view.sinkCount * tf), rows * tf);
       fp.set(view.tailV.subarray(0, view.tailCount * tf), (rows + view.sinkCount) * tf);
-      const nSplits = Math.ceil((view.tiles * TILE_TOKENS) / SPLIT_TOKENS);
+      const tpt = tokensPerInvocation(view.tiles * TILE_TOKENS);
+      const { attend, fp: fpPipe, merge } = await this.pipelinesFor(d, group, tpt);
+      const nSplits = Math.ceil((view.tiles * TILE_TOKENS) / (256 * tpt));
       const info = Uint32Array.of(view.tiles, view.sinkCount, view.tailCount, cache.tileSlotWords,
         cache.key.tileWords, cache.value.tileWords, nSplits, cache.nKvHeads);
       const fpb = this.buffer(fp), qb = this.buffer(q.subarray(b * nHeads * d, (b + 1) * nHeads * d)), ib = this.buffer(info);
