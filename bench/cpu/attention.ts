@@ -7,6 +7,7 @@
  *   npm run bench:cpu                      # full run (~10 min on 2 cores), writes bench/results/cpu-<date>.json
  *   npm run bench:cpu -- --quick           # 4K only, few repeats (a smoke run)
  *   npm run bench:cpu -- --contexts 4096,32768 --shapes gqa --codecs fp32,kivi2 --out /tmp/x.json
+ *   node build/bench/cpu-attention.js --wasm /tmp/other.wasm ...   # A/B a kernel build
  *
  * Method (bench/README.md "CPU benchmark" says why):
  *  - Data: seeded LLaMA-like keys with outlier channels, Gaussian values and queries
@@ -87,9 +88,15 @@ export interface AttentionRow {
   ortMs: number;
   ortGraph: OnnxAttentionGraph;
   ort1tMs: number;
+  /** onnxruntime at 1 thread, process CPU time (see Timing.cpuMedianMs). */
+  ort1tCpuMs: number;
   wasmGBs: number;
+  /** Wall-time ratios: onnxruntime (default threads, faster graph) / WASM, and at 1 thread. */
   speedupVsOrt: number;
   speedupVsOrt1t: number;
+  /** CPU-time ratio onnxruntime 1 thread / WASM: both single-threaded, robust to other load. */
+  speedupVsOrt1tCpu: number;
+  /** CPU-time ratio TS reference / WASM (both single-threaded). */
   speedupVsTs: number | null;
   relErrVsFp32: number;
   maxAbsErrVsFp32: number;
@@ -138,10 +145,12 @@ async function main(): Promise<void> {
       contexts: { type: 'string' },
       shapes: { type: 'string', default: 'mha,gqa' },
       codecs: { type: 'string' },
-      'ts-max-context': { type: 'string', default: '16384' },
+      'ts-max-context': { type: 'string', default: '4096' },
       'pack-tokens': { type: 'string', default: '256' },
       'calib-tokens': { type: 'string', default: '256' },
       out: { type: 'string' },
+      /** Another kernel build (A/B of a kernel change); default build/kvpack.wasm. */
+      wasm: { type: 'string' },
     },
   });
   const quick = values.quick!;
@@ -163,7 +172,8 @@ async function main(): Promise<void> {
 
   const machine = describeMachine();
   const ort = await loadOrt();
-  const wasmBytes = new Uint8Array(readFileSync(join(root, 'build', 'kvpack.wasm')));
+  const wasmPath = values.wasm ?? join(root, 'build', 'kvpack.wasm');
+  const wasmBytes = new Uint8Array(readFileSync(wasmPath));
   const backend = new WasmBackend(await loadKvpackWasm(wasmBytes));
   const wasm = backend.wasm;
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
@@ -176,7 +186,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const result = () => ({
     date: new Date().toISOString(), machine, onnxruntimeNode: ort.env.versions?.node ?? null,
-    settings: { contexts, shapes, codecs: pairings.map((p) => p.label), quick, window: 0, sinks: 0, batch: 1, packTokens, calibTokens, tsMaxContext },
+    settings: { wasm: wasmPath, contexts, shapes, codecs: pairings.map((p) => p.label), quick, window: 0, sinks: 0, batch: 1, packTokens, calibTokens, tsMaxContext },
     ort: ortRows, attention: rows, pack, skipped,
     targets: summarizeTargets(rows, pack),
     seconds: (performance.now() - started) / 1000,
@@ -280,11 +290,12 @@ async function main(): Promise<void> {
             shape: shape.name, context: ctx, codec: p.label,
             keyBits: tileBitsPerElement(key), valueBits: tileBitsPerElement(value),
             bytesPerStep: bytes, wasm: wasmT!, ts: tsT,
-            ortMs: ortT!.medianMs, ortGraph: best.kind, ort1tMs: ort1T!.medianMs,
+            ortMs: ortT!.medianMs, ortGraph: best.kind, ort1tMs: ort1T!.medianMs, ort1tCpuMs: ort1T!.cpuMedianMs,
             wasmGBs: bytes / wasmT!.medianMs / 1e6,
             speedupVsOrt: ortT!.medianMs / wasmT!.medianMs,
             speedupVsOrt1t: ort1T!.medianMs / wasmT!.medianMs,
-            speedupVsTs: tsT ? tsT.medianMs / wasmT!.medianMs : null,
+            speedupVsOrt1tCpu: ort1T!.cpuMedianMs / wasmT!.cpuMedianMs,
+            speedupVsTs: tsT ? tsT.cpuMedianMs / wasmT!.cpuMedianMs : null,
             relErrVsFp32: relativeError(wasmOut, ref),
             maxAbsErrVsFp32: maxAbsError(wasmOut, ref),
             wasmVsTsMaxAbs: tsDiff,
@@ -307,7 +318,8 @@ async function main(): Promise<void> {
   save();
   process.stdout.write(`\nkvpack CPU benchmark, ${date}: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs` +
     `${machine.physicalCores ? ` (${machine.physicalCores} cores)` : ''}, ${machine.simdFlags.join('/')}, node ${machine.node}, onnxruntime-node ${res.onnxruntimeNode}\n`);
-  process.stdout.write('WASM = kvpack WebAssembly SIMD, 1 thread; ORT = onnxruntime-node fp32 (default threads, faster graph); ORT1 = same, 1 thread; TS = kvpack TS reference\n\n');
+  process.stdout.write('WASM = kvpack WebAssembly SIMD, 1 thread; ORT = onnxruntime-node fp32 (default threads, faster graph); ORT1 = same, 1 thread; TS = kvpack TS reference.\n' +
+    'ms = median wall time; cpu = median process CPU time (single-threaded runs: robust to other load); xORT, xORT1 wall ratios, xORT1c and xTS CPU-time ratios\n\n');
   printAttentionTable(rows, (s) => process.stdout.write(s));
   printPackTable(pack, packTokens, shapes[0]!, (s) => process.stdout.write(s));
   process.stdout.write('\n' + formatTargets(res.targets));

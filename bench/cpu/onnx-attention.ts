@@ -109,6 +109,9 @@ export class OnnxAttention {
       executionProviders: ['cpu'],
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
+      // Pool threads would otherwise spin after each run and steal the core from whatever the
+      // benchmark times next (it alternates onnxruntime and WASM runs).
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
     const q = new Float32Array(nHeads * d);
     const feeds = {

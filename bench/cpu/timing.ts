@@ -1,10 +1,30 @@
 /** Wall-clock timing for the CPU benchmark: warm-up runs, then the median of timed runs. */
 
 export interface Timing {
-  /** Median milliseconds of the timed runs. */
+  /** Median wall-clock milliseconds of the timed runs. */
   medianMs: number;
   minMs: number;
+  /**
+   * Median process CPU milliseconds (user + system, all threads) of the timed runs. For
+   * single-threaded work this is the time it computed, without the time it waited for a core
+   * while other processes ran: the robust figure on a shared machine.
+   */
+  cpuMedianMs: number;
   runs: number;
+}
+
+/** Runs fn once; [wall ms, process CPU ms]. */
+async function measure(fn: () => unknown): Promise<[number, number]> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await fn();
+  const wall = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return [wall, (c.user + c.system) / 1000];
+}
+
+function summarize(wall: number[], cpu: number[], runs: number): Timing {
+  return { medianMs: median(wall), minMs: Math.min(...wall), cpuMedianMs: median(cpu), runs };
 }
 
 export function median(xs: readonly number[]): number {
@@ -21,13 +41,13 @@ export function median(xs: readonly number[]): number {
  */
 export async function timeIt(fn: () => unknown, warmup: number, runs: number): Promise<Timing> {
   for (let i = 0; i < warmup; i++) await fn();
-  const ms: number[] = [];
+  const wall: number[] = [], cpu: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await fn();
-    ms.push(performance.now() - t0);
+    const [w, c] = await measure(fn);
+    wall.push(w);
+    cpu.push(c);
   }
-  return { medianMs: median(ms), minMs: Math.min(...ms), runs };
+  return summarize(wall, cpu, runs);
 }
 
 /**
@@ -36,13 +56,13 @@ export async function timeIt(fn: () => unknown, warmup: number, runs: number): P
  */
 export async function timeInterleaved(fns: readonly (() => unknown)[], warmup: number, runs: number): Promise<Timing[]> {
   for (let i = 0; i < warmup; i++) for (const f of fns) await f();
-  const ms: number[][] = fns.map(() => []);
+  const wall: number[][] = fns.map(() => []), cpu: number[][] = fns.map(() => []);
   for (let i = 0; i < runs; i++) {
     for (let k = 0; k < fns.length; k++) {
-      const t0 = performance.now();
-      await fns[k]!();
-      ms[k]!.push(performance.now() - t0);
+      const [w, c] = await measure(fns[k]!);
+      wall[k]!.push(w);
+      cpu[k]!.push(c);
     }
   }
-  return ms.map((m) => ({ medianMs: median(m), minMs: Math.min(...m), runs }));
+  return wall.map((w, k) => summarize(w, cpu[k]!, runs));
 }
