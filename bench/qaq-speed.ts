@@ -51,7 +51,7 @@ const rows: Record<string, number | string>[] = [];
 for (const n of flag('tokens', '1024,4096').split(',').map(Number)) {
   const K = outlierKeys(n, nKv, d, 1), V = gaussianKv(n, nKv, d, 2), Q = gaussianKv(n, nHeads, d, 3, 0.25);
   const qaq = new QaqKvCache({ nKvHeads: nKv, headDim: d, packedAttention: wasmQaq.packedAttention,
-    qaq: { outlierRatio: 0.01, targetKeyError: 1e3, targetValueError: 0.1 } });
+    qaq: { outlierRatio: 0.01, targetKeyError: 1e3, targetValueError: 0.1, attentionWindow: 5, bitsMin: 2 } });
   const t0 = performance.now();
   for (let t = 0; t < n; t++) {
     qaq.append(0, K.subarray(t * tf, (t + 1) * tf), V.subarray(t * tf, (t + 1) * tf));

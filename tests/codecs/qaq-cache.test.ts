@@ -45,7 +45,7 @@ describe('QaqKvCache', () => {
   for (const { d, kv, group, n, level } of shapes) {
     it(`8-bit ceiling matches dense fp32 attention (d=${d}, kv=${kv}, GQA ${group}, ${n} tokens, level ${level})`, () => {
       const nHeads = kv * group;
-      const cache = new QaqKvCache({ nKvHeads: kv, headDim: d, qaq: { bitsMin: 8, bitsMax: 8, outlierRatio: 0.02, level } });
+      const cache = new QaqKvCache({ nKvHeads: kv, headDim: d, qaq: { bitsMin: 8, bitsMax: 8, outlierRatio: 0.02, level, attentionWindow: 5 } });
       const K = outlierKeys(n, kv, d, d + n), V = gaussianKv(n, kv, d, d + n + 1);
       const Q = gaussianKv(n, nHeads, d, 5, 0.3);
       const errs = runDecode(cache, 3, K, V, Q, nHeads);
@@ -61,7 +61,7 @@ describe('QaqKvCache', () => {
 
   it('chooses non-uniform widths in one cache, more bits for attended tokens, and compresses', () => {
     const d = 64, kv = 2, nHeads = 4, n = 200;
-    const cache = new QaqKvCache({ nKvHeads: kv, headDim: d, qaq: { targetKeyError: 1, targetValueError: 0.01, bitsMin: 1, bitsMax: 8, qMax: 2 } });
+    const cache = new QaqKvCache({ nKvHeads: kv, headDim: d, qaq: { targetKeyError: 1, targetValueError: 0.01, bitsMin: 1, bitsMax: 8, qMax: 2, attentionWindow: 5 } });
     const K = gaussianKv(n, kv, d, 11), V = gaussianKv(n, kv, d, 12);
     const Q = gaussianKv(n, nHeads, d, 13, 0.5);
     // token 7 is what every query looks for: its key points along all queries' common direction
@@ -110,7 +110,7 @@ describe('QaqKvCache', () => {
 
   it('a rejected append or attend changes nothing', () => {
     const d = 8, kv = 4, nHeads = 8, tf = kv * d;
-    const cache = new QaqKvCache({ nKvHeads: kv, headDim: d, qaq: { level: 'layer', bitsMin: 2 } });
+    const cache = new QaqKvCache({ nKvHeads: kv, headDim: d, qaq: { level: 'layer', bitsMin: 2, attentionWindow: 5, outlierRatio: 0.05 } });
     const K = outlierKeys(60, kv, d, 4), V = gaussianKv(60, kv, d, 5), Q = gaussianKv(60, nHeads, d, 6);
     runDecode(cache, 0, K, V, Q, nHeads);
     const snapshot = (): string => {

@@ -30,15 +30,21 @@ export interface QaqOptions {
   level: 'head' | 'layer' | 'auto';
 }
 
-/** Defaults: the reference code's grid (src/experiments/grid_search.py) where it has one. */
+/**
+ * Defaults: an operating point that keeps perplexity on stories260K (bench/quality-qaq.ts,
+ * docs/codecs/qaq.md "Results"). The reference code's grid (src/experiments/grid_search.py) uses
+ * W = 5, bitsMin 1-2, bitsMax 8, r in {0, 0.01}, qMax 3, T_k 1e3-1e6, T_v 1-1e3; on a streaming
+ * decode those let tokens whose importance rises after sealing keep 2-bit keys (perplexity
+ * +23% at 8 effective bits), so kvpack defaults to a longer window and a higher floor.
+ */
 export const QAQ_DEFAULTS: QaqOptions = {
   targetKeyError: 1e4,
-  targetValueError: 10,
-  bitsMin: 2,
+  targetValueError: 1,
+  bitsMin: 4,
   bitsMax: 8,
-  attentionWindow: 5,
+  attentionWindow: 32,
   qMax: 3,
-  outlierRatio: 0.01,
+  outlierRatio: 0,
   level: 'auto',
 };
 
