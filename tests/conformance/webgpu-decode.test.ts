@@ -29,8 +29,8 @@ function relErr(got: Float32Array, ref: Float32Array): number {
 }
 
 describe('webgpu decode loop', () => {
-  it('append one token, attend, repeat: mirror and resident agree with the reference at every step', async () => {
-    if (!ctx) { if (allowNoGpu) return; throw new Error(`no WebGPU adapter: ${unavailable}`); }
+  it('append one token, attend, repeat: mirror and resident agree with the reference at every step', async ({ skip }) => {
+    if (!ctx) { if (allowNoGpu) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)'); throw new Error(`no WebGPU adapter: ${unavailable}`); }
     const nKv = 2, d = 64, nHeads = 4, steps = 60;
     const opts = { nKvHeads: nKv, headDim: d, key: 'kivi4', value: 'q8_0', window: 6, sinks: 2 } as const;
     const host = new PackedKvCache(opts);
@@ -58,8 +58,8 @@ describe('webgpu decode loop', () => {
     gpu.destroy();
   });
 
-  it('mirror notices a host sequence deleted and re-created with other tokens', async () => {
-    if (!ctx) { if (allowNoGpu) return; throw new Error(`no WebGPU adapter: ${unavailable}`); }
+  it('mirror notices a host sequence deleted and re-created with other tokens', async ({ skip }) => {
+    if (!ctx) { if (allowNoGpu) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)'); throw new Error(`no WebGPU adapter: ${unavailable}`); }
     const nKv = 1, d = 8, nHeads = 2;
     const host = new PackedKvCache({ nKvHeads: nKv, headDim: d, key: 'q4_0', value: 'q4_0' });
     const be = new WebGpuBackend(ctx);

@@ -35,8 +35,8 @@ async function expectKvpack(p: Promise<unknown> | (() => unknown), code: string,
 const shape = { nKvHeads: 2, headDim: 16, key: 'q4_0', value: 'kivi2', window: 4, sinks: 1 } as const;
 
 describe('webgpu bad input', () => {
-  it('attend rejects bad q, nHeads, sequences with typed errors', async () => {
-    const c = gpu(); if (!c) return;
+  it('attend rejects bad q, nHeads, sequences with typed errors', async ({ skip }) => {
+    const c = gpu(); if (!c) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)');
     const be = new WebGpuBackend(c);
     const host = new PackedKvCache(shape);
     host.append(0, gaussianKv(40, 2, 16, 1), gaussianKv(40, 2, 16, 2));
@@ -51,8 +51,8 @@ describe('webgpu bad input', () => {
     be.dispose();
   });
 
-  it('a codec without WGSL kernels is BACKEND_UNAVAILABLE naming the stream', async () => {
-    const c = gpu(); if (!c) return;
+  it('a codec without WGSL kernels is BACKEND_UNAVAILABLE naming the stream', async ({ skip }) => {
+    const c = gpu(); if (!c) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)');
     const fp32 = createCodec('fp32', { kind: 'value', headDim: 16, nKvHeads: 2 });
     const mystery = Object.create(fp32, { name: { value: 'mystery' } }) as typeof fp32;
     const host = new PackedKvCache({ ...shape, value: mystery });
@@ -64,8 +64,8 @@ describe('webgpu bad input', () => {
     be.dispose();
   });
 
-  it('GpuKvCache.append validates before changing state', async () => {
-    const c = gpu(); if (!c) return;
+  it('GpuKvCache.append validates before changing state', async ({ skip }) => {
+    const c = gpu(); if (!c) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)');
     const g = await GpuKvCache.create({ ...shape, gpu: c });
     await g.append(0, gaussianKv(37, 2, 16, 1), gaussianKv(37, 2, 16, 2));
     expect(g.length(0)).toBe(37);
@@ -96,8 +96,8 @@ describe('webgpu bad input', () => {
 });
 
 describe('webgpu device loss', () => {
-  it('calls after the device is lost throw DEVICE_LOST instead of hanging', async () => {
-    const c = gpu(); if (!c) return;
+  it('calls after the device is lost throw DEVICE_LOST instead of hanging', async ({ skip }) => {
+    const c = gpu(); if (!c) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)');
     // a private device, so the shared one stays usable for other tests
     const adapter = await c.instance!.requestAdapter({ featureLevel: 'compatibility' });
     expect(adapter).not.toBeNull();

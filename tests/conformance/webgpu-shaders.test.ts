@@ -74,8 +74,8 @@ function bitsToF32(bits: number[]): number[] {
 }
 
 describe('WGSL bit-exact helpers on the GPU', () => {
-  it('f32_to_f16_bits and meta_f16_bits equal ts/format/f16.ts (ties, subnormals, overflow, random)', async () => {
-    if (!ctx) { if (allowNoGpu) return; throw new Error(`no WebGPU adapter: ${unavailable}`); }
+  it('f32_to_f16_bits and meta_f16_bits equal ts/format/f16.ts (ties, subnormals, overflow, random)', async ({ skip }) => {
+    if (!ctx) { if (allowNoGpu) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)'); throw new Error(`no WebGPU adapter: ${unavailable}`); }
     const rng = makeRng(7);
     const edge = [0, -0, 1, -1, 65504, 65519.99, 65520, -65520, 1e9, 2 ** -24, 2 ** -25, 2 ** -25 * 1.0000001, 3 * 2 ** -26, 2 ** -14, 2 ** -14 * 0.75,
       1 + 2 ** -11, 1 + 3 * 2 ** -11, 1 + 2 ** -11 + 2 ** -20, 6.1e-5, 5.96e-8, 1e-30, Infinity, -Infinity];
@@ -97,8 +97,8 @@ describe('WGSL bit-exact helpers on the GPU', () => {
     expect(got[edge.length]! & 0x7c00).toBe(0x7c00);
   });
 
-  it('div_rn is correctly rounded (equals Math.fround(a / b)) incl. near-ties, normals only', async () => {
-    if (!ctx) { if (allowNoGpu) return; throw new Error(`no WebGPU adapter: ${unavailable}`); }
+  it('div_rn is correctly rounded (equals Math.fround(a / b)) incl. near-ties, normals only', async ({ skip }) => {
+    if (!ctx) { if (allowNoGpu) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)'); throw new Error(`no WebGPU adapter: ${unavailable}`); }
     const rng = makeRng(11);
     const a: number[] = [], b: number[] = [];
     const push = (x: number, y: number) => { a.push(x); b.push(y); };
