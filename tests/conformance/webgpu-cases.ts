@@ -42,6 +42,8 @@ export interface WebGpuCase {
   /** GPU buffer and split settings that force multi-buffer caches and many partials. */
   pagesPerBuffer?: number;
   tilesPerSplit?: number;
+  /** Split GPU appends into steps of this many tokens (as a large prefill is split). */
+  appendChunkTokens?: number;
 }
 
 export interface WebGpuCaseResult {
@@ -87,7 +89,7 @@ export function webGpuCases(): WebGpuCase[] {
   cases.push({ name: 'q4_0/fp16 d128 kv1 h4', key: 'q4_0', value: 'fp16', nKvHeads: 1, headDim: 128, nHeads: 4, window: 0, sinks: 2, lengths: [100, 70], data: 'outlier' });
   // crosses a page (64 tiles) with one page per GPU buffer: the cache spans 2 buffers
   cases.push({ name: 'kivi2 d8 kv2 h4 2 pages', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 8, nHeads: 4, window: 16, sinks: 0,
-    lengths: [TILES_PER_PAGE * 32 + 200, 300], data: 'outlier', pagesPerBuffer: 1, tilesPerSplit: 16 });
+    lengths: [TILES_PER_PAGE * 32 + 200, 300], data: 'outlier', pagesPerBuffer: 1, tilesPerSplit: 16, appendChunkTokens: 45 });
   return cases;
 }
 
@@ -112,7 +114,8 @@ export async function runWebGpuCase(c: WebGpuCase, backend: WebGpuBackend): Prom
   const t0 = performance.now();
   const opts: CacheOptions = { nKvHeads: c.nKvHeads, headDim: c.headDim, key: c.key, value: c.value, window: c.window, sinks: c.sinks };
   const host = new PackedKvCache(opts);
-  const gpu = await GpuKvCache.create({ ...opts, gpu: backend.gpu, ...(c.pagesPerBuffer ? { pagesPerBuffer: c.pagesPerBuffer } : {}) });
+  const gpu = await GpuKvCache.create({ ...opts, gpu: backend.gpu, ...(c.pagesPerBuffer ? { pagesPerBuffer: c.pagesPerBuffer } : {}),
+    ...(c.appendChunkTokens ? { appendChunkTokens: c.appendChunkTokens } : {}) });
   const tf = c.nKvHeads * c.headDim;
   const data = c.lengths.map((n, seq) => kvData(c, n, 17 + 31 * seq + c.headDim));
   try {

@@ -10,6 +10,12 @@ import { SlabPool, type SlabRef } from './pool.js';
 export interface GpuCacheOptions {
   /** Cap on pages per GPU buffer (default: as many as maxStorageBufferBindingSize holds). Tests use 1 to span buffers. */
   pagesPerBuffer?: number;
+  /**
+   * Most tokens one append step moves (larger appends are split): the staging buffer the
+   * encoders read holds old tail + new rows for K and V and is bound whole, so it must stay
+   * under maxStorageBufferBindingSize. Default: what that limit allows. Tests set it small.
+   */
+  appendChunkTokens?: number;
   /** Use this context instead of the shared one. */
   gpu?: GpuContext;
 }
@@ -56,6 +62,8 @@ export class GpuKvCache {
   private mode: 'append' | 'mirror' | undefined;
   private destroyed = false;
   private readonly disposers: (() => void)[] = [];
+  /** Tokens per append step, see GpuCacheOptions.appendChunkTokens. */
+  readonly appendChunkTokens: number;
 
   static async create(opts: CacheOptions & GpuCacheOptions): Promise<GpuKvCache> {
     const layout = new PackedKvCache(opts);
@@ -71,6 +79,13 @@ export class GpuKvCache {
     const tf = layout.tokenFloats;
     this.fpRowCount = layout.sinks + layout.window + TILE_TOKENS;
     this.pages = new SlabPool(ctx, layout.pageWords, 'pages', opts.pagesPerBuffer);
+    const rowBytes = tf * 4;
+    const fit = Math.floor(Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize) / (2 * rowBytes)) - (layout.window + TILE_TOKENS);
+    if (opts.appendChunkTokens !== undefined) {
+      check(Number.isInteger(opts.appendChunkTokens) && opts.appendChunkTokens >= 1, 'BAD_PARAM',
+        `must be a positive integer, got ${opts.appendChunkTokens}`, 'appendChunkTokens');
+    }
+    this.appendChunkTokens = Math.max(1, Math.min(fit, opts.appendChunkTokens ?? fit));
     this.fpRows = new SlabPool(ctx, 2 * this.fpRowCount * tf, 'fp-rows');
     const kp = layout.key.paramWords, vp = layout.value.paramWords;
     const params = new Uint32Array(Math.max(4, kp.length + vp.length));
@@ -223,11 +238,16 @@ export class GpuKvCache {
     const pipes = await this.encodePipelines();
     this.assertUsable('append');
     const dev = this.ctx.device;
-    const input = dev.createBuffer({ label: 'kvpack-append-input', size: keys.byteLength * 2, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC });
-    writeArray(dev.queue, input, 0, keys);
-    writeArray(dev.queue, input, keys.byteLength, values);
-    this.appendRows(seq, input, 0, input, keys.byteLength, keys.length / tf, pipes);
-    input.destroy(); // after submit: the queued copies keep it alive
+    const n = keys.length / tf;
+    for (let at = 0; at < n; at += this.appendChunkTokens) {
+      const m = Math.min(this.appendChunkTokens, n - at);
+      const bytes = m * tf * 4;
+      const input = dev.createBuffer({ label: 'kvpack-append-input', size: bytes * 2, usage: BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC });
+      writeArray(dev.queue, input, 0, keys, at * tf, m * tf);
+      writeArray(dev.queue, input, bytes, values, at * tf, m * tf);
+      this.appendRows(seq, input, 0, input, bytes, m, pipes);
+      input.destroy(); // after submit: the queued copies keep it alive
+    }
   }
 
   /**
@@ -250,7 +270,10 @@ export class GpuKvCache {
     }
     const pipes = await this.encodePipelines();
     this.assertUsable('append');
-    this.appendRows(seq, keys.buffer, keys.offset ?? 0, values.buffer, values.offset ?? 0, n, pipes);
+    for (let at = 0; at < n; at += this.appendChunkTokens) {
+      const m = Math.min(this.appendChunkTokens, n - at);
+      this.appendRows(seq, keys.buffer, (keys.offset ?? 0) + at * rowBytes, values.buffer, (values.offset ?? 0) + at * rowBytes, m, pipes);
+    }
   }
 
   private encodePipelines(): Promise<[GPUComputePipeline, GPUComputePipeline]> {
