@@ -152,6 +152,9 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
       return buf;
     };
     const partialFloats = slots * nHeads * (d + 2);
+    if (partialFloats * 4 > ctx.limits.maxStorageBufferBindingSize) {
+      throw new KvpackError('BAD_PARAM', `${slots} partials of ${nHeads} heads exceed maxStorageBufferBindingSize; raise tilesPerSplit or split the batch`, 'tilesPerSplit');
+    }
     const partials = scratch.buffer(dev, 'partials', partialFloats * 4, BufferUsage.STORAGE);
     const outBytes = seqs.length * nHeads * d * 4;
     const out = scratch.buffer(dev, 'out', outBytes, BufferUsage.STORAGE | BufferUsage.COPY_SRC);
