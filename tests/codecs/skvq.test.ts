@@ -16,8 +16,9 @@ function codecFor(cal: SkvqCalibration, options?: Record<string, unknown>): Skvq
 }
 
 /** A calibration with a random permutation and random non-empty groups, clip alpha. */
-function randomCalibration(kind: 'key' | 'value', nKvHeads: number, d: number, bits: SkvqBits, seed: number, clip = 1): SkvqCalibration {
-  const cal = plainSkvqCalibration(kind, nKvHeads, d, bits);
+function randomCalibration(kind: 'key' | 'value', nKvHeads: number, d: number, bits: SkvqBits, seed: number, clip = 1,
+  groupSize?: number): SkvqCalibration {
+  const cal = plainSkvqCalibration(kind, nKvHeads, d, bits, groupSize);
   const rng = makeRng(seed);
   cal.clip = clip;
   cal.heads = cal.heads.map(() => {
@@ -190,6 +191,24 @@ describe('SKVQ codec', () => {
     expect(codec.paramWords).toEqual(codecFor(cal).paramWords);
     expect(codec.paramWords[0]).toBe(3);
     expect(new Float32Array(codec.paramWords.buffer, 12, 1)[0]).toBeCloseTo(0.93, 6);
+  });
+
+  it('paramWords: per-head perm, groupStart and slot (model channel -> permuted position | group << 16)', () => {
+    const d = 64, nKv = 3;
+    const cal = randomCalibration('key', nKv, d, 4, 12, 0.95, 16);
+    const w = codecFor(cal).paramWords;
+    const C = cal.clusters;
+    expect(w.length).toBe(4 + nKv * (2 * d + C + 1));
+    cal.heads.forEach((h, i) => {
+      const base = 4 + i * (2 * d + C + 1);
+      expect(Array.from(w.subarray(base, base + d))).toEqual(h.perm);
+      expect(Array.from(w.subarray(base + d, base + d + C + 1))).toEqual(h.groupStart);
+      for (let c = 0; c < d; c++) {
+        const slot = w[base + d + C + 1 + c]!, p = slot & 0xffff, j = slot >>> 16;
+        expect(h.perm[p]).toBe(c);
+        expect(p >= h.groupStart[j]! && p < h.groupStart[j + 1]!).toBe(true);
+      }
+    });
   });
 
   it('options: reorder false -> identity/equal groups; clip false -> alpha 1; clip number overrides', () => {
