@@ -72,9 +72,11 @@ describe('demo pairings', () => {
     }
   });
 
-  it('covers every codec, pairs one-stream codecs with fp16, adds mixed pairs only when registered', () => {
+  it('covers every codec, pairs split K/V codecs within their family (else with fp16), adds mixed pairs only when registered', () => {
     const ps = defaultPairings([info('fp16', ['key', 'value']), info('kivi4', ['key', 'value']), info('kivi2', ['key', 'value']),
-      info('konly', ['key']), info('vonly', ['value'])]);
-    expect(ps.map((p) => p.label)).toEqual(['fp16', 'kivi4', 'kivi2', 'konly/fp16', 'fp16/vonly', 'kivi4/kivi2']);
+      info('konly', ['key']), info('vonly', ['value']), info('fam-k2', ['key']), info('fam-k4', ['key']), info('fam-v2', ['value']),
+      info('fam-v1.5', ['value'])]);
+    expect(ps.map((p) => p.label)).toEqual(['fp16', 'kivi4', 'kivi2', 'konly/fp16', 'fp16/vonly',
+      'fam-k2/fam-v2', 'fam-k2/fam-v1.5', 'fam-k4/fam-v2', 'fam-k4/fam-v1.5', 'kivi4/kivi2']);
   });
 });

@@ -11,7 +11,7 @@ import { makeChannelStats, makeKv, outlierCount } from '../../ts/demo/workload.j
 import { formatDemo } from '../../ts/demo/table.js';
 import { KvpackError } from '../../ts/errors.js';
 
-const base: DemoConfig = { tokens: 150, nHeads: 4, nKvHeads: 2, headDim: 64, window: 32, sinks: 0, steps: 2, calibrationTokens: 64, seed: 5 };
+const base: DemoConfig = { tokens: 150, nHeads: 4, nKvHeads: 2, headDim: 64, window: 32, sinks: 0, steps: 2, calibrationTokens: 64, maxPackSeconds: 0, seed: 5 };
 
 async function demo(config: Partial<DemoConfig>, codecs: string[], backend: AttentionBackend = new TsBackend()) {
   return runDemo({ ...base, ...config }, parsePairings(codecs), backend);
@@ -111,6 +111,25 @@ describe('runDemo', () => {
     expect(r.rows[0]!.backend).toBe('ts');
     expect(r.rows[0]!.note).toMatch(/wasm failed \(no kernel for this codec\); ran on ts/);
     expect(formatDemo(r)).toMatch(/\* kivi4: wasm failed/);
+  });
+
+  it('runs codecs that build their own cache (CodecInfo.createCache, QAQ) and refuses to mix them', async () => {
+    const r = await demo({ tokens: 100, headDim: 64 }, ['qaq', 'qaq/fp16', 'fp32']);
+    const m = byLabel(r.rows);
+    expect(m.get('qaq')!.backend).toBe('self');
+    expect(m.get('qaq')!.relError).toBeGreaterThan(0);
+    expect(m.get('qaq')!.relError).toBeLessThan(0.5);
+    expect(m.get('qaq')!.effectiveBits).toBeLessThan(16);
+    expect(r.skipped).toEqual([{ label: 'qaq/fp16', reason: expect.stringMatching(/BAD_PARAM: codecs: qaq builds the whole cache/) }]);
+  });
+
+  it('skips a pairing whose packing would exceed the time budget, after the first chunk', async () => {
+    const r = await demo({ tokens: 1100, headDim: 8, maxPackSeconds: 1e-9 }, ['kivi2']);
+    expect(r.rows).toEqual([]);
+    expect(r.skipped[0]!.reason).toMatch(/packing 1100 tokens would take ~\d+ s here .*512 tokens took .* over --max-pack-seconds/);
+    // a pairing packed in one chunk is never skipped: there is nothing left to save
+    const one = await demo({ tokens: 500, headDim: 8, maxPackSeconds: 1e-9 }, ['kivi2']);
+    expect(one.rows).toHaveLength(1);
   });
 
   it('rejects bad configurations before any work', async () => {

@@ -18,6 +18,8 @@ const FLAGS = {
   steps: { type: 'int', default: 4, min: 1, max: 1000, help: 'decode steps per codec (first one warms up)' },
   codecs: { type: 'list', help: 'pairings to run: codec or keyCodec/valueCodec, comma-separated (default: all registered)' },
   backend: { type: 'string', choices: BACKEND_ORDER, help: 'attention backend (default: best available; env KVPACK_BACKEND)' },
+  'calib-tokens': { type: 'int', default: 512, min: 32, max: 1 << 16, help: 'tokens of another sequence to calibrate SKVQ/CQ/QAQ on' },
+  'max-pack-seconds': { type: 'float', default: 60, min: 0, help: 'skip a codec whose TS packing is estimated to take longer (0: never skip)' },
   seed: { type: 'int', default: 1, min: 0, help: 'workload seed' },
   json: { type: 'string', help: 'also write the results as JSON to this path' },
 } as const;
@@ -34,7 +36,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const f = parseFlags(argv, FLAGS);
   const config: DemoConfig = {
     tokens: f.tokens, nHeads: f.heads, nKvHeads: f['kv-heads'] ?? f.heads, headDim: f['head-dim'],
-    window: f.window, sinks: f.sinks, steps: f.steps, seed: f.seed, calibrationTokens: 512,
+    window: f.window, sinks: f.sinks, steps: f.steps, seed: f.seed,
+    calibrationTokens: f['calib-tokens'], maxPackSeconds: f['max-pack-seconds'],
   };
   const pairings = f.codecs ? parsePairings(f.codecs) : defaultPairings(listCodecs());
   const t0 = performance.now();

@@ -23,18 +23,32 @@ function pairing(key: string, value: string): Pairing {
   return { label: key === value ? key : `${key}/${value}`, key, value };
 }
 
+/** Codec family: the name up to the first '-' (skvq-k2 -> skvq), so split K/V codecs pair up. */
+function family(name: string): string {
+  const i = name.indexOf('-');
+  return i < 0 ? name : name.slice(0, i);
+}
+
 /**
- * Every registered codec on both streams (a codec that codes one stream only gets fp16 on the
- * other), then the mixed pairings whose codecs exist.
+ * Every registered codec on both streams; a key-only codec pairs with each value-only codec of
+ * its family (SKVQ's K2V1.5, K4V2...), and with fp16 when its family has none (and vice versa);
+ * then the mixed pairings whose codecs exist.
  */
 export function defaultPairings(codecs: readonly CodecInfo[]): Pairing[] {
   const out: Pairing[] = [];
   const names = new Set(codecs.map((c) => c.name));
+  const keyOnly = codecs.filter((c) => c.streams.includes('key') && !c.streams.includes('value'));
+  const valueOnly = codecs.filter((c) => c.streams.includes('value') && !c.streams.includes('key'));
   for (const c of codecs) {
     const k = c.streams.includes('key'), v = c.streams.includes('value');
     if (k && v) out.push(pairing(c.name, c.name));
-    else if (k) out.push(pairing(c.name, 'fp16'));
-    else if (v) out.push(pairing('fp16', c.name));
+    else if (k) {
+      const partners = valueOnly.filter((x) => family(x.name) === family(c.name));
+      if (partners.length === 0) out.push(pairing(c.name, 'fp16'));
+      for (const x of partners) out.push(pairing(c.name, x.name));
+    } else if (v && !keyOnly.some((x) => family(x.name) === family(c.name))) {
+      out.push(pairing('fp16', c.name));
+    }
   }
   for (const [k, v] of MIXED) if (names.has(k) && names.has(v)) out.push(pairing(k, v));
   return out;

@@ -3,6 +3,7 @@ import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM } from '../format/constants.js';
 import { PackedKvCache } from '../cache/kv-cache.js';
 import { codecInfo } from '../codecs/registry.js';
 import type { StreamKind } from '../codecs/types.js';
+import type { KvCacheLike, SelfAttendingCache } from '../cache/kv-cache-like.js';
 import { attendDense } from '../reference/attention.js';
 import { TsBackend } from '../backends/ts-backend.js';
 import type { AttentionBackend } from '../backends/types.js';
@@ -19,6 +20,11 @@ export interface DemoConfig extends WorkloadShape {
   steps: number;
   /** Tokens of a separate sequence from the same channel statistics, for codecs that calibrate. */
   calibrationTokens: number;
+  /**
+   * Skip a pairing whose packing (TS reference encoders) is estimated, after the first chunk, to
+   * take longer than this (0: no limit); reported in `skipped` with the estimate.
+   */
+  maxPackSeconds: number;
   seed: number;
 }
 
@@ -79,6 +85,7 @@ export function checkDemoConfig(c: DemoConfig): void {
     'BAD_PARAM', `must be a multiple of ${HEAD_DIM_MULTIPLE} in [${HEAD_DIM_MULTIPLE}, ${MAX_HEAD_DIM}], got ${c.headDim}`, 'headDim');
   check(Number.isInteger(c.window) && c.window >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${c.window}`, 'window');
   check(Number.isInteger(c.sinks) && c.sinks >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${c.sinks}`, 'sinks');
+  check(Number.isFinite(c.maxPackSeconds) && c.maxPackSeconds >= 0, 'BAD_PARAM', `must be >= 0, got ${c.maxPackSeconds}`, 'maxPackSeconds');
   check(Number.isInteger(c.seed) && c.seed >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${c.seed}`, 'seed');
 }
 
@@ -112,30 +119,45 @@ export async function runDemo(config: DemoConfig, pairings: readonly Pairing[], 
   const skipped: DemoSkip[] = [];
   for (const [i, p] of pairings.entries()) {
     const tag = `[${i + 1}/${pairings.length}] ${p.label}`;
-    let cache: PackedKvCache;
+    const calibrating = [p.key, p.value].some((n) => codecInfo(n).calibrate !== undefined);
+    progress(`${tag}: ${calibrating ? `calibrating on ${config.calibrationTokens} tokens of another sequence` : 'creating the cache'}`);
+    let built: BuiltCache;
     try {
-      cache = new PackedKvCache({
-        nKvHeads, headDim: d, key: p.key, value: p.value, window: config.window, sinks: config.sinks,
-        calibration: { key: calibration.for(p.key, 'key'), value: calibration.for(p.value, 'value') },
-      });
+      built = buildCache(p, config, calibration);
     } catch (e) {
       if (!(e instanceof KvpackError) || (e.code !== 'BAD_CALIBRATION' && e.code !== 'BAD_PARAM')) throw e;
       skipped.push({ label: p.label, reason: `${e.code}: ${e.message}` });
       progress(`${tag}: skipped (${e.message})`);
       continue;
     }
+    const cache = built.cache;
+
     progress(`${tag}: packing ${tokens} tokens`);
     const t0 = performance.now();
-    const chunk = 512 * cache.tokenFloats;
-    for (let o = 0; o < keys.length; o += chunk) {
-      cache.append(0, keys.subarray(o, o + chunk), values.subarray(o, o + chunk));
+    const chunkTokens = 512, tf = cache.tokenFloats;
+    let overBudget: string | undefined;
+    for (let o = 0; o < tokens; o += chunkTokens) {
+      cache.append(0, keys.subarray(o * tf, (o + chunkTokens) * tf), values.subarray(o * tf, (o + chunkTokens) * tf));
+      const done = Math.min(tokens, o + chunkTokens), elapsed = (performance.now() - t0) / 1000;
+      const estimate = (elapsed * tokens) / done;
+      if (config.maxPackSeconds > 0 && done < tokens && estimate > config.maxPackSeconds) {
+        overBudget = `packing ${tokens} tokens would take ~${estimate.toFixed(0)} s here (TS reference encoder; ` +
+          `${done} tokens took ${elapsed.toFixed(1)} s), over --max-pack-seconds ${config.maxPackSeconds}`;
+        break;
+      }
+    }
+    if (overBudget) {
+      skipped.push({ label: p.label, reason: overBudget });
+      progress(`${tag}: skipped (${overBudget})`);
+      continue;
     }
     const packMs = performance.now() - t0;
     const st = cache.stats();
 
-    progress(`${tag}: ${steps} decode steps on ${backend.name}`);
+    const runner = built.self ? 'self' : backend.name;
+    progress(`${tag}: ${steps} decode steps on ${built.self ? "the codec's own cache attention" : backend.name}`);
     let used = backend;
-    let note: string | undefined;
+    let note: string | undefined = built.note;
     const times: number[] = [];
     const outs: Float32Array[] = [];
     for (let s = 0; s < steps; s++) {
@@ -143,9 +165,9 @@ export async function runDemo(config: DemoConfig, pairings: readonly Pairing[], 
       const t1 = performance.now();
       let out: Float32Array;
       try {
-        out = await used.attend(cache, [0], q, nHeads);
+        out = built.self ? await built.self.attend([0], q, nHeads) : await used.attend(built.packed!, [0], q, nHeads);
       } catch (e) {
-        if (used === fallback || (e instanceof KvpackError && e.code !== 'BACKEND_UNAVAILABLE')) throw e;
+        if (built.self || used === fallback || (e instanceof KvpackError && e.code !== 'BACKEND_UNAVAILABLE')) throw e;
         // The chosen backend cannot run this codec (no kernel yet): keep the row, say so.
         note = `${backend.name} failed (${e instanceof Error ? e.message : String(e)}); ran on ts`;
         progress(`${tag}: ${note}`);
@@ -159,7 +181,7 @@ export async function runDemo(config: DemoConfig, pairings: readonly Pairing[], 
       outs.push(out);
     }
     // Free the backend's mirror of this cache now (GPU buffers / WASM memory), not at dispose.
-    (used as { forget?: (c: PackedKvCache) => void }).forget?.(cache);
+    if (built.packed) (used as { forget?: (c: PackedKvCache) => void }).forget?.(built.packed);
 
     let errSq = 0, worst = 0;
     outs.forEach((o, s) => {
@@ -174,13 +196,38 @@ export async function runDemo(config: DemoConfig, pairings: readonly Pairing[], 
       effectiveBits: st.effectiveBits, effectiveBitsStored: st.effectiveBitsStored,
       ratioVsFp16: 16 / st.effectiveBits, ratioVsFp32: 32 / st.effectiveBits,
       relError: Math.sqrt(errSq) / referenceNorm, relErrorMax: worst,
-      msPerStep: median(timed), msFirstStep: times[0]!, packMs, backend: used.name,
+      msPerStep: median(timed), msFirstStep: times[0]!, packMs, backend: built.self ? runner : used.name,
     };
     if (note) row.note = note;
     rows.push(row);
   }
   rows.sort((a, b) => b.effectiveBits - a.effectiveBits || a.relError - b.relError);
   return { config, backend: { name: backend.name, description: backend.description }, rows, skipped, referenceNorm };
+}
+
+interface BuiltCache {
+  cache: KvCacheLike;
+  /** Set for tile codecs: attention runs on the chosen backend. */
+  packed?: PackedKvCache;
+  /** Set for codecs that build their own cache (CodecInfo.createCache): it attends itself. */
+  self?: SelfAttendingCache;
+  note?: string;
+}
+
+function buildCache(p: Pairing, c: DemoConfig, calibration: CalibrationSource): BuiltCache {
+  const keyInfo = codecInfo(p.key), valueInfo = codecInfo(p.value);
+  const own = keyInfo.createCache ?? valueInfo.createCache;
+  if (own) {
+    check(p.key === p.value, 'BAD_PARAM', `${keyInfo.createCache ? p.key : p.value} builds the whole cache: pair it with itself`, 'codecs');
+    const self = own({ nKvHeads: c.nKvHeads, headDim: c.headDim, window: c.window, calibration: calibration.for(p.key, 'key') });
+    const note = c.sinks > 0 ? `own cache (createCache): no attention sinks, ${c.sinks} sink tokens are quantized` : undefined;
+    return note ? { cache: self, self, note } : { cache: self, self };
+  }
+  const packed = new PackedKvCache({
+    nKvHeads: c.nKvHeads, headDim: c.headDim, key: p.key, value: p.value, window: c.window, sinks: c.sinks,
+    calibration: { key: calibration.for(p.key, 'key'), value: calibration.for(p.value, 'value') },
+  });
+  return { cache: packed, packed };
 }
 
 /** Calibration objects per (codec, stream), built once from a separate sequence of the same "model". */
@@ -191,8 +238,9 @@ class CalibrationSource {
 
   for(codec: string, kind: StreamKind): unknown {
     const info = codecInfo(codec);
-    if (!info.needsCalibration) return undefined;
-    if (!info.calibrate) return undefined; // createCodec then throws BAD_CALIBRATION: reported as skipped
+    // Codecs that need calibration and have no hook get none: createCodec then throws
+    // BAD_CALIBRATION, reported as skipped. Optional calibration (QAQ's qMax) is used when offered.
+    if (!info.calibrate) return undefined;
     const id = `${codec}:${kind}`;
     if (!this.made.has(id)) {
       const c = this.config;
