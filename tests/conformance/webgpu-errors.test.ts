@@ -112,6 +112,19 @@ describe('webgpu device loss', () => {
     await own.device.lost;
     await expectKvpack(be.attend(host, [0], q, 4), 'DEVICE_LOST', 'device');
     await expectKvpack(GpuKvCache.create({ ...shape, gpu: own }), 'DEVICE_LOST', 'device');
+    // loss while a call is in flight: it settles (result or DEVICE_LOST), it does not hang
+    const adapter2 = await c.instance!.requestAdapter({ featureLevel: 'compatibility' }); // an adapter makes one device
+    const own2 = new GpuContext(await adapter2!.requestDevice(), 'private test device 2');
+    own2.instance = c.instance;
+    const be2 = new WebGpuBackend(own2);
+    const inFlight = be2.attend(host, [0], q, 4).then((r) => r.length, (e: unknown) => e);
+    own2.device.destroy();
+    const settled = await inFlight;
+    if (typeof settled !== 'number') {
+      expect(settled).toBeInstanceOf(KvpackError);
+      expect((settled as KvpackError).code).toBe('DEVICE_LOST');
+    }
+    await expectKvpack(be2.attend(host, [0], q, 4), 'DEVICE_LOST', 'device');
     // the shared context is unaffected and getGpuDevice still answers
     expect((await getGpuDevice()).lostReason).toBeUndefined();
   });

@@ -58,6 +58,9 @@ export class GpuContext {
     this.limits = limits;
     void device.lost.then((info) => {
       this.lostReason = `${info.reason}: ${info.message || 'no message'}`;
+      const err = new KvpackError('DEVICE_LOST', `GPU device lost (${this.lostReason})`, 'device');
+      for (const reject of this.pending) reject(err);
+      this.pending.clear();
     });
   }
 
@@ -69,24 +72,29 @@ export class GpuContext {
   }
 
   /**
-   * Wraps a GPU promise (mapAsync, onSubmittedWorkDone): a lost device rejects or never settles
-   * such promises, so race them against the lost signal and map failures to DEVICE_LOST.
+   * Wraps a GPU promise (mapAsync, onSubmittedWorkDone): a lost device may reject or never
+   * settle such promises, so a loss rejects every pending guard with DEVICE_LOST. Pending guards
+   * live in a set (not as reactions on device.lost) so a long decode loop retains nothing.
    */
   async guard<T>(p: Promise<T>): Promise<T> {
     this.assertAlive();
-    const lost = this.device.lost.then((info): never => {
-      throw new KvpackError('DEVICE_LOST', `GPU device lost (${info.reason}: ${info.message || 'no message'})`, 'device');
-    });
+    let reject!: (e: unknown) => void;
+    const onLost = new Promise<never>((_, r) => { reject = r; });
+    this.pending.add(reject);
     try {
-      return await Promise.race([p, lost]);
+      return await Promise.race([p, onLost]);
     } catch (e) {
       if (e instanceof KvpackError) throw e;
-      // A rejected map after destroy() is a loss even if the lost promise has not fired yet.
+      // a map rejected because of a destroy() whose lost callback has not run yet is a loss too
       await Promise.resolve();
-      if (this.lostReason !== undefined) this.assertAlive();
+      this.assertAlive();
       throw e;
+    } finally {
+      this.pending.delete(reject);
     }
   }
+
+  private readonly pending = new Set<(e: unknown) => void>();
 }
 
 /** How the adapter was found, for the description. */
