@@ -72,6 +72,8 @@ describe('perplexity per codec on the real model (ctx 128, 2 windows)', () => {
     expect(() => parsePairing('nope')).toThrow(expect.objectContaining({ code: 'UNKNOWN_CODEC' }));
     expect(() => parsePairing('kivi2@x3')).toThrow(expect.objectContaining({ code: 'BAD_PARAM', arg: 'codecs' }));
     expect(() => parsePairing('a:b:c')).toThrow(expect.objectContaining({ code: 'BAD_PARAM', arg: 'codecs' }));
+    expect(() => parsePairing('q8_0@fisher')).toThrow(/@fisher needs a codec that calibrates/);
+    expect(parsePairing('kivi2@w32@s4')).toMatchObject({ key: 'kivi2', value: 'kivi2', window: 32, sinks: 4 });
     const keyOnly = listCodecs().find((c) => c.streams.length === 1 && c.streams[0] === 'key');
     if (keyOnly) expect(() => parsePairing(keyOnly.name)).toThrow(/cannot code values/);
     await expect(evaluatePerplexity(model, evalTokens, parsePairing('fp32'), { ctx: 1024 })).rejects.toMatchObject({ code: 'BAD_PARAM', arg: 'ctx' });

@@ -15,9 +15,10 @@ const FLAGS = {
   tokens: { type: 'int', default: 2048, min: 1, help: 'tokens to capture (fewer if the split is shorter)' },
   window: { type: 'int', min: 1, help: 'tokens per window, each from position 0 (default: model seq_len)' },
   out: { type: 'string', help: 'output .kvcap file' },
+  fisher: { type: 'bool', help: 'also record squared loss gradients per key/value (Fisher weights for CQ)' },
 } as const;
 
-export const usage = `kvpack capture --model DIR --text FILE [--tokens N] [--window W] --out calib.kvcap
+export const usage = `kvpack capture --model DIR --text FILE [--tokens N] [--window W] [--fisher] --out calib.kvcap
 
 Records every layer's real queries, keys (after RoPE) and values over the calibration split of
 the text (never the lines \`kvpack eval\` measures), for codec calibration. Format: docs/QUALITY.md.
@@ -33,7 +34,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const stream = tokenizeLines(tokenizer, split.calibration);
   const tokens = stream.slice(0, f.tokens);
   const bar = new ProgressBar(io, 'capture', tokens.length);
-  const cap = await captureKv(model, tokens, { ...(f.window ? { window: f.window } : {}), onProgress: (d) => bar.update(d) });
+  const cap = await captureKv(model, tokens, { ...(f.window ? { window: f.window } : {}), fisher: f.fisher, onProgress: (d) => bar.update(d) });
   bar.done();
   await saveKvCapture(f.out!, cap);
   io.out(`captured ${cap.nTokens} tokens (of ${stream.length} in the calibration split: ${split.calibration.length} lines) ` +

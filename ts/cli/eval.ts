@@ -75,7 +75,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     } else {
       const calTokens = tokenizeLines(tokenizer, split.calibration).slice(0, f['calib-tokens']);
       const bar = new ProgressBar(io, 'capture calibration', calTokens.length);
-      cap = await captureKv(model, calTokens, { onProgress: (d) => bar.update(d) });
+      // Fisher weights need a backward pass per window: only when a pairing asks for them
+      cap = await captureKv(model, calTokens, { fisher: pairings.some((p) => p.fisher), onProgress: (d) => bar.update(d) });
       bar.done();
       calibration = { used: true, source: `calibration split (${split.calibration.length} lines)`, tokens: cap.nTokens };
     }

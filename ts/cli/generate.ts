@@ -51,7 +51,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     else if (f.text) {
       const cal = tokenizeLines(tokenizer, splitText(await readFile(f.text, 'utf8')).calibration).slice(0, 2048);
       io.err(`kvpack generate: capturing ${cal.length} calibration tokens\n`);
-      calibrator = new CaptureCalibrator(await captureKv(model, cal), model.config);
+      calibrator = new CaptureCalibrator(await captureKv(model, cal, { fisher: pairing.fisher ?? false }), model.config);
     } else {
       throw new KvpackError('BAD_CALIBRATION', `codec pairing '${pairing.label}' needs calibration: pass --calib FILE.kvcap or --text FILE`, '--calib');
     }
@@ -64,7 +64,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     cache: (l) => ({
       key: pairing.key, value: pairing.value, sinks: pairing.sinks,
       ...(pairing.window !== undefined ? { window: pairing.window } : {}),
-      calibration: { key: calibrator?.forLayer(pairing.key, 'key', l), value: calibrator?.forLayer(pairing.value, 'value', l) },
+      calibration: {
+        key: calibrator?.forLayer(pairing.key, 'key', l, pairing.fisher),
+        value: calibrator?.forLayer(pairing.value, 'value', l, pairing.fisher),
+      },
     }),
   });
   const rng = new XorShiftRng(f.seed);

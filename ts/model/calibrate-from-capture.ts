@@ -23,19 +23,24 @@ export class CaptureCalibrator {
    * Calibration object for `codec` on one stream of one layer; undefined for codecs without a
    * calibrate hook. Codecs for which calibration is optional (QAQ's qMax) get it too.
    */
-  forLayer(codec: string, kind: StreamKind, layer: number): unknown {
+  forLayer(codec: string, kind: StreamKind, layer: number, fisher = false): unknown {
     const info = codecInfo(codec);
     if (!info.calibrate) {
       if (!info.needsCalibration) return undefined;
       throw new KvpackError('BAD_CALIBRATION', `codec '${codec}' needs calibration but registers no calibrate hook`, 'codec');
     }
-    const k = `${codec}/${kind}/${layer}`;
+    const k = `${codec}/${kind}/${layer}/${fisher}`;
     if (!this.memo.has(k)) {
       const L = this.capture.layers[layer]!;
+      const weights = kind === 'key' ? L.keysFisher : L.valuesFisher;
+      if (fisher && !weights) {
+        throw new KvpackError('BAD_CALIBRATION', 'Fisher-weighted calibration needs a capture with Fisher weights (kvpack capture --fisher)', 'capture');
+      }
       this.memo.set(k, info.calibrate({
         kind, headDim: this.capture.headDim, nKvHeads: this.capture.nKvHeads,
         data: kind === 'key' ? L.keys : L.values, queries: L.queries, nHeads: this.capture.nHeads,
-        options: this.options,
+        // codecs read per-element weights as options.fisher (CQ: docs/codecs/cq.md, "Calibration")
+        options: fisher ? { ...this.options, fisher: weights } : this.options,
       }));
     }
     return this.memo.get(k);

@@ -1,11 +1,18 @@
+import '../codecs/fp32.js'; // the capture runs over an fp32 cache, whatever else is registered
 import { check } from '../errors.js';
 import type { Model } from './config.js';
 import { ModelRunner } from './forward.js';
-import type { KvCapture } from './kv-capture.js';
+import type { KvCapture, LayerCapture } from './kv-capture.js';
+import { kvGradients } from './kv-gradients.js';
 
 export interface CaptureOptions {
   /** Tokens per window (each window restarts at position 0); default and maximum: the model's seq_len. */
   window?: number;
+  /**
+   * Also record squared gradients of each window's next-token loss w.r.t. every cached key and
+   * value (kvGradients): the diagonal Fisher information for CQ's Fisher-guided k-means.
+   */
+  fisher?: boolean;
   /** Progress callback: tokens done of total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -23,8 +30,9 @@ export async function captureKv(model: Model, tokens: readonly number[], opts: C
   for (const t of tokens) check(Number.isInteger(t) && t >= 0 && t < c.vocabSize, 'BAD_PARAM', `token ${t} outside [0, ${c.vocabSize})`, 'tokens');
   const n = tokens.length, hd = c.headDim;
   const qRow = c.nHeads * hd, kvRow = c.nKvHeads * hd;
-  const layers = Array.from({ length: c.nLayers }, () => ({
+  const layers: LayerCapture[] = Array.from({ length: c.nLayers }, () => ({
     queries: new Float32Array(n * qRow), keys: new Float32Array(n * kvRow), values: new Float32Array(n * kvRow),
+    ...(opts.fisher ? { keysFisher: new Float32Array(n * kvRow), valuesFisher: new Float32Array(n * kvRow) } : {}),
   }));
   const positions = new Uint32Array(n);
   let row = 0;
@@ -46,6 +54,18 @@ export async function captureKv(model: Model, tokens: readonly number[], opts: C
       opts.onProgress?.(i + 1, n);
     }
     runner.deleteSequence(seq);
+    if (opts.fisher && Math.min(n, start + window) - start >= 2) {
+      const g = kvGradients(model, tokens.slice(start, Math.min(n, start + window)));
+      g.layers.forEach((gl, l) => {
+        const L = layers[l]!;
+        L.keysFisher ??= new Float32Array(n * kvRow);
+        L.valuesFisher ??= new Float32Array(n * kvRow);
+        for (let i = 0; i < gl.keys.length; i++) {
+          L.keysFisher[start * kvRow + i] = gl.keys[i]! ** 2;
+          L.valuesFisher[start * kvRow + i] = gl.values[i]! ** 2;
+        }
+      });
+    }
   }
   return {
     nLayers: c.nLayers, nTokens: n, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: hd,

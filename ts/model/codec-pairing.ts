@@ -10,11 +10,14 @@ export interface CodecPairing {
   /** fp32 recent tokens; undefined = the cache's default (0 for tiled codecs, QAQ: its attention window). */
   window?: number;
   sinks: number;
+  /** Calibrate with Fisher weights (squared loss gradients) from the capture: CQ's Fisher-guided k-means. */
+  fisher?: boolean;
 }
 
 /**
- * Parses `KEY[:VALUE][@wN][@sN]`: `kivi2` (both streams), `skvq-k2:skvq-v1.5@w128@s5`
- * (SKVQ keys and values, 128 recent tokens and 5 sinks in fp32). Codec names are checked
+ * Parses `KEY[:VALUE][@wN][@sN][@fisher]`: `kivi2` (both streams), `skvq-k2:skvq-v1.5@w128@s5`
+ * (SKVQ keys and values, 128 recent tokens and 5 sinks in fp32), `cq-4c8b@fisher` (codebooks
+ * from Fisher-weighted k-means). Codec names are checked
  * against the registry (UNKNOWN_CODEC) and their streams (BAD_PARAM) before any work.
  */
 export function parsePairing(spec: string): CodecPairing {
@@ -23,10 +26,11 @@ export function parsePairing(spec: string): CodecPairing {
   if (!key || !value || extra !== undefined) {
     throw new KvpackError('BAD_PARAM', `'${spec}': expected KEY[:VALUE][@wN][@sN]`, 'codecs');
   }
-  let window: number | undefined, sinks = 0;
+  let window: number | undefined, sinks = 0, fisher = false;
   for (const m of mods) {
+    if (m === 'fisher') { fisher = true; continue; }
     const r = /^([ws])(\d+)$/.exec(m);
-    if (!r) throw new KvpackError('BAD_PARAM', `'${spec}': modifier '@${m}' is not @wN (fp32 window) or @sN (sinks)`, 'codecs');
+    if (!r) throw new KvpackError('BAD_PARAM', `'${spec}': modifier '@${m}' is not @wN (fp32 window), @sN (sinks) or @fisher`, 'codecs');
     if (r[1] === 'w') window = Number(r[2]); else sinks = Number(r[2]);
   }
   for (const [name, kind] of [[key, 'key'], [value, 'value']] as const) {
@@ -36,7 +40,10 @@ export function parsePairing(spec: string): CodecPairing {
       throw new KvpackError('BAD_PARAM', `'${spec}': codec '${name}' cannot code ${kind}s; ${kind} codecs: ${alts.join(', ')}`, 'codecs');
     }
   }
-  return { label: spec.trim(), key, value, ...(window !== undefined ? { window } : {}), sinks };
+  if (fisher && !codecInfo(key).calibrate && !codecInfo(value).calibrate) {
+    throw new KvpackError('BAD_PARAM', `'${spec}': @fisher needs a codec that calibrates`, 'codecs');
+  }
+  return { label: spec.trim(), key, value, ...(window !== undefined ? { window } : {}), sinks, ...(fisher ? { fisher } : {}) };
 }
 
 /**

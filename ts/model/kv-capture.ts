@@ -22,29 +22,38 @@ export interface LayerCapture {
   queries: Float32Array;
   keys: Float32Array;
   values: Float32Array;
+  /**
+   * Squared gradients of the window's next-token loss w.r.t. each cached key/value element (the
+   * diagonal Fisher information CQ weights its k-means with); present when captured with `fisher`.
+   */
+  keysFisher?: Float32Array;
+  valuesFisher?: Float32Array;
 }
 
 /** "KVCP" as bytes 4B 56 43 50, read as a little-endian u32. */
 export const KVCAP_MAGIC = 0x5043564b;
 export const KVCAP_VERSION = 1;
-/** 8 u32: magic, version, nLayers, nTokens, nHeads, nKvHeads, headDim, reserved (0). */
+/** 8 u32: magic, version, nLayers, nTokens, nHeads, nKvHeads, headDim, flags (bit 0: Fisher arrays follow). */
 export const KVCAP_HEADER_BYTES = 32;
+export const KVCAP_FLAG_FISHER = 1;
 
 /** Bytes of a .kvcap file with these dimensions (see docs/QUALITY.md, "Capture format"). */
-export function kvCaptureBytes(nLayers: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number): number {
-  return KVCAP_HEADER_BYTES + 8 * nTokens + 4 * nLayers * nTokens * headDim * (nHeads + 2 * nKvHeads);
+export function kvCaptureBytes(nLayers: number, nTokens: number, nHeads: number, nKvHeads: number, headDim: number, fisher = false): number {
+  return KVCAP_HEADER_BYTES + 8 * nTokens + 4 * nLayers * nTokens * headDim * (nHeads + (fisher ? 4 : 2) * nKvHeads);
 }
 
 /**
  * Layout (all little-endian): header, tokens u32[nTokens], positions u32[nTokens], then per layer
- * queries, keys, values as f32 in the shapes of KvCapture.
+ * queries, keys, values (and with the Fisher flag keysFisher, valuesFisher) as f32 in the shapes
+ * of KvCapture.
  */
 export function serializeKvCapture(c: KvCapture): Uint8Array {
   checkCaptureShape(c);
-  const size = kvCaptureBytes(c.nLayers, c.nTokens, c.nHeads, c.nKvHeads, c.headDim);
+  const fisher = c.layers[0]?.keysFisher !== undefined;
+  const size = kvCaptureBytes(c.nLayers, c.nTokens, c.nHeads, c.nKvHeads, c.headDim, fisher);
   const out = new Uint8Array(size);
   const dv = new DataView(out.buffer);
-  [KVCAP_MAGIC, KVCAP_VERSION, c.nLayers, c.nTokens, c.nHeads, c.nKvHeads, c.headDim, 0]
+  [KVCAP_MAGIC, KVCAP_VERSION, c.nLayers, c.nTokens, c.nHeads, c.nKvHeads, c.headDim, fisher ? KVCAP_FLAG_FISHER : 0]
     .forEach((v, i) => dv.setUint32(i * 4, v, true));
   let off = KVCAP_HEADER_BYTES;
   const put = (a: Uint32Array | Float32Array): void => {
@@ -56,7 +65,10 @@ export function serializeKvCapture(c: KvCapture): Uint8Array {
   };
   put(c.tokens);
   put(c.positions);
-  for (const l of c.layers) { put(l.queries); put(l.keys); put(l.values); }
+  for (const l of c.layers) {
+    put(l.queries); put(l.keys); put(l.values);
+    if (fisher) { put(l.keysFisher!); put(l.valuesFisher!); }
+  }
   return out;
 }
 
@@ -65,13 +77,15 @@ export function parseKvCapture(bytes: Uint8Array): KvCapture {
   if (bytes.byteLength < KVCAP_HEADER_BYTES) bad(`${bytes.byteLength} bytes, shorter than the ${KVCAP_HEADER_BYTES}-byte header`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const h = Array.from({ length: 8 }, (_, i) => dv.getUint32(i * 4, true));
-  const [magic, version, nLayers, nTokens, nHeads, nKvHeads, headDim] = h as [number, number, number, number, number, number, number];
+  const [magic, version, nLayers, nTokens, nHeads, nKvHeads, headDim, flags] = h as [number, number, number, number, number, number, number, number];
   if (magic !== KVCAP_MAGIC) bad(`bad magic 0x${magic.toString(16)}: not a .kvcap file`);
   if (version !== KVCAP_VERSION) bad(`version ${version}; this build reads version ${KVCAP_VERSION}`);
   if (nLayers < 1 || nTokens < 1 || nHeads < 1 || nKvHeads < 1 || headDim < 1 || nHeads % nKvHeads !== 0 || headDim > 4096 || nHeads > 4096) {
     bad(`implausible header: layers=${nLayers} tokens=${nTokens} heads=${nHeads} kvHeads=${nKvHeads} headDim=${headDim}`);
   }
-  const expected = kvCaptureBytes(nLayers, nTokens, nHeads, nKvHeads, headDim);
+  if ((flags & ~KVCAP_FLAG_FISHER) !== 0) bad(`unknown flags 0x${flags.toString(16)}`);
+  const fisher = (flags & KVCAP_FLAG_FISHER) !== 0;
+  const expected = kvCaptureBytes(nLayers, nTokens, nHeads, nKvHeads, headDim, fisher);
   if (bytes.byteLength !== expected) bad(`${bytes.byteLength} bytes but the header implies ${expected}`);
   let off = KVCAP_HEADER_BYTES;
   const u32 = (n: number): Uint32Array => {
@@ -93,11 +107,16 @@ export function parseKvCapture(bytes: Uint8Array): KvCapture {
   const tokens = u32(nTokens), positions = u32(nTokens);
   const layers: LayerCapture[] = [];
   for (let l = 0; l < nLayers; l++) {
-    layers.push({
+    const L: LayerCapture = {
       queries: f32(nTokens * nHeads * headDim, `layer ${l} queries`),
       keys: f32(nTokens * nKvHeads * headDim, `layer ${l} keys`),
       values: f32(nTokens * nKvHeads * headDim, `layer ${l} values`),
-    });
+    };
+    if (fisher) {
+      L.keysFisher = f32(nTokens * nKvHeads * headDim, `layer ${l} keysFisher`);
+      L.valuesFisher = f32(nTokens * nKvHeads * headDim, `layer ${l} valuesFisher`);
+    }
+    layers.push(L);
   }
   return { nLayers, nTokens, nHeads, nKvHeads, headDim, tokens, positions, layers };
 }
@@ -110,5 +129,9 @@ function checkCaptureShape(c: KvCapture): void {
     if (l.queries.length !== c.nTokens * c.nHeads * c.headDim) bad(`layer ${i} queries length ${l.queries.length}`, 'queries');
     if (l.keys.length !== c.nTokens * c.nKvHeads * c.headDim) bad(`layer ${i} keys length ${l.keys.length}`, 'keys');
     if (l.values.length !== c.nTokens * c.nKvHeads * c.headDim) bad(`layer ${i} values length ${l.values.length}`, 'values');
+    const want = c.layers[0]?.keysFisher !== undefined;
+    for (const f of [l.keysFisher, l.valuesFisher]) {
+      if ((f !== undefined) !== want || (f && f.length !== l.keys.length)) bad(`layer ${i}: Fisher arrays must be on every layer, keys' length`, 'fisher');
+    }
   });
 }

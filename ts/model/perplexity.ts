@@ -75,8 +75,8 @@ export async function evaluatePerplexity(model: Model, tokens: readonly number[]
     key: pairing.key, value: pairing.value, sinks: pairing.sinks,
     ...(pairing.window !== undefined ? { window: pairing.window } : {}),
     calibration: {
-      key: opts.calibrator?.forLayer(pairing.key, 'key', layer),
-      value: opts.calibrator?.forLayer(pairing.value, 'value', layer),
+      key: opts.calibrator?.forLayer(pairing.key, 'key', layer, pairing.fisher),
+      value: opts.calibrator?.forLayer(pairing.value, 'value', layer, pairing.fisher),
     },
   });
   // Calibrate (and build every codec) before timing, so tokens/s measures decoding only.
