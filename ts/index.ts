@@ -26,6 +26,12 @@ export {
   dequantizeAffineGroup,
 } from './codecs/uniform.js';
 export type { AffineParams } from './codecs/uniform.js';
+// SKVQ (docs/codecs/skvq.md): codec, calibration objects, calibration drivers (TS oracle or WASM math)
+export { SkvqCodec, plainSkvqCalibration, validateSkvqCalibration, SKVQ_DEFAULT_WINDOW, SKVQ_DEFAULT_SINKS } from './codecs/skvq/index.js';
+export type { SkvqBits, SkvqCalibration, SkvqOptions } from './codecs/skvq/index.js';
+export { calibrateSkvq, calibrateSkvqStream, tsSkvqMath } from './calibrate/skvq.js';
+export type { SkvqCalibrateOptions, SkvqCalibrationMath, SkvqCaptureOptions } from './calibrate/skvq.js';
+export { skvqMathWasm } from './codecs/skvq/wasm.js';
 
 // cache
 export { PackedKvCache } from './cache/kv-cache.js';
