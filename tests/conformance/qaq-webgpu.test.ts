@@ -66,5 +66,8 @@ describe('QAQ WebGPU conformance (Dawn): identical encoded words, attention part
     expect(cache.view(0).tiles).toBeGreaterThan(4);
     // a synchronous attend cannot use the GPU: typed error, nothing recorded
     expect(() => cache.attendSync([0], q, nHeads)).toThrow(/asynchronous/);
+    // after dispose the mirror is rebuilt from the cache's pages: same result
+    g.dispose();
+    expect(relativeError(await cache.attend([0], q, nHeads, false), got)).toBe(0);
   }, 120_000);
 });

@@ -32,6 +32,7 @@ interface GpuMirror {
  */
 export class QaqGpu {
   private readonly mirrors = new WeakMap<readonly Uint32Array[], GpuMirror>();
+  private readonly live = new Set<GpuMirror>();
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
 
   constructor(readonly ctx: GpuContext) {}
@@ -84,6 +85,7 @@ export class QaqGpu {
     if (!m) {
       m = { pages: undefined, pagesCap: 0, copied: 0, offsets: undefined, offsetsCap: 0, offsetsCopied: 0 };
       this.mirrors.set(v.pages, m);
+      this.live.add(m);
     }
     const used = v.pages.length ? (v.pages.length - 1) * v.pageWords + v.pageUsed : 0;
     const usage = BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC;
@@ -125,6 +127,16 @@ export class QaqGpu {
       m.offsetsCopied = n;
     }
     return m;
+  }
+
+  /** Destroys every mirrored sequence's GPU buffers (mirrors are rebuilt on the next call). */
+  dispose(): void {
+    for (const m of this.live) {
+      m.pages?.destroy();
+      m.offsets?.destroy();
+      m.pages = undefined; m.offsets = undefined; m.pagesCap = 0; m.copied = 0; m.offsetsCap = 0; m.offsetsCopied = 0;
+    }
+    this.live.clear();
   }
 
   /** Partial softmax of every query head over the packed records (oracle: packedPartialsReference). */
