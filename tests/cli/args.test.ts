@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { describeFlags, parseFlags } from '../../ts/cli/args.js';
 import { KvpackError } from '../../ts/errors.js';
-import { parsePairings, defaultPairings } from '../../ts/demo/pairings.js';
+import { defaultPairings, defaultSelection, parsePairings } from '../../ts/demo/pairings.js';
 import type { CodecInfo } from '../../ts/codecs/types.js';
 
 const SPECS = {
@@ -70,6 +70,15 @@ describe('demo pairings', () => {
     for (const bad of ['a/b/c', '/b', 'a/']) {
       expect(() => parsePairings([bad])).toThrowError(expect.objectContaining({ code: 'BAD_PARAM', arg: '--codecs' }));
     }
+  });
+
+  it('default selection keeps only the headline configurations of slow families', () => {
+    const sel = defaultSelection([info('kivi2', ['key', 'value']), info('cq-2c8b', ['key', 'value']), info('cq-8c8b', ['key', 'value']),
+      info('cq-4c8b', ['key', 'value'])]);
+    expect(sel.pairings.map((p) => p.label)).toEqual(['kivi2', 'cq-8c8b', 'cq-4c8b']);
+    expect(sel.leftOut).toEqual(['cq-2c8b']);
+    // a family none of whose headline members is registered keeps everything
+    expect(defaultSelection([info('cq-2c8b', ['key', 'value'])]).pairings).toHaveLength(1);
   });
 
   it('covers every codec, pairs split K/V codecs within their family (else with fp16), adds mixed pairs only when registered', () => {

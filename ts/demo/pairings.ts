@@ -54,6 +54,28 @@ export function defaultPairings(codecs: readonly CodecInfo[]): Pairing[] {
   return out;
 }
 
+/**
+ * Families with many configurations whose TS reference encoder is slow run only their headline
+ * configurations by default, so `npm start` stays a few minutes on 2 cores: CQ's nearest-centroid
+ * search over 2^b centroids costs ~40x a KIVI tile (cq-8c8b: 1 bit per channel, the paper's
+ * title result; cq-4c8b: 2 bits per channel). `--codecs all` runs every configuration.
+ */
+export const DEFAULT_FAMILY_MEMBERS: Readonly<Record<string, readonly string[]>> = {
+  cq: ['cq-8c8b', 'cq-4c8b'],
+};
+
+/** The pairings `kvpack demo` runs without --codecs, and the registered codecs it leaves out. */
+export function defaultSelection(codecs: readonly CodecInfo[]): { pairings: Pairing[]; leftOut: string[] } {
+  const leftOut: string[] = [];
+  const kept = codecs.filter((c) => {
+    const members = DEFAULT_FAMILY_MEMBERS[family(c.name)];
+    const keep = !members || !codecs.some((x) => members.includes(x.name)) || members.includes(c.name);
+    if (!keep) leftOut.push(c.name);
+    return keep;
+  });
+  return { pairings: defaultPairings(kept), leftOut };
+}
+
 /** Parses `--codecs` items: `name` (both streams) or `key/value`. Names are checked later by the registry. */
 export function parsePairings(items: readonly string[]): Pairing[] {
   return items.map((item) => {
