@@ -32,6 +32,16 @@ export type { SkvqBits, SkvqCalibration, SkvqOptions } from './codecs/skvq/index
 export { calibrateSkvq, calibrateSkvqStream, tsSkvqMath } from './calibrate/skvq.js';
 export type { SkvqCalibrateOptions, SkvqCalibrationMath, SkvqCaptureOptions } from './calibrate/skvq.js';
 export { skvqMathWasm } from './codecs/skvq/wasm.js';
+// CQ (docs/codecs/cq.md): codec, calibration objects, k-means calibration (TS oracle or WASM), LUT attention
+export { CqCodec, CQ_REGISTERED, cqName, cqShape, parseCqName, loadCqCalibration, makeCqCalibration } from './codecs/cq/index.js';
+export type { CqCalibration, CqConfig, CqPrecision, CqShape } from './codecs/cq/index.js';
+export { calibrateCq, calibrateCqStream } from './calibrate/cq.js';
+export type { CqCalibrateOptions, CqCaptureLike, CqLayerCalibration, CqProgress, KmeansFn } from './calibrate/cq.js';
+export { kmeans } from './calibrate/kmeans.js';
+export type { KmeansOptions, KmeansResult } from './calibrate/kmeans.js';
+export { kmeansWasm } from './codecs/cq/wasm.js';
+export { attendCqLut } from './codecs/cq/lut-attention.js';
+export { CqWebGpuAttention } from './codecs/cq/webgpu.js';
 
 // cache
 export { PackedKvCache } from './cache/kv-cache.js';
