@@ -31,8 +31,16 @@ export function nearestCentroid(x: ArrayLike<number>, xOff: number, book: Float3
   let best = 0;
   let bestD = centroidDistanceF32(x, xOff, book, groupOff, c);
   for (let j = 1; j < k; j++) {
-    const d = centroidDistanceF32(x, xOff, book, groupOff + j * c, c);
-    if (d < bestD) { bestD = d; best = j; }
+    // partial distance search: f32 sums of squares never decrease, so once the partial sum
+    // reaches bestD this centroid cannot win a strict `<`; the result is the full search's
+    const off = groupOff + j * c;
+    let d = 0;
+    let i = 0;
+    for (; i < c && d < bestD; i++) {
+      const diff = fr(x[xOff + i]! - book[off + i]!);
+      d = fr(d + fr(diff * diff));
+    }
+    if (i === c && d < bestD) { bestD = d; best = j; }
   }
   return best;
 }
