@@ -57,6 +57,14 @@ describe('SKVQ geometry and effective bits (docs/codecs/skvq.md tables)', () => 
     expect(tileBitsPerElement(codec)).toBeCloseTo(eff, 10);
   });
 
+  it('clusters override: d=8 C=8 -> per-channel groups over the whole tile (m=32); too many groups rejected', () => {
+    const g = skvqGeometry(8, 2, 32, 8);
+    expect([g.clusters, g.tokensPerGroup, g.metaWords]).toEqual([8, 32, 8]);
+    expect(skvqGeometry(128, 2, 16, 32).metaWords).toBe(8 * 32); // m = 4
+    expect(() => skvqGeometry(256, 2, 16, 255)).toThrowError(/groups per tile/); // m = 8: 1020 groups
+    expect(() => skvqGeometry(8, 2, 32, 0)).toThrowError(KvpackError);
+  });
+
   it('ternary code region is ceil(32 d / 20) words (1.6 stored bits per code)', () => {
     for (const d of [8, 64, 128]) expect(skvqGeometry(d, 1.5).codeWords).toBe(Math.ceil((32 * d) / 20));
   });
@@ -245,7 +253,10 @@ describe('SKVQ bad input: typed errors', () => {
     expectErr(create(good(), 'skvq-k4'), 'BAD_CALIBRATION', 'calibration.bits');
     expectErr(create({ ...good(), kind: 'value' }), 'BAD_CALIBRATION', 'calibration.kind');
     expectErr(create({ ...good(), groupSize: 48 }), 'BAD_CALIBRATION', 'calibration.groupSize');
-    expectErr(create({ ...good(), clusters: 3 }), 'BAD_CALIBRATION', 'calibration.clusters');
+    expectErr(create({ ...good(), clusters: 9 }), 'BAD_CALIBRATION', 'calibration.clusters');
+    expectErr(create({ ...good(), clusters: 1.5 }), 'BAD_CALIBRATION', 'calibration.clusters');
+    expectErr(create({ ...good(), clusters: 3 }), 'BAD_CALIBRATION', 'calibration.heads[0].groupStart');
+    expectErr(create({ ...good(), tokensPerGroup: 4 }), 'BAD_CALIBRATION', 'calibration.tokensPerGroup');
     expectErr(create('{"format":"kvpack-skvq"}'), 'BAD_CALIBRATION', 'calibration.format');
   });
 

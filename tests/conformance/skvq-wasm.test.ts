@@ -22,8 +22,9 @@ const ATTN_TOL = 1e-5;
 const ran: string[] = [];
 afterAll(() => console.log(`skvq wasm conformance:\n${ran.join('\n')}`));
 
-function randomCalibration(kind: 'key' | 'value', nKv: number, d: number, bits: SkvqBits, seed: number, clip: number, groupSize = 32): SkvqCalibration {
-  const cal = plainSkvqCalibration(kind, nKv, d, bits, groupSize);
+function randomCalibration(kind: 'key' | 'value', nKv: number, d: number, bits: SkvqBits, seed: number, clip: number, groupSize = 32,
+  clusters?: number): SkvqCalibration {
+  const cal = plainSkvqCalibration(kind, nKv, d, bits, groupSize, clusters);
   const rng = makeRng(seed);
   cal.clip = clip;
   cal.heads = cal.heads.map(() => {
@@ -52,9 +53,11 @@ describe('SKVQ WASM encoder: identical words', () => {
       it(`${name} d=${d}`, async () => {
         let checked = 0;
         for (const clip of [1, 0.83]) {
-          for (const groupSize of [16, 32, 128]) { // 16 at d=128: C = 8 (the non-swizzle path)
+          // 16 at d=128: C = 8 (the non-swizzle path); 0: clusters = d (one channel per group, m = 32)
+          for (const groupSize of [16, 32, 128, 0]) {
             const nKv = 3;
-            const cal = randomCalibration(kind, nKv, d, bits, d * 7 + groupSize, clip, groupSize);
+            const cal = groupSize ? randomCalibration(kind, nKv, d, bits, d * 7 + groupSize, clip, groupSize)
+              : randomCalibration(kind, nKv, d, bits, d * 7, clip, 32, d);
             const codec = new SkvqCodec(name, bits, { kind, headDim: d, nKvHeads: nKv, calibration: cal });
             for (const data of ['gaussian', 'outlier', 'constant', 'extreme']) {
               for (let h = 0; h < nKv; h++) {

@@ -26,8 +26,9 @@ export const ATTN_TOL = 1e-5;
 export interface SkvqGpuResult { name: string; pass: boolean; detail: string }
 export interface SkvqGpuCase { name: string; run(gpu: GpuContext): Promise<SkvqGpuResult> }
 
-function randomCalibration(kind: 'key' | 'value', nKv: number, d: number, bits: SkvqBits, seed: number, clip: number): SkvqCalibration {
-  const cal = plainSkvqCalibration(kind, nKv, d, bits);
+function randomCalibration(kind: 'key' | 'value', nKv: number, d: number, bits: SkvqBits, seed: number, clip: number,
+  clusters?: number): SkvqCalibration {
+  const cal = plainSkvqCalibration(kind, nKv, d, bits, 32, clusters);
   const rng = makeRng(seed);
   cal.clip = clip;
   cal.heads = cal.heads.map(() => {
@@ -42,8 +43,9 @@ function randomCalibration(kind: 'key' | 'value', nKv: number, d: number, bits: 
 
 const bitsOf = (name: string): SkvqBits => (name.endsWith('1.5') ? 1.5 : name.endsWith('4') ? 4 : 2);
 
-const SHAPES: [string, string, number, number, number, number, number, number][] = [
-  // key, value, d, nKv, group, window, sinks, tokens
+const SHAPES: [string, string, number, number, number, number, number, number, number?][] = [
+  // key, value, d, nKv, group, window, sinks, tokens, clusters (default from the geometry)
+  ['skvq-k2', 'skvq-v1.5', 64, 2, 2, 0, 0, 70, 64], // one channel per group, m = 32
   ['skvq-k2', 'skvq-v1.5', 8, 4, 2, 0, 0, 100],
   ['skvq-k4', 'skvq-v2', 64, 2, 4, 32, 5, 140],
   ['skvq-k2', 'skvq-v2', 128, 2, 8, 0, 4, 70],
@@ -53,11 +55,11 @@ const SHAPES: [string, string, number, number, number, number, number, number][]
 
 export function skvqGpuCases(): SkvqGpuCase[] {
   const cases: SkvqGpuCase[] = [];
-  for (const [key, value, d, nKv, group, window, sinks, n] of SHAPES) {
-    const name = `${key}/${value} d=${d} nKv=${nKv}x${group} w=${window} s=${sinks} n=${n}`;
+  for (const [key, value, d, nKv, group, window, sinks, n, C] of SHAPES) {
+    const name = `${key}/${value} d=${d} nKv=${nKv}x${group} w=${window} s=${sinks} n=${n}${C ? ` C=${C}` : ''}`;
     const opts = (): CacheOptions => ({
       nKvHeads: nKv, headDim: d, key, value, window, sinks,
-      calibration: { key: randomCalibration('key', nKv, d, bitsOf(key), d, 0.9), value: randomCalibration('value', nKv, d, bitsOf(value), d + 1, 0.75) },
+      calibration: { key: randomCalibration('key', nKv, d, bitsOf(key), d, 0.9, C), value: randomCalibration('value', nKv, d, bitsOf(value), d + 1, 0.75, C) },
     });
     const K = outlierKeys(n, nKv, d, n), V = heavyTailedKv(n, nKv, d, n + 1);
 

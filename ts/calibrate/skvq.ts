@@ -17,6 +17,8 @@ import { checkSkvqBits, skvqGeometry, SKVQ_DEFAULT_GROUP_SIZE, type SkvqBits } f
 export interface SkvqCalibrateOptions {
   bits: SkvqBits;
   groupSize?: number;
+  /** Channel clusters per head (default from groupSize: docs/codecs/skvq.md "Group geometry"). */
+  clusters?: number;
   /** false: identity permutation and equal groups. Default true. */
   reorder?: boolean;
   /** false: alpha = 1 (no search). Default true. */
@@ -208,7 +210,7 @@ export function calibrateSkvqStream(sample: SkvqStreamSample, options: SkvqCalib
   for (const a of grid) check(a > 0 && a <= 1, 'BAD_PARAM', `clip ratio must be in (0, 1], got ${a}`, 'options.clipGrid');
   const restarts = options.restarts ?? 10;
   check(Number.isInteger(restarts) && restarts >= 1, 'BAD_PARAM', `must be a positive integer, got ${restarts}`, 'options.restarts');
-  const g = skvqGeometry(d, options.bits, options.groupSize ?? SKVQ_DEFAULT_GROUP_SIZE);
+  const g = skvqGeometry(d, options.bits, options.groupSize ?? SKVQ_DEFAULT_GROUP_SIZE, options.clusters);
 
   const heads: SkvqHeadCalibration[] = [];
   for (let h = 0; h < nKvHeads; h++) {

@@ -1,6 +1,6 @@
 import { KvpackError } from '../../errors.js';
 import type { StreamKind } from '../types.js';
-import { SKVQ_BITS, skvqGeometry, type SkvqBits, type SkvqGeometry } from './geometry.js';
+import { SKVQ_BITS, SKVQ_GROUP_SIZES, skvqGeometry, type SkvqBits, type SkvqGeometry } from './geometry.js';
 
 /**
  * The SKVQ calibration of one stream (keys or values) of one layer: JSON-safe and versioned
@@ -87,15 +87,19 @@ export function validateSkvqCalibration(x: unknown, expect: SkvqExpectation): { 
   if (x.bits !== expect.bits) bad(`clip ratio was calibrated for ${String(x.bits)} bits, codec has ${expect.bits}`, 'bits');
   const clip = x.clip;
   if (typeof clip !== 'number' || !(clip > 0 && clip <= 1)) bad(`clip ratio must be in (0, 1], got ${String(clip)}`, 'clip');
+  if (!SKVQ_GROUP_SIZES.includes(x.groupSize as number)) bad(`must be one of ${SKVQ_GROUP_SIZES.join(', ')}, got ${String(x.groupSize)}`, 'groupSize');
+  const clusters = x.clusters;
+  if (!Number.isInteger(clusters) || (clusters as number) < 1 || (clusters as number) > expect.headDim) {
+    bad(`must be an integer in [1, headDim=${expect.headDim}], got ${String(clusters)}`, 'clusters');
+  }
   let geometry: SkvqGeometry;
   try {
-    geometry = skvqGeometry(expect.headDim, expect.bits, x.groupSize as number);
+    geometry = skvqGeometry(expect.headDim, expect.bits, x.groupSize as number, clusters as number);
   } catch (e) {
-    bad(e instanceof Error ? e.message : String(e), 'groupSize');
+    bad(e instanceof Error ? e.message : String(e), 'clusters');
   }
-  if (x.clusters !== geometry.clusters || x.tokensPerGroup !== geometry.tokensPerGroup) {
-    bad(`clusters/tokensPerGroup ${String(x.clusters)}/${String(x.tokensPerGroup)} disagree with groupSize ${geometry.groupSize} ` +
-      `(expected ${geometry.clusters}/${geometry.tokensPerGroup})`, 'clusters');
+  if (x.tokensPerGroup !== geometry.tokensPerGroup) {
+    bad(`is ${String(x.tokensPerGroup)}, groupSize ${geometry.groupSize} with ${geometry.clusters} clusters gives ${geometry.tokensPerGroup}`, 'tokensPerGroup');
   }
   if (!Array.isArray(x.heads) || x.heads.length !== expect.nKvHeads) bad(`must be an array of nKvHeads=${expect.nKvHeads} entries`, 'heads');
   const heads = x.heads.map((h: unknown, i: number) => {
@@ -123,8 +127,8 @@ export function equalGroupStart(d: number, clusters: number): number[] {
  * per-token group quantization with SKVQ's layout, the ablation baseline.
  */
 export function plainSkvqCalibration(kind: StreamKind, nKvHeads: number, headDim: number, bits: SkvqBits,
-  groupSize?: number): SkvqCalibration {
-  const g = skvqGeometry(headDim, bits, groupSize);
+  groupSize?: number, clusters?: number): SkvqCalibration {
+  const g = skvqGeometry(headDim, bits, groupSize, clusters);
   const perm = Array.from({ length: headDim }, (_, c) => c);
   return {
     format: SKVQ_CALIBRATION_FORMAT, version: SKVQ_CALIBRATION_VERSION, kind, headDim, nKvHeads, bits,

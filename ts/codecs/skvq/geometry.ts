@@ -49,17 +49,26 @@ function pow2Floor(x: number): number {
   return x < 1 ? 0 : 2 ** Math.floor(Math.log2(x));
 }
 
-/** C = max(2, round(d / groupSize)) (capped at d), m = clamp(pow2floor(groupSize * C / d), 1, 32). */
-export function skvqGeometry(headDim: number, bits: SkvqBits, groupSize = SKVQ_DEFAULT_GROUP_SIZE): SkvqGeometry {
+/** Upper bound of meta words (groups) per tile: the WGSL encoder keeps them in workgroup memory. */
+export const SKVQ_MAX_GROUPS_PER_TILE = 512;
+
+/**
+ * Default C = max(2, round(d / groupSize)) (capped at d); `clusters` overrides it (1..d).
+ * m = clamp(pow2floor(groupSize * C / d), 1, 32), so a group holds ~groupSize elements.
+ */
+export function skvqGeometry(headDim: number, bits: SkvqBits, groupSize = SKVQ_DEFAULT_GROUP_SIZE, clusters?: number): SkvqGeometry {
   checkSkvqBits(bits);
   check(SKVQ_GROUP_SIZES.includes(groupSize), 'BAD_PARAM', `must be one of ${SKVQ_GROUP_SIZES.join(', ')}, got ${groupSize}`, 'groupSize');
-  const clusters = Math.min(headDim, Math.max(2, Math.round(headDim / groupSize)));
-  const tokensPerGroup = Math.min(TILE_TOKENS, Math.max(1, pow2Floor((groupSize * clusters) / headDim)));
-  const metaWords = (TILE_TOKENS / tokensPerGroup) * clusters;
+  const C = clusters ?? Math.min(headDim, Math.max(2, Math.round(headDim / groupSize)));
+  check(Number.isInteger(C) && C >= 1 && C <= headDim, 'BAD_PARAM', `must be an integer in [1, headDim=${headDim}], got ${String(clusters)}`, 'clusters');
+  const tokensPerGroup = Math.min(TILE_TOKENS, Math.max(1, pow2Floor((groupSize * C) / headDim)));
+  const metaWords = (TILE_TOKENS / tokensPerGroup) * C;
+  check(metaWords <= SKVQ_MAX_GROUPS_PER_TILE, 'BAD_PARAM',
+    `${metaWords} groups per tile exceed ${SKVQ_MAX_GROUPS_PER_TILE}: fewer clusters or a larger group size`, 'clusters');
   const n = TILE_TOKENS * headDim;
   const codeWords = bits === 1.5 ? Math.ceil(n / TRITS_PER_WORD) : (n * bits) / 32;
   return {
-    headDim, bits, levels: levelsOf(bits), groupSize, clusters, tokensPerGroup,
+    headDim, bits, levels: levelsOf(bits), groupSize, clusters: C, tokensPerGroup,
     metaWords, codeWords, tileWords: metaWords + codeWords,
   };
 }
