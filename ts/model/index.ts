@@ -12,3 +12,17 @@ export { captureKv } from './capture.js';
 export { kvCaptureBytes, parseKvCapture, serializeKvCapture } from './kv-capture.js';
 export type { KvCapture, LayerCapture } from './kv-capture.js';
 export { CALIBRATION_FRACTION, splitText, tokenizeLines } from './text-split.js';
+export { createLayerCache } from './forward.js';
+export type { LayerCache } from './forward.js';
+export { kvGradients } from './kv-gradients.js';
+export type { KvGradients, KvNudge } from './kv-gradients.js';
+export { defaultPairings, parsePairing } from './codec-pairing.js';
+export type { CodecPairing } from './codec-pairing.js';
+export { CaptureCalibrator } from './calibrate-from-capture.js';
+export { evaluatePerplexity } from './perplexity.js';
+export type { PerplexityOptions, PerplexityResult } from './perplexity.js';
+export { paretoFront, paretoSvg } from './pareto-svg.js';
+export type { ParetoPoint } from './pareto-svg.js';
+export { sampleToken, XorShiftRng } from './sampler.js';
+// Node-only (node:fs): import 'ts/model/load-model.js' (loadModel) and 'ts/model/kv-capture-file.js'
+// (loadKvCapture, saveKvCapture) directly; in a browser build a ModelSource for loadModelFrom.
