@@ -22,7 +22,8 @@ export async function openBenchDevice(): Promise<{ device: GPUDevice; descriptio
       dawnInstance = create(['backend=opengl']);
       adapter = await dawnInstance.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions);
     } else {
-      dawnInstance = create([]);
+      // Dawn quantizes timestamps (100 us) unless this toggle is off; timeSteps copes either way
+      dawnInstance = create(['disable-dawn-features=timestamp_quantization']);
       adapter = await dawnInstance.requestAdapter({ powerPreference: 'high-performance' });
     }
   }

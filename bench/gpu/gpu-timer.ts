@@ -51,3 +51,54 @@ function submit(device: GPUDevice, record: (pass: GPUComputePassEncoder) => void
   for (let i = 0; i < n; i++) { const pass = enc.beginComputePass(); record(pass); pass.end(); }
   device.queue.submit([enc.finish()]);
 }
+
+/**
+ * Time of one step recorded by `record`, measured as `reps` consecutive steps inside one
+ * timestamped compute pass (median over 7 such passes) divided by reps: robust when the
+ * adapter quantizes timestamps (Dawn's default 100 us quantization would swallow a 30 us step)
+ * and includes the barriers between dependent dispatches, as a real decode step has them.
+ * Host fallback: submit + onSubmittedWorkDone around the same pass.
+ */
+export async function timeSteps(device: GPUDevice, record: (pass: GPUComputePassEncoder) => void, reps: number,
+  samples = 7): Promise<GpuTiming> {
+  const once = (qs?: GPUQuerySet): GPUCommandEncoder => {
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass(qs ? { timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
+    for (let i = 0; i < reps; i++) record(pass);
+    pass.end();
+    return enc;
+  };
+  device.queue.submit([once().finish()]); // warm-up (first touch, clocks)
+  await device.queue.onSubmittedWorkDone();
+  const ts: number[] = [];
+  if (device.features.has('timestamp-query')) {
+    const qs = device.createQuerySet({ type: 'timestamp', count: 2 });
+    const resolve = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+    for (let r = 0; r < samples; r++) {
+      const enc = once(qs);
+      enc.resolveQuerySet(qs, 0, 2, resolve, 0);
+      enc.copyBufferToBuffer(resolve, 0, read, 0, 16);
+      device.queue.submit([enc.finish()]);
+      await read.mapAsync(GPUMapMode.READ);
+      const t = new BigUint64Array(read.getMappedRange().slice(0));
+      read.unmap();
+      const ms = Number(t[1]! - t[0]!) / 1e6 / reps;
+      if (ms > 0) ts.push(ms);
+    }
+    qs.destroy(); resolve.destroy(); read.destroy();
+    if (ts.length >= samples / 2) {
+      ts.sort((a, b) => a - b);
+      return { ms: ts[ts.length >> 1]!, method: 'timestamp', samples: ts.length };
+    }
+  }
+  const host: number[] = [];
+  for (let r = 0; r < samples; r++) {
+    const t0 = performance.now();
+    device.queue.submit([once().finish()]);
+    await device.queue.onSubmittedWorkDone();
+    host.push((performance.now() - t0) / reps);
+  }
+  host.sort((a, b) => a - b);
+  return { ms: host[host.length >> 1]!, method: 'host', samples: host.length };
+}

@@ -29,7 +29,8 @@ export async function measureStreamRead(device: GPUDevice, src: string, mib: num
   return { bytes, ms: r.ms, gbps: bytes / (r.ms * 1e-3) / 1e9, method: r.method };
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+// run as a script only (not when bundled into another bench, where import.meta.url is that bench)
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && /stream-read/.test(process.argv[1])) {
   const args = process.argv.slice(2);
   const mib = Number(args[args.indexOf('--mib') + 1] ?? 1024) || 1024;
   const { device, description } = await openBenchDevice();
