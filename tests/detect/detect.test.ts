@@ -69,6 +69,16 @@ describe('chooseBackend order and fallback (injected probes)', () => {
     expect(report.attempts[0]!.reason).toMatch(/no answer within 50 ms/);
   });
 
+  it('a probe answering after its timeout has its backend disposed', async () => {
+    const disposed: BackendName[] = [];
+    const slow: BackendProbe = () => new Promise((resolve) => setTimeout(() => resolve({ backend: fakeBackend('webgpu', disposed) }), 80));
+    const { backend } = await chooseBackend({ env: {}, probeTimeoutMs: 20, probes: { webgpu: slow, ...probesFrom({ wasm: 'ok' }, [], disposed) } });
+    expect(backend.name).toBe('wasm');
+    await new Promise((r) => setTimeout(r, 120));
+    expect(disposed).toEqual(['webgpu']);
+    backend.dispose();
+  });
+
   it('probeAll reports every backend and disposes the ones not chosen', async () => {
     const calls: BackendName[] = [], disposed: BackendName[] = [];
     const { backend, report } = await chooseBackend({

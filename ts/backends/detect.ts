@@ -138,11 +138,15 @@ async function runProbe(name: BackendName, probe: BackendProbe | undefined, time
   const ms = () => Math.round((performance.now() - t0) * 10) / 10;
   if (!probe) return { attempt: { name, ok: false, reason: 'no probe for this backend', ms: 0 } };
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
   try {
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(() => { timedOut = true; reject(new Error(`no answer within ${timeoutMs} ms`)); }, timeoutMs);
     });
-    const result = await Promise.race([probe(), timeout]);
+    const pending = probe();
+    // A probe that answers after its timeout must not leak a device or WASM instance.
+    pending.then((late) => { if (timedOut) late.backend.dispose(); }, () => {});
+    const result = await Promise.race([pending, timeout]);
     const attempt: BackendAttempt = { name, ok: true, reason: result.backend.description, ms: ms() };
     if (result.details) attempt.details = result.details;
     return { attempt, result };
