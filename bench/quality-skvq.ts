@@ -37,7 +37,7 @@ interface Config {
   label: string;
   key: string; value: string;
   /** SKVQ settings; undefined for non-SKVQ codecs */
-  skvq?: { kBits: SkvqBits; vBits: SkvqBits; reorder: boolean; clip: boolean; groupSize: number };
+  skvq?: { kBits: SkvqBits; vBits: SkvqBits; reorder: boolean; clip: boolean; groupSize: number; clustersPerDim?: number };
   window: number; sinks: number;
 }
 
@@ -48,8 +48,9 @@ const flag = (name: string, def: string): string => {
 };
 
 function configs(window: number): Config[] {
-  const s = (label: string, kBits: SkvqBits, vBits: SkvqBits, reorder: boolean, clip: boolean, w: boolean, groupSize = 32): Config => ({
-    label, key: `skvq-k${kBits}`, value: `skvq-v${vBits}`, skvq: { kBits, vBits, reorder, clip, groupSize },
+  const s = (label: string, kBits: SkvqBits, vBits: SkvqBits, reorder: boolean, clip: boolean, w: boolean, groupSize = 32,
+    clustersPerDim?: number): Config => ({
+    label, key: `skvq-k${kBits}`, value: `skvq-v${vBits}`, skvq: { kBits, vBits, reorder, clip, groupSize, clustersPerDim },
     window: w ? window : 0, sinks: w ? 5 : 0,
   });
   return [
@@ -71,18 +72,21 @@ function configs(window: number): Config[] {
     s('SKVQ K2V1.5 (reorder + clip + window)', 2, 1.5, true, true, true),
     s('plain group K4V2', 4, 2, false, false, false),
     s('K4V2 reorder + clip', 4, 2, true, true, false),
+    s('K2V2 reorder + clip, C = d/2 clusters', 2, 2, true, true, false, 32, 0.5),
+    s('K2V2 clip, C = d (one channel per group)', 2, 2, true, true, false, 32, 1),
     s('plain group K2V2 g128', 2, 2, false, false, false, 128),
     s('K2V2 g128 reorder + clip', 2, 2, true, true, false, 128),
   ];
 }
 
 const calCache = new Map<string, SkvqCalibration>();
-function calibrationFor(w: Workload, layer: number, kind: 'key' | 'value', bits: SkvqBits, reorder: boolean, groupSize: number): SkvqCalibration {
-  const id = `${w.name}|${layer}|${kind}|${bits}|${reorder}|${groupSize}`;
+function calibrationFor(w: Workload, layer: number, kind: 'key' | 'value', bits: SkvqBits, reorder: boolean, groupSize: number,
+  clusters?: number): SkvqCalibration {
+  const id = `${w.name}|${layer}|${kind}|${bits}|${reorder}|${groupSize}|${clusters}`;
   let cal = calCache.get(id);
   if (!cal) {
     const data = kind === 'key' ? w.calib[layer]!.keys : w.calib[layer]!.values;
-    cal = calibrateSkvqStream({ kind, headDim: w.headDim, nKvHeads: w.nKvHeads, data }, { bits, reorder, groupSize, maxClipTokens: 2048 });
+    cal = calibrateSkvqStream({ kind, headDim: w.headDim, nKvHeads: w.nKvHeads, data }, { bits, reorder, groupSize, maxClipTokens: 2048, ...(clusters ? { clusters } : {}) });
     calCache.set(id, cal);
   }
   return cal;
@@ -99,10 +103,11 @@ function evaluate(w: Workload, c: Config, probeEvery: number): Row {
     let calibration: { key?: unknown; value?: unknown } | undefined;
     let keyOptions: Record<string, unknown> | undefined, valueOptions: Record<string, unknown> | undefined;
     if (c.skvq) {
-      const { kBits: kb, vBits: vb, reorder, clip, groupSize } = c.skvq;
+      const { kBits: kb, vBits: vb, reorder, clip, groupSize, clustersPerDim } = c.skvq;
+      const clusters = clustersPerDim ? Math.round(clustersPerDim * w.headDim) : undefined;
       const kq = c.key.startsWith('skvq'), vq = c.value.startsWith('skvq');
-      const key = kq ? calibrationFor(w, layer, 'key', kb, reorder, groupSize) : undefined;
-      const value = vq ? calibrationFor(w, layer, 'value', vb, reorder, groupSize) : undefined;
+      const key = kq ? calibrationFor(w, layer, 'key', kb, reorder, groupSize, clusters) : undefined;
+      const value = vq ? calibrationFor(w, layer, 'value', vb, reorder, groupSize, clusters) : undefined;
       calibration = { key, value };
       if (kq) keyOptions = { reorder, clip };
       if (vq) valueOptions = { reorder, clip };
