@@ -1,3 +1,4 @@
+import type { AttentionBackend } from '../backends/types.js';
 import '../codecs/fp32.js'; // the capture runs over an fp32 cache, whatever else is registered
 import { check } from '../errors.js';
 import type { Model } from './config.js';
@@ -13,6 +14,8 @@ export interface CaptureOptions {
    * value (kvGradients): the diagonal Fisher information for CQ's Fisher-guided k-means.
    */
   fisher?: boolean;
+  /** Attention backend of the fp32 cache (default the TS reference); WASM SIMD makes long captures several times faster. */
+  backend?: AttentionBackend;
   /** Progress callback: tokens done of total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -38,6 +41,7 @@ export async function captureKv(model: Model, tokens: readonly number[], opts: C
   let row = 0;
   const runner = new ModelRunner(model, {
     cache: { key: 'fp32', value: 'fp32' },
+    ...(opts.backend ? { backend: opts.backend } : {}),
     observe: (l, _seq, _pos, q, k, v) => {
       const L = layers[l]!;
       L.queries.set(q, row * qRow);
