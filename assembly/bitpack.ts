@@ -43,16 +43,16 @@ export function unpack8Codes(base: usize, e: i32, bits: i32, dst: usize): void {
   if (bits == 8) {
     const v = v128.load64_zero(p);
     const w16 = i16x8.extend_low_i8x16_u(v);
-    v128.store(dst, f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(w16)));
-    v128.store(dst + 16, f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(w16)));
+    v128.store(dst, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(w16)));
+    v128.store(dst + 16, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(w16)));
   } else if (bits == 4) {
     const w = i32x4.splat(load<u32>(p));
-    v128.store(dst, f32x4.convert_i32x4_u(i32x4.shr_u(i32x4.mul(w, i32x4(1 << 28, 1 << 24, 1 << 20, 1 << 16)), 28)));
-    v128.store(dst + 16, f32x4.convert_i32x4_u(i32x4.shr_u(i32x4.mul(w, i32x4(1 << 12, 1 << 8, 1 << 4, 1)), 28)));
+    v128.store(dst, f32x4.convert_i32x4_s(i32x4.shr_u(i32x4.mul(w, i32x4(1 << 28, 1 << 24, 1 << 20, 1 << 16)), 28)));
+    v128.store(dst + 16, f32x4.convert_i32x4_s(i32x4.shr_u(i32x4.mul(w, i32x4(1 << 12, 1 << 8, 1 << 4, 1)), 28)));
   } else {
     // bits == 2: 8 codes in 16 bits
     const w = i32x4.splat(<u32>load<u16>(p));
-    v128.store(dst, f32x4.convert_i32x4_u(i32x4.shr_u(i32x4.mul(w, i32x4(1 << 30, 1 << 28, 1 << 26, 1 << 24)), 30)));
-    v128.store(dst + 16, f32x4.convert_i32x4_u(i32x4.shr_u(i32x4.mul(w, i32x4(1 << 22, 1 << 20, 1 << 18, 1 << 16)), 30)));
+    v128.store(dst, f32x4.convert_i32x4_s(i32x4.shr_u(i32x4.mul(w, i32x4(1 << 30, 1 << 28, 1 << 26, 1 << 24)), 30)));
+    v128.store(dst + 16, f32x4.convert_i32x4_s(i32x4.shr_u(i32x4.mul(w, i32x4(1 << 22, 1 << 20, 1 << 18, 1 << 16)), 30)));
   }
 }

@@ -6,10 +6,29 @@ import { TILE_TOKENS } from '../constants';
 import { f16x4ToF32x4 } from '../f16';
 import { putCode, unpack8Codes, zeroWords } from '../bitpack';
 import { affineCode, affineParams, affineScale, affineZero, metaScale, metaZero } from '../quant';
+import { MAX_HEAD_DIM } from '../constants';
 import { META_A, META_B, ROWS } from '../scratch';
 import { accumulateRows4, scoreRows4 } from '../vec';
 
-function encodeKeys(x: usize, out: usize, d: i32, bits: i32): void {
+/** One query row times the tile's per-channel key scales (the folded query of scoreKeysFolded). */
+const FOLDED_Q: usize = memory.data(MAX_HEAD_DIM * 4, 16);
+
+/** clamp(floor((x - z) / s + 0.5), 0, top) per lane (the scalar affineCode's IEEE f32 ops), 0 where s == 0. */
+@inline
+function quantize4(v: v128, s: v128, z: v128, sIsZero: v128, top: v128): v128 {
+  let c = f32x4.floor(f32x4.add(f32x4.div(f32x4.sub(v, z), s), f32x4.splat(0.5)));
+  c = f32x4.min(f32x4.max(c, f32x4.splat(0)), top);
+  return v128.andnot(i32x4.trunc_sat_f32x4_u(c), sIsZero);
+}
+
+/** OR of the 4 lanes: the lanes hold disjoint bit fields of one word. */
+@inline
+function orLanes(v: v128): u32 {
+  return i32x4.extract_lane(v, 0) | i32x4.extract_lane(v, 1) | i32x4.extract_lane(v, 2) | i32x4.extract_lane(v, 3);
+}
+
+/** Scalar path (any d): the SIMD encoders fall back to it for widths they do not cover. */
+function encodeKeysScalar(x: usize, out: usize, d: i32, bits: i32): void {
   const codes = out + (<usize>d << 2);
   zeroWords(codes, bits * d);
   for (let c = 0; c < d; c++) {
@@ -28,7 +47,57 @@ function encodeKeys(x: usize, out: usize, d: i32, bits: i32): void {
   }
 }
 
-function encodeValues(x: usize, out: usize, d: i32, bits: i32): void {
+/**
+ * Keys with lanes = channels. The per-channel min/max over the tile's tokens is a lane-wise scan
+ * in token order seeded with +/-Infinity: pmin(mn, v) = `v < mn ? v : mn` and pmax(mx, v) =
+ * `mx < v ? v : mx` are exactly the scalar scan's comparisons (first of +0/-0 kept, NaN never
+ * taken), so the metadata and codes are bit-identical to the TS reference's. Each u32 word holds
+ * 32/b consecutive channels of one token and is built from code vectors in registers; d % 16 == 0
+ * keeps a 2-bit word inside one token.
+ */
+function encodeKeys(x: usize, out: usize, d: i32, bits: i32): void {
+  if (d % 16 != 0) { encodeKeysScalar(x, out, d, bits); return; }
+  const rowBytes = <usize>d << 2;
+  // per-channel min -> META_A, max -> META_B (scratch; encoding never runs during attention)
+  for (let c: usize = 0; c < rowBytes; c += 16) {
+    let vmn = f32x4.splat(Infinity), vmx = f32x4.splat(-Infinity);
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      const v = v128.load(x + <usize>t * rowBytes + c);
+      vmn = f32x4.pmin(vmn, v);
+      vmx = f32x4.pmax(vmx, v);
+    }
+    v128.store(META_A + c, vmn);
+    v128.store(META_B + c, vmx);
+  }
+  for (let c = 0; c < d; c++) {
+    const cc = <usize>c << 2;
+    store<u32>(out + cc, affineParams(load<f32>(META_A + cc), load<f32>(META_B + cc), bits, 1));
+    store<f32>(META_A + cc, affineScale);
+    store<f32>(META_B + cc, affineZero);
+  }
+  const codes = out + rowBytes;
+  const perWord = 32 / bits, vecPerWord = perWord >> 2;
+  const laneShift = i32x4(1, 1 << bits, 1 << (2 * bits), 1 << (3 * bits));
+  const top = f32x4.splat(<f32>((1 << bits) - 1));
+  const wordsPerToken = d / perWord;
+  for (let w = 0; w < wordsPerToken; w++) {
+    const c0 = <usize>(w * perWord) << 2;
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      const xr = x + <usize>t * rowBytes + c0;
+      let acc = i32x4.splat(0);
+      for (let k = 0; k < vecPerWord; k++) {
+        const m = c0 + (<usize>k << 4);
+        const s = v128.load(META_A + m);
+        const code = quantize4(v128.load(xr + (<usize>k << 4)), s, v128.load(META_B + m), f32x4.eq(s, f32x4.splat(0)), top);
+        acc = v128.or(acc, i32x4.mul(code, i32x4.shl(laneShift, 4 * k * bits)));
+      }
+      store<u32>(codes + (<usize>(t * wordsPerToken + w) << 2), orLanes(acc));
+    }
+  }
+}
+
+/** Scalar path (any d). */
+function encodeValuesScalar(x: usize, out: usize, d: i32, bits: i32): void {
   const G = min(32, d);
   const groups = (TILE_TOKENS * d) / G;
   const codes = out + (<usize>groups << 2);
@@ -44,6 +113,50 @@ function encodeValues(x: usize, out: usize, d: i32, bits: i32): void {
     store<u32>(out + (<usize>g << 2), affineParams(mn, mx, bits, 1));
     const s = affineScale, z = affineZero;
     for (let i = 0; i < G; i++) putCode(codes, g * G + i, bits, affineCode(load<f32>(xg + (<usize>i << 2)), s, z, bits));
+  }
+}
+
+/**
+ * Values (d % 32 == 0: groups of 32 channels of one token): lane-wise min/max as for keys, then a
+ * cross-lane min/max; when the result is a zero, which of +0/-0 the scalar scan kept depends on
+ * the order across lanes, so that (rare) group redoes the scalar scan.
+ */
+function encodeValues(x: usize, out: usize, d: i32, bits: i32): void {
+  if (d % 32 != 0) { encodeValuesScalar(x, out, d, bits); return; }
+  const groups = (TILE_TOKENS * d) >> 5;
+  const codes = out + (<usize>groups << 2);
+  const perWord = 32 / bits, vecPerWord = perWord >> 2;
+  const laneShift = i32x4(1, 1 << bits, 1 << (2 * bits), 1 << (3 * bits));
+  const top = f32x4.splat(<f32>((1 << bits) - 1));
+  for (let g = 0; g < groups; g++) {
+    const xg = x + (<usize>(g * 32) << 2);
+    let vmn = f32x4.splat(Infinity), vmx = f32x4.splat(-Infinity);
+    for (let k = 0; k < 8; k++) {
+      const v = v128.load(xg + (<usize>k << 4));
+      vmn = f32x4.pmin(vmn, v);
+      vmx = f32x4.pmax(vmx, v);
+    }
+    let mn = min(min(f32x4.extract_lane(vmn, 0), f32x4.extract_lane(vmn, 1)), min(f32x4.extract_lane(vmn, 2), f32x4.extract_lane(vmn, 3)));
+    let mx = max(max(f32x4.extract_lane(vmx, 0), f32x4.extract_lane(vmx, 1)), max(f32x4.extract_lane(vmx, 2), f32x4.extract_lane(vmx, 3)));
+    if (mn == 0 || mx == 0) {
+      mn = Infinity; mx = -Infinity;
+      for (let i = 0; i < 32; i++) {
+        const v = load<f32>(xg + (<usize>i << 2));
+        if (v < mn) mn = v;
+        if (v > mx) mx = v;
+      }
+    }
+    store<u32>(out + (<usize>g << 2), affineParams(mn, mx, bits, 1));
+    const s = f32x4.splat(affineScale), z = f32x4.splat(affineZero);
+    const sIsZero = f32x4.eq(s, f32x4.splat(0));
+    for (let w = 0; w < bits; w++) {
+      let acc = i32x4.splat(0);
+      for (let k = 0; k < vecPerWord; k++) {
+        const code = quantize4(v128.load(xg + (<usize>(w * perWord + 4 * k) << 2)), s, z, sIsZero, top);
+        acc = v128.or(acc, i32x4.mul(code, i32x4.shl(laneShift, 4 * k * bits)));
+      }
+      store<u32>(codes + (<usize>(g * bits + w) << 2), orLanes(acc));
+    }
   }
 }
 
@@ -99,8 +212,66 @@ function decodeValueRows4(tile: usize, codes: usize, t: i32, d: i32, bits: i32):
   }
 }
 
+/** 4 codes (elements e..e+3, e a multiple of 4) as f32 lanes straight into a register. */
 @inline
-function scoreKeys(tile: usize, q: usize, group: i32, d: i32, scores: usize, bits: i32): void {
+function unpack4(codes: usize, e: i32, bits: i32): v128 {
+  const p = codes + ((<usize>e * <usize>bits) >>> 3);
+  if (bits == 2) {
+    const w = i32x4.splat(<u32>load<u8>(p));
+    return f32x4.convert_i32x4_s(i32x4.shr_u(i32x4.mul(w, i32x4(1 << 30, 1 << 28, 1 << 26, 1 << 24)), 30));
+  } else if (bits == 4) {
+    const w = i32x4.splat(<u32>load<u16>(p));
+    return f32x4.convert_i32x4_s(i32x4.shr_u(i32x4.mul(w, i32x4(1 << 28, 1 << 24, 1 << 20, 1 << 16)), 28));
+  }
+  return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p))));
+}
+
+@inline
+function hsum4(a: v128, b: v128, c: v128, e: v128): v128 {
+  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7));
+  const ce = f32x4.add(v128.shuffle<f32>(c, e, 0, 4, 1, 5), v128.shuffle<f32>(c, e, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(ab, ce, 0, 1, 4, 5), v128.shuffle<f32>(ab, ce, 2, 3, 6, 7));
+}
+
+/**
+ * Group 1 (MHA): q . (code * s + z) = (q * s) . code + q . z, so the per-channel scales are folded
+ * into the query once per tile and codes are dotted straight from registers (no decoded rows):
+ * 2 ops per 4 elements after the unpack instead of 5 plus a store and reload. Rounding differs
+ * from decode-then-dot (f32 products in another order); tests/conformance/wasm.test.ts allows it.
+ * With group > 1 this would unpack every code once per query head, so GQA keeps scoreKeysDecoded.
+ */
+@inline
+function scoreKeysFolded(tile: usize, q: usize, group: i32, d: i32, scores: usize, bits: i32): void {
+  decodeKeyMeta(tile, d);
+  const codes = tile + (<usize>d << 2);
+  const rowBytes = <usize>d << 2;
+  for (let j = 0; j < group; j++) {
+    const qj = q + <usize>j * rowBytes, qs = FOLDED_Q;
+    let bias = f32x4.splat(0);
+    for (let c: usize = 0; c < rowBytes; c += 16) {
+      const qv = v128.load(qj + c);
+      v128.store(qs + c, f32x4.mul(qv, v128.load(META_A + c)));
+      bias = f32x4.add(bias, f32x4.mul(qv, v128.load(META_B + c)));
+    }
+    const b = f32x4.splat((f32x4.extract_lane(bias, 0) + f32x4.extract_lane(bias, 1)) + (f32x4.extract_lane(bias, 2) + f32x4.extract_lane(bias, 3)));
+    for (let t = 0; t < TILE_TOKENS; t += 4) {
+      let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+      const e0 = t * d;
+      for (let c = 0; c < d; c += 4) {
+        const qv = v128.load(qs + (<usize>c << 2));
+        s0 = f32x4.add(s0, f32x4.mul(qv, unpack4(codes, e0 + c, bits)));
+        s1 = f32x4.add(s1, f32x4.mul(qv, unpack4(codes, e0 + d + c, bits)));
+        s2 = f32x4.add(s2, f32x4.mul(qv, unpack4(codes, e0 + 2 * d + c, bits)));
+        s3 = f32x4.add(s3, f32x4.mul(qv, unpack4(codes, e0 + 3 * d + c, bits)));
+      }
+      v128.store(scores + (<usize>(j * TILE_TOKENS + t) << 2), f32x4.add(hsum4(s0, s1, s2, s3), b));
+    }
+  }
+}
+
+/** Decode 4 rows at a time into ROWS, then every query head of the group dots them (GQA). */
+@inline
+function scoreKeysDecoded(tile: usize, q: usize, group: i32, d: i32, scores: usize, bits: i32): void {
   decodeKeyMeta(tile, d);
   const codes = tile + (<usize>d << 2);
   for (let t = 0; t < TILE_TOKENS; t += 4) {
@@ -110,12 +281,63 @@ function scoreKeys(tile: usize, q: usize, group: i32, d: i32, scores: usize, bit
 }
 
 @inline
-function accumulateValues(tile: usize, weights: usize, group: i32, d: i32, acc: usize, bits: i32): void {
+function scoreKeys(tile: usize, q: usize, group: i32, d: i32, scores: usize, bits: i32): void {
+  if (group == 1) scoreKeysFolded(tile, q, group, d, scores, bits);
+  else scoreKeysDecoded(tile, q, group, d, scores, bits);
+}
+
+/**
+ * Group 1, d % 32 == 0 (each 32-channel group of a token has one (s, z)): acc += w (code s + z)
+ * = (w s) code + w z, so w s is folded once per (token, group), the 32 channels accumulate in 8
+ * register accumulators across the tile's tokens, and the zero term sum_t w_t z_t is added once.
+ * Rounding differs from decode-then-axpy as for the folded keys.
+ */
+@inline
+function accumulateValuesFolded(tile: usize, weights: usize, d: i32, acc: usize, bits: i32): void {
+  const gpt = d >> 5;
+  const codes = tile + (<usize>(TILE_TOKENS * gpt) << 2);
+  for (let g = 0; g < gpt; g++) {
+    const ag = acc + (<usize>(g * 32) << 2);
+    let a0 = v128.load(ag), a1 = v128.load(ag, 16), a2 = v128.load(ag, 32), a3 = v128.load(ag, 48);
+    let a4 = v128.load(ag, 64), a5 = v128.load(ag, 80), a6 = v128.load(ag, 96), a7 = v128.load(ag, 112);
+    let zsum: f32 = 0;
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      const meta = load<u32>(tile + (<usize>(t * gpt + g) << 2));
+      const w = load<f32>(weights + (<usize>t << 2));
+      const ws = f32x4.splat(w * metaScale(meta));
+      zsum += w * metaZero(meta);
+      const e = t * d + g * 32;
+      a0 = f32x4.add(a0, f32x4.mul(ws, unpack4(codes, e, bits)));
+      a1 = f32x4.add(a1, f32x4.mul(ws, unpack4(codes, e + 4, bits)));
+      a2 = f32x4.add(a2, f32x4.mul(ws, unpack4(codes, e + 8, bits)));
+      a3 = f32x4.add(a3, f32x4.mul(ws, unpack4(codes, e + 12, bits)));
+      a4 = f32x4.add(a4, f32x4.mul(ws, unpack4(codes, e + 16, bits)));
+      a5 = f32x4.add(a5, f32x4.mul(ws, unpack4(codes, e + 20, bits)));
+      a6 = f32x4.add(a6, f32x4.mul(ws, unpack4(codes, e + 24, bits)));
+      a7 = f32x4.add(a7, f32x4.mul(ws, unpack4(codes, e + 28, bits)));
+    }
+    const z = f32x4.splat(zsum);
+    v128.store(ag, f32x4.add(a0, z)); v128.store(ag, f32x4.add(a1, z), 16);
+    v128.store(ag, f32x4.add(a2, z), 32); v128.store(ag, f32x4.add(a3, z), 48);
+    v128.store(ag, f32x4.add(a4, z), 64); v128.store(ag, f32x4.add(a5, z), 80);
+    v128.store(ag, f32x4.add(a6, z), 96); v128.store(ag, f32x4.add(a7, z), 112);
+  }
+}
+
+/** Decode 4 rows at a time into ROWS, then every query head of the group accumulates them. */
+@inline
+function accumulateValuesDecoded(tile: usize, weights: usize, group: i32, d: i32, acc: usize, bits: i32): void {
   const codes = tile + (<usize>((TILE_TOKENS * d) / min(32, d)) << 2);
   for (let t = 0; t < TILE_TOKENS; t += 4) {
     decodeValueRows4(tile, codes, t, d, bits);
     accumulateRows4(ROWS, <usize>d << 2, weights, t, group, d, acc, TILE_TOKENS);
   }
+}
+
+@inline
+function accumulateValues(tile: usize, weights: usize, group: i32, d: i32, acc: usize, bits: i32): void {
+  if (group == 1 && d % 32 == 0) accumulateValuesFolded(tile, weights, d, acc, bits);
+  else accumulateValuesDecoded(tile, weights, group, d, acc, bits);
 }
 
 // One specialization per width so the unpack's `bits` branch folds away.
