@@ -65,7 +65,7 @@ export function axpyGroup(row: usize, weights: usize, t: i32, group: i32, d: i32
 
 /** [sum(a), sum(b), sum(c), sum(e)] of four f32x4 vectors (a 4x4 transpose-and-add). */
 @inline
-function hsum4(a: v128, b: v128, c: v128, e: v128): v128 {
+export function hsum4(a: v128, b: v128, c: v128, e: v128): v128 {
   const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7));
   const ce = f32x4.add(v128.shuffle<f32>(c, e, 0, 4, 1, 5), v128.shuffle<f32>(c, e, 2, 6, 3, 7));
   return f32x4.add(v128.shuffle<f32>(ab, ce, 0, 1, 4, 5), v128.shuffle<f32>(ab, ce, 2, 3, 6, 7));

@@ -8,7 +8,7 @@ import { putCode, unpack8Codes, zeroWords } from '../bitpack';
 import { affineCode, affineParams, affineScale, affineZero, metaScale, metaZero } from '../quant';
 import { MAX_HEAD_DIM } from '../constants';
 import { META_A, META_B, ROWS } from '../scratch';
-import { accumulateRows4, scoreRows4 } from '../vec';
+import { accumulateRows4, hsum4, scoreRows4 } from '../vec';
 
 /** One query row times the tile's per-channel key scales (the folded query of scoreKeysFolded). */
 const FOLDED_Q: usize = memory.data(MAX_HEAD_DIM * 4, 16);
@@ -224,13 +224,6 @@ function unpack4(codes: usize, e: i32, bits: i32): v128 {
     return f32x4.convert_i32x4_s(i32x4.shr_u(i32x4.mul(w, i32x4(1 << 28, 1 << 24, 1 << 20, 1 << 16)), 28));
   }
   return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p))));
-}
-
-@inline
-function hsum4(a: v128, b: v128, c: v128, e: v128): v128 {
-  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7));
-  const ce = f32x4.add(v128.shuffle<f32>(c, e, 0, 4, 1, 5), v128.shuffle<f32>(c, e, 2, 6, 3, 7));
-  return f32x4.add(v128.shuffle<f32>(ab, ce, 0, 1, 4, 5), v128.shuffle<f32>(ab, ce, 2, 3, 6, 7));
 }
 
 /**

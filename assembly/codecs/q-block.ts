@@ -1,6 +1,8 @@
 // Scale region shared by q8_0 and q4_0: one f16 per 32-element block, pairs per word
 // (block 2j in bits 0-15 of word j, block 2j+1 in bits 16-31), i.e. u16 b of the region.
+import { TILE_TOKENS } from '../constants';
 import { f16BitsToF32, metaF16Bits } from '../f16';
+import { hsum4 } from '../vec';
 
 export const Q_BLOCK: i32 = 32;
 
@@ -12,4 +14,77 @@ export function blockScale(tile: usize, b: i32): f32 {
 @inline
 export function storeBlockScale(out: usize, b: i32, s: f32): void {
   store<u16>(out + (<usize>b << 1), <u16>metaF16Bits(s));
+}
+
+// Folded kernels for one KV head's query (group 1, d % 32 == 0, so a 32-element block is 32
+// channels of one token): the block scale multiplies a partial dot product (keys) or the softmax
+// weight (values) instead of every decoded element, and codes go from bytes to f32 lanes in
+// registers, never through a decoded row. Rounding differs from decode-then-dot (products summed
+// in another order); tests/conformance/wasm.test.ts bounds it. `kind` is a constant at every call
+// site (Q8 or Q4), so the branch folds away after inlining.
+export const Q8: i32 = 0;
+export const Q4: i32 = 1;
+
+/** Codes of elements e..e+3 (e a multiple of 4) as f32: q8_0 int8 values, q4_0 nibble - 8 (exact). */
+@inline
+function unpackBlock4(codes: usize, e: i32, kind: i32): v128 {
+  if (kind == Q8) {
+    return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(codes + <usize>e))));
+  }
+  const w = i32x4.splat(<u32>load<u16>(codes + (<usize>e >> 1)));
+  const nib = i32x4.shr_u(i32x4.mul(w, i32x4(1 << 28, 1 << 24, 1 << 20, 1 << 16)), 28);
+  return f32x4.convert_i32x4_s(i32x4.sub(nib, i32x4.splat(8)));
+}
+
+/** scores[t] = sum over blocks b of s_tb * (q_b . code_tb), 4 tokens at a time. */
+@inline
+export function scoreBlocksFolded(tile: usize, q: usize, d: i32, scores: usize, kind: i32): void {
+  const codes = tile + (<usize>(d >> 1) << 2);
+  const blocksPerToken = d >> 5;
+  for (let t = 0; t < TILE_TOKENS; t += 4) {
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+    for (let b = 0; b < blocksPerToken; b++) {
+      let p0 = f32x4.splat(0), p1 = f32x4.splat(0), p2 = f32x4.splat(0), p3 = f32x4.splat(0);
+      const e0 = t * d + b * Q_BLOCK;
+      for (let k = 0; k < Q_BLOCK; k += 4) {
+        const qv = v128.load(q + (<usize>(b * Q_BLOCK + k) << 2));
+        p0 = f32x4.add(p0, f32x4.mul(qv, unpackBlock4(codes, e0 + k, kind)));
+        p1 = f32x4.add(p1, f32x4.mul(qv, unpackBlock4(codes, e0 + d + k, kind)));
+        p2 = f32x4.add(p2, f32x4.mul(qv, unpackBlock4(codes, e0 + 2 * d + k, kind)));
+        p3 = f32x4.add(p3, f32x4.mul(qv, unpackBlock4(codes, e0 + 3 * d + k, kind)));
+      }
+      const blk = e0 >> 5, step = blocksPerToken;
+      s0 = f32x4.add(s0, f32x4.mul(p0, f32x4.splat(blockScale(tile, blk))));
+      s1 = f32x4.add(s1, f32x4.mul(p1, f32x4.splat(blockScale(tile, blk + step))));
+      s2 = f32x4.add(s2, f32x4.mul(p2, f32x4.splat(blockScale(tile, blk + 2 * step))));
+      s3 = f32x4.add(s3, f32x4.mul(p3, f32x4.splat(blockScale(tile, blk + 3 * step))));
+    }
+    v128.store(scores + (<usize>t << 2), hsum4(s0, s1, s2, s3));
+  }
+}
+
+/** acc[c] += sum_t (w_t * s_tb) * code_tc, one 32-channel block in 8 register accumulators at a time. */
+@inline
+export function accumulateBlocksFolded(tile: usize, weights: usize, d: i32, acc: usize, kind: i32): void {
+  const codes = tile + (<usize>(d >> 1) << 2);
+  const blocksPerToken = d >> 5;
+  for (let b = 0; b < blocksPerToken; b++) {
+    const ab = acc + (<usize>(b * Q_BLOCK) << 2);
+    let a0 = v128.load(ab), a1 = v128.load(ab, 16), a2 = v128.load(ab, 32), a3 = v128.load(ab, 48);
+    let a4 = v128.load(ab, 64), a5 = v128.load(ab, 80), a6 = v128.load(ab, 96), a7 = v128.load(ab, 112);
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      const e = t * d + b * Q_BLOCK;
+      const ws = f32x4.splat(load<f32>(weights + (<usize>t << 2)) * blockScale(tile, e >> 5));
+      a0 = f32x4.add(a0, f32x4.mul(ws, unpackBlock4(codes, e, kind)));
+      a1 = f32x4.add(a1, f32x4.mul(ws, unpackBlock4(codes, e + 4, kind)));
+      a2 = f32x4.add(a2, f32x4.mul(ws, unpackBlock4(codes, e + 8, kind)));
+      a3 = f32x4.add(a3, f32x4.mul(ws, unpackBlock4(codes, e + 12, kind)));
+      a4 = f32x4.add(a4, f32x4.mul(ws, unpackBlock4(codes, e + 16, kind)));
+      a5 = f32x4.add(a5, f32x4.mul(ws, unpackBlock4(codes, e + 20, kind)));
+      a6 = f32x4.add(a6, f32x4.mul(ws, unpackBlock4(codes, e + 24, kind)));
+      a7 = f32x4.add(a7, f32x4.mul(ws, unpackBlock4(codes, e + 28, kind)));
+    }
+    v128.store(ab, a0); v128.store(ab, a1, 16); v128.store(ab, a2, 32); v128.store(ab, a3, 48);
+    v128.store(ab, a4, 64); v128.store(ab, a5, 80); v128.store(ab, a6, 96); v128.store(ab, a7, 112);
+  }
 }

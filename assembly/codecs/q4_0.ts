@@ -5,7 +5,7 @@ import { unpack8Codes } from '../bitpack';
 import { q4Code, q4Scale } from '../quant';
 import { ROWS } from '../scratch';
 import { accumulateRows4, scoreRows4 } from '../vec';
-import { blockScale, Q_BLOCK, storeBlockScale } from './q-block';
+import { accumulateBlocksFolded, blockScale, Q4, Q_BLOCK, scoreBlocksFolded, storeBlockScale } from './q-block';
 
 export function encode_q4_0(x: usize, out: usize, headDim: i32, head: i32, params: usize): void {
   const blocks = (TILE_TOKENS * headDim) / Q_BLOCK;
@@ -45,6 +45,8 @@ function decodeRows4(tile: usize, t: i32, d: i32): void {
 }
 
 function scoreQ4(tile: usize, q: usize, group: i32, d: i32, head: i32, params: usize, scratch: usize, scores: usize): void {
+  // GQA decodes each row once for the whole group; one query head folds the scales instead
+  if (group == 1 && d % 32 == 0) { scoreBlocksFolded(tile, q, d, scores, Q4); return; }
   for (let t = 0; t < TILE_TOKENS; t += 4) {
     decodeRows4(tile, t, d);
     scoreRows4(ROWS, <usize>d << 2, q, group, d, scores, t, TILE_TOKENS);
@@ -52,6 +54,7 @@ function scoreQ4(tile: usize, q: usize, group: i32, d: i32, head: i32, params: u
 }
 
 function accumulateQ4(tile: usize, weights: usize, group: i32, d: i32, head: i32, params: usize, acc: usize): void {
+  if (group == 1 && d % 32 == 0) { accumulateBlocksFolded(tile, weights, d, acc, Q4); return; }
   for (let t = 0; t < TILE_TOKENS; t += 4) {
     decodeRows4(tile, t, d);
     accumulateRows4(ROWS, <usize>d << 2, weights, t, group, d, acc, TILE_TOKENS);
