@@ -117,3 +117,9 @@ export function accumulateRows4(rows: usize, stride: usize, weights: usize, t: i
     }
   }
 }
+
+/** OR of the 4 i32 lanes (encoders: lanes holding disjoint bit fields of one packed word). */
+@inline
+export function orLanes(v: v128): u32 {
+  return i32x4.extract_lane(v, 0) | i32x4.extract_lane(v, 1) | i32x4.extract_lane(v, 2) | i32x4.extract_lane(v, 3);
+}

@@ -8,7 +8,7 @@ import { putCode, unpack8Codes, zeroWords } from '../bitpack';
 import { affineCode, affineParams, affineScale, affineZero, metaScale, metaZero } from '../quant';
 import { MAX_HEAD_DIM } from '../constants';
 import { META_A, META_B, ROWS } from '../scratch';
-import { accumulateRows4, hsum4, scoreRows4 } from '../vec';
+import { accumulateRows4, hsum4, orLanes, scoreRows4 } from '../vec';
 
 /** One query row times the tile's per-channel key scales (the folded query of scoreKeysFolded). */
 const FOLDED_Q: usize = memory.data(MAX_HEAD_DIM * 4, 16);
@@ -19,12 +19,6 @@ function quantize4(v: v128, s: v128, z: v128, sIsZero: v128, top: v128): v128 {
   let c = f32x4.floor(f32x4.add(f32x4.div(f32x4.sub(v, z), s), f32x4.splat(0.5)));
   c = f32x4.min(f32x4.max(c, f32x4.splat(0)), top);
   return v128.andnot(i32x4.trunc_sat_f32x4_u(c), sIsZero);
-}
-
-/** OR of the 4 lanes: the lanes hold disjoint bit fields of one word. */
-@inline
-function orLanes(v: v128): u32 {
-  return i32x4.extract_lane(v, 0) | i32x4.extract_lane(v, 1) | i32x4.extract_lane(v, 2) | i32x4.extract_lane(v, 3);
 }
 
 /** Scalar path (any d): the SIMD encoders fall back to it for widths they do not cover. */

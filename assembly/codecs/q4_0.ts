@@ -2,30 +2,71 @@
 // nibble e at bits 4(e % 8) of word e / 8 (the generic code-stream rule).
 import { TILE_TOKENS } from '../constants';
 import { unpack8Codes } from '../bitpack';
-import { q4Code, q4Scale } from '../quant';
+import { q4Scale } from '../quant';
 import { ROWS } from '../scratch';
-import { accumulateRows4, scoreRows4 } from '../vec';
+import { accumulateRows4, orLanes, scoreRows4 } from '../vec';
 import { accumulateBlocksFolded, blockScale, Q4, Q_BLOCK, scoreBlocksFolded, storeBlockScale } from './q-block';
 
+/**
+ * Scalar scan for the block's signed max-magnitude element (first one on ties, as llama.cpp):
+ * the SIMD encoder's fallback when lanes tie with different signs.
+ */
+function signedAbsMaxScalar(xb: usize): f32 {
+  let amax: f32 = 0, m: f32 = 0;
+  for (let i = 0; i < Q_BLOCK; i++) {
+    const v = load<f32>(xb + (<usize>i << 2));
+    if (abs(v) > amax) { amax = abs(v); m = v; }
+  }
+  return m;
+}
+
+/**
+ * SIMD encoder, words bit-identical to the TS reference. Each lane keeps its first strictly larger
+ * |x| (the scalar `>`, NaN never taken); across lanes the largest wins, and when several lanes tie
+ * with different values (+a and -a) the element order decides, so that block redoes the scalar scan.
+ */
 export function encode_q4_0(x: usize, out: usize, headDim: i32, head: i32, params: usize): void {
   const blocks = (TILE_TOKENS * headDim) / Q_BLOCK;
   const codes = out + (<usize>(blocks >> 1) << 2);
+  const top = f32x4.splat(15), zero = f32x4.splat(0), bias = f32x4.splat(8.5), eight = i32x4.splat(8);
+  const shiftLo = i32x4(1, 1 << 4, 1 << 8, 1 << 12), shiftHi = i32x4(1 << 16, 1 << 20, 1 << 24, 1 << 28);
   for (let b = 0; b < blocks; b++) {
     const xb = x + (<usize>(b * Q_BLOCK) << 2);
-    // element of largest magnitude, sign kept, first one on ties (as llama.cpp)
-    let amax: f32 = 0, m: f32 = 0;
-    for (let i = 0; i < Q_BLOCK; i++) {
-      const v = load<f32>(xb + (<usize>i << 2));
-      if (abs(v) > amax) { amax = abs(v); m = v; }
+    let va = f32x4.splat(0), vm = f32x4.splat(0);
+    for (let k = 0; k < Q_BLOCK; k += 4) {
+      const v = v128.load(xb + (<usize>k << 2));
+      const a = f32x4.abs(v);
+      const gt = f32x4.gt(a, va);
+      va = v128.bitselect(a, va, gt);
+      vm = v128.bitselect(v, vm, gt);
     }
+    const amax = max(max(f32x4.extract_lane(va, 0), f32x4.extract_lane(va, 1)),
+      max(f32x4.extract_lane(va, 2), f32x4.extract_lane(va, 3)));
+    const eqMax = f32x4.eq(va, f32x4.splat(amax));
+    const lane = ctz(i32x4.bitmask(eqMax));
+    const pick = lane == 0 ? f32x4.extract_lane(vm, 0) : lane == 1 ? f32x4.extract_lane(vm, 1)
+      : lane == 2 ? f32x4.extract_lane(vm, 2) : f32x4.extract_lane(vm, 3);
+    // every lane at the max holds the same bits (so +0/-0 count as different) -> pick is the first
+    const differ = i32x4.bitmask(v128.and(eqMax, i32x4.ne(vm, i32x4.splat(reinterpret<i32>(pick)))));
+    const m = differ == 0 ? pick : signedAbsMaxScalar(xb);
     const s = q4Scale(m);
     storeBlockScale(out, b, s);
+    const sv = f32x4.splat(s), sIsZero = f32x4.eq(sv, zero);
+    const cw = codes + (<usize>(b * (Q_BLOCK / 8)) << 2);
     for (let w = 0; w < Q_BLOCK / 8; w++) {
-      let word: u32 = 0;
-      for (let k = 0; k < 8; k++) word |= q4Code(load<f32>(xb + (<usize>(w * 8 + k) << 2)), s) << (4 * k);
-      store<u32>(codes + (<usize>(b * (Q_BLOCK / 8) + w) << 2), word);
+      const p = xb + (<usize>(w * 8) << 2);
+      const lo4 = q4Code4(v128.load(p), sv, sIsZero, top, zero, bias, eight);
+      const hi4 = q4Code4(v128.load(p, 16), sv, sIsZero, top, zero, bias, eight);
+      store<u32>(cw + (<usize>w << 2), orLanes(v128.or(i32x4.mul(lo4, shiftLo), i32x4.mul(hi4, shiftHi))));
     }
   }
+}
+
+/** clamp(floor(x / s + 8.5), 0, 15) per lane as i32, 8 where s == 0 (NaN -> 0, as the scalar path). */
+@inline
+function q4Code4(v: v128, s: v128, sIsZero: v128, top: v128, zero: v128, bias: v128, eight: v128): v128 {
+  const c = f32x4.min(f32x4.max(f32x4.floor(f32x4.add(f32x4.div(v, s), bias)), zero), top);
+  return v128.bitselect(eight, i32x4.trunc_sat_f32x4_u(c), sIsZero);
 }
 
 /** Rows t..t+3 -> ROWS: (code - 8) * block scale (exact subtraction, then one rounded multiply). */

@@ -1,22 +1,44 @@
 // q8_0 (docs/FORMAT.md "q8_0"): blocks of 32 tile elements, f16 scale pairs (d/2 words), then
 // int8 codes (8d words). An 8-element chunk never crosses a block (d is a multiple of 8).
 import { TILE_TOKENS } from '../constants';
-import { q8Code, q8Scale } from '../quant';
+import { q8Scale } from '../quant';
 import { ROWS } from '../scratch';
 import { accumulateRows4, scoreRows4 } from '../vec';
 import { accumulateBlocksFolded, blockScale, Q8, Q_BLOCK, scoreBlocksFolded, storeBlockScale } from './q-block';
 
+/**
+ * SIMD encoder, words bit-identical to the TS reference: max |x| is a lane-wise f32x4.max (NaN
+ * propagates as in Math.max; |+-0| = +0, so lane order cannot matter), codes are the per-lane
+ * IEEE div/add/floor of q8Code, clamped, truncated and narrowed (exact: |code| <= 127).
+ */
 export function encode_q8_0(x: usize, out: usize, headDim: i32, head: i32, params: usize): void {
   const blocks = (TILE_TOKENS * headDim) / Q_BLOCK;
   const codes = out + (<usize>(blocks >> 1) << 2);
+  const lo = f32x4.splat(-127), hi = f32x4.splat(127), half = f32x4.splat(0.5);
   for (let b = 0; b < blocks; b++) {
     const xb = x + (<usize>(b * Q_BLOCK) << 2);
-    let amax: f32 = 0;
-    for (let i = 0; i < Q_BLOCK; i++) amax = max(amax, abs(load<f32>(xb + (<usize>i << 2))));
+    let vmax = f32x4.splat(0);
+    for (let k = 0; k < Q_BLOCK; k += 4) vmax = f32x4.max(vmax, f32x4.abs(v128.load(xb + (<usize>k << 2))));
+    const amax = max(max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)),
+      max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
     const s = q8Scale(amax);
     storeBlockScale(out, b, s);
-    for (let i = 0; i < Q_BLOCK; i++) store<i8>(codes + <usize>(b * Q_BLOCK + i), <i8>q8Code(load<f32>(xb + (<usize>i << 2)), s));
+    const sv = f32x4.splat(s), sIsZero = f32x4.eq(sv, f32x4.splat(0));
+    const cb = codes + <usize>(b * Q_BLOCK);
+    for (let k = 0; k < Q_BLOCK; k += 16) {
+      const p = xb + (<usize>k << 2);
+      const c0 = q8Code4(v128.load(p), sv, sIsZero, lo, hi, half), c1 = q8Code4(v128.load(p, 16), sv, sIsZero, lo, hi, half);
+      const c2 = q8Code4(v128.load(p, 32), sv, sIsZero, lo, hi, half), c3 = q8Code4(v128.load(p, 48), sv, sIsZero, lo, hi, half);
+      v128.store(cb + <usize>k, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(c0, c1), i16x8.narrow_i32x4_s(c2, c3)));
+    }
   }
+}
+
+/** clamp(floor(x / s + 0.5), -127, 127) per lane as i32, 0 where s == 0 (NaN -> 0, as the scalar path). */
+@inline
+function q8Code4(v: v128, s: v128, sIsZero: v128, lo: v128, hi: v128, half: v128): v128 {
+  const c = f32x4.min(f32x4.max(f32x4.floor(f32x4.add(f32x4.div(v, s), half)), lo), hi);
+  return v128.andnot(i32x4.trunc_sat_f32x4_s(c), sIsZero);
 }
 
 /** Rows t..t+3 (elements 4d from t*d, contiguous in tile order) -> ROWS: code * block scale. */

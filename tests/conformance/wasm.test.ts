@@ -74,6 +74,19 @@ function tileData(kind: string, d: number, seed: number, codec = ''): Float32Arr
       }
       return x;
     }
+    case 'signs': {
+      // the SIMD encoders' cross-lane cases: even tokens hold +M and -M ties spread over lanes
+      // (q4_0 keeps the first in element order), odd tokens only +0/-0 (KIVI's max is the first
+      // zero, whose sign reaches the f16 scale: (-0 - +0) / (2^b - 1) = -0)
+      const M = TIE_RANGE[codec] ?? 1;
+      const x = new Float32Array(n);
+      const even = [0, -0, M, -M, M / 2, -M / 2], odd = [0, -0];
+      for (let e = 0; e < n; e++) {
+        const set = Math.floor(e / d) % 2 === 0 ? even : odd;
+        x[e] = set[rng.int(set.length)]!;
+      }
+      return x;
+    }
     case 'gaussian': return gaussianKv(TILE_TOKENS, 1, d, seed);
     case 'outlier': return outlierKeys(TILE_TOKENS, 1, d, seed);
     case 'constant': return new Float32Array(n).fill(0.3);
@@ -105,7 +118,7 @@ describe('wasm module', () => {
 });
 
 describe('wasm tile encoders === TS reference words', () => {
-  const DATA = ['gaussian', 'outlier', 'constant', 'zero', 'extreme', 'bits', 'ties'];
+  const DATA = ['gaussian', 'outlier', 'constant', 'zero', 'extreme', 'bits', 'ties', 'signs'];
   for (const name of CODECS) {
     for (const kind of ['key', 'value'] as StreamKind[]) {
       it(`${name} ${kind}s`, async () => {
@@ -122,7 +135,7 @@ describe('wasm tile encoders === TS reference words', () => {
             tiles++;
           }
         }
-        record('wasm encoder words vs TS (head_dim 8/24/40/64/128 x 7 data kinds)', name, kind, `${tiles} tiles ===`);
+        record('wasm encoder words vs TS (head_dim 8/24/40/64/128 x 8 data kinds)', name, kind, `${tiles} tiles ===`);
       });
     }
   }
