@@ -10,8 +10,11 @@ import { MAX_HEAD_DIM } from '../constants';
 import { META_A, META_B, ROWS } from '../scratch';
 import { accumulateRows4, hsum4, orLanes, scoreRows4 } from '../vec';
 
-/** One query row times the tile's per-channel key scales (the folded query of scoreKeysFolded). */
-const FOLDED_Q: usize = memory.data(MAX_HEAD_DIM * 4, 16);
+/** Query rows times the tile's per-channel key scales (folded queries), up to FOLDED_Q_FLOATS. */
+const FOLDED_Q_FLOATS: i32 = 16 * MAX_HEAD_DIM;
+const FOLDED_Q: usize = memory.data(FOLDED_Q_FLOATS * 4, 16);
+/** Per query head: q . zero_c over channels (the folded keys' bias), [group]. */
+const FOLDED_BIAS: usize = memory.data(16 * 4, 16);
 
 /** clamp(floor((x - z) / s + 0.5), 0, top) per lane (the scalar affineCode's IEEE f32 ops), 0 where s == 0. */
 @inline
@@ -225,7 +228,7 @@ function unpack4(codes: usize, e: i32, bits: i32): v128 {
  * into the query once per tile and codes are dotted straight from registers (no decoded rows):
  * 2 ops per 4 elements after the unpack instead of 5 plus a store and reload. Rounding differs
  * from decode-then-dot (f32 products in another order); tests/conformance/wasm.test.ts allows it.
- * With group > 1 this would unpack every code once per query head, so GQA keeps scoreKeysDecoded.
+ * With group > 1 this would unpack every code once per query head: GQA uses scoreKeysFoldedGroup.
  */
 @inline
 function scoreKeysFolded(tile: usize, q: usize, group: i32, d: i32, scores: usize, bits: i32): void {
@@ -267,9 +270,42 @@ function scoreKeysDecoded(tile: usize, q: usize, group: i32, d: i32, scores: usi
   }
 }
 
+/**
+ * GQA (group * d <= FOLDED_Q_FLOATS): every head's query folded with the scales once per tile,
+ * then 4 rows of raw codes are unpacked once into ROWS (no scale/zero pass) and dotted with all
+ * folded queries, the bias q_j . z added per head. Same rounding caveat as scoreKeysFolded.
+ */
+@inline
+function scoreKeysFoldedGroup(tile: usize, q: usize, group: i32, d: i32, scores: usize, bits: i32): void {
+  decodeKeyMeta(tile, d);
+  const codes = tile + (<usize>d << 2);
+  const rowBytes = <usize>d << 2;
+  for (let j = 0; j < group; j++) {
+    const qj = q + <usize>j * rowBytes, qs = FOLDED_Q + <usize>j * rowBytes;
+    let bias = f32x4.splat(0);
+    for (let c: usize = 0; c < rowBytes; c += 16) {
+      const qv = v128.load(qj + c);
+      v128.store(qs + c, f32x4.mul(qv, v128.load(META_A + c)));
+      bias = f32x4.add(bias, f32x4.mul(qv, v128.load(META_B + c)));
+    }
+    store<f32>(FOLDED_BIAS + (<usize>j << 2), (f32x4.extract_lane(bias, 0) + f32x4.extract_lane(bias, 1)) +
+      (f32x4.extract_lane(bias, 2) + f32x4.extract_lane(bias, 3)));
+  }
+  for (let t = 0; t < TILE_TOKENS; t += 4) {
+    for (let i = 0; i < 4 * d; i += 8) unpack8Codes(codes, t * d + i, bits, ROWS + (<usize>i << 2));
+    scoreRows4(ROWS, rowBytes, FOLDED_Q, group, d, scores, t, TILE_TOKENS);
+  }
+  for (let j = 0; j < group; j++) {
+    const b = f32x4.splat(load<f32>(FOLDED_BIAS + (<usize>j << 2)));
+    const sj = scores + (<usize>(j * TILE_TOKENS) << 2);
+    for (let t = 0; t < TILE_TOKENS; t += 4) v128.store(sj + (<usize>t << 2), f32x4.add(v128.load(sj + (<usize>t << 2)), b));
+  }
+}
+
 @inline
 function scoreKeys(tile: usize, q: usize, group: i32, d: i32, scores: usize, bits: i32): void {
   if (group == 1) scoreKeysFolded(tile, q, group, d, scores, bits);
+  else if (group <= 16 && group * d <= FOLDED_Q_FLOATS) scoreKeysFoldedGroup(tile, q, group, d, scores, bits);
   else scoreKeysDecoded(tile, q, group, d, scores, bits);
 }
 
@@ -321,10 +357,52 @@ function accumulateValuesDecoded(tile: usize, weights: usize, group: i32, d: i32
   }
 }
 
+/**
+ * GQA, d % 32 == 0: 4 rows of raw codes unpacked once into ROWS, their (s, z) decoded once into
+ * META_A / META_B ([row][d/32]; the key metadata there is rebuilt per tile before use), then per
+ * head j and 32-channel group: acc += sum_i (w_ji s_ig) code_i + sum_i w_ji z_ig.
+ */
+@inline
+function accumulateValuesFoldedGroup(tile: usize, weights: usize, group: i32, d: i32, acc: usize, bits: i32): void {
+  const gpt = d >> 5;
+  const codes = tile + (<usize>(TILE_TOKENS * gpt) << 2);
+  const rowBytes = <usize>d << 2;
+  for (let t = 0; t < TILE_TOKENS; t += 4) {
+    for (let i = 0; i < 4 * d; i += 8) unpack8Codes(codes, t * d + i, bits, ROWS + (<usize>i << 2));
+    for (let i = 0; i < 4 * gpt; i++) {
+      const meta = load<u32>(tile + (<usize>(t * gpt + i) << 2));
+      store<f32>(META_A + (<usize>i << 2), metaScale(meta));
+      store<f32>(META_B + (<usize>i << 2), metaZero(meta));
+    }
+    for (let j = 0; j < group; j++) {
+      const wp = weights + (<usize>(j * TILE_TOKENS + t) << 2);
+      const w0 = load<f32>(wp), w1 = load<f32>(wp, 4), w2 = load<f32>(wp, 8), w3 = load<f32>(wp, 12);
+      const aj = acc + <usize>j * rowBytes;
+      for (let g = 0; g < gpt; g++) {
+        const m0 = META_A + (<usize>g << 2), z0 = META_B + (<usize>g << 2), gs = <usize>gpt << 2;
+        const ws0 = f32x4.splat(w0 * load<f32>(m0)), ws1 = f32x4.splat(w1 * load<f32>(m0 + gs));
+        const ws2 = f32x4.splat(w2 * load<f32>(m0 + 2 * gs)), ws3 = f32x4.splat(w3 * load<f32>(m0 + 3 * gs));
+        const zs = f32x4.splat((w0 * load<f32>(z0) + w1 * load<f32>(z0 + gs)) + (w2 * load<f32>(z0 + 2 * gs) + w3 * load<f32>(z0 + 3 * gs)));
+        const r0 = ROWS + (<usize>(g * 32) << 2);
+        const ag = aj + (<usize>(g * 32) << 2);
+        for (let c: usize = 0; c < 128; c += 16) {
+          let a = f32x4.add(v128.load(ag + c), zs);
+          a = f32x4.add(a, f32x4.mul(ws0, v128.load(r0 + c)));
+          a = f32x4.add(a, f32x4.mul(ws1, v128.load(r0 + rowBytes + c)));
+          a = f32x4.add(a, f32x4.mul(ws2, v128.load(r0 + 2 * rowBytes + c)));
+          a = f32x4.add(a, f32x4.mul(ws3, v128.load(r0 + 3 * rowBytes + c)));
+          v128.store(ag + c, a);
+        }
+      }
+    }
+  }
+}
+
 @inline
 function accumulateValues(tile: usize, weights: usize, group: i32, d: i32, acc: usize, bits: i32): void {
-  if (group == 1 && d % 32 == 0) accumulateValuesFolded(tile, weights, d, acc, bits);
-  else accumulateValuesDecoded(tile, weights, group, d, acc, bits);
+  if (d % 32 != 0) accumulateValuesDecoded(tile, weights, group, d, acc, bits);
+  else if (group == 1) accumulateValuesFolded(tile, weights, d, acc, bits);
+  else accumulateValuesFoldedGroup(tile, weights, group, d, acc, bits);
 }
 
 // One specialization per width so the unpack's `bits` branch folds away.
