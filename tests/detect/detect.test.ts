@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { chooseBackend, formatBackendReport, type BackendProbe } from '../../ts/backends/detect.js';
+import { chooseBackend, formatBackendReport, isSoftwareAdapter, type BackendProbe } from '../../ts/backends/detect.js';
 import { TsBackend } from '../../ts/backends/ts-backend.js';
 import type { AttentionBackend, BackendName } from '../../ts/backends/types.js';
 import { KvpackError } from '../../ts/errors.js';
 
 /** A fake backend that records dispose(), for probe-order tests. */
-function fakeBackend(name: BackendName, disposed: BackendName[]): AttentionBackend {
+function fakeBackend(name: BackendName, disposed: BackendName[], description = `fake ${name}`): AttentionBackend {
   return {
-    name, description: `fake ${name}`,
+    name, description,
     attend: async () => new Float32Array(0),
     dispose: () => { disposed.push(name); },
   };
@@ -90,6 +90,46 @@ describe('chooseBackend order and fallback (injected probes)', () => {
   });
 });
 
+describe('software WebGPU adapters', () => {
+  const LLVMPIPE = 'WebGPU: OpenGL version 4.5 (Core Profile) Mesa 22.3.6 / llvmpipe-llvm-15-0-6-256-bits- [Dawn opengl, compatibility]';
+  const softGpu = (disposed: BackendName[]): BackendProbe => async () => ({ backend: fakeBackend('webgpu', disposed, LLVMPIPE) });
+
+  it('recognizes CPU rasterizers by adapter name', () => {
+    expect(isSoftwareAdapter(LLVMPIPE)).toBe(true);
+    expect(isSoftwareAdapter('WebGPU: Vulkan / llvmpipe (LLVM 15.0.6, 256 bits) [navigator.gpu]')).toBe(true);
+    expect(isSoftwareAdapter('WebGPU: lavapipe')).toBe(true);
+    expect(isSoftwareAdapter('WebGPU: Google SwiftShader')).toBe(true);
+    expect(isSoftwareAdapter('WebGPU: NVIDIA H100 80GB HBM3 / nvidia / hopper [Dawn default backend]')).toBe(false);
+    expect(isSoftwareAdapter('WebGPU: Apple M2 / apple / metal-3')).toBe(false);
+  });
+
+  it('prefers WASM SIMD over a software adapter and disposes the adapter', async () => {
+    const disposed: BackendName[] = [];
+    const { backend, report } = await chooseBackend({ env: {}, probes: { webgpu: softGpu(disposed), ...probesFrom({ wasm: 'ok' }, [], disposed) } });
+    expect(backend.name).toBe('wasm');
+    expect(disposed).toEqual(['webgpu']);
+    expect(report.why).toMatch(/software \(CPU\) rasterizer/);
+    expect(report.attempts.map((a) => [a.name, a.ok])).toEqual([['webgpu', true], ['wasm', true]]);
+  });
+
+  it('keeps the software adapter when WASM fails (it beats the TS reference)', async () => {
+    const disposed: BackendName[] = [];
+    const { backend, report } = await chooseBackend({ env: {}, probes: { webgpu: softGpu(disposed), ...probesFrom({ wasm: 'fail', ts: 'ok' }, [], disposed) } });
+    expect(backend.name).toBe('webgpu');
+    expect(disposed).toEqual(['ts']);
+    expect(report.why).toMatch(/kept because WASM SIMD is unavailable/);
+  });
+
+  it('uses the software adapter when asked: allowSoftwareGpu or an explicit request', async () => {
+    for (const opts of [{ allowSoftwareGpu: true, env: {} }, { env: { KVPACK_BACKEND: 'webgpu' } }, { prefer: 'webgpu' as const, env: {} }]) {
+      const disposed: BackendName[] = [];
+      const { backend } = await chooseBackend({ ...opts, probes: { webgpu: softGpu(disposed), ...probesFrom({ wasm: 'ok' }, [], disposed) } });
+      expect(backend.name).toBe('webgpu');
+      expect(disposed).toEqual([]);
+    }
+  });
+});
+
 describe('explicit requests', () => {
   it('env KVPACK_BACKEND picks a backend and skips the others', async () => {
     const calls: BackendName[] = [], disposed: BackendName[] = [];
@@ -144,7 +184,7 @@ describe('built-in probes on this machine', () => {
     const { backend, report } = await chooseBackend({ env: {}, probeAll: true });
     expect(report.attempts.map((a) => a.name)).toEqual(['webgpu', 'wasm', 'ts']);
     for (const a of report.attempts) expect(a.reason.length).toBeGreaterThan(0);
-    expect(report.attempts.find((a) => a.ok)!.name).toBe(backend.name);
+    expect(report.attempts.find((a) => a.name === backend.name)!.ok).toBe(true);
     backend.dispose();
   });
 });

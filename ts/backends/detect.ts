@@ -44,6 +44,11 @@ export interface ChooseOptions {
   probeAll?: boolean;
   /** Replace probes (tests, or an app that builds its own WebGPU device). */
   probes?: Partial<Record<BackendName, BackendProbe>>;
+  /**
+   * Choose a WebGPU adapter that is a software rasterizer (Mesa llvmpipe/lavapipe, SwiftShader,
+   * WARP) even when WASM SIMD works. Default false: such adapters are much slower than WASM SIMD.
+   */
+  allowSoftwareGpu?: boolean;
   /** A probe taking longer than this fails (an adapter request that never settles). Default 20 s. */
   probeTimeoutMs?: number;
 }
@@ -68,9 +73,21 @@ export async function chooseBackend(opts: ChooseOptions = {}): Promise<ChosenBac
   const order = requested ? [requested.name] : BACKEND_ORDER;
 
   let chosen: ProbeResult | undefined;
+  // A WebGPU adapter that is a CPU rasterizer (llvmpipe...) kept aside while WASM SIMD is tried.
+  let softwareGpu: ProbeResult | undefined;
+  let demoted: string | undefined;
+  let kept: string | undefined;
   for (const name of order) {
     const { attempt, result } = await runProbe(name, probes[name], timeoutMs);
     attempts.push(attempt);
+    if (result && !requested && name === 'webgpu' && !opts.allowSoftwareGpu && isSoftwareAdapter(result.backend.description)) {
+      // On the CPU, WASM SIMD runs decode attention far faster than WGSL through a software
+      // rasterizer (kvpack demo, 8K tokens x 32 heads x 128 on 2 cores: ~60 ms vs ~2 s a step).
+      softwareGpu = result;
+      demoted = 'the WebGPU adapter is a software (CPU) rasterizer, slower than WASM SIMD';
+      log(`kvpack: backend webgpu is a software adapter (${result.backend.description}); trying wasm first`);
+      continue;
+    }
     if (result) { chosen = result; break; }
     if (requested) {
       throw new KvpackError('BACKEND_UNAVAILABLE',
@@ -78,6 +95,16 @@ export async function chooseBackend(opts: ChooseOptions = {}): Promise<ChosenBac
         requested.source === 'option' ? 'prefer' : 'KVPACK_BACKEND');
     }
     log(`kvpack: backend ${name} unavailable (${attempt.reason}); falling back`);
+  }
+  if (softwareGpu) {
+    if (chosen && chosen.backend.name !== 'ts') softwareGpu.backend.dispose();
+    else {
+      // WASM failed too: the software GPU still beats the TS reference.
+      chosen?.backend.dispose();
+      chosen = softwareGpu;
+      demoted = undefined;
+      kept = 'the WebGPU adapter is a software rasterizer, kept because WASM SIMD is unavailable';
+    }
   }
   if (!chosen) {
     // Only reachable when a custom 'ts' probe fails: the built-in TS backend cannot.
@@ -94,9 +121,11 @@ export async function chooseBackend(opts: ChooseOptions = {}): Promise<ChosenBac
   }
   const why = requested
     ? `requested by ${requested.source}`
-    : attempts.length === 1 || attempts[0]!.name === chosen.backend.name
-      ? `first available in order ${BACKEND_ORDER.join(' > ')}`
-      : `fallback in order ${BACKEND_ORDER.join(' > ')}`;
+    : kept ?? (demoted
+      ? `${demoted} (order ${BACKEND_ORDER.join(' > ')}; KVPACK_BACKEND=webgpu or allowSoftwareGpu to use it)`
+      : attempts[0]!.name === chosen.backend.name
+        ? `first available in order ${BACKEND_ORDER.join(' > ')}`
+        : `fallback in order ${BACKEND_ORDER.join(' > ')}`);
   log(`kvpack: using backend ${chosen.backend.name} (${chosen.backend.description}): ${why}`);
   return {
     backend: chosen.backend,
@@ -178,7 +207,10 @@ async function probeWebGpu(): Promise<ProbeResult> {
   const { createWebGpuBackend } = await import('./webgpu/index.js');
   const backend = await createWebGpuBackend();
   const gpu = backend.gpu;
-  return { backend, details: { adapter: gpu.description, features: [...gpu.features].sort(), limits: { ...gpu.limits } } };
+  return {
+    backend,
+    details: { adapter: gpu.description, software: isSoftwareAdapter(gpu.description), features: [...gpu.features].sort(), limits: { ...gpu.limits } },
+  };
 }
 
 async function probeWasm(): Promise<ProbeResult> {
@@ -188,6 +220,13 @@ async function probeWasm(): Promise<ProbeResult> {
   }
   const backend = await mod.createWasmBackend();
   return { backend, details: { simd: true, memoryKiB: (backend.wasm.memory.buffer.byteLength / 1024) | 0 } };
+}
+
+/** Adapter names of CPU implementations of WebGPU (from the adapter info Dawn / wgpu report). */
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|microsoft basic render|\bwarp\b/i;
+
+export function isSoftwareAdapter(description: string): boolean {
+  return SOFTWARE_ADAPTER.test(description);
 }
 
 /** Plain-text report for `kvpack backends` and logs. */
