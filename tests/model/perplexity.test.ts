@@ -68,6 +68,19 @@ describe('perplexity per codec on the real model (ctx 128, 2 windows)', () => {
     expect(r.perplexity).toBeLessThan(50);
   });
 
+  it('codecs that build their own cache (CodecInfo.createCache, e.g. QAQ) run through the same harness', async () => {
+    const own = listCodecs().find((c) => c.createCache);
+    expect(own).toBeDefined();
+    const r = await evaluatePerplexity(model, evalTokens, parsePairing(own!.name), { ...OPTS, maxWindows: 1 });
+    expect(Number.isFinite(r.perplexity)).toBe(true);
+    expect(r.perplexity / results.get('fp32')!.perplexity).toBeLessThan(1.5);
+    expect(r.cache.effectiveBits).toBeGreaterThan(0);
+    expect(r.cache.effectiveBits).toBeLessThan(32);
+    // one cache codes both streams: pairing it with another codec is refused before any work
+    await expect(evaluatePerplexity(model, evalTokens, parsePairing(`${own!.name}:kivi2`), OPTS))
+      .rejects.toMatchObject({ code: 'BAD_PARAM', arg: 'codec' });
+  });
+
   it('bad pairings and contexts are typed errors before any work', async () => {
     expect(() => parsePairing('nope')).toThrow(expect.objectContaining({ code: 'UNKNOWN_CODEC' }));
     expect(() => parsePairing('kivi2@x3')).toThrow(expect.objectContaining({ code: 'BAD_PARAM', arg: 'codecs' }));
