@@ -5,6 +5,7 @@
 import { TILE_TOKENS } from '../constants';
 import { f16x4ToF32x4 } from '../f16';
 import { putCode, unpack8Codes, zeroWords } from '../bitpack';
+import { affineCode4 } from '../quant-simd';
 import { affineCode, affineParams, affineScale, affineZero, metaScale, metaZero } from '../quant';
 import { MAX_HEAD_DIM } from '../constants';
 import { META_A, META_B, ROWS } from '../scratch';
@@ -15,14 +16,6 @@ const FOLDED_Q_FLOATS: i32 = 16 * MAX_HEAD_DIM;
 const FOLDED_Q: usize = memory.data(FOLDED_Q_FLOATS * 4, 16);
 /** Per query head: q . zero_c over channels (the folded keys' bias), [group]. */
 const FOLDED_BIAS: usize = memory.data(16 * 4, 16);
-
-/** clamp(floor((x - z) / s + 0.5), 0, top) per lane (the scalar affineCode's IEEE f32 ops), 0 where s == 0. */
-@inline
-function quantize4(v: v128, s: v128, z: v128, sIsZero: v128, top: v128): v128 {
-  let c = f32x4.floor(f32x4.add(f32x4.div(f32x4.sub(v, z), s), f32x4.splat(0.5)));
-  c = f32x4.min(f32x4.max(c, f32x4.splat(0)), top);
-  return v128.andnot(i32x4.trunc_sat_f32x4_u(c), sIsZero);
-}
 
 /** Scalar path (any d): the SIMD encoders fall back to it for widths they do not cover. */
 function encodeKeysScalar(x: usize, out: usize, d: i32, bits: i32): void {
@@ -85,7 +78,7 @@ function encodeKeys(x: usize, out: usize, d: i32, bits: i32): void {
       for (let k = 0; k < vecPerWord; k++) {
         const m = c0 + (<usize>k << 4);
         const s = v128.load(META_A + m);
-        const code = quantize4(v128.load(xr + (<usize>k << 4)), s, v128.load(META_B + m), f32x4.eq(s, f32x4.splat(0)), top);
+        const code = affineCode4(v128.load(xr + (<usize>k << 4)), s, v128.load(META_B + m), f32x4.eq(s, f32x4.splat(0)), top);
         acc = v128.or(acc, i32x4.mul(code, i32x4.shl(laneShift, 4 * k * bits)));
       }
       store<u32>(codes + (<usize>(t * wordsPerToken + w) << 2), orLanes(acc));
@@ -149,7 +142,7 @@ function encodeValues(x: usize, out: usize, d: i32, bits: i32): void {
     for (let w = 0; w < bits; w++) {
       let acc = i32x4.splat(0);
       for (let k = 0; k < vecPerWord; k++) {
-        const code = quantize4(v128.load(xg + (<usize>(w * perWord + 4 * k) << 2)), s, z, sIsZero, top);
+        const code = affineCode4(v128.load(xg + (<usize>(w * perWord + 4 * k) << 2)), s, z, sIsZero, top);
         acc = v128.or(acc, i32x4.mul(code, i32x4.shl(laneShift, 4 * k * bits)));
       }
       store<u32>(codes + (<usize>(g * bits + w) << 2), orLanes(acc));

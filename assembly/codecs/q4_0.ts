@@ -3,6 +3,7 @@
 import { TILE_TOKENS } from '../constants';
 import { unpack8Codes } from '../bitpack';
 import { q4Scale } from '../quant';
+import { clampToInt } from '../quant-simd';
 import { ROWS } from '../scratch';
 import { accumulateRows4, orLanes, scoreRows4 } from '../vec';
 import { accumulateBlocksFolded, blockScale, Q4, Q_BLOCK, scoreBlocksFolded, storeBlockScale } from './q-block';
@@ -62,11 +63,10 @@ export function encode_q4_0(x: usize, out: usize, headDim: i32, head: i32, param
   }
 }
 
-/** clamp(floor(x / s + 8.5), 0, 15) per lane as i32, 8 where s == 0 (NaN -> 0, as the scalar path). */
+/** clamp(floor(x / s + 8.5), 0, 15) per lane as i32, 8 where s == 0. */
 @inline
 function q4Code4(v: v128, s: v128, sIsZero: v128, top: v128, zero: v128, bias: v128, eight: v128): v128 {
-  const c = f32x4.min(f32x4.max(f32x4.floor(f32x4.add(f32x4.div(v, s), bias)), zero), top);
-  return v128.bitselect(eight, i32x4.trunc_sat_f32x4_u(c), sIsZero);
+  return v128.bitselect(eight, clampToInt(f32x4.floor(f32x4.add(f32x4.div(v, s), bias)), zero, top), sIsZero);
 }
 
 /** Rows t..t+3 -> ROWS: (code - 8) * block scale (exact subtraction, then one rounded multiply). */

@@ -2,14 +2,15 @@
 // int8 codes (8d words). An 8-element chunk never crosses a block (d is a multiple of 8).
 import { TILE_TOKENS } from '../constants';
 import { q8Scale } from '../quant';
+import { clampToInt } from '../quant-simd';
 import { ROWS } from '../scratch';
 import { accumulateRows4, scoreRows4 } from '../vec';
 import { accumulateBlocksFolded, blockScale, Q8, Q_BLOCK, scoreBlocksFolded, storeBlockScale } from './q-block';
 
 /**
- * SIMD encoder, words bit-identical to the TS reference: max |x| is a lane-wise f32x4.max (NaN
- * propagates as in Math.max; |+-0| = +0, so lane order cannot matter), codes are the per-lane
- * IEEE div/add/floor of q8Code, clamped, truncated and narrowed (exact: |code| <= 127).
+ * SIMD encoder, words bit-identical to the TS reference: max |x| is a lane-wise pmax (inputs are
+ * finite and |+-0| = +0, so lane order cannot matter), codes are the per-lane IEEE div/add/floor
+ * of q8Code, clamped, converted (quant-simd.ts) and narrowed (exact: |code| <= 127).
  */
 export function encode_q8_0(x: usize, out: usize, headDim: i32, head: i32, params: usize): void {
   const blocks = (TILE_TOKENS * headDim) / Q_BLOCK;
@@ -18,7 +19,7 @@ export function encode_q8_0(x: usize, out: usize, headDim: i32, head: i32, param
   for (let b = 0; b < blocks; b++) {
     const xb = x + (<usize>(b * Q_BLOCK) << 2);
     let vmax = f32x4.splat(0);
-    for (let k = 0; k < Q_BLOCK; k += 4) vmax = f32x4.max(vmax, f32x4.abs(v128.load(xb + (<usize>k << 2))));
+    for (let k = 0; k < Q_BLOCK; k += 4) vmax = f32x4.pmax(vmax, f32x4.abs(v128.load(xb + (<usize>k << 2))));
     const amax = max(max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)),
       max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
     const s = q8Scale(amax);
@@ -34,11 +35,10 @@ export function encode_q8_0(x: usize, out: usize, headDim: i32, head: i32, param
   }
 }
 
-/** clamp(floor(x / s + 0.5), -127, 127) per lane as i32, 0 where s == 0 (NaN -> 0, as the scalar path). */
+/** clamp(floor(x / s + 0.5), -127, 127) per lane as i32, 0 where s == 0. */
 @inline
 function q8Code4(v: v128, s: v128, sIsZero: v128, lo: v128, hi: v128, half: v128): v128 {
-  const c = f32x4.min(f32x4.max(f32x4.floor(f32x4.add(f32x4.div(v, s), half)), lo), hi);
-  return v128.andnot(i32x4.trunc_sat_f32x4_s(c), sIsZero);
+  return v128.andnot(clampToInt(f32x4.floor(f32x4.add(f32x4.div(v, s), half)), lo, hi), sIsZero);
 }
 
 /** Rows t..t+3 (elements 4d from t*d, contiguous in tile order) -> ROWS: code * block scale. */
