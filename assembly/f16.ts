@@ -68,3 +68,23 @@ export function f16x4ToF32x4(h: v128): v128 {
   f = v128.or(f, v128.and(infNan, i32x4.splat(0x7f800000)));
   return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
 }
+
+/**
+ * metaF16Bits of four f32 lanes (saturate to +-F16_MAX, then round to nearest even), bit for bit,
+ * as i32 lanes holding the f16 bits (F. Giesen's float_to_half_fast3_rtne, branch-free): below
+ * 2^-14 the f16 is subnormal or zero and the FPU's own round-to-nearest-even does it (add 0.5,
+ * whose ulp is the f16 subnormal step, and keep the low mantissa bits); above, add the exponent
+ * rebias + 0xfff + the mantissa's lowest kept bit (ties to even) and shift. Finite inputs only
+ * (callers' data are checked); pmax/pmin keep -0 and clamp like the scalar min(max()).
+ */
+@inline
+export function f32x4ToF16x4Sat(x: v128): v128 {
+  const v = f32x4.pmin(f32x4.splat(F16_MAX), f32x4.pmax(f32x4.splat(-F16_MAX), x));
+  const sign = v128.and(v, i32x4.splat(0x80000000));
+  const a = v128.xor(v, sign);
+  const sub = i32x4.sub(f32x4.add(a, f32x4.splat(0.5)), i32x4.splat(126 << 23));
+  const odd = v128.and(i32x4.shr_u(a, 13), i32x4.splat(1));
+  const nrm = i32x4.shr_u(i32x4.add(i32x4.add(a, i32x4.splat(((15 - 127) << 23) + 0xfff)), odd), 13);
+  const isSub = i32x4.lt_s(a, i32x4.splat(113 << 23)); // a >= 0 as i32 (sign cleared)
+  return v128.or(v128.bitselect(sub, nrm, isSub), i32x4.shr_u(sign, 16));
+}

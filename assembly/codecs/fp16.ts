@@ -1,14 +1,15 @@
 // fp16 (docs/FORMAT.md "fp16"): word i = f16 pair (element 2i, 2i+1), saturating conversion.
 import { TILE_TOKENS } from '../constants';
-import { f16x4ToF32x4, metaF16Bits } from '../f16';
+import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../f16';
 import { ROWS } from '../scratch';
 import { accumulateRows4, scoreRows4 } from '../vec';
 
+/** 8 elements per step: f16 bits of 2 x 4 lanes, narrowed (exact: bits < 2^16) to 8 u16 in element order. */
 export function encode_fp16(x: usize, out: usize, headDim: i32, head: i32, params: usize): void {
-  const words = (TILE_TOKENS * headDim) >> 1;
-  for (let i = 0; i < words; i++) {
-    const p = x + (<usize>i << 3);
-    store<u32>(out + (<usize>i << 2), metaF16Bits(load<f32>(p)) | (metaF16Bits(load<f32>(p, 4)) << 16));
+  const n = TILE_TOKENS * headDim;
+  for (let e = 0; e < n; e += 8) {
+    const p = x + (<usize>e << 2);
+    v128.store(out + (<usize>e << 1), i16x8.narrow_i32x4_u(f32x4ToF16x4Sat(v128.load(p)), f32x4ToF16x4Sat(v128.load(p, 16))));
   }
 }
 

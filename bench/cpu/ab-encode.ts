@@ -1,6 +1,6 @@
 /**
  * A/B of two kernel builds' tile encoders alone (tiles already in WASM memory), in one process on
- * CPU time: ns per element for KIVI, q8_0, q4_0 keys and values, 256 tiles of 32 x 128.
+ * CPU time: ns per element for fp16, KIVI, q8_0, q4_0 keys and values, 256 tiles of 32 x 128.
  *
  *   npx esbuild bench/cpu/ab-encode.ts --bundle --platform=node --format=esm --outfile=build/bench/ab-encode.js
  *   node build/bench/ab-encode.js A.wasm B.wasm
@@ -14,7 +14,7 @@ import { gaussianKv, outlierKeys } from '../../tests/helpers/data.js';
 const [a, b] = process.argv.slice(2);
 if (!a || !b) throw new Error('usage: ab-encode A.wasm B.wasm');
 const d = 128, tiles = 256, elements = tiles * 32 * d;
-for (const name of ['kivi2', 'kivi4', 'q8_0', 'q4_0']) {
+for (const name of ['fp16', 'kivi2', 'kivi4', 'q8_0', 'q4_0']) {
   for (const kind of ['key', 'value'] as const) {
     const codec = createCodec(name, { kind, headDim: d, nKvHeads: 1 });
     const data = kind === 'key' ? outlierKeys(tiles * 32, 1, d, 5) : gaussianKv(tiles * 32, 1, d, 5);

@@ -17,6 +17,7 @@ import { createCodec } from '../../ts/codecs/registry.js';
 import type { StreamCodec, StreamKind } from '../../ts/codecs/types.js';
 import { KvpackError } from '../../ts/errors.js';
 import { TILE_TOKENS } from '../../ts/format/constants.js';
+import { f16BitsToF32 } from '../../ts/format/f16.js';
 import { attendReference } from '../../ts/reference/attention.js';
 import { encodeTileWasm, WasmBackend, wasmSimdSupported } from '../../ts/backends/wasm.js';
 import { gaussianKv, makeRng, outlierKeys, randomQuery } from '../helpers/data.js';
@@ -89,6 +90,18 @@ function tileData(kind: string, d: number, seed: number, codec = ''): Float32Arr
       }
       return x;
     }
+    case 'f16-ties': {
+      // midpoints between neighbouring f16 values (exact in f32), and 1 f32 ulp either side, over
+      // normal and subnormal f16 of both signs: the SIMD f32 -> f16 conversion's rounding cases
+      const x = new Float32Array(n), u = new Uint32Array(x.buffer);
+      for (let e = 0; e < n; e++) {
+        const h = rng.int(0x7bff); // up to the largest finite f16 but one, so h + 1 is finite
+        x[e] = (f16BitsToF32(h) + f16BitsToF32(h + 1)) / 2;
+        if (e % 3 !== 0 && x[e] !== 0) u[e] = u[e]! + (e % 3 === 1 ? 1 : -1);
+        if (rng.int(2)) x[e] = -x[e]!;
+      }
+      return x;
+    }
     case 'gaussian': return gaussianKv(TILE_TOKENS, 1, d, seed);
     case 'outlier': return outlierKeys(TILE_TOKENS, 1, d, seed);
     case 'constant': return new Float32Array(n).fill(0.3);
@@ -120,7 +133,7 @@ describe('wasm module', () => {
 });
 
 describe('wasm tile encoders === TS reference words', () => {
-  const DATA = ['gaussian', 'outlier', 'constant', 'zero', 'extreme', 'bits', 'ties', 'signs'];
+  const DATA = ['gaussian', 'outlier', 'constant', 'zero', 'extreme', 'bits', 'ties', 'signs', 'f16-ties'];
   for (const name of CODECS) {
     for (const kind of ['key', 'value'] as StreamKind[]) {
       it(`${name} ${kind}s`, async () => {
@@ -137,7 +150,7 @@ describe('wasm tile encoders === TS reference words', () => {
             tiles++;
           }
         }
-        record('wasm encoder words vs TS (head_dim 8/24/40/64/128 x 8 data kinds)', name, kind, `${tiles} tiles ===`);
+        record('wasm encoder words vs TS (head_dim 8/24/40/64/128 x 9 data kinds)', name, kind, `${tiles} tiles ===`);
       });
     }
   }
