@@ -312,8 +312,10 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
   };
   if (kk.bits !== undefined) constants.K_BITS = kk.bits;
   if (vk.bits !== undefined) constants.V_BITS = vk.bits;
-  let src = attendTilesSource(kk, vk);
-  if (variant !== 'base') {
+  // 'generic': the codec hooks of wgsl/<codec>/attend.wgsl even where the backend would pick a
+  // specialized path (KIVI-2/4 word loads), for A/B runs in one call
+  let src = attendTilesSource(kk, vk, { generic: variant === 'generic' });
+  if (variant !== 'base' && variant !== 'generic') {
     // a driver under test from bench/gpu/<variant>.wgsl in place of wgsl/attend/tiles.wgsl
     const file = readFileSync(`bench/gpu/${variant}.wgsl`, 'utf8');
     src = src.replace(/\/\/ ---- wgsl\/attend\/tiles\.wgsl\n[\s\S]*?(?=\/\/ ---- wgsl\/)/, `// ---- bench/gpu/${variant}.wgsl\n${file}\n`);

@@ -87,6 +87,10 @@ export function webGpuCases(): WebGpuCase[] {
   // keys and values with different codecs and widths in one shader (K_BITS != V_BITS)
   cases.push({ name: 'kivi2/kivi8 d64 kv2 h4', key: 'kivi2', value: 'kivi8', nKvHeads: 2, headDim: 64, nHeads: 4, window: 32, sinks: 0, lengths: [130, 90], data: 'outlier' });
   cases.push({ name: 'q4_0/fp16 d128 kv1 h4', key: 'q4_0', value: 'fp16', nKvHeads: 1, headDim: 128, nHeads: 4, window: 0, sinks: 2, lengths: [100, 70], data: 'outlier' });
+  // KIVI word-load path (wgsl/attend/kivi-words.wgsl) on the benchmark's shape class: head_dim
+  // 128 GQA 4 with a partial last tile, and group 12 (two head blocks) at head_dim 64
+  cases.push({ name: 'kivi2 d128 kv2 h8 GQA', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 0, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2 });
+  cases.push({ name: 'kivi4 d64 kv1 h12', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 64, nHeads: 12, window: 0, sinks: 1, lengths: [110, 66], data: 'outlier' });
   // crosses a page (64 tiles) with one page per GPU buffer: the cache spans 2 buffers
   cases.push({ name: 'kivi2 d8 kv2 h4 2 pages', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 8, nHeads: 4, window: 16, sinks: 0,
     lengths: [TILES_PER_PAGE * 32 + 200, 300], data: 'outlier', pagesPerBuffer: 1, tilesPerSplit: 16, appendChunkTokens: 45 });

@@ -4,7 +4,7 @@ import { BufferUsage, MAP_READ_MODE, writeArray } from './device.js';
 import type { GpuKvCache, GpuSequence } from './gpu-cache.js';
 import { kernelsFor } from './kernels.js';
 import { bindGroupLayout, getPipeline } from './pipelines.js';
-import { attendRowsSource, attendTilesSource, mergeSource } from './shaders.js';
+import { attendRowsSource, attendTilesSource, kiviWordsBits, mergeSource } from './shaders.js';
 
 /** Query heads one workgroup handles (MAX_G in wgsl/attend/tiles.wgsl). */
 const MAX_G = 8;
@@ -78,8 +78,12 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
   };
   if (kk.bits !== undefined) tilesConstants.K_BITS = kk.bits;
   if (vk.bits !== undefined) tilesConstants.V_BITS = vk.bits;
+  // the KIVI word-load path reads pages as vec4s: every tile offset must be a multiple of 4
+  // words (page offsets are multiples of the slot size, slots hold nKv (K, V) tile pairs)
+  const wordsPath = kiviWordsBits(kk, vk) !== undefined
+    && [L.key.tileWords, L.value.tileWords, L.tileSlotWords].every((w) => w % 4 === 0);
   const [tilesPipe, rowsPipe, mergePipe] = await Promise.all([
-    getPipeline(ctx, { label: `kvpack-attend-${L.key.name}-${L.value.name}`, layout: 'attend', source: attendTilesSource(kk, vk), entryPoint: 'attend_tiles', constants: tilesConstants }),
+    getPipeline(ctx, { label: `kvpack-attend-${L.key.name}-${L.value.name}`, layout: 'attend', source: attendTilesSource(kk, vk, { generic: !wordsPath }), entryPoint: 'attend_tiles', constants: tilesConstants }),
     getPipeline(ctx, {
       label: 'kvpack-attend-rows', layout: 'attend', source: attendRowsSource(), entryPoint: 'attend_tiles',
       constants: { ...common, HEAD_STRIDE: d, V_OFFSET: cache.fpRowCount * L.tokenFloats, ROW_WORDS: L.tokenFloats },

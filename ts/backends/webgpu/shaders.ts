@@ -21,8 +21,43 @@ function join(paths: readonly string[], extra = ''): string {
   return unique.map((p) => `// ---- wgsl/${p}\n${wgslFile(p)}`).join('\n') + (extra ? `\n// ---- glue\n${extra}` : '');
 }
 
-/** Attention over packed tiles with `key`'s key hooks and `value`'s value hooks. */
-export function attendTilesSource(key: WgslCodecKernels, value: WgslCodecKernels): string {
+/** The page binding as the generic hooks read it (one u32 per load). */
+const PAGES_U32 = 'var<storage, read> pages: array<u32>;';
+
+/**
+ * Bits of the KIVI word-load fast path (wgsl/attend/kivi-words.wgsl) for this codec pair, or
+ * undefined: both streams KIVI with the same 2 or 4 bits (8 codes of a chunk in one word).
+ */
+export function kiviWordsBits(key: WgslCodecKernels, value: WgslCodecKernels): number | undefined {
+  const kivi = (k: WgslCodecKernels): boolean => k.attend === 'kivi/attend.wgsl';
+  if (!kivi(key) || !kivi(value) || key.bits !== value.bits) return undefined;
+  return key.bits === 2 || key.bits === 4 ? key.bits : undefined;
+}
+
+/**
+ * Attention over packed tiles with `key`'s key hooks and `value`'s value hooks. KIVI-2/4 pairs
+ * get the word-load hooks over a vec4 view of the pages (unless `generic`, kept for A/B runs):
+ * the one textual substitution here swaps the driver's page declaration, checked below.
+ */
+export function attendTilesSource(key: WgslCodecKernels, value: WgslCodecKernels, opts: { generic?: boolean } = {}): string {
+  if (!opts.generic && kiviWordsBits(key, value) !== undefined) {
+    const driver = wgslFile('attend/tiles.wgsl');
+    if (!driver.includes(PAGES_U32)) {
+      throw new KvpackError('BACKEND_UNAVAILABLE', `attend/tiles.wgsl no longer declares '${PAGES_U32}'`, 'wgsl');
+    }
+    const glue = [
+      'fn key_chunk(base: u32, t: u32, c8: u32) -> Chunk8 { return kivi_words_key_chunk(base, t, c8); }',
+      'fn value_chunk(base: u32, t: u32, c8: u32) -> Chunk8 { return kivi_words_value_chunk(base, t, c8); }',
+      'fn key_init(lid: u32, kv_head: u32) { }',
+      'fn value_init(lid: u32, kv_head: u32) { }',
+    ].join('\n');
+    const vec4Driver = driver.replace(PAGES_U32, 'var<storage, read> pages: array<vec4<u32>>;');
+    return [
+      join(['constants.wgsl', 'common/f16.wgsl']),
+      `// ---- wgsl/attend/tiles.wgsl (pages as array<vec4<u32>>)\n${vec4Driver}`,
+      join(['attend/kivi-words.wgsl'], glue),
+    ].join('\n');
+  }
   const glue = [
     `fn key_chunk(base: u32, t: u32, c8: u32) -> Chunk8 { return ${key.keyChunk}(base, t, c8); }`,
     `fn value_chunk(base: u32, t: u32, c8: u32) -> Chunk8 { return ${value.valueChunk}(base, t, c8); }`,
