@@ -7,6 +7,7 @@ import type { CommandEntry } from './command.js';
  * The string literal in import() lets esbuild bundle the module into dist/cli.js.
  */
 export const COMMANDS: readonly CommandEntry[] = [
+  { name: 'start', summary: 'the main job: the demo, then real-model perplexity per codec when a model is present', load: () => import('./start.js') },
   { name: 'demo', summary: 'synthetic LLaMA-shaped KV cache: every codec, bits, error, decode time', load: () => import('./demo.js') },
   { name: 'backends', summary: 'which attention backends (WebGPU, WASM SIMD, TS) run here, and why', load: () => import('./backends.js') },
   { name: 'eval', summary: 'perplexity of a real model with its KV cache held by each codec (table, JSON, SVG)', load: () => import('./eval.js') },

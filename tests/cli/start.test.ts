@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { main } from '../../ts/cli/main.js';
+import type { CliIo } from '../../ts/cli/command.js';
+
+function capture(env: Record<string, string | undefined> = {}): CliIo & { stdout: string; stderr: string } {
+  const io = {
+    stdout: '', stderr: '', env,
+    out(s: string) { io.stdout += s; },
+    err(s: string) { io.stderr += s; },
+  };
+  return io;
+}
+
+describe('kvpack start (npm start)', () => {
+  it('says so, and succeeds, when no real model is present', async () => {
+    const io = capture({ KVPACK_MODEL: '/nonexistent/model', KVPACK_TEXT: '/nonexistent/text' });
+    expect(await main(['start', '--skip-demo'], io)).toBe(0);
+    expect(io.stderr).toContain('2/2 skipped: no real model/text');
+    expect(io.stdout).toBe('');
+  });
+
+  it('rejects unknown arguments with exit code 2', async () => {
+    const io = capture();
+    expect(await main(['start', '--bogus'], io)).toBe(2);
+    expect(io.stderr).toContain('unknown argument --bogus');
+  });
+
+  it('runs the real-model evaluation when the model and text exist', async () => {
+    const io = capture({
+      KVPACK_MODEL: '../shared/models/stories260K',
+      KVPACK_TEXT: '../shared/data/tinystories-valid-sample/TinyStories-valid.txt',
+      KVPACK_START_CODECS: 'fp32,kivi4',
+    });
+    // Only the cheap part (no demo, two codecs): eval itself is covered in tests/model.
+    const code = await main(['start', '--skip-demo'], io);
+    expect(code).toBe(0);
+    expect(io.stdout).toMatch(/\| fp32 +\|/);
+    expect(io.stdout).toMatch(/\| kivi4 +\|/);
+    expect(io.stdout).not.toMatch(/\| q8_0 +\|/);
+  }, 300_000);
+});
