@@ -4,17 +4,9 @@
  * Deterministic across runs and machines: only integer math and Math.log/sqrt/cos on its output.
  */
 
-/** mulberry32: 32-bit state, full period, good enough for test data; returns [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../ts/util/random.js';
+
+export { mulberry32 };
 
 export interface Rng {
   /** Uniform in [0, 1). */

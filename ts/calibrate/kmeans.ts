@@ -1,4 +1,5 @@
 import { check, KvpackError } from '../errors.js';
+import { mulberry32Next } from '../util/random.js';
 
 /**
  * Weighted k-means with k-means++ seeding: the calibration math of CQ (docs/codecs/cq.md,
@@ -29,14 +30,8 @@ export interface KmeansResult {
   inertia: number;
 }
 
-/** mulberry32 step on a u32 state; returns [next state, uniform in [0, 1)]. Mirrored in AS. */
-export function mulberry32Next(state: number): [number, number] {
-  const a = (state + 0x6d2b79f5) >>> 0;
-  let t = a;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return [a, ((t ^ (t >>> 14)) >>> 0) / 4294967296];
-}
+// mulberry32Next lives in ts/util/random.ts (mirrored in AS); re-exported for callers of this module.
+export { mulberry32Next };
 
 /** Validates k-means inputs; throws before any work. Shared by the TS and WASM entry points. */
 export function checkKmeansInput(samples: ArrayLike<number>, n: number, dim: number, k: number,

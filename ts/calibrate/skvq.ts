@@ -6,6 +6,7 @@ import {
   SKVQ_CALIBRATION_FORMAT, SKVQ_CALIBRATION_VERSION, equalGroupStart, type SkvqCalibration, type SkvqHeadCalibration,
 } from '../codecs/skvq/calibration.js';
 import { checkSkvqBits, skvqGeometry, SKVQ_DEFAULT_GROUP_SIZE, type SkvqBits } from '../codecs/skvq/geometry.js';
+import { mulberry32 } from '../util/random.js';
 
 /**
  * SKVQ calibration (docs/codecs/skvq.md, sections 1 and 3): per KV head, k-means of the
@@ -41,17 +42,6 @@ export interface SkvqStreamSample {
 }
 
 export const DEFAULT_CLIP_GRID: readonly number[] = Array.from({ length: 51 }, (_, i) => (100 - i) / 100);
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Per-channel min and max over all tokens of one head: points[c] = (min_c, max_c). */
 export function channelMinMax(data: Float32Array, nKvHeads: number, headDim: number, head: number): Float64Array {

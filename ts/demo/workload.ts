@@ -1,3 +1,4 @@
+import { mulberry32 } from '../util/random.js';
 /**
  * A synthetic, LLaMA-shaped decode workload that needs no downloads: keys with the outlier-channel
  * structure real models show (a few fixed channels per head with a large, persistent offset and
@@ -7,18 +8,6 @@
  * RoPE is not applied: it only rotates channel pairs and does not change the quantization story.
  * Everything is a deterministic function of the seed.
  */
-
-/** mulberry32: tiny full-period PRNG; deterministic across runtimes (integer math only). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gaussian {
   private readonly u: () => number;
