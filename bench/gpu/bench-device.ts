@@ -23,7 +23,10 @@ export async function openBenchDevice(): Promise<{ device: GPUDevice; descriptio
       adapter = await dawnInstance.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions);
     } else {
       // Dawn quantizes timestamps (100 us) unless this toggle is off; timeSteps copes either way
-      dawnInstance = create(['disable-dawn-features=timestamp_quantization']);
+      // KVPACK_DAWN_ENABLE=toggle,...: extra Dawn device toggles for diagnosis only (e.g.
+      // disable_robustness: no index clamping in shaders, which browsers never allow)
+      const extra = process.env.KVPACK_DAWN_ENABLE;
+      dawnInstance = create(['disable-dawn-features=timestamp_quantization', ...(extra ? [`enable-dawn-features=${extra}`] : [])]);
       adapter = await dawnInstance.requestAdapter({ powerPreference: 'high-performance' });
     }
   }
