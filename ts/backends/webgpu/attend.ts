@@ -83,7 +83,7 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
   const wordsPath = kiviWordsBits(kk, vk) !== undefined
     && [L.key.tileWords, L.value.tileWords, L.tileSlotWords].every((w) => w % 4 === 0);
   const [tilesPipe, rowsPipe, mergePipe] = await Promise.all([
-    getPipeline(ctx, { label: `kvpack-attend-${L.key.name}-${L.value.name}`, layout: 'attend', source: attendTilesSource(kk, vk, { generic: !wordsPath }), entryPoint: 'attend_tiles', constants: tilesConstants }),
+    getPipeline(ctx, { label: `kvpack-attend-${L.key.name}-${L.value.name}`, layout: 'attend', source: attendTilesSource(kk, vk, { generic: !wordsPath, headDim: d }), entryPoint: 'attend_tiles', constants: tilesConstants }),
     getPipeline(ctx, {
       label: 'kvpack-attend-rows', layout: 'attend', source: attendRowsSource(), entryPoint: 'attend_tiles',
       constants: { ...common, HEAD_STRIDE: d, V_OFFSET: cache.fpRowCount * L.tokenFloats, ROW_WORDS: L.tokenFloats },

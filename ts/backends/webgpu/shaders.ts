@@ -36,10 +36,20 @@ export function kiviWordsBits(key: WgslCodecKernels, value: WgslCodecKernels): n
 
 /**
  * Attention over packed tiles with `key`'s key hooks and `value`'s value hooks. KIVI-2/4 pairs
- * get the word-load hooks over a vec4 view of the pages (unless `generic`, kept for A/B runs):
+ * get the dedicated tile loop of wgsl/attend/kivi-fast.wgsl when `headDim` is 64 or 128 (unless
+ * `words` or `generic`, kept for A/B runs), else the word-load hooks over a vec4 view of the pages:
  * the one textual substitution here swaps the driver's page declaration, checked below.
  */
-export function attendTilesSource(key: WgslCodecKernels, value: WgslCodecKernels, opts: { generic?: boolean } = {}): string {
+/** Head sizes of the dedicated KIVI tile loop (wgsl/attend/kivi-fast.wgsl: acc in registers). */
+export const KIVI_FAST_HEAD_DIMS: readonly number[] = [64, 128];
+
+export function attendTilesSource(key: WgslCodecKernels, value: WgslCodecKernels,
+  opts: { generic?: boolean; words?: boolean; headDim?: number } = {}): string {
+  // the dedicated KIVI kernel: same entry point, bindings, dispatch and partials as tiles.wgsl
+  if (!opts.generic && !opts.words && kiviWordsBits(key, value) !== undefined
+    && opts.headDim !== undefined && KIVI_FAST_HEAD_DIMS.includes(opts.headDim)) {
+    return join(['constants.wgsl', 'common/f16.wgsl', 'attend/kivi-fast.wgsl', 'attend/kivi-words.wgsl']);
+  }
   if (!opts.generic && kiviWordsBits(key, value) !== undefined) {
     const driver = wgslFile('attend/tiles.wgsl');
     if (!driver.includes(PAGES_U32)) {
