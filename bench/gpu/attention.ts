@@ -313,10 +313,10 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
   if (kk.bits !== undefined) constants.K_BITS = kk.bits;
   if (vk.bits !== undefined) constants.V_BITS = vk.bits;
   // 'generic': the codec hooks of wgsl/<codec>/attend.wgsl even where the backend would pick a
-  // specialized path, 'words': the KIVI-2/4 word-load hooks in tiles.wgsl instead of the
-  // dedicated KIVI tile loop (wgsl/attend/kivi-fast.wgsl), for A/B runs in one call
-  let src = attendTilesSource(kk, vk, { generic: variant === 'generic', words: variant === 'words', headDim: s.d });
-  if (variant !== 'base' && variant !== 'generic' && variant !== 'words') {
+  // specialized path, 'kivi-fast': the opt-in dedicated KIVI tile loop (wgsl/attend/kivi-fast.wgsl)
+  // for KIVI-2/4 at head_dim 64/128 (else the same as base), for A/B runs in one call
+  let src = attendTilesSource(kk, vk, { generic: variant === 'generic', kiviTileLoop: variant === 'kivi-fast', headDim: s.d });
+  if (variant !== 'base' && variant !== 'generic' && variant !== 'kivi-fast') {
     // a driver under test from bench/gpu/<variant>.wgsl in place of wgsl/attend/tiles.wgsl
     const file = readFileSync(`bench/gpu/${variant}.wgsl`, 'utf8');
     src = src.replace(/\/\/ ---- wgsl\/attend\/tiles\.wgsl\n[\s\S]*?(?=\/\/ ---- wgsl\/)/, `// ---- bench/gpu/${variant}.wgsl\n${file}\n`);

@@ -44,6 +44,8 @@ export interface WebGpuCase {
   tilesPerSplit?: number;
   /** Split GPU appends into steps of this many tokens (as a large prefill is split). */
   appendChunkTokens?: number;
+  /** Backend option kiviTileLoop: the dedicated KIVI tile loop (wgsl/attend/kivi-fast.wgsl). */
+  kiviTileLoop?: boolean;
 }
 
 export interface WebGpuCaseResult {
@@ -91,10 +93,12 @@ export function webGpuCases(): WebGpuCase[] {
   // 128 GQA 4 with a partial last tile, and group 12 (two head blocks) at head_dim 64
   cases.push({ name: 'kivi2 d128 kv2 h8 GQA', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 0, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2 });
   cases.push({ name: 'kivi4 d64 kv1 h12', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 64, nHeads: 12, window: 0, sinks: 1, lengths: [110, 66], data: 'outlier' });
-  // the dedicated KIVI tile loop (wgsl/attend/kivi-fast.wgsl) also runs the two cases above; here
-  // MHA (group 1, 32 invocations) and group 3 over several work items with a partial last tile
-  cases.push({ name: 'kivi4 d128 kv2 h2 MHA fast', key: 'kivi4', value: 'kivi4', nKvHeads: 2, headDim: 128, nHeads: 2, window: 7, sinks: 2, lengths: [203, 33], data: 'outlier', tilesPerSplit: 3 });
-  cases.push({ name: 'kivi2 d64 kv2 h6 fast', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 64, nHeads: 6, window: 0, sinks: 0, lengths: [250, 31], data: 'outlier', tilesPerSplit: 3 });
+  // the opt-in dedicated KIVI tile loop (wgsl/attend/kivi-fast.wgsl): GQA 4, group 12 (two head
+  // blocks, the second partly idle), MHA (32 invocations) and group 3 over several work items
+  cases.push({ name: 'kivi2 d128 kv2 h8 GQA fast', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 0, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2, kiviTileLoop: true });
+  cases.push({ name: 'kivi4 d64 kv1 h12 fast', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 64, nHeads: 12, window: 0, sinks: 1, lengths: [110, 66], data: 'outlier', kiviTileLoop: true });
+  cases.push({ name: 'kivi4 d128 kv2 h2 MHA fast', key: 'kivi4', value: 'kivi4', nKvHeads: 2, headDim: 128, nHeads: 2, window: 7, sinks: 2, lengths: [203, 33], data: 'outlier', tilesPerSplit: 3, kiviTileLoop: true });
+  cases.push({ name: 'kivi2 d64 kv2 h6 fast', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 64, nHeads: 6, window: 0, sinks: 0, lengths: [250, 31], data: 'outlier', tilesPerSplit: 3, kiviTileLoop: true });
   // crosses a page (64 tiles) with one page per GPU buffer: the cache spans 2 buffers
   cases.push({ name: 'kivi2 d8 kv2 h4 2 pages', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 8, nHeads: 4, window: 16, sinks: 0,
     lengths: [TILES_PER_PAGE * 32 + 200, 300], data: 'outlier', pagesPerBuffer: 1, tilesPerSplit: 16, appendChunkTokens: 45 });
@@ -184,8 +188,11 @@ export async function runWebGpuCase(c: WebGpuCase, backend: WebGpuBackend): Prom
     q.set(randomQuery(c.nHeads, d, 5 + d), 0);
     q.set(randomQuery(c.nHeads, d, 6 + d), c.nHeads * d);
     const refs = [0, 1].map((seq) => attendReference(host, seq, q.subarray(seq * c.nHeads * d, (seq + 1) * c.nHeads * d), c.nHeads));
-    const be = new WebGpuBackend(backend.gpu, c.tilesPerSplit ? { tilesPerSplit: c.tilesPerSplit, ...(c.pagesPerBuffer ? { pagesPerBuffer: c.pagesPerBuffer } : {}) }
-      : (c.pagesPerBuffer ? { pagesPerBuffer: c.pagesPerBuffer } : {}));
+    const be = new WebGpuBackend(backend.gpu, {
+      ...(c.tilesPerSplit ? { tilesPerSplit: c.tilesPerSplit } : {}),
+      ...(c.pagesPerBuffer ? { pagesPerBuffer: c.pagesPerBuffer } : {}),
+      ...(c.kiviTileLoop ? { kiviTileLoop: true } : {}),
+    });
     let mirrorErr = 0, residentErr = 0;
     try {
       const mirror = await be.attend(host, [0, 1], q, c.nHeads);

@@ -1,8 +1,14 @@
 // KIVI-2/4 decode attention with its own tile loop (issue 6): no workgroup barrier per tile.
 // Same bindings, dispatch (work item, KV head, block of up to MAX_G query heads) and partial
 // (m, l, acc) layout as wgsl/attend/tiles.wgsl, so attend/merge.wgsl and the job/partials
-// buffers are shared; used when both streams are KIVI with the same 2 or 4 bits and HEAD_DIM
-// is 64 or 128 (ts/backends/webgpu/shaders.ts attendTilesSource).
+// buffers are shared. Opt-in (backend option kiviTileLoop; shaders.ts attendTilesSource) for
+// KIVI keys and values of the same 2 or 4 bits at HEAD_DIM 64 or 128.
+//
+// Outcome on the H100 (bench/README.md "Dedicated KIVI tile loop"): 1.4-4.1x SLOWER than
+// tiles.wgsl with the word-load hooks (kivi2 GQA 128K 1.745 vs 0.522 ms), hence not the default.
+// Not profiled; likely causes: every lane repeats the per-token metadata and q loads (32 + 32
+// vec4s per token and head, shared by a tile's 32 tokens in tiles.wgsl), each head decodes the
+// codes again (GROUP x), and a lane's tokens form one serial dependent chain across tiles.
 //
 // Why: tiles.wgsl spends three barriers, a workgroup-memory softmax and their dependent
 // latency on every 32-token tile; on the H100 kivi2, kivi4 and fp16 all took ~0.52 ms at 128K

@@ -17,6 +17,11 @@ export interface GpuAttendOptions {
    * workgroups over the batch, at least 2 tiles each; tests set it small to exercise the merge.
    */
   tilesPerSplit?: number;
+  /**
+   * KIVI-2/4 pairs at head_dim 64/128: use the dedicated tile loop (wgsl/attend/kivi-fast.wgsl)
+   * instead of tiles.wgsl with word-load hooks. Off by default: slower on the H100 (bench/README.md).
+   */
+  kiviTileLoop?: boolean;
 }
 
 /** One dispatch of attend/tiles.wgsl over one bound buffer. */
@@ -83,7 +88,7 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
   const wordsPath = kiviWordsBits(kk, vk) !== undefined
     && [L.key.tileWords, L.value.tileWords, L.tileSlotWords].every((w) => w % 4 === 0);
   const [tilesPipe, rowsPipe, mergePipe] = await Promise.all([
-    getPipeline(ctx, { label: `kvpack-attend-${L.key.name}-${L.value.name}`, layout: 'attend', source: attendTilesSource(kk, vk, { generic: !wordsPath, headDim: d }), entryPoint: 'attend_tiles', constants: tilesConstants }),
+    getPipeline(ctx, { label: `kvpack-attend-${L.key.name}-${L.value.name}`, layout: 'attend', source: attendTilesSource(kk, vk, { generic: !wordsPath, headDim: d, kiviTileLoop: opts.kiviTileLoop === true }), entryPoint: 'attend_tiles', constants: tilesConstants }),
     getPipeline(ctx, {
       label: 'kvpack-attend-rows', layout: 'attend', source: attendRowsSource(), entryPoint: 'attend_tiles',
       constants: { ...common, HEAD_STRIDE: d, V_OFFSET: cache.fpRowCount * L.tokenFloats, ROW_WORDS: L.tokenFloats },

@@ -36,17 +36,21 @@ export function kiviWordsBits(key: WgslCodecKernels, value: WgslCodecKernels): n
 
 /**
  * Attention over packed tiles with `key`'s key hooks and `value`'s value hooks. KIVI-2/4 pairs
- * get the dedicated tile loop of wgsl/attend/kivi-fast.wgsl when `headDim` is 64 or 128 (unless
- * `words` or `generic`, kept for A/B runs), else the word-load hooks over a vec4 view of the pages:
+ * get the word-load hooks over a vec4 view of the pages (unless `generic`, kept for A/B runs), or
+ * with `kiviTileLoop` and `headDim` 64 or 128 the dedicated tile loop of wgsl/attend/kivi-fast.wgsl:
  * the one textual substitution here swaps the driver's page declaration, checked below.
  */
-/** Head sizes of the dedicated KIVI tile loop (wgsl/attend/kivi-fast.wgsl: acc in registers). */
+/**
+ * Head sizes of the dedicated KIVI tile loop (wgsl/attend/kivi-fast.wgsl: acc in registers).
+ * Opt-in only (`kiviTileLoop`): 1.4-4.1x slower than the word-load hooks on the H100
+ * (bench/README.md, "Dedicated KIVI tile loop").
+ */
 export const KIVI_FAST_HEAD_DIMS: readonly number[] = [64, 128];
 
 export function attendTilesSource(key: WgslCodecKernels, value: WgslCodecKernels,
-  opts: { generic?: boolean; words?: boolean; headDim?: number } = {}): string {
+  opts: { generic?: boolean; kiviTileLoop?: boolean; headDim?: number } = {}): string {
   // the dedicated KIVI kernel: same entry point, bindings, dispatch and partials as tiles.wgsl
-  if (!opts.generic && !opts.words && kiviWordsBits(key, value) !== undefined
+  if (!opts.generic && opts.kiviTileLoop && kiviWordsBits(key, value) !== undefined
     && opts.headDim !== undefined && KIVI_FAST_HEAD_DIMS.includes(opts.headDim)) {
     return join(['constants.wgsl', 'common/f16.wgsl', 'attend/kivi-fast.wgsl', 'attend/kivi-words.wgsl']);
   }
