@@ -3,33 +3,19 @@ import { KvpackError } from '../../ts/errors.js';
 import { TILE_TOKENS } from '../../ts/format/constants.js';
 import { createCodec, tileBitsPerElement } from '../../ts/codecs/index.js';
 import {
-  plainSkvqCalibration, skvqGeometry, SkvqCodec, type SkvqBits, type SkvqCalibration,
+  plainSkvqCalibration, skvqGeometry, SkvqCodec, type SkvqCalibration,
 } from '../../ts/codecs/skvq/index.js';
 import { readTrit, packTrits } from '../../ts/codecs/skvq/ternary.js';
 import { clippedCode, clippedParams } from '../../ts/codecs/skvq/quantizer.js';
 import { unpackAffineMeta } from '../../ts/codecs/uniform.js';
 import { gaussianKv, makeRng, outlierKeys } from '../helpers/data.js';
+import { randomSkvqCalibration } from '../helpers/skvq-calibration.js';
 
 
 function codecFor(cal: SkvqCalibration, options?: Record<string, unknown>): SkvqCodec {
   return new SkvqCodec('skvq', cal.bits, { kind: cal.kind, headDim: cal.headDim, nKvHeads: cal.nKvHeads, calibration: cal, options });
 }
 
-/** A calibration with a random permutation and random non-empty groups, clip alpha. */
-function randomCalibration(kind: 'key' | 'value', nKvHeads: number, d: number, bits: SkvqBits, seed: number, clip = 1,
-  groupSize?: number): SkvqCalibration {
-  const cal = plainSkvqCalibration(kind, nKvHeads, d, bits, groupSize);
-  const rng = makeRng(seed);
-  cal.clip = clip;
-  cal.heads = cal.heads.map(() => {
-    const perm = Array.from({ length: d }, (_, c) => c);
-    for (let i = d - 1; i > 0; i--) { const j = rng.int(i + 1); [perm[i], perm[j]] = [perm[j]!, perm[i]!]; }
-    const cuts = new Set<number>();
-    while (cuts.size < cal.clusters - 1) cuts.add(1 + rng.int(d - 1));
-    return { perm, groupStart: [0, ...[...cuts].sort((a, b) => a - b), d] };
-  });
-  return cal;
-}
 
 function tileOf(data: Float32Array, nKvHeads: number, d: number, head: number, tile = 0): Float32Array {
   const x = new Float32Array(TILE_TOKENS * d), tf = nKvHeads * d;
@@ -127,7 +113,7 @@ describe('SKVQ codec', () => {
       it(`d=${d} ${bits}-bit: decode within half a step of the (unclipped) group, model channel order`, () => {
         const nKv = 2;
         const data = outlierKeys(TILE_TOKENS, nKv, d, 100 + d);
-        const cal = randomCalibration('key', nKv, d, bits, d + bits * 10);
+        const cal = randomSkvqCalibration('key', nKv, d, bits, d + bits * 10);
         const codec = codecFor(cal);
         for (let h = 0; h < nKv; h++) {
           const x = tileOf(data, nKv, d, h);
@@ -155,7 +141,7 @@ describe('SKVQ codec', () => {
 
   it('a permuted calibration stores exactly what the identity codec stores for pre-permuted input', () => {
     const d = 64, nKv = 1;
-    const cal = randomCalibration('value', nKv, d, 2, 3, 0.9);
+    const cal = randomSkvqCalibration('value', nKv, d, 2, 3, 0.9);
     const plain: SkvqCalibration = { ...cal, heads: [{ perm: Array.from({ length: d }, (_, c) => c), groupStart: cal.heads[0]!.groupStart }] };
     const x = tileOf(gaussianKv(TILE_TOKENS, nKv, d, 8), nKv, d, 0);
     const xp = new Float32Array(x.length);
@@ -194,7 +180,7 @@ describe('SKVQ codec', () => {
   });
 
   it('is created through the registry with a JSON round-tripped calibration', () => {
-    const cal = randomCalibration('value', 4, 8, 1.5, 9, 0.93);
+    const cal = randomSkvqCalibration('value', 4, 8, 1.5, 9, 0.93);
     const codec = createCodec('skvq-v1.5', { kind: 'value', headDim: 8, nKvHeads: 4, calibration: JSON.parse(JSON.stringify(cal)) });
     expect(codec.paramWords).toEqual(codecFor(cal).paramWords);
     expect(codec.paramWords[0]).toBe(3);
@@ -203,7 +189,7 @@ describe('SKVQ codec', () => {
 
   it('paramWords: per-head perm, groupStart and slot (model channel -> permuted position | group << 16)', () => {
     const d = 64, nKv = 3;
-    const cal = randomCalibration('key', nKv, d, 4, 12, 0.95, 16);
+    const cal = randomSkvqCalibration('key', nKv, d, 4, 12, 0.95, 16);
     const w = codecFor(cal).paramWords;
     const C = cal.clusters;
     expect(w.length).toBe(4 + nKv * (2 * d + C + 1));
@@ -220,7 +206,7 @@ describe('SKVQ codec', () => {
   });
 
   it('options: reorder false -> identity/equal groups; clip false -> alpha 1; clip number overrides', () => {
-    const cal = randomCalibration('key', 1, 64, 2, 4, 0.8);
+    const cal = randomSkvqCalibration('key', 1, 64, 2, 4, 0.8);
     const a = codecFor(cal, { reorder: false, clip: false });
     expect(a.calibration.heads[0]!.perm).toEqual(Array.from({ length: 64 }, (_, c) => c));
     expect(a.calibration.heads[0]!.groupStart).toEqual([0, 32, 64]);
@@ -231,7 +217,7 @@ describe('SKVQ codec', () => {
 });
 
 describe('SKVQ bad input: typed errors', () => {
-  const good = (): SkvqCalibration => randomCalibration('key', 2, 8, 2, 1, 0.9);
+  const good = (): SkvqCalibration => randomSkvqCalibration('key', 2, 8, 2, 1, 0.9);
   const create = (cal: unknown, name = 'skvq-k2', headDim = 8, nKvHeads = 2, options?: Record<string, unknown>) =>
     () => createCodec(name, { kind: 'key', headDim, nKvHeads, calibration: cal, options });
   const expectErr = (fn: () => unknown, code: string, arg: string) => {

@@ -14,28 +14,15 @@ import { attendReference } from '../../ts/reference/attention.js';
 import { encodeTileWasm, loadKvpackWasm, WasmBackend } from '../../ts/backends/wasm.js';
 import { calibrateSkvqStream, channelMinMax, kmeans2d, tileSquaredError } from '../../ts/calibrate/skvq.js';
 import { skvqMathWasm } from '../../ts/codecs/skvq/wasm.js';
-import { plainSkvqCalibration, SkvqCodec, type SkvqBits, type SkvqCalibration } from '../../ts/codecs/skvq/index.js';
+import { SkvqCodec } from '../../ts/codecs/skvq/index.js';
 import { gaussianKv, heavyTailedKv, makeRng, outlierKeys, randomQuery } from '../helpers/data.js';
+import { randomSkvqCalibration } from '../helpers/skvq-calibration.js';
 
 /** Same bound and reasoning as tests/conformance/wasm.test.ts: summation order and f32 exp only. */
 const ATTN_TOL = 1e-5;
 const ran: string[] = [];
 afterAll(() => console.log(`skvq wasm conformance:\n${ran.join('\n')}`));
 
-function randomCalibration(kind: 'key' | 'value', nKv: number, d: number, bits: SkvqBits, seed: number, clip: number, groupSize = 32,
-  clusters?: number): SkvqCalibration {
-  const cal = plainSkvqCalibration(kind, nKv, d, bits, groupSize, clusters);
-  const rng = makeRng(seed);
-  cal.clip = clip;
-  cal.heads = cal.heads.map(() => {
-    const perm = Array.from({ length: d }, (_, c) => c);
-    for (let i = d - 1; i > 0; i--) { const j = rng.int(i + 1); [perm[i], perm[j]] = [perm[j]!, perm[i]!]; }
-    const cuts = new Set<number>();
-    while (cuts.size < cal.clusters - 1) cuts.add(1 + rng.int(d - 1));
-    return { perm, groupStart: [0, ...[...cuts].sort((a, b) => a - b), d] };
-  });
-  return cal;
-}
 
 function tileData(kind: string, d: number, seed: number): Float32Array {
   const rng = makeRng(seed), n = TILE_TOKENS * d;
@@ -56,8 +43,8 @@ describe('SKVQ WASM encoder: identical words', () => {
           // 16 at d=128: C = 8 (the non-swizzle path); 0: clusters = d (one channel per group, m = 32)
           for (const groupSize of [16, 32, 128, 0]) {
             const nKv = 3;
-            const cal = groupSize ? randomCalibration(kind, nKv, d, bits, d * 7 + groupSize, clip, groupSize)
-              : randomCalibration(kind, nKv, d, bits, d * 7, clip, 32, d);
+            const cal = groupSize ? randomSkvqCalibration(kind, nKv, d, bits, d * 7 + groupSize, clip, groupSize)
+              : randomSkvqCalibration(kind, nKv, d, bits, d * 7, clip, 32, d);
             const codec = new SkvqCodec(name, bits, { kind, headDim: d, nKvHeads: nKv, calibration: cal });
             for (const data of ['gaussian', 'outlier', 'constant', 'extreme']) {
               for (let h = 0; h < nKv; h++) {
@@ -91,8 +78,8 @@ describe('SKVQ WASM fused attention vs attendReference', () => {
     for (const ctx of [1, 33, 2100]) {
       it(`${key}/${value} d=${d} nKv=${nKv} group=${group} window=${window} sinks=${sinks} g${gsz ?? 32} ctx=${ctx}`, async () => {
         const calibration = {
-          key: key.startsWith('skvq') ? randomCalibration('key', nKv, d, key === 'skvq-k4' ? 4 : 2, 5, 0.9, gsz) : undefined,
-          value: value.startsWith('skvq') ? randomCalibration('value', nKv, d, value === 'skvq-v1.5' ? 1.5 : 2, 6, 0.8, gsz) : undefined,
+          key: key.startsWith('skvq') ? randomSkvqCalibration('key', nKv, d, key === 'skvq-k4' ? 4 : 2, 5, 0.9, gsz) : undefined,
+          value: value.startsWith('skvq') ? randomSkvqCalibration('value', nKv, d, value === 'skvq-v1.5' ? 1.5 : 2, 6, 0.8, gsz) : undefined,
         };
         const cache = new PackedKvCache({ nKvHeads: nKv, headDim: d, key, value, calibration, window, sinks });
         const ctx2 = Math.max(1, ctx - 7);

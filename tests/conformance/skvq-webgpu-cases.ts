@@ -18,28 +18,15 @@ import { attendReference } from '../../ts/reference/attention.js';
 import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
 import { WebGpuBackend } from '../../ts/backends/webgpu/backend.js';
 import type { GpuContext } from '../../ts/backends/webgpu/device.js';
-import { plainSkvqCalibration, type SkvqBits, type SkvqCalibration } from '../../ts/codecs/skvq/index.js';
-import { heavyTailedKv, makeRng, outlierKeys, randomQuery } from '../helpers/data.js';
+import type { SkvqBits } from '../../ts/codecs/skvq/index.js';
+import { heavyTailedKv, outlierKeys, randomQuery } from '../helpers/data.js';
+import { randomSkvqCalibration } from '../helpers/skvq-calibration.js';
 
 export const ATTN_TOL = 1e-5;
 
 export interface SkvqGpuResult { name: string; pass: boolean; detail: string }
 export interface SkvqGpuCase { name: string; run(gpu: GpuContext): Promise<SkvqGpuResult> }
 
-function randomCalibration(kind: 'key' | 'value', nKv: number, d: number, bits: SkvqBits, seed: number, clip: number,
-  clusters?: number): SkvqCalibration {
-  const cal = plainSkvqCalibration(kind, nKv, d, bits, 32, clusters);
-  const rng = makeRng(seed);
-  cal.clip = clip;
-  cal.heads = cal.heads.map(() => {
-    const perm = Array.from({ length: d }, (_, c) => c);
-    for (let i = d - 1; i > 0; i--) { const j = rng.int(i + 1); [perm[i], perm[j]] = [perm[j]!, perm[i]!]; }
-    const cuts = new Set<number>();
-    while (cuts.size < cal.clusters - 1) cuts.add(1 + rng.int(d - 1));
-    return { perm, groupStart: [0, ...[...cuts].sort((a, b) => a - b), d] };
-  });
-  return cal;
-}
 
 const bitsOf = (name: string): SkvqBits => (name.endsWith('1.5') ? 1.5 : name.endsWith('4') ? 4 : 2);
 
@@ -59,7 +46,7 @@ export function skvqGpuCases(): SkvqGpuCase[] {
     const name = `${key}/${value} d=${d} nKv=${nKv}x${group} w=${window} s=${sinks} n=${n}${C ? ` C=${C}` : ''}`;
     const opts = (): CacheOptions => ({
       nKvHeads: nKv, headDim: d, key, value, window, sinks,
-      calibration: { key: randomCalibration('key', nKv, d, bitsOf(key), d, 0.9, C), value: randomCalibration('value', nKv, d, bitsOf(value), d + 1, 0.75, C) },
+      calibration: { key: randomSkvqCalibration('key', nKv, d, bitsOf(key), d, 0.9, 32, C), value: randomSkvqCalibration('value', nKv, d, bitsOf(value), d + 1, 0.75, 32, C) },
     });
     const K = outlierKeys(n, nKv, d, n), V = heavyTailedKv(n, nKv, d, n + 1);
 
