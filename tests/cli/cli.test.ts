@@ -4,17 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../ts/cli/main.js';
 import { COMMANDS } from '../../ts/cli/commands.js';
-import type { CliIo } from '../../ts/cli/command.js';
+import { captureIo as capture } from '../helpers/cli-io.js';
 import type { DemoResult } from '../../ts/demo/run.js';
-
-function capture(env: Record<string, string | undefined> = {}): CliIo & { stdout: string; stderr: string } {
-  const io = {
-    stdout: '', stderr: '', env,
-    out(s: string) { io.stdout += s; },
-    err(s: string) { io.stderr += s; },
-  };
-  return io;
-}
 
 describe('kvpack dispatcher', () => {
   it('--help lists every registered command; no command is usage error 2', async () => {

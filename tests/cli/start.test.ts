@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { main } from '../../ts/cli/main.js';
-import type { CliIo } from '../../ts/cli/command.js';
-
-function capture(env: Record<string, string | undefined> = {}): CliIo & { stdout: string; stderr: string } {
-  const io = {
-    stdout: '', stderr: '', env,
-    out(s: string) { io.stdout += s; },
-    err(s: string) { io.stderr += s; },
-  };
-  return io;
-}
+import { captureIo as capture } from '../helpers/cli-io.js';
 
 describe('kvpack start (npm start)', () => {
   it('says so, and succeeds, when no real model is present', async () => {
