@@ -24,13 +24,12 @@ import { codecInfo, createCodec } from '../../ts/codecs/registry.js';
 import type { StreamCodec } from '../../ts/codecs/types.js';
 import { TILE_TOKENS } from '../../ts/format/constants.js';
 import { kernelsFor } from '../../ts/backends/webgpu/kernels.js';
-import { attendTilesSource, encodeSource, mergeSource } from '../../ts/backends/webgpu/shaders.js';
+import { attendTilesSource, chooseAttendKernel, encodeSource, mergeSource, type AttendKernel } from '../../ts/backends/webgpu/shaders.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../../tests/helpers/data.js';
 import { openBenchDevice } from './bench-device.js';
 import { measureStreamRead } from './stream-read.js';
 import { timeSteps } from './gpu-timer.js';
 
-const MAX_G = 8; // query heads per workgroup (wgsl/attend/tiles.wgsl)
 const MAX_WORKGROUPS = 65535;
 const GiB = 2 ** 30;
 
@@ -200,9 +199,9 @@ interface StepPlan {
 
 /** The backend's decode step (tiles dispatch per page buffer + merge) for `batch` sequences of `tiles` tiles each. */
 function planStep(c: Ctx, pool: SlotPool, s: Shape, batch: number, tiles: number, q: Float32Array,
-  pipes: { tiles: GPUComputePipeline; merge: GPUComputePipeline }, params: GPUBuffer, policy: string): StepPlan {
+  pipes: Pipes, params: GPUBuffer, policy: string): StepPlan {
   const dev = c.device;
-  const group = s.nHeads / s.nKv, headBlocks = Math.ceil(group / MAX_G);
+  const group = s.nHeads / s.nKv, headBlocks = Math.ceil(group / pipes.heads);
   let S = tilesPerSplit(policy, batch * tiles, s.nKv, headBlocks);
   S = Math.max(S, Math.ceil(Math.min(tiles * batch, pool.slotsPerBuffer) / MAX_WORKGROUPS));
   const passes = new Map<number, { work: number[]; entries: number[] }>();
@@ -303,7 +302,15 @@ async function checkStep(c: Ctx, pool: SlotPool, plan: StepPlan, key: StreamCode
   return maxErr / maxOut;
 }
 
-function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, variant: string): { tiles: GPUComputePipeline; merge: GPUComputePipeline } {
+/** The step's pipelines and the kernel the backend's rule picked for the variant. */
+interface Pipes { tiles: GPUComputePipeline; merge: GPUComputePipeline; kernel: string; heads: number }
+
+/**
+ * Variants: 'base' = the backend's automatic kernel choice; 'fold', 'words', 'generic',
+ * 'tile-loop' (alias 'kivi-fast') = that kernel forced where it applies (chooseAttendKernel falls
+ * back as the backend does); any other name = bench/gpu/<name>.wgsl in place of tiles.wgsl.
+ */
+function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, variant: string): Pipes {
   const dev = c.device;
   const kk = kernelsFor(key), vk = kernelsFor(value);
   const constants: Record<string, number> = {
@@ -312,18 +319,31 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
   };
   if (kk.bits !== undefined) constants.K_BITS = kk.bits;
   if (vk.bits !== undefined) constants.V_BITS = vk.bits;
-  // 'generic': the codec hooks of wgsl/<codec>/attend.wgsl even where the backend would pick a
-  // specialized path, 'kivi-fast': the opt-in dedicated KIVI tile loop (wgsl/attend/kivi-fast.wgsl)
-  // for KIVI-2/4 at head_dim 64/128 (else the same as base), for A/B runs in one call
-  let src = attendTilesSource(kk, vk, { generic: variant === 'generic', kiviTileLoop: variant === 'kivi-fast', headDim: s.d });
-  if (variant !== 'base' && variant !== 'generic' && variant !== 'kivi-fast') {
+  const forced: Record<string, AttendKernel | 'auto'> = { base: 'auto', fold: 'fold', words: 'words', generic: 'generic', 'tile-loop': 'tile-loop', 'kivi-fast': 'tile-loop' };
+  // fold shape overrides: fold-w8 (8 rows per workgroup), fold-g2 (at most 2 heads per workgroup), fold-w2-g1, ...
+  const fm = /^fold((?:-[wg]\d+)*)$/.exec(variant);
+  const foldOpts: { foldRows?: number; foldMaxHeads?: number } = {};
+  if (fm) {
+    forced[variant] = 'fold';
+    for (const part of fm[1]!.split('-').filter(Boolean)) {
+      if (part[0] === 'w') foldOpts.foldRows = Number(part.slice(1)); else foldOpts.foldMaxHeads = Number(part.slice(1));
+    }
+  }
+  const vec4Aligned = [key.tileWords, value.tileWords].every((w) => w % 4 === 0);
+  const choice = chooseAttendKernel(kk, vk, { headDim: s.d, group: s.nHeads / s.nKv, maxWorkgroupBytes: dev.limits.maxComputeWorkgroupStorageSize,
+    vec4Aligned, kernel: forced[variant] ?? 'words', ...foldOpts });
+  let src = choice.source;
+  let kernel: string = choice.kernel;
+  if (forced[variant] === undefined) {
     // a driver under test from bench/gpu/<variant>.wgsl in place of wgsl/attend/tiles.wgsl
+    src = attendTilesSource(kk, vk, { headDim: s.d });
     const file = readFileSync(`bench/gpu/${variant}.wgsl`, 'utf8');
     src = src.replace(/\/\/ ---- wgsl\/attend\/tiles\.wgsl\n[\s\S]*?(?=\/\/ ---- wgsl\/)/, `// ---- bench/gpu/${variant}.wgsl\n${file}\n`);
+    kernel = variant;
   }
   const tiles = dev.createComputePipeline({ layout: explicitLayout(dev, [RO, RO, RO, RW]), compute: { module: dev.createShaderModule({ code: src }), entryPoint: 'attend_tiles', constants } });
   const merge = dev.createComputePipeline({ layout: explicitLayout(dev, [RO, RO, RW]), compute: { module: dev.createShaderModule({ code: mergeSource() }), entryPoint: 'merge', constants: { HEAD_DIM: s.d, N_HEADS: s.nHeads } } });
-  return { tiles, merge };
+  return { tiles, merge, kernel, heads: forced[variant] === undefined ? 8 : choice.headsPerWorkgroup };
 }
 
 function shapeOf(spec: string): Shape {
@@ -360,7 +380,7 @@ const encodes: Record<string, unknown>[] = [];
 const sweeps: Record<string, unknown>[] = [];
 
 async function runCase(pool: SlotPool, key: StreamCodec, value: StreamCodec, s: Shape, params: GPUBuffer, batch: number, ctxTokens: number,
-  variant: string, policy: string, pipes: { tiles: GPUComputePipeline; merge: GPUComputePipeline }): Promise<Record<string, unknown>> {
+  variant: string, policy: string, pipes: Pipes): Promise<Record<string, unknown>> {
   const tiles = ctxTokens / TILE_TOKENS;
   const q = randomQuery(batch * s.nHeads, s.d, 5 + batch);
   const plan = planStep(c, pool, s, batch, tiles, q, pipes, params, policy);
@@ -372,7 +392,7 @@ async function runCase(pool: SlotPool, key: StreamCodec, value: StreamCodec, s: 
   const t = await timeSteps(device, plan.record, reps);
   plan.destroy();
   return { bytes, ms: t.ms, gbps: bytes / (t.ms * 1e-3) / 1e9, streamFraction: bytes / (t.ms * 1e-3) / 1e9 / stream0.gbps,
-    method: t.method, reps, workgroups: plan.workgroups, tilesPerSplit: plan.tilesPerSplit, variant, split: policy, relErr };
+    method: t.method, reps, workgroups: plan.workgroups, tilesPerSplit: plan.tilesPerSplit, variant, kernel: pipes.kernel, headsPerWorkgroup: pipes.heads, split: policy, relErr };
 }
 
 for (const name of codecs) {
@@ -391,7 +411,7 @@ for (const name of codecs) {
     log(`${pair.name} ${s.name}: pool ${(pool.bytes / GiB).toFixed(2)} GiB (${want} tiles) filled in ${((performance.now() - t0) / 1e3).toFixed(1)} s; encode ${(enc.tokensPerS / 1e6).toFixed(2)} M tokens/s`);
     encodes.push({ codec: pair.name, shape: s.name, tokensPerS: enc.tokensPerS, method: enc.method,
       bitsPerElement: (key.tileWords + value.tileWords) * 32 / (2 * TILE_TOKENS * s.d) });
-    const pipeCache = new Map<string, { tiles: GPUComputePipeline; merge: GPUComputePipeline }>();
+    const pipeCache = new Map<string, Pipes>();
     const pipesFor = (v: string) => { let p = pipeCache.get(v); if (!p) { p = tilesPipelines(c, key, value, s, v); pipeCache.set(v, p); } return p; };
     for (const batch of batches) {
       for (const cx of contexts) {

@@ -23,6 +23,7 @@ import { TILES_PER_PAGE } from '../../ts/format/constants.js';
 import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
 import { WebGpuBackend } from '../../ts/backends/webgpu/backend.js';
 import { BufferUsage, writeArray } from '../../ts/backends/webgpu/device.js';
+import type { AttendKernel } from '../../ts/backends/webgpu/shaders.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../helpers/data.js';
 
 export const ATTEND_TOL = 2e-4;
@@ -46,6 +47,8 @@ export interface WebGpuCase {
   appendChunkTokens?: number;
   /** Backend option kiviTileLoop: the dedicated KIVI tile loop (wgsl/attend/kivi-fast.wgsl). */
   kiviTileLoop?: boolean;
+  /** Backend option kernel: force a tile kernel (default: the automatic choice). */
+  kernel?: AttendKernel;
 }
 
 export interface WebGpuCaseResult {
@@ -89,10 +92,23 @@ export function webGpuCases(): WebGpuCase[] {
   // keys and values with different codecs and widths in one shader (K_BITS != V_BITS)
   cases.push({ name: 'kivi2/kivi8 d64 kv2 h4', key: 'kivi2', value: 'kivi8', nKvHeads: 2, headDim: 64, nHeads: 4, window: 32, sinks: 0, lengths: [130, 90], data: 'outlier' });
   cases.push({ name: 'q4_0/fp16 d128 kv1 h4', key: 'q4_0', value: 'fp16', nKvHeads: 1, headDim: 128, nHeads: 4, window: 0, sinks: 2, lengths: [100, 70], data: 'outlier' });
-  // KIVI word-load path (wgsl/attend/kivi-words.wgsl) on the benchmark's shape class: head_dim
-  // 128 GQA 4 with a partial last tile, and group 12 (two head blocks) at head_dim 64
-  cases.push({ name: 'kivi2 d128 kv2 h8 GQA', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 0, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2 });
-  cases.push({ name: 'kivi4 d64 kv1 h12', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 64, nHeads: 12, window: 0, sinks: 1, lengths: [110, 66], data: 'outlier' });
+  // KIVI word-load path (wgsl/attend/kivi-words.wgsl, forced: the folded kernel is the automatic
+  // choice at these head sizes) on the benchmark's shape class: head_dim 128 GQA 4 with a
+  // partial last tile, and group 12 (two head blocks) at head_dim 64
+  cases.push({ name: 'kivi2 d128 kv2 h8 GQA words', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 0, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2, kernel: 'words' });
+  cases.push({ name: 'kivi4 d64 kv1 h12 words', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 64, nHeads: 12, window: 0, sinks: 1, lengths: [110, 66], data: 'outlier', kernel: 'words' });
+  // the folded KIVI kernel (wgsl/attend/kivi-fold.wgsl, the automatic choice): GQA 4 (4 heads per
+  // workgroup), MHA (1), group 12 (3 head blocks), group 3, group 6 (4 + 2: the second block
+  // repeats its last head), mixed 2/4-bit keys and values, split sizes that leave rows of a
+  // round idle (5, 6 tiles per work item over 4 rows), many tiles per work item, 2 pages
+  cases.push({ name: 'kivi2 d128 kv2 h8 GQA fold', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 0, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2 });
+  cases.push({ name: 'kivi4 d64 kv1 h12 fold', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 64, nHeads: 12, window: 0, sinks: 1, lengths: [110, 66], data: 'outlier' });
+  cases.push({ name: 'kivi2 d128 kv3 h3 MHA fold', key: 'kivi2', value: 'kivi2', nKvHeads: 3, headDim: 128, nHeads: 3, window: 5, sinks: 2, lengths: [420, 199], data: 'outlier', tilesPerSplit: 5 });
+  cases.push({ name: 'kivi4 d128 kv1 h4 fold', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 128, nHeads: 4, window: 0, sinks: 0, lengths: [700, 64], data: 'gaussian', tilesPerSplit: 6 });
+  cases.push({ name: 'kivi2/kivi4 d64 kv2 h6 fold', key: 'kivi2', value: 'kivi4', nKvHeads: 2, headDim: 64, nHeads: 6, window: 0, sinks: 0, lengths: [333, 97], data: 'outlier', tilesPerSplit: 3 });
+  cases.push({ name: 'kivi4/kivi2 d128 kv1 h3 fold', key: 'kivi4', value: 'kivi2', nKvHeads: 1, headDim: 128, nHeads: 3, window: 9, sinks: 0, lengths: [260, 40], data: 'outlier', tilesPerSplit: 64 });
+  cases.push({ name: 'kivi2 d64 kv2 h4 2 pages fold', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 64, nHeads: 4, window: 0, sinks: 0,
+    lengths: [TILES_PER_PAGE * 32 + 100, 130], data: 'outlier', pagesPerBuffer: 1, tilesPerSplit: 7 });
   // the opt-in dedicated KIVI tile loop (wgsl/attend/kivi-fast.wgsl): GQA 4, group 12 (two head
   // blocks, the second partly idle), MHA (32 invocations) and group 3 over several work items
   cases.push({ name: 'kivi2 d128 kv2 h8 GQA fast', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 0, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2, kiviTileLoop: true });
@@ -192,6 +208,7 @@ export async function runWebGpuCase(c: WebGpuCase, backend: WebGpuBackend): Prom
       ...(c.tilesPerSplit ? { tilesPerSplit: c.tilesPerSplit } : {}),
       ...(c.pagesPerBuffer ? { pagesPerBuffer: c.pagesPerBuffer } : {}),
       ...(c.kiviTileLoop ? { kiviTileLoop: true } : {}),
+      ...(c.kernel ? { kernel: c.kernel } : {}),
     });
     let mirrorErr = 0, residentErr = 0;
     try {

@@ -4,10 +4,8 @@ import { BufferUsage, MAP_READ_MODE, writeArray } from './device.js';
 import type { GpuKvCache, GpuSequence } from './gpu-cache.js';
 import { kernelsFor } from './kernels.js';
 import { bindGroupLayout, getPipeline } from './pipelines.js';
-import { attendRowsSource, attendTilesSource, kiviWordsBits, mergeSource } from './shaders.js';
+import { attendRowsSource, chooseAttendKernel, mergeSource, TILES_MAX_HEADS, type AttendKernel } from './shaders.js';
 
-/** Query heads one workgroup handles (MAX_G in wgsl/attend/tiles.wgsl). */
-const MAX_G = 8;
 /** Workgroups per dispatch dimension that every adapter allows (WebGPU default limit). */
 const MAX_WORKGROUPS = 65535;
 
@@ -22,6 +20,12 @@ export interface GpuAttendOptions {
    * instead of tiles.wgsl with word-load hooks. Off by default: slower on the H100 (bench/README.md).
    */
   kiviTileLoop?: boolean;
+  /**
+   * Force a tile kernel (A/B runs, tests): 'fold' (wgsl/attend/kivi-fold.wgsl, KIVI-2/4 at head_dim
+   * 64/128), 'words' (tiles.wgsl + KIVI word-load hooks), 'generic' (tiles.wgsl + the codecs' hooks),
+   * 'tile-loop' (= kiviTileLoop). Where the forced kernel does not apply, the automatic choice runs.
+   */
+  kernel?: AttendKernel | 'auto';
 }
 
 /** One dispatch of attend/tiles.wgsl over one bound buffer. */
@@ -68,7 +72,6 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
   ctx.assertAlive();
 
   const group = nHeads / nKv;
-  const headBlocks = Math.ceil(group / MAX_G);
 
   // ---- pipelines (built once per shape and codec pair, then cached)
   const kk = kernelsFor(L.key), vk = kernelsFor(L.value);
@@ -85,10 +88,16 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
   if (vk.bits !== undefined) tilesConstants.V_BITS = vk.bits;
   // the KIVI word-load path reads pages as vec4s: every tile offset must be a multiple of 4
   // words (page offsets are multiples of the slot size, slots hold nKv (K, V) tile pairs)
-  const wordsPath = kiviWordsBits(kk, vk) !== undefined
-    && [L.key.tileWords, L.value.tileWords, L.tileSlotWords].every((w) => w % 4 === 0);
+  const vec4Aligned = [L.key.tileWords, L.value.tileWords, L.tileSlotWords].every((w) => w % 4 === 0);
+  const choice = chooseAttendKernel(kk, vk, {
+    headDim: d, group, maxWorkgroupBytes: ctx.limits.maxComputeWorkgroupStorageSize, vec4Aligned,
+    kernel: opts.kernel ?? (opts.kiviTileLoop === true ? 'tile-loop' : 'auto'),
+  });
+  // head blocks (dispatch z) of the tile kernel and of the fp rows pass (tiles.wgsl's MAX_G)
+  const headBlocks = Math.ceil(group / choice.headsPerWorkgroup);
+  const rowHeadBlocks = Math.ceil(group / TILES_MAX_HEADS);
   const [tilesPipe, rowsPipe, mergePipe] = await Promise.all([
-    getPipeline(ctx, { label: `kvpack-attend-${L.key.name}-${L.value.name}`, layout: 'attend', source: attendTilesSource(kk, vk, { generic: !wordsPath, headDim: d, kiviTileLoop: opts.kiviTileLoop === true }), entryPoint: 'attend_tiles', constants: tilesConstants }),
+    getPipeline(ctx, { label: `kvpack-attend-${choice.kernel}-${L.key.name}-${L.value.name}`, layout: 'attend', source: choice.source, entryPoint: 'attend_tiles', constants: tilesConstants }),
     getPipeline(ctx, {
       label: 'kvpack-attend-rows', layout: 'attend', source: attendRowsSource(), entryPoint: 'attend_tiles',
       constants: { ...common, HEAD_STRIDE: d, V_OFFSET: cache.fpRowCount * L.tokenFloats, ROW_WORDS: L.tokenFloats },
@@ -173,7 +182,7 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
 
     const enc = dev.createCommandEncoder({ label: 'kvpack-attend' });
     const pass = enc.beginComputePass({ label: 'kvpack-attend' });
-    const runPasses = (kind: string, passes: Map<number, Pass>, buffers: GPUBuffer[], pipe: GPUComputePipeline): void => {
+    const runPasses = (kind: string, passes: Map<number, Pass>, buffers: GPUBuffer[], pipe: GPUComputePipeline, blocks: number): void => {
       for (const [buffer, p] of passes) {
         const entriesOff = 4 + p.work.length;
         const qOff = entriesOff + p.entries.length;
@@ -189,11 +198,11 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
         });
         pass.setPipeline(pipe);
         pass.setBindGroup(0, bind);
-        pass.dispatchWorkgroups(p.work.length / 4, nKv, headBlocks);
+        pass.dispatchWorkgroups(p.work.length / 4, nKv, blocks);
       }
     };
-    runPasses('tiles', tilePasses, cache.pages.buffers, tilesPipe);
-    runPasses('rows', rowPasses, cache.fpRows.buffers, rowsPipe);
+    runPasses('tiles', tilePasses, cache.pages.buffers, tilesPipe, headBlocks);
+    runPasses('rows', rowPasses, cache.fpRows.buffers, rowsPipe, rowHeadBlocks);
     pass.end();
     // a second pass: WebGPU orders storage writes between passes, so the merge sees every partial
     const mpass = enc.beginComputePass({ label: 'kvpack-merge' });

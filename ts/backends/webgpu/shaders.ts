@@ -81,6 +81,67 @@ export function attendTilesSource(key: WgslCodecKernels, value: WgslCodecKernels
   return join(['constants.wgsl', 'common/f16.wgsl', 'attend/tiles.wgsl', 'attend/load.wgsl', key.attend, value.attend], glue);
 }
 
+/** Head sizes of the folded KIVI kernel (wgsl/attend/kivi-fold.wgsl). */
+export const KIVI_FOLD_HEAD_DIMS: readonly number[] = [64, 128];
+/** Query heads one workgroup of kivi-fold.wgsl computes at most (its per-head state is four sets of variables). */
+export const KIVI_FOLD_MAX_HEADS = 4;
+/** Invocation rows of 32 (tiles per round) of kivi-fold.wgsl: FOLD_W there, set by the glue. */
+export const KIVI_FOLD_ROWS = 4;
+
+/** Both streams KIVI with 2 or 4 bits each (kivi-fold.wgsl decodes 8 codes of a chunk from one word). */
+export function kiviFoldable(key: WgslCodecKernels, value: WgslCodecKernels): boolean {
+  const ok = (k: WgslCodecKernels): boolean => k.attend === 'kivi/attend.wgsl' && (k.bits === 2 || k.bits === 4);
+  return ok(key) && ok(value);
+}
+
+/** Workgroup memory of kivi-fold.wgsl for `heads` heads per workgroup (its q_sh, red, sc, ms, ls). */
+export function kiviFoldWorkgroupBytes(heads: number, headDim: number, rows = KIVI_FOLD_ROWS): number {
+  const lpt = headDim / 8;
+  return 4 * (heads * lpt * 8 + rows * heads * 32 * (lpt + 1) + rows * heads * 32 + 2 * rows * 32);
+}
+
+/** Which attention kernel runs over the packed tiles (ts/backends/webgpu/attend.ts, bench/gpu). */
+export type AttendKernel = 'fold' | 'words' | 'tile-loop' | 'generic';
+
+export interface AttendKernelChoice {
+  kernel: AttendKernel;
+  source: string;
+  /** Query heads per workgroup: the dispatch's z dimension is ceil(group / headsPerWorkgroup). */
+  headsPerWorkgroup: number;
+}
+
+/**
+ * The attention kernel for a codec pair and shape. `auto` (default): the folded KIVI kernel where
+ * it applies and fits the workgroup memory limit, else tiles.wgsl with the KIVI word-load hooks
+ * or the codecs' generic hooks. A forced kernel that does not apply falls back the same way.
+ */
+export function chooseAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
+  opts: { headDim: number; group: number; maxWorkgroupBytes: number; kernel?: AttendKernel | 'auto';
+    /** Tile and slot word offsets are multiples of 4 (the word-load hooks read pages as vec4s). */
+    vec4Aligned: boolean;
+    /** kivi-fold.wgsl shape overrides for A/B runs: rows per workgroup, most heads per workgroup. */
+    foldRows?: number; foldMaxHeads?: number }): AttendKernelChoice {
+  const want = opts.kernel ?? 'auto';
+  if ((want === 'auto' || want === 'fold') && kiviFoldable(key, value) && KIVI_FOLD_HEAD_DIMS.includes(opts.headDim)) {
+    const rows = opts.foldRows ?? KIVI_FOLD_ROWS;
+    let heads = Math.min(opts.foldMaxHeads ?? KIVI_FOLD_MAX_HEADS, KIVI_FOLD_MAX_HEADS, opts.group);
+    while (heads > 1 && kiviFoldWorkgroupBytes(heads, opts.headDim, rows) > opts.maxWorkgroupBytes) heads--;
+    if (kiviFoldWorkgroupBytes(heads, opts.headDim, rows) <= opts.maxWorkgroupBytes) {
+      const glue = `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;`;
+      return { kernel: 'fold', headsPerWorkgroup: heads, source: join(['constants.wgsl'], glue) + '\n' + join(['common/f16.wgsl', 'attend/kivi-fold.wgsl']) };
+    }
+  }
+  const generic = want === 'generic' || !opts.vec4Aligned;
+  const tileLoop = want === 'tile-loop';
+  const source = attendTilesSource(key, value, { generic, kiviTileLoop: tileLoop, headDim: opts.headDim });
+  const kernel: AttendKernel = source.includes('// ---- wgsl/attend/kivi-fast.wgsl') ? 'tile-loop'
+    : source.includes('(pages as array<vec4<u32>>)') ? 'words' : 'generic';
+  return { kernel, source, headsPerWorkgroup: kernel === 'tile-loop' ? 8 : TILES_MAX_HEADS };
+}
+
+/** Query heads per workgroup of tiles.wgsl and kivi-fast.wgsl (MAX_G there). */
+export const TILES_MAX_HEADS = 8;
+
 /** Attention over the fp32 rows (sinks + tail). */
 export function attendRowsSource(): string {
   return join(['constants.wgsl', 'attend/tiles.wgsl', 'attend/rows.wgsl']);
