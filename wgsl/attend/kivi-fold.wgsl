@@ -157,12 +157,30 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     let vbase = kbase + V_OFFSET;
     let rb = row * FOLD_G; // this row's (row, head) block in red and sc
 
+    // ---- loads first: every word this invocation reads in the round, as independent loads
+    // (one round trip to memory per round; loads interleaved with their use left the H100 at
+    // ~0.5 TB/s: one 4-byte load in flight per invocation, bench/README.md)
+    var km: array<u32, 8>;
+    var kw: array<u32, FOLD_LPT>;
+    var vm: array<u32, FOLD_LPT>;
+    var vw: array<u32, FOLD_LPT>;
+    if (live) {
+      for (var i = 0u; i < 8u; i = i + 1u) { km[i] = pages[kbase + c0 + i]; }
+      let kcodes = kbase + HEAD_DIM;
+      let vcodes = vbase + v_codes;
+      for (var i = 0u; i < FOLD_LPT; i = i + 1u) {
+        let t = tg + TG * i;
+        kw[i] = pages[kcodes + fold_word(t, c0, K_BITS)];
+        vm[i] = pages[vbase + t * v_groups + c0 / 32u];
+        vw[i] = pages[vcodes + fold_word(t, c0, V_BITS)];
+      }
+    }
     // ---- keys: fold (s, z) of channels c0..c0+7 into the queries, then partial dots
     if (live) {
       var s_lo: vec4<f32>; var s_hi: vec4<f32>; var z_lo: vec4<f32>; var z_hi: vec4<f32>;
       for (var i = 0u; i < 4u; i = i + 1u) {
-        let a = unpack2x16float(pages[kbase + c0 + i]);
-        let b = unpack2x16float(pages[kbase + c0 + 4u + i]);
+        let a = unpack2x16float(km[i]);
+        let b = unpack2x16float(km[4u + i]);
         s_lo[i] = a.x; z_lo[i] = a.y; s_hi[i] = b.x; z_hi[i] = b.y;
       }
       s_lo = s_lo * k_lo;
@@ -175,10 +193,9 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
       if (FOLD_G > 1u) { q1 = Codes8(q_sh[hq + qv] * s_lo, q_sh[hq + qv + 1u] * s_hi); b1 = dot(q_sh[hq + qv], z_lo) + dot(q_sh[hq + qv + 1u], z_hi); }
       if (FOLD_G > 2u) { q2 = Codes8(q_sh[2u * hq + qv] * s_lo, q_sh[2u * hq + qv + 1u] * s_hi); b2 = dot(q_sh[2u * hq + qv], z_lo) + dot(q_sh[2u * hq + qv + 1u], z_hi); }
       if (FOLD_G > 3u) { q3 = Codes8(q_sh[3u * hq + qv] * s_lo, q_sh[3u * hq + qv + 1u] * s_hi); b3 = dot(q_sh[3u * hq + qv], z_lo) + dot(q_sh[3u * hq + qv + 1u], z_hi); }
-      let kcodes = kbase + HEAD_DIM;
       for (var i = 0u; i < FOLD_LPT; i = i + 1u) {
         let t = tg + TG * i;
-        let f = fold_codes(pages[kcodes + fold_word(t, c0, K_BITS)], k_sh, K_BITS);
+        let f = fold_codes(kw[i], k_sh, K_BITS);
         let ri = (rb * TILE_TOKENS + t) * FOLD_RS + k;
         let hs = TILE_TOKENS * FOLD_RS;
         red[ri] = dot(q0.lo, f.lo) + dot(q0.hi, f.hi) + b0;
@@ -214,13 +231,12 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
       if (FOLD_G > 1u) { c = exp(m1 - t1); l1 = l1 * c; z1 = z1 * c; a1.lo = a1.lo * c; a1.hi = a1.hi * c; m1 = t1; }
       if (FOLD_G > 2u) { c = exp(m2 - t2); l2 = l2 * c; z2 = z2 * c; a2.lo = a2.lo * c; a2.hi = a2.hi * c; m2 = t2; }
       if (FOLD_G > 3u) { c = exp(m3 - t3); l3 = l3 * c; z3 = z3 * c; a3.lo = a3.lo * c; a3.hi = a3.hi * c; m3 = t3; }
-      let vcodes = vbase + v_codes;
       for (var i = 0u; i < FOLD_LPT; i = i + 1u) {
         let tt = tg + TG * i;
         if (tt < valid) {
           let t = sb + tt;
-          let sz = unpack2x16float(pages[vbase + tt * v_groups + c0 / 32u]);
-          let f = fold_codes(pages[vcodes + fold_word(tt, c0, V_BITS)], v_sh, V_BITS);
+          let sz = unpack2x16float(vm[i]);
+          let f = fold_codes(vw[i], v_sh, V_BITS);
           var p = exp(sc[t] - m0); l0 = l0 + p; z0 = z0 + p * sz.y; var w = p * sz.x;
           a0.lo = a0.lo + w * f.lo; a0.hi = a0.hi + w * f.hi;
           if (FOLD_G > 1u) { p = exp(sc[t + TILE_TOKENS] - m1); l1 = l1 + p; z1 = z1 + p * sz.y; w = p * sz.x; a1.lo = a1.lo + w * f.lo; a1.hi = a1.hi + w * f.hi; }
