@@ -57,8 +57,9 @@ override V_PARAMS: u32 = 0u;
 var<workgroup> q_sh: array<vec4<f32>, FOLD_G * FOLD_LPT * 2u>;
 // partial dot products per (row, head, token, lane k); at the end, lane accumulators
 var<workgroup> red: array<f32, FOLD_W * FOLD_G * TILE_TOKENS * FOLD_RS>;
-// scores per (row, head, token); at the end, per (row, token group) m and l
-var<workgroup> sc: array<f32, FOLD_W * FOLD_G * TILE_TOKENS>;
+// scores per (row, token), the workgroup's heads in the components
+var<workgroup> sc: array<vec4<f32>, FOLD_W * TILE_TOKENS>;
+// at the end: per (row, token group) m and l
 var<workgroup> ms: array<f32, FOLD_W * TILE_TOKENS>;
 var<workgroup> ls: array<f32, FOLD_W * TILE_TOKENS>;
 
@@ -98,6 +99,81 @@ fn fold_word(t: u32, c0: u32, bits: u32) -> u32 {
   return ((t * HEAD_DIM + c0) * bits) >> 5u;
 }
 
+// Per-head state of one invocation: heads in the components of m, l and z (sum of p * zero),
+// one accumulator per head (code units: the 2^k of each position is removed at the end).
+struct FoldState {
+  m: vec4<f32>,
+  l: vec4<f32>,
+  z: vec4<f32>,
+  a0: Codes8,
+  a1: Codes8,
+  a2: Codes8,
+  a3: Codes8,
+}
+
+// The key scale folded into each head's query for one chunk, and the bias q . zero per head.
+struct FoldQ {
+  q0: Codes8,
+  q1: Codes8,
+  q2: Codes8,
+  q3: Codes8,
+  b: vec4<f32>,
+}
+
+// 4 words at w0 + u * step, u = 0..3: one invocation's words of 4 of its tokens
+fn fold_load4(w0: u32, step: u32) -> vec4<u32> {
+  return vec4<u32>(pages[w0], pages[w0 + step], pages[w0 + 2u * step], pages[w0 + 3u * step]);
+}
+
+// partial dot products of one token's chunk for every head, into red (head stride hs)
+fn fold_key1(fq: FoldQ, word: u32, sh: u32, ri: u32) {
+  let f = fold_codes(word, sh, K_BITS);
+  let hs = TILE_TOKENS * FOLD_RS;
+  red[ri] = dot(fq.q0.lo, f.lo) + dot(fq.q0.hi, f.hi) + fq.b.x;
+  if (FOLD_G > 1u) { red[ri + hs] = dot(fq.q1.lo, f.lo) + dot(fq.q1.hi, f.hi) + fq.b.y; }
+  if (FOLD_G > 2u) { red[ri + 2u * hs] = dot(fq.q2.lo, f.lo) + dot(fq.q2.hi, f.hi) + fq.b.z; }
+  if (FOLD_G > 3u) { red[ri + 3u * hs] = dot(fq.q3.lo, f.lo) + dot(fq.q3.hi, f.hi) + fq.b.w; }
+}
+
+// 4 tokens of the key pass: ri0 = red index of the first, rstep between tokens
+fn fold_key4(fq: FoldQ, words: vec4<u32>, sh: u32, ri0: u32, rstep: u32) {
+  fold_key1(fq, words.x, sh, ri0);
+  fold_key1(fq, words.y, sh, ri0 + rstep);
+  fold_key1(fq, words.z, sh, ri0 + 2u * rstep);
+  fold_key1(fq, words.w, sh, ri0 + 3u * rstep);
+}
+
+// one token of the value pass: p = exp(score - m) per head, acc += (p scale) code, z += p zero
+fn fold_value1(st: ptr<function, FoldState>, word: u32, mw: u32, s: vec4<f32>, sh: u32) {
+  let sz = unpack2x16float(mw);
+  let f = fold_codes(word, sh, V_BITS);
+  var p = vec4<f32>(0.0);
+  p.x = exp(s.x - (*st).m.x);
+  if (FOLD_G > 1u) { p.y = exp(s.y - (*st).m.y); }
+  if (FOLD_G > 2u) { p.z = exp(s.z - (*st).m.z); }
+  if (FOLD_G > 3u) { p.w = exp(s.w - (*st).m.w); }
+  (*st).l = (*st).l + p;
+  (*st).z = (*st).z + p * sz.y;
+  let w = p * sz.x;
+  (*st).a0.lo = (*st).a0.lo + w.x * f.lo; (*st).a0.hi = (*st).a0.hi + w.x * f.hi;
+  if (FOLD_G > 1u) { (*st).a1.lo = (*st).a1.lo + w.y * f.lo; (*st).a1.hi = (*st).a1.hi + w.y * f.hi; }
+  if (FOLD_G > 2u) { (*st).a2.lo = (*st).a2.lo + w.z * f.lo; (*st).a2.hi = (*st).a2.hi + w.z * f.hi; }
+  if (FOLD_G > 3u) { (*st).a3.lo = (*st).a3.lo + w.w * f.lo; (*st).a3.hi = (*st).a3.hi + w.w * f.hi; }
+}
+
+// 4 tokens of the value pass; s0 = sc index of the first, TG between tokens; tokens >= valid skipped
+fn fold_value4(st: ptr<function, FoldState>, words: vec4<u32>, metas: vec4<u32>, sh: u32, s0: u32, tt0: u32, tstep: u32, valid: u32) {
+  if (tt0 < valid) { fold_value1(st, words.x, metas.x, sc[s0], sh); }
+  if (tt0 + tstep < valid) { fold_value1(st, words.y, metas.y, sc[s0 + tstep], sh); }
+  if (tt0 + 2u * tstep < valid) { fold_value1(st, words.z, metas.z, sc[s0 + 2u * tstep], sh); }
+  if (tt0 + 3u * tstep < valid) { fold_value1(st, words.w, metas.w, sc[s0 + 3u * tstep], sh); }
+}
+
+// running max over 4 tokens' scores
+fn fold_max4(m: vec4<f32>, s0: u32, tstep: u32) -> vec4<f32> {
+  return max(max(m, max(sc[s0], sc[s0 + tstep])), max(sc[s0 + 2u * tstep], sc[s0 + 3u * tstep]));
+}
+
 @compute @workgroup_size(FOLD_WG)
 fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let item = 4u + 4u * wg.x;
@@ -135,13 +211,15 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   // value groups: min(32, HEAD_DIM) = 32 channels (HEAD_DIM is 64 or 128 here)
   let v_groups = HEAD_DIM / 32u;
   let v_codes = TILE_TOKENS * v_groups; // meta words before the value codes
-
-  // per-head state of this invocation: m, l, sum of p z, acc (code units, 2^k scaled)
-  var m0 = NEG_INF; var m1 = NEG_INF; var m2 = NEG_INF; var m3 = NEG_INF;
-  var l0 = 0.0; var l1 = 0.0; var l2 = 0.0; var l3 = 0.0;
-  var z0 = 0.0; var z1 = 0.0; var z2 = 0.0; var z3 = 0.0;
-  var a0 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
-  var a1 = a0; var a2 = a0; var a3 = a0;
+  // word offsets of this invocation's first token (tg) and steps between its tokens (TG apart)
+  let k_tok = HEAD_DIM * K_BITS / 32u;
+  let v_tok = HEAD_DIM * V_BITS / 32u;
+  let k_off = HEAD_DIM + tg * k_tok + ((c0 * K_BITS) >> 5u);
+  let vm_off = tg * v_groups + c0 / 32u;
+  let vw_off = v_codes + tg * v_tok + ((c0 * V_BITS) >> 5u);
+  let rstep = TG * FOLD_RS; // red words between this invocation's tokens
+  let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
+  var st = FoldState(vec4<f32>(NEG_INF), vec4<f32>(0.0), vec4<f32>(0.0), zero8, zero8, zero8, zero8);
 
   let rounds = (n_tiles + FOLD_W - 1u) / FOLD_W;
   for (var r = 0u; r < rounds; r = r + 1u) {
@@ -155,94 +233,98 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
       valid = job[e + 1u];
     }
     let vbase = kbase + V_OFFSET;
-    let rb = row * FOLD_G; // this row's (row, head) block in red and sc
+    let rb = row * FOLD_G; // this row's (row, head) block in red
 
     // ---- loads first: every word this invocation reads in the round, as independent loads
-    // (one round trip to memory per round; loads interleaved with their use left the H100 at
-    // ~0.5 TB/s: one 4-byte load in flight per invocation, bench/README.md)
-    var km: array<u32, 8>;
-    var kw: array<u32, FOLD_LPT>;
-    var vm: array<u32, FOLD_LPT>;
-    var vw: array<u32, FOLD_LPT>;
+    // into named vectors (4 tokens each), so one round costs one trip to memory; loads
+    // interleaved with their use left the H100 at ~0.5 TB/s (bench/README.md)
+    var km0 = vec4<u32>(0u); var km1 = km0;
+    var kw0 = km0; var kw1 = km0; var kw2 = km0; var kw3 = km0;
+    var vm0 = km0; var vm1 = km0; var vm2 = km0; var vm3 = km0;
+    var vw0 = km0; var vw1 = km0; var vw2 = km0; var vw3 = km0;
     if (live) {
-      for (var i = 0u; i < 8u; i = i + 1u) { km[i] = pages[kbase + c0 + i]; }
-      let kcodes = kbase + HEAD_DIM;
-      let vcodes = vbase + v_codes;
-      for (var i = 0u; i < FOLD_LPT; i = i + 1u) {
-        let t = tg + TG * i;
-        kw[i] = pages[kcodes + fold_word(t, c0, K_BITS)];
-        vm[i] = pages[vbase + t * v_groups + c0 / 32u];
-        vw[i] = pages[vcodes + fold_word(t, c0, V_BITS)];
+      km0 = fold_load4(kbase + c0, 1u);
+      km1 = fold_load4(kbase + c0 + 4u, 1u);
+      let ks = TG * k_tok; let ms4 = TG * v_groups; let vs = TG * v_tok;
+      kw0 = fold_load4(kbase + k_off, ks);
+      vm0 = fold_load4(vbase + vm_off, ms4);
+      vw0 = fold_load4(vbase + vw_off, vs);
+      kw1 = fold_load4(kbase + k_off + 4u * ks, ks);
+      vm1 = fold_load4(vbase + vm_off + 4u * ms4, ms4);
+      vw1 = fold_load4(vbase + vw_off + 4u * vs, vs);
+      if (FOLD_LPT > 8u) {
+        kw2 = fold_load4(kbase + k_off + 8u * ks, ks);
+        vm2 = fold_load4(vbase + vm_off + 8u * ms4, ms4);
+        vw2 = fold_load4(vbase + vw_off + 8u * vs, vs);
+        kw3 = fold_load4(kbase + k_off + 12u * ks, ks);
+        vm3 = fold_load4(vbase + vm_off + 12u * ms4, ms4);
+        vw3 = fold_load4(vbase + vw_off + 12u * vs, vs);
       }
     }
     // ---- keys: fold (s, z) of channels c0..c0+7 into the queries, then partial dots
     if (live) {
-      var s_lo: vec4<f32>; var s_hi: vec4<f32>; var z_lo: vec4<f32>; var z_hi: vec4<f32>;
-      for (var i = 0u; i < 4u; i = i + 1u) {
-        let a = unpack2x16float(km[i]);
-        let b = unpack2x16float(km[4u + i]);
-        s_lo[i] = a.x; z_lo[i] = a.y; s_hi[i] = b.x; z_hi[i] = b.y;
-      }
-      s_lo = s_lo * k_lo;
-      s_hi = s_hi * k_hi;
-      var q0 = Codes8(q_sh[qv] * s_lo, q_sh[qv + 1u] * s_hi);
-      var b0 = dot(q_sh[qv], z_lo) + dot(q_sh[qv + 1u], z_hi);
-      var q1 = q0; var q2 = q0; var q3 = q0;
-      var b1 = b0; var b2 = b0; var b3 = b0;
+      let a0 = unpack2x16float(km0.x); let a1 = unpack2x16float(km0.y);
+      let a2 = unpack2x16float(km0.z); let a3 = unpack2x16float(km0.w);
+      let b0 = unpack2x16float(km1.x); let b1 = unpack2x16float(km1.y);
+      let b2 = unpack2x16float(km1.z); let b3 = unpack2x16float(km1.w);
+      let s_lo = vec4<f32>(a0.x, a1.x, a2.x, a3.x) * k_lo;
+      let s_hi = vec4<f32>(b0.x, b1.x, b2.x, b3.x) * k_hi;
+      let z_lo = vec4<f32>(a0.y, a1.y, a2.y, a3.y);
+      let z_hi = vec4<f32>(b0.y, b1.y, b2.y, b3.y);
       let hq = HEAD_DIM / 4u;
-      if (FOLD_G > 1u) { q1 = Codes8(q_sh[hq + qv] * s_lo, q_sh[hq + qv + 1u] * s_hi); b1 = dot(q_sh[hq + qv], z_lo) + dot(q_sh[hq + qv + 1u], z_hi); }
-      if (FOLD_G > 2u) { q2 = Codes8(q_sh[2u * hq + qv] * s_lo, q_sh[2u * hq + qv + 1u] * s_hi); b2 = dot(q_sh[2u * hq + qv], z_lo) + dot(q_sh[2u * hq + qv + 1u], z_hi); }
-      if (FOLD_G > 3u) { q3 = Codes8(q_sh[3u * hq + qv] * s_lo, q_sh[3u * hq + qv + 1u] * s_hi); b3 = dot(q_sh[3u * hq + qv], z_lo) + dot(q_sh[3u * hq + qv + 1u], z_hi); }
-      for (var i = 0u; i < FOLD_LPT; i = i + 1u) {
-        let t = tg + TG * i;
-        let f = fold_codes(kw[i], k_sh, K_BITS);
-        let ri = (rb * TILE_TOKENS + t) * FOLD_RS + k;
-        let hs = TILE_TOKENS * FOLD_RS;
-        red[ri] = dot(q0.lo, f.lo) + dot(q0.hi, f.hi) + b0;
-        if (FOLD_G > 1u) { red[ri + hs] = dot(q1.lo, f.lo) + dot(q1.hi, f.hi) + b1; }
-        if (FOLD_G > 2u) { red[ri + 2u * hs] = dot(q2.lo, f.lo) + dot(q2.hi, f.hi) + b2; }
-        if (FOLD_G > 3u) { red[ri + 3u * hs] = dot(q3.lo, f.lo) + dot(q3.hi, f.hi) + b3; }
+      var fq = FoldQ(Codes8(q_sh[qv] * s_lo, q_sh[qv + 1u] * s_hi), zero8, zero8, zero8, vec4<f32>(0.0));
+      fq.b.x = dot(q_sh[qv], z_lo) + dot(q_sh[qv + 1u], z_hi);
+      if (FOLD_G > 1u) { fq.q1 = Codes8(q_sh[hq + qv] * s_lo, q_sh[hq + qv + 1u] * s_hi); fq.b.y = dot(q_sh[hq + qv], z_lo) + dot(q_sh[hq + qv + 1u], z_hi); }
+      if (FOLD_G > 2u) { fq.q2 = Codes8(q_sh[2u * hq + qv] * s_lo, q_sh[2u * hq + qv + 1u] * s_hi); fq.b.z = dot(q_sh[2u * hq + qv], z_lo) + dot(q_sh[2u * hq + qv + 1u], z_hi); }
+      if (FOLD_G > 3u) { fq.q3 = Codes8(q_sh[3u * hq + qv] * s_lo, q_sh[3u * hq + qv + 1u] * s_hi); fq.b.w = dot(q_sh[3u * hq + qv], z_lo) + dot(q_sh[3u * hq + qv + 1u], z_hi); }
+      let ri = (rb * TILE_TOKENS + tg) * FOLD_RS + k;
+      fold_key4(fq, kw0, k_sh, ri, rstep);
+      fold_key4(fq, kw1, k_sh, ri + 4u * rstep, rstep);
+      if (FOLD_LPT > 8u) {
+        fold_key4(fq, kw2, k_sh, ri + 8u * rstep, rstep);
+        fold_key4(fq, kw3, k_sh, ri + 12u * rstep, rstep);
       }
     }
     workgroupBarrier();
     // ---- scores: invocation `lane` sums token `lane`'s FOLD_LPT partials, for each head
     if (live) {
+      var s4 = vec4<f32>(0.0);
       for (var j = 0u; j < FOLD_G; j = j + 1u) {
         let ri = ((rb + j) * TILE_TOKENS + lane) * FOLD_RS;
         var s = 0.0;
         for (var u = 0u; u < FOLD_LPT; u = u + 1u) { s = s + red[ri + u]; }
-        sc[(rb + j) * TILE_TOKENS + lane] = select(NEG_INF, s, lane < valid);
+        s4[j] = s;
       }
+      sc[row * TILE_TOKENS + lane] = select(vec4<f32>(NEG_INF), s4, lane < valid);
     }
     workgroupBarrier();
     // ---- values: own online softmax over this invocation's tokens, then fold p s into codes
     if (live) {
-      let sb = rb * TILE_TOKENS;
-      var t0 = m0; var t1 = m1; var t2 = m2; var t3 = m3;
-      for (var i = 0u; i < FOLD_LPT; i = i + 1u) {
-        let t = sb + tg + TG * i;
-        t0 = max(t0, sc[t]);
-        if (FOLD_G > 1u) { t1 = max(t1, sc[t + TILE_TOKENS]); }
-        if (FOLD_G > 2u) { t2 = max(t2, sc[t + 2u * TILE_TOKENS]); }
-        if (FOLD_G > 3u) { t3 = max(t3, sc[t + 3u * TILE_TOKENS]); }
+      let s0 = row * TILE_TOKENS + tg;
+      var mt = fold_max4(st.m, s0, TG);
+      mt = fold_max4(mt, s0 + 4u * TG, TG);
+      if (FOLD_LPT > 8u) {
+        mt = fold_max4(mt, s0 + 8u * TG, TG);
+        mt = fold_max4(mt, s0 + 12u * TG, TG);
       }
       // rescale the running state to the new max (exp(NEG_INF - finite) = 0)
-      var c = exp(m0 - t0); l0 = l0 * c; z0 = z0 * c; a0.lo = a0.lo * c; a0.hi = a0.hi * c; m0 = t0;
-      if (FOLD_G > 1u) { c = exp(m1 - t1); l1 = l1 * c; z1 = z1 * c; a1.lo = a1.lo * c; a1.hi = a1.hi * c; m1 = t1; }
-      if (FOLD_G > 2u) { c = exp(m2 - t2); l2 = l2 * c; z2 = z2 * c; a2.lo = a2.lo * c; a2.hi = a2.hi * c; m2 = t2; }
-      if (FOLD_G > 3u) { c = exp(m3 - t3); l3 = l3 * c; z3 = z3 * c; a3.lo = a3.lo * c; a3.hi = a3.hi * c; m3 = t3; }
-      for (var i = 0u; i < FOLD_LPT; i = i + 1u) {
-        let tt = tg + TG * i;
-        if (tt < valid) {
-          let t = sb + tt;
-          let sz = unpack2x16float(vm[i]);
-          let f = fold_codes(vw[i], v_sh, V_BITS);
-          var p = exp(sc[t] - m0); l0 = l0 + p; z0 = z0 + p * sz.y; var w = p * sz.x;
-          a0.lo = a0.lo + w * f.lo; a0.hi = a0.hi + w * f.hi;
-          if (FOLD_G > 1u) { p = exp(sc[t + TILE_TOKENS] - m1); l1 = l1 + p; z1 = z1 + p * sz.y; w = p * sz.x; a1.lo = a1.lo + w * f.lo; a1.hi = a1.hi + w * f.hi; }
-          if (FOLD_G > 2u) { p = exp(sc[t + 2u * TILE_TOKENS] - m2); l2 = l2 + p; z2 = z2 + p * sz.y; w = p * sz.x; a2.lo = a2.lo + w * f.lo; a2.hi = a2.hi + w * f.hi; }
-          if (FOLD_G > 3u) { p = exp(sc[t + 3u * TILE_TOKENS] - m3); l3 = l3 + p; z3 = z3 + p * sz.y; w = p * sz.x; a3.lo = a3.lo + w * f.lo; a3.hi = a3.hi + w * f.hi; }
-        }
+      var c = vec4<f32>(1.0);
+      c.x = exp(st.m.x - mt.x);
+      if (FOLD_G > 1u) { c.y = exp(st.m.y - mt.y); }
+      if (FOLD_G > 2u) { c.z = exp(st.m.z - mt.z); }
+      if (FOLD_G > 3u) { c.w = exp(st.m.w - mt.w); }
+      st.m = mt;
+      st.l = st.l * c;
+      st.z = st.z * c;
+      st.a0.lo = st.a0.lo * c.x; st.a0.hi = st.a0.hi * c.x;
+      if (FOLD_G > 1u) { st.a1.lo = st.a1.lo * c.y; st.a1.hi = st.a1.hi * c.y; }
+      if (FOLD_G > 2u) { st.a2.lo = st.a2.lo * c.z; st.a2.hi = st.a2.hi * c.z; }
+      if (FOLD_G > 3u) { st.a3.lo = st.a3.lo * c.w; st.a3.hi = st.a3.hi * c.w; }
+      fold_value4(&st, vw0, vm0, v_sh, s0, tg, TG, valid);
+      fold_value4(&st, vw1, vm1, v_sh, s0 + 4u * TG, tg + 4u * TG, TG, valid);
+      if (FOLD_LPT > 8u) {
+        fold_value4(&st, vw2, vm2, v_sh, s0 + 8u * TG, tg + 8u * TG, TG, valid);
+        fold_value4(&st, vw3, vm3, v_sh, s0 + 12u * TG, tg + 12u * TG, TG, valid);
       }
     }
     // the next round writes red before its first barrier (every invocation has passed this
@@ -254,14 +336,14 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   let v_hi = fold_hi_scale(V_BITS);
   let states = FOLD_W * TG;
   for (var j = 0u; j < FOLD_G; j = j + 1u) {
-    var m = m0; var l = l0; var z = z0; var a = a0;
-    if (j == 1u) { m = m1; l = l1; z = z1; a = a1; }
-    else if (j == 2u) { m = m2; l = l2; z = z2; a = a2; }
-    else if (j == 3u) { m = m3; l = l3; z = z3; a = a3; }
+    var a = st.a0;
+    if (j == 1u) { a = st.a1; } else if (j == 2u) { a = st.a2; } else if (j == 3u) { a = st.a3; }
+    let m = st.m[j];
+    let z = st.z[j];
     workgroupBarrier();
     if (k == 0u) {
       ms[row * TG + tg] = m;
-      ls[row * TG + tg] = l;
+      ls[row * TG + tg] = st.l[j];
     }
     // channel c0 + i of this state: a * 2^-k + z (every channel of the chunk is in one group)
     let lo = a.lo * v_lo + z;

@@ -94,10 +94,10 @@ export function kiviFoldable(key: WgslCodecKernels, value: WgslCodecKernels): bo
   return ok(key) && ok(value);
 }
 
-/** Workgroup memory of kivi-fold.wgsl for `heads` heads per workgroup (its q_sh, red, sc, ms, ls). */
+/** Workgroup memory of kivi-fold.wgsl for `heads` heads per workgroup (its q_sh, red, sc, ms, ls), in bytes. */
 export function kiviFoldWorkgroupBytes(heads: number, headDim: number, rows = KIVI_FOLD_ROWS): number {
   const lpt = headDim / 8;
-  return 4 * (heads * lpt * 8 + rows * heads * 32 * (lpt + 1) + rows * heads * 32 + 2 * rows * 32);
+  return 4 * (heads * lpt * 8 + rows * heads * 32 * (lpt + 1) + rows * 32 * 4 + 2 * rows * 32);
 }
 
 /** Which attention kernel runs over the packed tiles (ts/backends/webgpu/attend.ts, bench/gpu). */
