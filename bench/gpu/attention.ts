@@ -27,6 +27,7 @@ import { kernelsFor } from '../../ts/backends/webgpu/kernels.js';
 import { attendTilesSource, chooseAttendKernel, encodeSource, mergeSource, type AttendKernel } from '../../ts/backends/webgpu/shaders.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../../tests/helpers/data.js';
 import { openBenchDevice } from './bench-device.js';
+import { subgroupSize } from '../../ts/backends/webgpu/subgroups.js';
 import { measureStreamRead } from './stream-read.js';
 import { timeSteps } from './gpu-timer.js';
 
@@ -106,6 +107,8 @@ interface Ctx {
   device: GPUDevice;
   maxBinding: number;
   randomPipe: GPUComputePipeline;
+  /** The adapter's uniform subgroup size (ts/backends/webgpu/subgroups.ts), if any. */
+  subgroupSize: number | undefined;
 }
 
 /**
@@ -319,21 +322,28 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
   };
   if (kk.bits !== undefined) constants.K_BITS = kk.bits;
   if (vk.bits !== undefined) constants.V_BITS = vk.bits;
-  const forced: Record<string, AttendKernel | 'auto'> = { base: 'auto', fold: 'fold', words: 'words', generic: 'generic', 'tile-loop': 'tile-loop', 'kivi-fast': 'tile-loop' };
+  const forced: Record<string, AttendKernel | 'auto'> = { base: 'auto', 'fold-sg': 'fold-sg', fold: 'fold', words: 'words', generic: 'generic', 'tile-loop': 'tile-loop', 'kivi-fast': 'tile-loop' };
   // fold shape overrides: fold-w8 (8 rows per workgroup), fold-g2 (at most 2 heads per workgroup), fold-w2-g1, ...
-  const fm = /^fold((?:-[wg]\d+)*)$/.exec(variant);
+  // fold...@NAME: bench/gpu/NAME.wgsl in place of wgsl/attend/kivi-fold.wgsl (an earlier version)
+  const [foldVariant, foldFile] = variant.split('@') as [string, string | undefined];
+  const fm = /^fold(-sg)?((?:-[wg]\d+)*)$/.exec(foldVariant);
   const foldOpts: { foldRows?: number; foldMaxHeads?: number } = {};
   if (fm) {
-    forced[variant] = 'fold';
-    for (const part of fm[1]!.split('-').filter(Boolean)) {
+    forced[variant] = fm[1] ? 'fold-sg' : 'fold';
+    for (const part of fm[2]!.split('-').filter(Boolean)) {
       if (part[0] === 'w') foldOpts.foldRows = Number(part.slice(1)); else foldOpts.foldMaxHeads = Number(part.slice(1));
     }
   }
   const vec4Aligned = [key.tileWords, value.tileWords].every((w) => w % 4 === 0);
   const choice = chooseAttendKernel(kk, vk, { headDim: s.d, group: s.nHeads / s.nKv, maxWorkgroupBytes: dev.limits.maxComputeWorkgroupStorageSize,
-    vec4Aligned, kernel: forced[variant] ?? 'words', ...foldOpts });
+    vec4Aligned, kernel: forced[variant] ?? 'words', ...foldOpts, ...(c.subgroupSize !== undefined ? { subgroupSize: c.subgroupSize } : {}) });
   let src = choice.source;
   let kernel: string = choice.kernel;
+  if (foldFile !== undefined && (choice.kernel === 'fold' || choice.kernel === 'fold-sg')) {
+    const file = readFileSync(`bench/gpu/${foldFile}.wgsl`, 'utf8');
+    src = src.replace(/\/\/ ---- wgsl\/attend\/kivi-fold(-sg)?\.wgsl\n[\s\S]*$/, `// ---- bench/gpu/${foldFile}.wgsl\n${file}\n`);
+    kernel = `fold@${foldFile}`;
+  }
   if (forced[variant] === undefined) {
     // a driver under test from bench/gpu/<variant>.wgsl in place of wgsl/attend/tiles.wgsl
     src = attendTilesSource(kk, vk, { headDim: s.d });
@@ -361,6 +371,7 @@ const layers = Number(flag('layers', '32'));
 const layerContext = Number(flag('layer-context', '1048576'));
 const checkTokens = Number(flag('check-tokens', '4096'));
 const sweep = flag('sweep', '');
+const repeat = Number(flag('repeat', '1'));
 const jsonPath = flag('json', '');
 
 const { device, description } = await openBenchDevice();
@@ -368,13 +379,26 @@ device.addEventListener?.('uncapturederror', (e) => log(`uncaptured: ${(e as GPU
 const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
 log(`device: ${description}`);
 const randomModule = device.createShaderModule({ code: readFileSync('bench/gpu/random-rows.wgsl', 'utf8') });
-const c: Ctx = { device, maxBinding, randomPipe: device.createComputePipeline({ layout: 'auto', compute: { module: randomModule, entryPoint: 'fill' } }) };
+const c: Ctx = { device, maxBinding, randomPipe: device.createComputePipeline({ layout: 'auto', compute: { module: randomModule, entryPoint: 'fill' } }),
+  subgroupSize: await subgroupSize(device) };
+log(`subgroup size: ${c.subgroupSize ?? 'none (no subgroups feature or mixed sizes)'}`);
 const streamSrc = readFileSync('bench/gpu/stream-read.wgsl', 'utf8');
 const streamMib = Math.min(2048, Math.floor(maxBinding / 2 ** 20 / 2) * 2);
-const stream0 = await measureStreamRead(device, streamSrc, streamMib);
-log(`stream-read ${streamMib} MiB: ${stream0.ms.toFixed(3)} ms, ${stream0.gbps.toFixed(0)} GB/s (${stream0.method})`);
+// the H100 behind the device tool has been seen at ~1770 GB/s streaming right after start and
+// ~3060 GB/s later in the same call: --warmup N extra stream reads first (default 2)
+for (let i = 0; i < Number(flag('warmup', '2')); i++) {
+  const w = await measureStreamRead(device, streamSrc, streamMib);
+  log(`warm-up stream-read: ${w.gbps.toFixed(0)} GB/s`);
+}
+// the ceiling: the best of a 2 GiB and a 256 MiB buffer (both far beyond the 50 MB L2); the
+// 2 GiB read alone has measured ~1770 GB/s on some calls and ~3060 on others
+const streamBig = await measureStreamRead(device, streamSrc, streamMib);
+const streamSmall = await measureStreamRead(device, streamSrc, Math.min(256, streamMib));
+log(`stream-read ${Math.min(256, streamMib)} MiB: ${streamSmall.gbps.toFixed(0)} GB/s`);
+const stream0 = streamSmall.gbps > streamBig.gbps ? streamSmall : streamBig;
+log(`stream-read ceiling: ${stream0.gbps.toFixed(0)} GB/s (${stream0.bytes >> 20} MiB, ${stream0.method}); 2 GiB: ${streamBig.gbps.toFixed(0)} GB/s`);
 
-const result: Record<string, unknown> = { date: new Date().toISOString(), adapter: description, maxBindingBytes: maxBinding, streamRead: [stream0] };
+const result: Record<string, unknown> = { date: new Date().toISOString(), adapter: description, maxBindingBytes: maxBinding, streamRead: [streamBig, streamSmall] };
 const cases: Record<string, unknown>[] = [];
 const encodes: Record<string, unknown>[] = [];
 const sweeps: Record<string, unknown>[] = [];
@@ -430,14 +454,18 @@ for (const name of codecs) {
       }
     }
     // split-size sweep: one thing varied (tiles per work item) at the cases named by --sweep
+    // --repeat R cycles through the variants R times (A/B/A/B...), so a drift of the GPU's
+    // clocks hits every variant; each row records its round
     for (const spec of sweep ? sweep.split(';') : []) {
       const [sc, sShape, sBatch, sCtx, sVariants] = spec.split('/') as [string, string, string, string, string];
       if (sc !== name || sShape !== s.name) continue;
-      for (const vp of sVariants.split(',')) {
-        const [variant, policy] = vp.split(':') as [string, string];
-        const r = await runCase(pool, key, value, s, params, Number(sBatch), Number(sCtx), variant, policy, pipesFor(variant));
-        const row = { codec: pair.name, shape: s.name, batch: Number(sBatch), context: Number(sCtx), ...r };
-        sweeps.push(row); log(`sweep ${JSON.stringify(row)}`);
+      for (let round = 0; round < repeat; round++) {
+        for (const vp of sVariants.split(',')) {
+          const [variant, policy] = vp.split(':') as [string, string];
+          const r = await runCase(pool, key, value, s, params, Number(sBatch), Number(sCtx), variant, policy, pipesFor(variant));
+          const row = { codec: pair.name, shape: s.name, batch: Number(sBatch), context: Number(sCtx), round, ...r };
+          sweeps.push(row); log(`sweep ${JSON.stringify(row)}`);
+        }
       }
     }
     pool.destroy(); params.destroy();

@@ -60,7 +60,7 @@ function submit(device: GPUDevice, record: (pass: GPUComputePassEncoder) => void
  * Host fallback: submit + onSubmittedWorkDone around the same pass.
  */
 export async function timeSteps(device: GPUDevice, record: (pass: GPUComputePassEncoder) => void, reps: number,
-  samples = 7): Promise<GpuTiming> {
+  samples = 7, warmupMs = 250): Promise<GpuTiming> {
   const once = (qs?: GPUQuerySet): GPUCommandEncoder => {
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass(qs ? { timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {});
@@ -68,8 +68,13 @@ export async function timeSteps(device: GPUDevice, record: (pass: GPUComputePass
     pass.end();
     return enc;
   };
-  device.queue.submit([once().finish()]); // warm-up (first touch, clocks)
-  await device.queue.onSubmittedWorkDone();
+  // warm-up: first touch and clocks; on the H100 the first ~30 ms of steps over a freshly
+  // filled 3 GiB pool ran 4x slower than the rest, so warm up for >= 250 ms, not one submit
+  const warmStart = performance.now();
+  do {
+    device.queue.submit([once().finish()]);
+    await device.queue.onSubmittedWorkDone();
+  } while (performance.now() - warmStart < warmupMs);
   const ts: number[] = [];
   if (device.features.has('timestamp-query')) {
     const qs = device.createQuerySet({ type: 'timestamp', count: 2 });

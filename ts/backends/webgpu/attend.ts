@@ -4,6 +4,7 @@ import { BufferUsage, MAP_READ_MODE, writeArray } from './device.js';
 import type { GpuKvCache, GpuSequence } from './gpu-cache.js';
 import { kernelsFor } from './kernels.js';
 import { bindGroupLayout, getPipeline } from './pipelines.js';
+import { subgroupSize } from './subgroups.js';
 import { attendRowsSource, chooseAttendKernel, mergeSource, TILES_MAX_HEADS, type AttendKernel } from './shaders.js';
 
 /** Workgroups per dispatch dimension that every adapter allows (WebGPU default limit). */
@@ -21,8 +22,10 @@ export interface GpuAttendOptions {
    */
   kiviTileLoop?: boolean;
   /**
-   * Force a tile kernel (A/B runs, tests): 'fold' (wgsl/attend/kivi-fold.wgsl, KIVI-2/4 at head_dim
-   * 64/128), 'words' (tiles.wgsl + KIVI word-load hooks), 'generic' (tiles.wgsl + the codecs' hooks),
+   * Force a tile kernel (A/B runs, tests): 'fold-sg' (wgsl/attend/kivi-fold-sg.wgsl, KIVI-2/4 at
+   * head_dim 64/128 on adapters with 32-wide subgroups; the automatic choice there), 'fold'
+   * (wgsl/attend/kivi-fold.wgsl, same codecs, any adapter), 'words' (tiles.wgsl + KIVI word-load
+   * hooks), 'generic' (tiles.wgsl + the codecs' hooks),
    * 'tile-loop' (= kiviTileLoop). Where the forced kernel does not apply, the automatic choice runs.
    */
   kernel?: AttendKernel | 'auto';
@@ -89,9 +92,11 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
   // the KIVI word-load path reads pages as vec4s: every tile offset must be a multiple of 4
   // words (page offsets are multiples of the slot size, slots hold nKv (K, V) tile pairs)
   const vec4Aligned = [L.key.tileWords, L.value.tileWords, L.tileSlotWords].every((w) => w % 4 === 0);
+  const sgSize = await subgroupSize(ctx.device);
   const choice = chooseAttendKernel(kk, vk, {
     headDim: d, group, maxWorkgroupBytes: ctx.limits.maxComputeWorkgroupStorageSize, vec4Aligned,
     kernel: opts.kernel ?? (opts.kiviTileLoop === true ? 'tile-loop' : 'auto'),
+    ...(sgSize !== undefined ? { subgroupSize: sgSize } : {}),
   });
   // head blocks (dispatch z) of the tile kernel and of the fp rows pass (tiles.wgsl's MAX_G)
   const headBlocks = Math.ceil(group / choice.headsPerWorkgroup);

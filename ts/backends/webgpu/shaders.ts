@@ -100,8 +100,16 @@ export function kiviFoldWorkgroupBytes(heads: number, headDim: number, rows = KI
   return 4 * (heads * lpt * 8 + rows * heads * 32 * (lpt + 1) + rows * 32 * 4 + 2 * rows * 32);
 }
 
+/** Workgroup memory of kivi-fold-sg.wgsl (q_sh, ms, ls, acc_sh), in bytes. */
+export function kiviFoldSgWorkgroupBytes(heads: number, headDim: number, rows = KIVI_FOLD_ROWS): number {
+  return 4 * (heads * headDim + 2 * rows + rows * headDim);
+}
+
+/** Source prelude of kivi-fold-sg.wgsl: directives must precede every declaration. */
+const SUBGROUP_PRELUDE = 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n';
+
 /** Which attention kernel runs over the packed tiles (ts/backends/webgpu/attend.ts, bench/gpu). */
-export type AttendKernel = 'fold' | 'words' | 'tile-loop' | 'generic';
+export type AttendKernel = 'fold-sg' | 'fold' | 'words' | 'tile-loop' | 'generic';
 
 export interface AttendKernelChoice {
   kernel: AttendKernel;
@@ -120,15 +128,28 @@ export function chooseAttendKernel(key: WgslCodecKernels, value: WgslCodecKernel
     /** Tile and slot word offsets are multiples of 4 (the word-load hooks read pages as vec4s). */
     vec4Aligned: boolean;
     /** kivi-fold.wgsl shape overrides for A/B runs: rows per workgroup, most heads per workgroup. */
-    foldRows?: number; foldMaxHeads?: number }): AttendKernelChoice {
+    foldRows?: number; foldMaxHeads?: number;
+    /** The adapter's subgroup size when every subgroup has the same (subgroups.ts), else undefined. */
+    subgroupSize?: number }): AttendKernelChoice {
   const want = opts.kernel ?? 'auto';
-  if ((want === 'auto' || want === 'fold') && kiviFoldable(key, value) && KIVI_FOLD_HEAD_DIMS.includes(opts.headDim)) {
+  const foldable = kiviFoldable(key, value) && KIVI_FOLD_HEAD_DIMS.includes(opts.headDim);
+  if ((want === 'auto' || want === 'fold-sg') && foldable && opts.subgroupSize === 32) {
+    const rows = opts.foldRows ?? KIVI_FOLD_ROWS;
+    let heads = Math.min(opts.foldMaxHeads ?? KIVI_FOLD_MAX_HEADS, KIVI_FOLD_MAX_HEADS, opts.group);
+    while (heads > 1 && kiviFoldSgWorkgroupBytes(heads, opts.headDim, rows) > opts.maxWorkgroupBytes) heads--;
+    if (kiviFoldSgWorkgroupBytes(heads, opts.headDim, rows) <= opts.maxWorkgroupBytes) {
+      const glue = `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;`;
+      return { kernel: 'fold-sg', headsPerWorkgroup: heads,
+        source: SUBGROUP_PRELUDE + join(['constants.wgsl'], glue) + '\n' + join(['common/f16.wgsl', 'attend/kivi-fold-common.wgsl', 'attend/subgroup-ops.wgsl', 'attend/kivi-fold-sg.wgsl']) };
+    }
+  }
+  if ((want === 'auto' || want === 'fold' || want === 'fold-sg') && foldable) {
     const rows = opts.foldRows ?? KIVI_FOLD_ROWS;
     let heads = Math.min(opts.foldMaxHeads ?? KIVI_FOLD_MAX_HEADS, KIVI_FOLD_MAX_HEADS, opts.group);
     while (heads > 1 && kiviFoldWorkgroupBytes(heads, opts.headDim, rows) > opts.maxWorkgroupBytes) heads--;
     if (kiviFoldWorkgroupBytes(heads, opts.headDim, rows) <= opts.maxWorkgroupBytes) {
       const glue = `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;`;
-      return { kernel: 'fold', headsPerWorkgroup: heads, source: join(['constants.wgsl'], glue) + '\n' + join(['common/f16.wgsl', 'attend/kivi-fold.wgsl']) };
+      return { kernel: 'fold', headsPerWorkgroup: heads, source: join(['constants.wgsl'], glue) + '\n' + join(['common/f16.wgsl', 'attend/kivi-fold-common.wgsl', 'attend/kivi-fold.wgsl']) };
     }
   }
   const generic = want === 'generic' || !opts.vec4Aligned;

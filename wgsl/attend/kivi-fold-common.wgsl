@@ -1,0 +1,157 @@
+// Shared by the folded KIVI attention drivers (wgsl/attend/kivi-fold.wgsl: workgroup memory,
+// wgsl/attend/kivi-fold-sg.wgsl: subgroups): pipeline constants and bindings (those of
+// tiles.wgsl), the code-to-float trick, the query fold of the key metadata, and the value
+// accumulation. The glue (shaders.ts) defines FOLD_G (heads per workgroup, 1..4), FOLD_LPT
+// (= HEAD_DIM / 8, invocations per token) and FOLD_W (rows of 32 invocations).
+//
+// Arithmetic (the why is in kivi-fold.wgsl):
+// - keys: q . (s code + z) = (q s) . code + q . z per tile and channel;
+// - values: per (token, 32-channel group) (s, z): acc += (p s) code, and p z into one sum;
+// - codes become floats without a convert: (bits & mask) | 0x4B000000 is the f32 2^23 + code
+//   * 2^k exactly (k = the code's bit position in its 16-bit half), minus 2^23 gives code * 2^k;
+//   the 2^-k is folded into q (keys) or applied once at the end (values).
+
+// 2^23 as f32 bits and value: OR-ing a code of up to 23 bits into the mantissa makes 2^23 + code
+const MAGIC_BITS: u32 = 0x4B000000u;
+const MAGIC: f32 = 8388608.0;
+const NEG_INF: f32 = -3.0e38;
+
+override HEAD_DIM: u32;
+override N_HEADS: u32;
+override GROUP: u32;
+// unused here; declared so the pipeline constants of tiles.wgsl apply unchanged
+override LANES: u32 = 4u;
+override HEAD_STRIDE: u32;
+override V_OFFSET: u32;
+override K_BITS: u32 = 0u;
+override V_BITS: u32 = 0u;
+override K_PARAMS: u32 = 0u;
+override V_PARAMS: u32 = 0u;
+
+@group(0) @binding(0) var<storage, read> pages: array<u32>;
+@group(0) @binding(1) var<storage, read> job: array<u32>;
+@group(0) @binding(2) var<storage, read> params: array<u32>;
+@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
+
+// queries (scaled by 1/sqrt(HEAD_DIM)) of the workgroup's heads
+var<workgroup> q_sh: array<vec4<f32>, FOLD_G * FOLD_LPT * 2u>;
+struct Codes8 {
+  lo: vec4<f32>,
+  hi: vec4<f32>,
+}
+
+// The 8 codes of one lane's chunk as code * 2^k (exact), from the word holding them.
+// b = 2: the chunk is one 16-bit half (at bit `sh`), code i at bit 2i of it;
+// b = 4: the chunk is the whole word, codes 0-3 in the low half, 4-7 in the high half.
+fn fold_codes(word: u32, sh: u32, bits: u32) -> Codes8 {
+  let m2 = vec4<u32>(3u, 12u, 48u, 192u);
+  let m4 = vec4<u32>(15u, 240u, 3840u, 61440u);
+  let lo_src = vec4<u32>(select(word, word >> sh, bits == 2u));
+  let hi_src = vec4<u32>(select(word >> 16u, word >> sh, bits == 2u));
+  let lo_mask = select(m4, m2, bits == 2u);
+  let hi_mask = select(m4, m2 << vec4<u32>(8u), bits == 2u);
+  let magic = vec4<u32>(MAGIC_BITS);
+  return Codes8(
+    bitcast<vec4<f32>>((lo_src & lo_mask) | magic) - vec4<f32>(MAGIC),
+    bitcast<vec4<f32>>((hi_src & hi_mask) | magic) - vec4<f32>(MAGIC));
+}
+
+// 2^-k of each code position of fold_codes
+fn fold_lo_scale(bits: u32) -> vec4<f32> {
+  return select(vec4<f32>(1.0, 1.0 / 16.0, 1.0 / 256.0, 1.0 / 4096.0),
+    vec4<f32>(1.0, 0.25, 1.0 / 16.0, 1.0 / 64.0), bits == 2u);
+}
+fn fold_hi_scale(bits: u32) -> vec4<f32> {
+  return select(vec4<f32>(1.0, 1.0 / 16.0, 1.0 / 256.0, 1.0 / 4096.0),
+    vec4<f32>(1.0 / 256.0, 1.0 / 1024.0, 1.0 / 4096.0, 1.0 / 16384.0), bits == 2u);
+}
+
+
+// The key scale folded into each head's query for one chunk, and the bias q . zero per head.
+struct FoldQ {
+  q0: Codes8,
+  q1: Codes8,
+  q2: Codes8,
+  q3: Codes8,
+  b: vec4<f32>,
+}
+
+// 4 words at w0 + u * step, u = 0..3: one invocation's words of 4 of its tokens
+fn fold_load4(w0: u32, step: u32) -> vec4<u32> {
+  return vec4<u32>(pages[w0], pages[w0 + step], pages[w0 + 2u * step], pages[w0 + 3u * step]);
+}
+
+// The queries of the workgroup's heads for channels c0..c0+7 (vec4 index qv in q_sh) with the
+// tile's per-channel key (scale, zero) folded in: q s 2^-k per channel, bias q . zero per head.
+// km0, km1: the 8 key metadata words (f16 scale, zero) of those channels.
+fn fold_query(km0: vec4<u32>, km1: vec4<u32>, qv: u32) -> FoldQ {
+  let a0 = unpack2x16float(km0.x); let a1 = unpack2x16float(km0.y);
+  let a2 = unpack2x16float(km0.z); let a3 = unpack2x16float(km0.w);
+  let b0 = unpack2x16float(km1.x); let b1 = unpack2x16float(km1.y);
+  let b2 = unpack2x16float(km1.z); let b3 = unpack2x16float(km1.w);
+  let s_lo = vec4<f32>(a0.x, a1.x, a2.x, a3.x) * fold_lo_scale(K_BITS);
+  let s_hi = vec4<f32>(b0.x, b1.x, b2.x, b3.x) * fold_hi_scale(K_BITS);
+  let z_lo = vec4<f32>(a0.y, a1.y, a2.y, a3.y);
+  let z_hi = vec4<f32>(b0.y, b1.y, b2.y, b3.y);
+  let hq = HEAD_DIM / 4u;
+  let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
+  var fq = FoldQ(Codes8(q_sh[qv] * s_lo, q_sh[qv + 1u] * s_hi), zero8, zero8, zero8, vec4<f32>(0.0));
+  fq.b.x = dot(q_sh[qv], z_lo) + dot(q_sh[qv + 1u], z_hi);
+  if (FOLD_G > 1u) { fq.q1 = Codes8(q_sh[hq + qv] * s_lo, q_sh[hq + qv + 1u] * s_hi); fq.b.y = dot(q_sh[hq + qv], z_lo) + dot(q_sh[hq + qv + 1u], z_hi); }
+  if (FOLD_G > 2u) { fq.q2 = Codes8(q_sh[2u * hq + qv] * s_lo, q_sh[2u * hq + qv + 1u] * s_hi); fq.b.z = dot(q_sh[2u * hq + qv], z_lo) + dot(q_sh[2u * hq + qv + 1u], z_hi); }
+  if (FOLD_G > 3u) { fq.q3 = Codes8(q_sh[3u * hq + qv] * s_lo, q_sh[3u * hq + qv + 1u] * s_hi); fq.b.w = dot(q_sh[3u * hq + qv], z_lo) + dot(q_sh[3u * hq + qv + 1u], z_hi); }
+  return fq;
+}
+
+// One token's partial dot products (chunk of 8 channels) for every head, in the components.
+fn fold_key_dots(fq: FoldQ, word: u32, sh: u32) -> vec4<f32> {
+  let f = fold_codes(word, sh, K_BITS);
+  var d = vec4<f32>(0.0);
+  d.x = dot(fq.q0.lo, f.lo) + dot(fq.q0.hi, f.hi) + fq.b.x;
+  if (FOLD_G > 1u) { d.y = dot(fq.q1.lo, f.lo) + dot(fq.q1.hi, f.hi) + fq.b.y; }
+  if (FOLD_G > 2u) { d.z = dot(fq.q2.lo, f.lo) + dot(fq.q2.hi, f.hi) + fq.b.z; }
+  if (FOLD_G > 3u) { d.w = dot(fq.q3.lo, f.lo) + dot(fq.q3.hi, f.hi) + fq.b.w; }
+  return d;
+}
+
+// Per-head value state of one invocation: heads in the components of l and z (sum of p * zero),
+// one accumulator per head in code units (the 2^k of each position is removed at the end).
+struct FoldAcc {
+  l: vec4<f32>,
+  z: vec4<f32>,
+  a0: Codes8,
+  a1: Codes8,
+  a2: Codes8,
+  a3: Codes8,
+}
+
+// one token of the value pass with its probabilities p (heads in the components):
+// acc += (p scale) code, z += p zero
+fn fold_value_add(st: ptr<function, FoldAcc>, word: u32, mw: u32, p: vec4<f32>, sh: u32) {
+  let sz = unpack2x16float(mw);
+  let f = fold_codes(word, sh, V_BITS);
+  (*st).z = (*st).z + p * sz.y;
+  let w = p * sz.x;
+  (*st).a0.lo = (*st).a0.lo + w.x * f.lo; (*st).a0.hi = (*st).a0.hi + w.x * f.hi;
+  if (FOLD_G > 1u) { (*st).a1.lo = (*st).a1.lo + w.y * f.lo; (*st).a1.hi = (*st).a1.hi + w.y * f.hi; }
+  if (FOLD_G > 2u) { (*st).a2.lo = (*st).a2.lo + w.z * f.lo; (*st).a2.hi = (*st).a2.hi + w.z * f.hi; }
+  if (FOLD_G > 3u) { (*st).a3.lo = (*st).a3.lo + w.w * f.lo; (*st).a3.hi = (*st).a3.hi + w.w * f.hi; }
+}
+
+// rescale the value state by c (heads in the components) after the running max moved
+fn fold_rescale(st: ptr<function, FoldAcc>, c: vec4<f32>) {
+  (*st).l = (*st).l * c;
+  (*st).z = (*st).z * c;
+  (*st).a0.lo = (*st).a0.lo * c.x; (*st).a0.hi = (*st).a0.hi * c.x;
+  if (FOLD_G > 1u) { (*st).a1.lo = (*st).a1.lo * c.y; (*st).a1.hi = (*st).a1.hi * c.y; }
+  if (FOLD_G > 2u) { (*st).a2.lo = (*st).a2.lo * c.z; (*st).a2.hi = (*st).a2.hi * c.z; }
+  if (FOLD_G > 3u) { (*st).a3.lo = (*st).a3.lo * c.w; (*st).a3.hi = (*st).a3.hi * c.w; }
+}
+
+// head j's accumulator, as final values of channels c0..c0+7: a 2^-k + z
+fn fold_output(st: FoldAcc, j: u32) -> Codes8 {
+  var a = st.a0;
+  if (j == 1u) { a = st.a1; } else if (j == 2u) { a = st.a2; } else if (j == 3u) { a = st.a3; }
+  let z = st.z[j];
+  return Codes8(a.lo * fold_lo_scale(V_BITS) + z, a.hi * fold_hi_scale(V_BITS) + z);
+}
