@@ -2,7 +2,8 @@
 // wgsl/attend/kivi-fold-sg.wgsl: subgroups): pipeline constants and bindings (those of
 // tiles.wgsl), the code-to-float trick, the query fold of the key metadata, and the value
 // accumulation. The glue (shaders.ts) defines FOLD_G (heads per workgroup, 1..4), FOLD_LPT
-// (= HEAD_DIM / 8, invocations per token) and FOLD_W (rows of 32 invocations).
+// (= HEAD_DIM / 8, invocations per token), FOLD_W (rows of 32 invocations) and FOLD_PREFETCH
+// (kivi-fold-sg.wgsl: load the next tile before computing the current one).
 //
 // Arithmetic (the why is in kivi-fold.wgsl):
 // - keys: q . (s code + z) = (q s) . code + q . z per tile and channel;
@@ -79,6 +80,61 @@ struct FoldQ {
 // 4 words at w0 + u * step, u = 0..3: one invocation's words of 4 of its tokens
 fn fold_load4(w0: u32, step: u32) -> vec4<u32> {
   return vec4<u32>(pages[w0], pages[w0 + step], pages[w0 + 2u * step], pages[w0 + 3u * step]);
+}
+
+// Every word one invocation reads for one tile: key metadata of its 8 channels, and for its
+// FOLD_LPT tokens (4 per vector) the key code words, value metadata words and value code words.
+// Loaded as independent loads before any use, so a tile costs one trip to memory: loads
+// interleaved with their use left the H100 at ~0.5 TB/s (bench/README.md).
+struct TileWords {
+  km0: vec4<u32>, km1: vec4<u32>,
+  kw0: vec4<u32>, kw1: vec4<u32>, kw2: vec4<u32>, kw3: vec4<u32>,
+  vm0: vec4<u32>, vm1: vec4<u32>, vm2: vec4<u32>, vm3: vec4<u32>,
+  vw0: vec4<u32>, vw1: vec4<u32>, vw2: vec4<u32>, vw3: vec4<u32>,
+}
+
+// Word offsets of one invocation inside a (K, V) tile pair: its key metadata (c0), its first
+// token's key code word, value metadata word and value code word, and the steps between its tokens.
+struct TileOffsets {
+  c0: u32,
+  k_off: u32, vm_off: u32, vw_off: u32,
+  ks: u32, ms: u32, vs: u32,
+}
+
+fn fold_offsets(tg: u32, k: u32) -> TileOffsets {
+  let TG = 32u / FOLD_LPT;
+  let c0 = 8u * k;
+  let v_groups = HEAD_DIM / 32u; // value groups: min(32, HEAD_DIM) = 32 channels here
+  let k_tok = HEAD_DIM * K_BITS / 32u;
+  let v_tok = HEAD_DIM * V_BITS / 32u;
+  return TileOffsets(c0,
+    HEAD_DIM + tg * k_tok + ((c0 * K_BITS) >> 5u),
+    V_OFFSET + tg * v_groups + c0 / 32u,
+    V_OFFSET + TILE_TOKENS * v_groups + tg * v_tok + ((c0 * V_BITS) >> 5u),
+    TG * k_tok, TG * v_groups, TG * v_tok);
+}
+
+// the words of the tile pair at word `kbase` (its key tile; the value tile is V_OFFSET behind)
+fn fold_load_tile(kbase: u32, o: TileOffsets) -> TileWords {
+  let z = vec4<u32>(0u);
+  var t = TileWords(z, z, z, z, z, z, z, z, z, z, z, z, z, z);
+  t.km0 = fold_load4(kbase + o.c0, 1u);
+  t.km1 = fold_load4(kbase + o.c0 + 4u, 1u);
+  t.kw0 = fold_load4(kbase + o.k_off, o.ks);
+  t.vm0 = fold_load4(kbase + o.vm_off, o.ms);
+  t.vw0 = fold_load4(kbase + o.vw_off, o.vs);
+  t.kw1 = fold_load4(kbase + o.k_off + 4u * o.ks, o.ks);
+  t.vm1 = fold_load4(kbase + o.vm_off + 4u * o.ms, o.ms);
+  t.vw1 = fold_load4(kbase + o.vw_off + 4u * o.vs, o.vs);
+  if (FOLD_LPT > 8u) {
+    t.kw2 = fold_load4(kbase + o.k_off + 8u * o.ks, o.ks);
+    t.vm2 = fold_load4(kbase + o.vm_off + 8u * o.ms, o.ms);
+    t.vw2 = fold_load4(kbase + o.vw_off + 8u * o.vs, o.vs);
+    t.kw3 = fold_load4(kbase + o.k_off + 12u * o.ks, o.ks);
+    t.vm3 = fold_load4(kbase + o.vm_off + 12u * o.ms, o.ms);
+    t.vw3 = fold_load4(kbase + o.vw_off + 12u * o.vs, o.vs);
+  }
+  return t;
 }
 
 // The queries of the workgroup's heads for channels c0..c0+7 (vec4 index qv in q_sh) with the

@@ -99,50 +99,33 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   let qv = 2u * k;
   let k_sh = select(0u, ((c0 * K_BITS) & 31u), K_BITS == 2u);
   let v_sh = select(0u, ((c0 * V_BITS) & 31u), V_BITS == 2u);
-  let v_groups = HEAD_DIM / 32u;
-  let k_tok = HEAD_DIM * K_BITS / 32u;
-  let v_tok = HEAD_DIM * V_BITS / 32u;
-  let k_off = HEAD_DIM + tg * k_tok + ((c0 * K_BITS) >> 5u);
-  let vm_off = tg * v_groups + c0 / 32u;
-  let vw_off = TILE_TOKENS * v_groups + tg * v_tok + ((c0 * V_BITS) >> 5u);
+  let offs = fold_offsets(tg, k);
   let my_token = tg + TG * k; // the token whose score this invocation holds after the scatter
   let src = tg * FOLD_LPT;    // invocation holding the first token of this token group
   let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
   var st = FoldAcc(vec4<f32>(0.0), vec4<f32>(0.0), zero8, zero8, zero8, zero8);
   var m = vec4<f32>(NEG_INF); // per row and head (the same in every invocation of the row)
 
+  // FOLD_PREFETCH: the next tile's words are loaded before the current tile is computed
+  // (more bytes in flight, more registers: faster with several heads per workgroup on the H100)
+  let z4 = vec4<u32>(0u);
+  var nxt = TileWords(z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4);
+  if (FOLD_PREFETCH && row < n_tiles) { nxt = fold_load_tile(job[entries + 2u * (first_tile + row)] + kv_head * HEAD_STRIDE, offs); }
   for (var ti = row; ti < n_tiles; ti = ti + FOLD_W) {
-    let e = entries + 2u * (first_tile + ti);
-    let kbase = job[e] + kv_head * HEAD_STRIDE;
-    let valid = job[e + 1u];
-    let vbase = kbase + V_OFFSET;
-
-    // ---- loads first (see kivi-fold.wgsl)
-    let km0 = fold_load4(kbase + c0, 1u);
-    let km1 = fold_load4(kbase + c0 + 4u, 1u);
-    let ks = TG * k_tok; let ms4 = TG * v_groups; let vs = TG * v_tok;
-    let kw0 = fold_load4(kbase + k_off, ks);
-    let vm0 = fold_load4(vbase + vm_off, ms4);
-    let vw0 = fold_load4(vbase + vw_off, vs);
-    let kw1 = fold_load4(kbase + k_off + 4u * ks, ks);
-    let vm1 = fold_load4(vbase + vm_off + 4u * ms4, ms4);
-    let vw1 = fold_load4(vbase + vw_off + 4u * vs, vs);
-    var kw2 = vec4<u32>(0u); var kw3 = kw2; var vm2 = kw2; var vm3 = kw2; var vw2 = kw2; var vw3 = kw2;
-    if (FOLD_LPT > 8u) {
-      kw2 = fold_load4(kbase + k_off + 8u * ks, ks);
-      vm2 = fold_load4(vbase + vm_off + 8u * ms4, ms4);
-      vw2 = fold_load4(vbase + vw_off + 8u * vs, vs);
-      kw3 = fold_load4(kbase + k_off + 12u * ks, ks);
-      vm3 = fold_load4(vbase + vm_off + 12u * ms4, ms4);
-      vw3 = fold_load4(vbase + vw_off + 12u * vs, vs);
+    let valid = job[entries + 2u * (first_tile + ti) + 1u];
+    var tw = nxt;
+    if (FOLD_PREFETCH) {
+      if (ti + FOLD_W < n_tiles) { nxt = fold_load_tile(job[entries + 2u * (first_tile + ti + FOLD_W)] + kv_head * HEAD_STRIDE, offs); }
+    } else {
+      tw = fold_load_tile(job[entries + 2u * (first_tile + ti)] + kv_head * HEAD_STRIDE, offs);
     }
 
     // ---- keys: partial dots, then each invocation ends with one token's scores
-    let fq = fold_query(km0, km1, qv);
-    let K0 = sg_key4(fq, kw0, k_sh);
-    let K1 = sg_key4(fq, kw1, k_sh);
+    let fq = fold_query(tw.km0, tw.km1, qv);
+    let K0 = sg_key4(fq, tw.kw0, k_sh);
+    let K1 = sg_key4(fq, tw.kw1, k_sh);
     var K2 = mat4x4<f32>(); var K3 = K2;
-    if (FOLD_LPT > 8u) { K2 = sg_key4(fq, kw2, k_sh); K3 = sg_key4(fq, kw3, k_sh); }
+    if (FOLD_LPT > 8u) { K2 = sg_key4(fq, tw.kw2, k_sh); K3 = sg_key4(fq, tw.kw3, k_sh); }
     var s = vec4<f32>(NEG_INF);
     s.x = sg_scatter(K0[0], K1[0], K2[0], K3[0], k);
     if (FOLD_G > 1u) { s.y = sg_scatter(K0[1], K1[1], K2[1], K3[1], k); }
@@ -163,11 +146,11 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     st.l = st.l + p;
 
     // ---- values: probabilities of this invocation's tokens tg + TG i from invocation (tg, i)
-    sg_value4(&st, p, vw0, vm0, v_sh, src);
-    sg_value4(&st, p, vw1, vm1, v_sh, src + 4u);
+    sg_value4(&st, p, tw.vw0, tw.vm0, v_sh, src);
+    sg_value4(&st, p, tw.vw1, tw.vm1, v_sh, src + 4u);
     if (FOLD_LPT > 8u) {
-      sg_value4(&st, p, vw2, vm2, v_sh, src + 8u);
-      sg_value4(&st, p, vw3, vm3, v_sh, src + 12u);
+      sg_value4(&st, p, tw.vw2, tw.vm2, v_sh, src + 8u);
+      sg_value4(&st, p, tw.vw3, tw.vm3, v_sh, src + 12u);
     }
   }
 

@@ -114,14 +114,7 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   let qv = 2u * k; // vec4 index of channel c0 within a head's queries
   let k_sh = select(0u, ((c0 * K_BITS) & 31u), K_BITS == 2u);
   let v_sh = select(0u, ((c0 * V_BITS) & 31u), V_BITS == 2u);
-  // value groups: min(32, HEAD_DIM) = 32 channels (HEAD_DIM is 64 or 128 here)
-  let v_groups = HEAD_DIM / 32u;
-  // word offsets of this invocation's first token (tg) and steps between its tokens (TG apart)
-  let k_tok = HEAD_DIM * K_BITS / 32u;
-  let v_tok = HEAD_DIM * V_BITS / 32u;
-  let k_off = HEAD_DIM + tg * k_tok + ((c0 * K_BITS) >> 5u);
-  let vm_off = tg * v_groups + c0 / 32u;
-  let vw_off = TILE_TOKENS * v_groups + tg * v_tok + ((c0 * V_BITS) >> 5u);
+  let offs = fold_offsets(tg, k);
   let rstep = TG * FOLD_RS; // red words between this invocation's tokens
   let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
   var st = FoldAcc(vec4<f32>(0.0), vec4<f32>(0.0), zero8, zero8, zero8, zero8);
@@ -138,44 +131,21 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
       kbase = job[e] + kv_head * HEAD_STRIDE;
       valid = job[e + 1u];
     }
-    let vbase = kbase + V_OFFSET;
     let rb = row * FOLD_G; // this row's (row, head) block in red
 
-    // ---- loads first: every word this invocation reads in the round, as independent loads
-    // into named vectors (4 tokens each), so one round costs one trip to memory; loads
-    // interleaved with their use left the H100 at ~0.5 TB/s (bench/README.md)
-    var km0 = vec4<u32>(0u); var km1 = km0;
-    var kw0 = km0; var kw1 = km0; var kw2 = km0; var kw3 = km0;
-    var vm0 = km0; var vm1 = km0; var vm2 = km0; var vm3 = km0;
-    var vw0 = km0; var vw1 = km0; var vw2 = km0; var vw3 = km0;
-    if (live) {
-      km0 = fold_load4(kbase + c0, 1u);
-      km1 = fold_load4(kbase + c0 + 4u, 1u);
-      let ks = TG * k_tok; let ms4 = TG * v_groups; let vs = TG * v_tok;
-      kw0 = fold_load4(kbase + k_off, ks);
-      vm0 = fold_load4(vbase + vm_off, ms4);
-      vw0 = fold_load4(vbase + vw_off, vs);
-      kw1 = fold_load4(kbase + k_off + 4u * ks, ks);
-      vm1 = fold_load4(vbase + vm_off + 4u * ms4, ms4);
-      vw1 = fold_load4(vbase + vw_off + 4u * vs, vs);
-      if (FOLD_LPT > 8u) {
-        kw2 = fold_load4(kbase + k_off + 8u * ks, ks);
-        vm2 = fold_load4(vbase + vm_off + 8u * ms4, ms4);
-        vw2 = fold_load4(vbase + vw_off + 8u * vs, vs);
-        kw3 = fold_load4(kbase + k_off + 12u * ks, ks);
-        vm3 = fold_load4(vbase + vm_off + 12u * ms4, ms4);
-        vw3 = fold_load4(vbase + vw_off + 12u * vs, vs);
-      }
-    }
+    // ---- loads first (fold_load_tile)
+    let z4 = vec4<u32>(0u);
+    var tw = TileWords(z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4);
+    if (live) { tw = fold_load_tile(kbase, offs); }
     // ---- keys: fold (s, z) of channels c0..c0+7 into the queries, then partial dots
     if (live) {
-      let fq = fold_query(km0, km1, qv);
+      let fq = fold_query(tw.km0, tw.km1, qv);
       let ri = (rb * TILE_TOKENS + tg) * FOLD_RS + k;
-      fold_key4(fq, kw0, k_sh, ri, rstep);
-      fold_key4(fq, kw1, k_sh, ri + 4u * rstep, rstep);
+      fold_key4(fq, tw.kw0, k_sh, ri, rstep);
+      fold_key4(fq, tw.kw1, k_sh, ri + 4u * rstep, rstep);
       if (FOLD_LPT > 8u) {
-        fold_key4(fq, kw2, k_sh, ri + 8u * rstep, rstep);
-        fold_key4(fq, kw3, k_sh, ri + 12u * rstep, rstep);
+        fold_key4(fq, tw.kw2, k_sh, ri + 8u * rstep, rstep);
+        fold_key4(fq, tw.kw3, k_sh, ri + 12u * rstep, rstep);
       }
     }
     workgroupBarrier();
@@ -210,11 +180,11 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
       if (FOLD_G > 3u) { c.w = exp(m.w - mt.w); }
       m = mt;
       fold_rescale(&st, c);
-      fold_value4(&st, m, vw0, vm0, v_sh, s0, tg, TG, valid);
-      fold_value4(&st, m, vw1, vm1, v_sh, s0 + 4u * TG, tg + 4u * TG, TG, valid);
+      fold_value4(&st, m, tw.vw0, tw.vm0, v_sh, s0, tg, TG, valid);
+      fold_value4(&st, m, tw.vw1, tw.vm1, v_sh, s0 + 4u * TG, tg + 4u * TG, TG, valid);
       if (FOLD_LPT > 8u) {
-        fold_value4(&st, m, vw2, vm2, v_sh, s0 + 8u * TG, tg + 8u * TG, TG, valid);
-        fold_value4(&st, m, vw3, vm3, v_sh, s0 + 12u * TG, tg + 12u * TG, TG, valid);
+        fold_value4(&st, m, tw.vw2, tw.vm2, v_sh, s0 + 8u * TG, tg + 8u * TG, TG, valid);
+        fold_value4(&st, m, tw.vw3, tw.vm3, v_sh, s0 + 12u * TG, tg + 12u * TG, TG, valid);
       }
     }
     // the next round writes red before its first barrier (every invocation has passed this

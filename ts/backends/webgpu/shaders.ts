@@ -128,17 +128,20 @@ export function chooseAttendKernel(key: WgslCodecKernels, value: WgslCodecKernel
     /** Tile and slot word offsets are multiples of 4 (the word-load hooks read pages as vec4s). */
     vec4Aligned: boolean;
     /** kivi-fold.wgsl shape overrides for A/B runs: rows per workgroup, most heads per workgroup. */
-    foldRows?: number; foldMaxHeads?: number;
+    foldRows?: number; foldMaxHeads?: number; foldPrefetch?: boolean;
     /** The adapter's subgroup size when every subgroup has the same (subgroups.ts), else undefined. */
     subgroupSize?: number }): AttendKernelChoice {
   const want = opts.kernel ?? 'auto';
   const foldable = kiviFoldable(key, value) && KIVI_FOLD_HEAD_DIMS.includes(opts.headDim);
   if ((want === 'auto' || want === 'fold-sg') && foldable && opts.subgroupSize === 32) {
-    const rows = opts.foldRows ?? KIVI_FOLD_ROWS;
     let heads = Math.min(opts.foldMaxHeads ?? KIVI_FOLD_MAX_HEADS, KIVI_FOLD_MAX_HEADS, opts.group);
-    while (heads > 1 && kiviFoldSgWorkgroupBytes(heads, opts.headDim, rows) > opts.maxWorkgroupBytes) heads--;
+    // measured on the H100 (bench/README.md): one head per workgroup is fastest with 8 rows and
+    // no prefetch, several heads with 4 rows and the next tile prefetched
+    const shape = (h: number): { rows: number; prefetch: boolean } => ({ rows: opts.foldRows ?? (h === 1 ? 8 : 4), prefetch: opts.foldPrefetch ?? h > 1 });
+    while (heads > 1 && kiviFoldSgWorkgroupBytes(heads, opts.headDim, shape(heads).rows) > opts.maxWorkgroupBytes) heads--;
+    const { rows, prefetch } = shape(heads);
     if (kiviFoldSgWorkgroupBytes(heads, opts.headDim, rows) <= opts.maxWorkgroupBytes) {
-      const glue = `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;`;
+      const glue = `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;\nconst FOLD_PREFETCH: bool = ${prefetch};`;
       return { kernel: 'fold-sg', headsPerWorkgroup: heads,
         source: SUBGROUP_PRELUDE + join(['constants.wgsl'], glue) + '\n' + join(['common/f16.wgsl', 'attend/kivi-fold-common.wgsl', 'attend/subgroup-ops.wgsl', 'attend/kivi-fold-sg.wgsl']) };
     }
@@ -148,7 +151,7 @@ export function chooseAttendKernel(key: WgslCodecKernels, value: WgslCodecKernel
     let heads = Math.min(opts.foldMaxHeads ?? KIVI_FOLD_MAX_HEADS, KIVI_FOLD_MAX_HEADS, opts.group);
     while (heads > 1 && kiviFoldWorkgroupBytes(heads, opts.headDim, rows) > opts.maxWorkgroupBytes) heads--;
     if (kiviFoldWorkgroupBytes(heads, opts.headDim, rows) <= opts.maxWorkgroupBytes) {
-      const glue = `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;`;
+      const glue = `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;\nconst FOLD_PREFETCH: bool = false;`;
       return { kernel: 'fold', headsPerWorkgroup: heads, source: join(['constants.wgsl'], glue) + '\n' + join(['common/f16.wgsl', 'attend/kivi-fold-common.wgsl', 'attend/kivi-fold.wgsl']) };
     }
   }
