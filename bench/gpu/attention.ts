@@ -310,9 +310,11 @@ async function checkStep(c: Ctx, pool: SlotPool, plan: StepPlan, key: StreamCode
 interface Pipes { tiles: GPUComputePipeline; merge: GPUComputePipeline; kernel: string; heads: number }
 
 /**
- * Variants: 'base' = the backend's automatic kernel choice; 'fold', 'words', 'generic',
- * 'tile-loop' (alias 'kivi-fast') = that kernel forced where it applies (chooseAttendKernel falls
- * back as the backend does); any other name = bench/gpu/<name>.wgsl in place of tiles.wgsl.
+ * Variants: 'base' = the backend's automatic kernel choice; 'fold-sg', 'fold', 'words', 'generic'
+ * = that kernel forced where it applies (chooseAttendKernel falls back as the backend does), fold
+ * kernels with shape suffixes (-wN rows, -gN heads, -pN prefetch) and @NAME (the kernel file
+ * replaced by bench/gpu/experiments/NAME.wgsl); any other name = bench/gpu/experiments/<name>.wgsl
+ * in place of tiles.wgsl (older driver versions kept as experiment records).
  */
 function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, variant: string): Pipes {
   const dev = c.device;
@@ -323,7 +325,7 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
   };
   if (kk.bits !== undefined) constants.K_BITS = kk.bits;
   if (vk.bits !== undefined) constants.V_BITS = vk.bits;
-  const forced: Record<string, AttendKernel | 'auto'> = { base: 'auto', 'fold-sg': 'fold-sg', fold: 'fold', words: 'words', generic: 'generic', 'tile-loop': 'tile-loop', 'kivi-fast': 'tile-loop' };
+  const forced: Record<string, AttendKernel | 'auto'> = { base: 'auto', 'fold-sg': 'fold-sg', fold: 'fold', words: 'words', generic: 'generic' };
   // fold shape overrides: fold-w8 (8 rows per workgroup), fold-g2 (at most 2 heads per workgroup),
   // fold-sg-p1 / -p0 (prefetch on / off), combinations such as fold-sg-w4-g2-p1
   // fold...@NAME: bench/gpu/NAME.wgsl in place of wgsl/attend/kivi-fold.wgsl (an earlier version)
@@ -343,15 +345,15 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
   let src = choice.source;
   let kernel: string = choice.kernel;
   if (foldFile !== undefined && (choice.kernel === 'fold' || choice.kernel === 'fold-sg')) {
-    const file = readFileSync(`bench/gpu/${foldFile}.wgsl`, 'utf8');
-    src = src.replace(/\/\/ ---- wgsl\/attend\/kivi-fold(-sg)?\.wgsl\n[\s\S]*$/, `// ---- bench/gpu/${foldFile}.wgsl\n${file}\n`);
+    const file = readFileSync(`bench/gpu/experiments/${foldFile}.wgsl`, 'utf8');
+    src = src.replace(/\/\/ ---- wgsl\/attend\/kivi-fold(-sg)?\.wgsl\n[\s\S]*$/, `// ---- bench/gpu/experiments/${foldFile}.wgsl\n${file}\n`);
     kernel = choice.kernel; // the split rule follows the kernel kind; the file is in `variant`
   }
   if (forced[variant] === undefined) {
     // a driver under test from bench/gpu/<variant>.wgsl in place of wgsl/attend/tiles.wgsl
-    src = attendTilesSource(kk, vk, { headDim: s.d });
-    const file = readFileSync(`bench/gpu/${variant}.wgsl`, 'utf8');
-    src = src.replace(/\/\/ ---- wgsl\/attend\/tiles\.wgsl\n[\s\S]*?(?=\/\/ ---- wgsl\/)/, `// ---- bench/gpu/${variant}.wgsl\n${file}\n`);
+    src = attendTilesSource(kk, vk);
+    const file = readFileSync(`bench/gpu/experiments/${variant}.wgsl`, 'utf8');
+    src = src.replace(/\/\/ ---- wgsl\/attend\/tiles\.wgsl\n[\s\S]*?(?=\/\/ ---- wgsl\/)/, `// ---- bench/gpu/experiments/${variant}.wgsl\n${file}\n`);
     kernel = variant;
   }
   const tiles = dev.createComputePipeline({ layout: explicitLayout(dev, [RO, RO, RO, RW]), compute: { module: dev.createShaderModule({ code: src }), entryPoint: 'attend_tiles', constants } });

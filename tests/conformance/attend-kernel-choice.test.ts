@@ -36,7 +36,6 @@ describe('attention kernel choice', () => {
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, vec4Aligned: false }).kernel).toBe('fold');
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, kernel: 'words' }).kernel).toBe('words');
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, kernel: 'words', vec4Aligned: false }).kernel).toBe('generic');
-    expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, kernel: 'tile-loop' }).kernel).toBe('tile-loop');
     expect(chooseAttendKernel(k.q4_0!, k.q4_0!, { ...base, kernel: 'fold' }).kernel).toBe('generic');
   });
   it('heads per workgroup shrink to fit the workgroup memory limit', () => {

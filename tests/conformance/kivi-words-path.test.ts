@@ -25,14 +25,4 @@ describe('KIVI word-load path selection', () => {
     expect(generic).toContain('return kivi_key_chunk(base, t, c8);');
     expect(attendTilesSource(k.kivi2!, k.kivi8!)).toContain('var<storage, read> pages: array<u32>;');
   });
-  it('builds the dedicated KIVI tile loop only on request, for head_dim 64 and 128 only', () => {
-    const kiviTileLoop = true;
-    for (const headDim of [64, 128]) {
-      expect(attendTilesSource(k.kivi4!, k.kivi4!, { headDim, kiviTileLoop })).toContain('// ---- wgsl/attend/kivi-fast.wgsl');
-      expect(attendTilesSource(k.kivi4!, k.kivi4!, { headDim })).not.toContain('kivi-fast.wgsl');
-      expect(attendTilesSource(k.kivi4!, k.kivi4!, { headDim, kiviTileLoop, generic: true })).not.toContain('kivi-fast.wgsl');
-    }
-    for (const headDim of [8, 40, 256]) expect(attendTilesSource(k.kivi2!, k.kivi2!, { headDim, kiviTileLoop })).not.toContain('kivi-fast.wgsl');
-    expect(attendTilesSource(k.kivi2!, k.kivi8!, { headDim: 128, kiviTileLoop })).not.toContain('kivi-fast.wgsl');
-  });
 });

@@ -45,8 +45,6 @@ export interface WebGpuCase {
   tilesPerSplit?: number;
   /** Split GPU appends into steps of this many tokens (as a large prefill is split). */
   appendChunkTokens?: number;
-  /** Backend option kiviTileLoop: the dedicated KIVI tile loop (wgsl/attend/kivi-fast.wgsl). */
-  kiviTileLoop?: boolean;
   /** Backend option kernel: force a tile kernel (default: the automatic choice). */
   kernel?: AttendKernel;
 }
@@ -109,12 +107,6 @@ export function webGpuCases(): WebGpuCase[] {
   cases.push({ name: 'kivi4/kivi2 d128 kv1 h3 fold', key: 'kivi4', value: 'kivi2', nKvHeads: 1, headDim: 128, nHeads: 3, window: 9, sinks: 0, lengths: [260, 40], data: 'outlier', tilesPerSplit: 64 });
   cases.push({ name: 'kivi2 d64 kv2 h4 2 pages fold', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 64, nHeads: 4, window: 0, sinks: 0,
     lengths: [TILES_PER_PAGE * 32 + 100, 130], data: 'outlier', pagesPerBuffer: 1, tilesPerSplit: 7 });
-  // the opt-in dedicated KIVI tile loop (wgsl/attend/kivi-fast.wgsl): GQA 4, group 12 (two head
-  // blocks, the second partly idle), MHA (32 invocations) and group 3 over several work items
-  cases.push({ name: 'kivi2 d128 kv2 h8 GQA fast', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 0, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2, kiviTileLoop: true });
-  cases.push({ name: 'kivi4 d64 kv1 h12 fast', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 64, nHeads: 12, window: 0, sinks: 1, lengths: [110, 66], data: 'outlier', kiviTileLoop: true });
-  cases.push({ name: 'kivi4 d128 kv2 h2 MHA fast', key: 'kivi4', value: 'kivi4', nKvHeads: 2, headDim: 128, nHeads: 2, window: 7, sinks: 2, lengths: [203, 33], data: 'outlier', tilesPerSplit: 3, kiviTileLoop: true });
-  cases.push({ name: 'kivi2 d64 kv2 h6 fast', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 64, nHeads: 6, window: 0, sinks: 0, lengths: [250, 31], data: 'outlier', tilesPerSplit: 3, kiviTileLoop: true });
   // crosses a page (64 tiles) with one page per GPU buffer: the cache spans 2 buffers
   cases.push({ name: 'kivi2 d8 kv2 h4 2 pages', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 8, nHeads: 4, window: 16, sinks: 0,
     lengths: [TILES_PER_PAGE * 32 + 200, 300], data: 'outlier', pagesPerBuffer: 1, tilesPerSplit: 16, appendChunkTokens: 45 });
@@ -207,7 +199,6 @@ export async function runWebGpuCase(c: WebGpuCase, backend: WebGpuBackend): Prom
     const be = new WebGpuBackend(backend.gpu, {
       ...(c.tilesPerSplit ? { tilesPerSplit: c.tilesPerSplit } : {}),
       ...(c.pagesPerBuffer ? { pagesPerBuffer: c.pagesPerBuffer } : {}),
-      ...(c.kiviTileLoop ? { kiviTileLoop: true } : {}),
       ...(c.kernel ? { kernel: c.kernel } : {}),
     });
     let mirrorErr = 0, residentErr = 0;

@@ -17,16 +17,11 @@ export interface GpuAttendOptions {
    */
   tilesPerSplit?: number;
   /**
-   * KIVI-2/4 pairs at head_dim 64/128: use the dedicated tile loop (wgsl/attend/kivi-fast.wgsl)
-   * instead of tiles.wgsl with word-load hooks. Off by default: slower on the H100 (bench/README.md).
-   */
-  kiviTileLoop?: boolean;
-  /**
    * Force a tile kernel (A/B runs, tests): 'fold-sg' (wgsl/attend/kivi-fold-sg.wgsl, KIVI-2/4 at
    * head_dim 64/128 on adapters with 32-wide subgroups; the automatic choice there), 'fold'
    * (wgsl/attend/kivi-fold.wgsl, same codecs, any adapter), 'words' (tiles.wgsl + KIVI word-load
-   * hooks), 'generic' (tiles.wgsl + the codecs' hooks),
-   * 'tile-loop' (= kiviTileLoop). Where the forced kernel does not apply, the automatic choice runs.
+   * hooks), 'generic' (tiles.wgsl + the codecs' hooks). Where the forced kernel does not apply,
+   * the automatic choice runs.
    */
   kernel?: AttendKernel | 'auto';
 }
@@ -109,7 +104,7 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
   const sgSize = await subgroupSize(ctx.device);
   const choice = chooseAttendKernel(kk, vk, {
     headDim: d, group, maxWorkgroupBytes: ctx.limits.maxComputeWorkgroupStorageSize, vec4Aligned,
-    kernel: opts.kernel ?? (opts.kiviTileLoop === true ? 'tile-loop' : 'auto'),
+    kernel: opts.kernel ?? 'auto',
     ...(sgSize !== undefined ? { subgroupSize: sgSize } : {}),
   });
   // head blocks (dispatch z) of the tile kernel and of the fp rows pass (tiles.wgsl's MAX_G)

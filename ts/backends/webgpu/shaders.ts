@@ -35,25 +35,13 @@ export function kiviWordsBits(key: WgslCodecKernels, value: WgslCodecKernels): n
 }
 
 /**
- * Attention over packed tiles with `key`'s key hooks and `value`'s value hooks. KIVI-2/4 pairs
- * get the word-load hooks over a vec4 view of the pages (unless `generic`, kept for A/B runs), or
- * with `kiviTileLoop` and `headDim` 64 or 128 the dedicated tile loop of wgsl/attend/kivi-fast.wgsl:
- * the one textual substitution here swaps the driver's page declaration, checked below.
+ * Attention over packed tiles (wgsl/attend/tiles.wgsl) with `key`'s key hooks and `value`'s
+ * value hooks. KIVI-2/4 pairs get the word-load hooks over a vec4 view of the pages (unless
+ * `generic`, kept for A/B runs): the one textual substitution here swaps the driver's page
+ * declaration, checked below.
  */
-/**
- * Head sizes of the dedicated KIVI tile loop (wgsl/attend/kivi-fast.wgsl: acc in registers).
- * Opt-in only (`kiviTileLoop`): 1.4-4.1x slower than the word-load hooks on the H100
- * (bench/README.md, "Dedicated KIVI tile loop").
- */
-export const KIVI_FAST_HEAD_DIMS: readonly number[] = [64, 128];
-
 export function attendTilesSource(key: WgslCodecKernels, value: WgslCodecKernels,
-  opts: { generic?: boolean; kiviTileLoop?: boolean; headDim?: number } = {}): string {
-  // the dedicated KIVI kernel: same entry point, bindings, dispatch and partials as tiles.wgsl
-  if (!opts.generic && opts.kiviTileLoop && kiviWordsBits(key, value) !== undefined
-    && opts.headDim !== undefined && KIVI_FAST_HEAD_DIMS.includes(opts.headDim)) {
-    return join(['constants.wgsl', 'common/f16.wgsl', 'attend/kivi-fast.wgsl', 'attend/kivi-words.wgsl']);
-  }
+  opts: { generic?: boolean } = {}): string {
   if (!opts.generic && kiviWordsBits(key, value) !== undefined) {
     const driver = wgslFile('attend/tiles.wgsl');
     if (!driver.includes(PAGES_U32)) {
@@ -109,7 +97,7 @@ export function kiviFoldSgWorkgroupBytes(heads: number, headDim: number, rows = 
 const SUBGROUP_PRELUDE = 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n';
 
 /** Which attention kernel runs over the packed tiles (ts/backends/webgpu/attend.ts, bench/gpu). */
-export type AttendKernel = 'fold-sg' | 'fold' | 'words' | 'tile-loop' | 'generic';
+export type AttendKernel = 'fold-sg' | 'fold' | 'words' | 'generic';
 
 export interface AttendKernelChoice {
   kernel: AttendKernel;
@@ -156,14 +144,12 @@ export function chooseAttendKernel(key: WgslCodecKernels, value: WgslCodecKernel
     }
   }
   const generic = want === 'generic' || !opts.vec4Aligned;
-  const tileLoop = want === 'tile-loop';
-  const source = attendTilesSource(key, value, { generic, kiviTileLoop: tileLoop, headDim: opts.headDim });
-  const kernel: AttendKernel = source.includes('// ---- wgsl/attend/kivi-fast.wgsl') ? 'tile-loop'
-    : source.includes('(pages as array<vec4<u32>>)') ? 'words' : 'generic';
-  return { kernel, source, headsPerWorkgroup: kernel === 'tile-loop' ? 8 : TILES_MAX_HEADS };
+  const source = attendTilesSource(key, value, { generic });
+  const kernel: AttendKernel = source.includes('(pages as array<vec4<u32>>)') ? 'words' : 'generic';
+  return { kernel, source, headsPerWorkgroup: TILES_MAX_HEADS };
 }
 
-/** Query heads per workgroup of tiles.wgsl and kivi-fast.wgsl (MAX_G there). */
+/** Query heads per workgroup of tiles.wgsl (MAX_G there). */
 export const TILES_MAX_HEADS = 8;
 
 /** Attention over the fp32 rows (sinks + tail). */

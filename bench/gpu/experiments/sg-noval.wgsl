@@ -1,4 +1,4 @@
-// EXPERIMENT (bench only): sg-nokey
+// EXPERIMENT (bench only): sg-noval, derived from wgsl/attend/kivi-fold-sg.wgsl at commit 3a96d72
 // KIVI-2/4 decode attention, folded arithmetic (attend/kivi-fold-common.wgsl) with the
 // cross-invocation sums done by subgroup shuffles instead of workgroup memory and barriers.
 // Used where the adapter has the `subgroups` feature and every subgroup has 32 invocations
@@ -140,10 +140,10 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
 
     // ---- keys: partial dots, then each invocation ends with one token's scores
     let fq = fold_query(km0, km1, qv);
-    let xk = kw0 ^ kw1 ^ kw2 ^ kw3;
-    let kk4 = vec4<f32>(xk & vec4<u32>(7u)) * fq.q0.lo.x + fq.b.x;
-    let K0 = mat4x4<f32>(kk4, kk4.yzwx, kk4.zwxy, kk4.wxyz);
-    let K1 = K0; let K2 = K0; let K3 = K0;
+    let K0 = sg_key4(fq, kw0, k_sh);
+    let K1 = sg_key4(fq, kw1, k_sh);
+    var K2 = mat4x4<f32>(); var K3 = K2;
+    if (FOLD_LPT > 8u) { K2 = sg_key4(fq, kw2, k_sh); K3 = sg_key4(fq, kw3, k_sh); }
     var s = vec4<f32>(NEG_INF);
     s.x = sg_scatter(K0[0], K1[0], K2[0], K3[0], k);
     if (FOLD_G > 1u) { s.y = sg_scatter(K0[1], K1[1], K2[1], K3[1], k); }
@@ -164,12 +164,8 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     st.l = st.l + p;
 
     // ---- values: probabilities of this invocation's tokens tg + TG i from invocation (tg, i)
-    sg_value4(&st, p, vw0, vm0, v_sh, src);
-    sg_value4(&st, p, vw1, vm1, v_sh, src + 4u);
-    if (FOLD_LPT > 8u) {
-      sg_value4(&st, p, vw2, vm2, v_sh, src + 8u);
-      sg_value4(&st, p, vw3, vm3, v_sh, src + 12u);
-    }
+    let xx = vw0 ^ vw1 ^ vw2 ^ vw3 ^ vm0 ^ vm1 ^ vm2 ^ vm3;
+    st.z.x = st.z.x + f32((xx.x ^ xx.y ^ xx.z ^ xx.w) & 1u) * p.x;
   }
 
   // ---- end: sum the token groups of each row by shuffles, then the rows in workgroup memory

@@ -1,4 +1,4 @@
-// EXPERIMENT (bench only): sg-noval
+// EXPERIMENT (bench only): sg-noload, derived from wgsl/attend/kivi-fold-sg.wgsl at commit 3a96d72
 // KIVI-2/4 decode attention, folded arithmetic (attend/kivi-fold-common.wgsl) with the
 // cross-invocation sums done by subgroup shuffles instead of workgroup memory and barriers.
 // Used where the adapter has the `subgroups` feature and every subgroup has 32 invocations
@@ -119,25 +119,11 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     let vbase = kbase + V_OFFSET;
 
     // ---- loads first (see kivi-fold.wgsl)
-    let km0 = fold_load4(kbase + c0, 1u);
-    let km1 = fold_load4(kbase + c0 + 4u, 1u);
-    let ks = TG * k_tok; let ms4 = TG * v_groups; let vs = TG * v_tok;
-    let kw0 = fold_load4(kbase + k_off, ks);
-    let vm0 = fold_load4(vbase + vm_off, ms4);
-    let vw0 = fold_load4(vbase + vw_off, vs);
-    let kw1 = fold_load4(kbase + k_off + 4u * ks, ks);
-    let vm1 = fold_load4(vbase + vm_off + 4u * ms4, ms4);
-    let vw1 = fold_load4(vbase + vw_off + 4u * vs, vs);
-    var kw2 = vec4<u32>(0u); var kw3 = kw2; var vm2 = kw2; var vm3 = kw2; var vw2 = kw2; var vw3 = kw2;
-    if (FOLD_LPT > 8u) {
-      kw2 = fold_load4(kbase + k_off + 8u * ks, ks);
-      vm2 = fold_load4(vbase + vm_off + 8u * ms4, ms4);
-      vw2 = fold_load4(vbase + vw_off + 8u * vs, vs);
-      kw3 = fold_load4(kbase + k_off + 12u * ks, ks);
-      vm3 = fold_load4(vbase + vm_off + 12u * ms4, ms4);
-      vw3 = fold_load4(vbase + vw_off + 12u * vs, vs);
-    }
-
+    let sy = vec4<u32>(lid * 2654435761u + ti, lid * 40503u + ti, lid ^ ti, lid + 7u * ti);
+    let km0 = (sy & vec4<u32>(0x03ff03ffu)) | vec4<u32>(0x38003800u); let km1 = km0.yzwx;
+    let kw0 = sy; let kw1 = sy.yzwx; let kw2 = sy.zwxy; let kw3 = sy.wxyz;
+    let vm0 = km0; let vm1 = km1; let vm2 = km0.zwxy; let vm3 = km1.zwxy;
+    let vw0 = sy ^ vec4<u32>(5u); let vw1 = sy.yzwx ^ vec4<u32>(9u); let vw2 = sy.zwxy; let vw3 = sy.wxyz ^ vec4<u32>(3u);
     // ---- keys: partial dots, then each invocation ends with one token's scores
     let fq = fold_query(km0, km1, qv);
     let K0 = sg_key4(fq, kw0, k_sh);
@@ -164,8 +150,12 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     st.l = st.l + p;
 
     // ---- values: probabilities of this invocation's tokens tg + TG i from invocation (tg, i)
-    let xx = vw0 ^ vw1 ^ vw2 ^ vw3 ^ vm0 ^ vm1 ^ vm2 ^ vm3;
-    st.z.x = st.z.x + f32((xx.x ^ xx.y ^ xx.z ^ xx.w) & 1u) * p.x;
+    sg_value4(&st, p, vw0, vm0, v_sh, src);
+    sg_value4(&st, p, vw1, vm1, v_sh, src + 4u);
+    if (FOLD_LPT > 8u) {
+      sg_value4(&st, p, vw2, vm2, v_sh, src + 8u);
+      sg_value4(&st, p, vw3, vm3, v_sh, src + 12u);
+    }
   }
 
   // ---- end: sum the token groups of each row by shuffles, then the rows in workgroup memory

@@ -1,4 +1,4 @@
-// EXPERIMENT (bench only): sg-noload
+// EXPERIMENT (bench only): sg-noscatter, derived from wgsl/attend/kivi-fold-sg.wgsl at commit 3a96d72
 // KIVI-2/4 decode attention, folded arithmetic (attend/kivi-fold-common.wgsl) with the
 // cross-invocation sums done by subgroup shuffles instead of workgroup memory and barriers.
 // Used where the adapter has the `subgroups` feature and every subgroup has 32 invocations
@@ -36,15 +36,9 @@ fn sg_scatter(p0: vec4<f32>, p1: vec4<f32>, p2: vec4<f32>, p3: vec4<f32>, k: u32
   var r1 = p1;
   if (FOLD_LPT > 8u) {
     let up = (k & 8u) != 0u;
-    r0 = select(p0, p2, up) + sg_xor4(select(p2, p0, up), 8u);
-    r1 = select(p1, p3, up) + sg_xor4(select(p3, p1, up), 8u);
+    r0 = p0;
   }
-  let b2 = (k & 4u) != 0u;
-  let t = select(r0, r1, b2) + sg_xor4(select(r1, r0, b2), 4u);
-  let b1 = (k & 2u) != 0u;
-  let u = select(t.xy, t.zw, b1) + sg_xor2(select(t.zw, t.xy, b1), 2u);
-  let b0 = (k & 1u) != 0u;
-  return select(u.x, u.y, b0) + sg_xor1(select(u.y, u.x, b0), 1u);
+  return dot(r0 + r1 + p2 + p3, vec4<f32>(1.0));
 }
 
 // 4 tokens' partial dots, transposed: column j = head j's partials of the 4 tokens
@@ -119,11 +113,25 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     let vbase = kbase + V_OFFSET;
 
     // ---- loads first (see kivi-fold.wgsl)
-    let sy = vec4<u32>(lid * 2654435761u + ti, lid * 40503u + ti, lid ^ ti, lid + 7u * ti);
-    let km0 = (sy & vec4<u32>(0x03ff03ffu)) | vec4<u32>(0x38003800u); let km1 = km0.yzwx;
-    let kw0 = sy; let kw1 = sy.yzwx; let kw2 = sy.zwxy; let kw3 = sy.wxyz;
-    let vm0 = km0; let vm1 = km1; let vm2 = km0.zwxy; let vm3 = km1.zwxy;
-    let vw0 = sy ^ vec4<u32>(5u); let vw1 = sy.yzwx ^ vec4<u32>(9u); let vw2 = sy.zwxy; let vw3 = sy.wxyz ^ vec4<u32>(3u);
+    let km0 = fold_load4(kbase + c0, 1u);
+    let km1 = fold_load4(kbase + c0 + 4u, 1u);
+    let ks = TG * k_tok; let ms4 = TG * v_groups; let vs = TG * v_tok;
+    let kw0 = fold_load4(kbase + k_off, ks);
+    let vm0 = fold_load4(vbase + vm_off, ms4);
+    let vw0 = fold_load4(vbase + vw_off, vs);
+    let kw1 = fold_load4(kbase + k_off + 4u * ks, ks);
+    let vm1 = fold_load4(vbase + vm_off + 4u * ms4, ms4);
+    let vw1 = fold_load4(vbase + vw_off + 4u * vs, vs);
+    var kw2 = vec4<u32>(0u); var kw3 = kw2; var vm2 = kw2; var vm3 = kw2; var vw2 = kw2; var vw3 = kw2;
+    if (FOLD_LPT > 8u) {
+      kw2 = fold_load4(kbase + k_off + 8u * ks, ks);
+      vm2 = fold_load4(vbase + vm_off + 8u * ms4, ms4);
+      vw2 = fold_load4(vbase + vw_off + 8u * vs, vs);
+      kw3 = fold_load4(kbase + k_off + 12u * ks, ks);
+      vm3 = fold_load4(vbase + vm_off + 12u * ms4, ms4);
+      vw3 = fold_load4(vbase + vw_off + 12u * vs, vs);
+    }
+
     // ---- keys: partial dots, then each invocation ends with one token's scores
     let fq = fold_query(km0, km1, qv);
     let K0 = sg_key4(fq, kw0, k_sh);

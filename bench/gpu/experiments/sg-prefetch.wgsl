@@ -1,4 +1,4 @@
-// EXPERIMENT (bench only): sg-noscatter
+// EXPERIMENT (bench only): sg-prefetch, derived from wgsl/attend/kivi-fold-sg.wgsl at commit 3a96d72
 // KIVI-2/4 decode attention, folded arithmetic (attend/kivi-fold-common.wgsl) with the
 // cross-invocation sums done by subgroup shuffles instead of workgroup memory and barriers.
 // Used where the adapter has the `subgroups` feature and every subgroup has 32 invocations
@@ -36,9 +36,15 @@ fn sg_scatter(p0: vec4<f32>, p1: vec4<f32>, p2: vec4<f32>, p3: vec4<f32>, k: u32
   var r1 = p1;
   if (FOLD_LPT > 8u) {
     let up = (k & 8u) != 0u;
-    r0 = p0;
+    r0 = select(p0, p2, up) + sg_xor4(select(p2, p0, up), 8u);
+    r1 = select(p1, p3, up) + sg_xor4(select(p3, p1, up), 8u);
   }
-  return dot(r0 + r1 + p2 + p3, vec4<f32>(1.0));
+  let b2 = (k & 4u) != 0u;
+  let t = select(r0, r1, b2) + sg_xor4(select(r1, r0, b2), 4u);
+  let b1 = (k & 2u) != 0u;
+  let u = select(t.xy, t.zw, b1) + sg_xor2(select(t.zw, t.xy, b1), 2u);
+  let b0 = (k & 1u) != 0u;
+  return select(u.x, u.y, b0) + sg_xor1(select(u.y, u.x, b0), 1u);
 }
 
 // 4 tokens' partial dots, transposed: column j = head j's partials of the 4 tokens
@@ -60,6 +66,37 @@ fn sg_value4(st: ptr<function, FoldAcc>, p: vec4<f32>, words: vec4<u32>, metas: 
   fold_value_add(st, words.y, metas.y, sg_take(p, src0 + 1u), sh);
   fold_value_add(st, words.z, metas.z, sg_take(p, src0 + 2u), sh);
   fold_value_add(st, words.w, metas.w, sg_take(p, src0 + 3u), sh);
+}
+
+struct TileWords {
+  km0: vec4<u32>, km1: vec4<u32>,
+  kw0: vec4<u32>, kw1: vec4<u32>, kw2: vec4<u32>, kw3: vec4<u32>,
+  vm0: vec4<u32>, vm1: vec4<u32>, vm2: vec4<u32>, vm3: vec4<u32>,
+  vw0: vec4<u32>, vw1: vec4<u32>, vw2: vec4<u32>, vw3: vec4<u32>,
+  valid: u32,
+}
+
+fn sg_load_tile(kbase: u32, valid: u32, c0: u32, k_off: u32, vm_off: u32, vw_off: u32, ks: u32, ms4: u32, vs: u32) -> TileWords {
+  let vbase = kbase + V_OFFSET;
+  let z = vec4<u32>(0u);
+  var t = TileWords(z, z, z, z, z, z, z, z, z, z, z, z, z, z, valid);
+  t.km0 = fold_load4(kbase + c0, 1u);
+  t.km1 = fold_load4(kbase + c0 + 4u, 1u);
+  t.kw0 = fold_load4(kbase + k_off, ks);
+  t.vm0 = fold_load4(vbase + vm_off, ms4);
+  t.vw0 = fold_load4(vbase + vw_off, vs);
+  t.kw1 = fold_load4(kbase + k_off + 4u * ks, ks);
+  t.vm1 = fold_load4(vbase + vm_off + 4u * ms4, ms4);
+  t.vw1 = fold_load4(vbase + vw_off + 4u * vs, vs);
+  if (FOLD_LPT > 8u) {
+    t.kw2 = fold_load4(kbase + k_off + 8u * ks, ks);
+    t.vm2 = fold_load4(vbase + vm_off + 8u * ms4, ms4);
+    t.vw2 = fold_load4(vbase + vw_off + 8u * vs, vs);
+    t.kw3 = fold_load4(kbase + k_off + 12u * ks, ks);
+    t.vm3 = fold_load4(vbase + vm_off + 12u * ms4, ms4);
+    t.vw3 = fold_load4(vbase + vw_off + 12u * vs, vs);
+  }
+  return t;
 }
 
 @compute @workgroup_size(FOLD_WG)
@@ -106,32 +143,23 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   var st = FoldAcc(vec4<f32>(0.0), vec4<f32>(0.0), zero8, zero8, zero8, zero8);
   var m = vec4<f32>(NEG_INF); // per row and head (the same in every invocation of the row)
 
+  let ks = TG * k_tok; let ms4 = TG * v_groups; let vs = TG * v_tok;
+  var cur = TileWords(vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), 0u);
+  if (row < n_tiles) {
+    let e = entries + 2u * (first_tile + row);
+    cur = sg_load_tile(job[e] + kv_head * HEAD_STRIDE, job[e + 1u], c0, k_off, vm_off, vw_off, ks, ms4, vs);
+  }
   for (var ti = row; ti < n_tiles; ti = ti + FOLD_W) {
-    let e = entries + 2u * (first_tile + ti);
-    let kbase = job[e] + kv_head * HEAD_STRIDE;
-    let valid = job[e + 1u];
-    let vbase = kbase + V_OFFSET;
-
-    // ---- loads first (see kivi-fold.wgsl)
-    let km0 = fold_load4(kbase + c0, 1u);
-    let km1 = fold_load4(kbase + c0 + 4u, 1u);
-    let ks = TG * k_tok; let ms4 = TG * v_groups; let vs = TG * v_tok;
-    let kw0 = fold_load4(kbase + k_off, ks);
-    let vm0 = fold_load4(vbase + vm_off, ms4);
-    let vw0 = fold_load4(vbase + vw_off, vs);
-    let kw1 = fold_load4(kbase + k_off + 4u * ks, ks);
-    let vm1 = fold_load4(vbase + vm_off + 4u * ms4, ms4);
-    let vw1 = fold_load4(vbase + vw_off + 4u * vs, vs);
-    var kw2 = vec4<u32>(0u); var kw3 = kw2; var vm2 = kw2; var vm3 = kw2; var vw2 = kw2; var vw3 = kw2;
-    if (FOLD_LPT > 8u) {
-      kw2 = fold_load4(kbase + k_off + 8u * ks, ks);
-      vm2 = fold_load4(vbase + vm_off + 8u * ms4, ms4);
-      vw2 = fold_load4(vbase + vw_off + 8u * vs, vs);
-      kw3 = fold_load4(kbase + k_off + 12u * ks, ks);
-      vm3 = fold_load4(vbase + vm_off + 12u * ms4, ms4);
-      vw3 = fold_load4(vbase + vw_off + 12u * vs, vs);
+    var nxt = cur;
+    if (ti + FOLD_W < n_tiles) {
+      let e = entries + 2u * (first_tile + ti + FOLD_W);
+      nxt = sg_load_tile(job[e] + kv_head * HEAD_STRIDE, job[e + 1u], c0, k_off, vm_off, vw_off, ks, ms4, vs);
     }
-
+    let valid = cur.valid;
+    let km0 = cur.km0; let km1 = cur.km1;
+    let kw0 = cur.kw0; let kw1 = cur.kw1; let kw2 = cur.kw2; let kw3 = cur.kw3;
+    let vm0 = cur.vm0; let vm1 = cur.vm1; let vm2 = cur.vm2; let vm3 = cur.vm3;
+    let vw0 = cur.vw0; let vw1 = cur.vw1; let vw2 = cur.vw2; let vw3 = cur.vw3;
     // ---- keys: partial dots, then each invocation ends with one token's scores
     let fq = fold_query(km0, km1, qv);
     let K0 = sg_key4(fq, kw0, k_sh);
@@ -164,6 +192,7 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
       sg_value4(&st, p, vw2, vm2, v_sh, src + 8u);
       sg_value4(&st, p, vw3, vm3, v_sh, src + 12u);
     }
+      cur = nxt;
   }
 
   // ---- end: sum the token groups of each row by shuffles, then the rows in workgroup memory
