@@ -7,12 +7,14 @@
  * lavapipe) exposes subgroups, so its numerics are checked on the H100 by bench/gpu/attention.ts
  * (every case <= 4K tokens against a float64 reference, bench/README.md). Here it is compiled,
  * pipeline constants included, with its subgroup operations (attend/subgroup-ops.wgsl) swapped
- * for identity stand-ins: that catches every WGSL error outside that 8-line file.
+ * for identity stand-ins (fold-sg-compile.ts, also run on wgpu by tests/deno/conformance.ts):
+ * that catches every WGSL error outside that 8-line file.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getGpuDevice, type GpuContext } from '../../ts/backends/webgpu/device.js';
 import { WGSL_KERNELS } from '../../ts/backends/webgpu/kernels.js';
 import { chooseAttendKernel, kiviFoldSgWorkgroupBytes, kiviFoldWorkgroupBytes } from '../../ts/backends/webgpu/shaders.js';
+import { compileFoldSg, FOLD_SG_COMPILE_CASES } from './fold-sg-compile.js';
 
 const k = WGSL_KERNELS;
 const base = { headDim: 128, group: 4, maxWorkgroupBytes: 49152, vec4Aligned: true };
@@ -49,46 +51,17 @@ describe('attention kernel choice', () => {
   });
 });
 
-const STAND_INS = `
-fn sg_xor1(v: f32, mask: u32) -> f32 { return v; }
-fn sg_xor2(v: vec2<f32>, mask: u32) -> vec2<f32> { return v; }
-fn sg_xor4(v: vec4<f32>, mask: u32) -> vec4<f32> { return v; }
-fn sg_shuffle1(v: f32, src: u32) -> f32 { return v; }
-fn sg_shuffle2(v: vec2<f32>, src: u32) -> vec2<f32> { return v; }
-fn sg_shuffle4(v: vec4<f32>, src: u32) -> vec4<f32> { return v; }
-fn sg_max4(v: vec4<f32>) -> vec4<f32> { return v; }
-fn sg_add1(v: f32) -> f32 { return v; }
-`;
-
 let ctx: GpuContext | undefined;
 let unavailable: string | undefined;
 beforeAll(async () => {
   try { ctx = await getGpuDevice(); } catch (e) { unavailable = (e as Error).message; }
 });
 
-describe('kivi-fold-sg.wgsl compiles (subgroup operations stubbed)', () => {
-  for (const [key, value, headDim, group] of [['kivi2', 'kivi2', 128, 1], ['kivi4', 'kivi2', 128, 4], ['kivi2', 'kivi4', 64, 2], ['kivi4', 'kivi4', 64, 3]] as const) {
-    it(`${key}/${value} d${headDim} group ${group}`, async () => {
+describe('kivi-fold-sg.wgsl compiles (subgroup operations stubbed, tests/conformance/fold-sg-compile.ts)', () => {
+  for (const c of FOLD_SG_COMPILE_CASES) {
+    it(`${c.key}/${c.value} d${c.headDim} group ${c.group}`, async () => {
       if (!ctx) throw new Error(`no WebGPU adapter: ${unavailable}`);
-      const choice = chooseAttendKernel(k[key]!, k[value]!, { headDim, group, maxWorkgroupBytes: ctx.limits.maxComputeWorkgroupStorageSize, vec4Aligned: true, subgroupSize: 32 });
-      expect(choice.kernel).toBe('fold-sg');
-      expect(choice.source.startsWith('enable subgroups;')).toBe(true);
-      const opsStart = choice.source.indexOf('// ---- wgsl/attend/subgroup-ops.wgsl');
-      const opsEnd = choice.source.indexOf('// ---- wgsl/attend/kivi-fold-sg.wgsl');
-      expect(opsStart).toBeGreaterThan(0);
-      expect(opsEnd).toBeGreaterThan(opsStart);
-      const code = choice.source.slice(0, opsStart).replace(/^enable subgroups;\ndiagnostic\(off, subgroup_uniformity\);\n/, '')
-        + STAND_INS + choice.source.slice(opsEnd);
-      const dev = ctx.device;
-      dev.pushErrorScope('validation');
-      const module = dev.createShaderModule({ code, label: 'kivi-fold-sg stand-ins' });
-      const info = await module.getCompilationInfo();
-      const errors = info.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}:${m.linePos} ${m.message}`);
-      expect(errors).toEqual([]);
-      const constants = { HEAD_DIM: headDim, N_HEADS: group * 2, GROUP: group, LANES: 4, HEAD_STRIDE: 1024, V_OFFSET: 512, K_PARAMS: 0, V_PARAMS: 0,
-        K_BITS: k[key]!.bits!, V_BITS: k[value]!.bits! };
-      await dev.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'attend_tiles', constants } });
-      expect(await dev.popErrorScope()).toBeNull();
+      expect(await compileFoldSg(ctx.device, c)).toEqual([]);
     });
   }
 });

@@ -204,12 +204,15 @@ const defaultProbes: Record<BackendName, BackendProbe> = {
 // The WebGPU and WASM modules are loaded on demand: a TS-only user never pays for them, and a
 // module that fails to load (no native addon, old runtime) becomes a reported reason.
 async function probeWebGpu(): Promise<ProbeResult> {
-  const { createWebGpuBackend } = await import('./webgpu/index.js');
+  const { createWebGpuBackend, subgroupSize } = await import('./webgpu/index.js');
   const backend = await createWebGpuBackend();
   const gpu = backend.gpu;
+  // which KIVI attention kernel this adapter gets (shaders.ts chooseAttendKernel)
+  const sg = await subgroupSize(gpu.device);
   return {
     backend,
-    details: { adapter: gpu.description, software: isSoftwareAdapter(gpu.description), features: [...gpu.features].sort(), limits: { ...gpu.limits } },
+    details: { adapter: gpu.description, software: isSoftwareAdapter(gpu.description), features: [...gpu.features].sort(),
+      subgroupSize: sg ?? 'none', kiviKernel: sg === 32 ? 'fold-sg (subgroups)' : 'fold (workgroup memory)', limits: { ...gpu.limits } },
   };
 }
 

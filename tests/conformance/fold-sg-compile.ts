@@ -1,0 +1,63 @@
+/**
+ * Compiles the subgroup attention kernel (wgsl/attend/kivi-fold-sg.wgsl) on an adapter without
+ * subgroups: its subgroup operations (attend/subgroup-ops.wgsl) are swapped for identity
+ * stand-ins and the `enable subgroups` prelude dropped, so every WGSL error outside that 8-line
+ * file shows up, pipeline constants included. Shared by the vitest run on Dawn
+ * (attend-kernel-choice.test.ts) and the Deno run on wgpu (tests/deno/conformance.ts); no
+ * test-framework imports here. The kernel's numbers are checked on an H100 (bench/README.md).
+ */
+import { WGSL_KERNELS } from '../../ts/backends/webgpu/kernels.js';
+import { chooseAttendKernel } from '../../ts/backends/webgpu/shaders.js';
+
+const STAND_INS = `
+fn sg_xor1(v: f32, mask: u32) -> f32 { return v; }
+fn sg_xor2(v: vec2<f32>, mask: u32) -> vec2<f32> { return v; }
+fn sg_xor4(v: vec4<f32>, mask: u32) -> vec4<f32> { return v; }
+fn sg_shuffle1(v: f32, src: u32) -> f32 { return v; }
+fn sg_shuffle2(v: vec2<f32>, src: u32) -> vec2<f32> { return v; }
+fn sg_shuffle4(v: vec4<f32>, src: u32) -> vec4<f32> { return v; }
+fn sg_max4(v: vec4<f32>) -> vec4<f32> { return v; }
+fn sg_add1(v: f32) -> f32 { return v; }
+`;
+
+export interface FoldSgCompileCase { key: string; value: string; headDim: number; group: number }
+
+/** Both bit widths, both head sizes, one head (no prefetch) and several (prefetch). */
+export const FOLD_SG_COMPILE_CASES: readonly FoldSgCompileCase[] = [
+  { key: 'kivi2', value: 'kivi2', headDim: 128, group: 1 },
+  { key: 'kivi4', value: 'kivi2', headDim: 128, group: 4 },
+  { key: 'kivi2', value: 'kivi4', headDim: 64, group: 2 },
+  { key: 'kivi4', value: 'kivi4', headDim: 64, group: 3 },
+];
+
+/** The stand-in source of one case (throws if the kernel source no longer has the expected sections). */
+export function foldSgStandInSource(c: FoldSgCompileCase, maxWorkgroupBytes: number): string {
+  const k = WGSL_KERNELS;
+  const choice = chooseAttendKernel(k[c.key]!, k[c.value]!, { headDim: c.headDim, group: c.group, maxWorkgroupBytes, vec4Aligned: true, subgroupSize: 32 });
+  if (choice.kernel !== 'fold-sg') throw new Error(`expected the fold-sg kernel, got ${choice.kernel}`);
+  const prelude = 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n';
+  const opsStart = choice.source.indexOf('// ---- wgsl/attend/subgroup-ops.wgsl');
+  const opsEnd = choice.source.indexOf('// ---- wgsl/attend/kivi-fold-sg.wgsl');
+  if (!choice.source.startsWith(prelude) || opsStart < 0 || opsEnd < opsStart) throw new Error('fold-sg source layout changed');
+  return choice.source.slice(prelude.length, opsStart) + STAND_INS + choice.source.slice(opsEnd);
+}
+
+/** Compile errors of one case on `device` (empty = it compiled and a pipeline was created). */
+export async function compileFoldSg(device: GPUDevice, c: FoldSgCompileCase): Promise<string[]> {
+  const code = foldSgStandInSource(c, Number(device.limits.maxComputeWorkgroupStorageSize));
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ code, label: 'kivi-fold-sg stand-ins' });
+  const info = await module.getCompilationInfo();
+  const errors = info.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}:${m.linePos} ${m.message}`);
+  const k = WGSL_KERNELS;
+  const constants = { HEAD_DIM: c.headDim, N_HEADS: c.group * 2, GROUP: c.group, LANES: 4, HEAD_STRIDE: 1024, V_OFFSET: 512,
+    K_PARAMS: 0, V_PARAMS: 0, K_BITS: k[c.key]!.bits!, V_BITS: k[c.value]!.bits! };
+  try {
+    await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'attend_tiles', constants } });
+  } catch (e) {
+    errors.push(`pipeline: ${(e as Error).message}`);
+  }
+  const scopeError = await device.popErrorScope();
+  if (scopeError) errors.push(`validation: ${scopeError.message}`);
+  return errors;
+}
