@@ -23,6 +23,7 @@ export const enum Arg {
   KEY_SCORE, KEY_PREPARE, KEY_PARAMS, KEY_SCRATCH,           // function refs (0 = none) and buffers
   VALUE_ACCUMULATE, VALUE_FINISH, VALUE_PARAMS, VALUE_STATE, VALUE_STATE_FLOATS,
   WORK,                         // attend_work_bytes(group, headDim) bytes of driver scratch
+  HEAD_BEGIN, HEAD_END,         // KV heads [begin, end) to attend (threads split the heads)
   COUNT,
 }
 
@@ -129,7 +130,8 @@ export function attend_sequence(a: usize): void {
   const score = changetype<ScoreKeys>(scoreRef);
   const accumulate = changetype<AccumulateValues>(accRef);
 
-  for (let g = 0; g < nKv; g++) {
+  const g0 = <i32>arg(a, Arg.HEAD_BEGIN), g1 = min(nKv, <i32>arg(a, Arg.HEAD_END));
+  for (let g = g0; g < g1; g++) {
     const qg = q + (<usize>(g * group * d) << 2);
     for (let j = 0; j < group; j++) {
       store<f32>(m + (<usize>j << 2), -Infinity);

@@ -57,6 +57,8 @@ export { chooseBackend, formatBackendReport } from './backends/detect.js';
 export type { BackendReport, ChooseOptions, ChosenBackend } from './backends/detect.js';
 export { TsBackend } from './backends/ts-backend.js';
 export { WasmBackend, createWasmBackend, encodeTileWasm, loadKvpackWasm, wasmSimdSupported, KvpackWasm } from './backends/wasm.js';
+export { WasmThreadsBackend, runWasmAttentionWorker } from './backends/wasm-threads.js';
+export type { WasmThreadsOptions } from './backends/wasm-threads.js';
 export { WASM_KERNELS, wasmKernelsFor } from './backends/wasm-kernels.js';
 export type { WasmCodecKernels, WasmKernelEntry, WasmKeyKernels, WasmValueKernels } from './backends/wasm-kernels.js';
 // WebGPU: importing is free (the Node 'webgpu' addon is loaded only when a device is requested)

@@ -23,13 +23,14 @@
 import { parseArgs } from 'node:util';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { TILE_TOKENS } from '../../ts/format/constants.js';
 import { codecInfo, createCodec, tileBitsPerElement } from '../../ts/codecs/index.js';
 import type { StreamCodec, StreamKind } from '../../ts/codecs/types.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { attendReference } from '../../ts/reference/attention.js';
 import { WasmBackend, loadKvpackWasm } from '../../ts/backends/wasm.js';
+import { WasmThreadsBackend } from '../../ts/backends/wasm-threads.js';
 import { WASM_KERNELS, wasmKernelsFor } from '../../ts/backends/wasm-kernels.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../../tests/helpers/data.js';
 import { maxAbsError, relativeError } from '../../tests/helpers/metrics.js';
@@ -102,6 +103,16 @@ export interface AttentionRow {
   maxAbsErrVsFp32: number;
   /** max |WASM - TS reference| over the same packed cache; null when the TS run was skipped. */
   wasmVsTsMaxAbs: number | null;
+  /**
+   * The same kernels on worker threads (WasmThreadsBackend): wall time, thread count; null for
+   * codecs the threads do not carry (calibrated: SKVQ, CQ).
+   */
+  wasmThreads: Timing | null;
+  threads: number;
+  /** Wall-time ratio onnxruntime (default threads) / WASM threads (or / WASM where null). */
+  speedupVsOrtThreads: number;
+  /** max |WASM threads - WASM 1 thread|: 0 (same kernels, same words); null without threads. */
+  threadsVsWasmMaxAbs: number | null;
 }
 
 interface Pairing { label: string; key: string; value: string }
@@ -176,6 +187,8 @@ async function main(): Promise<void> {
   const wasmBytes = new Uint8Array(readFileSync(wasmPath));
   const backend = new WasmBackend(await loadKvpackWasm(wasmBytes));
   const wasm = backend.wasm;
+  // the same kernels on worker threads (one per logical CPU); the workers load dist/index.js
+  const threaded = await WasmThreadsBackend.create({ wasm: wasmBytes, workerModule: pathToFileURL(join(root, 'dist', 'index.js')) });
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   log(`machine: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs, node ${machine.node}, onnxruntime-node ${ort.env.versions?.node ?? '?'}`);
 
@@ -276,8 +289,12 @@ async function main(): Promise<void> {
         try {
           cache.append(0, K.subarray(0, ctx * tf), V.subarray(0, ctx * tf));
           const wasmOut = backend.attendSync(cache, [0], q, nHeads).slice(); // also mirrors the pages
-          const [ortT, ort1T, wasmT] = await timeInterleaved(
-            [() => best.step(q), () => one.step(q), () => backend.attendSync(cache, [0], q, nHeads)], r.warmup, r.runs);
+          // and the workers' replicas (codecs with calibration parameters stay single-threaded)
+          const threadedOut = codecInfo(p.key).needsCalibration || codecInfo(p.value).needsCalibration
+            ? null : await threaded.attend(cache, [0], q, nHeads);
+          const runs: (() => unknown)[] = [() => best.step(q), () => one.step(q), () => backend.attendSync(cache, [0], q, nHeads)];
+          if (threadedOut) runs.push(() => threaded.attend(cache, [0], q, nHeads));
+          const [ortT, ort1T, wasmT, wasmThreadsT] = await timeInterleaved(runs, r.warmup, r.runs);
           let tsT: Timing | null = null, tsDiff: number | null = null;
           if (ctx <= tsMaxContext) {
             let tsOut: Float32Array = new Float32Array(0);
@@ -299,12 +316,16 @@ async function main(): Promise<void> {
             relErrVsFp32: relativeError(wasmOut, ref),
             maxAbsErrVsFp32: maxAbsError(wasmOut, ref),
             wasmVsTsMaxAbs: tsDiff,
+            wasmThreads: wasmThreadsT ?? null, threads: wasmThreadsT ? threaded.threads : 1,
+            speedupVsOrtThreads: ortT!.medianMs / (wasmThreadsT ?? wasmT!).medianMs,
+            threadsVsWasmMaxAbs: threadedOut ? maxAbsError(threadedOut, wasmOut) : null,
           };
           rows.push(row);
-          log(`[${shape.name} ${ctx}] ${p.label}: WASM ${wasmT!.medianMs.toFixed(2)} ms, ORT ${ortT!.medianMs.toFixed(2)} ms` +
+          log(`[${shape.name} ${ctx}] ${p.label}: WASM ${wasmT!.medianMs.toFixed(2)} ms, ${threaded.threads} threads ${wasmThreadsT ? wasmThreadsT.medianMs.toFixed(2) : '-'} ms, ORT ${ortT!.medianMs.toFixed(2)} ms` +
             (tsT ? `, TS ${tsT.medianMs.toFixed(1)} ms` : '') + `, x${row.speedupVsOrt.toFixed(2)} vs onnxruntime, err ${row.relErrVsFp32.toExponential(2)}`);
         } finally {
           backend.forget(cache);
+          await threaded.forget(cache);
           kEnc.release();
           vEnc.release();
         }
@@ -314,12 +335,13 @@ async function main(): Promise<void> {
       save();
     }
   }
+  threaded.dispose();
   const res = result();
   save();
   process.stdout.write(`\nkvpack CPU benchmark, ${date}: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs` +
     `${machine.physicalCores ? ` (${machine.physicalCores} cores)` : ''}, ${machine.simdFlags.join('/')}, node ${machine.node}, onnxruntime-node ${res.onnxruntimeNode}\n`);
-  process.stdout.write('WASM = kvpack WebAssembly SIMD, 1 thread; ORT = onnxruntime-node fp32 (default threads, faster graph); ORT1 = same, 1 thread; TS = kvpack TS reference.\n' +
-    'ms = median wall time; cpu = median process CPU time (single-threaded runs: robust to other load); xORT, xORT1 wall ratios, xORT1c and xTS CPU-time ratios\n\n');
+  process.stdout.write(`WASM = kvpack WebAssembly SIMD, 1 thread; WASMt = the same on ${threaded.threads} worker threads; ORT = onnxruntime-node fp32 (default threads, faster graph); ORT1 = same, 1 thread; TS = kvpack TS reference.\n` +
+    'ms = median wall time; cpu = median process CPU time (single-threaded runs: robust to other load); xORT, xORT1, xORTt (ORT / WASMt) wall ratios, xORT1c and xTS CPU-time ratios\n\n');
   printAttentionTable(rows, (s) => process.stdout.write(s));
   printPackTable(pack, packTokens, shapes[0]!, (s) => process.stdout.write(s));
   process.stdout.write('\n' + formatTargets(res.targets));

@@ -95,8 +95,9 @@ describe('bench helpers', () => {
     expect(r[0]!.runs).toBe(2);
   });
 
-  it('summarizeTargets ignores fp32 and picks the best packed codec at 32K', () => {
-    const row = (codec: string, context: number, speedupVsOrt: number) => ({ shape: "gqa", context, codec, speedupVsOrt, speedupVsOrt1t: speedupVsOrt / 2, speedupVsOrt1tCpu: speedupVsOrt / 2 });
+  it('summarizeTargets ignores fp32 and picks the best packed codec at 32K, on threads vs onnxruntime threads', () => {
+    const row = (codec: string, context: number, speedupVsOrtThreads: number) => ({ shape: "gqa", context, codec, speedupVsOrtThreads, threads: 2,
+      speedupVsOrt: speedupVsOrtThreads / 2, speedupVsOrt1t: speedupVsOrtThreads / 2, speedupVsOrt1tCpu: speedupVsOrtThreads / 2 });
     const rows = [row('fp32', 32768, 9), row('kivi2', 32768, 3.5), row('q4_0', 32768, 2), row('kivi2', 4096, 8)];
     const t = summarizeTargets(rows as never, []);
     expect(t.attention32k[0]!.best!.codec).toBe('kivi2');

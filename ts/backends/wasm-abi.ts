@@ -13,9 +13,10 @@ export const ATTEND_ARG = {
   KEY_SCORE: 15, KEY_PREPARE: 16, KEY_PARAMS: 17, KEY_SCRATCH: 18,
   VALUE_ACCUMULATE: 19, VALUE_FINISH: 20, VALUE_PARAMS: 21, VALUE_STATE: 22, VALUE_STATE_FLOATS: 23,
   WORK: 24,
+  HEAD_BEGIN: 25, HEAD_END: 26,
 } as const;
 
-export const ATTEND_ARG_COUNT = 25;
+export const ATTEND_ARG_COUNT = 27;
 
 /** The raw exports of build/kvpack.wasm that the host calls by fixed name. */
 export interface KvpackWasmExports {

@@ -71,8 +71,13 @@ export class WasmBackend implements AttentionBackend {
     return this.attendSync(cache, seqs, q, nHeads);
   }
 
-  /** The same as attend, without the Promise (WASM runs on the calling thread anyway). */
-  attendSync(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Float32Array {
+  /**
+   * The same as attend, without the Promise (WASM runs on the calling thread anyway).
+   * `kvHeads` = [begin, end): attend only those KV heads' query heads (the others' outputs are 0);
+   * the threaded backend (wasm-threads.ts) splits the heads over workers this way.
+   */
+  attendSync(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number,
+    kvHeads: readonly [number, number] = [0, cache.nKvHeads]): Float32Array {
     check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed', 'backend');
     const d = cache.headDim;
     check(Array.isArray(seqs), 'BAD_PARAM', 'must be an array of sequence ids', 'seqs');
@@ -82,6 +87,8 @@ export class WasmBackend implements AttentionBackend {
     check(q.length === seqs.length * qLen, 'BAD_SHAPE',
       `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * qLen}`, 'q');
     seqs.forEach((seq, i) => checkQuery(cache, seq, q.subarray(i * qLen, (i + 1) * qLen), nHeads));
+    check(Number.isInteger(kvHeads[0]) && Number.isInteger(kvHeads[1]) && kvHeads[0] >= 0 && kvHeads[0] < kvHeads[1]
+      && kvHeads[1] <= cache.nKvHeads, 'BAD_PARAM', `[${kvHeads.join(', ')}) is not a KV head range of ${cache.nKvHeads}`, 'kvHeads');
     const mirror = this.mirrorOf(cache);
 
     const w = this.wasm, arena = w.arena, group = nHeads / cache.nKvHeads;
@@ -125,7 +132,10 @@ export class WasmBackend implements AttentionBackend {
         a[ATTEND_ARG.VALUE_STATE] = state;
         a[ATTEND_ARG.VALUE_STATE_FLOATS] = mirror.valueStateFloats;
         a[ATTEND_ARG.WORK] = work;
+        a[ATTEND_ARG.HEAD_BEGIN] = kvHeads[0];
+        a[ATTEND_ARG.HEAD_END] = kvHeads[1];
         arena.f32(qPtr, qLen).set(q.subarray(i * qLen, (i + 1) * qLen));
+        if (kvHeads[0] !== 0 || kvHeads[1] !== cache.nKvHeads) arena.f32(outPtr, qLen).fill(0);
         w.exports.attend_sequence(args);
         out.set(arena.f32(outPtr, qLen), i * qLen);
       }

@@ -1,0 +1,92 @@
+/**
+ * WasmThreadsBackend (ts/backends/wasm-threads.ts): the same kernels on worker threads must give
+ * the single-threaded WasmBackend's output bit for bit, across incremental appends (new tiles,
+ * a moving tail), sinks, a sequence deleted and re-created, batches and GQA. The workers load
+ * the bundle, so this runs against dist/index.js (`npm test` builds it first).
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { gaussianKv, outlierKeys, randomQuery } from '../helpers/data.js';
+
+const distUrl = new URL('../../dist/index.js', import.meta.url);
+type Kvpack = typeof import('../../ts/index.js');
+const load = async (): Promise<Kvpack> => await import(distUrl.href) as Kvpack;
+
+describe('WASM attention on worker threads', () => {
+  it('dist/index.js exists (npm test builds it before vitest)', () => {
+    expect(existsSync(fileURLToPath(distUrl)), 'run npm run build first').toBe(true);
+  });
+
+  const cases = [
+    { key: 'kivi2', value: 'kivi2', nKv: 8, d: 128, nH: 32, n: 2 * 32 * 64 + 45, sinks: 0, window: 0, threads: 2 },
+    { key: 'q8_0', value: 'fp16', nKv: 4, d: 64, nH: 8, n: 700, sinks: 4, window: 32, threads: 3 },
+    { key: 'q4_0', value: 'kivi4', nKv: 3, d: 40, nH: 6, n: 333, sinks: 2, window: 16, threads: 5 },
+  ] as const;
+  for (const c of cases) {
+    it(`${c.key}/${c.value} ${c.nKv}x${c.d}, ${c.nH} heads, ${c.threads} threads: equals 1 thread exactly`, async () => {
+      const kv = await load();
+      const cache = new kv.PackedKvCache({ key: c.key, value: c.value, nKvHeads: c.nKv, headDim: c.d, sinks: c.sinks, window: c.window });
+      cache.append(0, outlierKeys(c.n, c.nKv, c.d, 1), gaussianKv(c.n, c.nKv, c.d, 2));
+      cache.append(1, outlierKeys(77, c.nKv, c.d, 3), gaussianKv(77, c.nKv, c.d, 4));
+      const single = await kv.WasmBackend.create();
+      const threads = await kv.WasmThreadsBackend.create({ threads: c.threads });
+      try {
+        expect(threads.threads).toBe(c.threads);
+        const q = new Float32Array(2 * c.nH * c.d);
+        q.set(randomQuery(c.nH, c.d, 5), 0);
+        q.set(randomQuery(c.nH, c.d, 6), c.nH * c.d);
+        const qs = (n: number): Float32Array => q.subarray(0, n * c.nH * c.d);
+        const same = async (seqs: number[]): Promise<void> => {
+          const want = single.attendSync(cache, seqs, qs(seqs.length), c.nH);
+          const got = await threads.attend(cache, seqs, qs(seqs.length), c.nH);
+          expect(got.length).toBe(want.length);
+          let diff = 0;
+          for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
+          expect(diff).toBe(0);
+          expect(got.some((x) => x !== 0)).toBe(true);
+        };
+        await same([0, 1]);
+        // appends: new sealed tiles and a moving tail travel incrementally
+        cache.append(0, outlierKeys(100, c.nKv, c.d, 7), gaussianKv(100, c.nKv, c.d, 8));
+        cache.append(1, outlierKeys(3, c.nKv, c.d, 9), gaussianKv(3, c.nKv, c.d, 10));
+        await same([1, 0]);
+        // a sequence deleted and re-created with other data
+        cache.delete(1);
+        cache.append(1, outlierKeys(50, c.nKv, c.d, 11), gaussianKv(50, c.nKv, c.d, 12));
+        await same([0, 1]);
+        await same([1]);
+        // concurrent calls are serialized and each is answered
+        const [a, b] = await Promise.all([threads.attend(cache, [0], qs(1), c.nH), threads.attend(cache, [1], qs(1), c.nH)]);
+        expect(a).toEqual(single.attendSync(cache, [0], qs(1), c.nH));
+        expect(b).toEqual(single.attendSync(cache, [1], qs(1), c.nH));
+      } finally {
+        threads.dispose();
+        single.dispose();
+      }
+    }, 60000);
+  }
+
+  it('rejects bad input with typed errors before any work, and calibrated codecs with BACKEND_UNAVAILABLE', async () => {
+    const kv = await load();
+    const threads = await kv.WasmThreadsBackend.create({ threads: 2 });
+    try {
+      const cache = new kv.PackedKvCache({ key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 64 });
+      cache.append(0, outlierKeys(40, 2, 64, 1), gaussianKv(40, 2, 64, 2));
+      await expect(threads.attend(cache, [0], new Float32Array(3), 4)).rejects.toMatchObject({ code: 'BAD_SHAPE' });
+      await expect(threads.attend(cache, [5], randomQuery(4, 64, 1), 4)).rejects.toMatchObject({ code: 'UNKNOWN_SEQUENCE' });
+      const q = randomQuery(4, 64, 1);
+      q[3] = Number.NaN;
+      await expect(threads.attend(cache, [0], q, 4)).rejects.toMatchObject({ code: 'NON_FINITE' });
+      const skvq = new kv.PackedKvCache({ key: 'skvq-k2', value: 'kivi2', nKvHeads: 2, headDim: 64,
+        calibration: { key: kv.plainSkvqCalibration('key', 2, 64, 2) } });
+      skvq.append(0, outlierKeys(40, 2, 64, 1), gaussianKv(40, 2, 64, 2));
+      await expect(threads.attend(skvq, [0], randomQuery(4, 64, 1), 4)).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+      // the failed call left the pool usable
+      expect((await threads.attend(cache, [0], randomQuery(4, 64, 1), 4)).length).toBe(4 * 64);
+      await expect(kv.WasmThreadsBackend.create({ threads: 0 })).rejects.toMatchObject({ code: 'BAD_PARAM' });
+    } finally {
+      threads.dispose();
+    }
+  }, 60000);
+});

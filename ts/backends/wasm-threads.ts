@@ -1,0 +1,430 @@
+/**
+ * WASM SIMD decode attention on several threads (Node worker_threads; issue 6, CPU half).
+ *
+ * Each worker runs its own kvpack.wasm instance (the kernels use static scratch, so one memory
+ * cannot be shared) over a replica of the cache: every attend call first sends each worker the
+ * tiles sealed since the previous call, the sinks when they changed and the fp32 tail, then
+ * gives worker w a contiguous range of KV heads (`attend_sequence`'s HEAD_BEGIN/HEAD_END); the
+ * outputs are disjoint and are added up. Same kernels, same words: the output equals the
+ * single-threaded WasmBackend's bit for bit (tests/backends/wasm-threads.test.ts).
+ *
+ * Costs: one replica per worker (the packed cache once per thread) and a message round trip
+ * per call (~0.1 ms), so it pays at long contexts. Limits: codecs without calibration only
+ * (SKVQ and CQ caches throw BACKEND_UNAVAILABLE: their parameters would have to travel too);
+ * Node only (Web Workers in browsers and Deno are not wired up).
+ *
+ * The worker imports this module by its own URL (`import.meta.url`) and runs
+ * `runWasmAttentionWorker`, so it works from the bundle (dist/index.js) and not from the TS
+ * sources under vitest (tests use dist/).
+ */
+import { check, KvpackError } from '../errors.js';
+import { TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
+import type { PackedKvCache, SequenceView } from '../cache/kv-cache.js';
+import { codecInfo, createCodec } from '../codecs/registry.js';
+import type { StreamCodec } from '../codecs/types.js';
+import { checkQuery } from '../reference/attention.js';
+import type { AttentionBackend } from './types.js';
+import { WasmBackend } from './wasm.js';
+import { defaultWasmBytes, loadKvpackWasm, wasmSimdSupported } from './wasm-loader.js';
+
+/** What a worker needs to rebuild a cache's shape and codecs (calibration-free codecs only). */
+interface CacheSpec {
+  key: string;
+  value: string;
+  headDim: number;
+  nKvHeads: number;
+  sinks: number;
+  window: number;
+  /** Checked in the worker against the codecs it creates: same words or an error. */
+  keyTileWords: number;
+  valueTileWords: number;
+  keyParams: Uint32Array;
+  valueParams: Uint32Array;
+}
+
+/** New data of one sequence since the last call. */
+interface SeqUpdate {
+  seq: number;
+  /** The sequence was (re)created: drop the replica's copy first. */
+  reset: boolean;
+  /** Tile slots [fromTile, tiles) concatenated. */
+  fromTile: number;
+  tiles: number;
+  words: Uint32Array;
+  /** Sinks, when their count changed. */
+  sinks?: { count: number; k: Float32Array; v: Float32Array };
+  tailCount: number;
+  tailK: Float32Array;
+  tailV: Float32Array;
+}
+
+interface AttendRequest {
+  id: number;
+  cacheId: number;
+  spec?: CacheSpec;
+  updates: SeqUpdate[];
+  /** Null: only apply the updates (a worker without heads this call). */
+  seqs: number[] | null;
+  q: Float32Array;
+  nHeads: number;
+  kvHeads: [number, number];
+}
+
+interface ForgetRequest { id: number; forget: number }
+
+interface WorkerReply {
+  id: number;
+  out?: Float32Array;
+  error?: { code: string; message: string };
+}
+
+/** What WasmBackend reads from a PackedKvCache, rebuilt in a worker from messages. */
+class ReplicaCache {
+  readonly key: StreamCodec;
+  readonly value: StreamCodec;
+  readonly headDim: number;
+  readonly nKvHeads: number;
+  readonly sinks: number;
+  readonly window: number;
+  readonly tileSlotWords: number;
+  readonly pageWords: number;
+  private readonly seqs = new Map<number, ReplicaSequence>();
+
+  constructor(spec: CacheSpec) {
+    const ctx = { headDim: spec.headDim, nKvHeads: spec.nKvHeads };
+    this.key = createCodec(spec.key, { ...ctx, kind: 'key' });
+    this.value = createCodec(spec.value, { ...ctx, kind: 'value' });
+    const same = (a: Uint32Array, b: Uint32Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+    if (this.key.tileWords !== spec.keyTileWords || this.value.tileWords !== spec.valueTileWords
+      || !same(this.key.paramWords, spec.keyParams) || !same(this.value.paramWords, spec.valueParams)) {
+      throw new KvpackError('BACKEND_UNAVAILABLE', `codecs ${spec.key}/${spec.value} built with options differ from the cache's; use the single-threaded WASM backend`, 'cache');
+    }
+    this.headDim = spec.headDim;
+    this.nKvHeads = spec.nKvHeads;
+    this.sinks = spec.sinks;
+    this.window = spec.window;
+    this.tileSlotWords = spec.nKvHeads * (this.key.tileWords + this.value.tileWords);
+    this.pageWords = TILES_PER_PAGE * this.tileSlotWords;
+  }
+
+  get tokenFloats(): number {
+    return this.nKvHeads * this.headDim;
+  }
+
+  hasSequence(seq: number): boolean {
+    return this.seqs.has(seq);
+  }
+
+  length(seq: number): number {
+    const s = this.seqs.get(seq);
+    return s ? s.tiles * TILE_TOKENS + s.sinkCount + s.tailCount : 0;
+  }
+
+  view(seq: number): SequenceView {
+    const s = this.seqs.get(seq);
+    if (!s) throw new KvpackError('UNKNOWN_SEQUENCE', `no sequence ${seq} in the replica`, 'seq');
+    return s;
+  }
+
+  apply(u: SeqUpdate): void {
+    let s = this.seqs.get(u.seq);
+    if (!s || u.reset) {
+      // a new object: WasmBackend keys its mirror on the view's identity and drops the old one
+      s = new ReplicaSequence(this.sinks * this.tokenFloats, (this.window + 32) * this.tokenFloats);
+      this.seqs.set(u.seq, s);
+    }
+    const slot = this.tileSlotWords;
+    check(u.fromTile === s.tiles, 'CORRUPT_DATA', `replica has ${s.tiles} tiles, update starts at ${u.fromTile}`, 'tiles');
+    for (let t = u.fromTile; t < u.tiles; t++) {
+      const p = Math.floor(t / TILES_PER_PAGE);
+      if (p === s.pages.length) s.pages.push(new Uint32Array(this.pageWords));
+      s.pages[p]!.set(u.words.subarray((t - u.fromTile) * slot, (t - u.fromTile + 1) * slot), (t % TILES_PER_PAGE) * slot);
+    }
+    s.tiles = u.tiles;
+    if (u.sinks) {
+      s.sinkK.set(u.sinks.k);
+      s.sinkV.set(u.sinks.v);
+      s.sinkCount = u.sinks.count;
+    }
+    s.tailK.set(u.tailK);
+    s.tailV.set(u.tailV);
+    s.tailCount = u.tailCount;
+  }
+
+  forget(): void {
+    this.seqs.clear();
+  }
+}
+
+class ReplicaSequence implements SequenceView {
+  pages: Uint32Array[] = [];
+  tiles = 0;
+  sinkCount = 0;
+  tailCount = 0;
+  readonly sinkK: Float32Array;
+  readonly sinkV: Float32Array;
+  readonly tailK: Float32Array;
+  readonly tailV: Float32Array;
+
+  constructor(sinkFloats: number, tailFloats: number) {
+    this.sinkK = new Float32Array(sinkFloats);
+    this.sinkV = new Float32Array(sinkFloats);
+    this.tailK = new Float32Array(tailFloats);
+    this.tailV = new Float32Array(tailFloats);
+  }
+}
+
+/** Minimal slice of node:worker_threads' MessagePort / Worker used here. */
+interface Port {
+  postMessage(msg: unknown, transfer?: unknown[]): void;
+  on(event: 'message', fn: (msg: unknown) => void): void;
+}
+
+/** Worker entry (runs inside a worker thread): serves AttendRequests on `port`. */
+export async function runWasmAttentionWorker(port: Port, wasm: WebAssembly.Module): Promise<void> {
+  const backend = new WasmBackend(await loadKvpackWasm(wasm));
+  const replicas = new Map<number, ReplicaCache>();
+  port.on('message', (msg) => {
+    const req = msg as AttendRequest | ForgetRequest;
+    try {
+      if ('forget' in req) {
+        const r = replicas.get(req.forget);
+        if (r) backend.forget(r as unknown as PackedKvCache);
+        replicas.delete(req.forget);
+        port.postMessage({ id: req.id } satisfies WorkerReply);
+        return;
+      }
+      let replica = replicas.get(req.cacheId);
+      if (!replica) {
+        if (!req.spec) throw new KvpackError('CORRUPT_DATA', `worker has no replica of cache ${req.cacheId}`, 'cache');
+        replica = new ReplicaCache(req.spec);
+        replicas.set(req.cacheId, replica);
+      }
+      for (const u of req.updates) replica.apply(u);
+      if (!req.seqs) {
+        port.postMessage({ id: req.id } satisfies WorkerReply);
+        return;
+      }
+      const out = backend.attendSync(replica as unknown as PackedKvCache, req.seqs, req.q, req.nHeads, req.kvHeads);
+      port.postMessage({ id: req.id, out } satisfies WorkerReply, [out.buffer]);
+    } catch (e) {
+      const err = e instanceof KvpackError ? { code: e.code, message: e.message } : { code: 'BACKEND_UNAVAILABLE', message: String((e as Error).message ?? e) };
+      port.postMessage({ id: req.id, error: err } satisfies WorkerReply);
+    }
+  });
+}
+
+/** Per cache: what the workers already hold. */
+interface SentState {
+  id: number;
+  seqs: Map<number, { view: SequenceView; tiles: number; sinkCount: number }>;
+}
+
+interface NodeWorker extends Port {
+  terminate(): Promise<number>;
+  ref(): void;
+  unref(): void;
+  on(event: 'message', fn: (msg: unknown) => void): void;
+  on(event: 'error', fn: (err: Error) => void): void;
+}
+
+export interface WasmThreadsOptions {
+  /** Worker threads (default: the machine's logical CPUs, at most 8). */
+  threads?: number;
+  /** The kernel module (bytes or compiled); default: the one this build carries. */
+  wasm?: BufferSource | WebAssembly.Module;
+  /**
+   * URL of the ES module the workers import `runWasmAttentionWorker` from; default: this module
+   * (the kvpack bundle). A program that bundles kvpack into its own file passes kvpack's
+   * dist/index.js here, or the workers would run that program.
+   */
+  workerModule?: string | URL;
+}
+
+/**
+ * AttentionBackend over worker threads, each with its own WASM SIMD instance; see the module
+ * comment. `create` throws BACKEND_UNAVAILABLE where worker_threads or WASM SIMD are missing.
+ */
+export class WasmThreadsBackend implements AttentionBackend {
+  readonly name = 'wasm' as const;
+  readonly description: string;
+  private readonly sent = new WeakMap<PackedKvCache, SentState>();
+  private readonly pending = new Map<number, { resolve: (r: WorkerReply) => void }>();
+  private nextId = 1;
+  private nextCache = 1;
+  private disposed = false;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly workers: NodeWorker[]) {
+    this.description = `WebAssembly SIMD (kvpack.wasm), ${workers.length} worker threads`;
+    for (const w of workers) {
+      w.on('message', (msg) => {
+        const r = msg as WorkerReply;
+        const p = this.pending.get(r.id);
+        if (p) { this.pending.delete(r.id); p.resolve(r); }
+      });
+      w.on('error', (err: Error) => {
+        for (const [id, p] of this.pending) {
+          this.pending.delete(id);
+          p.resolve({ id, error: { code: 'BACKEND_UNAVAILABLE', message: `worker failed: ${err.message}` } });
+        }
+      });
+    }
+  }
+
+  static async create(opts: WasmThreadsOptions = {}): Promise<WasmThreadsBackend> {
+    if (!wasmSimdSupported()) throw new KvpackError('BACKEND_UNAVAILABLE', 'this runtime has no WebAssembly SIMD', 'wasm');
+    let wt: { Worker: new (url: URL, opts: unknown) => NodeWorker };
+    let os: { availableParallelism?: () => number; cpus: () => unknown[] };
+    try {
+      wt = await import('node:worker_threads') as unknown as typeof wt;
+      os = await import('node:os') as unknown as typeof os;
+    } catch {
+      throw new KvpackError('BACKEND_UNAVAILABLE', 'worker threads need Node (node:worker_threads); use the single-threaded WASM backend', 'threads');
+    }
+    const cpus = os.availableParallelism ? os.availableParallelism() : os.cpus().length;
+    const threads = opts.threads ?? Math.min(8, Math.max(1, cpus));
+    check(Number.isInteger(threads) && threads >= 1 && threads <= 64, 'BAD_PARAM', `must be an integer in 1..64, got ${threads}`, 'threads');
+    const workerUrl = String(opts.workerModule ?? import.meta.url);
+    if (workerUrl.endsWith('.ts')) {
+      throw new KvpackError('BACKEND_UNAVAILABLE', 'WASM worker threads load the bundle (dist/index.js), not the TS sources: pass workerModule', 'threads');
+    }
+    let module: WebAssembly.Module;
+    try {
+      module = opts.wasm instanceof WebAssembly.Module ? opts.wasm : await WebAssembly.compile(opts.wasm ?? await defaultWasmBytes());
+    } catch (e) {
+      if (e instanceof KvpackError) throw e;
+      throw new KvpackError('BACKEND_UNAVAILABLE', `cannot compile kvpack.wasm: ${(e as Error).message}`, 'wasm');
+    }
+    const boot = `import { parentPort, workerData } from 'node:worker_threads';
+const m = await import(workerData.url);
+await m.runWasmAttentionWorker(parentPort, workerData.wasm);
+parentPort.postMessage({ id: 0 });`;
+    const workers: NodeWorker[] = [];
+    const ready: Promise<void>[] = [];
+    for (let i = 0; i < threads; i++) {
+      const w = new wt.Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: { url: workerUrl, wasm: module } });
+      w.unref(); // an idle pool does not keep the process alive (ref'd while a call waits, send())
+      ready.push(new Promise((resolve, reject) => {
+        const onMsg = (msg: unknown): void => { if ((msg as WorkerReply).id === 0) resolve(); };
+        w.on('message', onMsg);
+        w.on('error', (e: Error) => reject(new KvpackError('BACKEND_UNAVAILABLE', `WASM worker failed to start: ${e.message}`, 'threads')));
+      }));
+      workers.push(w);
+    }
+    try {
+      await Promise.all(ready);
+    } catch (e) {
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw e;
+    }
+    return new WasmThreadsBackend(workers);
+  }
+
+  get threads(): number {
+    return this.workers.length;
+  }
+
+  /** Post a request and wait for its reply; the worker keeps the process alive meanwhile. */
+  private send(w: NodeWorker, req: AttendRequest | ForgetRequest): Promise<WorkerReply> {
+    return new Promise<WorkerReply>((resolve) => {
+      w.ref();
+      this.pending.set(req.id, { resolve: (r) => { w.unref(); resolve(r); } });
+      w.postMessage(req);
+    });
+  }
+
+  attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
+    // calls are serialized: the workers' replicas advance in call order
+    const run = this.queue.then(() => this.attendNow(cache, seqs, q, nHeads));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async attendNow(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
+    check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed', 'backend');
+    check(Array.isArray(seqs), 'BAD_PARAM', 'must be an array of sequence ids', 'seqs');
+    const d = cache.headDim, qLen = nHeads * d;
+    check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % cache.nKvHeads === 0, 'BAD_SHAPE',
+      `nHeads=${nHeads} must be a positive multiple of nKvHeads=${cache.nKvHeads}`, 'nHeads');
+    check(q.length === seqs.length * qLen, 'BAD_SHAPE', `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * qLen}`, 'q');
+    seqs.forEach((seq, i) => checkQuery(cache, seq, q.subarray(i * qLen, (i + 1) * qLen), nHeads));
+    for (const c of [cache.key, cache.value]) {
+      if (codecInfo(c.name).needsCalibration) {
+        throw new KvpackError('BACKEND_UNAVAILABLE', `codec '${c.name}' needs calibration parameters, which the WASM threads do not carry; use the single-threaded WASM backend`, 'cache');
+      }
+    }
+    if (seqs.length === 0) return new Float32Array(0);
+
+    let state = this.sent.get(cache);
+    let spec: CacheSpec | undefined;
+    if (!state) {
+      state = { id: this.nextCache++, seqs: new Map() };
+      this.sent.set(cache, state);
+      spec = {
+        key: cache.key.name, value: cache.value.name, headDim: d, nKvHeads: cache.nKvHeads, sinks: cache.sinks, window: cache.window,
+        keyTileWords: cache.key.tileWords, valueTileWords: cache.value.tileWords, keyParams: cache.key.paramWords, valueParams: cache.value.paramWords,
+      };
+    }
+    const updates = [...new Set(seqs)].map((seq) => this.updateFor(cache, state!, seq));
+
+    // contiguous KV head ranges, one per worker (workers beyond nKvHeads only take the updates)
+    const n = this.workers.length, nKv = cache.nKvHeads;
+    const replies = await Promise.all(this.workers.map((w, i) => {
+      const a = Math.floor((i * nKv) / n), b = Math.floor(((i + 1) * nKv) / n);
+      const req: AttendRequest = { id: this.nextId++, cacheId: state!.id, updates, seqs: b > a ? [...seqs] : null, q, nHeads, kvHeads: [a, b] };
+      if (spec) req.spec = spec;
+      return this.send(w, req);
+    }));
+    const out = new Float32Array(q.length);
+    for (const r of replies) {
+      if (r.error) {
+        // the replicas may now disagree with what was sent: start this cache over next time
+        this.sent.delete(cache);
+        throw new KvpackError(r.error.code as KvpackError['code'], r.error.message, 'threads');
+      }
+      if (r.out) for (let i = 0; i < out.length; i++) out[i]! += r.out[i]!;
+    }
+    return out;
+  }
+
+  private updateFor(cache: PackedKvCache, state: SentState, seq: number): SeqUpdate {
+    const view = cache.view(seq);
+    let s = state.seqs.get(seq);
+    const reset = !s || s.view !== view;
+    if (reset) {
+      s = { view, tiles: 0, sinkCount: -1 };
+      state.seqs.set(seq, s);
+    }
+    const slot = cache.tileSlotWords, tf = cache.tokenFloats;
+    const from = s!.tiles;
+    const words = new Uint32Array((view.tiles - from) * slot);
+    for (let t = from; t < view.tiles; t++) {
+      const p = Math.floor(t / TILES_PER_PAGE), o = (t % TILES_PER_PAGE) * slot;
+      words.set(view.pages[p]!.subarray(o, o + slot), (t - from) * slot);
+    }
+    const u: SeqUpdate = {
+      seq, reset, fromTile: from, tiles: view.tiles, words,
+      tailCount: view.tailCount, tailK: view.tailK.slice(0, view.tailCount * tf), tailV: view.tailV.slice(0, view.tailCount * tf),
+    };
+    if (view.sinkCount !== s!.sinkCount) {
+      u.sinks = { count: view.sinkCount, k: view.sinkK.slice(0, view.sinkCount * tf), v: view.sinkV.slice(0, view.sinkCount * tf) };
+    }
+    s!.tiles = view.tiles;
+    s!.sinkCount = view.sinkCount;
+    return u;
+  }
+
+  /** Drop the workers' replicas of a cache now (also dropped with the backend). */
+  async forget(cache: PackedKvCache): Promise<void> {
+    const state = this.sent.get(cache);
+    if (!state) return;
+    this.sent.delete(cache);
+    await Promise.all(this.workers.map((w) => this.send(w, { id: this.nextId++, forget: state.id })));
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    for (const w of this.workers) void w.terminate();
+  }
+}
