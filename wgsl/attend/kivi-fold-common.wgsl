@@ -82,6 +82,60 @@ fn fold_load4(w0: u32, step: u32) -> vec4<u32> {
   return vec4<u32>(pages[w0], pages[w0 + step], pages[w0 + 2u * step], pages[w0 + 3u * step]);
 }
 
+const FOLD_WG: u32 = 32u * FOLD_W;
+
+// One work item of the dispatch (the job format of tiles.wgsl): its tiles, partial slot, KV head
+// and block of query heads (heads >= ng of the block repeat head ng - 1 and write nothing).
+struct FoldItem {
+  seq: u32,
+  first_tile: u32,
+  n_tiles: u32,
+  slot: u32,
+  kv_head: u32,
+  ng: u32,
+  h0: u32,
+  entries: u32,
+}
+
+fn fold_item(wg: vec3<u32>) -> FoldItem {
+  let item = 4u + 4u * wg.x;
+  let g0 = wg.z * FOLD_G;
+  return FoldItem(job[item], job[item + 1u], job[item + 2u], job[item + 3u], wg.y,
+    min(FOLD_G, GROUP - g0), wg.y * GROUP + g0, job[1u]);
+}
+
+// The block's queries, scaled by 1/sqrt(HEAD_DIM), into q_sh (the caller then has a barrier).
+fn fold_load_queries(it: FoldItem, lid: u32) {
+  let d4 = HEAD_DIM / 4u;
+  let scale = inverseSqrt(f32(HEAD_DIM));
+  let q_off = job[2u] + (it.seq * N_HEADS + it.h0) * HEAD_DIM;
+  for (var i = lid; i < FOLD_G * d4; i = i + FOLD_WG) {
+    let j = min(i / d4, it.ng - 1u);
+    let w = q_off + j * HEAD_DIM + 4u * (i % d4);
+    q_sh[i] = bitcast<vec4<f32>>(vec4<u32>(job[w], job[w + 1u], job[w + 2u], job[w + 3u])) * scale;
+  }
+}
+
+// Where invocation lid sits: row of 32 (one tile at a time), token group tg (tokens tg + TG i),
+// chunk k (channels 8k..8k+7, vec4 index qv of its queries), bit shifts of its codes in their words.
+struct FoldLane {
+  row: u32,
+  lane: u32,
+  tg: u32,
+  k: u32,
+  qv: u32,
+  k_sh: u32,
+  v_sh: u32,
+}
+
+fn fold_lane(lid: u32) -> FoldLane {
+  let lane = lid % 32u;
+  let k = lane % FOLD_LPT;
+  let c0 = 8u * k;
+  return FoldLane(lid / 32u, lane, lane / FOLD_LPT, k, 2u * k,
+    select(0u, ((c0 * K_BITS) & 31u), K_BITS == 2u), select(0u, ((c0 * V_BITS) & 31u), V_BITS == 2u));
+}
+
 // Every word one invocation reads for one tile: key metadata of its 8 channels, and for its
 // FOLD_LPT tokens (4 per vector) the key code words, value metadata words and value code words.
 // Loaded as independent loads before any use, so a tile costs one trip to memory: loads

@@ -21,7 +21,6 @@
 // Composed with (shaders.ts): the enable/diagnostic prelude, constants.wgsl, the glue constants,
 // common/f16.wgsl, attend/kivi-fold-common.wgsl, attend/subgroup-ops.wgsl, this file.
 
-const FOLD_WG: u32 = 32u * FOLD_W;
 
 // end of the work item: per row m and l of the head being merged, and the row's accumulators
 var<workgroup> ms: array<f32, FOLD_W>;
@@ -69,36 +68,15 @@ fn sg_value4(st: ptr<function, FoldAcc>, p: vec4<f32>, words: vec4<u32>, metas: 
 
 @compute @workgroup_size(FOLD_WG)
 fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let item = 4u + 4u * wg.x;
-  let seq = job[item];
-  let first_tile = job[item + 1u];
-  let n_tiles = job[item + 2u];
-  let slot = job[item + 3u];
-  let kv_head = wg.y;
-  let g0 = wg.z * FOLD_G;
-  let ng = min(FOLD_G, GROUP - g0); // heads of this block; heads >= ng repeat head ng - 1
-  let h0 = kv_head * GROUP + g0;
-  let d4 = HEAD_DIM / 4u;
-  let scale = inverseSqrt(f32(HEAD_DIM));
-  let entries = job[1u];
-
-  let q_off = job[2u] + (seq * N_HEADS + h0) * HEAD_DIM;
-  for (var i = lid; i < FOLD_G * d4; i = i + FOLD_WG) {
-    let j = min(i / d4, ng - 1u);
-    let w = q_off + j * HEAD_DIM + 4u * (i % d4);
-    q_sh[i] = bitcast<vec4<f32>>(vec4<u32>(job[w], job[w + 1u], job[w + 2u], job[w + 3u])) * scale;
-  }
+  let it = fold_item(wg);
+  fold_load_queries(it, lid);
   workgroupBarrier();
-
-  let row = lid / 32u;
-  let lane = lid % 32u;
+  let first_tile = it.first_tile; let n_tiles = it.n_tiles; let slot = it.slot; let entries = it.entries;
+  let kv_head = it.kv_head; let ng = it.ng; let h0 = it.h0;
+  let ln = fold_lane(lid);
+  let row = ln.row; let lane = ln.lane; let tg = ln.tg; let k = ln.k;
+  let qv = ln.qv; let k_sh = ln.k_sh; let v_sh = ln.v_sh;
   let TG = 32u / FOLD_LPT;
-  let k = lane % FOLD_LPT;
-  let tg = lane / FOLD_LPT;
-  let c0 = 8u * k;
-  let qv = 2u * k;
-  let k_sh = select(0u, ((c0 * K_BITS) & 31u), K_BITS == 2u);
-  let v_sh = select(0u, ((c0 * V_BITS) & 31u), V_BITS == 2u);
   let offs = fold_offsets(tg, k);
   let my_token = tg + TG * k; // the token whose score this invocation holds after the scatter
   let src = tg * FOLD_LPT;    // invocation holding the first token of this token group
