@@ -45,7 +45,7 @@ export { CqWebGpuAttention } from './codecs/cq/webgpu.js';
 
 // cache
 export { PackedKvCache } from './cache/kv-cache.js';
-export type { CacheOptions, CacheStats, SequenceView } from './cache/kv-cache.js';
+export type { CacheOptions, CacheStats, SequenceView, TileEncoderSource } from './cache/kv-cache.js';
 
 // reference attention (the oracle every backend is tested against)
 export { attendDense, attendReference, emptyPartial, finishPartial, mergePartials } from './reference/attention.js';

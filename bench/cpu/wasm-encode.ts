@@ -1,68 +1,15 @@
 /**
- * Quantize+pack on WebAssembly for the CPU benchmark: a tile encoder over one codec's WASM
- * `encode_*` kernel, a codec view whose encodeTile runs it (so 32K-token LLaMA-shaped caches fill
- * in seconds instead of minutes of TS reference packing), and the throughput measurement
- * WASM vs TS reference.
+ * Quantize+pack throughput for the CPU benchmark, WASM vs TS reference (the WASM tile encoder
+ * and codec view are the library's, ts/backends/wasm-encoder.ts; the bench also fills its
+ * 32K-token caches through them: seconds instead of minutes of TS reference packing).
  */
 import { TILE_TOKENS } from '../../ts/format/constants.js';
 import type { StreamCodec } from '../../ts/codecs/types.js';
-import { wasmKernelsFor } from '../../ts/backends/wasm-kernels.js';
 import type { KvpackWasm } from '../../ts/backends/wasm-loader.js';
+import { WasmTileEncoder } from '../../ts/backends/wasm-encoder.js';
 import { timeInterleaved, type Timing } from './timing.js';
 
-/** One codec's WASM encoder with its own input/output/params blocks in the module's memory. */
-export class WasmTileEncoder {
-  private readonly encode: (...args: number[]) => number;
-  private readonly xPtr: number;
-  private readonly outPtr: number;
-  private readonly paramsPtr: number;
-  private readonly tileFloats: number;
-
-  constructor(private readonly wasm: KvpackWasm, readonly codec: StreamCodec) {
-    const kernels = wasmKernelsFor(codec);
-    if (!kernels) throw new Error(`no WASM kernels for ${codec.kind} codec '${codec.name}'`);
-    this.encode = wasm.fn(kernels.encode);
-    const a = wasm.arena;
-    this.tileFloats = TILE_TOKENS * codec.headDim;
-    this.xPtr = a.alloc(this.tileFloats * 4);
-    this.outPtr = a.alloc(codec.tileWords * 4);
-    this.paramsPtr = a.alloc(Math.max(1, codec.paramWords.length) * 4);
-    a.u32(this.paramsPtr, codec.paramWords.length).set(codec.paramWords);
-  }
-
-  /** x: one tile (TILE_TOKENS x headDim, token-major) from JS memory; words land in `out`. */
-  encodeTile(x: Float32Array, head: number, out: Uint32Array): void {
-    const a = this.wasm.arena;
-    a.f32(this.xPtr, this.tileFloats).set(x);
-    this.encode(this.xPtr, this.outPtr, this.codec.headDim, head, this.paramsPtr);
-    out.set(a.u32(this.outPtr, this.codec.tileWords));
-  }
-
-  /** The kernel alone over tiles already in WASM memory: x at xBase, tile i -> out at outBase. */
-  encodeResident(xBase: number, outBase: number, tiles: number, nKvHeads: number): void {
-    const xStride = this.tileFloats * 4, outStride = this.codec.tileWords * 4, d = this.codec.headDim;
-    for (let i = 0; i < tiles; i++) {
-      this.encode(xBase + i * xStride, outBase + i * outStride, d, i % nKvHeads, this.paramsPtr);
-    }
-  }
-
-  release(): void {
-    for (const p of [this.xPtr, this.outPtr, this.paramsPtr]) this.wasm.arena.release(p);
-  }
-}
-
-/**
- * `codec` with encodeTile replaced by the WASM encoder; everything else (name, params, decodeTile,
- * fields kernel tables read) comes through the prototype, so caches and backends treat it as
- * the codec itself.
- */
-export function withWasmEncoder(codec: StreamCodec, enc: WasmTileEncoder): StreamCodec {
-  const view = Object.create(codec) as StreamCodec & { encodeTile: StreamCodec['encodeTile'] };
-  Object.defineProperty(view, 'encodeTile', {
-    value: (x: Float32Array, head: number, out: Uint32Array) => enc.encodeTile(x, head, out),
-  });
-  return view;
-}
+export { WasmTileEncoder, withWasmEncoder } from '../../ts/backends/wasm-encoder.js';
 
 /** Tiles [tiles][TILE_TOKENS][headDim] from a [T][nKvHeads][headDim] tensor, tile i = head i % nKvHeads. */
 export function gatherTiles(x: Float32Array, nKvHeads: number, headDim: number, tiles: number): Float32Array {

@@ -8,6 +8,7 @@ import type { AttentionBackend } from './types.js';
 import { ATTEND_ARG, ATTEND_ARG_COUNT } from './wasm-abi.js';
 import { wasmKernelsFor, type WasmKeyKernels, type WasmValueKernels } from './wasm-kernels.js';
 import { KvpackWasm, loadKvpackWasm, wasmSimdSupported } from './wasm-loader.js';
+import { WasmTileEncoder, withWasmEncoder } from './wasm-encoder.js';
 
 export { KvpackWasm, loadKvpackWasm, wasmSimdSupported };
 
@@ -50,6 +51,7 @@ export class WasmBackend implements AttentionBackend {
   readonly name = 'wasm' as const;
   readonly description: string;
   private readonly mirrors = new WeakMap<PackedKvCache, CacheMirror>();
+  private readonly encoders = new WeakMap<StreamCodec, StreamCodec>();
   /** Frees a collected cache's mirror: the arena is not garbage collected. */
   private readonly finalizer: FinalizationRegistry<CacheMirror>;
   private disposed = false;
@@ -143,6 +145,22 @@ export class WasmBackend implements AttentionBackend {
       for (const p of [args, qPtr, outPtr, work, scratch, state]) arena.release(p);
     }
     return out;
+  }
+
+  /**
+   * `codec` with its encodeTile running the codec's kvpack.wasm encoder (same words as the TS
+   * reference), for `new PackedKvCache({ encodeWith: backend })`; the codec itself when the module
+   * has no encoder for it. One encoder (a tile in, a tile out: ~20 KiB of WASM memory) per codec
+   * instance, kept until the backend is disposed.
+   */
+  fastEncoder(codec: StreamCodec): StreamCodec {
+    check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed', 'backend');
+    let view = this.encoders.get(codec);
+    if (!view) {
+      view = wasmKernelsFor(codec) ? withWasmEncoder(codec, new WasmTileEncoder(this.wasm, codec)) : codec;
+      this.encoders.set(codec, view);
+    }
+    return view;
   }
 
   /** Drop the WASM copy of a cache (or of one of its sequences) now instead of at collection. */

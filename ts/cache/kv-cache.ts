@@ -19,6 +19,17 @@ export interface CacheOptions {
   window?: number;
   /** First tokens of each sequence kept in fp32 forever (attention sinks). Default 0. */
   sinks?: number;
+  /**
+   * Pack tiles with faster encoders than the TS reference, words unchanged: e.g. a WasmBackend
+   * (`encodeWith: await WasmBackend.create()`; 3-10x, bench/README.md). Codecs it has no
+   * encoder for keep the TS one.
+   */
+  encodeWith?: TileEncoderSource;
+}
+
+/** Something that turns a codec into one whose encodeTile is faster and writes the same words. */
+export interface TileEncoderSource {
+  fastEncoder(codec: StreamCodec): StreamCodec;
 }
 
 export interface CacheStats {
@@ -94,8 +105,10 @@ export class PackedKvCache {
     this.headDim = headDim;
     this.window = window;
     this.sinks = sinks;
-    this.key = resolveCodec(opts.key, 'key', opts, opts.keyOptions, opts.calibration?.key);
-    this.value = resolveCodec(opts.value, 'value', opts, opts.valueOptions, opts.calibration?.value);
+    const key = resolveCodec(opts.key, 'key', opts, opts.keyOptions, opts.calibration?.key);
+    const value = resolveCodec(opts.value, 'value', opts, opts.valueOptions, opts.calibration?.value);
+    this.key = opts.encodeWith ? opts.encodeWith.fastEncoder(key) : key;
+    this.value = opts.encodeWith ? opts.encodeWith.fastEncoder(value) : value;
     this.tileSlotWords = nKvHeads * (this.key.tileWords + this.value.tileWords);
     this.pageWords = TILES_PER_PAGE * this.tileSlotWords;
     this.tileIn = new Float32Array(TILE_TOKENS * headDim);
