@@ -16,14 +16,20 @@ import { axpyGroup, dotGroup } from '../vec';
 const HEADER: i32 = 4;
 /** Element codes of one tile (TILE_TOKENS * MAX_HEAD_DIM) while encoding. */
 const CODES: usize = memory.data(TILE_TOKENS * 256, 16);
-/** Ternary byte -> its 5 base-3 digits (8 bytes per entry, as f32 would be 4x larger). */
+/** Ternary byte -> its 5 base-3 digits (8 bytes per entry). */
 const TRIT_TABLE: usize = memory.data(256 * 8, 16);
+/** The same digits as f32 (8 floats per entry, 3 unused): a whole byte is two loads and two stores. */
+const TRIT_F32: usize = memory.data(256 * 32, 16);
 let tritTableReady = false;
 
 function buildTritTable(): void {
   for (let b = 0; b < 243; b++) {
     let v = b;
-    for (let i = 0; i < 5; i++) { store<u8>(TRIT_TABLE + (<usize>b << 3) + i, <u8>(v % 3)); v /= 3; }
+    for (let i = 0; i < 5; i++) {
+      store<u8>(TRIT_TABLE + (<usize>b << 3) + i, <u8>(v % 3));
+      store<f32>(TRIT_F32 + (<usize>b << 5) + (<usize>i << 2), <f32>(v % 3));
+      v /= 3;
+    }
   }
   tritTableReady = true;
 }
@@ -186,21 +192,28 @@ function ensureIdx(gs: usize, d: i32, C: i32): void {
   for (let j = 0; j <= C; j++) store<u32>(k + 8 + (<usize>j << 2), load<u32>(gs + (<usize>j << 2)));
 }
 
-/** Ternary codes of row t into ROW as f32, walking words / bytes / digits with counters (no divisions per element). */
+/**
+ * Ternary codes of row t into ROW as f32. Element e is digit e % 5 of byte e / 5 of the code
+ * stream (bytes little-endian in words, docs/FORMAT.md), so whole bytes inside the row are one
+ * table entry each (TRIT_F32: 4 floats + 1); the row's partial first and last bytes go digit by
+ * digit. Reads only bytes holding the row's elements (the row may end the tile).
+ */
 function unpackTritRow(codes: usize, t: i32, d: i32): void {
-  const e0 = t * d;
-  let w = codes + (<usize>(e0 / 20) << 2);
-  const r = e0 % 20;
-  let bi = r / 5, di = r % 5;
-  let word = load<u32>(w);
-  let tab = TRIT_TABLE + (<usize>((word >>> (8 * bi)) & 0xff) << 3);
-  for (let p = 0; p < d; p++) {
-    store<f32>(ROW + (<usize>p << 2), <f32>load<u8>(tab + <usize>di));
-    if (++di == 5 && p + 1 < d) { // never reads past the row's last word (it may end the tile)
-      di = 0;
-      if (++bi == 4) { bi = 0; w += 4; word = load<u32>(w); }
-      tab = TRIT_TABLE + (<usize>((word >>> (8 * bi)) & 0xff) << 3);
-    }
+  const e0 = t * d, e1 = e0 + d;
+  let e = e0;
+  for (; e < e1 && e % 5 != 0; e++) {
+    store<f32>(ROW + (<usize>(e - e0) << 2), <f32>load<u8>(TRIT_TABLE + (<usize>load<u8>(codes + <usize>(e / 5)) << 3) + <usize>(e % 5)));
+  }
+  let byte = codes + <usize>(e / 5);
+  for (; e + 5 <= e1; e += 5) {
+    const src = TRIT_F32 + (<usize>load<u8>(byte) << 5);
+    const dst = ROW + (<usize>(e - e0) << 2);
+    v128.store(dst, v128.load(src));
+    store<f32>(dst + 16, load<f32>(src + 16));
+    byte++;
+  }
+  for (; e < e1; e++) {
+    store<f32>(ROW + (<usize>(e - e0) << 2), <f32>load<u8>(TRIT_TABLE + (<usize>load<u8>(codes + <usize>(e / 5)) << 3) + <usize>(e % 5)));
   }
 }
 
