@@ -33,7 +33,7 @@ export function formatDemo(r: DemoResult): string {
     '',
     'bits/elem: cache bits per element incl. metadata and calibration params, fp32 window/sinks counted at 16 bits (as the papers);',
     `rel err: ||o - o_fp32||/||o_fp32|| of the attention output over all heads and ${c.steps} decode steps vs dense fp32 attention;`,
-    `ms/step: median decode-step time${c.steps > 1 ? ' after one warm-up step' : ''}; pack s: appending all tokens (TS reference encoders).`,
+    `ms/step: median decode-step time${c.steps > 1 ? ' after one warm-up step' : ''}; pack s: appending all tokens (${r.encoders === 'wasm' ? 'WASM encoders' : 'TS reference encoders'}).`,
   ];
   for (const x of r.rows) if (x.note) lines.push(`* ${x.label}: ${x.note}`);
   for (const s of r.skipped) lines.push(`skipped ${s.label}: ${s.reason}`);
