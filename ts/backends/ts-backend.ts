@@ -1,6 +1,6 @@
 import { check } from '../errors.js';
 import type { PackedKvCache } from '../cache/kv-cache.js';
-import { attendReference, checkQuery } from '../reference/attention.js';
+import { attendReference, checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
 
 /**
@@ -14,11 +14,9 @@ export class TsBackend implements AttentionBackend {
   async attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
     const d = cache.headDim;
     check(seqs.length > 0, 'BAD_SHAPE', 'at least one sequence id is needed', 'seqs');
-    check(q.length === seqs.length * nHeads * d, 'BAD_SHAPE',
-      `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * nHeads * d}`, 'q');
     // Validate every sequence before computing any, as the AttentionBackend contract asks.
+    checkQueries(cache, seqs, q, nHeads);
     const per = nHeads * d;
-    seqs.forEach((seq, i) => checkQuery(cache, seq, q.subarray(i * per, (i + 1) * per), nHeads));
     const out = new Float32Array(q.length);
     seqs.forEach((seq, i) => out.set(attendReference(cache, seq, q.subarray(i * per, (i + 1) * per), nHeads), i * per));
     return out;

@@ -22,7 +22,7 @@ import { TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
 import type { PackedKvCache, SequenceView } from '../cache/kv-cache.js';
 import { codecInfo, createCodec } from '../codecs/registry.js';
 import type { StreamCodec } from '../codecs/types.js';
-import { checkQuery } from '../reference/attention.js';
+import { checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
 import { WasmBackend } from './wasm.js';
 import { defaultWasmBytes, loadKvpackWasm, wasmSimdSupported } from './wasm-loader.js';
@@ -344,11 +344,10 @@ parentPort.postMessage({ id: 0 });`;
   private async attendNow(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
     check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed', 'backend');
     check(Array.isArray(seqs), 'BAD_PARAM', 'must be an array of sequence ids', 'seqs');
-    const d = cache.headDim, qLen = nHeads * d;
+    const d = cache.headDim;
     check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % cache.nKvHeads === 0, 'BAD_SHAPE',
       `nHeads=${nHeads} must be a positive multiple of nKvHeads=${cache.nKvHeads}`, 'nHeads');
-    check(q.length === seqs.length * qLen, 'BAD_SHAPE', `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * qLen}`, 'q');
-    seqs.forEach((seq, i) => checkQuery(cache, seq, q.subarray(i * qLen, (i + 1) * qLen), nHeads));
+    checkQueries(cache, seqs, q, nHeads);
     for (const c of [cache.key, cache.value]) {
       if (codecInfo(c.name).needsCalibration) {
         throw new KvpackError('BACKEND_UNAVAILABLE', `codec '${c.name}' needs calibration parameters, which the WASM threads do not carry; use the single-threaded WASM backend`, 'cache');

@@ -3,7 +3,7 @@ import { TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
 import type { PackedKvCache, SequenceView } from '../cache/kv-cache.js';
 import { createCodec } from '../codecs/registry.js';
 import type { StreamCodec, StreamKind } from '../codecs/types.js';
-import { checkQuery } from '../reference/attention.js';
+import { checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
 import { ATTEND_ARG, ATTEND_ARG_COUNT } from './wasm-abi.js';
 import { wasmKernelsFor, type WasmKeyKernels, type WasmValueKernels } from './wasm-kernels.js';
@@ -86,9 +86,7 @@ export class WasmBackend implements AttentionBackend {
     check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % cache.nKvHeads === 0, 'BAD_SHAPE',
       `nHeads=${nHeads} must be a positive multiple of nKvHeads=${cache.nKvHeads}`, 'nHeads');
     const qLen = nHeads * d;
-    check(q.length === seqs.length * qLen, 'BAD_SHAPE',
-      `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * qLen}`, 'q');
-    seqs.forEach((seq, i) => checkQuery(cache, seq, q.subarray(i * qLen, (i + 1) * qLen), nHeads));
+    checkQueries(cache, seqs, q, nHeads);
     check(Number.isInteger(kvHeads[0]) && Number.isInteger(kvHeads[1]) && kvHeads[0] >= 0 && kvHeads[0] < kvHeads[1]
       && kvHeads[1] <= cache.nKvHeads, 'BAD_PARAM', `[${kvHeads.join(', ')}) is not a KV head range of ${cache.nKvHeads}`, 'kvHeads');
     const mirror = this.mirrorOf(cache);

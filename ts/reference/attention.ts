@@ -45,6 +45,16 @@ export function finishPartial(p: Partial, out: Float32Array, off: number): void 
   for (let i = 0; i < p.acc.length; i++) out[off + i] = p.acc[i]! / p.l;
 }
 
+/**
+ * Validates a batch of decode queries before any work (the AttentionBackend contract): q is
+ * [seqs.length][nHeads][headDim] and every sequence's query passes checkQuery.
+ */
+export function checkQueries(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): void {
+  const per = nHeads * cache.headDim;
+  check(q.length === seqs.length * per, 'BAD_SHAPE', `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * per}`, 'q');
+  seqs.forEach((seq, i) => checkQuery(cache, seq, q.subarray(i * per, (i + 1) * per), nHeads));
+}
+
 /** Validates a decode query: q is [nHeads][headDim], nHeads a multiple of the cache's nKvHeads. */
 export function checkQuery(cache: PackedKvCache, seq: number, q: Float32Array, nHeads: number): void {
   check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % cache.nKvHeads === 0, 'BAD_SHAPE',

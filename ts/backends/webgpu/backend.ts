@@ -1,6 +1,5 @@
 import type { PackedKvCache } from '../../cache/kv-cache.js';
-import { checkQuery } from '../../reference/attention.js';
-import { check } from '../../errors.js';
+import { checkQueries } from '../../reference/attention.js';
 import type { AttentionBackend } from '../types.js';
 import { attendGpu, type GpuAttendOptions } from './attend.js';
 import { getGpuDevice, type GpuContext, type GpuDeviceOptions } from './device.js';
@@ -43,9 +42,7 @@ export class WebGpuBackend implements AttentionBackend {
 
   async attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
     // validate as the reference does, per sequence, before any upload
-    const d = cache.headDim;
-    check(q.length === seqs.length * nHeads * d, 'BAD_SHAPE', `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * nHeads * d}`, 'q');
-    seqs.forEach((seq, b) => checkQuery(cache, seq, q.subarray(b * nHeads * d, (b + 1) * nHeads * d), nHeads));
+    checkQueries(cache, seqs, q, nHeads);
     const custom = WGSL_KERNELS[cache.key.name] && WGSL_KERNELS[cache.value.name] ? undefined : customAttentionFor(cache.key.name, cache.value.name);
     if (custom) {
       this.gpu.assertAlive();

@@ -1,7 +1,7 @@
 import { check, checkFinite, KvpackError } from '../../errors.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../../format/constants.js';
 import type { PackedKvCache } from '../../cache/kv-cache.js';
-import { checkQuery } from '../../reference/attention.js';
+import { checkQueries } from '../../reference/attention.js';
 import type { AttentionBackend } from '../../backends/types.js';
 import { BufferUsage, getGpuDevice, MAP_READ_MODE, writeArray, type GpuContext, type GpuDeviceOptions } from '../../backends/webgpu/device.js';
 import { WGSL_SOURCES } from '../../backends/webgpu/shaders.generated.js';
@@ -133,8 +133,7 @@ export class CqWebGpuAttention implements AttentionBackend {
     for (const c of [cache.key, cache.value] as CqCodec[]) {
       check(c.shape.bits <= CQ_WGSL_MAX_BITS, 'BACKEND_UNAVAILABLE', `${c.name}: WGSL LUT attention supports codes of at most ${CQ_WGSL_MAX_BITS} bits`, 'cache');
     }
-    check(q.length === seqs.length * nHeads * d, 'BAD_SHAPE', `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * nHeads * d}`, 'q');
-    seqs.forEach((seq, b) => checkQuery(cache, seq, q.subarray(b * nHeads * d, (b + 1) * nHeads * d), nHeads));
+    checkQueries(cache, seqs, q, nHeads);
     this.gpu.assertAlive();
     const dev = this.gpu.device;
     const group = nHeads / cache.nKvHeads;
