@@ -19,7 +19,7 @@
  */
 import { check, KvpackError } from '../errors.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
-import type { PackedKvCache, SequenceView } from '../cache/kv-cache.js';
+import { SequenceState, type PackedKvCache, type SequenceView } from '../cache/kv-cache.js';
 import { codecInfo, createCodec } from '../codecs/registry.js';
 import type { StreamCodec } from '../codecs/types.js';
 import { checkQueries } from '../reference/attention.js';
@@ -88,7 +88,7 @@ class ReplicaCache {
   readonly window: number;
   readonly tileSlotWords: number;
   readonly pageWords: number;
-  private readonly seqs = new Map<number, ReplicaSequence>();
+  private readonly seqs = new Map<number, SequenceState>();
 
   constructor(spec: CacheSpec) {
     const ctx = { headDim: spec.headDim, nKvHeads: spec.nKvHeads };
@@ -130,7 +130,8 @@ class ReplicaCache {
     let s = this.seqs.get(u.seq);
     if (!s || u.reset) {
       // a new object: WasmBackend keys its mirror on the view's identity and drops the old one
-      s = new ReplicaSequence(this.sinks * this.tokenFloats, (this.window + 32) * this.tokenFloats);
+      const sinkFloats = this.sinks * this.tokenFloats, tailFloats = (this.window + TILE_TOKENS) * this.tokenFloats;
+      s = new SequenceState(new Float32Array(sinkFloats), new Float32Array(sinkFloats), new Float32Array(tailFloats), new Float32Array(tailFloats));
       this.seqs.set(u.seq, s);
     }
     const slot = this.tileSlotWords;
@@ -153,24 +154,6 @@ class ReplicaCache {
 
   forget(): void {
     this.seqs.clear();
-  }
-}
-
-class ReplicaSequence implements SequenceView {
-  pages: Uint32Array[] = [];
-  tiles = 0;
-  sinkCount = 0;
-  tailCount = 0;
-  readonly sinkK: Float32Array;
-  readonly sinkV: Float32Array;
-  readonly tailK: Float32Array;
-  readonly tailV: Float32Array;
-
-  constructor(sinkFloats: number, tailFloats: number) {
-    this.sinkK = new Float32Array(sinkFloats);
-    this.sinkV = new Float32Array(sinkFloats);
-    this.tailK = new Float32Array(tailFloats);
-    this.tailV = new Float32Array(tailFloats);
   }
 }
 

@@ -58,7 +58,8 @@ export interface SequenceView {
   readonly tailV: Float32Array;
 }
 
-class SequenceState implements SequenceView {
+/** A sequence's storage: pages, fp32 sinks and tail (also the WASM workers' replicas, wasm-threads.ts). */
+export class SequenceState implements SequenceView {
   pages: Uint32Array[] = [];
   tiles = 0;
   sinkCount = 0;
