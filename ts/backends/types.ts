@@ -1,4 +1,4 @@
-import type { PackedKvCache } from '../cache/kv-cache.js';
+import type { PackedKvCache, TileEncoderSource } from '../cache/kv-cache.js';
 
 export type BackendName = 'webgpu' | 'wasm' | 'ts';
 
@@ -17,4 +17,12 @@ export interface AttentionBackend {
   attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array>;
   /** Release GPU buffers / WASM memory. */
   dispose(): void;
+}
+
+/**
+ * The backend's tile encoders, when it has faster ones than the TS reference writing the same
+ * words (the WASM backend: `fastEncoder`), for `PackedKvCache`'s `encodeWith`; else undefined.
+ */
+export function encodersOf(backend: AttentionBackend): TileEncoderSource | undefined {
+  return 'fastEncoder' in backend ? backend as unknown as TileEncoderSource : undefined;
 }

@@ -6,7 +6,7 @@ import type { StreamKind } from '../codecs/types.js';
 import type { KvCacheLike, SelfAttendingCache } from '../cache/kv-cache-like.js';
 import { attendDense } from '../reference/attention.js';
 import { TsBackend } from '../backends/ts-backend.js';
-import type { AttentionBackend } from '../backends/types.js';
+import { encodersOf, type AttentionBackend } from '../backends/types.js';
 import type { Pairing } from './pairings.js';
 import { makeChannelStats, makeKv, makeQueries, type ChannelStats, type WorkloadShape } from './workload.js';
 
@@ -118,7 +118,7 @@ export async function runDemo(config: DemoConfig, pairings: readonly Pairing[], 
   const calibration = new CalibrationSource(config, stats);
   const fallback = new TsBackend();
   // a WASM backend also packs (its encoders write the TS reference's words, 3-10x faster)
-  const encodeWith = 'fastEncoder' in backend ? backend as unknown as TileEncoderSource : undefined;
+  const encodeWith = encodersOf(backend);
   const rows: DemoRow[] = [];
   const skipped: DemoSkip[] = [];
   for (const [i, p] of pairings.entries()) {

@@ -1,6 +1,6 @@
 import { TsBackend } from '../backends/ts-backend.js';
-import type { AttentionBackend } from '../backends/types.js';
-import { PackedKvCache, type CacheOptions, type CacheStats, type TileEncoderSource } from '../cache/kv-cache.js';
+import { encodersOf, type AttentionBackend } from '../backends/types.js';
+import { PackedKvCache, type CacheOptions, type CacheStats } from '../cache/kv-cache.js';
 import type { SelfAttendingCache } from '../cache/kv-cache-like.js';
 import { codecInfo } from '../codecs/registry.js';
 import { check, KvpackError } from '../errors.js';
@@ -80,7 +80,7 @@ export class ModelRunner {
     const spec = typeof opts.cache === 'function' ? opts.cache : () => opts.cache as LayerCacheSpec;
     this.backend = opts.backend ?? new TsBackend();
     // a backend with its own encoders (WASM) also packs the tiles: same words, faster
-    const encodeWith = 'fastEncoder' in this.backend ? this.backend as unknown as TileEncoderSource : undefined;
+    const encodeWith = encodersOf(this.backend);
     const withEncoders = (sp: LayerCacheSpec): LayerCacheSpec => (encodeWith && !sp.encodeWith ? { ...sp, encodeWith } : sp);
     this.caches = Array.from({ length: c.nLayers }, (_, l) => createLayerCache(withEncoders(spec(l)), c.nKvHeads, c.headDim));
     this.observe = opts.observe;
