@@ -23,7 +23,9 @@ const LAYOUTS: Record<LayoutName, GPUBufferBindingType[]> = {
 interface DeviceCache {
   layouts: Map<LayoutName, GPUBindGroupLayout>;
   modules: Map<string, GPUShaderModule>;
-  pipelines: Map<string, Promise<GPUComputePipeline>>;
+  /** By shader source, then by layout, entry point and constants: the source (tens of KiB) is
+   *  a map key by itself, so a caller passing the same string object pays its hash once. */
+  pipelines: Map<string, Map<string, Promise<GPUComputePipeline>>>;
 }
 
 const caches = new WeakMap<GPUDevice, DeviceCache>();
@@ -61,8 +63,14 @@ export interface PipelineSpec {
 export function getPipeline(ctx: GpuContext, spec: PipelineSpec): Promise<GPUComputePipeline> {
   ctx.assertAlive();
   const c = deviceCache(ctx);
-  const key = `${spec.layout}|${spec.entryPoint}|${JSON.stringify(spec.constants)}|${spec.source}`;
-  let p = c.pipelines.get(key);
+  let bySource = c.pipelines.get(spec.source);
+  if (!bySource) {
+    bySource = new Map();
+    c.pipelines.set(spec.source, bySource);
+  }
+  const key = `${spec.layout}|${spec.entryPoint}|${JSON.stringify(spec.constants)}`;
+  const cached = bySource;
+  let p = cached.get(key);
   if (!p) {
     let module = c.modules.get(spec.source);
     if (!module) {
@@ -75,14 +83,14 @@ export function getPipeline(ctx: GpuContext, spec: PipelineSpec): Promise<GPUCom
       layout,
       compute: { module, entryPoint: spec.entryPoint, constants: spec.constants },
     }).catch(async (e: unknown) => {
-      c.pipelines.delete(key);
+      cached.delete(key);
       const info = await module!.getCompilationInfo().catch(() => undefined);
       const msgs = info?.messages.filter((m) => m.type === 'error')
         .map((m) => `${m.lineNum}:${m.linePos} ${m.message} | ${spec.source.split('\n')[m.lineNum - 1] ?? ''}`) ?? [];
       throw new KvpackError('BACKEND_UNAVAILABLE',
         `pipeline ${spec.label} failed: ${(e as Error).message}${msgs.length ? `\n${msgs.join('\n')}` : ''}`, 'wgsl');
     });
-    c.pipelines.set(key, p);
+    cached.set(key, p);
   }
   return p;
 }

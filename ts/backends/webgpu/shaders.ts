@@ -96,6 +96,21 @@ export function kiviFoldSgWorkgroupBytes(heads: number, headDim: number, rows = 
 /** Source prelude of kivi-fold-sg.wgsl: directives must precede every declaration. */
 const SUBGROUP_PRELUDE = 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n';
 
+export interface ChooseAttendOptions {
+  headDim: number;
+  group: number;
+  maxWorkgroupBytes: number;
+  kernel?: AttendKernel | 'auto';
+  /** Tile and slot word offsets are multiples of 4 (the word-load hooks read pages as vec4s). */
+  vec4Aligned: boolean;
+  /** kivi-fold.wgsl shape overrides for A/B runs: rows per workgroup, most heads per workgroup, prefetch. */
+  foldRows?: number;
+  foldMaxHeads?: number;
+  foldPrefetch?: boolean;
+  /** The adapter's subgroup size when every subgroup has the same (subgroups.ts), else undefined. */
+  subgroupSize?: number;
+}
+
 /** Which attention kernel runs over the packed tiles (ts/backends/webgpu/attend.ts, bench/gpu). */
 export type AttendKernel = 'fold-sg' | 'fold' | 'words' | 'generic';
 
@@ -112,13 +127,22 @@ export interface AttendKernelChoice {
  * or the codecs' generic hooks. A forced kernel that does not apply falls back the same way.
  */
 export function chooseAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
-  opts: { headDim: number; group: number; maxWorkgroupBytes: number; kernel?: AttendKernel | 'auto';
-    /** Tile and slot word offsets are multiples of 4 (the word-load hooks read pages as vec4s). */
-    vec4Aligned: boolean;
-    /** kivi-fold.wgsl shape overrides for A/B runs: rows per workgroup, most heads per workgroup. */
-    foldRows?: number; foldMaxHeads?: number; foldPrefetch?: boolean;
-    /** The adapter's subgroup size when every subgroup has the same (subgroups.ts), else undefined. */
-    subgroupSize?: number }): AttendKernelChoice {
+  opts: ChooseAttendOptions): AttendKernelChoice {
+  // attendGpu asks on every call: compose each source once (the same string object also keeps
+  // the pipeline cache's lookup cheap, pipelines.ts)
+  const memoKey = JSON.stringify([key, value, opts]);
+  let choice = choices.get(memoKey);
+  if (!choice) {
+    choice = composeAttendKernel(key, value, opts);
+    choices.set(memoKey, choice);
+  }
+  return choice;
+}
+
+const choices = new Map<string, AttendKernelChoice>();
+
+function composeAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
+  opts: ChooseAttendOptions): AttendKernelChoice {
   const want = opts.kernel ?? 'auto';
   const foldable = kiviFoldable(key, value) && KIVI_FOLD_HEAD_DIMS.includes(opts.headDim);
   if ((want === 'auto' || want === 'fold-sg') && foldable && opts.subgroupSize === 32) {
@@ -154,12 +178,16 @@ export const TILES_MAX_HEADS = 8;
 
 /** Attention over the fp32 rows (sinks + tail). */
 export function attendRowsSource(): string {
-  return join(['constants.wgsl', 'attend/tiles.wgsl', 'attend/rows.wgsl']);
+  return (rowsSource ??= join(['constants.wgsl', 'attend/tiles.wgsl', 'attend/rows.wgsl']));
 }
 
 export function mergeSource(): string {
-  return join(['constants.wgsl', 'attend/merge.wgsl']);
+  return (mergeSrc ??= join(['constants.wgsl', 'attend/merge.wgsl']));
 }
+
+// composed once: attendGpu asks for them on every call
+let rowsSource: string | undefined;
+let mergeSrc: string | undefined;
 
 /** Quantize-on-append for one codec (entry points encode_key / encode_value). */
 export function encodeSource(kernels: WgslCodecKernels): string {
