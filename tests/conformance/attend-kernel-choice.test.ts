@@ -1,6 +1,6 @@
 /**
  * Which kernel attends over packed tiles (shaders.ts chooseAttendKernel), and a compile check of
- * the subgroup kernel (wgsl/attend/kivi-fold-sg.wgsl) on this machine's adapter.
+ * the subgroup kernel (wgsl/attend/fold-sg.wgsl) on this machine's adapter.
  *
  * The subgroup kernel runs only where the adapter has `subgroups` with 32-wide subgroups (the
  * H100 behind the device tool); neither software adapter here (Dawn on llvmpipe, wgpu on
@@ -57,7 +57,7 @@ beforeAll(async () => {
   try { ctx = await getGpuDevice(); } catch (e) { unavailable = (e as Error).message; }
 });
 
-describe('kivi-fold-sg.wgsl compiles (subgroup operations stubbed, tests/conformance/fold-sg-compile.ts)', () => {
+describe('fold-sg.wgsl compiles (subgroup operations stubbed, tests/conformance/fold-sg-compile.ts)', () => {
   for (const c of FOLD_SG_COMPILE_CASES) {
     it(`${c.key}/${c.value} d${c.headDim} group ${c.group}`, async () => {
       if (!ctx) throw new Error(`no WebGPU adapter: ${unavailable}`);

@@ -1,6 +1,6 @@
-// The subgroup operations kivi-fold-sg.wgsl uses, one function per type (WGSL has no generic
+// The subgroup operations fold-sg.wgsl uses, one function per type (WGSL has no generic
 // user functions): the kernel calls only these, so tests can compile it on adapters without
-// subgroups by composing it with stand-ins (tests/conformance/kivi-fold-sg-source.test.ts).
+// subgroups by composing it with stand-ins (tests/conformance/fold-sg-compile.ts).
 // Needs `enable subgroups;` at the top of the module (shaders.ts adds it).
 
 fn sg_xor1(v: f32, mask: u32) -> f32 { return subgroupShuffleXor(v, mask); }

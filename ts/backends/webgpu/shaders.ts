@@ -155,7 +155,7 @@ function composeAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
     if (kiviFoldSgWorkgroupBytes(heads, opts.headDim, rows) <= opts.maxWorkgroupBytes) {
       const glue = `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;\nconst FOLD_PREFETCH: bool = ${prefetch};`;
       return { kernel: 'fold-sg', headsPerWorkgroup: heads,
-        source: SUBGROUP_PRELUDE + join(['constants.wgsl'], glue) + '\n' + join(['common/f16.wgsl', 'attend/kivi-fold-common.wgsl', 'attend/subgroup-ops.wgsl', 'attend/kivi-fold-sg.wgsl']) };
+        source: SUBGROUP_PRELUDE + join(['constants.wgsl'], glue) + '\n' + join(['common/f16.wgsl', 'attend/fold-common.wgsl', 'attend/fold-kivi.wgsl', 'attend/subgroup-ops.wgsl', 'attend/fold-sg.wgsl']) };
     }
   }
   if ((want === 'auto' || want === 'fold' || want === 'fold-sg') && foldable) {
@@ -164,7 +164,7 @@ function composeAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
     while (heads > 1 && kiviFoldWorkgroupBytes(heads, opts.headDim, rows) > opts.maxWorkgroupBytes) heads--;
     if (kiviFoldWorkgroupBytes(heads, opts.headDim, rows) <= opts.maxWorkgroupBytes) {
       const glue = `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;\nconst FOLD_PREFETCH: bool = false;`;
-      return { kernel: 'fold', headsPerWorkgroup: heads, source: join(['constants.wgsl'], glue) + '\n' + join(['common/f16.wgsl', 'attend/kivi-fold-common.wgsl', 'attend/kivi-fold.wgsl']) };
+      return { kernel: 'fold', headsPerWorkgroup: heads, source: join(['constants.wgsl'], glue) + '\n' + join(['common/f16.wgsl', 'attend/fold-common.wgsl', 'attend/fold-kivi.wgsl', 'attend/fold.wgsl']) };
     }
   }
   const generic = want === 'generic' || !opts.vec4Aligned;

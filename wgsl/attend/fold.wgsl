@@ -1,9 +1,10 @@
-// KIVI-2/4 decode attention with the codec folded into the arithmetic (issue 6, GPU speed),
-// cross-invocation sums through workgroup memory (runs on every adapter; kivi-fold-sg.wgsl is
-// the subgroup version). Same bindings, dispatch (work item, KV head, block of FOLD_G query
+// Decode attention with the codec folded into the arithmetic (issue 6, GPU speed; KIVI-2/4:
+// attend/fold-kivi.wgsl, SKVQ: attend/fold-skvq.wgsl, interface: attend/fold-common.wgsl),
+// cross-invocation sums through workgroup memory (runs on every adapter; fold-sg.wgsl is the
+// subgroup version). Same bindings, dispatch (work item, KV head, block of FOLD_G query
 // heads) and partial (m, l, acc) layout as wgsl/attend/tiles.wgsl, so attend/merge.wgsl and the
 // job/partials buffers are shared. Selected by shaders.ts chooseAttendKernel for KIVI keys and
-// values of 2 or 4 bits at HEAD_DIM 64 or 128.
+// values of 2 or 4 bits, and SKVQ pairs, at HEAD_DIM 64 or 128.
 //
 // Why (bench/README.md): tiles.wgsl spends 3 barriers and a workgroup-memory softmax on every
 // 32-token tile and decodes every element to f32 (shift, mask, u32 -> f32 convert, FMA with
@@ -25,7 +26,7 @@
 //   no tile-wide max is needed; the row states merge once at the end of the work item.
 //
 // Composed with (shaders.ts): constants.wgsl, the glue constants, common/f16.wgsl,
-// attend/kivi-fold-common.wgsl (constants, bindings, the fold arithmetic), this file.
+// attend/fold-common.wgsl (constants, bindings, lanes, queries), the codec's fold file, this file.
 
 // words per token in `red`: FOLD_LPT partials + 1 of padding (a stride of 16 words would put
 // the 32 tokens a score pass reads on 2 of the 32 banks)
@@ -50,30 +51,31 @@ fn fold_key1(d: vec4<f32>, ri: u32) {
 
 // 4 tokens of the key pass into red: ri0 = red index of the first, rstep between tokens
 // (written out, not a loop over words[u]: no dynamically indexed vectors in the hot loop)
-fn fold_key4(fq: FoldQ, words: vec4<u32>, sh: u32, ri0: u32, rstep: u32) {
-  fold_key1(fold_key_dots(fq, words.x, sh), ri0);
-  fold_key1(fold_key_dots(fq, words.y, sh), ri0 + rstep);
-  fold_key1(fold_key_dots(fq, words.z, sh), ri0 + 2u * rstep);
-  fold_key1(fold_key_dots(fq, words.w, sh), ri0 + 3u * rstep);
+fn fold_key4(fq: FoldQ, tw: TileWords, o: TileOffsets, b: u32, ri0: u32, rstep: u32) {
+  let d = fold_key_batch(fq, tw, o, b);
+  fold_key1(d[0], ri0);
+  fold_key1(d[1], ri0 + rstep);
+  fold_key1(d[2], ri0 + 2u * rstep);
+  fold_key1(d[3], ri0 + 3u * rstep);
 }
 
 // one token of the value pass from its scores s: p = exp(s - m) per head, then the value add
-fn fold_value1(st: ptr<function, FoldAcc>, m: vec4<f32>, word: u32, mw: u32, s: vec4<f32>, sh: u32) {
+fn fold_value1(st: ptr<function, FoldAcc>, m: vec4<f32>, tw: TileWords, o: TileOffsets, b: u32, u: u32, s: vec4<f32>) {
   var p = vec4<f32>(0.0);
   p.x = exp(s.x - m.x);
   if (FOLD_G > 1u) { p.y = exp(s.y - m.y); }
   if (FOLD_G > 2u) { p.z = exp(s.z - m.z); }
   if (FOLD_G > 3u) { p.w = exp(s.w - m.w); }
   (*st).l = (*st).l + p;
-  fold_value_add(st, word, mw, p, sh);
+  fold_value_token(st, tw, o, b, u, p);
 }
 
 // 4 tokens of the value pass; s0 = sc index of the first, TG between tokens; tokens >= valid skipped
-fn fold_value4(st: ptr<function, FoldAcc>, m: vec4<f32>, words: vec4<u32>, metas: vec4<u32>, sh: u32, s0: u32, tt0: u32, tstep: u32, valid: u32) {
-  if (tt0 < valid) { fold_value1(st, m, words.x, metas.x, sc[s0], sh); }
-  if (tt0 + tstep < valid) { fold_value1(st, m, words.y, metas.y, sc[s0 + tstep], sh); }
-  if (tt0 + 2u * tstep < valid) { fold_value1(st, m, words.z, metas.z, sc[s0 + 2u * tstep], sh); }
-  if (tt0 + 3u * tstep < valid) { fold_value1(st, m, words.w, metas.w, sc[s0 + 3u * tstep], sh); }
+fn fold_value4(st: ptr<function, FoldAcc>, m: vec4<f32>, tw: TileWords, o: TileOffsets, b: u32, s0: u32, tt0: u32, tstep: u32, valid: u32) {
+  if (tt0 < valid) { fold_value1(st, m, tw, o, b, 0u, sc[s0]); }
+  if (tt0 + tstep < valid) { fold_value1(st, m, tw, o, b, 1u, sc[s0 + tstep]); }
+  if (tt0 + 2u * tstep < valid) { fold_value1(st, m, tw, o, b, 2u, sc[s0 + 2u * tstep]); }
+  if (tt0 + 3u * tstep < valid) { fold_value1(st, m, tw, o, b, 3u, sc[s0 + 3u * tstep]); }
 }
 
 // running max over 4 tokens' scores
@@ -84,18 +86,18 @@ fn fold_max4(m: vec4<f32>, s0: u32, tstep: u32) -> vec4<f32> {
 @compute @workgroup_size(FOLD_WG)
 fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let it = fold_item(wg);
+  fold_codec_init(lid);
   fold_load_queries(it, lid);
   workgroupBarrier();
   let first_tile = it.first_tile; let n_tiles = it.n_tiles; let slot = it.slot; let entries = it.entries;
   let kv_head = it.kv_head; let ng = it.ng; let h0 = it.h0;
   let ln = fold_lane(lid);
   let row = ln.row; let lane = ln.lane; let tg = ln.tg; let k = ln.k;
-  let qv = ln.qv; let k_sh = ln.k_sh; let v_sh = ln.v_sh;
+  let qv = ln.qv;
   let TG = 32u / FOLD_LPT;
-  let offs = fold_offsets(tg, k);
+  let offs = fold_offsets(tg, k, kv_head);
   let rstep = TG * FOLD_RS; // red words between this invocation's tokens
-  let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
-  var st = FoldAcc(vec4<f32>(0.0), vec4<f32>(0.0), zero8, zero8, zero8, zero8);
+  var st = fold_acc_zero();
   var m = vec4<f32>(NEG_INF);
 
   let rounds = (n_tiles + FOLD_W - 1u) / FOLD_W;
@@ -112,18 +114,17 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     let rb = row * FOLD_G; // this row's (row, head) block in red
 
     // ---- loads first (fold_load_tile)
-    let z4 = vec4<u32>(0u);
-    var tw = TileWords(z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4);
+    var tw = fold_tile_zero();
     if (live) { tw = fold_load_tile(kbase, offs); }
     // ---- keys: fold (s, z) of channels c0..c0+7 into the queries, then partial dots
     if (live) {
-      let fq = fold_query(tw.km0, tw.km1, qv);
+      let fq = fold_query(tw, offs, qv);
       let ri = (rb * TILE_TOKENS + tg) * FOLD_RS + k;
-      fold_key4(fq, tw.kw0, k_sh, ri, rstep);
-      fold_key4(fq, tw.kw1, k_sh, ri + 4u * rstep, rstep);
+      fold_key4(fq, tw, offs, 0u, ri, rstep);
+      fold_key4(fq, tw, offs, 1u, ri + 4u * rstep, rstep);
       if (FOLD_LPT > 8u) {
-        fold_key4(fq, tw.kw2, k_sh, ri + 8u * rstep, rstep);
-        fold_key4(fq, tw.kw3, k_sh, ri + 12u * rstep, rstep);
+        fold_key4(fq, tw, offs, 2u, ri + 8u * rstep, rstep);
+        fold_key4(fq, tw, offs, 3u, ri + 12u * rstep, rstep);
       }
     }
     workgroupBarrier();
@@ -158,11 +159,11 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
       if (FOLD_G > 3u) { c.w = exp(m.w - mt.w); }
       m = mt;
       fold_rescale(&st, c);
-      fold_value4(&st, m, tw.vw0, tw.vm0, v_sh, s0, tg, TG, valid);
-      fold_value4(&st, m, tw.vw1, tw.vm1, v_sh, s0 + 4u * TG, tg + 4u * TG, TG, valid);
+      fold_value4(&st, m, tw, offs, 0u, s0, tg, TG, valid);
+      fold_value4(&st, m, tw, offs, 1u, s0 + 4u * TG, tg + 4u * TG, TG, valid);
       if (FOLD_LPT > 8u) {
-        fold_value4(&st, m, tw.vw2, tw.vm2, v_sh, s0 + 8u * TG, tg + 8u * TG, TG, valid);
-        fold_value4(&st, m, tw.vw3, tw.vm3, v_sh, s0 + 12u * TG, tg + 12u * TG, TG, valid);
+        fold_value4(&st, m, tw, offs, 2u, s0 + 8u * TG, tg + 8u * TG, TG, valid);
+        fold_value4(&st, m, tw, offs, 3u, s0 + 12u * TG, tg + 12u * TG, TG, valid);
       }
     }
     // the next round writes red before its first barrier (every invocation has passed this
@@ -177,7 +178,7 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
       ms[row * TG + tg] = m[j];
       ls[row * TG + tg] = st.l[j];
     }
-    let o8 = fold_output(st, j);
+    let o8 = fold_output(st, offs, j);
     let o = lid * 8u;
     red[o] = o8.lo.x; red[o + 1u] = o8.lo.y; red[o + 2u] = o8.lo.z; red[o + 3u] = o8.lo.w;
     red[o + 4u] = o8.hi.x; red[o + 5u] = o8.hi.y; red[o + 6u] = o8.hi.z; red[o + 7u] = o8.hi.w;
@@ -194,7 +195,7 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
           let src = (u / TG) * 32u + (u % TG) * FOLD_LPT + kk;
           sum = sum + red[src * 8u + ch % 8u] * exp(ms[u] - mh);
         }
-        partials[out + 2u + ch] = sum;
+        partials[out + 2u + fold_out_channel(kv_head, ch)] = sum;
       }
       if (lid == 0u) {
         var lh = 0.0;

@@ -1,7 +1,8 @@
-// KIVI-2/4 decode attention, folded arithmetic (attend/kivi-fold-common.wgsl) with the
-// cross-invocation sums done by subgroup shuffles instead of workgroup memory and barriers.
-// Used where the adapter has the `subgroups` feature and every subgroup has 32 invocations
-// (probed: ts/backends/webgpu/subgroups.ts); kivi-fold.wgsl elsewhere. Same bindings, dispatch
+// Folded decode attention (KIVI-2/4: attend/fold-kivi.wgsl, SKVQ: attend/fold-skvq.wgsl; the
+// interface: attend/fold-common.wgsl) with the cross-invocation sums done by subgroup shuffles
+// instead of workgroup memory and barriers. Used where the adapter has the `subgroups` feature
+// and every subgroup has 32 invocations (probed: ts/backends/webgpu/subgroups.ts); fold.wgsl
+// elsewhere. Same bindings, dispatch
 // and partials as tiles.wgsl. The shader source starts with `enable subgroups;` and turns the
 // subgroup-uniformity diagnostic off (shaders.ts): the shuffles run under conditions that are
 // uniform per row of 32 invocations (= one subgroup), which the analysis cannot see.
@@ -15,11 +16,12 @@
 // - softmax: one running max per row and head (subgroupMax of the tile's scores), one exp per
 //   token (not per token and invocation), the row's l summed once at the end;
 // - values: invocation (tg, k) takes the probabilities of its tokens by subgroupShuffle from
-//   the invocations that hold them and accumulates its 8 channels as in kivi-fold.wgsl;
+//   the invocations that hold them and accumulates its 8 channels as in fold.wgsl;
 // - end: token groups add up by shuffle-xor, rows merge once through workgroup memory.
 //
 // Composed with (shaders.ts): the enable/diagnostic prelude, constants.wgsl, the glue constants,
-// common/f16.wgsl, attend/kivi-fold-common.wgsl, attend/subgroup-ops.wgsl, this file.
+// common/f16.wgsl, attend/fold-common.wgsl, the codec's fold file, attend/subgroup-ops.wgsl,
+// this file.
 
 
 // end of the work item: per row m and l of the head being merged, and the row's accumulators
@@ -45,10 +47,9 @@ fn sg_scatter(p0: vec4<f32>, p1: vec4<f32>, p2: vec4<f32>, p3: vec4<f32>, k: u32
   return select(u.x, u.y, b0) + sg_xor1(select(u.y, u.x, b0), 1u);
 }
 
-// 4 tokens' partial dots, transposed: column j = head j's partials of the 4 tokens
-fn sg_key4(fq: FoldQ, words: vec4<u32>, sh: u32) -> mat4x4<f32> {
-  return transpose(mat4x4<f32>(fold_key_dots(fq, words.x, sh), fold_key_dots(fq, words.y, sh),
-    fold_key_dots(fq, words.z, sh), fold_key_dots(fq, words.w, sh)));
+// partial dots of tokens 4b..4b+3, transposed: column j = head j's partials of the 4 tokens
+fn sg_key4(fq: FoldQ, tw: TileWords, o: TileOffsets, b: u32) -> mat4x4<f32> {
+  return transpose(fold_key_batch(fq, tw, o, b));
 }
 
 // the probabilities (heads in the components) held by invocation `src` of the row
@@ -58,36 +59,35 @@ fn sg_take(p: vec4<f32>, src: u32) -> vec4<f32> {
   return sg_shuffle4(p, src);
 }
 
-// 4 of this invocation's value tokens: word/meta vectors, probabilities from lanes src0..src0+3
-fn sg_value4(st: ptr<function, FoldAcc>, p: vec4<f32>, words: vec4<u32>, metas: vec4<u32>, sh: u32, src0: u32) {
-  fold_value_add(st, words.x, metas.x, sg_take(p, src0), sh);
-  fold_value_add(st, words.y, metas.y, sg_take(p, src0 + 1u), sh);
-  fold_value_add(st, words.z, metas.z, sg_take(p, src0 + 2u), sh);
-  fold_value_add(st, words.w, metas.w, sg_take(p, src0 + 3u), sh);
+// this invocation's value tokens 4b..4b+3, probabilities from lanes src0..src0+3
+fn sg_value4(st: ptr<function, FoldAcc>, p: vec4<f32>, tw: TileWords, o: TileOffsets, b: u32, src0: u32) {
+  fold_value_token(st, tw, o, b, 0u, sg_take(p, src0));
+  fold_value_token(st, tw, o, b, 1u, sg_take(p, src0 + 1u));
+  fold_value_token(st, tw, o, b, 2u, sg_take(p, src0 + 2u));
+  fold_value_token(st, tw, o, b, 3u, sg_take(p, src0 + 3u));
 }
 
 @compute @workgroup_size(FOLD_WG)
 fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let it = fold_item(wg);
+  fold_codec_init(lid);
   fold_load_queries(it, lid);
   workgroupBarrier();
   let first_tile = it.first_tile; let n_tiles = it.n_tiles; let slot = it.slot; let entries = it.entries;
   let kv_head = it.kv_head; let ng = it.ng; let h0 = it.h0;
   let ln = fold_lane(lid);
   let row = ln.row; let lane = ln.lane; let tg = ln.tg; let k = ln.k;
-  let qv = ln.qv; let k_sh = ln.k_sh; let v_sh = ln.v_sh;
+  let qv = ln.qv;
   let TG = 32u / FOLD_LPT;
-  let offs = fold_offsets(tg, k);
+  let offs = fold_offsets(tg, k, kv_head);
   let my_token = tg + TG * k; // the token whose score this invocation holds after the scatter
   let src = tg * FOLD_LPT;    // invocation holding the first token of this token group
-  let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
-  var st = FoldAcc(vec4<f32>(0.0), vec4<f32>(0.0), zero8, zero8, zero8, zero8);
+  var st = fold_acc_zero();
   var m = vec4<f32>(NEG_INF); // per row and head (the same in every invocation of the row)
 
   // FOLD_PREFETCH: the next tile's words are loaded before the current tile is computed
   // (more bytes in flight, more registers: faster with several heads per workgroup on the H100)
-  let z4 = vec4<u32>(0u);
-  var nxt = TileWords(z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4, z4);
+  var nxt = fold_tile_zero();
   if (FOLD_PREFETCH && row < n_tiles) { nxt = fold_load_tile(job[entries + 2u * (first_tile + row)] + kv_head * HEAD_STRIDE, offs); }
   for (var ti = row; ti < n_tiles; ti = ti + FOLD_W) {
     let valid = job[entries + 2u * (first_tile + ti) + 1u];
@@ -99,11 +99,11 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     }
 
     // ---- keys: partial dots, then each invocation ends with one token's scores
-    let fq = fold_query(tw.km0, tw.km1, qv);
-    let K0 = sg_key4(fq, tw.kw0, k_sh);
-    let K1 = sg_key4(fq, tw.kw1, k_sh);
+    let fq = fold_query(tw, offs, qv);
+    let K0 = sg_key4(fq, tw, offs, 0u);
+    let K1 = sg_key4(fq, tw, offs, 1u);
     var K2 = mat4x4<f32>(); var K3 = K2;
-    if (FOLD_LPT > 8u) { K2 = sg_key4(fq, tw.kw2, k_sh); K3 = sg_key4(fq, tw.kw3, k_sh); }
+    if (FOLD_LPT > 8u) { K2 = sg_key4(fq, tw, offs, 2u); K3 = sg_key4(fq, tw, offs, 3u); }
     var s = vec4<f32>(NEG_INF);
     s.x = sg_scatter(K0[0], K1[0], K2[0], K3[0], k);
     if (FOLD_G > 1u) { s.y = sg_scatter(K0[1], K1[1], K2[1], K3[1], k); }
@@ -124,17 +124,17 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     st.l = st.l + p;
 
     // ---- values: probabilities of this invocation's tokens tg + TG i from invocation (tg, i)
-    sg_value4(&st, p, tw.vw0, tw.vm0, v_sh, src);
-    sg_value4(&st, p, tw.vw1, tw.vm1, v_sh, src + 4u);
+    sg_value4(&st, p, tw, offs, 0u, src);
+    sg_value4(&st, p, tw, offs, 1u, src + 4u);
     if (FOLD_LPT > 8u) {
-      sg_value4(&st, p, tw.vw2, tw.vm2, v_sh, src + 8u);
-      sg_value4(&st, p, tw.vw3, tw.vm3, v_sh, src + 12u);
+      sg_value4(&st, p, tw, offs, 2u, src + 8u);
+      sg_value4(&st, p, tw, offs, 3u, src + 12u);
     }
   }
 
   // ---- end: sum the token groups of each row by shuffles, then the rows in workgroup memory
   for (var j = 0u; j < FOLD_G; j = j + 1u) {
-    var o8 = fold_output(st, j);
+    var o8 = fold_output(st, offs, j);
     for (var x = FOLD_LPT; x < 32u; x = x * 2u) {
       o8.lo = o8.lo + sg_xor4(o8.lo, x);
       o8.hi = o8.hi + sg_xor4(o8.hi, x);
@@ -159,7 +159,7 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
         var sum = 0.0;
         // a row without tiles has m = NEG_INF and zero sums: its factor exp(NEG_INF - mh) is 0
         for (var u = 0u; u < FOLD_W; u = u + 1u) { sum = sum + acc_sh[u * HEAD_DIM + ch] * exp(ms[u] - mh); }
-        partials[out + 2u + ch] = sum;
+        partials[out + 2u + fold_out_channel(kv_head, ch)] = sum;
       }
       if (lid == 0u) {
         var lh = 0.0;

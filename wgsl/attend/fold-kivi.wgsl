@@ -1,72 +1,14 @@
-// Shared by the folded KIVI attention drivers (wgsl/attend/kivi-fold.wgsl: workgroup memory,
-// wgsl/attend/kivi-fold-sg.wgsl: subgroups): pipeline constants and bindings (those of
-// tiles.wgsl), the code-to-float trick, the query fold of the key metadata, and the value
-// accumulation. The glue (shaders.ts) defines FOLD_G (heads per workgroup, 1..4), FOLD_LPT
-// (= HEAD_DIM / 8, invocations per token), FOLD_W (rows of 32 invocations) and FOLD_PREFETCH
-// (kivi-fold-sg.wgsl: load the next tile before computing the current one).
-//
-// Arithmetic (the why is in kivi-fold.wgsl):
-// - keys: q . (s code + z) = (q s) . code + q . z per tile and channel;
-// - values: per (token, 32-channel group) (s, z): acc += (p s) code, and p z into one sum;
-// - codes become floats without a convert: (bits & mask) | 0x4B000000 is the f32 2^23 + code
-//   * 2^k exactly (k = the code's bit position in its 16-bit half), minus 2^23 gives code * 2^k;
-//   the 2^-k is folded into q (keys) or applied once at the end (values).
+// KIVI-2/4 (per-channel keys, per-token values in 32-channel groups) for the folded drivers
+// (interface: attend/fold-common.wgsl). Tile of a stream: HEAD_DIM key metadata words (f16
+// scale, zero per channel) then codes, or per token and 32-channel group one value metadata word
+// then codes (docs/FORMAT.md "KIVI").
+// - keys: q . (s code + z) = (q s) . code + q . z per tile and channel: the scale is folded into
+//   the query once per tile, the bias q . z rides along with the partial dots;
+// - values: per (token, 32-channel group) (s, z): acc += (p s) code, and p z into one sum.
 
-// 2^23 as f32 bits and value: OR-ing a code of up to 23 bits into the mantissa makes 2^23 + code
-const MAGIC_BITS: u32 = 0x4B000000u;
-const MAGIC: f32 = 8388608.0;
-const NEG_INF: f32 = -3.0e38;
-
-override HEAD_DIM: u32;
-override N_HEADS: u32;
-override GROUP: u32;
-// unused here; declared so the pipeline constants of tiles.wgsl apply unchanged
-override LANES: u32 = 4u;
-override HEAD_STRIDE: u32;
-override V_OFFSET: u32;
-override K_BITS: u32 = 0u;
-override V_BITS: u32 = 0u;
-override K_PARAMS: u32 = 0u;
-override V_PARAMS: u32 = 0u;
-
-@group(0) @binding(0) var<storage, read> pages: array<u32>;
-@group(0) @binding(1) var<storage, read> job: array<u32>;
-@group(0) @binding(2) var<storage, read> params: array<u32>;
-@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
-
-// queries (scaled by 1/sqrt(HEAD_DIM)) of the workgroup's heads
-var<workgroup> q_sh: array<vec4<f32>, FOLD_G * FOLD_LPT * 2u>;
-struct Codes8 {
-  lo: vec4<f32>,
-  hi: vec4<f32>,
-}
-
-// The 8 codes of one lane's chunk as code * 2^k (exact), from the word holding them.
-// b = 2: the chunk is one 16-bit half (at bit `sh`), code i at bit 2i of it;
-// b = 4: the chunk is the whole word, codes 0-3 in the low half, 4-7 in the high half.
-fn fold_codes(word: u32, sh: u32, bits: u32) -> Codes8 {
-  let m2 = vec4<u32>(3u, 12u, 48u, 192u);
-  let m4 = vec4<u32>(15u, 240u, 3840u, 61440u);
-  let lo_src = vec4<u32>(select(word, word >> sh, bits == 2u));
-  let hi_src = vec4<u32>(select(word >> 16u, word >> sh, bits == 2u));
-  let lo_mask = select(m4, m2, bits == 2u);
-  let hi_mask = select(m4, m2 << vec4<u32>(8u), bits == 2u);
-  let magic = vec4<u32>(MAGIC_BITS);
-  return Codes8(
-    bitcast<vec4<f32>>((lo_src & lo_mask) | magic) - vec4<f32>(MAGIC),
-    bitcast<vec4<f32>>((hi_src & hi_mask) | magic) - vec4<f32>(MAGIC));
-}
-
-// 2^-k of each code position of fold_codes
-fn fold_lo_scale(bits: u32) -> vec4<f32> {
-  return select(vec4<f32>(1.0, 1.0 / 16.0, 1.0 / 256.0, 1.0 / 4096.0),
-    vec4<f32>(1.0, 0.25, 1.0 / 16.0, 1.0 / 64.0), bits == 2u);
-}
-fn fold_hi_scale(bits: u32) -> vec4<f32> {
-  return select(vec4<f32>(1.0, 1.0 / 16.0, 1.0 / 256.0, 1.0 / 4096.0),
-    vec4<f32>(1.0 / 256.0, 1.0 / 1024.0, 1.0 / 4096.0, 1.0 / 16384.0), bits == 2u);
-}
-
+fn fold_codec_init(lid: u32) { }
+fn fold_q_channel(kv_head: u32, p: u32) -> u32 { return p; }
+fn fold_out_channel(kv_head: u32, p: u32) -> u32 { return p; }
 
 // The key scale folded into each head's query for one chunk, and the bias q . zero per head.
 struct FoldQ {
@@ -75,65 +17,6 @@ struct FoldQ {
   q2: Codes8,
   q3: Codes8,
   b: vec4<f32>,
-}
-
-// 4 words at w0 + u * step, u = 0..3: one invocation's words of 4 of its tokens
-fn fold_load4(w0: u32, step: u32) -> vec4<u32> {
-  return vec4<u32>(pages[w0], pages[w0 + step], pages[w0 + 2u * step], pages[w0 + 3u * step]);
-}
-
-const FOLD_WG: u32 = 32u * FOLD_W;
-
-// One work item of the dispatch (the job format of tiles.wgsl): its tiles, partial slot, KV head
-// and block of query heads (heads >= ng of the block repeat head ng - 1 and write nothing).
-struct FoldItem {
-  seq: u32,
-  first_tile: u32,
-  n_tiles: u32,
-  slot: u32,
-  kv_head: u32,
-  ng: u32,
-  h0: u32,
-  entries: u32,
-}
-
-fn fold_item(wg: vec3<u32>) -> FoldItem {
-  let item = 4u + 4u * wg.x;
-  let g0 = wg.z * FOLD_G;
-  return FoldItem(job[item], job[item + 1u], job[item + 2u], job[item + 3u], wg.y,
-    min(FOLD_G, GROUP - g0), wg.y * GROUP + g0, job[1u]);
-}
-
-// The block's queries, scaled by 1/sqrt(HEAD_DIM), into q_sh (the caller then has a barrier).
-fn fold_load_queries(it: FoldItem, lid: u32) {
-  let d4 = HEAD_DIM / 4u;
-  let scale = inverseSqrt(f32(HEAD_DIM));
-  let q_off = job[2u] + (it.seq * N_HEADS + it.h0) * HEAD_DIM;
-  for (var i = lid; i < FOLD_G * d4; i = i + FOLD_WG) {
-    let j = min(i / d4, it.ng - 1u);
-    let w = q_off + j * HEAD_DIM + 4u * (i % d4);
-    q_sh[i] = bitcast<vec4<f32>>(vec4<u32>(job[w], job[w + 1u], job[w + 2u], job[w + 3u])) * scale;
-  }
-}
-
-// Where invocation lid sits: row of 32 (one tile at a time), token group tg (tokens tg + TG i),
-// chunk k (channels 8k..8k+7, vec4 index qv of its queries), bit shifts of its codes in their words.
-struct FoldLane {
-  row: u32,
-  lane: u32,
-  tg: u32,
-  k: u32,
-  qv: u32,
-  k_sh: u32,
-  v_sh: u32,
-}
-
-fn fold_lane(lid: u32) -> FoldLane {
-  let lane = lid % 32u;
-  let k = lane % FOLD_LPT;
-  let c0 = 8u * k;
-  return FoldLane(lid / 32u, lane, lane / FOLD_LPT, k, 2u * k,
-    select(0u, ((c0 * K_BITS) & 31u), K_BITS == 2u), select(0u, ((c0 * V_BITS) & 31u), V_BITS == 2u));
 }
 
 // Every word one invocation reads for one tile: key metadata of its 8 channels, and for its
@@ -153,9 +36,10 @@ struct TileOffsets {
   c0: u32,
   k_off: u32, vm_off: u32, vw_off: u32,
   ks: u32, ms: u32, vs: u32,
+  k_sh: u32, v_sh: u32, // bit shift of the invocation's 8 codes in their word (2-bit codes)
 }
 
-fn fold_offsets(tg: u32, k: u32) -> TileOffsets {
+fn fold_offsets(tg: u32, k: u32, kv_head: u32) -> TileOffsets {
   let TG = 32u / FOLD_LPT;
   let c0 = 8u * k;
   let v_groups = HEAD_DIM / 32u; // value groups: min(32, HEAD_DIM) = 32 channels here
@@ -165,13 +49,18 @@ fn fold_offsets(tg: u32, k: u32) -> TileOffsets {
     HEAD_DIM + tg * k_tok + ((c0 * K_BITS) >> 5u),
     V_OFFSET + tg * v_groups + c0 / 32u,
     V_OFFSET + TILE_TOKENS * v_groups + tg * v_tok + ((c0 * V_BITS) >> 5u),
-    TG * k_tok, TG * v_groups, TG * v_tok);
+    TG * k_tok, TG * v_groups, TG * v_tok,
+    select(0u, (c0 * K_BITS) & 31u, K_BITS == 2u), select(0u, (c0 * V_BITS) & 31u, V_BITS == 2u));
+}
+
+fn fold_tile_zero() -> TileWords {
+  let z = vec4<u32>(0u);
+  return TileWords(z, z, z, z, z, z, z, z, z, z, z, z, z, z);
 }
 
 // the words of the tile pair at word `kbase` (its key tile; the value tile is V_OFFSET behind)
 fn fold_load_tile(kbase: u32, o: TileOffsets) -> TileWords {
-  let z = vec4<u32>(0u);
-  var t = TileWords(z, z, z, z, z, z, z, z, z, z, z, z, z, z);
+  var t = fold_tile_zero();
   t.km0 = fold_load4(kbase + o.c0, 1u);
   t.km1 = fold_load4(kbase + o.c0 + 4u, 1u);
   t.kw0 = fold_load4(kbase + o.k_off, o.ks);
@@ -194,7 +83,8 @@ fn fold_load_tile(kbase: u32, o: TileOffsets) -> TileWords {
 // The queries of the workgroup's heads for channels c0..c0+7 (vec4 index qv in q_sh) with the
 // tile's per-channel key (scale, zero) folded in: q s 2^-k per channel, bias q . zero per head.
 // km0, km1: the 8 key metadata words (f16 scale, zero) of those channels.
-fn fold_query(km0: vec4<u32>, km1: vec4<u32>, qv: u32) -> FoldQ {
+fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ {
+  let km0 = tw.km0; let km1 = tw.km1;
   let a0 = unpack2x16float(km0.x); let a1 = unpack2x16float(km0.y);
   let a2 = unpack2x16float(km0.z); let a3 = unpack2x16float(km0.w);
   let b0 = unpack2x16float(km1.x); let b1 = unpack2x16float(km1.y);
@@ -224,6 +114,13 @@ fn fold_key_dots(fq: FoldQ, word: u32, sh: u32) -> vec4<f32> {
   return d;
 }
 
+// tokens 4b..4b+3 of the invocation: column u = token 4b+u's partial dots (heads in the rows)
+fn fold_key_batch(fq: FoldQ, tw: TileWords, o: TileOffsets, b: u32) -> mat4x4<f32> {
+  let w = fold_pick4(tw.kw0, tw.kw1, tw.kw2, tw.kw3, b);
+  return mat4x4<f32>(fold_key_dots(fq, w.x, o.k_sh), fold_key_dots(fq, w.y, o.k_sh),
+    fold_key_dots(fq, w.z, o.k_sh), fold_key_dots(fq, w.w, o.k_sh));
+}
+
 // Per-head value state of one invocation: heads in the components of l and z (sum of p * zero),
 // one accumulator per head in code units (the 2^k of each position is removed at the end).
 struct FoldAcc {
@@ -248,6 +145,18 @@ fn fold_value_add(st: ptr<function, FoldAcc>, word: u32, mw: u32, p: vec4<f32>, 
   if (FOLD_G > 3u) { (*st).a3.lo = (*st).a3.lo + w.w * f.lo; (*st).a3.hi = (*st).a3.hi + w.w * f.hi; }
 }
 
+fn fold_acc_zero() -> FoldAcc {
+  let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
+  return FoldAcc(vec4<f32>(0.0), vec4<f32>(0.0), zero8, zero8, zero8, zero8);
+}
+
+// token 4b+u of the invocation with its probabilities p
+fn fold_value_token(st: ptr<function, FoldAcc>, tw: TileWords, o: TileOffsets, b: u32, u: u32, p: vec4<f32>) {
+  let w = fold_pick4(tw.vw0, tw.vw1, tw.vw2, tw.vw3, b);
+  let m = fold_pick4(tw.vm0, tw.vm1, tw.vm2, tw.vm3, b);
+  fold_value_add(st, w[u], m[u], p, o.v_sh);
+}
+
 // rescale the value state by c (heads in the components) after the running max moved
 fn fold_rescale(st: ptr<function, FoldAcc>, c: vec4<f32>) {
   (*st).l = (*st).l * c;
@@ -259,7 +168,7 @@ fn fold_rescale(st: ptr<function, FoldAcc>, c: vec4<f32>) {
 }
 
 // head j's accumulator, as final values of channels c0..c0+7: a 2^-k + z
-fn fold_output(st: FoldAcc, j: u32) -> Codes8 {
+fn fold_output(st: FoldAcc, o: TileOffsets, j: u32) -> Codes8 {
   var a = st.a0;
   if (j == 1u) { a = st.a1; } else if (j == 2u) { a = st.a2; } else if (j == 3u) { a = st.a3; }
   let z = st.z[j];
