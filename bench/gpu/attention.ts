@@ -29,6 +29,7 @@ import { gaussianKv, outlierKeys, randomQuery } from '../../tests/helpers/data.j
 import { openBenchDevice } from './bench-device.js';
 import { autoTilesPerSplit } from '../../ts/backends/webgpu/attend.js';
 import { subgroupSize } from '../../ts/backends/webgpu/subgroups.js';
+import { skvqFoldSpan } from '../../ts/codecs/skvq/webgpu.js';
 import { measureStreamRead } from './stream-read.js';
 import { timeSteps } from './gpu-timer.js';
 
@@ -328,7 +329,7 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
   const forced: Record<string, AttendKernel | 'auto'> = { base: 'auto', 'fold-sg': 'fold-sg', fold: 'fold', words: 'words', generic: 'generic' };
   // fold shape overrides: fold-w8 (8 rows per workgroup), fold-g2 (at most 2 heads per workgroup),
   // fold-sg-p1 / -p0 (prefetch on / off), combinations such as fold-sg-w4-g2-p1
-  // fold...@NAME: bench/gpu/NAME.wgsl in place of wgsl/attend/kivi-fold.wgsl (an earlier version)
+  // fold...@NAME: bench/gpu/experiments/NAME.wgsl in place of the driver wgsl/attend/fold(-sg).wgsl
   const [foldVariant, foldFile] = variant.split('@') as [string, string | undefined];
   const fm = /^fold(-sg)?((?:-[wgp]\d+)*)$/.exec(foldVariant);
   const foldOpts: { foldRows?: number; foldMaxHeads?: number; foldPrefetch?: boolean } = {};
@@ -340,13 +341,15 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
     }
   }
   const vec4Aligned = [key.tileWords, value.tileWords].every((w) => w % 4 === 0);
+  const skvqSpan = skvqFoldSpan(key, value, s.d);
   const choice = chooseAttendKernel(kk, vk, { headDim: s.d, group: s.nHeads / s.nKv, maxWorkgroupBytes: dev.limits.maxComputeWorkgroupStorageSize,
-    vec4Aligned, kernel: forced[variant] ?? 'words', ...foldOpts, ...(c.subgroupSize !== undefined ? { subgroupSize: c.subgroupSize } : {}) });
+    vec4Aligned, kernel: forced[variant] ?? 'words', ...foldOpts, ...(c.subgroupSize !== undefined ? { subgroupSize: c.subgroupSize } : {}),
+    ...(skvqSpan !== undefined ? { skvqSpan } : {}) });
   let src = choice.source;
   let kernel: string = choice.kernel;
   if (foldFile !== undefined && (choice.kernel === 'fold' || choice.kernel === 'fold-sg')) {
     const file = readFileSync(`bench/gpu/experiments/${foldFile}.wgsl`, 'utf8');
-    src = src.replace(/\/\/ ---- wgsl\/attend\/kivi-fold(-sg)?\.wgsl\n[\s\S]*$/, `// ---- bench/gpu/experiments/${foldFile}.wgsl\n${file}\n`);
+    src = src.replace(/\/\/ ---- wgsl\/attend\/fold(-sg)?\.wgsl\n[\s\S]*$/, `// ---- bench/gpu/experiments/${foldFile}.wgsl\n${file}\n`);
     kernel = choice.kernel; // the split rule follows the kernel kind; the file is in `variant`
   }
   if (forced[variant] === undefined) {

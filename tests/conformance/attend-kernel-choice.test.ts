@@ -13,8 +13,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getGpuDevice, type GpuContext } from '../../ts/backends/webgpu/device.js';
 import { WGSL_KERNELS } from '../../ts/backends/webgpu/kernels.js';
-import { chooseAttendKernel, kiviFoldSgWorkgroupBytes, kiviFoldWorkgroupBytes } from '../../ts/backends/webgpu/shaders.js';
+import { chooseAttendKernel, foldSgWorkgroupBytes, foldWorkgroupBytes } from '../../ts/backends/webgpu/shaders.js';
 import { compileFoldSg, FOLD_SG_COMPILE_CASES } from './fold-sg-compile.js';
+import { plainSkvqCalibration, SkvqCodec } from '../../ts/codecs/skvq/index.js';
+import { skvqChunkSpan } from '../../ts/codecs/skvq/webgpu.js';
 
 const k = WGSL_KERNELS;
 const base = { headDim: 128, group: 4, maxWorkgroupBytes: 49152, vec4Aligned: true };
@@ -30,6 +32,32 @@ describe('attention kernel choice', () => {
       }
     }
   });
+  it('SKVQ (2/4-bit keys; 2/4-bit or ternary values) folds where no chunk meets more than 2 groups', () => {
+    const sk = (key: string, value: string) => [k[key]!, k[value]!] as const;
+    for (const [key, value] of [sk('skvq-k2', 'skvq-v1.5'), sk('skvq-k4', 'skvq-v2'), sk('skvq-k2', 'skvq-v2')]) {
+      for (const skvqSpan of [1, 2]) {
+        expect(chooseAttendKernel(key, value, { ...base, skvqSpan, subgroupSize: 32 }).kernel).toBe('fold-sg');
+        expect(chooseAttendKernel(key, value, { ...base, skvqSpan, headDim: 64 }).kernel).toBe('fold');
+      }
+      expect(chooseAttendKernel(key, value, { ...base, skvqSpan: 3, subgroupSize: 32 }).kernel).toBe('generic');
+      expect(chooseAttendKernel(key, value, { ...base, subgroupSize: 32 }).kernel).toBe('generic'); // span unknown
+      expect(chooseAttendKernel(key, value, { ...base, skvqSpan: 1, headDim: 96 }).kernel).toBe('generic');
+    }
+    // ternary keys have no fold path; the glue says which value decoder runs
+    expect(chooseAttendKernel(k['skvq-v1.5']!, k['skvq-v2']!, { ...base, skvqSpan: 1 }).kernel).toBe('generic');
+    expect(chooseAttendKernel(k['skvq-k2']!, k['skvq-v1.5']!, { ...base, skvqSpan: 2 }).source).toContain('const FOLD_V_TERNARY: bool = true;');
+    expect(chooseAttendKernel(k['skvq-k2']!, k['skvq-v2']!, { ...base, skvqSpan: 2 }).source).toContain('const FOLD_SPAN: u32 = 2u;');
+  });
+  it('skvqChunkSpan: the most groups an 8-position chunk meets, over heads', () => {
+    const span = (cuts: number[][]): number => {
+      const cal = plainSkvqCalibration('key', cuts.length, 64, 2, 32, cuts[0]!.length + 1);
+      cal.heads = cuts.map((c) => ({ perm: Array.from({ length: 64 }, (_, i) => 63 - i), groupStart: [0, ...c, 64] }));
+      return skvqChunkSpan(new SkvqCodec('skvq', 2, { kind: 'key', headDim: 64, nKvHeads: cuts.length, calibration: cal }).paramWords, 64);
+    };
+    expect(span([[8, 32]])).toBe(1);
+    expect(span([[8, 33]])).toBe(2);
+    expect(span([[8, 32], [9, 12]])).toBe(3); // the second head decides
+  });
   it('everything else: tiles.wgsl with word-load hooks (KIVI-2/4 pairs of equal bits) or generic hooks', () => {
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, headDim: 40 }).kernel).toBe('words');
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, headDim: 256, subgroupSize: 32 }).kernel).toBe('words');
@@ -43,11 +71,11 @@ describe('attention kernel choice', () => {
   it('heads per workgroup shrink to fit the workgroup memory limit', () => {
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, group: 8 }).headsPerWorkgroup).toBe(4);
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, group: 1 }).headsPerWorkgroup).toBe(1);
-    const limit = kiviFoldWorkgroupBytes(2, 128);
+    const limit = foldWorkgroupBytes(2, 128);
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, maxWorkgroupBytes: limit }).headsPerWorkgroup).toBe(2);
-    expect(kiviFoldSgWorkgroupBytes(4, 128)).toBeLessThan(16384);
+    expect(foldSgWorkgroupBytes(4, 128)).toBeLessThan(16384);
     // below even one head's need: no fold kernel at all
-    expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, maxWorkgroupBytes: kiviFoldWorkgroupBytes(1, 128) - 4 }).kernel).toBe('words');
+    expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, maxWorkgroupBytes: foldWorkgroupBytes(1, 128) - 4 }).kernel).toBe('words');
   });
 });
 

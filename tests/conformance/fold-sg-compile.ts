@@ -20,20 +20,27 @@ fn sg_max4(v: vec4<f32>) -> vec4<f32> { return v; }
 fn sg_add1(v: f32) -> f32 { return v; }
 `;
 
-export interface FoldSgCompileCase { key: string; value: string; headDim: number; group: number }
+export interface FoldSgCompileCase { key: string; value: string; headDim: number; group: number; skvqSpan?: number }
 
-/** Both bit widths, both head sizes, one head (no prefetch) and several (prefetch). */
+/**
+ * KIVI: both bit widths, both head sizes, one head (no prefetch) and several (prefetch); SKVQ:
+ * ternary and 2/4-bit values, chunks meeting 1 or 2 groups.
+ */
 export const FOLD_SG_COMPILE_CASES: readonly FoldSgCompileCase[] = [
   { key: 'kivi2', value: 'kivi2', headDim: 128, group: 1 },
   { key: 'kivi4', value: 'kivi2', headDim: 128, group: 4 },
   { key: 'kivi2', value: 'kivi4', headDim: 64, group: 2 },
   { key: 'kivi4', value: 'kivi4', headDim: 64, group: 3 },
+  { key: 'skvq-k2', value: 'skvq-v1.5', headDim: 128, group: 1, skvqSpan: 2 },
+  { key: 'skvq-k2', value: 'skvq-v1.5', headDim: 128, group: 4, skvqSpan: 1 },
+  { key: 'skvq-k4', value: 'skvq-v2', headDim: 64, group: 2, skvqSpan: 2 },
 ];
 
 /** The stand-in source of one case (throws if the kernel source no longer has the expected sections). */
 export function foldSgStandInSource(c: FoldSgCompileCase, maxWorkgroupBytes: number): string {
   const k = WGSL_KERNELS;
-  const choice = chooseAttendKernel(k[c.key]!, k[c.value]!, { headDim: c.headDim, group: c.group, maxWorkgroupBytes, vec4Aligned: true, subgroupSize: 32 });
+  const choice = chooseAttendKernel(k[c.key]!, k[c.value]!, { headDim: c.headDim, group: c.group, maxWorkgroupBytes, vec4Aligned: true, subgroupSize: 32,
+    ...(c.skvqSpan !== undefined ? { skvqSpan: c.skvqSpan } : {}) });
   if (choice.kernel !== 'fold-sg') throw new Error(`expected the fold-sg kernel, got ${choice.kernel}`);
   const prelude = 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n';
   const opsStart = choice.source.indexOf('// ---- wgsl/attend/subgroup-ops.wgsl');
@@ -50,8 +57,11 @@ export async function compileFoldSg(device: GPUDevice, c: FoldSgCompileCase): Pr
   const info = await module.getCompilationInfo();
   const errors = info.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}:${m.linePos} ${m.message}`);
   const k = WGSL_KERNELS;
-  const constants = { HEAD_DIM: c.headDim, N_HEADS: c.group * 2, GROUP: c.group, LANES: 4, HEAD_STRIDE: 1024, V_OFFSET: 512,
-    K_PARAMS: 0, V_PARAMS: 0, K_BITS: k[c.key]!.bits!, V_BITS: k[c.value]!.bits! };
+  const constants: Record<string, number> = { HEAD_DIM: c.headDim, N_HEADS: c.group * 2, GROUP: c.group, LANES: 4, HEAD_STRIDE: 1024, V_OFFSET: 512,
+    K_PARAMS: 0, V_PARAMS: 0 };
+  const kb = k[c.key]!.bits, vb = k[c.value]!.bits;
+  if (kb !== undefined) constants.K_BITS = kb;
+  if (vb !== undefined) constants.V_BITS = vb;
   try {
     await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'attend_tiles', constants } });
   } catch (e) {

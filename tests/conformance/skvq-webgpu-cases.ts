@@ -6,7 +6,8 @@
  * - attend: WebGpuBackend (model-order decode through the slot table) vs attendReference, two
  *   sequences.
  * Shapes: head_dim 8/24/64/128, GQA, random permutations with variable groups, clip < 1,
- * window/sinks, a context crossing a page (> 64 tiles).
+ * window/sinks, a context crossing a page (> 64 tiles); at head_dim 64/128 with group boundaries
+ * chosen for the folded kernels (wgsl/attend/fold-skvq.wgsl) and one that falls back.
  * Tolerance, max |gpu - ref| <= ATTN_TOL * max |V|: both decode the same codes and f16 metadata;
  * the GPU may fuse code*scale+zero into an FMA, sums in another order and uses its own exp;
  * observed <= 1e-7 on llvmpipe; a wrong code or group is off by ~1e-2 or more.
@@ -18,7 +19,8 @@ import { attendReference } from '../../ts/reference/attention.js';
 import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
 import { WebGpuBackend } from '../../ts/backends/webgpu/backend.js';
 import type { GpuContext } from '../../ts/backends/webgpu/device.js';
-import type { SkvqBits } from '../../ts/codecs/skvq/index.js';
+import type { SkvqBits, SkvqCalibration } from '../../ts/codecs/skvq/index.js';
+import { skvqFoldSpan } from '../../ts/codecs/skvq/webgpu.js';
 import { heavyTailedKv, outlierKeys, randomQuery } from '../helpers/data.js';
 import { randomSkvqCalibration } from '../helpers/skvq-calibration.js';
 
@@ -40,13 +42,41 @@ const SHAPES: [string, string, number, number, number, number, number, number, n
   ['skvq-k2', 'skvq-v1.5', 8, 4, 2, 128, 5, 2300], // > 64 tiles: crosses a page
 ];
 
+/**
+ * Shapes for the folded kernels (wgsl/attend/fold-skvq.wgsl, head_dim 64/128): the group
+ * boundaries (`cuts`, the same for every head; the permutation stays random) set how many groups
+ * an 8-position chunk meets (`span`, checked against skvqFoldSpan): 1 or 2 runs folded, 3 falls
+ * back to tiles.wgsl.
+ */
+interface FoldShape { key: string; value: string; d: number; nKv: number; group: number; window: number; sinks: number; n: number; groupSize?: number; cuts: number[]; span: number }
+const FOLD_SHAPES: FoldShape[] = [
+  { key: 'skvq-k2', value: 'skvq-v1.5', d: 128, nKv: 2, group: 1, window: 0, sinks: 0, n: 100, cuts: [13, 64, 100], span: 2 },
+  { key: 'skvq-k2', value: 'skvq-v1.5', d: 128, nKv: 2, group: 4, window: 32, sinks: 5, n: 140, cuts: [16, 40, 96], span: 1 },
+  { key: 'skvq-k4', value: 'skvq-v2', d: 64, nKv: 1, group: 3, window: 0, sinks: 0, n: 97, groupSize: 128, cuts: [30], span: 2 }, // m = 4
+  { key: 'skvq-k2', value: 'skvq-v1.5', d: 64, nKv: 2, group: 2, window: 0, sinks: 2, n: 90, cuts: [5, 11], span: 2 },
+  { key: 'skvq-k2', value: 'skvq-v2', d: 128, nKv: 1, group: 2, window: 0, sinks: 0, n: 2200, groupSize: 128, cuts: [61], span: 2 }, // m = 2, 2 pages
+  { key: 'skvq-k4', value: 'skvq-v1.5', d: 128, nKv: 1, group: 2, window: 0, sinks: 0, n: 70, cuts: [9, 12, 70], span: 3 }, // tiles.wgsl
+];
+
+interface CaseShape { key: string; value: string; d: number; nKv: number; group: number; window: number; sinks: number; n: number; clusters?: number; groupSize?: number; cuts?: number[]; span?: number }
+
 export function skvqGpuCases(): SkvqGpuCase[] {
+  const shapes: CaseShape[] = [
+    ...SHAPES.map(([key, value, d, nKv, group, window, sinks, n, clusters]) => ({ key, value, d, nKv, group, window, sinks, n, ...(clusters ? { clusters } : {}) })),
+    ...FOLD_SHAPES.map((f) => ({ ...f, clusters: f.cuts.length + 1 })),
+  ];
   const cases: SkvqGpuCase[] = [];
-  for (const [key, value, d, nKv, group, window, sinks, n, C] of SHAPES) {
-    const name = `${key}/${value} d=${d} nKv=${nKv}x${group} w=${window} s=${sinks} n=${n}${C ? ` C=${C}` : ''}`;
+  for (const sh of shapes) {
+    const { key, value, d, nKv, group, window, sinks, n, clusters: C, groupSize = 32, cuts } = sh;
+    const name = `${key}/${value} d=${d} nKv=${nKv}x${group} w=${window} s=${sinks} n=${n}${C ? ` C=${C}` : ''}${groupSize !== 32 ? ` g=${groupSize}` : ''}${cuts ? ` cuts=${cuts.join(',')}` : ''}`;
+    const calibration = (kind: 'key' | 'value', bits: SkvqBits, seed: number, clip: number): SkvqCalibration => {
+      const cal = randomSkvqCalibration(kind, nKv, d, bits, seed, clip, groupSize, C);
+      if (cuts) cal.heads = cal.heads.map((h) => ({ perm: h.perm, groupStart: [0, ...cuts, d] }));
+      return cal;
+    };
     const opts = (): CacheOptions => ({
       nKvHeads: nKv, headDim: d, key, value, window, sinks,
-      calibration: { key: randomSkvqCalibration('key', nKv, d, bitsOf(key), d, 0.9, 32, C), value: randomSkvqCalibration('value', nKv, d, bitsOf(value), d + 1, 0.75, 32, C) },
+      calibration: { key: calibration('key', bitsOf(key), d, 0.9), value: calibration('value', bitsOf(value), d + 1, 0.75) },
     });
     const K = outlierKeys(n, nKv, d, n), V = heavyTailedKv(n, nKv, d, n + 1);
 
@@ -92,7 +122,11 @@ export function skvqGpuCases(): SkvqGpuCase[] {
             const ref = attendReference(cache, seq, q.subarray(i * nHeads * d, (i + 1) * nHeads * d), nHeads);
             for (let k = 0; k < ref.length; k++) worst = Math.max(worst, Math.abs(got[i * nHeads * d + k]! - ref[k]!) / vmax);
           }
-          return { name: `attend ${name}`, pass: worst <= ATTN_TOL, detail: `max err/max|V| ${worst.toExponential(1)} (tol ${ATTN_TOL})` };
+          // the folded shapes: the chunks meet as many groups as intended (so the kernel is the one meant)
+          const span = skvqFoldSpan(cache.key, cache.value, d);
+          const spanOk = sh.span === undefined || span === sh.span;
+          return { name: `attend ${name}`, pass: worst <= ATTN_TOL && spanOk,
+            detail: `max err/max|V| ${worst.toExponential(1)} (tol ${ATTN_TOL}), chunk span ${span}${spanOk ? '' : ` != ${sh.span}`}` };
         } finally {
           backend.dispose();
         }

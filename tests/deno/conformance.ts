@@ -40,7 +40,7 @@ for (const e of errors) console.error(e);
 let compiled = 0;
 const compileFailures: string[] = [];
 for (const c of FOLD_SG_COMPILE_CASES) {
-  const name = `compile kivi-fold-sg ${c.key}/${c.value} d${c.headDim} group ${c.group}`;
+  const name = `compile fold-sg ${c.key}/${c.value} d${c.headDim} group ${c.group}`;
   if (filter && !name.includes(filter)) continue;
   const errs = await compileFoldSg(backend.gpu.device, c).catch((e: Error) => [e.message]);
   console.log(`${name.padEnd(50)} ${errs.length ? `FAIL ${errs.join('; ')}` : 'pass'}`);

@@ -18,14 +18,7 @@
 //   fold_output(st, o, j) -> Codes8           head j's values of the invocation's 8 positions
 //   fold_out_channel(kv_head, p) -> u32       model channel of output position p
 // b and u are literals at every call, so the drivers' per-token selects fold away.
-//
-// Codes become floats without a convert: (bits & mask) | 0x4B000000 is the f32 2^23 + code
-// * 2^k exactly (k = the code's bit position in its 16-bit half), minus 2^23 gives code * 2^k;
-// the 2^-k is folded into q (keys) or applied once at the end (values).
 
-// 2^23 as f32 bits and value: OR-ing a code of up to 23 bits into the mantissa makes 2^23 + code
-const MAGIC_BITS: u32 = 0x4B000000u;
-const MAGIC: f32 = 8388608.0;
 const NEG_INF: f32 = -3.0e38;
 
 override HEAD_DIM: u32;
@@ -47,37 +40,12 @@ override V_PARAMS: u32 = 0u;
 
 // queries (scaled by 1/sqrt(HEAD_DIM)) of the workgroup's heads
 var<workgroup> q_sh: array<vec4<f32>, FOLD_G * FOLD_LPT * 2u>;
+
+// 8 floats of one invocation's chunk (positions 8k..8k+3 in lo, 8k+4..8k+7 in hi)
 struct Codes8 {
   lo: vec4<f32>,
   hi: vec4<f32>,
 }
-
-// The 8 codes of one lane's chunk as code * 2^k (exact), from the word holding them.
-// b = 2: the chunk is one 16-bit half (at bit `sh`), code i at bit 2i of it;
-// b = 4: the chunk is the whole word, codes 0-3 in the low half, 4-7 in the high half.
-fn fold_codes(word: u32, sh: u32, bits: u32) -> Codes8 {
-  let m2 = vec4<u32>(3u, 12u, 48u, 192u);
-  let m4 = vec4<u32>(15u, 240u, 3840u, 61440u);
-  let lo_src = vec4<u32>(select(word, word >> sh, bits == 2u));
-  let hi_src = vec4<u32>(select(word >> 16u, word >> sh, bits == 2u));
-  let lo_mask = select(m4, m2, bits == 2u);
-  let hi_mask = select(m4, m2 << vec4<u32>(8u), bits == 2u);
-  let magic = vec4<u32>(MAGIC_BITS);
-  return Codes8(
-    bitcast<vec4<f32>>((lo_src & lo_mask) | magic) - vec4<f32>(MAGIC),
-    bitcast<vec4<f32>>((hi_src & hi_mask) | magic) - vec4<f32>(MAGIC));
-}
-
-// 2^-k of each code position of fold_codes
-fn fold_lo_scale(bits: u32) -> vec4<f32> {
-  return select(vec4<f32>(1.0, 1.0 / 16.0, 1.0 / 256.0, 1.0 / 4096.0),
-    vec4<f32>(1.0, 0.25, 1.0 / 16.0, 1.0 / 64.0), bits == 2u);
-}
-fn fold_hi_scale(bits: u32) -> vec4<f32> {
-  return select(vec4<f32>(1.0, 1.0 / 16.0, 1.0 / 256.0, 1.0 / 4096.0),
-    vec4<f32>(1.0 / 256.0, 1.0 / 1024.0, 1.0 / 4096.0, 1.0 / 16384.0), bits == 2u);
-}
-
 
 // 4 words at w0 + u * step, u = 0..3: one invocation's words of 4 of its tokens
 fn fold_load4(w0: u32, step: u32) -> vec4<u32> {

@@ -5,6 +5,7 @@ import type { GpuKvCache, GpuSequence } from './gpu-cache.js';
 import { kernelsFor } from './kernels.js';
 import { bindGroupLayout, getPipeline } from './pipelines.js';
 import { subgroupSize } from './subgroups.js';
+import { skvqFoldSpan } from '../../codecs/skvq/webgpu.js';
 import { attendRowsSource, chooseAttendKernel, mergeSource, TILES_MAX_HEADS, type AttendKernel } from './shaders.js';
 
 /** Workgroups per dispatch dimension that every adapter allows (WebGPU default limit). */
@@ -102,10 +103,12 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
   // words (page offsets are multiples of the slot size, slots hold nKv (K, V) tile pairs)
   const vec4Aligned = [L.key.tileWords, L.value.tileWords, L.tileSlotWords].every((w) => w % 4 === 0);
   const sgSize = await subgroupSize(ctx.device);
+  const skvqSpan = skvqFoldSpan(L.key, L.value, d);
   const choice = chooseAttendKernel(kk, vk, {
     headDim: d, group, maxWorkgroupBytes: ctx.limits.maxComputeWorkgroupStorageSize, vec4Aligned,
     kernel: opts.kernel ?? 'auto',
     ...(sgSize !== undefined ? { subgroupSize: sgSize } : {}),
+    ...(skvqSpan !== undefined ? { skvqSpan } : {}),
   });
   // head blocks (dispatch z) of the tile kernel and of the fp rows pass (tiles.wgsl's MAX_G)
   const headBlocks = Math.ceil(group / choice.headsPerWorkgroup);

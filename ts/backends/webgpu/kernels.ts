@@ -22,6 +22,8 @@ export interface WgslCodecKernels {
   encode: string;
   /** Value of the BITS / K_BITS / V_BITS override, when the kernels have one. */
   bits?: number;
+  /** Codes are base-3 digits, 5 per byte (SKVQ's 1.5-bit values). */
+  ternary?: boolean;
 }
 
 /** The usual layout: wgsl/<folder>/attend.wgsl with <folder>_key_chunk / <folder>_value_chunk, and wgsl/<folder>/encode.wgsl. */

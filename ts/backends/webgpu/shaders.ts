@@ -69,31 +69,55 @@ export function attendTilesSource(key: WgslCodecKernels, value: WgslCodecKernels
   return join(['constants.wgsl', 'common/f16.wgsl', 'attend/tiles.wgsl', 'attend/load.wgsl', key.attend, value.attend], glue);
 }
 
-/** Head sizes of the folded KIVI kernel (wgsl/attend/kivi-fold.wgsl). */
-export const KIVI_FOLD_HEAD_DIMS: readonly number[] = [64, 128];
-/** Query heads one workgroup of kivi-fold.wgsl computes at most (its per-head state is four sets of variables). */
-export const KIVI_FOLD_MAX_HEADS = 4;
-/** Invocation rows of 32 (tiles per round) of kivi-fold.wgsl: FOLD_W there, set by the glue. */
-export const KIVI_FOLD_ROWS = 4;
+/** Head sizes of the folded kernels (wgsl/attend/fold.wgsl, fold-sg.wgsl). */
+export const FOLD_HEAD_DIMS: readonly number[] = [64, 128];
+/** Query heads one workgroup of the folded kernels computes at most (their per-head state is four sets of variables). */
+export const FOLD_MAX_HEADS = 4;
+/** Invocation rows of 32 (tiles per round) of fold.wgsl: FOLD_W there, set by the glue. */
+export const FOLD_ROWS = 4;
+/** Most SKVQ channel groups one chunk of 8 positions may meet in fold-skvq.wgsl (FOLD_SPAN). */
+export const SKVQ_FOLD_MAX_SPAN = 2;
 
-/** Both streams KIVI with 2 or 4 bits each (kivi-fold.wgsl decodes 8 codes of a chunk from one word). */
-export function kiviFoldable(key: WgslCodecKernels, value: WgslCodecKernels): boolean {
-  const ok = (k: WgslCodecKernels): boolean => k.attend === 'kivi/attend.wgsl' && (k.bits === 2 || k.bits === 4);
-  return ok(key) && ok(value);
+/** A codec pair's file for the folded drivers, its glue constants and its workgroup tables. */
+export interface FoldCodec {
+  file: string;
+  glue: string;
+  tableBytes: number;
 }
 
-/** Workgroup memory of kivi-fold.wgsl for `heads` heads per workgroup (its q_sh, red, sc, ms, ls), in bytes. */
-export function kiviFoldWorkgroupBytes(heads: number, headDim: number, rows = KIVI_FOLD_ROWS): number {
+/**
+ * The fold file for a codec pair, or undefined: both streams KIVI with 2 or 4 bits each
+ * (fold-kivi.wgsl), or both SKVQ with 2/4-bit keys, 2/4-bit or ternary values and chunks that
+ * meet at most SKVQ_FOLD_MAX_SPAN groups (`skvqSpan`, from the params: skvqFoldSpan).
+ */
+export function foldCodec(key: WgslCodecKernels, value: WgslCodecKernels, skvqSpan?: number): FoldCodec | undefined {
+  const bits24 = (k: WgslCodecKernels): boolean => k.bits === 2 || k.bits === 4;
+  if (key.attend === 'kivi/attend.wgsl' && value.attend === 'kivi/attend.wgsl' && bits24(key) && bits24(value)) {
+    return { file: 'attend/fold-kivi.wgsl', glue: '', tableBytes: 0 };
+  }
+  if (key.attend === 'skvq/attend.wgsl' && value.attend === 'skvq/attend.wgsl' && bits24(key)
+    && (bits24(value) || value.ternary === true) && skvqSpan !== undefined && skvqSpan <= SKVQ_FOLD_MAX_SPAN) {
+    return {
+      file: 'attend/fold-skvq.wgsl',
+      glue: `const FOLD_SPAN: u32 = ${skvqSpan}u;\nconst FOLD_V_TERNARY: bool = ${value.ternary === true};`,
+      tableBytes: 4 * 256, // trit_lut
+    };
+  }
+  return undefined;
+}
+
+/** Workgroup memory of fold.wgsl for `heads` heads per workgroup (its q_sh, red, sc, ms, ls) plus a codec's tables, in bytes. */
+export function foldWorkgroupBytes(heads: number, headDim: number, rows = FOLD_ROWS, tableBytes = 0): number {
   const lpt = headDim / 8;
-  return 4 * (heads * lpt * 8 + rows * heads * 32 * (lpt + 1) + rows * 32 * 4 + 2 * rows * 32);
+  return 4 * (heads * lpt * 8 + rows * heads * 32 * (lpt + 1) + rows * 32 * 4 + 2 * rows * 32) + tableBytes;
 }
 
-/** Workgroup memory of kivi-fold-sg.wgsl (q_sh, ms, ls, acc_sh), in bytes. */
-export function kiviFoldSgWorkgroupBytes(heads: number, headDim: number, rows = KIVI_FOLD_ROWS): number {
-  return 4 * (heads * headDim + 2 * rows + rows * headDim);
+/** Workgroup memory of fold-sg.wgsl (q_sh, ms, ls, acc_sh) plus a codec's tables, in bytes. */
+export function foldSgWorkgroupBytes(heads: number, headDim: number, rows = FOLD_ROWS, tableBytes = 0): number {
+  return 4 * (heads * headDim + 2 * rows + rows * headDim) + tableBytes;
 }
 
-/** Source prelude of kivi-fold-sg.wgsl: directives must precede every declaration. */
+/** Source prelude of fold-sg.wgsl: directives must precede every declaration. */
 const SUBGROUP_PRELUDE = 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n';
 
 export interface ChooseAttendOptions {
@@ -103,12 +127,14 @@ export interface ChooseAttendOptions {
   kernel?: AttendKernel | 'auto';
   /** Tile and slot word offsets are multiples of 4 (the word-load hooks read pages as vec4s). */
   vec4Aligned: boolean;
-  /** kivi-fold.wgsl shape overrides for A/B runs: rows per workgroup, most heads per workgroup, prefetch. */
+  /** Folded kernels' shape overrides for A/B runs: rows per workgroup, most heads per workgroup, prefetch. */
   foldRows?: number;
   foldMaxHeads?: number;
   foldPrefetch?: boolean;
   /** The adapter's subgroup size when every subgroup has the same (subgroups.ts), else undefined. */
   subgroupSize?: number;
+  /** SKVQ pairs: the most channel groups a chunk of 8 positions meets (skvqFoldSpan). */
+  skvqSpan?: number;
 }
 
 /** Which attention kernel runs over the packed tiles (ts/backends/webgpu/attend.ts, bench/gpu). */
@@ -122,8 +148,8 @@ export interface AttendKernelChoice {
 }
 
 /**
- * The attention kernel for a codec pair and shape. `auto` (default): the folded KIVI kernel where
- * it applies and fits the workgroup memory limit, else tiles.wgsl with the KIVI word-load hooks
+ * The attention kernel for a codec pair and shape. `auto` (default): a folded kernel where the
+ * pair has a fold file (foldCodec: KIVI-2/4, SKVQ) and it fits the workgroup memory limit, else tiles.wgsl with the KIVI word-load hooks
  * or the codecs' generic hooks. A forced kernel that does not apply falls back the same way.
  */
 export function chooseAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
@@ -144,27 +170,33 @@ const choices = new Map<string, AttendKernelChoice>();
 function composeAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
   opts: ChooseAttendOptions): AttendKernelChoice {
   const want = opts.kernel ?? 'auto';
-  const foldable = kiviFoldable(key, value) && KIVI_FOLD_HEAD_DIMS.includes(opts.headDim);
-  if ((want === 'auto' || want === 'fold-sg') && foldable && opts.subgroupSize === 32) {
-    let heads = Math.min(opts.foldMaxHeads ?? KIVI_FOLD_MAX_HEADS, KIVI_FOLD_MAX_HEADS, opts.group);
+  const fold = FOLD_HEAD_DIMS.includes(opts.headDim) ? foldCodec(key, value, opts.skvqSpan) : undefined;
+  const foldSources = (driver: string[]): string => join(['common/f16.wgsl', 'attend/fold-common.wgsl', fold!.file, ...driver]);
+  const foldGlue = (heads: number, rows: number, prefetch: boolean): string =>
+    `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;\nconst FOLD_PREFETCH: bool = ${prefetch};${fold!.glue ? `\n${fold!.glue}` : ''}`;
+  if ((want === 'auto' || want === 'fold-sg') && fold && opts.subgroupSize === 32) {
+    let heads = Math.min(opts.foldMaxHeads ?? FOLD_MAX_HEADS, FOLD_MAX_HEADS, opts.group);
     // measured on the H100 (bench/README.md): one head per workgroup is fastest with 8 rows and
-    // no prefetch, several heads with 4 rows and the next tile prefetched
-    const shape = (h: number): { rows: number; prefetch: boolean } => ({ rows: opts.foldRows ?? (h === 1 ? 8 : 4), prefetch: opts.foldPrefetch ?? h > 1 });
-    while (heads > 1 && kiviFoldSgWorkgroupBytes(heads, opts.headDim, shape(heads).rows) > opts.maxWorkgroupBytes) heads--;
+    // no prefetch, several heads with 4 rows and the next tile prefetched (KIVI; SKVQ's tile words
+    // are twice as many registers: no prefetch)
+    const shape = (h: number): { rows: number; prefetch: boolean } => ({
+      rows: opts.foldRows ?? (h === 1 ? 8 : 4), prefetch: opts.foldPrefetch ?? (h > 1 && fold.tableBytes === 0),
+    });
+    const bytes = (h: number): number => foldSgWorkgroupBytes(h, opts.headDim, shape(h).rows, fold.tableBytes);
+    while (heads > 1 && bytes(heads) > opts.maxWorkgroupBytes) heads--;
     const { rows, prefetch } = shape(heads);
-    if (kiviFoldSgWorkgroupBytes(heads, opts.headDim, rows) <= opts.maxWorkgroupBytes) {
-      const glue = `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;\nconst FOLD_PREFETCH: bool = ${prefetch};`;
+    if (bytes(heads) <= opts.maxWorkgroupBytes) {
       return { kernel: 'fold-sg', headsPerWorkgroup: heads,
-        source: SUBGROUP_PRELUDE + join(['constants.wgsl'], glue) + '\n' + join(['common/f16.wgsl', 'attend/fold-common.wgsl', 'attend/fold-kivi.wgsl', 'attend/subgroup-ops.wgsl', 'attend/fold-sg.wgsl']) };
+        source: SUBGROUP_PRELUDE + join(['constants.wgsl'], foldGlue(heads, rows, prefetch)) + '\n' + foldSources(['attend/subgroup-ops.wgsl', 'attend/fold-sg.wgsl']) };
     }
   }
-  if ((want === 'auto' || want === 'fold' || want === 'fold-sg') && foldable) {
-    const rows = opts.foldRows ?? KIVI_FOLD_ROWS;
-    let heads = Math.min(opts.foldMaxHeads ?? KIVI_FOLD_MAX_HEADS, KIVI_FOLD_MAX_HEADS, opts.group);
-    while (heads > 1 && kiviFoldWorkgroupBytes(heads, opts.headDim, rows) > opts.maxWorkgroupBytes) heads--;
-    if (kiviFoldWorkgroupBytes(heads, opts.headDim, rows) <= opts.maxWorkgroupBytes) {
-      const glue = `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;\nconst FOLD_PREFETCH: bool = false;`;
-      return { kernel: 'fold', headsPerWorkgroup: heads, source: join(['constants.wgsl'], glue) + '\n' + join(['common/f16.wgsl', 'attend/fold-common.wgsl', 'attend/fold-kivi.wgsl', 'attend/fold.wgsl']) };
+  if ((want === 'auto' || want === 'fold' || want === 'fold-sg') && fold) {
+    const rows = opts.foldRows ?? FOLD_ROWS;
+    let heads = Math.min(opts.foldMaxHeads ?? FOLD_MAX_HEADS, FOLD_MAX_HEADS, opts.group);
+    const bytes = (h: number): number => foldWorkgroupBytes(h, opts.headDim, rows, fold.tableBytes);
+    while (heads > 1 && bytes(heads) > opts.maxWorkgroupBytes) heads--;
+    if (bytes(heads) <= opts.maxWorkgroupBytes) {
+      return { kernel: 'fold', headsPerWorkgroup: heads, source: join(['constants.wgsl'], foldGlue(heads, rows, false)) + '\n' + foldSources(['attend/fold.wgsl']) };
     }
   }
   const generic = want === 'generic' || !opts.vec4Aligned;
