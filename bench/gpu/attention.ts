@@ -45,7 +45,7 @@ const list = (s: string): number[] => s.split(',').filter(Boolean).map(Number);
 const log = (m: string): void => { console.error(m); };
 
 interface Shape { name: string; nHeads: number; nKv: number; d: number }
-interface Pair { name: string; key: string; value: string }
+interface Pair { name: string; key: string; value: string; options?: Record<string, unknown> }
 
 const PAIRS: Record<string, Pair> = {
   fp32: { name: 'fp32', key: 'fp32', value: 'fp32' },
@@ -55,6 +55,8 @@ const PAIRS: Record<string, Pair> = {
   kivi2: { name: 'kivi2', key: 'kivi2', value: 'kivi2' },
   kivi4: { name: 'kivi4', key: 'kivi4', value: 'kivi4' },
   skvq: { name: 'skvq-k2v1.5', key: 'skvq-k2', value: 'skvq-v1.5' },
+  // the paper's group size (C = 2 groups per token at head_dim 128, m = 2 tokens per group)
+  skvq128: { name: 'skvq-k2v1.5-g128', key: 'skvq-k2', value: 'skvq-v1.5', options: { groupSize: 128 } },
 };
 
 /**
@@ -331,7 +333,7 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
   // fold-sg-p1 / -p0 (prefetch on / off), combinations such as fold-sg-w4-g2-p1
   // fold...@NAME: bench/gpu/experiments/NAME.wgsl in place of the driver wgsl/attend/fold(-sg).wgsl
   const [foldVariant, foldFile] = variant.split('@') as [string, string | undefined];
-  const fm = /^fold(-sg)?((?:-[wgp]\d+)*)$/.exec(foldVariant);
+  const fm = /^fold(-sg)?((?:-[wgp]\d+)*)((?:-x\w+=[\w.]+)*)$/.exec(foldVariant);
   const foldOpts: { foldRows?: number; foldMaxHeads?: number; foldPrefetch?: boolean } = {};
   if (fm) {
     forced[variant] = fm[1] ? 'fold-sg' : 'fold';
@@ -351,6 +353,13 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
     const file = readFileSync(`bench/gpu/experiments/${foldFile}.wgsl`, 'utf8');
     src = src.replace(/\/\/ ---- wgsl\/attend\/fold(-sg)?\.wgsl\n[\s\S]*$/, `// ---- bench/gpu/experiments/${foldFile}.wgsl\n${file}\n`);
     kernel = choice.kernel; // the split rule follows the kernel kind; the file is in `variant`
+  }
+  // -xNAME=VALUE (any number): the source's `const NAME: T = ...;` set to VALUE (A/B knobs such as
+  // fold-skvq.wgsl's SKVQ_META_PRELOAD)
+  for (const [, name, val] of variant.matchAll(/-x(\w+)=([\w.]+)/g)) {
+    const re = new RegExp(`const ${name}: (\\w+) = [^;]+;`);
+    if (!re.test(src)) throw new Error(`variant ${variant}: no const ${name} in the kernel source`);
+    src = src.replace(re, (_m, ty: string) => `const ${name}: ${ty} = ${val};`);
   }
   if (forced[variant] === undefined) {
     // a driver under test from bench/gpu/<variant>.wgsl in place of wgsl/attend/tiles.wgsl
@@ -433,7 +442,7 @@ for (const name of codecs) {
   const pair = PAIRS[name];
   if (!pair) throw new Error(`unknown codec ${name}`);
   for (const s of shapes) {
-    const { key, value } = makeCodecs(pair, s);
+    const { key, value } = makeCodecs(pair, s, pair.options);
     const slotBytes = s.nKv * (key.tileWords + value.tileWords) * 4;
     const want = Math.max(...contexts.flatMap((cx) => batches.map((b) => (cx / TILE_TOKENS) * b)).filter((n) => n * slotBytes <= memBytes));
     const pool = new SlotPool(device, want, key, value, s.nKv, maxBinding);

@@ -20,6 +20,10 @@
 //   becomes a 16-bit field of 2-bit codes decoded like skvq-v2.
 // Glue constants (shaders.ts): FOLD_SPAN, FOLD_V_TERNARY.
 
+// Metadata words loaded with the codes before any use (true), or when a token is decoded (false:
+// 64 fewer registers per invocation, a load on the critical path; an A/B knob for bench/gpu).
+const SKVQ_META_PRELOAD: bool = true;
+
 // byte of 5 base-3 digits -> the digits as 2-bit fields (bits 2n..2n+1 = digit n)
 var<workgroup> trit_lut: array<u32, 256>;
 
@@ -50,7 +54,7 @@ fn fold_out_channel(kv_head: u32, p: u32) -> u32 { return params[skvq_head_base(
 // and the metadata words before the codes.
 struct SkvqChunk {
   C: u32,
-  m: u32,
+  lm: u32, // log2(m): m is a power of two, and a division by a run-time m costs ~20 instructions
   ja: u32,
   jb: u32,
   in_b_lo: vec4<bool>,
@@ -69,7 +73,7 @@ fn skvq_chunk(pb: u32, kv_head: u32, k: u32) -> SkvqChunk {
   }
   let cut = vec4<u32>(params[gs + ja + 1u]); // first position of group ja + 1
   let lo = vec4<u32>(p0, p0 + 1u, p0 + 2u, p0 + 3u);
-  return SkvqChunk(C, m, ja, min(ja + 1u, C - 1u), lo >= cut, lo + vec4<u32>(4u) >= cut, (TILE_TOKENS / m) * C);
+  return SkvqChunk(C, countTrailingZeros(m), ja, min(ja + 1u, C - 1u), lo >= cut, lo + vec4<u32>(4u) >= cut, (TILE_TOKENS / m) * C);
 }
 
 // Invocation (tg, k): tokens tg + TG i of a tile, both streams' chunks, code word offsets
@@ -108,17 +112,19 @@ struct TileWords {
   vx0: vec4<u32>, vx1: vec4<u32>, vx2: vec4<u32>, vx3: vec4<u32>,
   va0: vec4<u32>, va1: vec4<u32>, va2: vec4<u32>, va3: vec4<u32>,
   vb0: vec4<u32>, vb1: vec4<u32>, vb2: vec4<u32>, vb3: vec4<u32>,
+  kbase: u32, // the tile pair's first word (metadata loads at use)
 }
 
 fn fold_tile_zero() -> TileWords {
   let z = vec4<u32>(0u);
-  return TileWords(z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z);
+  return TileWords(z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, 0u);
 }
 
 // metadata words of group j for tokens t0, t0 + ts, t0 + 2 ts, t0 + 3 ts of the tile at `base`
 fn skvq_meta4(base: u32, c: SkvqChunk, t0: u32, ts: u32, j: u32) -> vec4<u32> {
-  return vec4<u32>(pages[base + (t0 / c.m) * c.C + j], pages[base + ((t0 + ts) / c.m) * c.C + j],
-    pages[base + ((t0 + 2u * ts) / c.m) * c.C + j], pages[base + ((t0 + 3u * ts) / c.m) * c.C + j]);
+  let t = vec4<u32>(t0, t0 + ts, t0 + 2u * ts, t0 + 3u * ts);
+  let w = (t >> vec4<u32>(c.lm)) * c.C + vec4<u32>(base + j);
+  return vec4<u32>(pages[w.x], pages[w.y], pages[w.z], pages[w.w]);
 }
 
 // ternary: word of element e0 = t HEAD_DIM + 8k, relative to the value tile
@@ -132,8 +138,10 @@ fn skvq_load_batch(kbase: u32, o: TileOffsets, b: u32) -> TileBatch {
   let t0 = o.tg + 4u * b * o.ts;
   var r = TileBatch(vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u));
   r.kw = fold_load4(kbase + o.k_code + 4u * b * o.k_step, o.k_step);
-  r.ka = skvq_meta4(kbase, o.kc, t0, o.ts, o.kc.ja);
-  if (FOLD_SPAN > 1u) { r.kb = skvq_meta4(kbase, o.kc, t0, o.ts, o.kc.jb); }
+  if (SKVQ_META_PRELOAD) {
+    r.ka = skvq_meta4(kbase, o.kc, t0, o.ts, o.kc.ja);
+    if (FOLD_SPAN > 1u) { r.kb = skvq_meta4(kbase, o.kc, t0, o.ts, o.kc.jb); }
+  }
   if (FOLD_V_TERNARY) {
     // the last word of the code region has no successor: a chunk never needs one there
     let last = o.vc.meta_words + (TILE_TOKENS * HEAD_DIM + 19u) / 20u - 1u;
@@ -144,13 +152,16 @@ fn skvq_load_batch(kbase: u32, o: TileOffsets, b: u32) -> TileBatch {
   } else {
     r.vw = fold_load4(kbase + o.v_code + 4u * b * o.v_step, o.v_step);
   }
-  r.va = skvq_meta4(vbase, o.vc, t0, o.ts, o.vc.ja);
-  if (FOLD_SPAN > 1u) { r.vb = skvq_meta4(vbase, o.vc, t0, o.ts, o.vc.jb); }
+  if (SKVQ_META_PRELOAD) {
+    r.va = skvq_meta4(vbase, o.vc, t0, o.ts, o.vc.ja);
+    if (FOLD_SPAN > 1u) { r.vb = skvq_meta4(vbase, o.vc, t0, o.ts, o.vc.jb); }
+  }
   return r;
 }
 
 fn fold_load_tile(kbase: u32, o: TileOffsets) -> TileWords {
   var t = fold_tile_zero();
+  t.kbase = kbase;
   let b0 = skvq_load_batch(kbase, o, 0u);
   t.kw0 = b0.kw; t.ka0 = b0.ka; t.kb0 = b0.kb; t.vw0 = b0.vw; t.vx0 = b0.vx; t.va0 = b0.va; t.vb0 = b0.vb;
   let b1 = skvq_load_batch(kbase, o, 1u);
@@ -237,8 +248,13 @@ fn skvq_key_dots(fq: FoldQ, x: Codes8) -> vec4<f32> {
 // tokens 4b..4b+3 of the invocation: column u = token 4b+u's partial dots (heads in the rows)
 fn fold_key_batch(fq: FoldQ, tw: TileWords, o: TileOffsets, b: u32) -> mat4x4<f32> {
   let w = fold_pick4(tw.kw0, tw.kw1, tw.kw2, tw.kw3, b);
-  let ma = fold_pick4(tw.ka0, tw.ka1, tw.ka2, tw.ka3, b);
-  let mb = fold_pick4(tw.kb0, tw.kb1, tw.kb2, tw.kb3, b);
+  var ma = fold_pick4(tw.ka0, tw.ka1, tw.ka2, tw.ka3, b);
+  var mb = fold_pick4(tw.kb0, tw.kb1, tw.kb2, tw.kb3, b);
+  if (!SKVQ_META_PRELOAD) {
+    let t0 = o.tg + 4u * b * o.ts;
+    ma = skvq_meta4(tw.kbase, o.kc, t0, o.ts, o.kc.ja);
+    if (FOLD_SPAN > 1u) { mb = skvq_meta4(tw.kbase, o.kc, t0, o.ts, o.kc.jb); }
+  }
   return mat4x4<f32>(
     skvq_key_dots(fq, skvq_decode(skvq_codes(w.x, o.k_sh, K_BITS), o.kc, ma.x, mb.x)),
     skvq_key_dots(fq, skvq_decode(skvq_codes(w.y, o.k_sh, K_BITS), o.kc, ma.y, mb.y)),
@@ -263,8 +279,13 @@ fn fold_acc_zero() -> FoldAcc {
 // token 4b+u of the invocation with its probabilities p: acc += p x
 fn fold_value_token(st: ptr<function, FoldAcc>, tw: TileWords, o: TileOffsets, b: u32, u: u32, p: vec4<f32>) {
   let w = fold_pick4(tw.vw0, tw.vw1, tw.vw2, tw.vw3, b)[u];
-  let ma = fold_pick4(tw.va0, tw.va1, tw.va2, tw.va3, b)[u];
-  let mb = fold_pick4(tw.vb0, tw.vb1, tw.vb2, tw.vb3, b)[u];
+  var ma = fold_pick4(tw.va0, tw.va1, tw.va2, tw.va3, b)[u];
+  var mb = fold_pick4(tw.vb0, tw.vb1, tw.vb2, tw.vb3, b)[u];
+  if (!SKVQ_META_PRELOAD) {
+    let w = tw.kbase + V_OFFSET + ((o.tg + (4u * b + u) * o.ts) >> o.vc.lm) * o.vc.C;
+    ma = pages[w + o.vc.ja];
+    if (FOLD_SPAN > 1u) { mb = pages[w + o.vc.jb]; }
+  }
   var c: Codes8;
   if (FOLD_V_TERNARY) {
     let x = fold_pick4(tw.vx0, tw.vx1, tw.vx2, tw.vx3, b)[u];
