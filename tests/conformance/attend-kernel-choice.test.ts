@@ -32,14 +32,14 @@ describe('attention kernel choice', () => {
       }
     }
   });
-  it('SKVQ (2/4-bit keys; 2/4-bit or ternary values) folds where no chunk meets more than 2 groups', () => {
+  it('SKVQ (2/4-bit keys; 2/4-bit or ternary values) folds where no chunk meets more than 4 groups', () => {
     const sk = (key: string, value: string) => [k[key]!, k[value]!] as const;
     for (const [key, value] of [sk('skvq-k2', 'skvq-v1.5'), sk('skvq-k4', 'skvq-v2'), sk('skvq-k2', 'skvq-v2')]) {
-      for (const skvqSpan of [1, 2]) {
+      for (const skvqSpan of [1, 2, 4]) {
         expect(chooseAttendKernel(key, value, { ...base, skvqSpan, subgroupSize: 32 }).kernel).toBe('fold-sg');
         expect(chooseAttendKernel(key, value, { ...base, skvqSpan, headDim: 64 }).kernel).toBe('fold');
       }
-      expect(chooseAttendKernel(key, value, { ...base, skvqSpan: 3, subgroupSize: 32 }).kernel).toBe('generic');
+      expect(chooseAttendKernel(key, value, { ...base, skvqSpan: 5, subgroupSize: 32 }).kernel).toBe('generic');
       expect(chooseAttendKernel(key, value, { ...base, subgroupSize: 32 }).kernel).toBe('generic'); // span unknown
       expect(chooseAttendKernel(key, value, { ...base, skvqSpan: 1, headDim: 96 }).kernel).toBe('generic');
     }

@@ -9,20 +9,18 @@
 // - positions, not model channels: the queries are gathered into the key permutation's order
 //   once per work item (fold_q_channel) and each output position is written to its model
 //   channel at the end (fold_out_channel), so the tile loop never reads the permutation;
-// - groups: an invocation's 8 positions meet at most FOLD_SPAN (1 or 2) channel groups, known
-//   per work item (shaders.ts computes the span from the params and falls back to tiles.wgsl
-//   above 2); per token it loads one or two metadata words and picks scale/zero per position
-//   with a mask, then decodes x = code * scale + zero once for every head of the workgroup;
+// - groups: an invocation's 8 positions meet at most FOLD_SPAN (1..4) channel groups, known per
+//   work item (shaders.ts computes the span from the params and falls back to tiles.wgsl above
+//   4); per token it loads that many metadata words (when the token is decoded: the invocations
+//   of a token read the same words, L1 serves them; preloading them with the codes cost 64
+//   registers and was 16% slower for one head per workgroup on the H100) and picks scale/zero
+//   per position with masks, then decodes x = code * scale + zero once for every head;
 // - codes become floats without a convert: a code at bit P of a word, OR-ed into the mantissa of
 //   2^(23 - P), is that float plus the code exactly (one and-or, one subtract);
 // - ternary values (FOLD_V_TERNARY): the 8 digits of a chunk span at most 3 bytes of 2 words;
 //   a 256-entry table in workgroup memory turns each byte into five 2-bit fields, so the chunk
 //   becomes a 16-bit field of 2-bit codes decoded like skvq-v2.
 // Glue constants (shaders.ts): FOLD_SPAN, FOLD_V_TERNARY.
-
-// Metadata words loaded with the codes before any use (true), or when a token is decoded (false:
-// 64 fewer registers per invocation, a load on the critical path; an A/B knob for bench/gpu).
-const SKVQ_META_PRELOAD: bool = true;
 
 // byte of 5 base-3 digits -> the digits as 2-bit fields (bits 2n..2n+1 = digit n)
 var<workgroup> trit_lut: array<u32, 256>;
@@ -49,16 +47,17 @@ fn skvq_head_base(pb: u32, h: u32) -> u32 { return pb + 4u + h * (2u * HEAD_DIM 
 fn fold_q_channel(kv_head: u32, p: u32) -> u32 { return params[skvq_head_base(K_PARAMS, kv_head) + p]; }
 fn fold_out_channel(kv_head: u32, p: u32) -> u32 { return params[skvq_head_base(V_PARAMS, kv_head) + p]; }
 
-// One stream's groups as one invocation's chunk (positions 8k..8k+7) meets them: group ja of
-// the first position, jb = ja + 1 (clamped to a valid group), the positions in jb (masks), C, m
+// One stream's groups as one invocation's chunk (positions 8k..8k+7) meets them: the group of
+// its first position and the next three (clamped to valid groups: slots 0..3), which positions
+// lie in slot 1 or later, 2 or later, 3 (masks, monotone since groups are contiguous), C, log2 m
 // and the metadata words before the codes.
 struct SkvqChunk {
   C: u32,
   lm: u32, // log2(m): m is a power of two, and a division by a run-time m costs ~20 instructions
-  ja: u32,
-  jb: u32,
-  in_b_lo: vec4<bool>,
-  in_b_hi: vec4<bool>,
+  j: vec4<u32>,
+  in1_lo: vec4<bool>, in1_hi: vec4<bool>,
+  in2_lo: vec4<bool>, in2_hi: vec4<bool>,
+  in3_lo: vec4<bool>, in3_hi: vec4<bool>,
   meta_words: u32,
 }
 
@@ -71,9 +70,13 @@ fn skvq_chunk(pb: u32, kv_head: u32, k: u32) -> SkvqChunk {
   for (var j = 1u; j < C; j = j + 1u) {
     if (params[gs + j] <= p0) { ja = j; }
   }
-  let cut = vec4<u32>(params[gs + ja + 1u]); // first position of group ja + 1
+  // first positions of groups ja + 1..3 (HEAD_DIM past the last group)
+  let cut = vec3<u32>(params[gs + min(ja + 1u, C)], params[gs + min(ja + 2u, C)], params[gs + min(ja + 3u, C)]);
   let lo = vec4<u32>(p0, p0 + 1u, p0 + 2u, p0 + 3u);
-  return SkvqChunk(C, countTrailingZeros(m), ja, min(ja + 1u, C - 1u), lo >= cut, lo + vec4<u32>(4u) >= cut, (TILE_TOKENS / m) * C);
+  let hi = lo + vec4<u32>(4u);
+  let j = min(vec4<u32>(ja) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(C - 1u));
+  return SkvqChunk(C, countTrailingZeros(m), j, lo >= vec4<u32>(cut.x), hi >= vec4<u32>(cut.x),
+    lo >= vec4<u32>(cut.y), hi >= vec4<u32>(cut.y), lo >= vec4<u32>(cut.z), hi >= vec4<u32>(cut.z), (TILE_TOKENS / m) * C);
 }
 
 // Invocation (tg, k): tokens tg + TG i of a tile, both streams' chunks, code word offsets
@@ -101,23 +104,19 @@ fn fold_offsets(tg: u32, k: u32, kv_head: u32) -> TileOffsets {
     V_OFFSET + vc.meta_words + tg * v_tok + ((c0 * vb) >> 5u), TG * v_tok, select(0u, (c0 * vb) & 31u, vb == 2u));
 }
 
-// Every word one invocation reads for one tile, per batch b of 4 of its tokens (vectors *b):
-// key codes, key metadata of groups ja and jb, value codes (ternary: the chunk's first word and
-// the next), value metadata of ja and jb. Loaded before any use (fold-kivi.wgsl says why).
+// The code words one invocation reads for one tile, per batch b of 4 of its tokens (vectors *b):
+// keys, values (ternary: the chunk's first word and the next). Loaded before any use
+// (fold-kivi.wgsl says why); the metadata words are read when a token is decoded.
 struct TileWords {
   kw0: vec4<u32>, kw1: vec4<u32>, kw2: vec4<u32>, kw3: vec4<u32>,
-  ka0: vec4<u32>, ka1: vec4<u32>, ka2: vec4<u32>, ka3: vec4<u32>,
-  kb0: vec4<u32>, kb1: vec4<u32>, kb2: vec4<u32>, kb3: vec4<u32>,
   vw0: vec4<u32>, vw1: vec4<u32>, vw2: vec4<u32>, vw3: vec4<u32>,
   vx0: vec4<u32>, vx1: vec4<u32>, vx2: vec4<u32>, vx3: vec4<u32>,
-  va0: vec4<u32>, va1: vec4<u32>, va2: vec4<u32>, va3: vec4<u32>,
-  vb0: vec4<u32>, vb1: vec4<u32>, vb2: vec4<u32>, vb3: vec4<u32>,
-  kbase: u32, // the tile pair's first word (metadata loads at use)
+  kbase: u32, // the tile pair's first word
 }
 
 fn fold_tile_zero() -> TileWords {
   let z = vec4<u32>(0u);
-  return TileWords(z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, 0u);
+  return TileWords(z, z, z, z, z, z, z, z, z, z, z, z, 0u);
 }
 
 // metadata words of group j for tokens t0, t0 + ts, t0 + 2 ts, t0 + 3 ts of the tile at `base`
@@ -127,21 +126,26 @@ fn skvq_meta4(base: u32, c: SkvqChunk, t0: u32, ts: u32, j: u32) -> vec4<u32> {
   return vec4<u32>(pages[w.x], pages[w.y], pages[w.z], pages[w.w]);
 }
 
+// the metadata words of slots 0..FOLD_SPAN-1 of token t of the tile at `base`
+fn skvq_meta1(base: u32, c: SkvqChunk, t: u32) -> vec4<u32> {
+  let w = base + (t >> c.lm) * c.C;
+  var r = vec4<u32>(pages[w + c.j.x], 0u, 0u, 0u);
+  if (FOLD_SPAN > 1u) { r.y = pages[w + c.j.y]; }
+  if (FOLD_SPAN > 2u) { r.z = pages[w + c.j.z]; }
+  if (FOLD_SPAN > 3u) { r.w = pages[w + c.j.w]; }
+  return r;
+}
+
 // ternary: word of element e0 = t HEAD_DIM + 8k, relative to the value tile
 fn skvq_trit_word(o: TileOffsets, t: u32) -> u32 { return o.vc.meta_words + (t * HEAD_DIM + 8u * o.k) / 20u; }
 
-// one batch of 4 tokens (t0 + u ts) into the batch's vectors
-struct TileBatch { kw: vec4<u32>, ka: vec4<u32>, kb: vec4<u32>, vw: vec4<u32>, vx: vec4<u32>, va: vec4<u32>, vb: vec4<u32> }
+// one batch of 4 tokens (t0 + u ts): key, value and (ternary) next value words
+struct TileBatch { kw: vec4<u32>, vw: vec4<u32>, vx: vec4<u32> }
 
 fn skvq_load_batch(kbase: u32, o: TileOffsets, b: u32) -> TileBatch {
   let vbase = kbase + V_OFFSET;
   let t0 = o.tg + 4u * b * o.ts;
-  var r = TileBatch(vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u));
-  r.kw = fold_load4(kbase + o.k_code + 4u * b * o.k_step, o.k_step);
-  if (SKVQ_META_PRELOAD) {
-    r.ka = skvq_meta4(kbase, o.kc, t0, o.ts, o.kc.ja);
-    if (FOLD_SPAN > 1u) { r.kb = skvq_meta4(kbase, o.kc, t0, o.ts, o.kc.jb); }
-  }
+  var r = TileBatch(fold_load4(kbase + o.k_code + 4u * b * o.k_step, o.k_step), vec4<u32>(0u), vec4<u32>(0u));
   if (FOLD_V_TERNARY) {
     // the last word of the code region has no successor: a chunk never needs one there
     let last = o.vc.meta_words + (TILE_TOKENS * HEAD_DIM + 19u) / 20u - 1u;
@@ -152,10 +156,6 @@ fn skvq_load_batch(kbase: u32, o: TileOffsets, b: u32) -> TileBatch {
   } else {
     r.vw = fold_load4(kbase + o.v_code + 4u * b * o.v_step, o.v_step);
   }
-  if (SKVQ_META_PRELOAD) {
-    r.va = skvq_meta4(vbase, o.vc, t0, o.ts, o.vc.ja);
-    if (FOLD_SPAN > 1u) { r.vb = skvq_meta4(vbase, o.vc, t0, o.ts, o.vc.jb); }
-  }
   return r;
 }
 
@@ -163,14 +163,14 @@ fn fold_load_tile(kbase: u32, o: TileOffsets) -> TileWords {
   var t = fold_tile_zero();
   t.kbase = kbase;
   let b0 = skvq_load_batch(kbase, o, 0u);
-  t.kw0 = b0.kw; t.ka0 = b0.ka; t.kb0 = b0.kb; t.vw0 = b0.vw; t.vx0 = b0.vx; t.va0 = b0.va; t.vb0 = b0.vb;
+  t.kw0 = b0.kw; t.vw0 = b0.vw; t.vx0 = b0.vx;
   let b1 = skvq_load_batch(kbase, o, 1u);
-  t.kw1 = b1.kw; t.ka1 = b1.ka; t.kb1 = b1.kb; t.vw1 = b1.vw; t.vx1 = b1.vx; t.va1 = b1.va; t.vb1 = b1.vb;
+  t.kw1 = b1.kw; t.vw1 = b1.vw; t.vx1 = b1.vx;
   if (FOLD_LPT > 8u) {
     let b2 = skvq_load_batch(kbase, o, 2u);
-    t.kw2 = b2.kw; t.ka2 = b2.ka; t.kb2 = b2.kb; t.vw2 = b2.vw; t.vx2 = b2.vx; t.va2 = b2.va; t.vb2 = b2.vb;
+    t.kw2 = b2.kw; t.vw2 = b2.vw; t.vx2 = b2.vx;
     let b3 = skvq_load_batch(kbase, o, 3u);
-    t.kw3 = b3.kw; t.ka3 = b3.ka; t.kb3 = b3.kb; t.vw3 = b3.vw; t.vx3 = b3.vx; t.va3 = b3.va; t.vb3 = b3.vb;
+    t.kw3 = b3.kw; t.vw3 = b3.vw; t.vx3 = b3.vx;
   }
   return t;
 }
@@ -205,15 +205,25 @@ fn skvq_trit_field(w: u32, x: u32, t: u32, k: u32) -> u32 {
   return (f >> (2u * (r % 5u))) & 0xffffu;
 }
 
-// x = code * scale + zero of a chunk, scale and zero per position from the words of groups ja, jb
-fn skvq_decode(c: Codes8, ch: SkvqChunk, ma: u32, mb: u32) -> Codes8 {
-  let a = unpack2x16float(ma);
+// x = code * scale + zero of a chunk, scale and zero per position from the words of slots 0..3
+fn skvq_decode(c: Codes8, ch: SkvqChunk, metas: vec4<u32>) -> Codes8 {
+  let a = unpack2x16float(metas.x);
   var s_lo = vec4<f32>(a.x); var s_hi = s_lo;
   var z_lo = vec4<f32>(a.y); var z_hi = z_lo;
   if (FOLD_SPAN > 1u) {
-    let b = unpack2x16float(mb);
-    s_lo = select(s_lo, vec4<f32>(b.x), ch.in_b_lo); s_hi = select(s_hi, vec4<f32>(b.x), ch.in_b_hi);
-    z_lo = select(z_lo, vec4<f32>(b.y), ch.in_b_lo); z_hi = select(z_hi, vec4<f32>(b.y), ch.in_b_hi);
+    let b = unpack2x16float(metas.y);
+    s_lo = select(s_lo, vec4<f32>(b.x), ch.in1_lo); s_hi = select(s_hi, vec4<f32>(b.x), ch.in1_hi);
+    z_lo = select(z_lo, vec4<f32>(b.y), ch.in1_lo); z_hi = select(z_hi, vec4<f32>(b.y), ch.in1_hi);
+  }
+  if (FOLD_SPAN > 2u) {
+    let b = unpack2x16float(metas.z);
+    s_lo = select(s_lo, vec4<f32>(b.x), ch.in2_lo); s_hi = select(s_hi, vec4<f32>(b.x), ch.in2_hi);
+    z_lo = select(z_lo, vec4<f32>(b.y), ch.in2_lo); z_hi = select(z_hi, vec4<f32>(b.y), ch.in2_hi);
+  }
+  if (FOLD_SPAN > 3u) {
+    let b = unpack2x16float(metas.w);
+    s_lo = select(s_lo, vec4<f32>(b.x), ch.in3_lo); s_hi = select(s_hi, vec4<f32>(b.x), ch.in3_hi);
+    z_lo = select(z_lo, vec4<f32>(b.y), ch.in3_lo); z_hi = select(z_hi, vec4<f32>(b.y), ch.in3_hi);
   }
   return Codes8(c.lo * s_lo + z_lo, c.hi * s_hi + z_hi);
 }
@@ -248,18 +258,18 @@ fn skvq_key_dots(fq: FoldQ, x: Codes8) -> vec4<f32> {
 // tokens 4b..4b+3 of the invocation: column u = token 4b+u's partial dots (heads in the rows)
 fn fold_key_batch(fq: FoldQ, tw: TileWords, o: TileOffsets, b: u32) -> mat4x4<f32> {
   let w = fold_pick4(tw.kw0, tw.kw1, tw.kw2, tw.kw3, b);
-  var ma = fold_pick4(tw.ka0, tw.ka1, tw.ka2, tw.ka3, b);
-  var mb = fold_pick4(tw.kb0, tw.kb1, tw.kb2, tw.kb3, b);
-  if (!SKVQ_META_PRELOAD) {
-    let t0 = o.tg + 4u * b * o.ts;
-    ma = skvq_meta4(tw.kbase, o.kc, t0, o.ts, o.kc.ja);
-    if (FOLD_SPAN > 1u) { mb = skvq_meta4(tw.kbase, o.kc, t0, o.ts, o.kc.jb); }
-  }
+  let t0 = o.tg + 4u * b * o.ts;
+  // slot u's words of the 4 tokens, transposed into each token's slots
+  let s0 = skvq_meta4(tw.kbase, o.kc, t0, o.ts, o.kc.j.x);
+  var s1 = s0; var s2 = s0; var s3 = s0;
+  if (FOLD_SPAN > 1u) { s1 = skvq_meta4(tw.kbase, o.kc, t0, o.ts, o.kc.j.y); }
+  if (FOLD_SPAN > 2u) { s2 = skvq_meta4(tw.kbase, o.kc, t0, o.ts, o.kc.j.z); }
+  if (FOLD_SPAN > 3u) { s3 = skvq_meta4(tw.kbase, o.kc, t0, o.ts, o.kc.j.w); }
   return mat4x4<f32>(
-    skvq_key_dots(fq, skvq_decode(skvq_codes(w.x, o.k_sh, K_BITS), o.kc, ma.x, mb.x)),
-    skvq_key_dots(fq, skvq_decode(skvq_codes(w.y, o.k_sh, K_BITS), o.kc, ma.y, mb.y)),
-    skvq_key_dots(fq, skvq_decode(skvq_codes(w.z, o.k_sh, K_BITS), o.kc, ma.z, mb.z)),
-    skvq_key_dots(fq, skvq_decode(skvq_codes(w.w, o.k_sh, K_BITS), o.kc, ma.w, mb.w)));
+    skvq_key_dots(fq, skvq_decode(skvq_codes(w.x, o.k_sh, K_BITS), o.kc, vec4<u32>(s0.x, s1.x, s2.x, s3.x))),
+    skvq_key_dots(fq, skvq_decode(skvq_codes(w.y, o.k_sh, K_BITS), o.kc, vec4<u32>(s0.y, s1.y, s2.y, s3.y))),
+    skvq_key_dots(fq, skvq_decode(skvq_codes(w.z, o.k_sh, K_BITS), o.kc, vec4<u32>(s0.z, s1.z, s2.z, s3.z))),
+    skvq_key_dots(fq, skvq_decode(skvq_codes(w.w, o.k_sh, K_BITS), o.kc, vec4<u32>(s0.w, s1.w, s2.w, s3.w))));
 }
 
 // per-head value state: l (heads in the components) and one accumulator of decoded values per head
@@ -278,22 +288,16 @@ fn fold_acc_zero() -> FoldAcc {
 
 // token 4b+u of the invocation with its probabilities p: acc += p x
 fn fold_value_token(st: ptr<function, FoldAcc>, tw: TileWords, o: TileOffsets, b: u32, u: u32, p: vec4<f32>) {
+  let t = o.tg + (4u * b + u) * o.ts;
   let w = fold_pick4(tw.vw0, tw.vw1, tw.vw2, tw.vw3, b)[u];
-  var ma = fold_pick4(tw.va0, tw.va1, tw.va2, tw.va3, b)[u];
-  var mb = fold_pick4(tw.vb0, tw.vb1, tw.vb2, tw.vb3, b)[u];
-  if (!SKVQ_META_PRELOAD) {
-    let w = tw.kbase + V_OFFSET + ((o.tg + (4u * b + u) * o.ts) >> o.vc.lm) * o.vc.C;
-    ma = pages[w + o.vc.ja];
-    if (FOLD_SPAN > 1u) { mb = pages[w + o.vc.jb]; }
-  }
   var c: Codes8;
   if (FOLD_V_TERNARY) {
     let x = fold_pick4(tw.vx0, tw.vx1, tw.vx2, tw.vx3, b)[u];
-    c = skvq_codes(skvq_trit_field(w, x, o.tg + (4u * b + u) * o.ts, o.k), 0u, 2u);
+    c = skvq_codes(skvq_trit_field(w, x, t, o.k), 0u, 2u);
   } else {
     c = skvq_codes(w, o.v_sh, V_BITS);
   }
-  let x = skvq_decode(c, o.vc, ma, mb);
+  let x = skvq_decode(c, o.vc, skvq_meta1(tw.kbase + V_OFFSET, o.vc, t));
   (*st).a0.lo = (*st).a0.lo + p.x * x.lo; (*st).a0.hi = (*st).a0.hi + p.x * x.hi;
   if (FOLD_G > 1u) { (*st).a1.lo = (*st).a1.lo + p.y * x.lo; (*st).a1.hi = (*st).a1.hi + p.y * x.hi; }
   if (FOLD_G > 2u) { (*st).a2.lo = (*st).a2.lo + p.z * x.lo; (*st).a2.hi = (*st).a2.hi + p.z * x.hi; }

@@ -76,7 +76,7 @@ export const FOLD_MAX_HEADS = 4;
 /** Invocation rows of 32 (tiles per round) of fold.wgsl: FOLD_W there, set by the glue. */
 export const FOLD_ROWS = 4;
 /** Most SKVQ channel groups one chunk of 8 positions may meet in fold-skvq.wgsl (FOLD_SPAN). */
-export const SKVQ_FOLD_MAX_SPAN = 2;
+export const SKVQ_FOLD_MAX_SPAN = 4;
 
 /** A codec pair's file for the folded drivers, its glue constants and its workgroup tables. */
 export interface FoldCodec {
@@ -88,7 +88,7 @@ export interface FoldCodec {
 /**
  * The fold file for a codec pair, or undefined: both streams KIVI with 2 or 4 bits each
  * (fold-kivi.wgsl), or both SKVQ with 2/4-bit keys, 2/4-bit or ternary values and chunks that
- * meet at most SKVQ_FOLD_MAX_SPAN groups (`skvqSpan`, from the params: skvqFoldSpan).
+ * meet at most SKVQ_FOLD_MAX_SPAN groups (`skvqSpan`, from the params: skvqFoldSpan; fold-skvq.wgsl).
  */
 export function foldCodec(key: WgslCodecKernels, value: WgslCodecKernels, skvqSpan?: number): FoldCodec | undefined {
   const bits24 = (k: WgslCodecKernels): boolean => k.bits === 2 || k.bits === 4;

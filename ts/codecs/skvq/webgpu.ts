@@ -29,7 +29,7 @@ const CHUNK = 8;
 /**
  * The most channel groups one 8-position chunk of the permuted order meets, over every KV head
  * of one SKVQ stream's params ([levels, C, m, alpha], then per head perm[d], groupStart[C+1],
- * slot[d]; docs/FORMAT.md "SKVQ"). fold-skvq.wgsl handles up to 2.
+ * slot[d]; docs/FORMAT.md "SKVQ"). fold-skvq.wgsl handles up to 4 (SKVQ_FOLD_MAX_SPAN).
  */
 export function skvqChunkSpan(paramWords: Uint32Array, headDim: number): number {
   const C = paramWords[1]!;
