@@ -345,6 +345,7 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
   const vec4Aligned = [key.tileWords, value.tileWords].every((w) => w % 4 === 0);
   const skvqSpan = skvqFoldSpan(key, value, s.d);
   const choice = chooseAttendKernel(kk, vk, { headDim: s.d, group: s.nHeads / s.nKv, maxWorkgroupBytes: dev.limits.maxComputeWorkgroupStorageSize,
+    maxInvocations: dev.limits.maxComputeInvocationsPerWorkgroup,
     vec4Aligned, kernel: forced[variant] ?? 'words', ...foldOpts, ...(c.subgroupSize !== undefined ? { subgroupSize: c.subgroupSize } : {}),
     ...(skvqSpan !== undefined ? { skvqSpan } : {}) });
   let src = choice.source;

@@ -47,6 +47,11 @@ describe('attention kernel choice', () => {
     expect(chooseAttendKernel(k['skvq-v1.5']!, k['skvq-v2']!, { ...base, skvqSpan: 1 }).kernel).toBe('generic');
     expect(chooseAttendKernel(k['skvq-k2']!, k['skvq-v1.5']!, { ...base, skvqSpan: 2 }).source).toContain('const FOLD_V_TERNARY: bool = true;');
     expect(chooseAttendKernel(k['skvq-k2']!, k['skvq-v2']!, { ...base, skvqSpan: 2 }).source).toContain('const FOLD_SPAN: u32 = 2u;');
+    // rows of 32 invocations stay within maxComputeInvocationsPerWorkgroup (WebGPU's default 256)
+    const rows = (maxInvocations?: number): string | undefined => /const FOLD_W: u32 = (\d+)u;/.exec(chooseAttendKernel(k['skvq-k2']!, k['skvq-v2']!,
+      { ...base, skvqSpan: 2, subgroupSize: 32, ...(maxInvocations ? { maxInvocations } : {}) }).source)?.[1];
+    expect(rows()).toBe('8');
+    expect(rows(1024)).toBe('16');
   });
   it('skvqChunkSpan: the most groups an 8-position chunk meets, over heads', () => {
     const span = (cuts: number[][]): number => {

@@ -106,6 +106,7 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
   const skvqSpan = skvqFoldSpan(L.key, L.value, d);
   const choice = chooseAttendKernel(kk, vk, {
     headDim: d, group, maxWorkgroupBytes: ctx.limits.maxComputeWorkgroupStorageSize, vec4Aligned,
+    maxInvocations: ctx.limits.maxComputeInvocationsPerWorkgroup,
     kernel: opts.kernel ?? 'auto',
     ...(sgSize !== undefined ? { subgroupSize: sgSize } : {}),
     ...(skvqSpan !== undefined ? { skvqSpan } : {}),

@@ -141,6 +141,8 @@ export interface ChooseAttendOptions {
   foldPrefetch?: boolean;
   /** The adapter's subgroup size when every subgroup has the same (subgroups.ts), else undefined. */
   subgroupSize?: number;
+  /** The device's maxComputeInvocationsPerWorkgroup (rows of 32 are capped by it; WebGPU's default 256). */
+  maxInvocations?: number;
   /** SKVQ pairs: the most channel groups a chunk of 8 positions meets (skvqFoldSpan). */
   skvqSpan?: number;
 }
@@ -186,8 +188,9 @@ function composeAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
     let heads = Math.min(opts.foldMaxHeads ?? FOLD_MAX_HEADS, FOLD_MAX_HEADS, opts.group);
     // measured on the H100 (bench/README.md): one head per workgroup is fastest with 8 rows and
     // no prefetch; several heads with the codec's rows and prefetch
+    const maxRows = Math.max(1, Math.floor((opts.maxInvocations ?? 256) / 32));
     const shape = (h: number): { rows: number; prefetch: boolean } => ({
-      rows: opts.foldRows ?? (h === 1 ? 8 : fold.rowsSeveralHeads), prefetch: opts.foldPrefetch ?? (h > 1 && fold.prefetch),
+      rows: opts.foldRows ?? Math.min(maxRows, h === 1 ? 8 : fold.rowsSeveralHeads), prefetch: opts.foldPrefetch ?? (h > 1 && fold.prefetch),
     });
     const bytes = (h: number): number => foldSgWorkgroupBytes(h, opts.headDim, shape(h).rows, fold.tableBytes);
     while (heads > 1 && bytes(heads) > opts.maxWorkgroupBytes) heads--;
@@ -198,7 +201,7 @@ function composeAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
     }
   }
   if ((want === 'auto' || want === 'fold' || want === 'fold-sg') && fold) {
-    const rows = opts.foldRows ?? FOLD_ROWS;
+    const rows = opts.foldRows ?? Math.min(FOLD_ROWS, Math.max(1, Math.floor((opts.maxInvocations ?? 256) / 32)));
     let heads = Math.min(opts.foldMaxHeads ?? FOLD_MAX_HEADS, FOLD_MAX_HEADS, opts.group);
     const bytes = (h: number): number => foldWorkgroupBytes(h, opts.headDim, rows, fold.tableBytes);
     while (heads > 1 && bytes(heads) > opts.maxWorkgroupBytes) heads--;
