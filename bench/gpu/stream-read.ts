@@ -10,6 +10,9 @@ import { openBenchDevice } from './bench-device.js';
 
 export async function measureStreamRead(device: GPUDevice, src: string, mib: number): Promise<{ bytes: number; ms: number; gbps: number; method: string; order: string; workgroups: number }> {
   const bytes = mib * 1024 * 1024; const log = (m: string) => process.env.KVPACK_DEBUG && console.error(m);
+  // a read that hit a device error (e.g. after an out-of-memory elsewhere) timed nothing: it throws
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
   const buf = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
   // Fill with non-zero data (never time on zeros): a small pattern copied across the buffer.
   const chunk = new Uint32Array(1 << 18).map((_, i) => (i * 2654435761) >>> 0);
@@ -33,6 +36,8 @@ export async function measureStreamRead(device: GPUDevice, src: string, mib: num
     }
   }
   log("measured"); buf.destroy(); sink.destroy();
+  const errors = [await device.popErrorScope(), await device.popErrorScope()].filter((e) => e !== null);
+  if (errors.length) throw new Error(`stream read failed: ${errors.map((e) => e!.message).join('; ')}`);
   return { bytes, ms: best!.ms, gbps: bytes / (best!.ms * 1e-3) / 1e9, method: best!.method, order: best!.order, workgroups: best!.workgroups };
 }
 
