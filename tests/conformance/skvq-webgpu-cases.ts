@@ -58,6 +58,10 @@ const FOLD_SHAPES: FoldShape[] = [
   { key: 'skvq-k4', value: 'skvq-v1.5', d: 128, nKv: 1, group: 2, window: 0, sinks: 0, n: 70, cuts: [9, 12, 70], span: 3 },
   // outlier channels in small groups at the end of the order, as calibration makes them (span 4)
   { key: 'skvq-k2', value: 'skvq-v1.5', d: 128, nKv: 2, group: 4, window: 0, sinks: 0, n: 100, cuts: [121, 123, 126], span: 4 },
+  // one head per workgroup (per-slot dot products instead of per-position selects), spans 1, 3, 4
+  { key: 'skvq-k2', value: 'skvq-v2', d: 64, nKv: 2, group: 1, window: 0, sinks: 0, n: 80, cuts: [16, 40], span: 1 },
+  { key: 'skvq-k4', value: 'skvq-v1.5', d: 64, nKv: 1, group: 1, window: 8, sinks: 1, n: 90, cuts: [9, 12, 40], span: 3 },
+  { key: 'skvq-k2', value: 'skvq-v1.5', d: 128, nKv: 1, group: 1, window: 0, sinks: 0, n: 100, cuts: [121, 123, 126], span: 4 },
   { key: 'skvq-k2', value: 'skvq-v2', d: 64, nKv: 1, group: 1, window: 0, sinks: 0, n: 70, cuts: [17, 18, 19, 20], span: 5 }, // tiles.wgsl
 ];
 

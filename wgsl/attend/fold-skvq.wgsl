@@ -228,30 +228,73 @@ fn skvq_decode(c: Codes8, ch: SkvqChunk, metas: vec4<u32>) -> Codes8 {
   return Codes8(c.lo * s_lo + z_lo, c.hi * s_hi + z_hi);
 }
 
-// the workgroup's queries at the invocation's positions (vec4 index qv of q_sh)
+// The queries at the invocation's positions. Several heads: q0..q3 = heads 0..3, and every
+// token is decoded once for all of them (x = code * scale + zero, scale/zero picked per position).
+// One head (FOLD_G = 1): q0..q3 = the query masked to slots 0..3, qz = their sums, so a token
+// costs sum_u scale_u (q_u . code) + zero_u qz_u: FOLD_SPAN dot products and no per-position
+// selects (the selects cost as much as the dot products: bench/README.md).
+// the one-head form above (an A/B knob for bench/gpu: -xSKVQ_SLOT_SUMS=false decodes per position)
+const SKVQ_SLOT_SUMS: bool = FOLD_G == 1u;
+
 struct FoldQ {
   q0: Codes8,
   q1: Codes8,
   q2: Codes8,
   q3: Codes8,
+  qz: vec4<f32>,
 }
+
+// q masked to the positions at or after a slot boundary (in) and before the next one (next)
+fn skvq_slot_q(q: Codes8, in_lo: vec4<bool>, in_hi: vec4<bool>, next_lo: vec4<bool>, next_hi: vec4<bool>) -> Codes8 {
+  let z = vec4<f32>(0.0);
+  return Codes8(select(z, q.lo, in_lo & !next_lo), select(z, q.hi, in_hi & !next_hi));
+}
+
+fn skvq_sum8(q: Codes8) -> f32 { return dot(q.lo + q.hi, vec4<f32>(1.0)); }
 
 fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ {
   let hq = HEAD_DIM / 4u;
   let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
-  var fq = FoldQ(Codes8(q_sh[qv], q_sh[qv + 1u]), zero8, zero8, zero8);
-  if (FOLD_G > 1u) { fq.q1 = Codes8(q_sh[hq + qv], q_sh[hq + qv + 1u]); }
-  if (FOLD_G > 2u) { fq.q2 = Codes8(q_sh[2u * hq + qv], q_sh[2u * hq + qv + 1u]); }
-  if (FOLD_G > 3u) { fq.q3 = Codes8(q_sh[3u * hq + qv], q_sh[3u * hq + qv + 1u]); }
+  let q = Codes8(q_sh[qv], q_sh[qv + 1u]);
+  var fq = FoldQ(q, zero8, zero8, zero8, vec4<f32>(0.0));
+  if (SKVQ_SLOT_SUMS) {
+    let all = vec4<bool>(true);
+    let c = o.kc;
+    fq.q0 = skvq_slot_q(q, all, all, c.in1_lo, c.in1_hi);
+    fq.q1 = skvq_slot_q(q, c.in1_lo, c.in1_hi, c.in2_lo, c.in2_hi);
+    fq.q2 = skvq_slot_q(q, c.in2_lo, c.in2_hi, c.in3_lo, c.in3_hi);
+    fq.q3 = skvq_slot_q(q, c.in3_lo, c.in3_hi, !all, !all);
+    if (FOLD_SPAN == 1u) { fq.q0 = q; }
+    if (FOLD_SPAN == 2u) { fq.q1 = skvq_slot_q(q, c.in1_lo, c.in1_hi, !all, !all); }
+    if (FOLD_SPAN == 3u) { fq.q2 = skvq_slot_q(q, c.in2_lo, c.in2_hi, !all, !all); }
+    fq.qz = vec4<f32>(skvq_sum8(fq.q0), skvq_sum8(fq.q1), skvq_sum8(fq.q2), skvq_sum8(fq.q3));
+  } else {
+    if (FOLD_G > 1u) { fq.q1 = Codes8(q_sh[hq + qv], q_sh[hq + qv + 1u]); }
+    if (FOLD_G > 2u) { fq.q2 = Codes8(q_sh[2u * hq + qv], q_sh[2u * hq + qv + 1u]); }
+    if (FOLD_G > 3u) { fq.q3 = Codes8(q_sh[3u * hq + qv], q_sh[3u * hq + qv + 1u]); }
+  }
   return fq;
 }
 
-fn skvq_key_dots(fq: FoldQ, x: Codes8) -> vec4<f32> {
+fn skvq_dot8(a: Codes8, b: Codes8) -> f32 { return dot(a.lo, b.lo) + dot(a.hi, b.hi); }
+
+// one token's partial dots (heads in the components) from its codes and slot metadata words
+fn skvq_key_token(fq: FoldQ, o: TileOffsets, word: u32, metas: vec4<u32>) -> vec4<f32> {
+  let c = skvq_codes(word, o.k_sh, K_BITS);
   var d = vec4<f32>(0.0);
-  d.x = dot(fq.q0.lo, x.lo) + dot(fq.q0.hi, x.hi);
-  if (FOLD_G > 1u) { d.y = dot(fq.q1.lo, x.lo) + dot(fq.q1.hi, x.hi); }
-  if (FOLD_G > 2u) { d.z = dot(fq.q2.lo, x.lo) + dot(fq.q2.hi, x.hi); }
-  if (FOLD_G > 3u) { d.w = dot(fq.q3.lo, x.lo) + dot(fq.q3.hi, x.hi); }
+  if (SKVQ_SLOT_SUMS) {
+    let a = unpack2x16float(metas.x);
+    d.x = a.x * skvq_dot8(fq.q0, c) + a.y * fq.qz.x;
+    if (FOLD_SPAN > 1u) { let b = unpack2x16float(metas.y); d.x = d.x + b.x * skvq_dot8(fq.q1, c) + b.y * fq.qz.y; }
+    if (FOLD_SPAN > 2u) { let b = unpack2x16float(metas.z); d.x = d.x + b.x * skvq_dot8(fq.q2, c) + b.y * fq.qz.z; }
+    if (FOLD_SPAN > 3u) { let b = unpack2x16float(metas.w); d.x = d.x + b.x * skvq_dot8(fq.q3, c) + b.y * fq.qz.w; }
+    return d;
+  }
+  let x = skvq_decode(c, o.kc, metas);
+  d.x = skvq_dot8(fq.q0, x);
+  if (FOLD_G > 1u) { d.y = skvq_dot8(fq.q1, x); }
+  if (FOLD_G > 2u) { d.z = skvq_dot8(fq.q2, x); }
+  if (FOLD_G > 3u) { d.w = skvq_dot8(fq.q3, x); }
   return d;
 }
 
@@ -266,15 +309,17 @@ fn fold_key_batch(fq: FoldQ, tw: TileWords, o: TileOffsets, b: u32) -> mat4x4<f3
   if (FOLD_SPAN > 2u) { s2 = skvq_meta4(tw.kbase, o.kc, t0, o.ts, o.kc.j.z); }
   if (FOLD_SPAN > 3u) { s3 = skvq_meta4(tw.kbase, o.kc, t0, o.ts, o.kc.j.w); }
   return mat4x4<f32>(
-    skvq_key_dots(fq, skvq_decode(skvq_codes(w.x, o.k_sh, K_BITS), o.kc, vec4<u32>(s0.x, s1.x, s2.x, s3.x))),
-    skvq_key_dots(fq, skvq_decode(skvq_codes(w.y, o.k_sh, K_BITS), o.kc, vec4<u32>(s0.y, s1.y, s2.y, s3.y))),
-    skvq_key_dots(fq, skvq_decode(skvq_codes(w.z, o.k_sh, K_BITS), o.kc, vec4<u32>(s0.z, s1.z, s2.z, s3.z))),
-    skvq_key_dots(fq, skvq_decode(skvq_codes(w.w, o.k_sh, K_BITS), o.kc, vec4<u32>(s0.w, s1.w, s2.w, s3.w))));
+    skvq_key_token(fq, o, w.x, vec4<u32>(s0.x, s1.x, s2.x, s3.x)),
+    skvq_key_token(fq, o, w.y, vec4<u32>(s0.y, s1.y, s2.y, s3.y)),
+    skvq_key_token(fq, o, w.z, vec4<u32>(s0.z, s1.z, s2.z, s3.z)),
+    skvq_key_token(fq, o, w.w, vec4<u32>(s0.w, s1.w, s2.w, s3.w)));
 }
 
-// per-head value state: l (heads in the components) and one accumulator of decoded values per head
+// Per-head value state: l (heads in the components) and one accumulator of decoded values per
+// head; one head (FOLD_G = 1): a0..a3 = per-slot sums of (p scale_u) code, z = sums of p zero_u.
 struct FoldAcc {
   l: vec4<f32>,
+  z: vec4<f32>,
   a0: Codes8,
   a1: Codes8,
   a2: Codes8,
@@ -283,10 +328,12 @@ struct FoldAcc {
 
 fn fold_acc_zero() -> FoldAcc {
   let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
-  return FoldAcc(vec4<f32>(0.0), zero8, zero8, zero8, zero8);
+  return FoldAcc(vec4<f32>(0.0), vec4<f32>(0.0), zero8, zero8, zero8, zero8);
 }
 
-// token 4b+u of the invocation with its probabilities p: acc += p x
+fn skvq_axpy8(a: Codes8, w: f32, c: Codes8) -> Codes8 { return Codes8(a.lo + w * c.lo, a.hi + w * c.hi); }
+
+// token 4b+u of the invocation with its probabilities p
 fn fold_value_token(st: ptr<function, FoldAcc>, tw: TileWords, o: TileOffsets, b: u32, u: u32, p: vec4<f32>) {
   let t = o.tg + (4u * b + u) * o.ts;
   let w = fold_pick4(tw.vw0, tw.vw1, tw.vw2, tw.vw3, b)[u];
@@ -297,24 +344,51 @@ fn fold_value_token(st: ptr<function, FoldAcc>, tw: TileWords, o: TileOffsets, b
   } else {
     c = skvq_codes(w, o.v_sh, V_BITS);
   }
-  let x = skvq_decode(c, o.vc, skvq_meta1(tw.kbase + V_OFFSET, o.vc, t));
-  (*st).a0.lo = (*st).a0.lo + p.x * x.lo; (*st).a0.hi = (*st).a0.hi + p.x * x.hi;
-  if (FOLD_G > 1u) { (*st).a1.lo = (*st).a1.lo + p.y * x.lo; (*st).a1.hi = (*st).a1.hi + p.y * x.hi; }
-  if (FOLD_G > 2u) { (*st).a2.lo = (*st).a2.lo + p.z * x.lo; (*st).a2.hi = (*st).a2.hi + p.z * x.hi; }
-  if (FOLD_G > 3u) { (*st).a3.lo = (*st).a3.lo + p.w * x.lo; (*st).a3.hi = (*st).a3.hi + p.w * x.hi; }
+  let metas = skvq_meta1(tw.kbase + V_OFFSET, o.vc, t);
+  if (SKVQ_SLOT_SUMS) {
+    let a = unpack2x16float(metas.x);
+    (*st).a0 = skvq_axpy8((*st).a0, p.x * a.x, c); (*st).z.x = (*st).z.x + p.x * a.y;
+    if (FOLD_SPAN > 1u) { let s = unpack2x16float(metas.y); (*st).a1 = skvq_axpy8((*st).a1, p.x * s.x, c); (*st).z.y = (*st).z.y + p.x * s.y; }
+    if (FOLD_SPAN > 2u) { let s = unpack2x16float(metas.z); (*st).a2 = skvq_axpy8((*st).a2, p.x * s.x, c); (*st).z.z = (*st).z.z + p.x * s.y; }
+    if (FOLD_SPAN > 3u) { let s = unpack2x16float(metas.w); (*st).a3 = skvq_axpy8((*st).a3, p.x * s.x, c); (*st).z.w = (*st).z.w + p.x * s.y; }
+    return;
+  }
+  let x = skvq_decode(c, o.vc, metas);
+  (*st).a0 = skvq_axpy8((*st).a0, p.x, x);
+  if (FOLD_G > 1u) { (*st).a1 = skvq_axpy8((*st).a1, p.y, x); }
+  if (FOLD_G > 2u) { (*st).a2 = skvq_axpy8((*st).a2, p.z, x); }
+  if (FOLD_G > 3u) { (*st).a3 = skvq_axpy8((*st).a3, p.w, x); }
 }
+
+fn skvq_scale8(a: Codes8, c: f32) -> Codes8 { return Codes8(a.lo * c, a.hi * c); }
 
 // rescale the value state by c (heads in the components) after the running max moved
 fn fold_rescale(st: ptr<function, FoldAcc>, c: vec4<f32>) {
   (*st).l = (*st).l * c;
-  (*st).a0.lo = (*st).a0.lo * c.x; (*st).a0.hi = (*st).a0.hi * c.x;
-  if (FOLD_G > 1u) { (*st).a1.lo = (*st).a1.lo * c.y; (*st).a1.hi = (*st).a1.hi * c.y; }
-  if (FOLD_G > 2u) { (*st).a2.lo = (*st).a2.lo * c.z; (*st).a2.hi = (*st).a2.hi * c.z; }
-  if (FOLD_G > 3u) { (*st).a3.lo = (*st).a3.lo * c.w; (*st).a3.hi = (*st).a3.hi * c.w; }
+  if (SKVQ_SLOT_SUMS) {
+    (*st).z = (*st).z * c.x;
+    (*st).a0 = skvq_scale8((*st).a0, c.x);
+    if (FOLD_SPAN > 1u) { (*st).a1 = skvq_scale8((*st).a1, c.x); }
+    if (FOLD_SPAN > 2u) { (*st).a2 = skvq_scale8((*st).a2, c.x); }
+    if (FOLD_SPAN > 3u) { (*st).a3 = skvq_scale8((*st).a3, c.x); }
+    return;
+  }
+  (*st).a0 = skvq_scale8((*st).a0, c.x);
+  if (FOLD_G > 1u) { (*st).a1 = skvq_scale8((*st).a1, c.y); }
+  if (FOLD_G > 2u) { (*st).a2 = skvq_scale8((*st).a2, c.z); }
+  if (FOLD_G > 3u) { (*st).a3 = skvq_scale8((*st).a3, c.w); }
 }
 
-// head j's accumulator (values of the invocation's 8 positions)
+// head j's values of the invocation's 8 positions (one head: each position's slot sum + zero sum)
 fn fold_output(st: FoldAcc, o: TileOffsets, j: u32) -> Codes8 {
+  if (SKVQ_SLOT_SUMS) {
+    let c = o.vc;
+    var lo = st.a0.lo + st.z.x; var hi = st.a0.hi + st.z.x;
+    if (FOLD_SPAN > 1u) { lo = select(lo, st.a1.lo + st.z.y, c.in1_lo); hi = select(hi, st.a1.hi + st.z.y, c.in1_hi); }
+    if (FOLD_SPAN > 2u) { lo = select(lo, st.a2.lo + st.z.z, c.in2_lo); hi = select(hi, st.a2.hi + st.z.z, c.in2_hi); }
+    if (FOLD_SPAN > 3u) { lo = select(lo, st.a3.lo + st.z.w, c.in3_lo); hi = select(hi, st.a3.hi + st.z.w, c.in3_hi); }
+    return Codes8(lo, hi);
+  }
   var a = st.a0;
   if (j == 1u) { a = st.a1; } else if (j == 2u) { a = st.a2; } else if (j == 3u) { a = st.a3; }
   return a;
