@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 
 const r = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const panels = [['32x32x128', 1], ['32x8x128', 1], ['32x32x128', 8], ['32x8x128', 8]];
-const colors = { fp32: '#888', fp16: '#1f77b4', q8_0: '#2ca02c', q4_0: '#98df8a', kivi2: '#d62728', kivi4: '#ff9896', 'skvq-k2v1.5': '#9467bd', torch: '#000' };
+const colors = { fp32: '#888', fp16: '#1f77b4', q8_0: '#2ca02c', q4_0: '#98df8a', kivi2: '#d62728', kivi4: '#ff9896', 'skvq-k2v1.5': '#9467bd', 'skvq-k2v1.5-g128': '#17becf', torch: '#000' };
 const W = 420, H = 300, M = { l: 55, r: 10, t: 28, b: 40 };
 const ctxs = [4096, 32768, 131072, 1048576];
 const x = (c) => M.l + (Math.log2(c / 4096) / Math.log2(1048576 / 4096)) * (W - M.l - M.r);
