@@ -13,7 +13,7 @@
 //   struct TileWords, fold_load_tile(kbase, o) every word of the invocation's share of a tile
 //   struct FoldQ, fold_query(tw, o, qv)       the queries with the tile's key metadata folded in
 //   fold_key_batch(fq, tw, o, b) -> mat4x4    partial dots of tokens 4b..4b+3 (columns; heads in rows)
-//   struct FoldAcc (field l), fold_acc_zero(), fold_rescale(&st, c)
+//   fold_rescale(&st, c)                      after the running max moved (FoldAcc: below)
 //   fold_value_token(&st, tw, o, b, u, p)     value of token 4b+u with its probabilities p
 //   fold_output(st, o, j) -> Codes8           head j's values of the invocation's 8 positions
 //   fold_out_channel(kv_head, p) -> u32       model channel of output position p
@@ -108,4 +108,20 @@ fn fold_lane(lid: u32) -> FoldLane {
 // one of four vectors by a literal index (the drivers' token batches)
 fn fold_pick4(a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32>, i: u32) -> vec4<u32> {
   return select(select(a, b, i == 1u), select(c, d, i == 3u), i >= 2u);
+}
+
+// One invocation's value state: l = softmax sums (heads in the components); what z and a0..a3 hold
+// is the codec's (its fold file says), the drivers only create it, pass it and read l.
+struct FoldAcc {
+  l: vec4<f32>,
+  z: vec4<f32>,
+  a0: Codes8,
+  a1: Codes8,
+  a2: Codes8,
+  a3: Codes8,
+}
+
+fn fold_acc_zero() -> FoldAcc {
+  let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
+  return FoldAcc(vec4<f32>(0.0), vec4<f32>(0.0), zero8, zero8, zero8, zero8);
 }

@@ -154,16 +154,9 @@ fn fold_key_batch(fq: FoldQ, tw: TileWords, o: TileOffsets, b: u32) -> mat4x4<f3
     fold_key_dots(fq, w.z, o.k_sh), fold_key_dots(fq, w.w, o.k_sh));
 }
 
-// Per-head value state of one invocation: heads in the components of l and z (sum of p * zero),
-// one accumulator per head in code units (the 2^k of each position is removed at the end).
-struct FoldAcc {
-  l: vec4<f32>,
-  z: vec4<f32>,
-  a0: Codes8,
-  a1: Codes8,
-  a2: Codes8,
-  a3: Codes8,
-}
+
+// FoldAcc here: l, z = sum of p * zero (heads in the components); a0..a3 = one accumulator per
+// head in code units (the 2^k of each position is removed at the end).
 
 // one token of the value pass with its probabilities p (heads in the components):
 // acc += (p scale) code, z += p zero
@@ -178,10 +171,6 @@ fn fold_value_add(st: ptr<function, FoldAcc>, word: u32, mw: u32, p: vec4<f32>, 
   if (FOLD_G > 3u) { (*st).a3.lo = (*st).a3.lo + w.w * f.lo; (*st).a3.hi = (*st).a3.hi + w.w * f.hi; }
 }
 
-fn fold_acc_zero() -> FoldAcc {
-  let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
-  return FoldAcc(vec4<f32>(0.0), vec4<f32>(0.0), zero8, zero8, zero8, zero8);
-}
 
 // token 4b+u of the invocation with its probabilities p
 fn fold_value_token(st: ptr<function, FoldAcc>, tw: TileWords, o: TileOffsets, b: u32, u: u32, p: vec4<f32>) {

@@ -315,21 +315,10 @@ fn fold_key_batch(fq: FoldQ, tw: TileWords, o: TileOffsets, b: u32) -> mat4x4<f3
     skvq_key_token(fq, o, w.w, vec4<u32>(s0.w, s1.w, s2.w, s3.w)));
 }
 
-// Per-head value state: l (heads in the components) and one accumulator of decoded values per
-// head; one head (FOLD_G = 1): a0..a3 = per-slot sums of (p scale_u) code, z = sums of p zero_u.
-struct FoldAcc {
-  l: vec4<f32>,
-  z: vec4<f32>,
-  a0: Codes8,
-  a1: Codes8,
-  a2: Codes8,
-  a3: Codes8,
-}
 
-fn fold_acc_zero() -> FoldAcc {
-  let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
-  return FoldAcc(vec4<f32>(0.0), vec4<f32>(0.0), zero8, zero8, zero8, zero8);
-}
+
+// FoldAcc here: several heads: a0..a3 = per-head sums of p x (decoded values), z unused; one head
+// (SKVQ_SLOT_SUMS): a0..a3 = per-slot sums of (p scale_u) code, z = per-slot sums of p zero_u.
 
 fn skvq_axpy8(a: Codes8, w: f32, c: Codes8) -> Codes8 { return Codes8(a.lo + w * c.lo, a.hi + w * c.hi); }
 
