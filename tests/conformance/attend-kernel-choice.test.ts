@@ -63,6 +63,13 @@ describe('attention kernel choice', () => {
     expect(span([[8, 33]])).toBe(2);
     expect(span([[8, 32], [9, 12]])).toBe(3); // the second head decides
   });
+  it('q8_0/q4_0 pairs (either order) fold at head_dim 64/128', () => {
+    for (const [key, value] of [[k.q8_0!, k.q8_0!], [k.q4_0!, k.q4_0!], [k.q8_0!, k.q4_0!]] as const) {
+      expect(chooseAttendKernel(key, value, { ...base, subgroupSize: 32 }).kernel).toBe('fold-sg');
+      expect(chooseAttendKernel(key, value, { ...base, headDim: 64 }).kernel).toBe('fold');
+      expect(chooseAttendKernel(key, value, { ...base, kernel: 'generic' }).kernel).toBe('generic');
+    }
+  });
   it('everything else: tiles.wgsl with word-load hooks (KIVI-2/4 pairs of equal bits) or generic hooks', () => {
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, headDim: 40 }).kernel).toBe('words');
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, headDim: 256, subgroupSize: 32 }).kernel).toBe('words');
@@ -71,7 +78,8 @@ describe('attention kernel choice', () => {
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, vec4Aligned: false }).kernel).toBe('fold');
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, kernel: 'words' }).kernel).toBe('words');
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, kernel: 'words', vec4Aligned: false }).kernel).toBe('generic');
-    expect(chooseAttendKernel(k.q4_0!, k.q4_0!, { ...base, kernel: 'fold' }).kernel).toBe('generic');
+    expect(chooseAttendKernel(k.q4_0!, k.fp16!, { ...base, kernel: 'fold' }).kernel).toBe('generic');
+    expect(chooseAttendKernel(k.q8_0!, k.q8_0!, { ...base, headDim: 256, subgroupSize: 32 }).kernel).toBe('generic');
   });
   it('heads per workgroup shrink to fit the workgroup memory limit', () => {
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, group: 8 }).headsPerWorkgroup).toBe(4);

@@ -95,7 +95,7 @@ export function webGpuCases(): WebGpuCase[] {
   // partial last tile, and group 12 (two head blocks) at head_dim 64
   cases.push({ name: 'kivi2 d128 kv2 h8 GQA words', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 0, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2, kernel: 'words' });
   cases.push({ name: 'kivi4 d64 kv1 h12 words', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 64, nHeads: 12, window: 0, sinks: 1, lengths: [110, 66], data: 'outlier', kernel: 'words' });
-  // the folded KIVI kernel (wgsl/attend/kivi-fold.wgsl, the automatic choice): GQA 4 (4 heads per
+  // the folded KIVI kernel (wgsl/attend/fold.wgsl with fold-kivi.wgsl, the automatic choice): GQA 4 (4 heads per
   // workgroup), MHA (1), group 12 (3 head blocks), group 3, group 6 (4 + 2: the second block
   // repeats its last head), mixed 2/4-bit keys and values, split sizes that leave rows of a
   // round idle (5, 6 tiles per work item over 4 rows), many tiles per work item, 2 pages
@@ -107,6 +107,11 @@ export function webGpuCases(): WebGpuCase[] {
   cases.push({ name: 'kivi4/kivi2 d128 kv1 h3 fold', key: 'kivi4', value: 'kivi2', nKvHeads: 1, headDim: 128, nHeads: 3, window: 9, sinks: 0, lengths: [260, 40], data: 'outlier', tilesPerSplit: 64 });
   cases.push({ name: 'kivi2 d64 kv2 h4 2 pages fold', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 64, nHeads: 4, window: 0, sinks: 0,
     lengths: [TILES_PER_PAGE * 32 + 100, 130], data: 'outlier', pagesPerBuffer: 1, tilesPerSplit: 7 });
+  // the folded q8_0/q4_0 kernel (wgsl/attend/fold-q.wgsl): 8-bit keys with 4-bit values and the
+  // reverse (q4_0's -8 on either side), GQA 4 and MHA, a generic fallback forced for comparison
+  cases.push({ name: 'q8_0/q4_0 d128 kv2 h8 GQA fold', key: 'q8_0', value: 'q4_0', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 1, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2 });
+  cases.push({ name: 'q4_0/q8_0 d64 kv2 h2 MHA fold', key: 'q4_0', value: 'q8_0', nKvHeads: 2, headDim: 64, nHeads: 2, window: 7, sinks: 0, lengths: [260, 99], data: 'gaussian', tilesPerSplit: 3 });
+  cases.push({ name: 'q8_0 d128 kv1 h4 generic', key: 'q8_0', value: 'q8_0', nKvHeads: 1, headDim: 128, nHeads: 4, window: 0, sinks: 0, lengths: [150, 40], data: 'outlier', kernel: 'generic' });
   // crosses a page (64 tiles) with one page per GPU buffer: the cache spans 2 buffers
   cases.push({ name: 'kivi2 d8 kv2 h4 2 pages', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 8, nHeads: 4, window: 16, sinks: 0,
     lengths: [TILES_PER_PAGE * 32 + 200, 300], data: 'outlier', pagesPerBuffer: 1, tilesPerSplit: 16, appendChunkTokens: 45 });

@@ -47,6 +47,26 @@ struct Codes8 {
   hi: vec4<f32>,
 }
 
+// The 8 codes of a chunk, exactly: code i at bit P of its source word, OR-ed into the mantissa
+// of 2^(23 - P), minus that power of two. b = 2: the chunk is the 16-bit field at `sh` (code i at
+// bit 2i); b = 4: the whole word, codes 0-3 in the low half, 4-7 in the high half.
+fn fold_exact_codes(word: u32, sh: u32, bits: u32) -> Codes8 {
+  let two = bits == 2u;
+  let lo_src = vec4<u32>(select(word, word >> sh, two));
+  let hi_src = vec4<u32>(select(word >> 16u, word >> sh, two));
+  let m2 = vec4<u32>(3u, 12u, 48u, 192u);
+  let m4 = vec4<u32>(15u, 240u, 3840u, 61440u);
+  let lo_mask = select(m4, m2, two);
+  let hi_mask = select(m4, m2 << vec4<u32>(8u), two);
+  // exponent fields 127 + 23 - P
+  let lo_e = select(vec4<u32>(150u, 146u, 142u, 138u), vec4<u32>(150u, 148u, 146u, 144u), two);
+  let hi_e = select(lo_e, vec4<u32>(142u, 140u, 138u, 136u), two);
+  let lo_b = bitcast<vec4<f32>>(lo_e << vec4<u32>(23u));
+  let hi_b = bitcast<vec4<f32>>(hi_e << vec4<u32>(23u));
+  return Codes8(bitcast<vec4<f32>>((lo_src & lo_mask) | (lo_e << vec4<u32>(23u))) - lo_b,
+    bitcast<vec4<f32>>((hi_src & hi_mask) | (hi_e << vec4<u32>(23u))) - hi_b);
+}
+
 // 4 words at w0 + u * step, u = 0..3: one invocation's words of 4 of its tokens
 fn fold_load4(w0: u32, step: u32) -> vec4<u32> {
   return vec4<u32>(pages[w0], pages[w0 + step], pages[w0 + 2u * step], pages[w0 + 3u * step]);

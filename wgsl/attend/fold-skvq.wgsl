@@ -15,8 +15,7 @@
 //   of a token read the same words, L1 serves them; preloading them with the codes cost 64
 //   registers and was 16% slower for one head per workgroup on the H100) and picks scale/zero
 //   per position with masks, then decodes x = code * scale + zero once for every head;
-// - codes become floats without a convert: a code at bit P of a word, OR-ed into the mantissa of
-//   2^(23 - P), is that float plus the code exactly (one and-or, one subtract);
+// - codes become floats without a convert (fold_exact_codes in fold-common.wgsl);
 // - ternary values (FOLD_V_TERNARY): the 8 digits of a chunk span at most 3 bytes of 2 words;
 //   a 256-entry table in workgroup memory turns each byte into five 2-bit fields, so the chunk
 //   becomes a 16-bit field of 2-bit codes decoded like skvq-v2.
@@ -175,26 +174,6 @@ fn fold_load_tile(kbase: u32, o: TileOffsets) -> TileWords {
   return t;
 }
 
-// The 8 codes of a chunk, exactly: code i at bit P of its source word, OR-ed into the mantissa
-// of 2^(23 - P), minus that power of two. b = 2: the chunk is the 16-bit field at `sh` (code i at
-// bit 2i); b = 4: the whole word, codes 0-3 in the low half, 4-7 in the high half.
-fn skvq_codes(word: u32, sh: u32, bits: u32) -> Codes8 {
-  let two = bits == 2u;
-  let lo_src = vec4<u32>(select(word, word >> sh, two));
-  let hi_src = vec4<u32>(select(word >> 16u, word >> sh, two));
-  let m2 = vec4<u32>(3u, 12u, 48u, 192u);
-  let m4 = vec4<u32>(15u, 240u, 3840u, 61440u);
-  let lo_mask = select(m4, m2, two);
-  let hi_mask = select(m4, m2 << vec4<u32>(8u), two);
-  // exponent fields 127 + 23 - P
-  let lo_e = select(vec4<u32>(150u, 146u, 142u, 138u), vec4<u32>(150u, 148u, 146u, 144u), two);
-  let hi_e = select(lo_e, vec4<u32>(142u, 140u, 138u, 136u), two);
-  let lo_b = bitcast<vec4<f32>>(lo_e << vec4<u32>(23u));
-  let hi_b = bitcast<vec4<f32>>(hi_e << vec4<u32>(23u));
-  return Codes8(bitcast<vec4<f32>>((lo_src & lo_mask) | (lo_e << vec4<u32>(23u))) - lo_b,
-    bitcast<vec4<f32>>((hi_src & hi_mask) | (hi_e << vec4<u32>(23u))) - hi_b);
-}
-
 // ternary: the chunk's 8 digits (element e0 = t HEAD_DIM + 8k, from word w and the next, x) as a
 // 16-bit field of 2-bit codes
 fn skvq_trit_field(w: u32, x: u32, t: u32, k: u32) -> u32 {
@@ -280,7 +259,7 @@ fn skvq_dot8(a: Codes8, b: Codes8) -> f32 { return dot(a.lo, b.lo) + dot(a.hi, b
 
 // one token's partial dots (heads in the components) from its codes and slot metadata words
 fn skvq_key_token(fq: FoldQ, o: TileOffsets, word: u32, metas: vec4<u32>) -> vec4<f32> {
-  let c = skvq_codes(word, o.k_sh, K_BITS);
+  let c = fold_exact_codes(word, o.k_sh, K_BITS);
   var d = vec4<f32>(0.0);
   if (SKVQ_SLOT_SUMS) {
     let a = unpack2x16float(metas.x);
@@ -329,9 +308,9 @@ fn fold_value_token(st: ptr<function, FoldAcc>, tw: TileWords, o: TileOffsets, b
   var c: Codes8;
   if (FOLD_V_TERNARY) {
     let x = fold_pick4(tw.vx0, tw.vx1, tw.vx2, tw.vx3, b)[u];
-    c = skvq_codes(skvq_trit_field(w, x, t, o.k), 0u, 2u);
+    c = fold_exact_codes(skvq_trit_field(w, x, t, o.k), 0u, 2u);
   } else {
-    c = skvq_codes(w, o.v_sh, V_BITS);
+    c = fold_exact_codes(w, o.v_sh, V_BITS);
   }
   let metas = skvq_meta1(tw.kbase + V_OFFSET, o.vc, t);
   if (SKVQ_SLOT_SUMS) {

@@ -40,8 +40,8 @@ export function standardKernels(folder: string, extra: Partial<WgslCodecKernels>
 export const WGSL_KERNELS: Record<string, WgslCodecKernels> = {
   fp32: standardKernels('fp32'),
   fp16: standardKernels('fp16'),
-  q8_0: standardKernels('q8_0'),
-  q4_0: standardKernels('q4_0'),
+  q8_0: standardKernels('q8_0', { bits: 8 }),
+  q4_0: standardKernels('q4_0', { bits: 4 }),
   kivi2: standardKernels('kivi', { bits: 2 }),
   kivi4: standardKernels('kivi', { bits: 4 }),
   kivi8: standardKernels('kivi', { bits: 8 }),

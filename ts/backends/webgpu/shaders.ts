@@ -92,13 +92,17 @@ export interface FoldCodec {
 
 /**
  * The fold file for a codec pair, or undefined: both streams KIVI with 2 or 4 bits each
- * (fold-kivi.wgsl), or both SKVQ with 2/4-bit keys, 2/4-bit or ternary values and chunks that
+ * (fold-kivi.wgsl), both q8_0/q4_0 (fold-q.wgsl), or both SKVQ with 2/4-bit keys, 2/4-bit or ternary values and chunks that
  * meet at most SKVQ_FOLD_MAX_SPAN groups (`skvqSpan`, from the params: skvqFoldSpan; fold-skvq.wgsl).
  */
 export function foldCodec(key: WgslCodecKernels, value: WgslCodecKernels, skvqSpan?: number): FoldCodec | undefined {
   const bits24 = (k: WgslCodecKernels): boolean => k.bits === 2 || k.bits === 4;
   if (key.attend === 'kivi/attend.wgsl' && value.attend === 'kivi/attend.wgsl' && bits24(key) && bits24(value)) {
     return { file: 'attend/fold-kivi.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 4, prefetch: true };
+  }
+  const blockScaled = (k: WgslCodecKernels): boolean => k.attend === 'q8_0/attend.wgsl' || k.attend === 'q4_0/attend.wgsl';
+  if (blockScaled(key) && blockScaled(value)) {
+    return { file: 'attend/fold-q.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 4, prefetch: false };
   }
   if (key.attend === 'skvq/attend.wgsl' && value.attend === 'skvq/attend.wgsl' && bits24(key)
     && (bits24(value) || value.ternary === true) && skvqSpan !== undefined && skvqSpan <= SKVQ_FOLD_MAX_SPAN) {
