@@ -207,12 +207,12 @@ async function probeWebGpu(): Promise<ProbeResult> {
   const { createWebGpuBackend, subgroupSize } = await import('./webgpu/index.js');
   const backend = await createWebGpuBackend();
   const gpu = backend.gpu;
-  // which KIVI attention kernel this adapter gets (shaders.ts chooseAttendKernel)
+  // which folded attention driver (KIVI, SKVQ, q8_0/q4_0) this adapter gets (shaders.ts chooseAttendKernel)
   const sg = await subgroupSize(gpu.device);
   return {
     backend,
     details: { adapter: gpu.description, software: isSoftwareAdapter(gpu.description), features: [...gpu.features].sort(),
-      subgroupSize: sg ?? 'none', kiviKernel: sg === 32 ? 'fold-sg (subgroups)' : 'fold (workgroup memory)', limits: { ...gpu.limits } },
+      subgroupSize: sg ?? 'none', foldKernel: sg === 32 ? 'fold-sg (subgroups)' : 'fold (workgroup memory)', limits: { ...gpu.limits } },
   };
 }
 
