@@ -7,15 +7,15 @@
  * Caches are built on the GPU only: random rows from bench/gpu/random-rows.wgsl (keys with outlier
  * channels) sealed by each codec's quantize-on-append kernel (the same encode.wgsl the backend
  * uses), so every word is valid and nothing is zero. The attention step is the backend's own
- * flash-decoding driver (wgsl/attend/tiles.wgsl with the codec hooks) plus the merge pass; only
- * the split size differs between variants. Window 0 and no sinks: contexts are whole tiles, so
+ * (chooseAttendKernel: the folded drivers wgsl/attend/fold(-sg).wgsl for KIVI, SKVQ, q8_0/q4_0,
+ * else tiles.wgsl with the codec hooks) plus the merge pass; variants force kernels and shapes. Window 0 and no sinks: contexts are whole tiles, so
  * the fp rows pass of the backend has nothing to do and is not dispatched.
  *
  * Build + run (see bench/README.md):
  *   npx esbuild bench/gpu/attention.ts --bundle --platform=node --format=esm --external:webgpu \
  *     --outfile=build/bench/gpu-attention.js && node build/bench/gpu-attention.js --json out.json
  * flags: --contexts 4096,32768,131072,1048576 --batches 1,8 --shapes 32x32x128,32x8x128
- *        --codecs fp32,fp16,q8_0,q4_0,kivi2,kivi4,skvq --variants auto --mem-gib 40 --layers 32
+ *        --codecs fp32,fp16,q8_0,q4_0,kivi2,kivi4,skvq,skvq128 --variants auto --mem-gib 40 --layers 32
  *        --sweep (split-size sweep at a few cases) --check-tokens 4096 (reference check size)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -382,7 +382,7 @@ function shapeOf(spec: string): Shape {
 const contexts = list(flag('contexts', '4096,32768,131072,1048576'));
 const batches = list(flag('batches', '1,8'));
 const shapes = flag('shapes', '32x32x128,32x8x128').split(',').map(shapeOf);
-const codecs = flag('codecs', 'fp32,fp16,q8_0,q4_0,kivi2,kivi4,skvq').split(',');
+const codecs = flag('codecs', 'fp32,fp16,q8_0,q4_0,kivi2,kivi4,skvq,skvq128').split(',');
 const variants = flag('variants', 'base:auto').split(',');
 const memBytes = Number(flag('mem-gib', '40')) * GiB;
 const layers = Number(flag('layers', '32'));
