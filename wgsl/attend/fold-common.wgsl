@@ -1,7 +1,7 @@
 // Shared by the folded attention drivers (wgsl/attend/fold.wgsl: workgroup memory,
 // wgsl/attend/fold-sg.wgsl: subgroups) for every codec with a fold file (attend/fold-kivi.wgsl,
-// attend/fold-skvq.wgsl): pipeline constants and bindings (those of tiles.wgsl), the work item,
-// the lane layout, the queries and the code-to-float trick. The glue (shaders.ts) defines FOLD_G
+// fold-skvq.wgsl, fold-q.wgsl): pipeline constants and bindings (those of tiles.wgsl), the work
+// item, the lane layout, the queries, exact code-to-float conversion and the value state. The glue (shaders.ts) defines FOLD_G
 // (heads per workgroup, 1..4), FOLD_LPT (= HEAD_DIM / 8, invocations per token), FOLD_W (rows
 // of 32 invocations) and FOLD_PREFETCH (fold-sg.wgsl: load the next tile before computing the
 // current one).

@@ -14,7 +14,8 @@
 //   4); per token it loads that many metadata words (when the token is decoded: the invocations
 //   of a token read the same words, L1 serves them; preloading them with the codes cost 64
 //   registers and was 16% slower for one head per workgroup on the H100) and picks scale/zero
-//   per position with masks, then decodes x = code * scale + zero once for every head;
+//   per position with masks, then decodes x = code * scale + zero once for every head (one
+//   head per workgroup: per-slot dot products and sums instead, SKVQ_SLOT_SUMS below);
 // - codes become floats without a convert (fold_exact_codes in fold-common.wgsl);
 // - ternary values (FOLD_V_TERNARY): the 8 digits of a chunk span at most 3 bytes of 2 words;
 //   a 256-entry table in workgroup memory turns each byte into five 2-bit fields, so the chunk
