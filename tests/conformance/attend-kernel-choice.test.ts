@@ -74,7 +74,9 @@ describe('attention kernel choice', () => {
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, headDim: 40 }).kernel).toBe('words');
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, headDim: 256, subgroupSize: 32 }).kernel).toBe('words');
     expect(chooseAttendKernel(k.kivi2!, k.kivi8!, { ...base, subgroupSize: 32 }).kernel).toBe('generic');
-    expect(chooseAttendKernel(k.fp16!, k.fp16!, { ...base, subgroupSize: 32 }).kernel).toBe('generic');
+    expect(chooseAttendKernel(k.fp16!, k.fp16!, { ...base, subgroupSize: 32 }).kernel).toBe('fold-sg');
+    expect(chooseAttendKernel(k.fp16!, k.fp16!, { ...base, headDim: 64 }).kernel).toBe('fold');
+    expect(chooseAttendKernel(k.fp32!, k.fp32!, { ...base, subgroupSize: 32 }).kernel).toBe('generic');
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, vec4Aligned: false }).kernel).toBe('fold');
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, kernel: 'words' }).kernel).toBe('words');
     expect(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...base, kernel: 'words', vec4Aligned: false }).kernel).toBe('generic');

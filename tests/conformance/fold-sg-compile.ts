@@ -24,7 +24,7 @@ export interface FoldSgCompileCase { key: string; value: string; headDim: number
 
 /**
  * KIVI: both bit widths, both head sizes, one head (no prefetch) and several (prefetch); SKVQ:
- * ternary and 2/4-bit values, chunks meeting 1 or 2 groups; q8_0/q4_0 both ways.
+ * ternary and 2/4-bit values, chunks meeting 1 or 2 groups; q8_0/q4_0 both ways; fp16.
  */
 export const FOLD_SG_COMPILE_CASES: readonly FoldSgCompileCase[] = [
   { key: 'kivi2', value: 'kivi2', headDim: 128, group: 1 },
@@ -36,6 +36,7 @@ export const FOLD_SG_COMPILE_CASES: readonly FoldSgCompileCase[] = [
   { key: 'skvq-k4', value: 'skvq-v2', headDim: 64, group: 2, skvqSpan: 2 },
   { key: 'q8_0', value: 'q4_0', headDim: 128, group: 4 },
   { key: 'q4_0', value: 'q8_0', headDim: 64, group: 1 },
+  { key: 'fp16', value: 'fp16', headDim: 128, group: 4 },
 ];
 
 /** The stand-in source of one case (throws if the kernel source no longer has the expected sections). */

@@ -92,13 +92,16 @@ export interface FoldCodec {
 
 /**
  * The fold file for a codec pair, or undefined: both streams KIVI with 2 or 4 bits each
- * (fold-kivi.wgsl), both q8_0/q4_0 (fold-q.wgsl), or both SKVQ with 2/4-bit keys, 2/4-bit or ternary values and chunks that
+ * (fold-kivi.wgsl), both fp16 (fold-f16.wgsl), both q8_0/q4_0 (fold-q.wgsl), or both SKVQ with 2/4-bit keys, 2/4-bit or ternary values and chunks that
  * meet at most SKVQ_FOLD_MAX_SPAN groups (`skvqSpan`, from the params: skvqFoldSpan; fold-skvq.wgsl).
  */
 export function foldCodec(key: WgslCodecKernels, value: WgslCodecKernels, skvqSpan?: number): FoldCodec | undefined {
   const bits24 = (k: WgslCodecKernels): boolean => k.bits === 2 || k.bits === 4;
   if (key.attend === 'kivi/attend.wgsl' && value.attend === 'kivi/attend.wgsl' && bits24(key) && bits24(value)) {
     return { file: 'attend/fold-kivi.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 4, prefetch: true };
+  }
+  if (key.attend === 'fp16/attend.wgsl' && value.attend === 'fp16/attend.wgsl') {
+    return { file: 'attend/fold-f16.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 4, prefetch: false };
   }
   const blockScaled = (k: WgslCodecKernels): boolean => k.attend === 'q8_0/attend.wgsl' || k.attend === 'q4_0/attend.wgsl';
   if (blockScaled(key) && blockScaled(value)) {
