@@ -145,3 +145,46 @@ fn fold_acc_zero() -> FoldAcc {
   let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
   return FoldAcc(vec4<f32>(0.0), vec4<f32>(0.0), zero8, zero8, zero8, zero8);
 }
+
+// Codes8 arithmetic the fold files share
+fn fold_sum8(a: Codes8) -> f32 { return dot(a.lo + a.hi, vec4<f32>(1.0)); }
+fn fold_dot8(a: Codes8, b: Codes8) -> f32 { return dot(a.lo, b.lo) + dot(a.hi, b.hi); }
+fn fold_axpy8(a: Codes8, w: f32, x: Codes8) -> Codes8 { return Codes8(a.lo + w * x.lo, a.hi + w * x.hi); }
+fn fold_scale8(a: Codes8, c: f32) -> Codes8 { return Codes8(a.lo * c, a.hi * c); }
+
+// head j's queries at the invocation's positions (vec4 index qv of q_sh)
+fn fold_head_q(qv: u32, j: u32) -> Codes8 { return Codes8(q_sh[j * (HEAD_DIM / 4u) + qv], q_sh[j * (HEAD_DIM / 4u) + qv + 1u]); }
+
+// The per-head form of the value state (a0..a3 = head 0..3's sums of p x): add one token's
+// values x with the heads' probabilities p, rescale by c, read head j.
+fn fold_heads_add(st: ptr<function, FoldAcc>, p: vec4<f32>, x: Codes8) {
+  (*st).a0 = fold_axpy8((*st).a0, p.x, x);
+  if (FOLD_G > 1u) { (*st).a1 = fold_axpy8((*st).a1, p.y, x); }
+  if (FOLD_G > 2u) { (*st).a2 = fold_axpy8((*st).a2, p.z, x); }
+  if (FOLD_G > 3u) { (*st).a3 = fold_axpy8((*st).a3, p.w, x); }
+}
+
+fn fold_heads_rescale(st: ptr<function, FoldAcc>, c: vec4<f32>) {
+  (*st).l = (*st).l * c;
+  (*st).z = (*st).z * c;
+  (*st).a0 = fold_scale8((*st).a0, c.x);
+  if (FOLD_G > 1u) { (*st).a1 = fold_scale8((*st).a1, c.y); }
+  if (FOLD_G > 2u) { (*st).a2 = fold_scale8((*st).a2, c.z); }
+  if (FOLD_G > 3u) { (*st).a3 = fold_scale8((*st).a3, c.w); }
+}
+
+fn fold_head_acc(st: FoldAcc, j: u32) -> Codes8 {
+  var a = st.a0;
+  if (j == 1u) { a = st.a1; } else if (j == 2u) { a = st.a2; } else if (j == 3u) { a = st.a3; }
+  return a;
+}
+
+// the heads' partial dots of one token's decoded values x (queries q0..q3 = heads 0..3)
+fn fold_heads_dot(q0: Codes8, q1: Codes8, q2: Codes8, q3: Codes8, x: Codes8) -> vec4<f32> {
+  var d = vec4<f32>(0.0);
+  d.x = fold_dot8(q0, x);
+  if (FOLD_G > 1u) { d.y = fold_dot8(q1, x); }
+  if (FOLD_G > 2u) { d.z = fold_dot8(q2, x); }
+  if (FOLD_G > 3u) { d.w = fold_dot8(q3, x); }
+  return d;
+}

@@ -65,25 +65,16 @@ struct FoldQ {
 }
 
 fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ {
-  let hq = HEAD_DIM / 4u;
   let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
-  var fq = FoldQ(Codes8(q_sh[qv], q_sh[qv + 1u]), zero8, zero8, zero8);
-  if (FOLD_G > 1u) { fq.q1 = Codes8(q_sh[hq + qv], q_sh[hq + qv + 1u]); }
-  if (FOLD_G > 2u) { fq.q2 = Codes8(q_sh[2u * hq + qv], q_sh[2u * hq + qv + 1u]); }
-  if (FOLD_G > 3u) { fq.q3 = Codes8(q_sh[3u * hq + qv], q_sh[3u * hq + qv + 1u]); }
+  var fq = FoldQ(fold_head_q(qv, 0u), zero8, zero8, zero8);
+  if (FOLD_G > 1u) { fq.q1 = fold_head_q(qv, 1u); }
+  if (FOLD_G > 2u) { fq.q2 = fold_head_q(qv, 2u); }
+  if (FOLD_G > 3u) { fq.q3 = fold_head_q(qv, 3u); }
   return fq;
 }
 
-fn f16_dot8(a: Codes8, b: Codes8) -> f32 { return dot(a.lo, b.lo) + dot(a.hi, b.hi); }
 
-fn f16_key_token(fq: FoldQ, x: Codes8) -> vec4<f32> {
-  var d = vec4<f32>(0.0);
-  d.x = f16_dot8(fq.q0, x);
-  if (FOLD_G > 1u) { d.y = f16_dot8(fq.q1, x); }
-  if (FOLD_G > 2u) { d.z = f16_dot8(fq.q2, x); }
-  if (FOLD_G > 3u) { d.w = f16_dot8(fq.q3, x); }
-  return d;
-}
+fn f16_key_token(fq: FoldQ, x: Codes8) -> vec4<f32> { return fold_heads_dot(fq.q0, fq.q1, fq.q2, fq.q3, x); }
 
 // tokens 4b..4b+3 of the invocation: column u = token 4b+u's partial dots (heads in the rows)
 fn fold_key_batch(fq: FoldQ, tw: TileWords, o: TileOffsets, b: u32) -> mat4x4<f32> {
@@ -97,32 +88,14 @@ fn fold_key_batch(fq: FoldQ, tw: TileWords, o: TileOffsets, b: u32) -> mat4x4<f3
 
 // FoldAcc here: a0..a3 = per-head sums of p x; z unused
 
-fn f16_axpy8(a: Codes8, w: f32, c: Codes8) -> Codes8 { return Codes8(a.lo + w * c.lo, a.hi + w * c.hi); }
 
 // token 4b+u of the invocation with its probabilities p
 fn fold_value_token(st: ptr<function, FoldAcc>, tw: TileWords, o: TileOffsets, b: u32, u: u32, p: vec4<f32>) {
   let w = tw.kbase + V_OFFSET + o.off + (4u * b + u) * o.step;
   let x = f16_chunk(pages[w], pages[w + 1u], pages[w + 2u], pages[w + 3u]);
-  (*st).a0 = f16_axpy8((*st).a0, p.x, x);
-  if (FOLD_G > 1u) { (*st).a1 = f16_axpy8((*st).a1, p.y, x); }
-  if (FOLD_G > 2u) { (*st).a2 = f16_axpy8((*st).a2, p.z, x); }
-  if (FOLD_G > 3u) { (*st).a3 = f16_axpy8((*st).a3, p.w, x); }
+  fold_heads_add(st, p, x);
 }
 
-fn f16_scale8(a: Codes8, c: f32) -> Codes8 { return Codes8(a.lo * c, a.hi * c); }
 
-// rescale the value state by c (heads in the components) after the running max moved
-fn fold_rescale(st: ptr<function, FoldAcc>, c: vec4<f32>) {
-  (*st).l = (*st).l * c;
-  (*st).a0 = f16_scale8((*st).a0, c.x);
-  if (FOLD_G > 1u) { (*st).a1 = f16_scale8((*st).a1, c.y); }
-  if (FOLD_G > 2u) { (*st).a2 = f16_scale8((*st).a2, c.z); }
-  if (FOLD_G > 3u) { (*st).a3 = f16_scale8((*st).a3, c.w); }
-}
-
-// head j's values of the invocation's 8 channels
-fn fold_output(st: FoldAcc, o: TileOffsets, j: u32) -> Codes8 {
-  var a = st.a0;
-  if (j == 1u) { a = st.a1; } else if (j == 2u) { a = st.a2; } else if (j == 3u) { a = st.a3; }
-  return a;
-}
+fn fold_rescale(st: ptr<function, FoldAcc>, c: vec4<f32>) { fold_heads_rescale(st, c); }
+fn fold_output(st: FoldAcc, o: TileOffsets, j: u32) -> Codes8 { return fold_head_acc(st, j); }

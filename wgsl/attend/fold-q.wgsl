@@ -103,29 +103,21 @@ struct FoldQ {
   qz: vec4<f32>,
 }
 
-fn q_sum8(q: Codes8) -> f32 { return dot(q.lo + q.hi, vec4<f32>(1.0)); }
-fn q_dot8(a: Codes8, b: Codes8) -> f32 { return dot(a.lo, b.lo) + dot(a.hi, b.hi); }
 
 fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ {
-  let hq = HEAD_DIM / 4u;
   let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
-  var fq = FoldQ(Codes8(q_sh[qv], q_sh[qv + 1u]), zero8, zero8, zero8, vec4<f32>(0.0));
-  if (FOLD_G > 1u) { fq.q1 = Codes8(q_sh[hq + qv], q_sh[hq + qv + 1u]); }
-  if (FOLD_G > 2u) { fq.q2 = Codes8(q_sh[2u * hq + qv], q_sh[2u * hq + qv + 1u]); }
-  if (FOLD_G > 3u) { fq.q3 = Codes8(q_sh[3u * hq + qv], q_sh[3u * hq + qv + 1u]); }
-  if (K_BITS == 4u) { fq.qz = vec4<f32>(q_sum8(fq.q0), q_sum8(fq.q1), q_sum8(fq.q2), q_sum8(fq.q3)) * 8.0; }
+  var fq = FoldQ(fold_head_q(qv, 0u), zero8, zero8, zero8, vec4<f32>(0.0));
+  if (FOLD_G > 1u) { fq.q1 = fold_head_q(qv, 1u); }
+  if (FOLD_G > 2u) { fq.q2 = fold_head_q(qv, 2u); }
+  if (FOLD_G > 3u) { fq.q3 = fold_head_q(qv, 3u); }
+  if (K_BITS == 4u) { fq.qz = vec4<f32>(fold_sum8(fq.q0), fold_sum8(fq.q1), fold_sum8(fq.q2), fold_sum8(fq.q3)) * 8.0; }
   return fq;
 }
 
 fn q_key_token(fq: FoldQ, o: TileOffsets, w: u32, x: u32, sw: u32) -> vec4<f32> {
   let c = q_codes(w, x, K_BITS);
   let s = q_scale(sw, o.s_half);
-  var d = vec4<f32>(0.0);
-  d.x = q_dot8(fq.q0, c);
-  if (FOLD_G > 1u) { d.y = q_dot8(fq.q1, c); }
-  if (FOLD_G > 2u) { d.z = q_dot8(fq.q2, c); }
-  if (FOLD_G > 3u) { d.w = q_dot8(fq.q3, c); }
-  return s * (d - fq.qz);
+  return s * (fold_heads_dot(fq.q0, fq.q1, fq.q2, fq.q3, c) - fq.qz);
 }
 
 // tokens 4b..4b+3 of the invocation: column u = token 4b+u's partial dots (heads in the rows)
@@ -139,7 +131,6 @@ fn fold_key_batch(fq: FoldQ, tw: TileWords, o: TileOffsets, b: u32) -> mat4x4<f3
 
 // FoldAcc here: a0..a3 = per-head sums of (p s) code; z = per-head sums of p s (q4_0's -8)
 
-fn q_axpy8(a: Codes8, w: f32, c: Codes8) -> Codes8 { return Codes8(a.lo + w * c.lo, a.hi + w * c.hi); }
 
 // token 4b+u of the invocation with its probabilities p
 fn fold_value_token(st: ptr<function, FoldAcc>, tw: TileWords, o: TileOffsets, b: u32, u: u32, p: vec4<f32>) {
@@ -148,28 +139,15 @@ fn fold_value_token(st: ptr<function, FoldAcc>, tw: TileWords, o: TileOffsets, b
   let ps = p * q_scale(fold_pick4(tw.vs0, tw.vs1, tw.vs2, tw.vs3, b)[u], o.s_half);
   let c = q_codes(w, x, V_BITS);
   if (V_BITS == 4u) { (*st).z = (*st).z + ps; }
-  (*st).a0 = q_axpy8((*st).a0, ps.x, c);
-  if (FOLD_G > 1u) { (*st).a1 = q_axpy8((*st).a1, ps.y, c); }
-  if (FOLD_G > 2u) { (*st).a2 = q_axpy8((*st).a2, ps.z, c); }
-  if (FOLD_G > 3u) { (*st).a3 = q_axpy8((*st).a3, ps.w, c); }
+  fold_heads_add(st, ps, c);
 }
 
-fn q_scale8(a: Codes8, c: f32) -> Codes8 { return Codes8(a.lo * c, a.hi * c); }
 
-// rescale the value state by c (heads in the components) after the running max moved
-fn fold_rescale(st: ptr<function, FoldAcc>, c: vec4<f32>) {
-  (*st).l = (*st).l * c;
-  (*st).z = (*st).z * c;
-  (*st).a0 = q_scale8((*st).a0, c.x);
-  if (FOLD_G > 1u) { (*st).a1 = q_scale8((*st).a1, c.y); }
-  if (FOLD_G > 2u) { (*st).a2 = q_scale8((*st).a2, c.z); }
-  if (FOLD_G > 3u) { (*st).a3 = q_scale8((*st).a3, c.w); }
-}
+fn fold_rescale(st: ptr<function, FoldAcc>, c: vec4<f32>) { fold_heads_rescale(st, c); }
 
 // head j's values of the invocation's 8 channels
 fn fold_output(st: FoldAcc, o: TileOffsets, j: u32) -> Codes8 {
-  var a = st.a0;
-  if (j == 1u) { a = st.a1; } else if (j == 2u) { a = st.a2; } else if (j == 3u) { a = st.a3; }
+  let a = fold_head_acc(st, j);
   let z = vec4<f32>(8.0 * st.z[j]); // 0 for q8_0 values
   return Codes8(a.lo - z, a.hi - z);
 }

@@ -230,12 +230,10 @@ fn skvq_slot_q(q: Codes8, in_lo: vec4<bool>, in_hi: vec4<bool>, next_lo: vec4<bo
   return Codes8(select(z, q.lo, in_lo & !next_lo), select(z, q.hi, in_hi & !next_hi));
 }
 
-fn skvq_sum8(q: Codes8) -> f32 { return dot(q.lo + q.hi, vec4<f32>(1.0)); }
 
 fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ {
-  let hq = HEAD_DIM / 4u;
   let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
-  let q = Codes8(q_sh[qv], q_sh[qv + 1u]);
+  let q = fold_head_q(qv, 0u);
   var fq = FoldQ(q, zero8, zero8, zero8, vec4<f32>(0.0));
   if (SKVQ_SLOT_SUMS) {
     let all = vec4<bool>(true);
@@ -247,16 +245,15 @@ fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ {
     if (FOLD_SPAN == 1u) { fq.q0 = q; }
     if (FOLD_SPAN == 2u) { fq.q1 = skvq_slot_q(q, c.in1_lo, c.in1_hi, !all, !all); }
     if (FOLD_SPAN == 3u) { fq.q2 = skvq_slot_q(q, c.in2_lo, c.in2_hi, !all, !all); }
-    fq.qz = vec4<f32>(skvq_sum8(fq.q0), skvq_sum8(fq.q1), skvq_sum8(fq.q2), skvq_sum8(fq.q3));
+    fq.qz = vec4<f32>(fold_sum8(fq.q0), fold_sum8(fq.q1), fold_sum8(fq.q2), fold_sum8(fq.q3));
   } else {
-    if (FOLD_G > 1u) { fq.q1 = Codes8(q_sh[hq + qv], q_sh[hq + qv + 1u]); }
-    if (FOLD_G > 2u) { fq.q2 = Codes8(q_sh[2u * hq + qv], q_sh[2u * hq + qv + 1u]); }
-    if (FOLD_G > 3u) { fq.q3 = Codes8(q_sh[3u * hq + qv], q_sh[3u * hq + qv + 1u]); }
+    if (FOLD_G > 1u) { fq.q1 = fold_head_q(qv, 1u); }
+    if (FOLD_G > 2u) { fq.q2 = fold_head_q(qv, 2u); }
+    if (FOLD_G > 3u) { fq.q3 = fold_head_q(qv, 3u); }
   }
   return fq;
 }
 
-fn skvq_dot8(a: Codes8, b: Codes8) -> f32 { return dot(a.lo, b.lo) + dot(a.hi, b.hi); }
 
 // one token's partial dots (heads in the components) from its codes and slot metadata words
 fn skvq_key_token(fq: FoldQ, o: TileOffsets, word: u32, metas: vec4<u32>) -> vec4<f32> {
@@ -264,18 +261,13 @@ fn skvq_key_token(fq: FoldQ, o: TileOffsets, word: u32, metas: vec4<u32>) -> vec
   var d = vec4<f32>(0.0);
   if (SKVQ_SLOT_SUMS) {
     let a = unpack2x16float(metas.x);
-    d.x = a.x * skvq_dot8(fq.q0, c) + a.y * fq.qz.x;
-    if (FOLD_SPAN > 1u) { let b = unpack2x16float(metas.y); d.x = d.x + b.x * skvq_dot8(fq.q1, c) + b.y * fq.qz.y; }
-    if (FOLD_SPAN > 2u) { let b = unpack2x16float(metas.z); d.x = d.x + b.x * skvq_dot8(fq.q2, c) + b.y * fq.qz.z; }
-    if (FOLD_SPAN > 3u) { let b = unpack2x16float(metas.w); d.x = d.x + b.x * skvq_dot8(fq.q3, c) + b.y * fq.qz.w; }
+    d.x = a.x * fold_dot8(fq.q0, c) + a.y * fq.qz.x;
+    if (FOLD_SPAN > 1u) { let b = unpack2x16float(metas.y); d.x = d.x + b.x * fold_dot8(fq.q1, c) + b.y * fq.qz.y; }
+    if (FOLD_SPAN > 2u) { let b = unpack2x16float(metas.z); d.x = d.x + b.x * fold_dot8(fq.q2, c) + b.y * fq.qz.z; }
+    if (FOLD_SPAN > 3u) { let b = unpack2x16float(metas.w); d.x = d.x + b.x * fold_dot8(fq.q3, c) + b.y * fq.qz.w; }
     return d;
   }
-  let x = skvq_decode(c, o.kc, metas);
-  d.x = skvq_dot8(fq.q0, x);
-  if (FOLD_G > 1u) { d.y = skvq_dot8(fq.q1, x); }
-  if (FOLD_G > 2u) { d.z = skvq_dot8(fq.q2, x); }
-  if (FOLD_G > 3u) { d.w = skvq_dot8(fq.q3, x); }
-  return d;
+  return fold_heads_dot(fq.q0, fq.q1, fq.q2, fq.q3, skvq_decode(c, o.kc, metas));
 }
 
 // tokens 4b..4b+3 of the invocation: column u = token 4b+u's partial dots (heads in the rows)
@@ -300,7 +292,6 @@ fn fold_key_batch(fq: FoldQ, tw: TileWords, o: TileOffsets, b: u32) -> mat4x4<f3
 // FoldAcc here: several heads: a0..a3 = per-head sums of p x (decoded values), z unused; one head
 // (SKVQ_SLOT_SUMS): a0..a3 = per-slot sums of (p scale_u) code, z = per-slot sums of p zero_u.
 
-fn skvq_axpy8(a: Codes8, w: f32, c: Codes8) -> Codes8 { return Codes8(a.lo + w * c.lo, a.hi + w * c.hi); }
 
 // token 4b+u of the invocation with its probabilities p
 fn fold_value_token(st: ptr<function, FoldAcc>, tw: TileWords, o: TileOffsets, b: u32, u: u32, p: vec4<f32>) {
@@ -316,36 +307,28 @@ fn fold_value_token(st: ptr<function, FoldAcc>, tw: TileWords, o: TileOffsets, b
   let metas = skvq_meta1(tw.kbase + V_OFFSET, o.vc, t);
   if (SKVQ_SLOT_SUMS) {
     let a = unpack2x16float(metas.x);
-    (*st).a0 = skvq_axpy8((*st).a0, p.x * a.x, c); (*st).z.x = (*st).z.x + p.x * a.y;
-    if (FOLD_SPAN > 1u) { let s = unpack2x16float(metas.y); (*st).a1 = skvq_axpy8((*st).a1, p.x * s.x, c); (*st).z.y = (*st).z.y + p.x * s.y; }
-    if (FOLD_SPAN > 2u) { let s = unpack2x16float(metas.z); (*st).a2 = skvq_axpy8((*st).a2, p.x * s.x, c); (*st).z.z = (*st).z.z + p.x * s.y; }
-    if (FOLD_SPAN > 3u) { let s = unpack2x16float(metas.w); (*st).a3 = skvq_axpy8((*st).a3, p.x * s.x, c); (*st).z.w = (*st).z.w + p.x * s.y; }
+    (*st).a0 = fold_axpy8((*st).a0, p.x * a.x, c); (*st).z.x = (*st).z.x + p.x * a.y;
+    if (FOLD_SPAN > 1u) { let s = unpack2x16float(metas.y); (*st).a1 = fold_axpy8((*st).a1, p.x * s.x, c); (*st).z.y = (*st).z.y + p.x * s.y; }
+    if (FOLD_SPAN > 2u) { let s = unpack2x16float(metas.z); (*st).a2 = fold_axpy8((*st).a2, p.x * s.x, c); (*st).z.z = (*st).z.z + p.x * s.y; }
+    if (FOLD_SPAN > 3u) { let s = unpack2x16float(metas.w); (*st).a3 = fold_axpy8((*st).a3, p.x * s.x, c); (*st).z.w = (*st).z.w + p.x * s.y; }
     return;
   }
-  let x = skvq_decode(c, o.vc, metas);
-  (*st).a0 = skvq_axpy8((*st).a0, p.x, x);
-  if (FOLD_G > 1u) { (*st).a1 = skvq_axpy8((*st).a1, p.y, x); }
-  if (FOLD_G > 2u) { (*st).a2 = skvq_axpy8((*st).a2, p.z, x); }
-  if (FOLD_G > 3u) { (*st).a3 = skvq_axpy8((*st).a3, p.w, x); }
+  fold_heads_add(st, p, skvq_decode(c, o.vc, metas));
 }
 
-fn skvq_scale8(a: Codes8, c: f32) -> Codes8 { return Codes8(a.lo * c, a.hi * c); }
 
 // rescale the value state by c (heads in the components) after the running max moved
 fn fold_rescale(st: ptr<function, FoldAcc>, c: vec4<f32>) {
-  (*st).l = (*st).l * c;
   if (SKVQ_SLOT_SUMS) {
+    (*st).l = (*st).l * c;
     (*st).z = (*st).z * c.x;
-    (*st).a0 = skvq_scale8((*st).a0, c.x);
-    if (FOLD_SPAN > 1u) { (*st).a1 = skvq_scale8((*st).a1, c.x); }
-    if (FOLD_SPAN > 2u) { (*st).a2 = skvq_scale8((*st).a2, c.x); }
-    if (FOLD_SPAN > 3u) { (*st).a3 = skvq_scale8((*st).a3, c.x); }
+    (*st).a0 = fold_scale8((*st).a0, c.x);
+    if (FOLD_SPAN > 1u) { (*st).a1 = fold_scale8((*st).a1, c.x); }
+    if (FOLD_SPAN > 2u) { (*st).a2 = fold_scale8((*st).a2, c.x); }
+    if (FOLD_SPAN > 3u) { (*st).a3 = fold_scale8((*st).a3, c.x); }
     return;
   }
-  (*st).a0 = skvq_scale8((*st).a0, c.x);
-  if (FOLD_G > 1u) { (*st).a1 = skvq_scale8((*st).a1, c.y); }
-  if (FOLD_G > 2u) { (*st).a2 = skvq_scale8((*st).a2, c.z); }
-  if (FOLD_G > 3u) { (*st).a3 = skvq_scale8((*st).a3, c.w); }
+  fold_heads_rescale(st, c);
 }
 
 // head j's values of the invocation's 8 positions (one head: each position's slot sum + zero sum)
@@ -358,7 +341,5 @@ fn fold_output(st: FoldAcc, o: TileOffsets, j: u32) -> Codes8 {
     if (FOLD_SPAN > 3u) { lo = select(lo, st.a3.lo + st.z.w, c.in3_lo); hi = select(hi, st.a3.hi + st.z.w, c.in3_hi); }
     return Codes8(lo, hi);
   }
-  var a = st.a0;
-  if (j == 1u) { a = st.a1; } else if (j == 2u) { a = st.a2; } else if (j == 3u) { a = st.a3; }
-  return a;
+  return fold_head_acc(st, j);
 }
