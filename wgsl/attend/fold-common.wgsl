@@ -11,7 +11,7 @@
 //   fold_q_channel(kv_head, p) -> u32         model channel of the query at chunk position p
 //   struct TileOffsets, fold_offsets(tg, k, kv_head)
 //   struct TileWords, fold_load_tile(kbase, o) every word of the invocation's share of a tile
-//   struct FoldQ, fold_query(tw, o, qv)       the queries with the tile's key metadata folded in
+//   fold_query(tw, o, qv) -> FoldQ            the queries with the tile's key metadata folded in
 //   fold_key_batch(fq, tw, o, b) -> mat4x4    partial dots of tokens 4b..4b+3 (columns; heads in rows)
 //   fold_rescale(&st, c)                      after the running max moved (FoldAcc: below)
 //   fold_value_token(&st, tw, o, b, u, p)     value of token 4b+u with its probabilities p
@@ -152,8 +152,29 @@ fn fold_dot8(a: Codes8, b: Codes8) -> f32 { return dot(a.lo, b.lo) + dot(a.hi, b
 fn fold_axpy8(a: Codes8, w: f32, x: Codes8) -> Codes8 { return Codes8(a.lo + w * x.lo, a.hi + w * x.hi); }
 fn fold_scale8(a: Codes8, c: f32) -> Codes8 { return Codes8(a.lo * c, a.hi * c); }
 
+// The queries of the workgroup's heads (or one head's, split per SKVQ slot) at the invocation's
+// positions as the codec uses them, and per-head sums the codec folds in (KIVI: q . zero of the
+// tile; q4_0: 8 sum(q); SKVQ one head: the slots' query sums; fp16: unused).
+struct FoldQ {
+  q0: Codes8,
+  q1: Codes8,
+  q2: Codes8,
+  q3: Codes8,
+  sums: vec4<f32>,
+}
+
 // head j's queries at the invocation's positions (vec4 index qv of q_sh)
 fn fold_head_q(qv: u32, j: u32) -> Codes8 { return Codes8(q_sh[j * (HEAD_DIM / 4u) + qv], q_sh[j * (HEAD_DIM / 4u) + qv + 1u]); }
+
+// the workgroup's heads' queries as they are (sums 0)
+fn fold_heads_q(qv: u32) -> FoldQ {
+  let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
+  var fq = FoldQ(fold_head_q(qv, 0u), zero8, zero8, zero8, vec4<f32>(0.0));
+  if (FOLD_G > 1u) { fq.q1 = fold_head_q(qv, 1u); }
+  if (FOLD_G > 2u) { fq.q2 = fold_head_q(qv, 2u); }
+  if (FOLD_G > 3u) { fq.q3 = fold_head_q(qv, 3u); }
+  return fq;
+}
 
 // The per-head form of the value state (a0..a3 = head 0..3's sums of p x): add one token's
 // values x with the heads' probabilities p, rescale by c, read head j.

@@ -57,21 +57,8 @@ fn f16_chunk(a: u32, b: u32, c: u32, d: u32) -> Codes8 {
   return Codes8(vec4<f32>(unpack2x16float(a), unpack2x16float(b)), vec4<f32>(unpack2x16float(c), unpack2x16float(d)));
 }
 
-struct FoldQ {
-  q0: Codes8,
-  q1: Codes8,
-  q2: Codes8,
-  q3: Codes8,
-}
 
-fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ {
-  let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
-  var fq = FoldQ(fold_head_q(qv, 0u), zero8, zero8, zero8);
-  if (FOLD_G > 1u) { fq.q1 = fold_head_q(qv, 1u); }
-  if (FOLD_G > 2u) { fq.q2 = fold_head_q(qv, 2u); }
-  if (FOLD_G > 3u) { fq.q3 = fold_head_q(qv, 3u); }
-  return fq;
-}
+fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ { return fold_heads_q(qv); }
 
 
 fn f16_key_token(fq: FoldQ, x: Codes8) -> vec4<f32> { return fold_heads_dot(fq.q0, fq.q1, fq.q2, fq.q3, x); }

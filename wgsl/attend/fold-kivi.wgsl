@@ -43,15 +43,6 @@ fn fold_codec_init(lid: u32) { }
 fn fold_q_channel(kv_head: u32, p: u32) -> u32 { return p; }
 fn fold_out_channel(kv_head: u32, p: u32) -> u32 { return p; }
 
-// The key scale folded into each head's query for one chunk, and the bias q . zero per head.
-struct FoldQ {
-  q0: Codes8,
-  q1: Codes8,
-  q2: Codes8,
-  q3: Codes8,
-  b: vec4<f32>,
-}
-
 // Every word one invocation reads for one tile: key metadata of its 8 channels, and for its
 // FOLD_LPT tokens (4 per vector) the key code words, value metadata words and value code words.
 // Loaded as independent loads before any use, so a tile costs one trip to memory: loads
@@ -113,7 +104,7 @@ fn fold_load_tile(kbase: u32, o: TileOffsets) -> TileWords {
   return t;
 }
 
-// The queries of the workgroup's heads for channels c0..c0+7 (vec4 index qv in q_sh) with the
+// FoldQ here: the queries of the workgroup's heads for channels c0..c0+7 (vec4 index qv in q_sh) with the
 // tile's per-channel key (scale, zero) folded in: q s 2^-k per channel, bias q . zero per head.
 // km0, km1: the 8 key metadata words (f16 scale, zero) of those channels.
 fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ {
@@ -129,10 +120,10 @@ fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ {
   let hq = HEAD_DIM / 4u;
   let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
   var fq = FoldQ(Codes8(q_sh[qv] * s_lo, q_sh[qv + 1u] * s_hi), zero8, zero8, zero8, vec4<f32>(0.0));
-  fq.b.x = dot(q_sh[qv], z_lo) + dot(q_sh[qv + 1u], z_hi);
-  if (FOLD_G > 1u) { fq.q1 = Codes8(q_sh[hq + qv] * s_lo, q_sh[hq + qv + 1u] * s_hi); fq.b.y = dot(q_sh[hq + qv], z_lo) + dot(q_sh[hq + qv + 1u], z_hi); }
-  if (FOLD_G > 2u) { fq.q2 = Codes8(q_sh[2u * hq + qv] * s_lo, q_sh[2u * hq + qv + 1u] * s_hi); fq.b.z = dot(q_sh[2u * hq + qv], z_lo) + dot(q_sh[2u * hq + qv + 1u], z_hi); }
-  if (FOLD_G > 3u) { fq.q3 = Codes8(q_sh[3u * hq + qv] * s_lo, q_sh[3u * hq + qv + 1u] * s_hi); fq.b.w = dot(q_sh[3u * hq + qv], z_lo) + dot(q_sh[3u * hq + qv + 1u], z_hi); }
+  fq.sums.x = dot(q_sh[qv], z_lo) + dot(q_sh[qv + 1u], z_hi);
+  if (FOLD_G > 1u) { fq.q1 = Codes8(q_sh[hq + qv] * s_lo, q_sh[hq + qv + 1u] * s_hi); fq.sums.y = dot(q_sh[hq + qv], z_lo) + dot(q_sh[hq + qv + 1u], z_hi); }
+  if (FOLD_G > 2u) { fq.q2 = Codes8(q_sh[2u * hq + qv] * s_lo, q_sh[2u * hq + qv + 1u] * s_hi); fq.sums.z = dot(q_sh[2u * hq + qv], z_lo) + dot(q_sh[2u * hq + qv + 1u], z_hi); }
+  if (FOLD_G > 3u) { fq.q3 = Codes8(q_sh[3u * hq + qv] * s_lo, q_sh[3u * hq + qv + 1u] * s_hi); fq.sums.w = dot(q_sh[3u * hq + qv], z_lo) + dot(q_sh[3u * hq + qv + 1u], z_hi); }
   return fq;
 }
 
@@ -140,10 +131,10 @@ fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ {
 fn fold_key_dots(fq: FoldQ, word: u32, sh: u32) -> vec4<f32> {
   let f = fold_codes(word, sh, K_BITS);
   var d = vec4<f32>(0.0);
-  d.x = dot(fq.q0.lo, f.lo) + dot(fq.q0.hi, f.hi) + fq.b.x;
-  if (FOLD_G > 1u) { d.y = dot(fq.q1.lo, f.lo) + dot(fq.q1.hi, f.hi) + fq.b.y; }
-  if (FOLD_G > 2u) { d.z = dot(fq.q2.lo, f.lo) + dot(fq.q2.hi, f.hi) + fq.b.z; }
-  if (FOLD_G > 3u) { d.w = dot(fq.q3.lo, f.lo) + dot(fq.q3.hi, f.hi) + fq.b.w; }
+  d.x = dot(fq.q0.lo, f.lo) + dot(fq.q0.hi, f.hi) + fq.sums.x;
+  if (FOLD_G > 1u) { d.y = dot(fq.q1.lo, f.lo) + dot(fq.q1.hi, f.hi) + fq.sums.y; }
+  if (FOLD_G > 2u) { d.z = dot(fq.q2.lo, f.lo) + dot(fq.q2.hi, f.hi) + fq.sums.z; }
+  if (FOLD_G > 3u) { d.w = dot(fq.q3.lo, f.lo) + dot(fq.q3.hi, f.hi) + fq.sums.w; }
   return d;
 }
 

@@ -94,30 +94,19 @@ fn q_codes(w: u32, x: u32, bits: u32) -> Codes8 {
 // the block scale of a token from its scale word
 fn q_scale(word: u32, half: u32) -> f32 { return unpack2x16float(word)[half]; }
 
-// the workgroup's queries at the invocation's channels; qz = their sums (q4_0 keys' -8)
-struct FoldQ {
-  q0: Codes8,
-  q1: Codes8,
-  q2: Codes8,
-  q3: Codes8,
-  qz: vec4<f32>,
-}
+// FoldQ here: the workgroup's queries at the invocation's channels; sums = 8 sum(q) (q4_0 keys' -8)
 
 
 fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ {
-  let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
-  var fq = FoldQ(fold_head_q(qv, 0u), zero8, zero8, zero8, vec4<f32>(0.0));
-  if (FOLD_G > 1u) { fq.q1 = fold_head_q(qv, 1u); }
-  if (FOLD_G > 2u) { fq.q2 = fold_head_q(qv, 2u); }
-  if (FOLD_G > 3u) { fq.q3 = fold_head_q(qv, 3u); }
-  if (K_BITS == 4u) { fq.qz = vec4<f32>(fold_sum8(fq.q0), fold_sum8(fq.q1), fold_sum8(fq.q2), fold_sum8(fq.q3)) * 8.0; }
+  var fq = fold_heads_q(qv);
+  if (K_BITS == 4u) { fq.sums = vec4<f32>(fold_sum8(fq.q0), fold_sum8(fq.q1), fold_sum8(fq.q2), fold_sum8(fq.q3)) * 8.0; }
   return fq;
 }
 
 fn q_key_token(fq: FoldQ, o: TileOffsets, w: u32, x: u32, sw: u32) -> vec4<f32> {
   let c = q_codes(w, x, K_BITS);
   let s = q_scale(sw, o.s_half);
-  return s * (fold_heads_dot(fq.q0, fq.q1, fq.q2, fq.q3, c) - fq.qz);
+  return s * (fold_heads_dot(fq.q0, fq.q1, fq.q2, fq.q3, c) - fq.sums);
 }
 
 // tokens 4b..4b+3 of the invocation: column u = token 4b+u's partial dots (heads in the rows)

@@ -210,19 +210,13 @@ fn skvq_decode(c: Codes8, ch: SkvqChunk, metas: vec4<u32>) -> Codes8 {
 
 // The queries at the invocation's positions. Several heads: q0..q3 = heads 0..3, and every
 // token is decoded once for all of them (x = code * scale + zero, scale/zero picked per position).
-// One head (FOLD_G = 1): q0..q3 = the query masked to slots 0..3, qz = their sums, so a token
-// costs sum_u scale_u (q_u . code) + zero_u qz_u: FOLD_SPAN dot products and no per-position
+// One head (FOLD_G = 1): q0..q3 = the query masked to slots 0..3, sums = their sums, so a token
+// costs sum_u scale_u (q_u . code) + zero_u sums_u: FOLD_SPAN dot products and no per-position
 // selects (the selects cost as much as the dot products: bench/README.md).
+
 // the one-head form above (an A/B knob for bench/gpu: -xSKVQ_SLOT_SUMS=false decodes per position)
 const SKVQ_SLOT_SUMS: bool = FOLD_G == 1u;
 
-struct FoldQ {
-  q0: Codes8,
-  q1: Codes8,
-  q2: Codes8,
-  q3: Codes8,
-  qz: vec4<f32>,
-}
 
 // q masked to the positions at or after a slot boundary (in) and before the next one (next)
 fn skvq_slot_q(q: Codes8, in_lo: vec4<bool>, in_hi: vec4<bool>, next_lo: vec4<bool>, next_hi: vec4<bool>) -> Codes8 {
@@ -232,10 +226,9 @@ fn skvq_slot_q(q: Codes8, in_lo: vec4<bool>, in_hi: vec4<bool>, next_lo: vec4<bo
 
 
 fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ {
-  let zero8 = Codes8(vec4<f32>(0.0), vec4<f32>(0.0));
-  let q = fold_head_q(qv, 0u);
-  var fq = FoldQ(q, zero8, zero8, zero8, vec4<f32>(0.0));
+  var fq = fold_heads_q(qv);
   if (SKVQ_SLOT_SUMS) {
+    let q = fq.q0;
     let all = vec4<bool>(true);
     let c = o.kc;
     fq.q0 = skvq_slot_q(q, all, all, c.in1_lo, c.in1_hi);
@@ -245,11 +238,7 @@ fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ {
     if (FOLD_SPAN == 1u) { fq.q0 = q; }
     if (FOLD_SPAN == 2u) { fq.q1 = skvq_slot_q(q, c.in1_lo, c.in1_hi, !all, !all); }
     if (FOLD_SPAN == 3u) { fq.q2 = skvq_slot_q(q, c.in2_lo, c.in2_hi, !all, !all); }
-    fq.qz = vec4<f32>(fold_sum8(fq.q0), fold_sum8(fq.q1), fold_sum8(fq.q2), fold_sum8(fq.q3));
-  } else {
-    if (FOLD_G > 1u) { fq.q1 = fold_head_q(qv, 1u); }
-    if (FOLD_G > 2u) { fq.q2 = fold_head_q(qv, 2u); }
-    if (FOLD_G > 3u) { fq.q3 = fold_head_q(qv, 3u); }
+    fq.sums = vec4<f32>(fold_sum8(fq.q0), fold_sum8(fq.q1), fold_sum8(fq.q2), fold_sum8(fq.q3));
   }
   return fq;
 }
@@ -261,10 +250,10 @@ fn skvq_key_token(fq: FoldQ, o: TileOffsets, word: u32, metas: vec4<u32>) -> vec
   var d = vec4<f32>(0.0);
   if (SKVQ_SLOT_SUMS) {
     let a = unpack2x16float(metas.x);
-    d.x = a.x * fold_dot8(fq.q0, c) + a.y * fq.qz.x;
-    if (FOLD_SPAN > 1u) { let b = unpack2x16float(metas.y); d.x = d.x + b.x * fold_dot8(fq.q1, c) + b.y * fq.qz.y; }
-    if (FOLD_SPAN > 2u) { let b = unpack2x16float(metas.z); d.x = d.x + b.x * fold_dot8(fq.q2, c) + b.y * fq.qz.z; }
-    if (FOLD_SPAN > 3u) { let b = unpack2x16float(metas.w); d.x = d.x + b.x * fold_dot8(fq.q3, c) + b.y * fq.qz.w; }
+    d.x = a.x * fold_dot8(fq.q0, c) + a.y * fq.sums.x;
+    if (FOLD_SPAN > 1u) { let b = unpack2x16float(metas.y); d.x = d.x + b.x * fold_dot8(fq.q1, c) + b.y * fq.sums.y; }
+    if (FOLD_SPAN > 2u) { let b = unpack2x16float(metas.z); d.x = d.x + b.x * fold_dot8(fq.q2, c) + b.y * fq.sums.z; }
+    if (FOLD_SPAN > 3u) { let b = unpack2x16float(metas.w); d.x = d.x + b.x * fold_dot8(fq.q3, c) + b.y * fq.sums.w; }
     return d;
   }
   return fold_heads_dot(fq.q0, fq.q1, fq.q2, fq.q3, skvq_decode(c, o.kc, metas));
