@@ -8,14 +8,16 @@
 // FinishValues scatters it back to model order. Nothing per cached element beyond the unpack.
 import { TILE_TOKENS } from '../constants';
 import { f16x4ToF32x4, metaF16, metaF16Bits } from '../f16';
-import { putCode, unpack8Codes, zeroWords } from '../bitpack';
+import { unpack8Codes } from '../bitpack';
 import { metaScale, metaZero } from '../quant';
 import { META_A, META_B, ROW } from '../scratch';
 import { axpyGroup, dotGroup } from '../vec';
 
 const HEADER: i32 = 4;
-/** Element codes of one tile (TILE_TOKENS * MAX_HEAD_DIM) while encoding. */
-const CODES: usize = memory.data(TILE_TOKENS * 256, 16);
+/** Element codes of one tile (TILE_TOKENS * MAX_HEAD_DIM) while encoding, + the last ternary word's padding. */
+const CODES: usize = memory.data(TILE_TOKENS * 256 + 32, 16);
+/** The tile being encoded in permuted channel order (TILE_TOKENS * MAX_HEAD_DIM f32). */
+const XP: usize = memory.data(TILE_TOKENS * 256 * 4, 16);
 /** Ternary byte -> its 5 base-3 digits (8 bytes per entry). */
 const TRIT_TABLE: usize = memory.data(256 * 8, 16);
 /** The same digits as f32 (8 floats per entry, 3 unused): a whole byte is two loads and two stores. */
@@ -65,53 +67,138 @@ function clippedParams(mn: f32, mx: f32, levels: i32, alpha: f32): u32 {
   return q;
 }
 
+/** min and max of XP[t*d + p0 .. p1) over tokens t0..t1-1: the scalar scan's `<` / `>` order. */
+let rangeMin: f32 = 0;
+let rangeMax: f32 = 0;
+function scanRange(d: i32, t0: i32, t1: i32, p0: i32, p1: i32): void {
+  let mn: f32 = Infinity, mx: f32 = -Infinity;
+  let vmn = f32x4.splat(Infinity), vmx = f32x4.splat(-Infinity);
+  for (let t = t0; t < t1; t++) {
+    const row = XP + (<usize>(t * d) << 2);
+    let p = p0;
+    // pmin(a, v) = v < a ? v : a: the scalar update, lane by lane
+    for (; p + 4 <= p1; p += 4) {
+      const v = v128.load(row + (<usize>p << 2));
+      vmn = f32x4.pmin(vmn, v);
+      vmx = f32x4.pmax(vmx, v);
+    }
+    for (; p < p1; p++) {
+      const v = load<f32>(row + (<usize>p << 2));
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
+    }
+  }
+  mn = min4(mn, vmn);
+  mx = max4(mx, vmx);
+  // -0 and +0 compare equal: which one the element-order scan keeps decides the f16 bits
+  if (mn == 0 || mx == 0) {
+    mn = Infinity; mx = -Infinity;
+    for (let t = t0; t < t1; t++) {
+      for (let p = p0; p < p1; p++) {
+        const v = load<f32>(XP + (<usize>(t * d + p) << 2));
+        if (v < mn) mn = v;
+        if (v > mx) mx = v;
+      }
+    }
+  }
+  rangeMin = mn;
+  rangeMax = mx;
+}
+
+@inline function min4(m: f32, v: v128): f32 {
+  let r = m;
+  const a = f32x4.extract_lane(v, 0), b = f32x4.extract_lane(v, 1), c = f32x4.extract_lane(v, 2), e = f32x4.extract_lane(v, 3);
+  if (a < r) r = a;
+  if (b < r) r = b;
+  if (c < r) r = c;
+  if (e < r) r = e;
+  return r;
+}
+
+@inline function max4(m: f32, v: v128): f32 {
+  let r = m;
+  const a = f32x4.extract_lane(v, 0), b = f32x4.extract_lane(v, 1), c = f32x4.extract_lane(v, 2), e = f32x4.extract_lane(v, 3);
+  if (a > r) r = a;
+  if (b > r) r = b;
+  if (c > r) r = c;
+  if (e > r) r = e;
+  return r;
+}
+
+/** CODES[t*d + p] for p in p0..p1: the number of thresholds (k + 0.5) s reached by x - z. */
+function codeRange(d: i32, t: i32, p0: i32, p1: i32, s: f32, z: f32, levels: i32): void {
+  const row = XP + (<usize>(t * d) << 2), dst = CODES + <usize>(t * d);
+  let p = p0;
+  if (s != 0) {
+    const zv = f32x4.splat(z);
+    for (; p + 4 <= p1; p += 4) {
+      const dx = f32x4.sub(v128.load(row + (<usize>p << 2)), zv);
+      let n = i32x4.splat(0);
+      // the same f32 products as clippedCode; a true compare is -1
+      for (let k = 0; k < levels - 1; k++) n = i32x4.sub(n, f32x4.ge(dx, f32x4.splat((<f32>k + <f32>0.5) * s)));
+      const b16 = i16x8.narrow_i32x4_u(n, n);
+      store<u32>(dst + <usize>p, i32x4.extract_lane(i8x16.narrow_i16x8_u(b16, b16), 0));
+    }
+  }
+  for (; p < p1; p++) store<u8>(dst + <usize>p, <u8>clippedCode(load<f32>(row + (<usize>p << 2)), s, z, levels));
+}
+
 export function encode_skvq(x: usize, out: usize, d: i32, head: i32, params: usize): void {
   const levels = pLevels(params), C = pClusters(params), m = pTokens(params), alpha = pAlpha(params);
   const perm = pHead(params, d, C, head), gs = perm + (<usize>d << 2);
   const metaWords = metaWordsOf(C, m);
+  // the tile in permuted order once: the groups are then contiguous runs of each row
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    const src = x + (<usize>(t * d) << 2), dst = XP + (<usize>(t * d) << 2);
+    for (let p = 0; p < d; p++) store<f32>(dst + (<usize>p << 2), load<f32>(src + (<usize>load<u32>(perm + (<usize>p << 2)) << 2)));
+  }
   for (let b = 0; b < TILE_TOKENS / m; b++) {
     for (let j = 0; j < C; j++) {
       const p0 = <i32>load<u32>(gs + (<usize>j << 2)), p1 = <i32>load<u32>(gs + (<usize>(j + 1) << 2));
-      let mn: f32 = Infinity, mx: f32 = -Infinity;
-      for (let t = b * m; t < (b + 1) * m; t++) {
-        for (let p = p0; p < p1; p++) {
-          const v = load<f32>(x + (<usize>(t * d + <i32>load<u32>(perm + (<usize>p << 2))) << 2));
-          if (v < mn) mn = v;
-          if (v > mx) mx = v;
-        }
-      }
-      store<u32>(out + (<usize>(b * C + j) << 2), clippedParams(mn, mx, levels, alpha));
+      scanRange(d, b * m, (b + 1) * m, p0, p1);
+      store<u32>(out + (<usize>(b * C + j) << 2), clippedParams(rangeMin, rangeMax, levels, alpha));
       const s = qScale, z = qZero;
-      for (let t = b * m; t < (b + 1) * m; t++) {
-        for (let p = p0; p < p1; p++) {
-          const v = load<f32>(x + (<usize>(t * d + <i32>load<u32>(perm + (<usize>p << 2))) << 2));
-          store<u8>(CODES + <usize>(t * d + p), <u8>clippedCode(v, s, z, levels));
-        }
-      }
+      for (let t = b * m; t < (b + 1) * m; t++) codeRange(d, t, p0, p1, s, z, levels);
     }
   }
   const codes = out + (<usize>metaWords << 2);
   const n = TILE_TOKENS * d;
   if (levels == 3) {
+    // 20 codes per word, 5 per byte (digit i weighs 3^i): Horner over each byte's 5 codes; the
+    // last word's missing codes count as 0 (CODES past n is zeroed for it)
     const words = (n + 19) / 20;
+    memory.fill(CODES + <usize>n, 0, <usize>(words * 20 - n));
     for (let w = 0; w < words; w++) {
       let word: u32 = 0;
       for (let byte = 0; byte < 4; byte++) {
-        let v: u32 = 0, pw: u32 = 1;
-        for (let i = 0; i < 5; i++) {
-          const e = w * 20 + byte * 5 + i;
-          if (e < n) v += <u32>load<u8>(CODES + <usize>e) * pw;
-          pw *= 3;
-        }
+        const c = CODES + <usize>(w * 20 + byte * 5);
+        const v = <u32>load<u8>(c) + 3 * (<u32>load<u8>(c, 1) + 3 * (<u32>load<u8>(c, 2) + 3 * (<u32>load<u8>(c, 3) + 3 * <u32>load<u8>(c, 4))));
         word |= v << (8 * byte);
       }
       store<u32>(codes + (<usize>w << 2), word);
     }
+  } else if (levels == 4) {
+    // 16 one-byte codes -> one word of 2-bit codes (element e at bits 2(e % 16)): pairs, nibbles, bytes
+    for (let w = 0; w < n >> 4; w++) {
+      const lo = pack8x2(load<u64>(CODES + (<usize>w << 4))), hi = pack8x2(load<u64>(CODES + (<usize>w << 4) + 8));
+      store<u32>(codes + (<usize>w << 2), lo | (hi << 16));
+    }
   } else {
-    const bits = levels == 4 ? 2 : 4;
-    zeroWords(codes, (n * bits) >> 5);
-    for (let e = 0; e < n; e++) putCode(codes, e, bits, <u32>load<u8>(CODES + <usize>e));
+    // 8 one-byte codes -> one word of 4-bit codes (element e at bits 4(e % 8))
+    for (let w = 0; w < n >> 3; w++) {
+      let v = load<u64>(CODES + (<usize>w << 3));
+      v = (v | (v >> 4)) & 0x00ff00ff00ff00ff;
+      v = (v | (v >> 8)) & 0x0000ffff0000ffff;
+      store<u32>(codes + (<usize>w << 2), <u32>(v | (v >> 16)));
+    }
   }
+}
+
+/** 8 one-byte 2-bit codes (a u64) -> 16 bits, code i at bits 2i. */
+@inline function pack8x2(v: u64): u32 {
+  v = (v | (v >> 6)) & 0x000f000f000f000f;
+  v = (v | (v >> 12)) & 0x000000ff000000ff;
+  return <u32>((v | (v >> 24)) & 0xffff);
 }
 
 /** META_A[p] / META_B[p] = scale / zero of the group holding permuted position p, token block b. */

@@ -1,12 +1,13 @@
 /**
  * A/B of two kernel builds' tile encoders alone (tiles already in WASM memory), in one process on
- * CPU time: ns per element for fp16, KIVI, q8_0, q4_0 keys and values, 256 tiles of 32 x 128.
+ * CPU time: ns per element for fp16, KIVI, q8_0, q4_0 keys and values and SKVQ (g32, calibrated on
+ * the first 512 tokens of the same data), 256 tiles of 32 x 128.
  *
  *   npx esbuild bench/cpu/ab-encode.ts --bundle --platform=node --format=esm --outfile=build/bench/ab-encode.js
  *   node build/bench/ab-encode.js A.wasm B.wasm
  */
 import { readFileSync } from 'node:fs';
-import { createCodec } from '../../ts/codecs/index.js';
+import { codecInfo, createCodec } from '../../ts/codecs/index.js';
 import { loadKvpackWasm } from '../../ts/backends/wasm.js';
 import { WasmTileEncoder } from './wasm-encode.js';
 import { gaussianKv, outlierKeys } from '../../tests/helpers/data.js';
@@ -14,10 +15,15 @@ import { gaussianKv, outlierKeys } from '../../tests/helpers/data.js';
 const [a, b] = process.argv.slice(2);
 if (!a || !b) throw new Error('usage: ab-encode A.wasm B.wasm');
 const d = 128, tiles = 256, elements = tiles * 32 * d;
-for (const name of ['fp16', 'kivi2', 'kivi4', 'q8_0', 'q4_0']) {
-  for (const kind of ['key', 'value'] as const) {
-    const codec = createCodec(name, { kind, headDim: d, nKvHeads: 1 });
+const streams: [string, 'key' | 'value'][] = ['fp16', 'kivi2', 'kivi4', 'q8_0', 'q4_0']
+  .flatMap((n) => [[n, 'key'], [n, 'value']] as [string, 'key' | 'value'][])
+  .concat([['skvq-k2', 'key'], ['skvq-k4', 'key'], ['skvq-v2', 'value'], ['skvq-v1.5', 'value']]);
+for (const [name, kind] of streams) {
+  {
     const data = kind === 'key' ? outlierKeys(tiles * 32, 1, d, 5) : gaussianKv(tiles * 32, 1, d, 5);
+    const info = codecInfo(name);
+    const calibration = info.needsCalibration ? info.calibrate!({ kind, headDim: d, nKvHeads: 1, data: data.subarray(0, 512 * d) }) : undefined;
+    const codec = createCodec(name, { kind, headDim: d, nKvHeads: 1, calibration });
     const runs = [];
     for (const file of [a, b]) {
       const w = await loadKvpackWasm(readFileSync(file));

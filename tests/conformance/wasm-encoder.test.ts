@@ -49,6 +49,36 @@ describe('PackedKvCache with WASM encoders (encodeWith)', () => {
     });
   }
 
+  it('SKVQ: groups whose min or max is a zero of either sign keep the TS encoder\'s f16 bits', async () => {
+    // ReLU-like rows with -0 and +0 at the zeros: the SIMD min/max scan must keep the element
+    // order's choice between them (they compare equal), as the scalar scan does
+    const signedZeros = (n: number, nKv: number, d: number, seed: number): Float32Array => {
+      const x = gaussianKv(n, nKv, d, seed);
+      for (let i = 0; i < x.length; i++) if (x[i]! <= 0) x[i] = (i * 7) % 3 === 0 ? -0 : 0;
+      return x;
+    };
+    const wasm = await WasmBackend.create();
+    try {
+      for (const [key, value] of [['skvq-k2', 'skvq-v1.5'], ['skvq-k4', 'skvq-v2']] as const) {
+        const base = { key, value, nKvHeads: 2, headDim: 64, window: 0, sinks: 0, calibration: {
+          key: randomSkvqCalibration('key', 2, 64, key === 'skvq-k2' ? 2 : 4, 5, 1, 32, 8),
+          value: randomSkvqCalibration('value', 2, 64, value === 'skvq-v2' ? 2 : 1.5, 6, 1, 32, 8) } };
+        const ts = new PackedKvCache(base);
+        const fast = new PackedKvCache({ ...base, encodeWith: wasm });
+        for (const cache of [ts, fast]) cache.append(0, signedZeros(96, 2, 64, 21), signedZeros(96, 2, 64, 22));
+        const a = ts.view(0), b = fast.view(0);
+        let minusZeroMeta = 0;
+        for (let p = 0; p < a.pages.length; p++) {
+          expect(b.pages[p]).toEqual(a.pages[p]);
+          for (const w of a.pages[p]!) if ((w >>> 16) === 0x8000) minusZeroMeta++;
+        }
+        expect(minusZeroMeta, 'the data gives some groups a -0 zero point').toBeGreaterThan(0);
+      }
+    } finally {
+      wasm.dispose();
+    }
+  });
+
   it('one encoder per codec instance; a disposed backend refuses with BACKEND_UNAVAILABLE', async () => {
     const wasm = await WasmBackend.create();
     const cache = new PackedKvCache({ key: 'kivi2', value: 'kivi2', nKvHeads: 1, headDim: 8, encodeWith: wasm });
