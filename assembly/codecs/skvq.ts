@@ -131,11 +131,23 @@ function codeRange(d: i32, t: i32, p0: i32, p1: i32, s: f32, z: f32, levels: i32
   let p = p0;
   if (s != 0) {
     const zv = f32x4.splat(z);
+    const sv = f32x4.splat(s), inv = f32x4.splat(<f32>1 / s), half = f32x4.splat(0.5);
+    const top = i32x4.splat(levels - 1), zero = i32x4.splat(0);
     for (; p + 4 <= p1; p += 4) {
       const dx = f32x4.sub(v128.load(row + (<usize>p << 2)), zv);
       let n = i32x4.splat(0);
-      // the same f32 products as clippedCode; a true compare is -1
-      for (let k = 0; k < levels - 1; k++) n = i32x4.sub(n, f32x4.ge(dx, f32x4.splat((<f32>k + <f32>0.5) * s)));
+      if (levels <= 4) {
+        // the same f32 products as clippedCode; a true compare is -1
+        for (let k = 0; k < levels - 1; k++) n = i32x4.sub(n, f32x4.ge(dx, f32x4.splat((<f32>k + <f32>0.5) * s)));
+      } else {
+        // 15 thresholds: a candidate floor(dx / s + 0.5) off by at most one from the count, then
+        // the count's own threshold products (k + 0.5) s one step up and one down
+        n = i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.floor(f32x4.add(f32x4.mul(dx, inv), half))), zero), top);
+        const nf = f32x4.convert_i32x4_s(n);
+        const up = v128.and(f32x4.ge(dx, f32x4.mul(f32x4.add(nf, half), sv)), i32x4.lt_s(n, top));
+        const down = v128.and(f32x4.lt(dx, f32x4.mul(f32x4.sub(nf, half), sv)), i32x4.gt_s(n, zero));
+        n = i32x4.add(i32x4.sub(n, up), down); // masks are -1 where true
+      }
       const b16 = i16x8.narrow_i32x4_u(n, n);
       store<u32>(dst + <usize>p, i32x4.extract_lane(i8x16.narrow_i16x8_u(b16, b16), 0));
     }

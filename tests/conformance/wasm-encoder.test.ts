@@ -10,6 +10,8 @@ import { WasmBackend } from '../../ts/backends/wasm.js';
 import { makeCqCalibration } from '../../ts/codecs/cq/calibration.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../helpers/data.js';
 import { randomSkvqCalibration } from '../helpers/skvq-calibration.js';
+import { plainSkvqCalibration } from '../../ts/codecs/skvq/index.js';
+import { roundF16 } from '../../ts/format/f16.js';
 
 describe('PackedKvCache with WASM encoders (encodeWith)', () => {
   const cases: { key: string; value: string; d: number; nKv: number; extra?: Partial<CacheOptions> }[] = [
@@ -19,6 +21,9 @@ describe('PackedKvCache with WASM encoders (encodeWith)', () => {
     { key: 'kivi8', value: 'kivi2', d: 40, nKv: 1 },
     { key: 'skvq-k2', value: 'skvq-v1.5', d: 64, nKv: 2, extra: { calibration: {
       key: randomSkvqCalibration('key', 2, 64, 2, 1), value: randomSkvqCalibration('value', 2, 64, 1.5, 2) } } },
+    // 4-bit SKVQ codes take the WASM encoder's candidate-and-adjust path (15 thresholds)
+    { key: 'skvq-k4', value: 'skvq-v2', d: 128, nKv: 2, extra: { calibration: {
+      key: randomSkvqCalibration('key', 2, 128, 4, 3, 0.8), value: randomSkvqCalibration('value', 2, 128, 2, 4, 0.9) } } },
     { key: 'cq-4c8b', value: 'cq-2c8b', d: 64, nKv: 2, extra: { calibration: {
       key: makeCqCalibration({ channelsPerGroup: 4, bits: 8 }, 'key', 2, 64, gaussianKv(2 * 64 * 256 / 64, 1, 64, 3)),
       value: makeCqCalibration({ channelsPerGroup: 2, bits: 8 }, 'value', 2, 64, gaussianKv(2 * 64 * 256 / 64, 1, 64, 4)) } } },
@@ -74,6 +79,41 @@ describe('PackedKvCache with WASM encoders (encodeWith)', () => {
         }
         expect(minusZeroMeta, 'the data gives some groups a -0 zero point').toBeGreaterThan(0);
       }
+    } finally {
+      wasm.dispose();
+    }
+  });
+
+  it('SKVQ 4-bit codes at and one f32 step around every threshold equal the TS encoder\'s', async () => {
+    // one group per token (clusters 1, groupSize 64: m = 1); each row holds its min lo and max hi
+    // and, for every threshold (k + 0.5) s, the value z + that product and its f32 neighbours,
+    // where the WASM encoder's candidate floor(dx / s + 0.5) is most likely one off the count
+    const d = 64, rows = 64, L = 15;
+    const f32 = new Float32Array(1), i32 = new Int32Array(f32.buffer);
+    const step = (x: number, dir: number): number => { f32[0] = x; i32[0]! += x >= 0 ? dir : -dir; return f32[0]!; };
+    const x = new Float32Array(rows * d);
+    for (let t = 0; t < rows; t++) {
+      const lo = Math.fround(-1.3 - 0.37 * t), hi = Math.fround(2.1 + 0.113 * t);
+      const z = roundF16(lo), sc = roundF16(Math.fround(Math.fround(hi - lo) * Math.fround(1 / L)));
+      const row = x.subarray(t * d, (t + 1) * d);
+      row[0] = lo; row[1] = hi;
+      let i = 2;
+      for (let k = 0; k < L && i + 3 <= d; k++) {
+        const v = Math.fround(z + Math.fround((k + 0.5) * sc));
+        row[i++] = step(v, -1); row[i++] = v; row[i++] = step(v, 1);
+      }
+      for (; i < d; i++) row[i] = Math.fround(z + Math.fround(((i * 5) % L + 0.25) * sc));
+    }
+    const wasm = await WasmBackend.create();
+    try {
+      const base = { key: 'skvq-k4', value: 'skvq-v2', nKvHeads: 1, headDim: d, window: 0, sinks: 0, calibration: {
+        key: plainSkvqCalibration('key', 1, d, 4, 64, 1), value: plainSkvqCalibration('value', 1, d, 2, 64, 1) } };
+      const ts = new PackedKvCache(base);
+      const fast = new PackedKvCache({ ...base, encodeWith: wasm });
+      for (const cache of [ts, fast]) cache.append(0, x, x);
+      const a = ts.view(0), b = fast.view(0);
+      expect(a.tiles).toBe(2);
+      for (let p = 0; p < a.pages.length; p++) expect(b.pages[p]).toEqual(a.pages[p]);
     } finally {
       wasm.dispose();
     }
