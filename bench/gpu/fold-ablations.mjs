@@ -29,7 +29,7 @@ const values = (s) => replaceBetween(s, '    sg_value4(&st, p, tw, offs, 0u', ' 
 `);
 const keys = (s) => replaceBetween(s, '    let K0 = sg_key4(', '    var s = vec4<f32>(NEG_INF);',
   `    let xk = tw.kw0 ^ tw.kw1 ^ tw.kw2 ^ tw.kw3;
-    let kk4 = vec4<f32>(xk & vec4<u32>(7u)) * fq.q0.lo.x + fq.b.x;
+    let kk4 = vec4<f32>(xk & vec4<u32>(7u)) * fq.q0.lo.x + fq.sums.x;
     let K0 = mat4x4<f32>(kk4, kk4.yzwx, kk4.zwxy, kk4.wxyz);
     let K1 = K0; let K2 = K0; let K3 = K0;
 `);

@@ -32,6 +32,9 @@ export interface SkvqGpuCase { name: string; run(gpu: GpuContext): Promise<SkvqG
 
 const bitsOf = (name: string): SkvqBits => (name.endsWith('1.5') ? 1.5 : name.endsWith('4') ? 4 : 2);
 
+// clusters: default from the geometry, or cuts.length + 1 where the group boundaries are given
+interface CaseShape { key: string; value: string; d: number; nKv: number; group: number; window: number; sinks: number; n: number; clusters?: number; groupSize?: number; cuts?: number[]; span?: number }
+
 const SHAPES: [string, string, number, number, number, number, number, number, number?][] = [
   // key, value, d, nKv, group, window, sinks, tokens, clusters (default from the geometry)
   ['skvq-k2', 'skvq-v1.5', 64, 2, 2, 0, 0, 70, 64], // one channel per group, m = 32
@@ -48,8 +51,7 @@ const SHAPES: [string, string, number, number, number, number, number, number, n
  * an 8-position chunk meets (`span`, checked against skvqFoldSpan): 1 to 4 runs folded, 5 falls
  * back to tiles.wgsl.
  */
-interface FoldShape { key: string; value: string; d: number; nKv: number; group: number; window: number; sinks: number; n: number; groupSize?: number; cuts: number[]; span: number }
-const FOLD_SHAPES: FoldShape[] = [
+const FOLD_SHAPES: CaseShape[] = [
   { key: 'skvq-k2', value: 'skvq-v1.5', d: 128, nKv: 2, group: 1, window: 0, sinks: 0, n: 100, cuts: [13, 64, 100], span: 2 },
   { key: 'skvq-k2', value: 'skvq-v1.5', d: 128, nKv: 2, group: 4, window: 32, sinks: 5, n: 140, cuts: [16, 40, 96], span: 1 },
   { key: 'skvq-k4', value: 'skvq-v2', d: 64, nKv: 1, group: 3, window: 0, sinks: 0, n: 97, groupSize: 128, cuts: [30], span: 2 }, // m = 4
@@ -65,16 +67,15 @@ const FOLD_SHAPES: FoldShape[] = [
   { key: 'skvq-k2', value: 'skvq-v2', d: 64, nKv: 1, group: 1, window: 0, sinks: 0, n: 70, cuts: [17, 18, 19, 20], span: 5 }, // tiles.wgsl
 ];
 
-interface CaseShape { key: string; value: string; d: number; nKv: number; group: number; window: number; sinks: number; n: number; clusters?: number; groupSize?: number; cuts?: number[]; span?: number }
-
 export function skvqGpuCases(): SkvqGpuCase[] {
   const shapes: CaseShape[] = [
     ...SHAPES.map(([key, value, d, nKv, group, window, sinks, n, clusters]) => ({ key, value, d, nKv, group, window, sinks, n, ...(clusters ? { clusters } : {}) })),
-    ...FOLD_SHAPES.map((f) => ({ ...f, clusters: f.cuts.length + 1 })),
+    ...FOLD_SHAPES,
   ];
   const cases: SkvqGpuCase[] = [];
   for (const sh of shapes) {
-    const { key, value, d, nKv, group, window, sinks, n, clusters: C, groupSize = 32, cuts } = sh;
+    const { key, value, d, nKv, group, window, sinks, n, groupSize = 32, cuts } = sh;
+    const C = cuts ? cuts.length + 1 : sh.clusters;
     const name = `${key}/${value} d=${d} nKv=${nKv}x${group} w=${window} s=${sinks} n=${n}${C ? ` C=${C}` : ''}${groupSize !== 32 ? ` g=${groupSize}` : ''}${cuts ? ` cuts=${cuts.join(',')}` : ''}`;
     const calibration = (kind: 'key' | 'value', bits: SkvqBits, seed: number, clip: number): SkvqCalibration => {
       const cal = randomSkvqCalibration(kind, nKv, d, bits, seed, clip, groupSize, C);

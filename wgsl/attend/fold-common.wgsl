@@ -109,6 +109,16 @@ fn fold_load_queries(it: FoldItem, lid: u32) {
   }
 }
 
+// The start of both drivers' entry point: the work item, the codec's tables and the queries in
+// workgroup memory, then the barrier before anyone reads them (called from uniform control flow).
+fn fold_begin(wg: vec3<u32>, lid: u32) -> FoldItem {
+  let it = fold_item(wg);
+  fold_codec_init(lid);
+  fold_load_queries(it, lid);
+  workgroupBarrier();
+  return it;
+}
+
 // Where invocation lid sits: row of 32 (one tile at a time), token group tg (tokens tg + TG i),
 // chunk k (positions 8k..8k+7, vec4 index qv of its queries).
 struct FoldLane {

@@ -69,10 +69,7 @@ fn sg_value4(st: ptr<function, FoldAcc>, p: vec4<f32>, tw: TileWords, o: TileOff
 
 @compute @workgroup_size(FOLD_WG)
 fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let it = fold_item(wg);
-  fold_codec_init(lid);
-  fold_load_queries(it, lid);
-  workgroupBarrier();
+  let it = fold_begin(wg, lid);
   let first_tile = it.first_tile; let n_tiles = it.n_tiles; let slot = it.slot; let entries = it.entries;
   let kv_head = it.kv_head; let ng = it.ng; let h0 = it.h0;
   let ln = fold_lane(lid);

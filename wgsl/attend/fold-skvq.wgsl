@@ -185,27 +185,24 @@ fn skvq_trit_field(w: u32, x: u32, t: u32, k: u32) -> u32 {
   return (f >> (2u * (r % 5u))) & 0xffffu;
 }
 
+// scale (in s) and zero (in z) of each position: the chunk's value so far, or slot word w's
+// where the mask says the position lies in that slot or a later one
+struct SkvqScaleZero { s: Codes8, z: Codes8 }
+
+fn skvq_take(sz: SkvqScaleZero, w: u32, in_lo: vec4<bool>, in_hi: vec4<bool>) -> SkvqScaleZero {
+  let b = unpack2x16float(w);
+  return SkvqScaleZero(Codes8(select(sz.s.lo, vec4<f32>(b.x), in_lo), select(sz.s.hi, vec4<f32>(b.x), in_hi)),
+    Codes8(select(sz.z.lo, vec4<f32>(b.y), in_lo), select(sz.z.hi, vec4<f32>(b.y), in_hi)));
+}
+
 // x = code * scale + zero of a chunk, scale and zero per position from the words of slots 0..3
 fn skvq_decode(c: Codes8, ch: SkvqChunk, metas: vec4<u32>) -> Codes8 {
   let a = unpack2x16float(metas.x);
-  var s_lo = vec4<f32>(a.x); var s_hi = s_lo;
-  var z_lo = vec4<f32>(a.y); var z_hi = z_lo;
-  if (FOLD_SPAN > 1u) {
-    let b = unpack2x16float(metas.y);
-    s_lo = select(s_lo, vec4<f32>(b.x), ch.in1_lo); s_hi = select(s_hi, vec4<f32>(b.x), ch.in1_hi);
-    z_lo = select(z_lo, vec4<f32>(b.y), ch.in1_lo); z_hi = select(z_hi, vec4<f32>(b.y), ch.in1_hi);
-  }
-  if (FOLD_SPAN > 2u) {
-    let b = unpack2x16float(metas.z);
-    s_lo = select(s_lo, vec4<f32>(b.x), ch.in2_lo); s_hi = select(s_hi, vec4<f32>(b.x), ch.in2_hi);
-    z_lo = select(z_lo, vec4<f32>(b.y), ch.in2_lo); z_hi = select(z_hi, vec4<f32>(b.y), ch.in2_hi);
-  }
-  if (FOLD_SPAN > 3u) {
-    let b = unpack2x16float(metas.w);
-    s_lo = select(s_lo, vec4<f32>(b.x), ch.in3_lo); s_hi = select(s_hi, vec4<f32>(b.x), ch.in3_hi);
-    z_lo = select(z_lo, vec4<f32>(b.y), ch.in3_lo); z_hi = select(z_hi, vec4<f32>(b.y), ch.in3_hi);
-  }
-  return Codes8(c.lo * s_lo + z_lo, c.hi * s_hi + z_hi);
+  var sz = SkvqScaleZero(Codes8(vec4<f32>(a.x), vec4<f32>(a.x)), Codes8(vec4<f32>(a.y), vec4<f32>(a.y)));
+  if (FOLD_SPAN > 1u) { sz = skvq_take(sz, metas.y, ch.in1_lo, ch.in1_hi); }
+  if (FOLD_SPAN > 2u) { sz = skvq_take(sz, metas.z, ch.in2_lo, ch.in2_hi); }
+  if (FOLD_SPAN > 3u) { sz = skvq_take(sz, metas.w, ch.in3_lo, ch.in3_hi); }
+  return Codes8(c.lo * sz.s.lo + sz.z.lo, c.hi * sz.s.hi + sz.z.hi);
 }
 
 // The queries at the invocation's positions. Several heads: q0..q3 = heads 0..3, and every

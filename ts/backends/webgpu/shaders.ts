@@ -92,8 +92,9 @@ export interface FoldCodec {
 
 /**
  * The fold file for a codec pair, or undefined: both streams KIVI with 2 or 4 bits each
- * (fold-kivi.wgsl), both fp16 (fold-f16.wgsl), both q8_0/q4_0 (fold-q.wgsl), or both SKVQ with 2/4-bit keys, 2/4-bit or ternary values and chunks that
- * meet at most SKVQ_FOLD_MAX_SPAN groups (`skvqSpan`, from the params: skvqFoldSpan; fold-skvq.wgsl).
+ * (fold-kivi.wgsl), both fp16 (fold-f16.wgsl), both q8_0/q4_0 (fold-q.wgsl), or both SKVQ with
+ * 2/4-bit keys, 2/4-bit or ternary values and chunks that meet at most SKVQ_FOLD_MAX_SPAN groups
+ * (`skvqSpan`, from the params: skvqFoldSpan; fold-skvq.wgsl).
  */
 export function foldCodec(key: WgslCodecKernels, value: WgslCodecKernels, skvqSpan?: number): FoldCodec | undefined {
   const bits24 = (k: WgslCodecKernels): boolean => k.bits === 2 || k.bits === 4;
@@ -166,8 +167,8 @@ export interface AttendKernelChoice {
 
 /**
  * The attention kernel for a codec pair and shape. `auto` (default): a folded kernel where the
- * pair has a fold file (foldCodec: KIVI-2/4, SKVQ) and it fits the workgroup memory limit, else tiles.wgsl with the KIVI word-load hooks
- * or the codecs' generic hooks. A forced kernel that does not apply falls back the same way.
+ * pair has a fold file (foldCodec: KIVI-2/4, fp16, q8_0/q4_0, SKVQ) and it fits the workgroup
+ * memory limit, else tiles.wgsl with the KIVI word-load hooks or the codecs' generic hooks. A forced kernel that does not apply falls back the same way.
  */
 export function chooseAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
   opts: ChooseAttendOptions): AttendKernelChoice {
@@ -189,13 +190,15 @@ function composeAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
   const want = opts.kernel ?? 'auto';
   const fold = FOLD_HEAD_DIMS.includes(opts.headDim) ? foldCodec(key, value, opts.skvqSpan) : undefined;
   const foldSources = (driver: string[]): string => join(['common/f16.wgsl', 'attend/fold-common.wgsl', fold!.file, ...driver]);
+  // heads per workgroup before the memory limit, rows of 32 within maxComputeInvocationsPerWorkgroup
+  const maxHeads = Math.min(opts.foldMaxHeads ?? FOLD_MAX_HEADS, FOLD_MAX_HEADS, opts.group);
+  const maxRows = Math.max(1, Math.floor((opts.maxInvocations ?? 256) / 32));
   const foldGlue = (heads: number, rows: number, prefetch: boolean): string =>
     `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;\nconst FOLD_PREFETCH: bool = ${prefetch};${fold!.glue ? `\n${fold!.glue}` : ''}`;
   if ((want === 'auto' || want === 'fold-sg') && fold && opts.subgroupSize === 32) {
-    let heads = Math.min(opts.foldMaxHeads ?? FOLD_MAX_HEADS, FOLD_MAX_HEADS, opts.group);
+    let heads = maxHeads;
     // measured on the H100 (bench/README.md): one head per workgroup is fastest with 8 rows and
     // no prefetch; several heads with the codec's rows and prefetch
-    const maxRows = Math.max(1, Math.floor((opts.maxInvocations ?? 256) / 32));
     const shape = (h: number): { rows: number; prefetch: boolean } => ({
       rows: opts.foldRows ?? Math.min(maxRows, h === 1 ? 8 : fold.rowsSeveralHeads), prefetch: opts.foldPrefetch ?? (h > 1 && fold.prefetch),
     });
@@ -208,8 +211,8 @@ function composeAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
     }
   }
   if ((want === 'auto' || want === 'fold' || want === 'fold-sg') && fold) {
-    const rows = opts.foldRows ?? Math.min(FOLD_ROWS, Math.max(1, Math.floor((opts.maxInvocations ?? 256) / 32)));
-    let heads = Math.min(opts.foldMaxHeads ?? FOLD_MAX_HEADS, FOLD_MAX_HEADS, opts.group);
+    const rows = opts.foldRows ?? Math.min(FOLD_ROWS, maxRows);
+    let heads = maxHeads;
     const bytes = (h: number): number => foldWorkgroupBytes(h, opts.headDim, rows, fold.tableBytes);
     while (heads > 1 && bytes(heads) > opts.maxWorkgroupBytes) heads--;
     if (bytes(heads) <= opts.maxWorkgroupBytes) {
