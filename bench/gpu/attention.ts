@@ -28,7 +28,7 @@ import { attendTilesSource, chooseAttendKernel, encodeSource, mergeSource, type 
 import { gaussianKv, outlierKeys, randomQuery } from '../../tests/helpers/data.js';
 import { openBenchDevice } from './bench-device.js';
 import { autoTilesPerSplit } from '../../ts/backends/webgpu/attend.js';
-import { subgroupSize } from '../../ts/backends/webgpu/subgroups.js';
+import { int8MatrixColumns, subgroupSize } from '../../ts/backends/webgpu/subgroups.js';
 import { skvqFoldSpan } from '../../ts/codecs/skvq/webgpu.js';
 import { measureStreamRead } from './stream-read.js';
 import { timeSteps } from './gpu-timer.js';
@@ -313,7 +313,8 @@ async function checkStep(c: Ctx, pool: SlotPool, plan: StepPlan, key: StreamCode
 interface Pipes { tiles: GPUComputePipeline; merge: GPUComputePipeline; kernel: string; heads: number }
 
 /**
- * Variants: 'base' = the backend's automatic kernel choice; 'fold-sg', 'fold', 'words', 'generic'
+ * Variants: 'base' = the backend's automatic kernel choice; 'mx' (KIVI on subgroup matrices; Dawn
+ * needs KVPACK_DAWN_ENABLE=allow_unsafe_apis), 'mx-emulated', 'fold-sg', 'fold', 'words', 'generic'
  * = that kernel forced where it applies (chooseAttendKernel falls back as the backend does), fold
  * kernels with shape suffixes (-wN rows, -gN heads, -pN prefetch) and @NAME (the kernel file
  * replaced by bench/gpu/experiments/NAME.wgsl); any other name = bench/gpu/experiments/<name>.wgsl
@@ -328,12 +329,15 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
   };
   if (kk.bits !== undefined) constants.K_BITS = kk.bits;
   if (vk.bits !== undefined) constants.V_BITS = vk.bits;
-  const forced: Record<string, AttendKernel | 'auto'> = { base: 'auto', 'fold-sg': 'fold-sg', fold: 'fold', words: 'words', generic: 'generic' };
+  const forced: Record<string, AttendKernel | 'auto'> = { base: 'auto', mx: 'mx', 'mx-emulated': 'mx-emulated', 'fold-sg': 'fold-sg', fold: 'fold', words: 'words', generic: 'generic' };
   // fold shape overrides: fold-w8 (8 rows per workgroup), fold-g2 (at most 2 heads per workgroup),
   // fold-sg-p1 / -p0 (prefetch on / off), combinations such as fold-sg-w4-g2-p1
   // fold...@NAME: bench/gpu/experiments/NAME.wgsl in place of the driver wgsl/attend/fold(-sg).wgsl
   const [foldVariant, foldFile] = variant.split('@') as [string, string | undefined];
   const fm = /^fold(-sg)?((?:-[wgp]\d+)*)((?:-x\w+=[\w.]+)*)$/.exec(foldVariant);
+  // mx-xNAME=VALUE: the matrix kernel with knobs
+  const mxm = /^mx(-emulated)?(?:-x\w+=[\w.]+)+$/.exec(variant);
+  if (mxm) forced[variant] = mxm[1] ? 'mx-emulated' : 'mx';
   const foldOpts: { foldRows?: number; foldMaxHeads?: number; foldPrefetch?: boolean } = {};
   if (fm) {
     forced[variant] = fm[1] ? 'fold-sg' : 'fold';
@@ -347,6 +351,7 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
   const choice = chooseAttendKernel(kk, vk, { headDim: s.d, group: s.nHeads / s.nKv, maxWorkgroupBytes: dev.limits.maxComputeWorkgroupStorageSize,
     maxInvocations: dev.limits.maxComputeInvocationsPerWorkgroup,
     vec4Aligned, kernel: forced[variant] ?? 'words', ...foldOpts, ...(c.subgroupSize !== undefined ? { subgroupSize: c.subgroupSize } : {}),
+    int8MatrixColumns: int8MatrixColumns(dev),
     ...(skvqSpan !== undefined ? { skvqSpan } : {}) });
   let src = choice.source;
   let kernel: string = choice.kernel;
@@ -399,7 +404,7 @@ log(`device: ${description}`);
 const randomModule = device.createShaderModule({ code: readFileSync('bench/gpu/random-rows.wgsl', 'utf8') });
 const c: Ctx = { device, maxBinding, randomPipe: device.createComputePipeline({ layout: 'auto', compute: { module: randomModule, entryPoint: 'fill' } }),
   subgroupSize: await subgroupSize(device) };
-log(`subgroup size: ${c.subgroupSize ?? 'none (no subgroups feature or mixed sizes)'}`);
+log(`subgroup size: ${c.subgroupSize ?? 'none (no subgroups feature or mixed sizes)'}; i8 subgroup matrices (N): ${int8MatrixColumns(device).join(',') || 'none'}`);
 const streamSrc = readFileSync('bench/gpu/stream-read.wgsl', 'utf8');
 const streamMib = Math.min(2048, Math.floor(maxBinding / 2 ** 20 / 2) * 2);
 // the H100 behind the device tool has been seen at ~1770 GB/s streaming right after start and

@@ -1,3 +1,5 @@
+import { noteAdapterInfo } from '../../ts/backends/webgpu/subgroups.js';
+
 /**
  * A WebGPU device for benches with the adapter's full limits (2 GiB bindings on an H100) and
  * timestamp queries when offered. Node: Dawn addon, native backend first (Vulkan on NVIDIA),
@@ -35,8 +37,9 @@ export async function openBenchDevice(): Promise<{ device: GPUDevice; descriptio
   for (const k of ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxStorageBuffersPerShaderStage',
     'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX'
 ] as const) want[k] = adapter.limits[k];
-  const features = (['timestamp-query', 'shader-f16', 'subgroups'] as GPUFeatureName[]).filter((f) => adapter!.features.has(f));
+  const features = (['timestamp-query', 'shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'] as GPUFeatureName[]).filter((f) => adapter!.features.has(f));
   const device = await adapter.requestDevice({ requiredLimits: want, requiredFeatures: features });
+  noteAdapterInfo(device, adapter.info);
   const info = adapter.info;
   const description = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.replace(/\s+/g, ' ').trim() +
     ` [features: ${features.join(',') || 'none'}; maxBinding ${(want.maxStorageBufferBindingSize! / 2 ** 20).toFixed(0)} MiB]`;

@@ -1,7 +1,7 @@
 // Shared by the folded attention drivers (wgsl/attend/fold.wgsl: workgroup memory,
 // wgsl/attend/fold-sg.wgsl: subgroups) for every codec with a fold file (attend/fold-kivi.wgsl,
-// fold-skvq.wgsl, fold-q.wgsl): pipeline constants and bindings (those of tiles.wgsl), the work
-// item, the lane layout, the queries, exact code-to-float conversion and the value state. The glue (shaders.ts) defines FOLD_G
+// fold-skvq.wgsl, fold-q.wgsl): the work item, the lane layout, the queries, exact
+// code-to-float conversion and the value state. The glue (shaders.ts) defines FOLD_G
 // (heads per workgroup, 1..4), FOLD_LPT (= HEAD_DIM / 8, invocations per token), FOLD_W (rows
 // of 32 invocations) and FOLD_PREFETCH (fold-sg.wgsl: load the next tile before computing the
 // current one).
@@ -21,22 +21,7 @@
 
 const NEG_INF: f32 = -3.0e38;
 
-override HEAD_DIM: u32;
-override N_HEADS: u32;
-override GROUP: u32;
-// unused here; declared so the pipeline constants of tiles.wgsl apply unchanged
-override LANES: u32 = 4u;
-override HEAD_STRIDE: u32;
-override V_OFFSET: u32;
-override K_BITS: u32 = 0u;
-override V_BITS: u32 = 0u;
-override K_PARAMS: u32 = 0u;
-override V_PARAMS: u32 = 0u;
-
-@group(0) @binding(0) var<storage, read> pages: array<u32>;
-@group(0) @binding(1) var<storage, read> job: array<u32>;
-@group(0) @binding(2) var<storage, read> params: array<u32>;
-@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
+// pipeline constants and bindings: attend/bindings.wgsl (composed before this file)
 
 // queries (scaled by 1/sqrt(HEAD_DIM)) of the workgroup's heads
 var<workgroup> q_sh: array<vec4<f32>, FOLD_G * FOLD_LPT * 2u>;

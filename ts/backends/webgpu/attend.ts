@@ -4,7 +4,7 @@ import { BufferUsage, MAP_READ_MODE, writeArray } from './device.js';
 import type { GpuKvCache, GpuSequence } from './gpu-cache.js';
 import { kernelsFor } from './kernels.js';
 import { bindGroupLayout, getPipeline } from './pipelines.js';
-import { subgroupSize } from './subgroups.js';
+import { int8MatrixColumns, subgroupSize } from './subgroups.js';
 import { skvqFoldSpan } from '../../codecs/skvq/webgpu.js';
 import { attendRowsSource, chooseAttendKernel, mergeSource, TILES_MAX_HEADS, type AttendKernel } from './shaders.js';
 
@@ -37,6 +37,8 @@ export interface GpuAttendOptions {
 export function autoTilesPerSplit(totalTiles: number, nKv: number, headBlocks: number,
   choice: { kernel: AttendKernel; headsPerWorkgroup: number }): number {
   const units = totalTiles * nKv * headBlocks;
+  // the matrix kernel's workgroups are one subgroup of 32: ~4096 of them fill the H100
+  if (choice.kernel === 'mx' || choice.kernel === 'mx-emulated') return Math.max(4, Math.ceil(units / 4096));
   if (choice.kernel === 'fold' || choice.kernel === 'fold-sg') return Math.max(4, Math.ceil((units * choice.headsPerWorkgroup) / 1024));
   return Math.max(2, Math.ceil(units / 1024));
 }
@@ -109,6 +111,7 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
     maxInvocations: ctx.limits.maxComputeInvocationsPerWorkgroup,
     kernel: opts.kernel ?? 'auto',
     ...(sgSize !== undefined ? { subgroupSize: sgSize } : {}),
+    int8MatrixColumns: int8MatrixColumns(ctx.device),
     ...(skvqSpan !== undefined ? { skvqSpan } : {}),
   });
   // head blocks (dispatch z) of the tile kernel and of the fp rows pass (tiles.wgsl's MAX_G)

@@ -1,4 +1,5 @@
 import { KvpackError } from '../../errors.js';
+import { noteAdapterInfo } from './subgroups.js';
 
 /**
  * GPU device acquisition for every runtime kvpack runs in: browsers and Deno expose
@@ -28,7 +29,8 @@ const WANTED_LIMITS = [
   'maxComputeWorkgroupsPerDimension',
 ] as const;
 
-const OPTIONAL_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
+// chromium-experimental-subgroup-matrix: the matrix attention kernel (shaders.ts matrixShape)
+const OPTIONAL_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query', 'chromium-experimental-subgroup-matrix'] as const;
 
 export interface GpuDeviceOptions {
   /** Use this device instead of acquiring one (an app that owns its WebGPU device). */
@@ -171,6 +173,7 @@ async function acquire(opts: GpuDeviceOptions): Promise<GpuContext> {
     }
     const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter!.features.has(f)) as GPUFeatureName[];
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'kvpack' });
+    noteAdapterInfo(device, adapter.info);
     const ctx = new GpuContext(device, `${describeAdapter(adapter)} [${src.label}]`);
     // Dawn's Node addon tears the instance down when its GPU object is collected, which kills
     // the device under our feet (hangs or aborts): the context keeps it reachable.

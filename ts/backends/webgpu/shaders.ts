@@ -1,6 +1,7 @@
 import { KvpackError } from '../../errors.js';
 import type { WgslCodecKernels } from './kernels.js';
 import { WGSL_SOURCES } from './shaders.generated.js';
+import { TILE_TOKENS } from '../../format/constants.js';
 
 /**
  * Assembles WGSL modules from the files in wgsl/ (embedded by scripts/gen-wgsl.mjs). Sources
@@ -135,6 +136,28 @@ export function foldSgWorkgroupBytes(heads: number, headDim: number, rows = FOLD
 
 /** Source prelude of fold-sg.wgsl: directives must precede every declaration. */
 const SUBGROUP_PRELUDE = 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n';
+/** Source prelude of mx-kivi.wgsl with subgroup matrices (attend/mx-ops.wgsl). */
+const MATRIX_PRELUDE = 'enable subgroups;\nenable chromium_experimental_subgroup_matrix;\ndiagnostic(off, subgroup_uniformity);\n';
+
+/**
+ * The matrix kernel's shape for a codec pair (attend/mx-kivi.wgsl), or undefined where it does
+ * not apply: both streams KIVI with 2 or 4 bits, head size 64 or 128, and an
+ * i8 product with `n` result columns among `columns` (4 limbs per head: 8 columns take 2
+ * heads, 16 take 4).
+ */
+export function matrixShape(key: WgslCodecKernels, value: WgslCodecKernels, headDim: number, group: number,
+  columns: readonly number[]): { heads: number; n: number } | undefined {
+  const kivi = (k: WgslCodecKernels): boolean => k.attend === 'kivi/attend.wgsl' && (k.bits === 2 || k.bits === 4);
+  if (!kivi(key) || !kivi(value) || (headDim !== 64 && headDim !== 128)) return undefined;
+  const heads = Math.min(group, columns.includes(16) ? 4 : 2);
+  const n = 4 * heads <= 8 && columns.includes(8) ? 8 : 16;
+  return columns.includes(n) ? { heads, n } : undefined;
+}
+
+/** Workgroup memory of mx-kivi.wgsl (queries, codes, limbs, results; + the emulation's reductions), in bytes. */
+export function matrixWorkgroupBytes(heads: number, headDim: number, n: number, emulated: boolean): number {
+  return 4 * heads * headDim + TILE_TOKENS * headDim + headDim * n + headDim * n + 4 * headDim * n + (emulated ? 512 : 0);
+}
 
 export interface ChooseAttendOptions {
   headDim: number;
@@ -153,10 +176,12 @@ export interface ChooseAttendOptions {
   maxInvocations?: number;
   /** SKVQ pairs: the most channel groups a chunk of 8 positions meets (skvqFoldSpan). */
   skvqSpan?: number;
+  /** Result columns N of the device's i8 x i8 -> i32 subgroup matrices with M 16, K 32 (subgroups.ts int8MatrixColumns). */
+  int8MatrixColumns?: readonly number[];
 }
 
 /** Which attention kernel runs over the packed tiles (ts/backends/webgpu/attend.ts, bench/gpu). */
-export type AttendKernel = 'fold-sg' | 'fold' | 'words' | 'generic';
+export type AttendKernel = 'mx' | 'mx-emulated' | 'fold-sg' | 'fold' | 'words' | 'generic';
 
 export interface AttendKernelChoice {
   kernel: AttendKernel;
@@ -169,6 +194,8 @@ export interface AttendKernelChoice {
  * The attention kernel for a codec pair and shape. `auto` (default): a folded kernel where the
  * pair has a fold file (foldCodec: KIVI-2/4, fp16, q8_0/q4_0, SKVQ) and it fits the workgroup
  * memory limit, else tiles.wgsl with the KIVI word-load hooks or the codecs' generic hooks. A forced kernel that does not apply falls back the same way.
+ * `mx` (opt-in): KIVI pairs on i8 subgroup matrices where the device has them and subgroups of 32
+ * (mx-kivi.wgsl); `mx-emulated`: the same kernel with plain-WGSL products, on any adapter (tests).
  */
 export function chooseAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
   opts: ChooseAttendOptions): AttendKernelChoice {
@@ -188,14 +215,28 @@ const choices = new Map<string, AttendKernelChoice>();
 function composeAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
   opts: ChooseAttendOptions): AttendKernelChoice {
   const want = opts.kernel ?? 'auto';
+  // 'mx-emulated' (tests): the matrix kernel with plain-WGSL products, on any adapter
+  const emulated = want === 'mx-emulated';
+  const mx = matrixShape(key, value, opts.headDim, opts.group, emulated ? [8, 16] : opts.subgroupSize === 32 ? opts.int8MatrixColumns ?? [] : []);
+  // never automatic: 6x slower than fold-sg on the H100 (bench/README.md "Matrix kernel")
+  if ((want === 'mx' || emulated) && mx) {
+    let { heads, n } = mx;
+    while (heads > 1 && matrixWorkgroupBytes(heads, opts.headDim, n, emulated) > opts.maxWorkgroupBytes) heads--;
+    if (matrixWorkgroupBytes(heads, opts.headDim, n, emulated) <= opts.maxWorkgroupBytes) {
+      const glue = `const MX_D: u32 = ${opts.headDim}u;\nconst MX_N: u32 = ${n}u;\nconst MX_G: u32 = ${heads}u;\nconst MX_KB: u32 = ${key.bits}u;\nconst MX_VB: u32 = ${value.bits}u;`;
+      return { kernel: want === 'mx-emulated' ? 'mx-emulated' : 'mx', headsPerWorkgroup: heads,
+        source: (emulated ? '' : MATRIX_PRELUDE) + join(['constants.wgsl'], glue) + '\n' +
+          join(['attend/bindings.wgsl', 'attend/mx-kivi.wgsl', emulated ? 'attend/mx-ops-emulated.wgsl' : 'attend/mx-ops.wgsl']) };
+    }
+  }
   const fold = FOLD_HEAD_DIMS.includes(opts.headDim) ? foldCodec(key, value, opts.skvqSpan) : undefined;
-  const foldSources = (driver: string[]): string => join(['common/f16.wgsl', 'attend/fold-common.wgsl', fold!.file, ...driver]);
+  const foldSources = (driver: string[]): string => join(['common/f16.wgsl', 'attend/bindings.wgsl', 'attend/fold-common.wgsl', fold!.file, ...driver]);
   // heads per workgroup before the memory limit, rows of 32 within maxComputeInvocationsPerWorkgroup
   const maxHeads = Math.min(opts.foldMaxHeads ?? FOLD_MAX_HEADS, FOLD_MAX_HEADS, opts.group);
   const maxRows = Math.max(1, Math.floor((opts.maxInvocations ?? 256) / 32));
   const foldGlue = (heads: number, rows: number, prefetch: boolean): string =>
     `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;\nconst FOLD_PREFETCH: bool = ${prefetch};${fold!.glue ? `\n${fold!.glue}` : ''}`;
-  if ((want === 'auto' || want === 'fold-sg') && fold && opts.subgroupSize === 32) {
+  if ((want === 'auto' || want === 'fold-sg' || want === 'mx') && fold && opts.subgroupSize === 32) {
     let heads = maxHeads;
     // measured on the H100 (bench/README.md): one head per workgroup is fastest with 8 rows and
     // no prefetch; several heads with the codec's rows and prefetch
@@ -210,7 +251,7 @@ function composeAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
         source: SUBGROUP_PRELUDE + join(['constants.wgsl'], foldGlue(heads, rows, prefetch)) + '\n' + foldSources(['attend/subgroup-ops.wgsl', 'attend/fold-sg.wgsl']) };
     }
   }
-  if ((want === 'auto' || want === 'fold' || want === 'fold-sg') && fold) {
+  if ((want === 'auto' || want === 'fold' || want === 'fold-sg' || want === 'mx') && fold) {
     const rows = opts.foldRows ?? Math.min(FOLD_ROWS, maxRows);
     let heads = maxHeads;
     const bytes = (h: number): number => foldWorkgroupBytes(h, opts.headDim, rows, fold.tableBytes);
