@@ -32,6 +32,17 @@ describe('attention kernel choice', () => {
       }
     }
   });
+  it('exponent fields in registers (FOLD_EXP_REGISTERS) where they measured faster', () => {
+    const sg = { ...base, subgroupSize: 32 };
+    const flag = (src: string): string | undefined => /const FOLD_EXP_REGISTERS: bool = (\w+);/.exec(src)?.[1];
+    expect(flag(chooseAttendKernel(k.kivi2!, k.kivi2!, { ...sg, group: 1 }).source)).toBe('true');
+    expect(flag(chooseAttendKernel(k.kivi2!, k.kivi2!, sg).source)).toBe('true');
+    expect(flag(chooseAttendKernel(k.q4_0!, k.q4_0!, sg).source)).toBe('true');
+    expect(flag(chooseAttendKernel(k.fp16!, k.fp16!, sg).source)).toBe('false');
+    const [sk, sv] = [k['skvq-k2']!, k['skvq-v1.5']!];
+    expect(flag(chooseAttendKernel(sk, sv, { ...sg, skvqSpan: 1, group: 1 }).source)).toBe('false');
+    expect(flag(chooseAttendKernel(sk, sv, { ...sg, skvqSpan: 1 }).source)).toBe('true');
+  });
   it('the matrix kernel (mx-kivi.wgsl) only when asked for, on KIVI pairs with i8 subgroup matrices', () => {
     const mx = { ...base, subgroupSize: 32, int8MatrixColumns: [8, 16] };
     for (const [key, value] of [[k.kivi2!, k.kivi2!], [k.kivi4!, k.kivi2!]] as const) {

@@ -3,8 +3,8 @@
 // fold-skvq.wgsl, fold-q.wgsl): the work item, the lane layout, the queries, exact
 // code-to-float conversion and the value state. The glue (shaders.ts) defines FOLD_G
 // (heads per workgroup, 1..4), FOLD_LPT (= HEAD_DIM / 8, invocations per token), FOLD_W (rows
-// of 32 invocations) and FOLD_PREFETCH (fold-sg.wgsl: load the next tile before computing the
-// current one).
+// of 32 invocations), FOLD_PREFETCH (fold-sg.wgsl: load the next tile before computing the
+// current one) and FOLD_EXP_REGISTERS (fold_exact_codes below).
 //
 // A codec's fold file defines what the drivers call (the interface, in driver order):
 //   fold_codec_init(lid)                      workgroup tables, before the queries' barrier
@@ -43,13 +43,39 @@ fn fold_exact_codes(word: u32, sh: u32, bits: u32) -> Codes8 {
   let m4 = vec4<u32>(15u, 240u, 3840u, 61440u);
   let lo_mask = select(m4, m2, two);
   let hi_mask = select(m4, m2 << vec4<u32>(8u), two);
-  // exponent fields 127 + 23 - P
-  let lo_e = select(vec4<u32>(150u, 146u, 142u, 138u), vec4<u32>(150u, 148u, 146u, 144u), two);
-  let hi_e = select(lo_e, vec4<u32>(142u, 140u, 138u, 136u), two);
-  let lo_b = bitcast<vec4<f32>>(lo_e << vec4<u32>(23u));
-  let hi_b = bitcast<vec4<f32>>(hi_e << vec4<u32>(23u));
-  return Codes8(bitcast<vec4<f32>>((lo_src & lo_mask) | (lo_e << vec4<u32>(23u))) - lo_b,
-    bitcast<vec4<f32>>((hi_src & hi_mask) | (hi_e << vec4<u32>(23u))) - hi_b);
+  // exponent fields 127 + 23 - P, in float position
+  var lo_e = select(fold_e4, fold_e2_lo, two);
+  var hi_e = select(fold_e4, fold_e2_hi, two);
+  if (!FOLD_EXP_REGISTERS) {
+    lo_e = select(FOLD_E4, FOLD_E2_LO, two);
+    hi_e = select(FOLD_E4, FOLD_E2_HI, two);
+  }
+  return Codes8(bitcast<vec4<f32>>((lo_src & lo_mask) | lo_e) - bitcast<vec4<f32>>(lo_e),
+    bitcast<vec4<f32>>((hi_src & hi_mask) | hi_e) - bitcast<vec4<f32>>(hi_e));
+}
+
+// fold_exact_codes' exponent fields (127 + 23 - P) << 23 per code position
+const FOLD_E2_LO = vec4<u32>(150u, 148u, 146u, 144u) << vec4<u32>(23u);
+const FOLD_E2_HI = vec4<u32>(142u, 140u, 138u, 136u) << vec4<u32>(23u);
+const FOLD_E4 = vec4<u32>(150u, 146u, 142u, 138u) << vec4<u32>(23u);
+// The same held in registers: with them as compile-time constants the H100's compiler spent two
+// LOP3 per code (AND and OR, each with its constant as the one immediate LOP3 takes); from values
+// it cannot fold, one LOP3 with the mask immediate and the exponent register (SASS read from the
+// driver's shader cache, bench/README.md "SASS"). FOLD_EXP_REGISTERS (glue, per codec: measured
+// faster for KIVI, slower for SKVQ) picks these; the bench's -xFOLD_EXP_REGISTERS knob flips it.
+var<private> fold_e2_lo: vec4<u32>;
+var<private> fold_e2_hi: vec4<u32>;
+var<private> fold_e4: vec4<u32>;
+
+fn fold_init_exponents(wg: vec3<u32>, lid: u32) {
+  // 0 in every invocation (wg.x + lid never reaches 2^32 - 1), which the compiler cannot know.
+  // Per invocation on purpose: from the workgroup id alone the values went to uniform registers,
+  // which LOP3 cannot read (a MOV before each use: kivi2 MHA 0.274 ms instead of 0.251); from lid
+  // alone the compiler proved the zero and folded the constants back in
+  let opaque = vec4<u32>(select(0u, 1u, wg.x + lid == 0xffffffffu));
+  fold_e2_lo = FOLD_E2_LO | opaque;
+  fold_e2_hi = FOLD_E2_HI | opaque;
+  fold_e4 = FOLD_E4 | opaque;
 }
 
 // 4 words at w0 + u * step, u = 0..3: one invocation's words of 4 of its tokens
@@ -98,6 +124,7 @@ fn fold_load_queries(it: FoldItem, lid: u32) {
 // workgroup memory, then the barrier before anyone reads them (called from uniform control flow).
 fn fold_begin(wg: vec3<u32>, lid: u32) -> FoldItem {
   let it = fold_item(wg);
+  fold_init_exponents(wg, lid);
   fold_codec_init(lid);
   fold_load_queries(it, lid);
   workgroupBarrier();

@@ -89,6 +89,8 @@ export interface FoldCodec {
   tableBytes: number;
   rowsSeveralHeads: number;
   prefetch: boolean;
+  /** fold_exact_codes' exponent fields in registers (FOLD_EXP_REGISTERS, fold-common.wgsl), with one / several heads per workgroup. */
+  expRegisters: { oneHead: boolean; severalHeads: boolean };
 }
 
 /**
@@ -97,17 +99,22 @@ export interface FoldCodec {
  * 2/4-bit keys, 2/4-bit or ternary values and chunks that meet at most SKVQ_FOLD_MAX_SPAN groups
  * (`skvqSpan`, from the params: skvqFoldSpan; fold-skvq.wgsl).
  */
+const BOTH = { oneHead: true, severalHeads: true };
+const NEITHER = { oneHead: false, severalHeads: false };
+
 export function foldCodec(key: WgslCodecKernels, value: WgslCodecKernels, skvqSpan?: number): FoldCodec | undefined {
   const bits24 = (k: WgslCodecKernels): boolean => k.bits === 2 || k.bits === 4;
   if (key.attend === 'kivi/attend.wgsl' && value.attend === 'kivi/attend.wgsl' && bits24(key) && bits24(value)) {
-    return { file: 'attend/fold-kivi.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 4, prefetch: true };
+    // exponents in registers: kivi2 MHA 11%, GQA 5% faster on the H100 (bench/README.md "SASS")
+    return { file: 'attend/fold-kivi.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 4, prefetch: true, expRegisters: BOTH };
   }
   if (key.attend === 'fp16/attend.wgsl' && value.attend === 'fp16/attend.wgsl') {
-    return { file: 'attend/fold-f16.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 4, prefetch: false };
+    return { file: 'attend/fold-f16.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 4, prefetch: false, expRegisters: NEITHER };
   }
   const blockScaled = (k: WgslCodecKernels): boolean => k.attend === 'q8_0/attend.wgsl' || k.attend === 'q4_0/attend.wgsl';
   if (blockScaled(key) && blockScaled(value)) {
-    return { file: 'attend/fold-q.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 4, prefetch: false };
+    // exponents in registers: q4_0 MHA 11%, GQA 2% faster on the H100, q8_0 unchanged (bench/README.md "SASS")
+    return { file: 'attend/fold-q.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 4, prefetch: false, expRegisters: BOTH };
   }
   if (key.attend === 'skvq/attend.wgsl' && value.attend === 'skvq/attend.wgsl' && bits24(key)
     && (bits24(value) || value.ternary === true) && skvqSpan !== undefined && skvqSpan <= SKVQ_FOLD_MAX_SPAN) {
@@ -118,6 +125,8 @@ export function foldCodec(key: WgslCodecKernels, value: WgslCodecKernels, skvqSp
       // GQA 32/8 at 128K on the H100: 16 rows 9-21% faster than 4 (bench/README.md)
       rowsSeveralHeads: 16,
       prefetch: false,
+      // exponents in registers, g128 on the H100: one head 3.5% slower, four heads 3.7% faster
+      expRegisters: { oneHead: false, severalHeads: true },
     };
   }
   return undefined;
@@ -235,7 +244,8 @@ function composeAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
   const maxHeads = Math.min(opts.foldMaxHeads ?? FOLD_MAX_HEADS, FOLD_MAX_HEADS, opts.group);
   const maxRows = Math.max(1, Math.floor((opts.maxInvocations ?? 256) / 32));
   const foldGlue = (heads: number, rows: number, prefetch: boolean): string =>
-    `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;\nconst FOLD_PREFETCH: bool = ${prefetch};${fold!.glue ? `\n${fold!.glue}` : ''}`;
+    `const FOLD_G: u32 = ${heads}u;\nconst FOLD_LPT: u32 = ${opts.headDim / 8}u;\nconst FOLD_W: u32 = ${rows}u;\nconst FOLD_PREFETCH: bool = ${prefetch};\n` +
+    `const FOLD_EXP_REGISTERS: bool = ${heads > 1 ? fold!.expRegisters.severalHeads : fold!.expRegisters.oneHead};${fold!.glue ? `\n${fold!.glue}` : ''}`;
   if ((want === 'auto' || want === 'fold-sg' || want === 'mx') && fold && opts.subgroupSize === 32) {
     let heads = maxHeads;
     // measured on the H100 (bench/README.md): one head per workgroup is fastest with 8 rows and
