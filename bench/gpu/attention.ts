@@ -372,6 +372,8 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
     src = attendTilesSource(kk, vk);
     const file = readFileSync(`bench/gpu/experiments/${variant}.wgsl`, 'utf8');
     src = src.replace(/\/\/ ---- wgsl\/attend\/tiles\.wgsl\n[\s\S]*?(?=\/\/ ---- wgsl\/)/, `// ---- bench/gpu/experiments/${variant}.wgsl\n${file}\n`);
+    // the experiment copies declare their own constants and bindings (tiles.wgsl did before attend/bindings.wgsl)
+    src = src.replace(/\/\/ ---- wgsl\/attend\/bindings\.wgsl[^\n]*\n[\s\S]*?(?=\/\/ ---- wgsl\/)/, '');
     kernel = variant;
   }
   const tiles = dev.createComputePipeline({ layout: explicitLayout(dev, [RO, RO, RO, RW]), compute: { module: dev.createShaderModule({ code: src }), entryPoint: 'attend_tiles', constants } });

@@ -21,7 +21,7 @@
 
 const NEG_INF: f32 = -3.0e38;
 
-// pipeline constants and bindings: attend/bindings.wgsl (composed before this file)
+// pipeline constants, bindings and the work item: attend/bindings.wgsl (composed before this file)
 
 // queries (scaled by 1/sqrt(HEAD_DIM)) of the workgroup's heads
 var<workgroup> q_sh: array<vec4<f32>, FOLD_G * FOLD_LPT * 2u>;
@@ -85,29 +85,9 @@ fn fold_load4(w0: u32, step: u32) -> vec4<u32> {
 
 const FOLD_WG: u32 = 32u * FOLD_W;
 
-// One work item of the dispatch (the job format of tiles.wgsl): its tiles, partial slot, KV head
-// and block of query heads (heads >= ng of the block repeat head ng - 1 and write nothing).
-struct FoldItem {
-  seq: u32,
-  first_tile: u32,
-  n_tiles: u32,
-  slot: u32,
-  kv_head: u32,
-  ng: u32,
-  h0: u32,
-  entries: u32,
-}
-
-fn fold_item(wg: vec3<u32>) -> FoldItem {
-  let item = 4u + 4u * wg.x;
-  let g0 = wg.z * FOLD_G;
-  return FoldItem(job[item], job[item + 1u], job[item + 2u], job[item + 3u], wg.y,
-    min(FOLD_G, GROUP - g0), wg.y * GROUP + g0, job[1u]);
-}
-
 // The block's queries, scaled by 1/sqrt(HEAD_DIM), in the codec's chunk order (fold_q_channel),
 // into q_sh (the caller then has a barrier).
-fn fold_load_queries(it: FoldItem, lid: u32) {
+fn fold_load_queries(it: WorkItem, lid: u32) {
   let d4 = HEAD_DIM / 4u;
   let scale = inverseSqrt(f32(HEAD_DIM));
   let q_off = job[2u] + (it.seq * N_HEADS + it.h0) * HEAD_DIM;
@@ -122,8 +102,8 @@ fn fold_load_queries(it: FoldItem, lid: u32) {
 
 // The start of both drivers' entry point: the work item, the codec's tables and the queries in
 // workgroup memory, then the barrier before anyone reads them (called from uniform control flow).
-fn fold_begin(wg: vec3<u32>, lid: u32) -> FoldItem {
-  let it = fold_item(wg);
+fn fold_begin(wg: vec3<u32>, lid: u32) -> WorkItem {
+  let it = work_item(wg, FOLD_G);
   fold_init_exponents(wg, lid);
   fold_codec_init(lid);
   fold_load_queries(it, lid);

@@ -193,17 +193,10 @@ fn mx_head(v: vec4<f32>, j: u32) -> f32 {
 
 @compute @workgroup_size(32)
 fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let item = 4u + 4u * wg.x;
-  let seq = job[item];
-  let first_tile = job[item + 1u];
-  let n_tiles = job[item + 2u];
-  let slot = job[item + 3u];
-  let kv_head = wg.y;
-  let g0 = wg.z * MX_G;
-  let ng = min(MX_G, GROUP - g0); // heads >= ng repeat head ng - 1 and write nothing
-  let h0 = kv_head * GROUP + g0;
-  let entries = job[1u];
-  let q_off = job[2u] + (seq * N_HEADS + h0) * HEAD_DIM;
+  let it = work_item(wg, MX_G);
+  let first_tile = it.first_tile; let n_tiles = it.n_tiles; let slot = it.slot; let entries = it.entries;
+  let kv_head = it.kv_head; let ng = it.ng; let h0 = it.h0;
+  let q_off = job[2u] + (it.seq * N_HEADS + h0) * HEAD_DIM;
   let q_scale = inverseSqrt(f32(MX_D));
   for (var i = lane; i < MX_G * MX_D; i += 32u) {
     mx_q[i] = bitcast<f32>(job[q_off + min(i / MX_D, ng - 1u) * MX_D + i % MX_D]) * q_scale;

@@ -4,7 +4,8 @@
 // fused into the dot products (no dequantized copy in memory); attend/merge.wgsl combines the
 // partials of all work items of a sequence.
 //
-// Composed with (ts/backends/webgpu/shaders.ts): wgsl/constants.wgsl, common/*.wgsl, the key
+// Composed with (ts/backends/webgpu/shaders.ts): wgsl/constants.wgsl, common/*.wgsl,
+// attend/bindings.wgsl (constants, bindings), the key
 // codec's and the value codec's attend.wgsl, and two glue functions
 //   fn key_chunk(base: u32, t: u32, c8: u32) -> Chunk8     // key elements (t, 8*c8 .. 8*c8+7)
 //   fn value_chunk(base: u32, t: u32, c8: u32) -> Chunk8
@@ -30,29 +31,7 @@ struct Chunk8 {
 const MAX_G: u32 = 8u;
 const MAX_LANES: u32 = 4u;
 
-override HEAD_DIM: u32;
-override N_HEADS: u32;
-// Query heads per KV head.
-override GROUP: u32;
-// Invocations per token in the key pass: min(4, HEAD_DIM / 8); the workgroup has 32 * LANES.
-override LANES: u32;
-// Word distance between consecutive KV heads' tile pairs in a slot, and of V behind K.
-override HEAD_STRIDE: u32;
-override V_OFFSET: u32;
-// Codec parameters for the hooks: bits per code and word offsets of each stream's params.
-override K_BITS: u32 = 0u;
-override V_BITS: u32 = 0u;
-override K_PARAMS: u32 = 0u;
-override V_PARAMS: u32 = 0u;
-
-@group(0) @binding(0) var<storage, read> pages: array<u32>;
-// [0] work items, [1] offset of the tile entries, [2] offset of the queries (f32 bits);
-// work item i at 4 + 4 i: (batch sequence, first tile entry, tile count, partial slot);
-// tile entry k: (slot word offset, valid tokens <= TILE_TOKENS).
-@group(0) @binding(1) var<storage, read> job: array<u32>;
-@group(0) @binding(2) var<storage, read> params: array<u32>;
-// partial slot s, head h: m at (s * N_HEADS + h) * (HEAD_DIM + 2), then l, then acc[HEAD_DIM]
-@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
+// pipeline constants, bindings (job format, partials layout): attend/bindings.wgsl, composed before
 
 // Workgroup memory: 15.1 KiB (+ 64 B) of the 16 KiB default budget.
 var<workgroup> q_sh: array<vec4<f32>, MAX_G * MAX_HEAD_DIM / 4u>;

@@ -38,15 +38,15 @@ export function kiviWordsBits(key: WgslCodecKernels, value: WgslCodecKernels): n
 /**
  * Attention over packed tiles (wgsl/attend/tiles.wgsl) with `key`'s key hooks and `value`'s
  * value hooks. KIVI-2/4 pairs get the word-load hooks over a vec4 view of the pages (unless
- * `generic`, kept for A/B runs): the one textual substitution here swaps the driver's page
- * declaration, checked below.
+ * `generic`, kept for A/B runs): the one textual substitution here swaps the page declaration of
+ * attend/bindings.wgsl, checked below.
  */
 export function attendTilesSource(key: WgslCodecKernels, value: WgslCodecKernels,
   opts: { generic?: boolean } = {}): string {
   if (!opts.generic && kiviWordsBits(key, value) !== undefined) {
-    const driver = wgslFile('attend/tiles.wgsl');
-    if (!driver.includes(PAGES_U32)) {
-      throw new KvpackError('BACKEND_UNAVAILABLE', `attend/tiles.wgsl no longer declares '${PAGES_U32}'`, 'wgsl');
+    const bindings = wgslFile('attend/bindings.wgsl');
+    if (!bindings.includes(PAGES_U32)) {
+      throw new KvpackError('BACKEND_UNAVAILABLE', `attend/bindings.wgsl no longer declares '${PAGES_U32}'`, 'wgsl');
     }
     const glue = [
       'fn key_chunk(base: u32, t: u32, c8: u32) -> Chunk8 { return kivi_words_key_chunk(base, t, c8); }',
@@ -54,11 +54,11 @@ export function attendTilesSource(key: WgslCodecKernels, value: WgslCodecKernels
       'fn key_init(lid: u32, kv_head: u32) { }',
       'fn value_init(lid: u32, kv_head: u32) { }',
     ].join('\n');
-    const vec4Driver = driver.replace(PAGES_U32, 'var<storage, read> pages: array<vec4<u32>>;');
+    const vec4Bindings = bindings.replace(PAGES_U32, 'var<storage, read> pages: array<vec4<u32>>;');
     return [
       join(['constants.wgsl', 'common/f16.wgsl']),
-      `// ---- wgsl/attend/tiles.wgsl (pages as array<vec4<u32>>)\n${vec4Driver}`,
-      join(['attend/kivi-words.wgsl'], glue),
+      `// ---- wgsl/attend/bindings.wgsl (pages as array<vec4<u32>>)\n${vec4Bindings}`,
+      join(['attend/tiles.wgsl', 'attend/kivi-words.wgsl'], glue),
     ].join('\n');
   }
   const glue = [
@@ -67,7 +67,7 @@ export function attendTilesSource(key: WgslCodecKernels, value: WgslCodecKernels
     `fn key_init(lid: u32, kv_head: u32) {${key.keyInit ? ` ${key.keyInit}(lid, kv_head);` : ''} }`,
     `fn value_init(lid: u32, kv_head: u32) {${value.valueInit ? ` ${value.valueInit}(lid, kv_head);` : ''} }`,
   ].join('\n');
-  return join(['constants.wgsl', 'common/f16.wgsl', 'attend/tiles.wgsl', 'attend/load.wgsl', key.attend, value.attend], glue);
+  return join(['constants.wgsl', 'common/f16.wgsl', 'attend/bindings.wgsl', 'attend/tiles.wgsl', 'attend/load.wgsl', key.attend, value.attend], glue);
 }
 
 /** Head sizes of the folded kernels (wgsl/attend/fold.wgsl, fold-sg.wgsl). */
@@ -281,7 +281,7 @@ export const TILES_MAX_HEADS = 8;
 
 /** Attention over the fp32 rows (sinks + tail). */
 export function attendRowsSource(): string {
-  return (rowsSource ??= join(['constants.wgsl', 'attend/tiles.wgsl', 'attend/rows.wgsl']));
+  return (rowsSource ??= join(['constants.wgsl', 'attend/bindings.wgsl', 'attend/tiles.wgsl', 'attend/rows.wgsl']));
 }
 
 export function mergeSource(): string {
