@@ -93,15 +93,16 @@ export interface FoldCodec {
   expRegisters: { oneHead: boolean; severalHeads: boolean };
 }
 
+/** FoldCodec.expRegisters for every shape / none. */
+const BOTH = { oneHead: true, severalHeads: true };
+const NEITHER = { oneHead: false, severalHeads: false };
+
 /**
  * The fold file for a codec pair, or undefined: both streams KIVI with 2 or 4 bits each
  * (fold-kivi.wgsl), both fp16 (fold-f16.wgsl), both q8_0/q4_0 (fold-q.wgsl), or both SKVQ with
  * 2/4-bit keys, 2/4-bit or ternary values and chunks that meet at most SKVQ_FOLD_MAX_SPAN groups
  * (`skvqSpan`, from the params: skvqFoldSpan; fold-skvq.wgsl).
  */
-const BOTH = { oneHead: true, severalHeads: true };
-const NEITHER = { oneHead: false, severalHeads: false };
-
 export function foldCodec(key: WgslCodecKernels, value: WgslCodecKernels, skvqSpan?: number): FoldCodec | undefined {
   const bits24 = (k: WgslCodecKernels): boolean => k.bits === 2 || k.bits === 4;
   if (key.attend === 'kivi/attend.wgsl' && value.attend === 'kivi/attend.wgsl' && bits24(key) && bits24(value)) {
@@ -233,7 +234,7 @@ function composeAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
     while (heads > 1 && matrixWorkgroupBytes(heads, opts.headDim, n, emulated) > opts.maxWorkgroupBytes) heads--;
     if (matrixWorkgroupBytes(heads, opts.headDim, n, emulated) <= opts.maxWorkgroupBytes) {
       const glue = `const MX_D: u32 = ${opts.headDim}u;\nconst MX_N: u32 = ${n}u;\nconst MX_G: u32 = ${heads}u;\nconst MX_KB: u32 = ${key.bits}u;\nconst MX_VB: u32 = ${value.bits}u;`;
-      return { kernel: want === 'mx-emulated' ? 'mx-emulated' : 'mx', headsPerWorkgroup: heads,
+      return { kernel: emulated ? 'mx-emulated' : 'mx', headsPerWorkgroup: heads,
         source: (emulated ? '' : MATRIX_PRELUDE) + join(['constants.wgsl'], glue) + '\n' +
           join(['attend/bindings.wgsl', 'attend/mx-kivi.wgsl', emulated ? 'attend/mx-ops-emulated.wgsl' : 'attend/mx-ops.wgsl']) };
     }
