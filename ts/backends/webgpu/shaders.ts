@@ -106,16 +106,18 @@ const NEITHER = { oneHead: false, severalHeads: false };
 export function foldCodec(key: WgslCodecKernels, value: WgslCodecKernels, skvqSpan?: number): FoldCodec | undefined {
   const bits24 = (k: WgslCodecKernels): boolean => k.bits === 2 || k.bits === 4;
   if (key.attend === 'kivi/attend.wgsl' && value.attend === 'kivi/attend.wgsl' && bits24(key) && bits24(value)) {
-    // exponents in registers: kivi2 MHA 11%, GQA 5% faster on the H100 (bench/README.md "SASS")
-    return { file: 'attend/fold-kivi.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 4, prefetch: true, expRegisters: BOTH };
+    // exponents in registers: kivi2 MHA 11%, GQA 5% faster on the H100; several heads: 16 rows
+    // without prefetch, 1M GQA 9% faster than 4 rows with it (bench/README.md "SASS")
+    return { file: 'attend/fold-kivi.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 16, prefetch: false, expRegisters: BOTH };
   }
   if (key.attend === 'fp16/attend.wgsl' && value.attend === 'fp16/attend.wgsl') {
     return { file: 'attend/fold-f16.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 4, prefetch: false, expRegisters: NEITHER };
   }
   const blockScaled = (k: WgslCodecKernels): boolean => k.attend === 'q8_0/attend.wgsl' || k.attend === 'q4_0/attend.wgsl';
   if (blockScaled(key) && blockScaled(value)) {
-    // exponents in registers: q4_0 MHA 11%, GQA 2% faster on the H100, q8_0 unchanged (bench/README.md "SASS")
-    return { file: 'attend/fold-q.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 4, prefetch: false, expRegisters: BOTH };
+    // exponents in registers: q4_0 MHA 11%, GQA 2% faster on the H100, q8_0 unchanged; 16 rows with
+    // several heads: q4_0 GQA 6% (128K) / 14% (1M) faster than 4 (bench/README.md "SASS")
+    return { file: 'attend/fold-q.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 16, prefetch: false, expRegisters: BOTH };
   }
   if (key.attend === 'skvq/attend.wgsl' && value.attend === 'skvq/attend.wgsl' && bits24(key)
     && (bits24(value) || value.ternary === true) && skvqSpan !== undefined && skvqSpan <= SKVQ_FOLD_MAX_SPAN) {
