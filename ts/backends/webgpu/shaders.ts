@@ -87,6 +87,8 @@ export interface FoldCodec {
   file: string;
   glue: string;
   tableBytes: number;
+  /** Rows of 32 invocations (FOLD_W) of the subgroup kernel with one head / several heads per workgroup. */
+  rowsOneHead: number;
   rowsSeveralHeads: number;
   prefetch: boolean;
   /** fold_exact_codes' exponent fields in registers (FOLD_EXP_REGISTERS, fold-common.wgsl), with one / several heads per workgroup. */
@@ -108,16 +110,17 @@ export function foldCodec(key: WgslCodecKernels, value: WgslCodecKernels, skvqSp
   if (key.attend === 'kivi/attend.wgsl' && value.attend === 'kivi/attend.wgsl' && bits24(key) && bits24(value)) {
     // exponents in registers: kivi2 MHA 11%, GQA 5% faster on the H100; several heads: 16 rows
     // without prefetch, 1M GQA 9% faster than 4 rows with it (bench/README.md "SASS")
-    return { file: 'attend/fold-kivi.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 16, prefetch: false, expRegisters: BOTH };
+    // one head: 16 rows, 1M MHA 5-8% faster than 8 (128K within 1%)
+    return { file: 'attend/fold-kivi.wgsl', glue: '', tableBytes: 0, rowsOneHead: 16, rowsSeveralHeads: 16, prefetch: false, expRegisters: BOTH };
   }
   if (key.attend === 'fp16/attend.wgsl' && value.attend === 'fp16/attend.wgsl') {
-    return { file: 'attend/fold-f16.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 4, prefetch: false, expRegisters: NEITHER };
+    return { file: 'attend/fold-f16.wgsl', glue: '', tableBytes: 0, rowsOneHead: 8, rowsSeveralHeads: 4, prefetch: false, expRegisters: NEITHER };
   }
   const blockScaled = (k: WgslCodecKernels): boolean => k.attend === 'q8_0/attend.wgsl' || k.attend === 'q4_0/attend.wgsl';
   if (blockScaled(key) && blockScaled(value)) {
     // exponents in registers: q4_0 MHA 11%, GQA 2% faster on the H100, q8_0 unchanged; 16 rows with
     // several heads: q4_0 GQA 6% (128K) / 14% (1M) faster than 4 (bench/README.md "SASS")
-    return { file: 'attend/fold-q.wgsl', glue: '', tableBytes: 0, rowsSeveralHeads: 16, prefetch: false, expRegisters: BOTH };
+    return { file: 'attend/fold-q.wgsl', glue: '', tableBytes: 0, rowsOneHead: 16, rowsSeveralHeads: 16, prefetch: false, expRegisters: BOTH };
   }
   if (key.attend === 'skvq/attend.wgsl' && value.attend === 'skvq/attend.wgsl' && bits24(key)
     && (bits24(value) || value.ternary === true) && skvqSpan !== undefined && skvqSpan <= SKVQ_FOLD_MAX_SPAN) {
@@ -125,6 +128,7 @@ export function foldCodec(key: WgslCodecKernels, value: WgslCodecKernels, skvqSp
       file: 'attend/fold-skvq.wgsl',
       glue: `const FOLD_SPAN: u32 = ${skvqSpan}u;\nconst FOLD_V_TERNARY: bool = ${value.ternary === true};`,
       tableBytes: 4 * 256, // trit_lut
+      rowsOneHead: 8,
       // GQA 32/8 at 128K on the H100: 16 rows 9-21% faster than 4 (bench/README.md)
       rowsSeveralHeads: 16,
       prefetch: false,
@@ -251,10 +255,10 @@ function composeAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
     `const FOLD_EXP_REGISTERS: bool = ${heads > 1 ? fold!.expRegisters.severalHeads : fold!.expRegisters.oneHead};${fold!.glue ? `\n${fold!.glue}` : ''}`;
   if ((want === 'auto' || want === 'fold-sg' || want === 'mx') && fold && opts.subgroupSize === 32) {
     let heads = maxHeads;
-    // measured on the H100 (bench/README.md): one head per workgroup is fastest with 8 rows and
-    // no prefetch; several heads with the codec's rows and prefetch
+    // measured on the H100 (bench/README.md): rows per codec and heads per workgroup; prefetch
+    // (the next tile's words) only ever paid with several heads
     const shape = (h: number): { rows: number; prefetch: boolean } => ({
-      rows: opts.foldRows ?? Math.min(maxRows, h === 1 ? 8 : fold.rowsSeveralHeads), prefetch: opts.foldPrefetch ?? (h > 1 && fold.prefetch),
+      rows: opts.foldRows ?? Math.min(maxRows, h === 1 ? fold.rowsOneHead : fold.rowsSeveralHeads), prefetch: opts.foldPrefetch ?? (h > 1 && fold.prefetch),
     });
     const bytes = (h: number): number => foldSgWorkgroupBytes(h, opts.headDim, shape(h).rows, fold.tableBytes);
     while (heads > 1 && bytes(heads) > opts.maxWorkgroupBytes) heads--;
