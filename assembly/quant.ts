@@ -1,7 +1,7 @@
 // Scalar quantizer math, a mirror of ts/codecs/uniform.ts: the same f32 operations in the same
 // order (docs/FORMAT.md "Quantizer arithmetic"), so WASM-packed words equal the TS reference's.
 // Codec kernels of other helpers (SKVQ, QAQ) reuse these.
-import { f16BitsToF32, metaF16, metaF16Bits } from './f16';
+import { f16BitsToF32, metaF16Bits } from './f16';
 
 /** Scale and zero of the last affineParams call (AS functions return one value). */
 export let affineScale: f32 = 0;
@@ -16,9 +16,13 @@ export function affineParams(mn: f32, mx: f32, bits: i32, alpha: f32): u32 {
   const cut: f32 = (mx - mn) * beta;
   const lo: f32 = mn + cut;
   const hi: f32 = mx - cut;
-  affineZero = metaF16(lo);
-  affineScale = metaF16((hi - lo) / <f32>((1 << bits) - 1));
-  return metaF16Bits(affineScale) | (metaF16Bits(affineZero) << 16);
+  // each f16 encoded once (re-encoding the stored value gives the same bits; the conversions are
+  // most of a value group's scalar work)
+  const zeroBits = metaF16Bits(lo);
+  const scaleBits = metaF16Bits((hi - lo) / <f32>((1 << bits) - 1));
+  affineZero = f16BitsToF32(zeroBits);
+  affineScale = f16BitsToF32(scaleBits);
+  return scaleBits | (zeroBits << 16);
 }
 
 /** clamp(floor((x - zero) / scale + 0.5), 0, 2^b - 1); 0 when scale is 0. */
@@ -41,24 +45,12 @@ export function metaZero(word: u32): f32 {
   return f16BitsToF32(word >>> 16);
 }
 
-/** q8_0: f16(amax / 127). */
-@inline
-export function q8Scale(amax: f32): f32 {
-  return metaF16(amax / <f32>127);
-}
-
 /** q8_0 code in [-127, 127]: clamp(floor(x / s + 0.5)); 0 when s is 0. */
 @inline
 export function q8Code(x: f32, s: f32): i32 {
   if (s == 0) return 0;
   const c = Mathf.floor(x / s + <f32>0.5);
   return c < -127 ? -127 : c > 127 ? 127 : <i32>c;
-}
-
-/** q4_0: f16(m / -8), m the element of largest |x| (sign kept). */
-@inline
-export function q4Scale(m: f32): f32 {
-  return metaF16(m / <f32>-8);
 }
 
 /** q4_0 code in [0, 15] (8 = zero): clamp(floor(x / s + 8.5)); 8 when s is 0. */

@@ -11,9 +11,15 @@ export function blockScale(tile: usize, b: i32): f32 {
   return f16BitsToF32(<u32>load<u16>(tile + (<usize>b << 1)));
 }
 
+/**
+ * Stores block b's scale x as f16 (saturated) and returns the stored value: one conversion each
+ * way (encoding the f32 and re-encoding its f16 value gave the same bits twice over).
+ */
 @inline
-export function storeBlockScale(out: usize, b: i32, s: f32): void {
-  store<u16>(out + (<usize>b << 1), <u16>metaF16Bits(s));
+export function storeBlockScale(out: usize, b: i32, x: f32): f32 {
+  const bits = metaF16Bits(x);
+  store<u16>(out + (<usize>b << 1), <u16>bits);
+  return f16BitsToF32(bits);
 }
 
 // Folded kernels for one KV head's query (group 1, d % 32 == 0, so a 32-element block is 32

@@ -2,7 +2,6 @@
 // nibble e at bits 4(e % 8) of word e / 8 (the generic code-stream rule).
 import { TILE_TOKENS } from '../constants';
 import { unpack8Codes } from '../bitpack';
-import { q4Scale } from '../quant';
 import { clampToInt } from '../quant-simd';
 import { ROWS } from '../scratch';
 import { accumulateRows4, orLanes, scoreRows4 } from '../vec';
@@ -50,8 +49,7 @@ export function encode_q4_0(x: usize, out: usize, headDim: i32, head: i32, param
     // every lane at the max holds the same bits (so +0/-0 count as different) -> pick is the first
     const differ = i32x4.bitmask(v128.and(eqMax, i32x4.ne(vm, i32x4.splat(reinterpret<i32>(pick)))));
     const m = differ == 0 ? pick : signedAbsMaxScalar(xb);
-    const s = q4Scale(m);
-    storeBlockScale(out, b, s);
+    const s = storeBlockScale(out, b, m / <f32>-8); // f16(m / -8), as ts/codecs/uniform.ts q4Scale
     const sv = f32x4.splat(s), sIsZero = f32x4.eq(sv, zero);
     const cw = codes + (<usize>(b * (Q_BLOCK / 8)) << 2);
     for (let w = 0; w < Q_BLOCK / 8; w++) {

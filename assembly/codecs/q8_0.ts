@@ -1,7 +1,6 @@
 // q8_0 (docs/FORMAT.md "q8_0"): blocks of 32 tile elements, f16 scale pairs (d/2 words), then
 // int8 codes (8d words). An 8-element chunk never crosses a block (d is a multiple of 8).
 import { TILE_TOKENS } from '../constants';
-import { q8Scale } from '../quant';
 import { clampToInt } from '../quant-simd';
 import { ROWS } from '../scratch';
 import { accumulateRows4, scoreRows4 } from '../vec';
@@ -22,8 +21,7 @@ export function encode_q8_0(x: usize, out: usize, headDim: i32, head: i32, param
     for (let k = 0; k < Q_BLOCK; k += 4) vmax = f32x4.pmax(vmax, f32x4.abs(v128.load(xb + (<usize>k << 2))));
     const amax = max(max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)),
       max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
-    const s = q8Scale(amax);
-    storeBlockScale(out, b, s);
+    const s = storeBlockScale(out, b, amax / <f32>127); // f16(amax / 127), as ts/codecs/uniform.ts q8Scale
     const sv = f32x4.splat(s), sIsZero = f32x4.eq(sv, f32x4.splat(0));
     const cb = codes + <usize>(b * Q_BLOCK);
     for (let k = 0; k < Q_BLOCK; k += 16) {

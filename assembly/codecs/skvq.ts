@@ -7,7 +7,7 @@
 // order. Values: accumulated in permuted order into a value state of d floats per query head;
 // FinishValues scatters it back to model order. Nothing per cached element beyond the unpack.
 import { TILE_TOKENS } from '../constants';
-import { f16x4ToF32x4, metaF16, metaF16Bits } from '../f16';
+import { f16BitsToF32, f16x4ToF32x4, metaF16Bits } from '../f16';
 import { unpack8Codes } from '../bitpack';
 import { metaScale, metaZero } from '../quant';
 import { META_A, META_B, ROW } from '../scratch';
@@ -53,9 +53,11 @@ let qZero: f32 = 0;
 function clippedParams(mn: f32, mx: f32, levels: i32, alpha: f32): u32 {
   const lo: f32 = alpha * mn, hi: f32 = alpha * mx;
   const inv: f32 = <f32>1 / <f32>(levels - 1);
-  qZero = metaF16(lo);
-  qScale = metaF16((hi - lo) * inv);
-  return metaF16Bits(qScale) | (metaF16Bits(qZero) << 16);
+  // each f16 encoded once, as affineParams
+  const zeroBits = metaF16Bits(lo), scaleBits = metaF16Bits((hi - lo) * inv);
+  qZero = f16BitsToF32(zeroBits);
+  qScale = f16BitsToF32(scaleBits);
+  return scaleBits | (zeroBits << 16);
 }
 
 /** Number of thresholds (k + 0.5) * scale, k < L, reached by x - zero: only exact f32 ops. */
