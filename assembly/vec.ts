@@ -123,3 +123,13 @@ export function accumulateRows4(rows: usize, stride: usize, weights: usize, t: i
 export function orLanes(v: v128): u32 {
   return i32x4.extract_lane(v, 0) | i32x4.extract_lane(v, 1) | i32x4.extract_lane(v, 2) | i32x4.extract_lane(v, 3);
 }
+
+/**
+ * Largest lane of v by pmax (one maxps per step): for lanes that are never NaN and where the sign
+ * of a zero does not matter (magnitudes); f32.max's NaN and -0 rules cost V8 long sequences.
+ */
+@inline
+export function maxLanes(v: v128): f32 {
+  const h = f32x4.pmax(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(f32x4.pmax(h, v128.shuffle<f32>(h, h, 1, 0, 3, 2)), 0);
+}

@@ -126,8 +126,12 @@ function encodeValues(x: usize, out: usize, d: i32, bits: i32): void {
       vmn = f32x4.pmin(vmn, v);
       vmx = f32x4.pmax(vmx, v);
     }
-    let mn = min(min(f32x4.extract_lane(vmn, 0), f32x4.extract_lane(vmn, 1)), min(f32x4.extract_lane(vmn, 2), f32x4.extract_lane(vmn, 3)));
-    let mx = max(max(f32x4.extract_lane(vmx, 0), f32x4.extract_lane(vmx, 1)), max(f32x4.extract_lane(vmx, 2), f32x4.extract_lane(vmx, 3)));
+    // across lanes with pmin/pmax (one minps/maxps each; f32.min/max carry NaN and -0 rules V8
+    // spells out): the order cannot matter but for a zero result, which the rescan below handles
+    vmn = f32x4.pmin(vmn, v128.shuffle<f32>(vmn, vmn, 2, 3, 0, 1));
+    vmx = f32x4.pmax(vmx, v128.shuffle<f32>(vmx, vmx, 2, 3, 0, 1));
+    let mn = f32x4.extract_lane(f32x4.pmin(vmn, v128.shuffle<f32>(vmn, vmn, 1, 0, 3, 2)), 0);
+    let mx = f32x4.extract_lane(f32x4.pmax(vmx, v128.shuffle<f32>(vmx, vmx, 1, 0, 3, 2)), 0);
     if (mn == 0 || mx == 0) {
       mn = Infinity; mx = -Infinity;
       for (let i = 0; i < 32; i++) {

@@ -4,7 +4,7 @@ import { TILE_TOKENS } from '../constants';
 import { unpack8Codes } from '../bitpack';
 import { clampToInt } from '../quant-simd';
 import { ROWS } from '../scratch';
-import { accumulateRows4, orLanes, scoreRows4 } from '../vec';
+import { accumulateRows4, maxLanes, orLanes, scoreRows4 } from '../vec';
 import { accumulateBlocksFolded, blockScale, Q4, Q_BLOCK, scoreBlocksFolded, storeBlockScale } from './q-block';
 
 /**
@@ -40,8 +40,7 @@ export function encode_q4_0(x: usize, out: usize, headDim: i32, head: i32, param
       va = v128.bitselect(a, va, gt);
       vm = v128.bitselect(v, vm, gt);
     }
-    const amax = max(max(f32x4.extract_lane(va, 0), f32x4.extract_lane(va, 1)),
-      max(f32x4.extract_lane(va, 2), f32x4.extract_lane(va, 3)));
+    const amax = maxLanes(va); // magnitudes: no NaN, no -0
     const eqMax = f32x4.eq(va, f32x4.splat(amax));
     const lane = ctz(i32x4.bitmask(eqMax));
     const pick = lane == 0 ? f32x4.extract_lane(vm, 0) : lane == 1 ? f32x4.extract_lane(vm, 1)

@@ -3,7 +3,7 @@
 import { TILE_TOKENS } from '../constants';
 import { clampToInt } from '../quant-simd';
 import { ROWS } from '../scratch';
-import { accumulateRows4, scoreRows4 } from '../vec';
+import { accumulateRows4, maxLanes, scoreRows4 } from '../vec';
 import { accumulateBlocksFolded, blockScale, Q8, Q_BLOCK, scoreBlocksFolded, storeBlockScale } from './q-block';
 
 /**
@@ -19,8 +19,7 @@ export function encode_q8_0(x: usize, out: usize, headDim: i32, head: i32, param
     const xb = x + (<usize>(b * Q_BLOCK) << 2);
     let vmax = f32x4.splat(0);
     for (let k = 0; k < Q_BLOCK; k += 4) vmax = f32x4.pmax(vmax, f32x4.abs(v128.load(xb + (<usize>k << 2))));
-    const amax = max(max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)),
-      max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)));
+    const amax = maxLanes(vmax); // magnitudes: no NaN, no -0
     const s = storeBlockScale(out, b, amax / <f32>127); // f16(amax / 127), as ts/codecs/uniform.ts q8Scale
     const sv = f32x4.splat(s), sIsZero = f32x4.eq(sv, f32x4.splat(0));
     const cb = codes + <usize>(b * Q_BLOCK);
