@@ -4,7 +4,7 @@ import { TILE_TOKENS } from '../constants';
 import { unpack8Codes } from '../bitpack';
 import { clampToInt } from '../quant-simd';
 import { ROWS } from '../scratch';
-import { accumulateRows4, maxLanes, orLanes, scoreRows4 } from '../vec';
+import { accumulateRows4, maxLanes, scoreRows4 } from '../vec';
 import { accumulateBlocksFolded, blockScale, Q4, Q_BLOCK, scoreBlocksFolded, storeBlockScale } from './q-block';
 
 /**
@@ -29,7 +29,7 @@ export function encode_q4_0(x: usize, out: usize, headDim: i32, head: i32, param
   const blocks = (TILE_TOKENS * headDim) / Q_BLOCK;
   const codes = out + (<usize>(blocks >> 1) << 2);
   const top = f32x4.splat(15), zero = f32x4.splat(0), bias = f32x4.splat(8.5), eight = i32x4.splat(8);
-  const shiftLo = i32x4(1, 1 << 4, 1 << 8, 1 << 12), shiftHi = i32x4(1 << 16, 1 << 20, 1 << 24, 1 << 28);
+  const nibblePair = i16x8(1, 16, 1, 16, 1, 16, 1, 16);
   for (let b = 0; b < blocks; b++) {
     const xb = x + (<usize>(b * Q_BLOCK) << 2);
     let va = f32x4.splat(0), vm = f32x4.splat(0);
@@ -50,14 +50,22 @@ export function encode_q4_0(x: usize, out: usize, headDim: i32, head: i32, param
     const m = differ == 0 ? pick : signedAbsMaxScalar(xb);
     const s = storeBlockScale(out, b, m / <f32>-8); // f16(m / -8), as ts/codecs/uniform.ts q4Scale
     const sv = f32x4.splat(s), sIsZero = f32x4.eq(sv, zero);
-    const cw = codes + (<usize>(b * (Q_BLOCK / 8)) << 2);
-    for (let w = 0; w < Q_BLOCK / 8; w++) {
-      const p = xb + (<usize>(w * 8) << 2);
-      const lo4 = q4Code4(v128.load(p), sv, sIsZero, top, zero, bias, eight);
-      const hi4 = q4Code4(v128.load(p, 16), sv, sIsZero, top, zero, bias, eight);
-      store<u32>(cw + (<usize>w << 2), orLanes(v128.or(i32x4.mul(lo4, shiftLo), i32x4.mul(hi4, shiftHi))));
-    }
+    // the block's 4 code words at once: codes of elements 8w..8w+7 narrowed to i16, adjacent
+    // pairs joined by a dot with (1, 16) into bytes e + 16 e', the 16 bytes narrowed in element
+    // order: word w's byte k holds nibbles 2k, 2k+1 (bits 4e of the word), as the TS encoder writes
+    const pw0 = q4Pairs(xb, sv, sIsZero, top, zero, bias, eight, nibblePair), pw1 = q4Pairs(xb + 32, sv, sIsZero, top, zero, bias, eight, nibblePair);
+    const pw2 = q4Pairs(xb + 64, sv, sIsZero, top, zero, bias, eight, nibblePair), pw3 = q4Pairs(xb + 96, sv, sIsZero, top, zero, bias, eight, nibblePair);
+    v128.store(codes + (<usize>(b * (Q_BLOCK / 8)) << 2),
+      i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(pw0, pw1), i16x8.narrow_i32x4_u(pw2, pw3)));
   }
+}
+
+/** Codes of the 8 elements at p as 4 i32 lanes e + 16 e' (pairs of adjacent elements). */
+@inline
+function q4Pairs(p: usize, s: v128, sIsZero: v128, top: v128, zero: v128, bias: v128, eight: v128, nibblePair: v128): v128 {
+  const c = i16x8.narrow_i32x4_s(q4Code4(v128.load(p), s, sIsZero, top, zero, bias, eight),
+    q4Code4(v128.load(p, 16), s, sIsZero, top, zero, bias, eight));
+  return i32x4.dot_i16x8_s(c, nibblePair);
 }
 
 /** clamp(floor(x / s + 8.5), 0, 15) per lane as i32, 8 where s == 0. */
