@@ -1,6 +1,6 @@
 // Unit tests of the AssemblyScript helpers (run with `npm run test:as`); the bit-for-bit
 // comparison against the TS reference lives in tests/conformance/wasm.test.ts.
-import { f16BitsToF32, f16x4ToF32x4, f32ToF16Bits, metaF16Bits } from '../f16';
+import { f16BitsToF32, f16x4ToF32x4, f32ToF16Bits, f32x4ToF16x4Sat, metaF16Bits } from '../f16';
 import { getCode, putCode, unpack8Codes } from '../bitpack';
 import { affineCode, affineParams, affineScale, affineZero } from '../quant';
 import { expf4 } from '../expf';
@@ -33,6 +33,31 @@ describe('f16', () => {
     expect<i32>(badSimd).toBe(0);
     expect<f32>(f16BitsToF32(0x0001)).toBe(5.960464477539063e-8);
     expect<f32>(f16BitsToF32(0xfbff)).toBe(-65504.0);
+  });
+
+  it('f32x4ToF16x4Sat equals metaF16Bits lane by lane (the q8_0 encoder converts 4 scales at once)', () => {
+    // every f16 value, the midpoints (ties) between neighbours and one f32 step around them, both
+    // signs (up to the largest finite f16: inputs are finite), plus values past the saturation point
+    let bad = 0;
+    for (let h: u32 = 0; h < 0x7bff; h++) {
+      const f = f16BitsToF32(h), g = f16BitsToF32(h + 1);
+      const mid = reinterpret<u32>(f + (g - f) * 0.5);
+      const xs = f32x4(f, reinterpret<f32>(mid), reinterpret<f32>(mid - 1), reinterpret<f32>(mid + 1));
+      for (let sgn = 0; sgn < 2; sgn++) {
+        const v = sgn == 0 ? xs : f32x4.neg(xs);
+        const got = f32x4ToF16x4Sat(v);
+        if (<u32>i32x4.extract_lane(got, 0) != metaF16Bits(f32x4.extract_lane(v, 0))) bad++;
+        if (<u32>i32x4.extract_lane(got, 1) != metaF16Bits(f32x4.extract_lane(v, 1))) bad++;
+        if (<u32>i32x4.extract_lane(got, 2) != metaF16Bits(f32x4.extract_lane(v, 2))) bad++;
+        if (<u32>i32x4.extract_lane(got, 3) != metaF16Bits(f32x4.extract_lane(v, 3))) bad++;
+      }
+    }
+    const big = f32x4ToF16x4Sat(f32x4(65519.0, 70000.0, -1e30, 1e-30));
+    expect<u32>(<u32>i32x4.extract_lane(big, 0)).toBe(metaF16Bits(65519.0));
+    expect<u32>(<u32>i32x4.extract_lane(big, 1)).toBe(0x7bff);
+    expect<u32>(<u32>i32x4.extract_lane(big, 2)).toBe(0xfbff);
+    expect<u32>(<u32>i32x4.extract_lane(big, 3)).toBe(metaF16Bits(1e-30));
+    expect<i32>(bad).toBe(0);
   });
 });
 

@@ -1,7 +1,7 @@
 // Scale region shared by q8_0 and q4_0: one f16 per 32-element block, pairs per word
 // (block 2j in bits 0-15 of word j, block 2j+1 in bits 16-31), i.e. u16 b of the region.
 import { TILE_TOKENS } from '../constants';
-import { f16BitsToF32, metaF16Bits } from '../f16';
+import { f16BitsToF32 } from '../f16';
 import { hsum4 } from '../vec';
 
 export const Q_BLOCK: i32 = 32;
@@ -9,17 +9,6 @@ export const Q_BLOCK: i32 = 32;
 @inline
 export function blockScale(tile: usize, b: i32): f32 {
   return f16BitsToF32(<u32>load<u16>(tile + (<usize>b << 1)));
-}
-
-/**
- * Stores block b's scale x as f16 (saturated) and returns the stored value: one conversion each
- * way (encoding the f32 and re-encoding its f16 value gave the same bits twice over).
- */
-@inline
-export function storeBlockScale(out: usize, b: i32, x: f32): f32 {
-  const bits = metaF16Bits(x);
-  store<u16>(out + (<usize>b << 1), <u16>bits);
-  return f16BitsToF32(bits);
 }
 
 // Folded kernels for one KV head's query (group 1, d % 32 == 0, so a 32-element block is 32

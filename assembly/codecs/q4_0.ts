@@ -5,7 +5,8 @@ import { unpack8Codes } from '../bitpack';
 import { clampToInt } from '../quant-simd';
 import { ROWS } from '../scratch';
 import { accumulateRows4, maxLanes, scoreRows4 } from '../vec';
-import { accumulateBlocksFolded, blockScale, Q4, Q_BLOCK, scoreBlocksFolded, storeBlockScale } from './q-block';
+import { accumulateBlocksFolded, blockScale, Q4, Q_BLOCK, scoreBlocksFolded } from './q-block';
+import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../f16';
 
 /**
  * Scalar scan for the block's signed max-magnitude element (first one on ties, as llama.cpp):
@@ -24,40 +25,60 @@ function signedAbsMaxScalar(xb: usize): f32 {
  * SIMD encoder, words bit-identical to the TS reference. Each lane keeps its first strictly larger
  * |x| (the scalar `>`, NaN never taken); across lanes the largest wins, and when several lanes tie
  * with different values (+a and -a) the element order decides, so that block redoes the scalar scan.
+ * Four blocks' f16 scales are converted at once (f32x4ToF16x4Sat, as q8_0). Blocks per tile (=
+ * headDim) are a multiple of 4.
  */
 export function encode_q4_0(x: usize, out: usize, headDim: i32, head: i32, params: usize): void {
   const blocks = (TILE_TOKENS * headDim) / Q_BLOCK;
   const codes = out + (<usize>(blocks >> 1) << 2);
+  for (let b0 = 0; b0 < blocks; b0 += 4) {
+    const x0 = x + (<usize>(b0 * Q_BLOCK) << 2);
+    const m = f32x4(blockSignedMax(x0), blockSignedMax(x0 + 128), blockSignedMax(x0 + 256), blockSignedMax(x0 + 384));
+    // f16(m / -8), as ts/codecs/uniform.ts q4Scale; u16 scale slots b0..b0+3
+    const bits = f32x4ToF16x4Sat(f32x4.div(m, f32x4.splat(-8)));
+    v128.store64_lane(out + (<usize>b0 << 1), i16x8.narrow_i32x4_u(bits, bits), 0);
+    const scales = f16x4ToF32x4(bits);
+    q4Block(x0, codes + (<usize>(b0 * (Q_BLOCK / 8)) << 2), f32x4.splat(f32x4.extract_lane(scales, 0)));
+    q4Block(x0 + 128, codes + (<usize>((b0 + 1) * (Q_BLOCK / 8)) << 2), f32x4.splat(f32x4.extract_lane(scales, 1)));
+    q4Block(x0 + 256, codes + (<usize>((b0 + 2) * (Q_BLOCK / 8)) << 2), f32x4.splat(f32x4.extract_lane(scales, 2)));
+    q4Block(x0 + 384, codes + (<usize>((b0 + 3) * (Q_BLOCK / 8)) << 2), f32x4.splat(f32x4.extract_lane(scales, 3)));
+  }
+}
+
+/** The element of largest |x| of the 32 at xb (sign kept; the first one on ties, as llama.cpp). */
+@inline
+function blockSignedMax(xb: usize): f32 {
+  let va = f32x4.splat(0), vm = f32x4.splat(0);
+  for (let k = 0; k < Q_BLOCK; k += 4) {
+    const v = v128.load(xb + (<usize>k << 2));
+    const a = f32x4.abs(v);
+    const gt = f32x4.gt(a, va);
+    va = v128.bitselect(a, va, gt);
+    vm = v128.bitselect(v, vm, gt);
+  }
+  const amax = maxLanes(va); // magnitudes: no NaN, no -0
+  const eqMax = f32x4.eq(va, f32x4.splat(amax));
+  const lane = ctz(i32x4.bitmask(eqMax));
+  const pick = lane == 0 ? f32x4.extract_lane(vm, 0) : lane == 1 ? f32x4.extract_lane(vm, 1)
+    : lane == 2 ? f32x4.extract_lane(vm, 2) : f32x4.extract_lane(vm, 3);
+  // every lane at the max holds the same bits (so +0/-0 count as different) -> pick is the first
+  const differ = i32x4.bitmask(v128.and(eqMax, i32x4.ne(vm, i32x4.splat(reinterpret<i32>(pick)))));
+  return differ == 0 ? pick : signedAbsMaxScalar(xb);
+}
+
+/**
+ * The block's 4 code words at once with scale sv: codes of elements 8w..8w+7 narrowed to i16,
+ * adjacent pairs joined by a dot with (1, 16) into bytes e + 16 e', the 16 bytes narrowed in
+ * element order: word w's byte k holds nibbles 2k, 2k+1 (bits 4e of the word), as the TS encoder.
+ */
+@inline
+function q4Block(xb: usize, cw: usize, sv: v128): void {
   const top = f32x4.splat(15), zero = f32x4.splat(0), bias = f32x4.splat(8.5), eight = i32x4.splat(8);
   const nibblePair = i16x8(1, 16, 1, 16, 1, 16, 1, 16);
-  for (let b = 0; b < blocks; b++) {
-    const xb = x + (<usize>(b * Q_BLOCK) << 2);
-    let va = f32x4.splat(0), vm = f32x4.splat(0);
-    for (let k = 0; k < Q_BLOCK; k += 4) {
-      const v = v128.load(xb + (<usize>k << 2));
-      const a = f32x4.abs(v);
-      const gt = f32x4.gt(a, va);
-      va = v128.bitselect(a, va, gt);
-      vm = v128.bitselect(v, vm, gt);
-    }
-    const amax = maxLanes(va); // magnitudes: no NaN, no -0
-    const eqMax = f32x4.eq(va, f32x4.splat(amax));
-    const lane = ctz(i32x4.bitmask(eqMax));
-    const pick = lane == 0 ? f32x4.extract_lane(vm, 0) : lane == 1 ? f32x4.extract_lane(vm, 1)
-      : lane == 2 ? f32x4.extract_lane(vm, 2) : f32x4.extract_lane(vm, 3);
-    // every lane at the max holds the same bits (so +0/-0 count as different) -> pick is the first
-    const differ = i32x4.bitmask(v128.and(eqMax, i32x4.ne(vm, i32x4.splat(reinterpret<i32>(pick)))));
-    const m = differ == 0 ? pick : signedAbsMaxScalar(xb);
-    const s = storeBlockScale(out, b, m / <f32>-8); // f16(m / -8), as ts/codecs/uniform.ts q4Scale
-    const sv = f32x4.splat(s), sIsZero = f32x4.eq(sv, zero);
-    // the block's 4 code words at once: codes of elements 8w..8w+7 narrowed to i16, adjacent
-    // pairs joined by a dot with (1, 16) into bytes e + 16 e', the 16 bytes narrowed in element
-    // order: word w's byte k holds nibbles 2k, 2k+1 (bits 4e of the word), as the TS encoder writes
-    const pw0 = q4Pairs(xb, sv, sIsZero, top, zero, bias, eight, nibblePair), pw1 = q4Pairs(xb + 32, sv, sIsZero, top, zero, bias, eight, nibblePair);
-    const pw2 = q4Pairs(xb + 64, sv, sIsZero, top, zero, bias, eight, nibblePair), pw3 = q4Pairs(xb + 96, sv, sIsZero, top, zero, bias, eight, nibblePair);
-    v128.store(codes + (<usize>(b * (Q_BLOCK / 8)) << 2),
-      i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(pw0, pw1), i16x8.narrow_i32x4_u(pw2, pw3)));
-  }
+  const sIsZero = f32x4.eq(sv, zero);
+  const pw0 = q4Pairs(xb, sv, sIsZero, top, zero, bias, eight, nibblePair), pw1 = q4Pairs(xb + 32, sv, sIsZero, top, zero, bias, eight, nibblePair);
+  const pw2 = q4Pairs(xb + 64, sv, sIsZero, top, zero, bias, eight, nibblePair), pw3 = q4Pairs(xb + 96, sv, sIsZero, top, zero, bias, eight, nibblePair);
+  v128.store(cw, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(pw0, pw1), i16x8.narrow_i32x4_u(pw2, pw3)));
 }
 
 /** Codes of the 8 elements at p as 4 i32 lanes e + 16 e' (pairs of adjacent elements). */

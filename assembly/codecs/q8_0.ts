@@ -4,31 +4,51 @@ import { TILE_TOKENS } from '../constants';
 import { clampToInt } from '../quant-simd';
 import { ROWS } from '../scratch';
 import { accumulateRows4, maxLanes, scoreRows4 } from '../vec';
-import { accumulateBlocksFolded, blockScale, Q8, Q_BLOCK, scoreBlocksFolded, storeBlockScale } from './q-block';
+import { accumulateBlocksFolded, blockScale, Q8, Q_BLOCK, scoreBlocksFolded } from './q-block';
+import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../f16';
 
 /**
  * SIMD encoder, words bit-identical to the TS reference: max |x| is a lane-wise pmax (inputs are
- * finite and |+-0| = +0, so lane order cannot matter), codes are the per-lane IEEE div/add/floor
- * of q8Code, clamped, converted (quant-simd.ts) and narrowed (exact: |code| <= 127).
+ * finite and |+-0| = +0, so lane order cannot matter), four blocks' f16 scales are converted at
+ * once (f32x4ToF16x4Sat, the scalar metaF16Bits lane by lane; one at a time it was ~20% of the
+ * encode), codes are the per-lane IEEE div/add/floor of q8Code, clamped, converted (quant-simd.ts)
+ * and narrowed (exact: |code| <= 127). Blocks per tile (= headDim) are a multiple of 4.
  */
 export function encode_q8_0(x: usize, out: usize, headDim: i32, head: i32, params: usize): void {
   const blocks = (TILE_TOKENS * headDim) / Q_BLOCK;
   const codes = out + (<usize>(blocks >> 1) << 2);
   const lo = f32x4.splat(-127), hi = f32x4.splat(127), half = f32x4.splat(0.5);
-  for (let b = 0; b < blocks; b++) {
-    const xb = x + (<usize>(b * Q_BLOCK) << 2);
-    let vmax = f32x4.splat(0);
-    for (let k = 0; k < Q_BLOCK; k += 4) vmax = f32x4.pmax(vmax, f32x4.abs(v128.load(xb + (<usize>k << 2))));
-    const amax = maxLanes(vmax); // magnitudes: no NaN, no -0
-    const s = storeBlockScale(out, b, amax / <f32>127); // f16(amax / 127), as ts/codecs/uniform.ts q8Scale
-    const sv = f32x4.splat(s), sIsZero = f32x4.eq(sv, f32x4.splat(0));
-    const cb = codes + <usize>(b * Q_BLOCK);
-    for (let k = 0; k < Q_BLOCK; k += 16) {
-      const p = xb + (<usize>k << 2);
-      const c0 = q8Code4(v128.load(p), sv, sIsZero, lo, hi, half), c1 = q8Code4(v128.load(p, 16), sv, sIsZero, lo, hi, half);
-      const c2 = q8Code4(v128.load(p, 32), sv, sIsZero, lo, hi, half), c3 = q8Code4(v128.load(p, 48), sv, sIsZero, lo, hi, half);
-      v128.store(cb + <usize>k, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(c0, c1), i16x8.narrow_i32x4_s(c2, c3)));
-    }
+  for (let b0 = 0; b0 < blocks; b0 += 4) {
+    const x0 = x + (<usize>(b0 * Q_BLOCK) << 2);
+    const amax = f32x4(blockAbsMax(x0), blockAbsMax(x0 + 128), blockAbsMax(x0 + 256), blockAbsMax(x0 + 384));
+    const bits = f32x4ToF16x4Sat(f32x4.div(amax, f32x4.splat(127)));
+    // blocks b0..b0+3 are u16 scale slots b0..b0+3 (two per word, block 2j in the low half)
+    v128.store64_lane(out + (<usize>b0 << 1), i16x8.narrow_i32x4_u(bits, bits), 0);
+    const scales = f16x4ToF32x4(bits);
+    q8Block(x0, codes + <usize>(b0 * Q_BLOCK), f32x4.splat(f32x4.extract_lane(scales, 0)), lo, hi, half);
+    q8Block(x0 + 128, codes + <usize>((b0 + 1) * Q_BLOCK), f32x4.splat(f32x4.extract_lane(scales, 1)), lo, hi, half);
+    q8Block(x0 + 256, codes + <usize>((b0 + 2) * Q_BLOCK), f32x4.splat(f32x4.extract_lane(scales, 2)), lo, hi, half);
+    q8Block(x0 + 384, codes + <usize>((b0 + 3) * Q_BLOCK), f32x4.splat(f32x4.extract_lane(scales, 3)), lo, hi, half);
+  }
+}
+
+/** max |x| over the 32 elements at xb. */
+@inline
+function blockAbsMax(xb: usize): f32 {
+  let vmax = f32x4.splat(0);
+  for (let k = 0; k < Q_BLOCK; k += 4) vmax = f32x4.pmax(vmax, f32x4.abs(v128.load(xb + (<usize>k << 2))));
+  return maxLanes(vmax); // magnitudes: no NaN, no -0
+}
+
+/** The 32 codes of the block at xb with scale sv into cb. */
+@inline
+function q8Block(xb: usize, cb: usize, sv: v128, lo: v128, hi: v128, half: v128): void {
+  const sIsZero = f32x4.eq(sv, f32x4.splat(0));
+  for (let k = 0; k < Q_BLOCK; k += 16) {
+    const p = xb + (<usize>k << 2);
+    const c0 = q8Code4(v128.load(p), sv, sIsZero, lo, hi, half), c1 = q8Code4(v128.load(p, 16), sv, sIsZero, lo, hi, half);
+    const c2 = q8Code4(v128.load(p, 32), sv, sIsZero, lo, hi, half), c3 = q8Code4(v128.load(p, 48), sv, sIsZero, lo, hi, half);
+    v128.store(cb + <usize>k, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(c0, c1), i16x8.narrow_i32x4_s(c2, c3)));
   }
 }
 
