@@ -4,7 +4,7 @@ import { TILE_TOKENS } from '../constants';
 import { unpack8Codes } from '../bitpack';
 import { clampToInt } from '../quant-simd';
 import { ROWS } from '../scratch';
-import { accumulateRows4, maxLanes, scoreRows4 } from '../vec';
+import { accumulateRows4, maxLanes, orLanes, scoreRows4 } from '../vec';
 import { accumulateBlocksFolded, blockScale, Q4, Q_BLOCK, scoreBlocksFolded } from './q-block';
 import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../f16';
 
@@ -58,12 +58,11 @@ function blockSignedMax(xb: usize): f32 {
   }
   const amax = maxLanes(va); // magnitudes: no NaN, no -0
   const eqMax = f32x4.eq(va, f32x4.splat(amax));
-  const lane = ctz(i32x4.bitmask(eqMax));
-  const pick = lane == 0 ? f32x4.extract_lane(vm, 0) : lane == 1 ? f32x4.extract_lane(vm, 1)
-    : lane == 2 ? f32x4.extract_lane(vm, 2) : f32x4.extract_lane(vm, 3);
-  // every lane at the max holds the same bits (so +0/-0 count as different) -> pick is the first
-  const differ = i32x4.bitmask(v128.and(eqMax, i32x4.ne(vm, i32x4.splat(reinterpret<i32>(pick)))));
-  return differ == 0 ? pick : signedAbsMaxScalar(xb);
+  // the OR of the lanes at the max is their common bits when they agree (+0/-0 count as
+  // different), and differs from at least one of them when they do not: no branch on the lane
+  const pick = orLanes(v128.and(vm, eqMax));
+  const differ = i32x4.bitmask(v128.and(eqMax, i32x4.ne(vm, i32x4.splat(<i32>pick))));
+  return differ == 0 ? reinterpret<f32>(pick) : signedAbsMaxScalar(xb);
 }
 
 /**
