@@ -125,11 +125,18 @@ export function orLanes(v: v128): u32 {
 }
 
 /**
- * Largest lane of v by pmax (one maxps per step): for lanes that are never NaN and where the sign
- * of a zero does not matter (magnitudes); f32.max's NaN and -0 rules cost V8 long sequences.
+ * Largest / smallest lane of v by pmax / pmin (one maxps / minps per step): for lanes that are never
+ * NaN and where the sign of a zero result does not matter (magnitudes, or callers that rescan a zero);
+ * f32.max/min's NaN and -0 rules cost V8 long sequences, and compare chains mispredict on random data.
  */
 @inline
 export function maxLanes(v: v128): f32 {
   const h = f32x4.pmax(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
   return f32x4.extract_lane(f32x4.pmax(h, v128.shuffle<f32>(h, h, 1, 0, 3, 2)), 0);
+}
+
+@inline
+export function minLanes(v: v128): f32 {
+  const h = f32x4.pmin(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(f32x4.pmin(h, v128.shuffle<f32>(h, h, 1, 0, 3, 2)), 0);
 }

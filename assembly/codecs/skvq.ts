@@ -11,7 +11,7 @@ import { f16BitsToF32, f16x4ToF32x4, metaF16Bits } from '../f16';
 import { unpack8Codes } from '../bitpack';
 import { metaScale, metaZero } from '../quant';
 import { META_A, META_B, ROW } from '../scratch';
-import { axpyGroup, dotGroup } from '../vec';
+import { axpyGroup, dotGroup, maxLanes, minLanes } from '../vec';
 
 const HEADER: i32 = 4;
 /** Element codes of one tile (TILE_TOKENS * MAX_HEAD_DIM) while encoding, + the last ternary word's padding. */
@@ -107,24 +107,15 @@ function scanRange(d: i32, t0: i32, t1: i32, p0: i32, p1: i32): void {
   rangeMax = mx;
 }
 
+// the scalar tail's m combined with the lanes (a zero result is rescanned by scanRange)
 @inline function min4(m: f32, v: v128): f32 {
-  let r = m;
-  const a = f32x4.extract_lane(v, 0), b = f32x4.extract_lane(v, 1), c = f32x4.extract_lane(v, 2), e = f32x4.extract_lane(v, 3);
-  if (a < r) r = a;
-  if (b < r) r = b;
-  if (c < r) r = c;
-  if (e < r) r = e;
-  return r;
+  const x = minLanes(v);
+  return x < m ? x : m;
 }
 
 @inline function max4(m: f32, v: v128): f32 {
-  let r = m;
-  const a = f32x4.extract_lane(v, 0), b = f32x4.extract_lane(v, 1), c = f32x4.extract_lane(v, 2), e = f32x4.extract_lane(v, 3);
-  if (a > r) r = a;
-  if (b > r) r = b;
-  if (c > r) r = c;
-  if (e > r) r = e;
-  return r;
+  const x = maxLanes(v);
+  return x > m ? x : m;
 }
 
 /** CODES[t*d + p] for p in p0..p1: the number of thresholds (k + 0.5) s reached by x - z. */
