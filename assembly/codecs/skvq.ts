@@ -7,7 +7,7 @@
 // order. Values: accumulated in permuted order into a value state of d floats per query head;
 // FinishValues scatters it back to model order. Nothing per cached element beyond the unpack.
 import { TILE_TOKENS } from '../constants';
-import { f16BitsToF32, f16x4ToF32x4, metaF16Bits } from '../f16';
+import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../f16';
 import { unpack8Codes } from '../bitpack';
 import { metaScale, metaZero } from '../quant';
 import { META_A, META_B, ROW } from '../scratch';
@@ -47,18 +47,6 @@ function buildTritTable(): void {
 
 @inline function metaWordsOf(C: i32, m: i32): i32 { return (TILE_TOKENS / m) * C; }
 
-/** Clipped scale/zero (docs/codecs/skvq.md s.2): lo = alpha*min, hi = alpha*max, scale = (hi-lo)*f32(1/L). */
-let qScale: f32 = 0;
-let qZero: f32 = 0;
-function clippedParams(mn: f32, mx: f32, levels: i32, alpha: f32): u32 {
-  const lo: f32 = alpha * mn, hi: f32 = alpha * mx;
-  const inv: f32 = <f32>1 / <f32>(levels - 1);
-  // each f16 encoded once, as affineParams
-  const zeroBits = metaF16Bits(lo), scaleBits = metaF16Bits((hi - lo) * inv);
-  qZero = f16BitsToF32(zeroBits);
-  qScale = f16BitsToF32(scaleBits);
-  return scaleBits | (zeroBits << 16);
-}
 
 /** Number of thresholds (k + 0.5) * scale, k < L, reached by x - zero: only exact f32 ops. */
 @inline function clippedCode(x: f32, scale: f32, zero: f32, levels: i32): u32 {
@@ -148,6 +136,17 @@ function codeRange(d: i32, t: i32, p0: i32, p1: i32, s: f32, z: f32, levels: i32
   for (; p < p1; p++) store<u8>(dst + <usize>p, <u8>clippedCode(load<f32>(row + (<usize>p << 2)), s, z, levels));
 }
 
+/** scanRange over group j (positions gs[j]..gs[j+1]) of token block b (m tokens). */
+@inline function scanGroup(d: i32, b: i32, m: i32, gs: usize, j: i32): void {
+  scanRange(d, b * m, (b + 1) * m, <i32>load<u32>(gs + (<usize>j << 2)), <i32>load<u32>(gs + (<usize>(j + 1) << 2)));
+}
+
+/** codeRange over group j of token block b with its (scale, zero). */
+@inline function codeGroup(d: i32, b: i32, m: i32, gs: usize, j: i32, s: f32, z: f32, levels: i32): void {
+  const p0 = <i32>load<u32>(gs + (<usize>j << 2)), p1 = <i32>load<u32>(gs + (<usize>(j + 1) << 2));
+  for (let t = b * m; t < (b + 1) * m; t++) codeRange(d, t, p0, p1, s, z, levels);
+}
+
 export function encode_skvq(x: usize, out: usize, d: i32, head: i32, params: usize): void {
   const levels = pLevels(params), C = pClusters(params), m = pTokens(params), alpha = pAlpha(params);
   const perm = pHead(params, d, C, head), gs = perm + (<usize>d << 2);
@@ -158,12 +157,28 @@ export function encode_skvq(x: usize, out: usize, d: i32, head: i32, params: usi
     for (let p = 0; p < d; p++) store<f32>(dst + (<usize>p << 2), load<f32>(src + (<usize>load<u32>(perm + (<usize>p << 2)) << 2)));
   }
   for (let b = 0; b < TILE_TOKENS / m; b++) {
-    for (let j = 0; j < C; j++) {
-      const p0 = <i32>load<u32>(gs + (<usize>j << 2)), p1 = <i32>load<u32>(gs + (<usize>(j + 1) << 2));
-      scanRange(d, b * m, (b + 1) * m, p0, p1);
-      store<u32>(out + (<usize>(b * C + j) << 2), clippedParams(rangeMin, rangeMax, levels, alpha));
-      const s = qScale, z = qZero;
-      for (let t = b * m; t < (b + 1) * m; t++) codeRange(d, t, p0, p1, s, z, levels);
+    // groups in fours: their ranges first, then the four clipped (scale, zero) pairs at once
+    // (docs/codecs/skvq.md s.2: lo = alpha min, hi = alpha max, scale = (hi - lo) f32(1/L), each
+    // to f16 through the SIMD conversion: lane by lane the scalar f32 ops), then the codes
+    for (let j0 = 0; j0 < C; j0 += 4) {
+      const k = min(4, C - j0);
+      let mn = f32x4.splat(0), mx = f32x4.splat(0);
+      scanGroup(d, b, m, gs, j0); mn = f32x4.replace_lane(mn, 0, rangeMin); mx = f32x4.replace_lane(mx, 0, rangeMax);
+      if (k > 1) { scanGroup(d, b, m, gs, j0 + 1); mn = f32x4.replace_lane(mn, 1, rangeMin); mx = f32x4.replace_lane(mx, 1, rangeMax); }
+      if (k > 2) { scanGroup(d, b, m, gs, j0 + 2); mn = f32x4.replace_lane(mn, 2, rangeMin); mx = f32x4.replace_lane(mx, 2, rangeMax); }
+      if (k > 3) { scanGroup(d, b, m, gs, j0 + 3); mn = f32x4.replace_lane(mn, 3, rangeMin); mx = f32x4.replace_lane(mx, 3, rangeMax); }
+      const av = f32x4.splat(alpha);
+      const lo = f32x4.mul(av, mn), hi = f32x4.mul(av, mx);
+      const zeroBits = f32x4ToF16x4Sat(lo);
+      const scaleBits = f32x4ToF16x4Sat(f32x4.mul(f32x4.sub(hi, lo), f32x4.splat(<f32>1 / <f32>(levels - 1))));
+      const zs = f16x4ToF32x4(zeroBits), ss = f16x4ToF32x4(scaleBits);
+      const words = v128.or(scaleBits, i32x4.shl(zeroBits, 16));
+      const mw = out + (<usize>(b * C + j0) << 2);
+      store<u32>(mw, i32x4.extract_lane(words, 0));
+      codeGroup(d, b, m, gs, j0, f32x4.extract_lane(ss, 0), f32x4.extract_lane(zs, 0), levels);
+      if (k > 1) { store<u32>(mw, i32x4.extract_lane(words, 1), 4); codeGroup(d, b, m, gs, j0 + 1, f32x4.extract_lane(ss, 1), f32x4.extract_lane(zs, 1), levels); }
+      if (k > 2) { store<u32>(mw, i32x4.extract_lane(words, 2), 8); codeGroup(d, b, m, gs, j0 + 2, f32x4.extract_lane(ss, 2), f32x4.extract_lane(zs, 2), levels); }
+      if (k > 3) { store<u32>(mw, i32x4.extract_lane(words, 3), 12); codeGroup(d, b, m, gs, j0 + 3, f32x4.extract_lane(ss, 3), f32x4.extract_lane(zs, 3), levels); }
     }
   }
   const codes = out + (<usize>metaWords << 2);
