@@ -49,12 +49,6 @@ export function metaF16Bits(x: f32): u32 {
   return f32ToF16Bits(min(max(x, -F16_MAX), F16_MAX));
 }
 
-/** The value a metadata scalar is stored as. */
-@inline
-export function metaF16(x: f32): f32 {
-  return f16BitsToF32(metaF16Bits(x));
-}
-
 /**
  * Four f16 (low 16 bits of each i32 lane) -> four f32, exact, with SIMD: shift the 15 magnitude
  * bits into f32 position and multiply by 2^112 (rebiases the exponent; subnormals come out

@@ -9,7 +9,7 @@ import { affineCode4 } from '../quant-simd';
 import { affineCode, affineParams, affineScale, affineZero, metaScale, metaZero } from '../quant';
 import { MAX_HEAD_DIM } from '../constants';
 import { META_A, META_B, ROWS } from '../scratch';
-import { accumulateRows4, hsum4, orLanes, scoreRows4 } from '../vec';
+import { accumulateRows4, hsum4, maxLanes, minLanes, orLanes, scoreRows4 } from '../vec';
 
 /** Query rows times the tile's per-channel key scales (folded queries), up to FOLDED_Q_FLOATS. */
 const FOLDED_Q_FLOATS: i32 = 16 * MAX_HEAD_DIM;
@@ -126,12 +126,8 @@ function encodeValues(x: usize, out: usize, d: i32, bits: i32): void {
       vmn = f32x4.pmin(vmn, v);
       vmx = f32x4.pmax(vmx, v);
     }
-    // across lanes with pmin/pmax (one minps/maxps each; f32.min/max carry NaN and -0 rules V8
-    // spells out): the order cannot matter but for a zero result, which the rescan below handles
-    vmn = f32x4.pmin(vmn, v128.shuffle<f32>(vmn, vmn, 2, 3, 0, 1));
-    vmx = f32x4.pmax(vmx, v128.shuffle<f32>(vmx, vmx, 2, 3, 0, 1));
-    let mn = f32x4.extract_lane(f32x4.pmin(vmn, v128.shuffle<f32>(vmn, vmn, 1, 0, 3, 2)), 0);
-    let mx = f32x4.extract_lane(f32x4.pmax(vmx, v128.shuffle<f32>(vmx, vmx, 1, 0, 3, 2)), 0);
+    // across lanes the order cannot matter but for a zero result, which the rescan below handles
+    let mn = minLanes(vmn), mx = maxLanes(vmx);
     if (mn == 0 || mx == 0) {
       mn = Infinity; mx = -Infinity;
       for (let i = 0; i < 32; i++) {

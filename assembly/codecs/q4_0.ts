@@ -5,8 +5,7 @@ import { unpack8Codes } from '../bitpack';
 import { clampToInt } from '../quant-simd';
 import { ROWS } from '../scratch';
 import { accumulateRows4, maxLanes, orLanes, scoreRows4 } from '../vec';
-import { accumulateBlocksFolded, blockScale, Q4, Q_BLOCK, scoreBlocksFolded } from './q-block';
-import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../f16';
+import { accumulateBlocksFolded, blockScale, Q4, Q_BLOCK, scoreBlocksFolded, storeBlockScales4 } from './q-block';
 
 /**
  * Scalar scan for the block's signed max-magnitude element (first one on ties, as llama.cpp):
@@ -25,7 +24,7 @@ function signedAbsMaxScalar(xb: usize): f32 {
  * SIMD encoder, words bit-identical to the TS reference. Each lane keeps its first strictly larger
  * |x| (the scalar `>`, NaN never taken); across lanes the largest wins, and when several lanes tie
  * with different values (+a and -a) the element order decides, so that block redoes the scalar scan.
- * Four blocks' f16 scales are converted at once (f32x4ToF16x4Sat, as q8_0). Blocks per tile (=
+ * Four blocks' f16 scales are converted at once (storeBlockScales4). Blocks per tile (=
  * headDim) are a multiple of 4.
  */
 export function encode_q4_0(x: usize, out: usize, headDim: i32, head: i32, params: usize): void {
@@ -34,10 +33,7 @@ export function encode_q4_0(x: usize, out: usize, headDim: i32, head: i32, param
   for (let b0 = 0; b0 < blocks; b0 += 4) {
     const x0 = x + (<usize>(b0 * Q_BLOCK) << 2);
     const m = f32x4(blockSignedMax(x0), blockSignedMax(x0 + 128), blockSignedMax(x0 + 256), blockSignedMax(x0 + 384));
-    // f16(m / -8), as ts/codecs/uniform.ts q4Scale; u16 scale slots b0..b0+3
-    const bits = f32x4ToF16x4Sat(f32x4.div(m, f32x4.splat(-8)));
-    v128.store64_lane(out + (<usize>b0 << 1), i16x8.narrow_i32x4_u(bits, bits), 0);
-    const scales = f16x4ToF32x4(bits);
+    const scales = storeBlockScales4(out, b0, f32x4.div(m, f32x4.splat(-8))); // f16(m / -8), as ts/codecs/uniform.ts q4Scale
     q4Block(x0, codes + (<usize>(b0 * (Q_BLOCK / 8)) << 2), f32x4.splat(f32x4.extract_lane(scales, 0)));
     q4Block(x0 + 128, codes + (<usize>((b0 + 1) * (Q_BLOCK / 8)) << 2), f32x4.splat(f32x4.extract_lane(scales, 1)));
     q4Block(x0 + 256, codes + (<usize>((b0 + 2) * (Q_BLOCK / 8)) << 2), f32x4.splat(f32x4.extract_lane(scales, 2)));

@@ -4,14 +4,12 @@ import { TILE_TOKENS } from '../constants';
 import { clampToInt } from '../quant-simd';
 import { ROWS } from '../scratch';
 import { accumulateRows4, maxLanes, scoreRows4 } from '../vec';
-import { accumulateBlocksFolded, blockScale, Q8, Q_BLOCK, scoreBlocksFolded } from './q-block';
-import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../f16';
+import { accumulateBlocksFolded, blockScale, Q8, Q_BLOCK, scoreBlocksFolded, storeBlockScales4 } from './q-block';
 
 /**
  * SIMD encoder, words bit-identical to the TS reference: max |x| is a lane-wise pmax (inputs are
  * finite and |+-0| = +0, so lane order cannot matter), four blocks' f16 scales are converted at
- * once (f32x4ToF16x4Sat, the scalar metaF16Bits lane by lane; one at a time it was ~20% of the
- * encode), codes are the per-lane IEEE div/add/floor of q8Code, clamped, converted (quant-simd.ts)
+ * once (storeBlockScales4), codes are the per-lane IEEE div/add/floor of q8Code, clamped, converted (quant-simd.ts)
  * and narrowed (exact: |code| <= 127). Blocks per tile (= headDim) are a multiple of 4.
  */
 export function encode_q8_0(x: usize, out: usize, headDim: i32, head: i32, params: usize): void {
@@ -21,10 +19,7 @@ export function encode_q8_0(x: usize, out: usize, headDim: i32, head: i32, param
   for (let b0 = 0; b0 < blocks; b0 += 4) {
     const x0 = x + (<usize>(b0 * Q_BLOCK) << 2);
     const amax = f32x4(blockAbsMax(x0), blockAbsMax(x0 + 128), blockAbsMax(x0 + 256), blockAbsMax(x0 + 384));
-    const bits = f32x4ToF16x4Sat(f32x4.div(amax, f32x4.splat(127)));
-    // blocks b0..b0+3 are u16 scale slots b0..b0+3 (two per word, block 2j in the low half)
-    v128.store64_lane(out + (<usize>b0 << 1), i16x8.narrow_i32x4_u(bits, bits), 0);
-    const scales = f16x4ToF32x4(bits);
+    const scales = storeBlockScales4(out, b0, f32x4.div(amax, f32x4.splat(127))); // f16(amax / 127)
     q8Block(x0, codes + <usize>(b0 * Q_BLOCK), f32x4.splat(f32x4.extract_lane(scales, 0)), lo, hi, half);
     q8Block(x0 + 128, codes + <usize>((b0 + 1) * Q_BLOCK), f32x4.splat(f32x4.extract_lane(scales, 1)), lo, hi, half);
     q8Block(x0 + 256, codes + <usize>((b0 + 2) * Q_BLOCK), f32x4.splat(f32x4.extract_lane(scales, 2)), lo, hi, half);
