@@ -34,8 +34,8 @@ export function zeroWords(p: usize, words: i32): void {
 /**
  * Unpack 8 consecutive codes (elements e..e+7, e a multiple of 8) of a stream whose width b
  * divides 32 (2, 4 or 8) as unsigned f32 values into dst[0..8). The 8 codes occupy b bytes
- * starting at byte e*b/8; each lane is isolated by a per-lane left shift (a multiply by 2^k, as
- * WASM SIMD has no per-lane shift) followed by one logical right shift by 32 - b.
+ * starting at byte e*b/8; 2- and 4-bit codes are masked in place and converted (placedCodes), then
+ * scaled down by their lane's 2^-P (exact; WASM SIMD has no per-lane shift).
  */
 @inline
 export function unpack8Codes(base: usize, e: i32, bits: i32, dst: usize): void {
@@ -46,13 +46,78 @@ export function unpack8Codes(base: usize, e: i32, bits: i32, dst: usize): void {
     v128.store(dst, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(w16)));
     v128.store(dst + 16, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(w16)));
   } else if (bits == 4) {
-    const w = i32x4.splat(load<u32>(p));
-    v128.store(dst, f32x4.convert_i32x4_s(i32x4.shr_u(i32x4.mul(w, i32x4(1 << 28, 1 << 24, 1 << 20, 1 << 16)), 28)));
-    v128.store(dst + 16, f32x4.convert_i32x4_s(i32x4.shr_u(i32x4.mul(w, i32x4(1 << 12, 1 << 8, 1 << 4, 1)), 28)));
+    const w = v128.load32_splat(p);
+    v128.store(dst, f32x4.mul(placedCodes(w, 0, 4), placeScale(0, 4)));
+    v128.store(dst + 16, f32x4.mul(placedCodes(w, 1, 4), placeScale(1, 4)));
   } else {
-    // bits == 2: 8 codes in 16 bits
+    // bits == 2: 8 codes in 16 bits (the first two vectors of a placed word)
     const w = i32x4.splat(<u32>load<u16>(p));
-    v128.store(dst, f32x4.convert_i32x4_s(i32x4.shr_u(i32x4.mul(w, i32x4(1 << 30, 1 << 28, 1 << 26, 1 << 24)), 30)));
-    v128.store(dst + 16, f32x4.convert_i32x4_s(i32x4.shr_u(i32x4.mul(w, i32x4(1 << 22, 1 << 20, 1 << 18, 1 << 16)), 30)));
+    v128.store(dst, f32x4.mul(placedCodes(w, 0, 2), placeScale(0, 2)));
+    v128.store(dst + 16, f32x4.mul(placedCodes(w, 1, 2), placeScale(1, 2)));
   }
+}
+
+/**
+ * One code word (32 / bits codes, bits 2 or 4) at p as placedCodes vectors into dst[0..32/bits):
+ * codes times 2^P, for kernels that fold placeScale into what multiplies them.
+ */
+@inline
+export function unpackPlacedWord(p: usize, bits: i32, dst: usize): void {
+  const w = v128.load32_splat(p);
+  v128.store(dst, placedCodes(w, 0, bits));
+  v128.store(dst, placedCodes(w, 1, bits), 16);
+  if (bits == 2) {
+    v128.store(dst, placedCodes(w, 2, bits), 32);
+    v128.store(dst, placedCodes(w, 3, bits), 48);
+  }
+}
+
+/**
+ * The k-th 4 codes of a 2- or 4-bit code word splatted to every lane (`w`), left where they sit:
+ * masked and converted, lane i is code * 2^P exactly (below 2^24, so the f32 is exact) with
+ *   2-bit words: k = 0..3, codes 4k..4k+3, P = 8 min(k, 2) + 2i (k = 3 reads w >> 8);
+ *   4-bit words: k = 0..1, codes 4k..4k+3, P = 4i (k = 1 reads w >> 16).
+ * Whatever multiplies the codes takes the 2^-P of placeScale instead: scaling by powers of two
+ * rounds nowhere, so the products and sums are bit for bit those of the shifted-down codes, for
+ * one AND and a convert per 4 codes where shifting each lane down took a multiply and a shift
+ * (WASM SIMD has no per-lane shift). k and bits are literals at every call.
+ */
+@inline
+export function placedCodes(w: v128, k: i32, bits: i32): v128 {
+  return f32x4.convert_i32x4_s(placedInts(w, k, bits));
+}
+
+/** placedCodes before the convert: the masked i32 lanes code << P. */
+@inline
+export function placedInts(w: v128, k: i32, bits: i32): v128 {
+  if (bits == 2) {
+    if (k == 0) return v128.and(w, i32x4(3, 3 << 2, 3 << 4, 3 << 6));
+    if (k == 1) return v128.and(w, i32x4(3 << 8, 3 << 10, 3 << 12, 3 << 14));
+    if (k == 2) return v128.and(w, i32x4(3 << 16, 3 << 18, 3 << 20, 3 << 22));
+    return v128.and(i32x4.shr_u(w, 8), i32x4(3 << 16, 3 << 18, 3 << 20, 3 << 22));
+  }
+  if (k == 0) return v128.and(w, i32x4(15, 15 << 4, 15 << 8, 15 << 12));
+  return v128.and(i32x4.shr_u(w, 16), i32x4(15, 15 << 4, 15 << 8, 15 << 12));
+}
+
+/** 2^-P per lane of placedCodes(_, k, bits). */
+@inline
+export function placeScale(k: i32, bits: i32): v128 {
+  if (bits == 2) {
+    if (k == 0) return f32x4(1.0, 0.25, 0.0625, 0.015625);
+    if (k == 1) return f32x4(0.00390625, 0.0009765625, 0.000244140625, 0.00006103515625);
+    return f32x4(0.0000152587890625, 0.000003814697265625, 9.5367431640625e-7, 2.384185791015625e-7);
+  }
+  return f32x4(1.0, 0.0625, 0.00390625, 0.000244140625);
+}
+
+/** 2^P per lane of placedCodes(_, k, bits) (the inverse of placeScale). */
+@inline
+export function placeUnscale(k: i32, bits: i32): v128 {
+  if (bits == 2) {
+    if (k == 0) return f32x4(1.0, 4.0, 16.0, 64.0);
+    if (k == 1) return f32x4(256.0, 1024.0, 4096.0, 16384.0);
+    return f32x4(65536.0, 262144.0, 1048576.0, 4194304.0);
+  }
+  return f32x4(1.0, 16.0, 256.0, 4096.0);
 }

@@ -1,7 +1,7 @@
 // Unit tests of the AssemblyScript helpers (run with `npm run test:as`); the bit-for-bit
 // comparison against the TS reference lives in tests/conformance/wasm.test.ts.
 import { f16BitsToF32, f16x4ToF32x4, f32ToF16Bits, f32x4ToF16x4Sat, metaF16Bits } from '../f16';
-import { getCode, putCode, unpack8Codes } from '../bitpack';
+import { getCode, placeScale, placeUnscale, putCode, unpack8Codes, unpackPlacedWord } from '../bitpack';
 import { affineCode, affineParams, affineScale, affineZero } from '../quant';
 import { expf4 } from '../expf';
 
@@ -80,6 +80,32 @@ describe('bitpack', () => {
       for (let e = 0; e < 64; e += 8) {
         unpack8Codes(base, e, bits, dst);
         for (let i = 0; i < 8; i++) expect<f32>(load<f32>(dst + (<usize>i << 2))).toBe(<f32>getCode(base, e + i, bits));
+      }
+    }
+  });
+
+  it('places codes in their word: code * 2^P per lane, placeScale / placeUnscale its inverse powers of two', () => {
+    const base = memory.data(256, 16);
+    const dst = memory.data(128, 16);
+    for (let bits = 2; bits <= 4; bits <<= 1) {
+      // codes (7 e + e / 16) mod 2^bits: every value in every lane position over 32-64 words
+      for (let e = 0; e < 512; e++) putCode(base, e, bits, <u32>((e * 7 + (e >> 4)) & ((1 << bits) - 1)));
+      const perWord = 32 / bits;
+      for (let e = 0; e < 512; e += perWord) {
+        const p = base + ((<usize>e * <usize>bits) >>> 3);
+        unpackPlacedWord(p, bits, dst);
+        for (let k = 0; k < perWord / 4; k++) {
+          const placedV = v128.load(dst + (<usize>k << 4));
+          const scale = k == 0 ? placeScale(0, bits) : k == 1 ? placeScale(1, bits) : k == 2 ? placeScale(2, bits) : placeScale(3, bits);
+          const unscale = k == 0 ? placeUnscale(0, bits) : k == 1 ? placeUnscale(1, bits) : k == 2 ? placeUnscale(2, bits) : placeUnscale(3, bits);
+          const codes = dst + 64, one = dst + 80;
+          v128.store(codes, f32x4.mul(placedV, scale));
+          v128.store(one, f32x4.mul(scale, unscale));
+          for (let i = 0; i < 4; i++) {
+            expect<f32>(load<f32>(codes + (<usize>i << 2))).toBe(<f32>getCode(base, e + 4 * k + i, bits));
+            expect<f32>(load<f32>(one + (<usize>i << 2))).toBe(1.0);
+          }
+        }
       }
     }
   });

@@ -4,7 +4,7 @@
 // Codes (b*d words) follow the metadata.
 import { TILE_TOKENS } from '../constants';
 import { f16x4ToF32x4 } from '../f16';
-import { putCode, unpack8Codes, zeroWords } from '../bitpack';
+import { placeScale, placeUnscale, placedCodes, putCode, unpack8Codes, unpackPlacedWord, zeroWords } from '../bitpack';
 import { affineCode4 } from '../quant-simd';
 import { affineCode, affineParams, affineScale, affineZero, metaScale, metaZero } from '../quant';
 import { MAX_HEAD_DIM } from '../constants';
@@ -218,8 +218,9 @@ function unpack4(codes: usize, e: i32, bits: i32): v128 {
 
 /**
  * Group 1 (MHA): q . (code * s + z) = (q * s) . code + q . z, so the per-channel scales are folded
- * into the query once per tile and codes are dotted straight from registers (no decoded rows):
- * 2 ops per 4 elements after the unpack instead of 5 plus a store and reload. Rounding differs
+ * into the query once per tile and codes are dotted straight from registers (no decoded rows).
+ * 2- and 4-bit codes stay where they sit in their word (placedCodes: one AND and a convert per 4
+ * codes) and the folded query takes their 2^-P; 8-bit codes are widened (unpack4). Rounding differs
  * from decode-then-dot (f32 products in another order); tests/conformance/wasm.test.ts allows it.
  * With group > 1 this would unpack every code once per query head: GQA uses scoreKeysFoldedGroup.
  */
@@ -237,18 +238,76 @@ function scoreKeysFolded(tile: usize, q: usize, group: i32, d: i32, scores: usiz
       bias = f32x4.add(bias, f32x4.mul(qv, v128.load(META_B + c)));
     }
     const b = f32x4.splat((f32x4.extract_lane(bias, 0) + f32x4.extract_lane(bias, 1)) + (f32x4.extract_lane(bias, 2) + f32x4.extract_lane(bias, 3)));
+    if (!placed(d, bits)) {
+      scoreFoldedUnpacked(codes, qs, d, scores + (<usize>(j * TILE_TOKENS) << 2), b, bits);
+      continue;
+    }
+    // one code word = 32 / bits channels = 128 / bits bytes of the folded query
+    const wordQ = <usize>(128 / bits), codeRow = <usize>((d * bits) >> 3);
+    for (let c: usize = 0; c < rowBytes; c += wordQ) placeQuery(qs + c, bits);
     for (let t = 0; t < TILE_TOKENS; t += 4) {
       let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
-      const e0 = t * d;
-      for (let c = 0; c < d; c += 4) {
-        const qv = v128.load(qs + (<usize>c << 2));
-        s0 = f32x4.add(s0, f32x4.mul(qv, unpack4(codes, e0 + c, bits)));
-        s1 = f32x4.add(s1, f32x4.mul(qv, unpack4(codes, e0 + d + c, bits)));
-        s2 = f32x4.add(s2, f32x4.mul(qv, unpack4(codes, e0 + 2 * d + c, bits)));
-        s3 = f32x4.add(s3, f32x4.mul(qv, unpack4(codes, e0 + 3 * d + c, bits)));
+      let p = codes + <usize>t * codeRow;
+      for (let c: usize = 0; c < rowBytes; c += wordQ) {
+        const q0 = v128.load(qs + c), q1 = v128.load(qs + c, 16);
+        const q2 = bits == 2 ? v128.load(qs + c, 32) : q0, q3 = bits == 2 ? v128.load(qs + c, 48) : q0;
+        s0 = addPlacedDot(s0, q0, q1, q2, q3, v128.load32_splat(p), bits);
+        s1 = addPlacedDot(s1, q0, q1, q2, q3, v128.load32_splat(p + codeRow), bits);
+        s2 = addPlacedDot(s2, q0, q1, q2, q3, v128.load32_splat(p + 2 * codeRow), bits);
+        s3 = addPlacedDot(s3, q0, q1, q2, q3, v128.load32_splat(p + 3 * codeRow), bits);
+        p += 4;
       }
       v128.store(scores + (<usize>(j * TILE_TOKENS + t) << 2), f32x4.add(hsum4(s0, s1, s2, s3), b));
     }
+  }
+}
+
+/** The folded query of one code word's channels times placeScale, for placedCodes. */
+@inline
+function placeQuery(qs: usize, bits: i32): void {
+  v128.store(qs, f32x4.mul(v128.load(qs), placeScale(0, bits)));
+  v128.store(qs, f32x4.mul(v128.load(qs, 16), placeScale(1, bits)), 16);
+  if (bits == 2) {
+    v128.store(qs, f32x4.mul(v128.load(qs, 32), placeScale(2, bits)), 32);
+    v128.store(qs, f32x4.mul(v128.load(qs, 48), placeScale(3, bits)), 48);
+  }
+}
+
+/** s + q0 . codes 0-3 + q1 . codes 4-7 (+ q2, q3 . codes 8-15 for 2 bits) of the splatted word w, in channel order. */
+@inline
+function addPlacedDot(s: v128, q0: v128, q1: v128, q2: v128, q3: v128, w: v128, bits: i32): v128 {
+  let r = f32x4.add(s, f32x4.mul(q0, placedCodes(w, 0, bits)));
+  r = f32x4.add(r, f32x4.mul(q1, placedCodes(w, 1, bits)));
+  if (bits == 2) {
+    r = f32x4.add(r, f32x4.mul(q2, placedCodes(w, 2, bits)));
+    r = f32x4.add(r, f32x4.mul(q3, placedCodes(w, 3, bits)));
+  }
+  return r;
+}
+
+/**
+ * Whether a tile's codes go through placedCodes: 2- or 4-bit with whole code words per token row
+ * (d a multiple of 32 / bits), so a word's lane positions P are the same for every token.
+ */
+@inline
+function placed(d: i32, bits: i32): bool {
+  return bits != 8 && d % (32 / bits) == 0;
+}
+
+/** scoreKeysFolded without placed codes: scores[t] = qs . code_t + b over the tile, 4 tokens at a time. */
+@inline
+function scoreFoldedUnpacked(codes: usize, qs: usize, d: i32, scores: usize, b: v128, bits: i32): void {
+  for (let t = 0; t < TILE_TOKENS; t += 4) {
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+    const e0 = t * d;
+    for (let c = 0; c < d; c += 4) {
+      const qv = v128.load(qs + (<usize>c << 2));
+      s0 = f32x4.add(s0, f32x4.mul(qv, unpack4(codes, e0 + c, bits)));
+      s1 = f32x4.add(s1, f32x4.mul(qv, unpack4(codes, e0 + d + c, bits)));
+      s2 = f32x4.add(s2, f32x4.mul(qv, unpack4(codes, e0 + 2 * d + c, bits)));
+      s3 = f32x4.add(s3, f32x4.mul(qv, unpack4(codes, e0 + 3 * d + c, bits)));
+    }
+    v128.store(scores + (<usize>t << 2), f32x4.add(hsum4(s0, s1, s2, s3), b));
   }
 }
 
@@ -283,9 +342,16 @@ function scoreKeysFoldedGroup(tile: usize, q: usize, group: i32, d: i32, scores:
     }
     store<f32>(FOLDED_BIAS + (<usize>j << 2), (f32x4.extract_lane(bias, 0) + f32x4.extract_lane(bias, 1)) +
       (f32x4.extract_lane(bias, 2) + f32x4.extract_lane(bias, 3)));
+    if (placed(d, bits)) for (let c: usize = 0; c < rowBytes; c += <usize>(128 / bits)) placeQuery(qs + c, bits);
   }
   for (let t = 0; t < TILE_TOKENS; t += 4) {
-    for (let i = 0; i < 4 * d; i += 8) unpack8Codes(codes, t * d + i, bits, ROWS + (<usize>i << 2));
+    if (!placed(d, bits)) {
+      for (let i = 0; i < 4 * d; i += 8) unpack8Codes(codes, t * d + i, bits, ROWS + (<usize>i << 2));
+    } else {
+      // rows of placed codes: the folded queries carry their 2^-P
+      const p = codes + ((<usize>(t * d) * <usize>bits) >>> 3);
+      for (let i = 0; i < 4 * d; i += 32 / bits) unpackPlacedWord(p + ((<usize>i * <usize>bits) >>> 3), bits, ROWS + (<usize>i << 2));
+    }
     scoreRows4(ROWS, rowBytes, FOLDED_Q, group, d, scores, t, TILE_TOKENS);
   }
   for (let j = 0; j < group; j++) {
@@ -303,36 +369,105 @@ function scoreKeys(tile: usize, q: usize, group: i32, d: i32, scores: usize, bit
 }
 
 /**
+ * Value metadata of a tile weighed by the softmax weights, in SIMD: META_A[t * gpt + g] = w_t s_tg
+ * and META_B[g] = sum_t w_t z_tg (in token order), gpt = channel groups per token. Converting the
+ * f16 pairs four at a time replaces two scalar f16 conversions per (token, group); the products
+ * and sums are the scalar ones, lane by lane. TILE_TOKENS * gpt = d floats: META_A holds them.
+ */
+@inline
+function weighValueMeta(tile: usize, weights: usize, gpt: i32): void {
+  if (gpt % 4 != 0) {
+    for (let g = 0; g < gpt; g++) store<f32>(META_B + (<usize>g << 2), 0);
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      const w = load<f32>(weights + (<usize>t << 2));
+      for (let g = 0; g < gpt; g++) {
+        const i = <usize>(t * gpt + g) << 2, meta = load<u32>(tile + i);
+        store<f32>(META_A + i, w * metaScale(meta));
+        store<f32>(META_B + (<usize>g << 2), load<f32>(META_B + (<usize>g << 2)) + w * metaZero(meta));
+      }
+    }
+    return;
+  }
+  for (let g = 0; g < gpt; g += 4) v128.store(META_B + (<usize>g << 2), f32x4.splat(0));
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    const w = v128.load32_splat(weights + (<usize>t << 2));
+    for (let g = 0; g < gpt; g += 4) {
+      const i = <usize>(t * gpt + g) << 2, meta = v128.load(tile + i), zi = META_B + (<usize>g << 2);
+      v128.store(META_A + i, f32x4.mul(w, f16x4ToF32x4(v128.and(meta, i32x4.splat(0xffff)))));
+      v128.store(zi, f32x4.add(v128.load(zi), f32x4.mul(w, f16x4ToF32x4(i32x4.shr_u(meta, 16)))));
+    }
+  }
+}
+
+/**
  * Group 1, d % 32 == 0 (each 32-channel group of a token has one (s, z)): acc += w (code s + z)
  * = (w s) code + w z, so w s is folded once per (token, group), the 32 channels accumulate in 8
  * register accumulators across the tile's tokens, and the zero term sum_t w_t z_t is added once.
+ * 2- and 4-bit codes stay where they sit in their word (placedCodes): the accumulators run scaled
+ * by 2^P per lane for the tile (placeUnscale in, placeScale out; powers of two round nowhere).
  * Rounding differs from decode-then-axpy as for the folded keys.
  */
 @inline
 function accumulateValuesFolded(tile: usize, weights: usize, d: i32, acc: usize, bits: i32): void {
   const gpt = d >> 5;
   const codes = tile + (<usize>(TILE_TOKENS * gpt) << 2);
+  weighValueMeta(tile, weights, gpt);
   for (let g = 0; g < gpt; g++) {
     const ag = acc + (<usize>(g * 32) << 2);
+    // accumulator v holds channels 4v..4v+3 of the group: vector v % (8 / bits) of its code word
+    const k2 = bits == 2 ? 2 : 0, k3 = bits == 2 ? 3 : 1;
     let a0 = v128.load(ag), a1 = v128.load(ag, 16), a2 = v128.load(ag, 32), a3 = v128.load(ag, 48);
     let a4 = v128.load(ag, 64), a5 = v128.load(ag, 80), a6 = v128.load(ag, 96), a7 = v128.load(ag, 112);
-    let zsum: f32 = 0;
-    for (let t = 0; t < TILE_TOKENS; t++) {
-      const meta = load<u32>(tile + (<usize>(t * gpt + g) << 2));
-      const w = load<f32>(weights + (<usize>t << 2));
-      const ws = f32x4.splat(w * metaScale(meta));
-      zsum += w * metaZero(meta);
-      const e = t * d + g * 32;
-      a0 = f32x4.add(a0, f32x4.mul(ws, unpack4(codes, e, bits)));
-      a1 = f32x4.add(a1, f32x4.mul(ws, unpack4(codes, e + 4, bits)));
-      a2 = f32x4.add(a2, f32x4.mul(ws, unpack4(codes, e + 8, bits)));
-      a3 = f32x4.add(a3, f32x4.mul(ws, unpack4(codes, e + 12, bits)));
-      a4 = f32x4.add(a4, f32x4.mul(ws, unpack4(codes, e + 16, bits)));
-      a5 = f32x4.add(a5, f32x4.mul(ws, unpack4(codes, e + 20, bits)));
-      a6 = f32x4.add(a6, f32x4.mul(ws, unpack4(codes, e + 24, bits)));
-      a7 = f32x4.add(a7, f32x4.mul(ws, unpack4(codes, e + 28, bits)));
+    if (bits != 8) {
+      a0 = f32x4.mul(a0, placeUnscale(0, bits)); a1 = f32x4.mul(a1, placeUnscale(1, bits));
+      a2 = f32x4.mul(a2, placeUnscale(k2, bits)); a3 = f32x4.mul(a3, placeUnscale(k3, bits));
+      a4 = f32x4.mul(a4, placeUnscale(0, bits)); a5 = f32x4.mul(a5, placeUnscale(1, bits));
+      a6 = f32x4.mul(a6, placeUnscale(k2, bits)); a7 = f32x4.mul(a7, placeUnscale(k3, bits));
     }
-    const z = f32x4.splat(zsum);
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      const ws = v128.load32_splat(META_A + (<usize>(t * gpt + g) << 2));
+      const e = t * d + g * 32;
+      if (bits == 2) {
+        const p = codes + (<usize>e >>> 2);
+        const w0 = v128.load32_splat(p), w1 = v128.load32_splat(p, 4);
+        a0 = f32x4.add(a0, f32x4.mul(ws, placedCodes(w0, 0, 2)));
+        a1 = f32x4.add(a1, f32x4.mul(ws, placedCodes(w0, 1, 2)));
+        a2 = f32x4.add(a2, f32x4.mul(ws, placedCodes(w0, 2, 2)));
+        a3 = f32x4.add(a3, f32x4.mul(ws, placedCodes(w0, 3, 2)));
+        a4 = f32x4.add(a4, f32x4.mul(ws, placedCodes(w1, 0, 2)));
+        a5 = f32x4.add(a5, f32x4.mul(ws, placedCodes(w1, 1, 2)));
+        a6 = f32x4.add(a6, f32x4.mul(ws, placedCodes(w1, 2, 2)));
+        a7 = f32x4.add(a7, f32x4.mul(ws, placedCodes(w1, 3, 2)));
+      } else if (bits == 4) {
+        const p = codes + (<usize>e >>> 1);
+        const w0 = v128.load32_splat(p), w1 = v128.load32_splat(p, 4);
+        const w2 = v128.load32_splat(p, 8), w3 = v128.load32_splat(p, 12);
+        a0 = f32x4.add(a0, f32x4.mul(ws, placedCodes(w0, 0, 4)));
+        a1 = f32x4.add(a1, f32x4.mul(ws, placedCodes(w0, 1, 4)));
+        a2 = f32x4.add(a2, f32x4.mul(ws, placedCodes(w1, 0, 4)));
+        a3 = f32x4.add(a3, f32x4.mul(ws, placedCodes(w1, 1, 4)));
+        a4 = f32x4.add(a4, f32x4.mul(ws, placedCodes(w2, 0, 4)));
+        a5 = f32x4.add(a5, f32x4.mul(ws, placedCodes(w2, 1, 4)));
+        a6 = f32x4.add(a6, f32x4.mul(ws, placedCodes(w3, 0, 4)));
+        a7 = f32x4.add(a7, f32x4.mul(ws, placedCodes(w3, 1, 4)));
+      } else {
+        a0 = f32x4.add(a0, f32x4.mul(ws, unpack4(codes, e, bits)));
+        a1 = f32x4.add(a1, f32x4.mul(ws, unpack4(codes, e + 4, bits)));
+        a2 = f32x4.add(a2, f32x4.mul(ws, unpack4(codes, e + 8, bits)));
+        a3 = f32x4.add(a3, f32x4.mul(ws, unpack4(codes, e + 12, bits)));
+        a4 = f32x4.add(a4, f32x4.mul(ws, unpack4(codes, e + 16, bits)));
+        a5 = f32x4.add(a5, f32x4.mul(ws, unpack4(codes, e + 20, bits)));
+        a6 = f32x4.add(a6, f32x4.mul(ws, unpack4(codes, e + 24, bits)));
+        a7 = f32x4.add(a7, f32x4.mul(ws, unpack4(codes, e + 28, bits)));
+      }
+    }
+    if (bits != 8) {
+      a0 = f32x4.mul(a0, placeScale(0, bits)); a1 = f32x4.mul(a1, placeScale(1, bits));
+      a2 = f32x4.mul(a2, placeScale(k2, bits)); a3 = f32x4.mul(a3, placeScale(k3, bits));
+      a4 = f32x4.mul(a4, placeScale(0, bits)); a5 = f32x4.mul(a5, placeScale(1, bits));
+      a6 = f32x4.mul(a6, placeScale(k2, bits)); a7 = f32x4.mul(a7, placeScale(k3, bits));
+    }
+    const z = v128.load32_splat(META_B + (<usize>g << 2));
     v128.store(ag, f32x4.add(a0, z)); v128.store(ag, f32x4.add(a1, z), 16);
     v128.store(ag, f32x4.add(a2, z), 32); v128.store(ag, f32x4.add(a3, z), 48);
     v128.store(ag, f32x4.add(a4, z), 64); v128.store(ag, f32x4.add(a5, z), 80);
@@ -362,10 +497,10 @@ function accumulateValuesFoldedGroup(tile: usize, weights: usize, group: i32, d:
   const rowBytes = <usize>d << 2;
   for (let t = 0; t < TILE_TOKENS; t += 4) {
     for (let i = 0; i < 4 * d; i += 8) unpack8Codes(codes, t * d + i, bits, ROWS + (<usize>i << 2));
-    for (let i = 0; i < 4 * gpt; i++) {
-      const meta = load<u32>(tile + (<usize>(t * gpt + i) << 2));
-      store<f32>(META_A + (<usize>i << 2), metaScale(meta));
-      store<f32>(META_B + (<usize>i << 2), metaZero(meta));
+    for (let i = 0; i < 4 * gpt; i += 4) {
+      const meta = v128.load(tile + (<usize>(t * gpt + i) << 2));
+      v128.store(META_A + (<usize>i << 2), f16x4ToF32x4(v128.and(meta, i32x4.splat(0xffff))));
+      v128.store(META_B + (<usize>i << 2), f16x4ToF32x4(i32x4.shr_u(meta, 16)));
     }
     for (let j = 0; j < group; j++) {
       const wp = weights + (<usize>(j * TILE_TOKENS + t) << 2);

@@ -3,10 +3,10 @@
  * so only interleaved runs in one process compare kernels cleanly):
  *
  *   npx esbuild bench/cpu/ab-attention.ts --bundle --platform=node --format=esm --outfile=build/bench/ab-attention.js
- *   node build/bench/ab-attention.js A.wasm B.wasm kivi2 mha|gqa 8192
+ *   node build/bench/ab-attention.js A.wasm B.wasm kivi2 mha|gqa 8192 [ROUNDS]
  *
  * One cache (LLaMA-like outlier keys, Gaussian values, 32 query heads x 128, packed with B's
- * encoders) is mirrored by both modules; 7 interleaved steps each, medians of process CPU time,
+ * encoders) is mirrored by both modules; ROUNDS (default 7) interleaved steps each, medians of process CPU time,
  * and max |A - B| of the outputs (kernels that round differently show here).
  */
 import { readFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { WasmBackend, loadKvpackWasm } from '../../ts/backends/wasm.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../../tests/helpers/data.js';
 import { WasmTileEncoder, withWasmEncoder } from './wasm-encode.js';
 
-const [a, b, codec, shape, ctxArg] = process.argv.slice(2);
+const [a, b, codec, shape, ctxArg, roundsArg] = process.argv.slice(2);
 if (!a || !b || !codec || (shape !== 'mha' && shape !== 'gqa') || !ctxArg) {
   throw new Error('usage: ab-attention A.wasm B.wasm CODEC mha|gqa CONTEXT');
 }
@@ -35,7 +35,8 @@ const q = randomQuery(nHeads, d, 3);
 
 const cpuMs: [number[], number[]] = [[], []];
 let maxDiff = 0;
-for (let r = 0; r < 7; r++) {
+const rounds = Number(roundsArg ?? 7);
+for (let r = 0; r < rounds; r++) {
   const outs: Float32Array[] = [];
   for (const [i, backend] of [A, B].entries()) {
     const c0 = process.cpuUsage();
