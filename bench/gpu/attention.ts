@@ -60,7 +60,7 @@ const PAIRS: Record<string, Pair> = {
 };
 
 /**
- * Split policy: tiles per work item from the step's tile-head count. 'auto' is the backend's own
+ * Split policy: tiles per work item from the tile-head count of the step's largest dispatch. 'auto' is the backend's own
  * rule (autoTilesPerSplit in ts/backends/webgpu/attend.ts); 'wgN' targets N
  * workgroups; 'tN' fixes N tiles per work item.
  */
@@ -209,7 +209,8 @@ function planStep(c: Ctx, pool: SlotPool, s: Shape, batch: number, tiles: number
   pipes: Pipes, params: GPUBuffer, policy: string): StepPlan {
   const dev = c.device;
   const group = s.nHeads / s.nKv, headBlocks = Math.ceil(group / pipes.heads);
-  let S = tilesPerSplit(policy, batch * tiles, s.nKv, headBlocks, pipes);
+  // the backend sizes the split for its largest dispatch: the step's tiles in one page buffer
+  let S = tilesPerSplit(policy, Math.min(batch * tiles, pool.slotsPerBuffer), s.nKv, headBlocks, pipes);
   S = Math.max(S, Math.ceil(Math.min(tiles * batch, pool.slotsPerBuffer) / MAX_WORKGROUPS));
   const passes = new Map<number, { work: number[]; entries: number[] }>();
   const ranges = new Uint32Array(2 * batch);

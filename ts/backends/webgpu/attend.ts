@@ -28,16 +28,18 @@ export interface GpuAttendOptions {
 }
 
 /**
- * Tiles per work item (flash-decoding split) when not given. tiles.wgsl: ~1024 workgroups fill a
+ * Tiles per work item (flash-decoding split) when not given, from the tiles of the largest
+ * dispatch (the step's tiles in one page buffer; the buffers' dispatches run one after the
+ * other, so each must fill the GPU on its own). tiles.wgsl: ~1024 workgroups fill a
  * big GPU, at least 2 tiles each so the partials (headDim + 2 floats per query head) stay small
  * next to the tile data they summarize. Folded KIVI kernels: ~1024 single-head workgroups' worth
  * of work (a workgroup of 4 heads counts 4), at least 4 tiles (one round of rows); on the H100
  * that put GQA 128K at 128 tiles per item, 1.2-2x faster than ~1024 workgroups of 32; long caches
  * on fold-sg take 256 (below).
  */
-export function autoTilesPerSplit(totalTiles: number, nKv: number, headBlocks: number,
+export function autoTilesPerSplit(dispatchTiles: number, nKv: number, headBlocks: number,
   choice: { kernel: AttendKernel; headsPerWorkgroup: number }): number {
-  const units = totalTiles * nKv * headBlocks;
+  const units = dispatchTiles * nKv * headBlocks;
   // the matrix kernel's workgroups are one subgroup of 32: ~4096 of them fill the H100
   if (choice.kernel === 'mx' || choice.kernel === 'mx-emulated') return Math.max(4, Math.ceil(units / 4096));
   const work = units * choice.headsPerWorkgroup; // single-head tile steps
@@ -147,8 +149,25 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
   async function dispatch(): Promise<Float32Array> {
     // states are read only now: an append awaited in between must not leave a stale plan
     const states: GpuSequence[] = seqs.map((id) => liveSequence(cache, id));
-    const totalTiles = states.reduce((a, s) => a + s.tiles, 0);
-    const tilesPerSplit = tilesPerSplitOpt ?? autoTilesPerSplit(totalTiles, nKv, headBlocks, choice);
+
+    // ---- tiles of each sequence, grouped into runs that stay inside one page buffer
+    const runs: { buffer: number; entries: number[] }[][] = states.map((s) => {
+      const out: { buffer: number; entries: number[] }[] = [];
+      for (let t = 0; t < s.tiles; t++) {
+        const slot = cache.tileSlot(s, t);
+        let run = out[out.length - 1];
+        if (!run || run.buffer !== slot.buffer) { run = { buffer: slot.buffer, entries: [] }; out.push(run); }
+        run.entries.push(slot.offsetWords, TILE_TOKENS);
+      }
+      return out;
+    });
+    // one dispatch per page buffer, one after the other: the split is sized for the largest one
+    // (sized for all tiles, a batch of long caches over several buffers left each dispatch a few
+    // big work items and most of the GPU idle: bench/README.md "Split size per dispatch")
+    const bufferTiles = new Map<number, number>();
+    for (const r of runs.flat()) bufferTiles.set(r.buffer, (bufferTiles.get(r.buffer) ?? 0) + r.entries.length / 2);
+    const dispatchTiles = Math.max(0, ...bufferTiles.values());
+    const tilesPerSplit = tilesPerSplitOpt ?? autoTilesPerSplit(dispatchTiles, nKv, headBlocks, choice);
 
     // ---- plan: work items per page buffer and per fp-rows buffer, partial slots per sequence
     const tilePasses = new Map<number, Pass>();
@@ -164,16 +183,7 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
     };
     states.forEach((s, b) => {
       const first = slots;
-      // tiles, grouped into runs that stay inside one page buffer
-      let run: number[] = [];
-      let runBuffer = -1;
-      for (let t = 0; t < s.tiles; t++) {
-        const slot = cache.tileSlot(s, t);
-        if (slot.buffer !== runBuffer && run.length) { addRun(passFor(tilePasses, runBuffer), b, run); run = []; }
-        runBuffer = slot.buffer;
-        run.push(slot.offsetWords, TILE_TOKENS);
-      }
-      if (run.length) addRun(passFor(tilePasses, runBuffer), b, run);
+      for (const run of runs[b]!) addRun(passFor(tilePasses, run.buffer), b, run.entries);
       // sinks + tail rows: contiguous rows [0, sinkCount + tailCount) of the fp region
       const rows = s.sinkCount + s.tailCount;
       const rowEntries: number[] = [];
