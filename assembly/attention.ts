@@ -1,6 +1,7 @@
 // Fused decode attention for one sequence over sinks + packed tiles (pages) + tail, all query heads
 // of a GQA group per KV head in one pass, with an online softmax per block of up to TILE_TOKENS
-// tokens. Codec kernels are called through function references (call_indirect once per tile and
+// tokens. Codecs without per-head preparation walk the tiles once for all KV heads (tile-major,
+// attendTileMajor); the others one KV head at a time. Codec kernels are called through function references (call_indirect once per tile and
 // stream), so any key codec pairs with any value codec and no dequantized cache ever exists: a
 // codec unpacks at most one token row into a scratch row.
 import { TILE_TOKENS, TILES_PER_PAGE } from './constants';
@@ -131,6 +132,11 @@ export function attend_sequence(a: usize): void {
   const accumulate = changetype<AccumulateValues>(accRef);
 
   const g0 = <i32>arg(a, Arg.HEAD_BEGIN), g1 = min(nKv, <i32>arg(a, Arg.HEAD_END));
+  const heads = (g1 - g0) * group;
+  if (prepareRef == 0 && finishRef == 0 && stateFloats == 0 && heads <= TM_HEADS && heads * d <= TM_ACC_FLOATS) {
+    attendTileMajor(a, g0, g1, d, group, q, out, scale, tokenStride, slotBytes, kW, vW, score, accumulate, kParams, vParams, kScratch, work);
+    return;
+  }
   for (let g = g0; g < g1; g++) {
     const qg = q + (<usize>(g * group * d) << 2);
     for (let j = 0; j < group; j++) {
@@ -158,6 +164,65 @@ export function attend_sequence(a: usize): void {
     const og = out + (<usize>(g * group * d) << 2);
     for (let j = 0; j < group; j++) {
       const lv = f32x4.splat(load<f32>(l + (<usize>j << 2)));
+      const src = acc + (<usize>(j * d) << 2), dst = og + (<usize>(j * d) << 2);
+      for (let c = 0; c < d; c += 4) {
+        v128.store(dst + (<usize>c << 2), f32x4.div(v128.load(src + (<usize>c << 2)), lv));
+      }
+    }
+  }
+}
+
+/**
+ * Tile-major order for codecs without per-head preparation or value state (fp32, fp16, q8_0,
+ * q4_0, KIVI): every KV head's online-softmax state lives in TM_M / TM_L / TM_ACC at once, and
+ * each tile slot is read once, all heads of the range in memory order, instead of one head's tile
+ * per slot (a 3 KB read every ~96 KB at LLaMA shapes, which the hardware prefetchers do not follow
+ * across pages). Per head the same operations run in the same order: outputs are bit for bit those
+ * of the head-major loop.
+ */
+const TM_HEADS: i32 = 1024;
+const TM_ACC_FLOATS: i32 = 16384;
+const TM_M: usize = memory.data(TM_HEADS * 4, 16);
+const TM_L: usize = memory.data(TM_HEADS * 4, 16);
+const TM_ACC: usize = memory.data(TM_ACC_FLOATS * 4, 16);
+
+function attendTileMajor(a: usize, g0: i32, g1: i32, d: i32, group: i32, q: usize, out: usize, scale: f32,
+  tokenStride: usize, slotBytes: usize, kW: usize, vW: usize, score: ScoreKeys, accumulate: AccumulateValues,
+  kParams: usize, vParams: usize, kScratch: usize, work: usize): void {
+  const tiles = <i32>arg(a, Arg.TILES), pageTable = <usize>arg(a, Arg.PAGE_TABLE);
+  const scores = work;
+  const heads = (g1 - g0) * group;
+  for (let j = 0; j < heads; j++) {
+    store<f32>(TM_M + (<usize>j << 2), -Infinity);
+    store<f32>(TM_L + (<usize>j << 2), 0);
+  }
+  memory.fill(TM_ACC, 0, <usize>(heads * d) << 2);
+  // head g's state: m, l at TM_M / TM_L + (g - g0) * group, acc at TM_ACC + (g - g0) * group * d
+  for (let g = g0; g < g1; g++) {
+    const h = <usize>((g - g0) * group);
+    fpRegion(<usize>arg(a, Arg.SINK_K), <usize>arg(a, Arg.SINK_V), <i32>arg(a, Arg.SINK_COUNT), g, d, tokenStride,
+      q + (<usize>(g * group * d) << 2), group, scale, work, TM_ACC + ((h * <usize>d) << 2), TM_M + (h << 2), TM_L + (h << 2), 0, 0);
+  }
+  for (let tile = 0; tile < tiles; tile++) {
+    const page = <usize>load<u32>(pageTable + (<usize>(tile / TILES_PER_PAGE) << 2));
+    const slot = page + <usize>(tile % TILES_PER_PAGE) * slotBytes;
+    for (let g = g0; g < g1; g++) {
+      const h = <usize>((g - g0) * group);
+      const acc = TM_ACC + ((h * <usize>d) << 2);
+      const kTile = slot + ((<usize>g * (kW + vW)) << 2);
+      score(kTile, q + (<usize>(g * group * d) << 2), group, d, g, kParams, kScratch, scores);
+      softmaxBlock(scores, TILE_TOKENS, group, scale, TM_M + (h << 2), TM_L + (h << 2), acc, d, 0, 0);
+      accumulate(kTile + (kW << 2), scores, group, d, g, vParams, acc);
+    }
+  }
+  for (let g = g0; g < g1; g++) {
+    const h = <usize>((g - g0) * group);
+    const acc = TM_ACC + ((h * <usize>d) << 2);
+    fpRegion(<usize>arg(a, Arg.TAIL_K), <usize>arg(a, Arg.TAIL_V), <i32>arg(a, Arg.TAIL_COUNT), g, d, tokenStride,
+      q + (<usize>(g * group * d) << 2), group, scale, work, acc, TM_M + (h << 2), TM_L + (h << 2), 0, 0);
+    const og = out + (<usize>(g * group * d) << 2);
+    for (let j = 0; j < group; j++) {
+      const lv = f32x4.splat(load<f32>(TM_L + ((h + <usize>j) << 2)));
       const src = acc + (<usize>(j * d) << 2), dst = og + (<usize>(j * d) << 2);
       for (let c = 0; c < d; c += 4) {
         v128.store(dst + (<usize>c << 2), f32x4.div(v128.load(src + (<usize>c << 2)), lv));
