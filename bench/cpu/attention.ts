@@ -105,7 +105,7 @@ export interface AttentionRow {
   wasmVsTsMaxAbs: number | null;
   /**
    * The same kernels on worker threads (WasmThreadsBackend): wall time, thread count; null for
-   * codecs the threads do not carry (calibrated: SKVQ, CQ).
+   * codecs the threads do not carry (none since calibrated codecs travel as their calibration).
    */
   wasmThreads: Timing | null;
   threads: number;
@@ -290,8 +290,7 @@ async function main(): Promise<void> {
           cache.append(0, K.subarray(0, ctx * tf), V.subarray(0, ctx * tf));
           const wasmOut = backend.attendSync(cache, [0], q, nHeads).slice(); // also mirrors the pages
           // and the workers' replicas (codecs with calibration parameters stay single-threaded)
-          const threadedOut = codecInfo(p.key).needsCalibration || codecInfo(p.value).needsCalibration
-            ? null : await threaded.attend(cache, [0], q, nHeads);
+          const threadedOut = await threaded.attend(cache, [0], q, nHeads);
           const runs: (() => unknown)[] = [() => best.step(q), () => one.step(q), () => backend.attendSync(cache, [0], q, nHeads)];
           if (threadedOut) runs.push(() => threaded.attend(cache, [0], q, nHeads));
           const [ortT, ort1T, wasmT, wasmThreadsT] = await timeInterleaved(runs, r.warmup, r.runs);

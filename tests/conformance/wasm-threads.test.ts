@@ -1,13 +1,14 @@
 /**
  * WasmThreadsBackend (ts/backends/wasm-threads.ts): the same kernels on worker threads must give
  * the single-threaded WasmBackend's output bit for bit, across incremental appends (new tiles,
- * a moving tail), sinks, a sequence deleted and re-created, batches and GQA. The workers load
+ * a moving tail), sinks, a sequence deleted and re-created, batches, GQA and calibrated codecs. The workers load
  * the bundle, so this runs against dist/index.js (`npm test` builds it first).
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { gaussianKv, outlierKeys, randomQuery } from '../helpers/data.js';
+import { randomSkvqCalibration } from '../helpers/skvq-calibration.js';
 
 const distUrl = new URL('../../dist/index.js', import.meta.url);
 type Kvpack = typeof import('../../ts/index.js');
@@ -18,15 +19,25 @@ describe('WASM attention on worker threads', () => {
     expect(existsSync(fileURLToPath(distUrl)), 'run npm run build first').toBe(true);
   });
 
+  // calibrated codecs (SKVQ with a random permutation and uneven groups, CQ) travel as their
+  // calibration objects and are rebuilt in each worker
+  const calibrationFor = (kv: Kvpack, name: string, kind: 'key' | 'value', nKv: number, d: number): unknown => {
+    if (name.startsWith('skvq')) return randomSkvqCalibration(kind, nKv, d, name === 'skvq-v1.5' ? 1.5 : 2, 11, 0.9);
+    if (name.startsWith('cq')) return kv.calibrateCqStream(outlierKeys(600, nKv, d, 13), { kind, nKvHeads: nKv, headDim: d }, { channelsPerGroup: 4, bits: 8, seed: 3, maxIterations: 4 });
+    return undefined;
+  };
   const cases = [
     { key: 'kivi2', value: 'kivi2', nKv: 8, d: 128, nH: 32, n: 2 * 32 * 64 + 45, sinks: 0, window: 0, threads: 2 },
     { key: 'q8_0', value: 'fp16', nKv: 4, d: 64, nH: 8, n: 700, sinks: 4, window: 32, threads: 3 },
     { key: 'q4_0', value: 'kivi4', nKv: 3, d: 40, nH: 6, n: 333, sinks: 2, window: 16, threads: 5 },
+    { key: 'skvq-k2', value: 'skvq-v1.5', nKv: 4, d: 64, nH: 8, n: 500, sinks: 2, window: 16, threads: 2 },
+    { key: 'cq-4c8b', value: 'kivi2', nKv: 2, d: 64, nH: 4, n: 300, sinks: 0, window: 0, threads: 2 },
   ] as const;
   for (const c of cases) {
     it(`${c.key}/${c.value} ${c.nKv}x${c.d}, ${c.nH} heads, ${c.threads} threads: equals 1 thread exactly`, async () => {
       const kv = await load();
-      const cache = new kv.PackedKvCache({ key: c.key, value: c.value, nKvHeads: c.nKv, headDim: c.d, sinks: c.sinks, window: c.window });
+      const calibration = { key: calibrationFor(kv, c.key, 'key', c.nKv, c.d), value: calibrationFor(kv, c.value, 'value', c.nKv, c.d) };
+      const cache = new kv.PackedKvCache({ key: c.key, value: c.value, nKvHeads: c.nKv, headDim: c.d, sinks: c.sinks, window: c.window, calibration });
       cache.append(0, outlierKeys(c.n, c.nKv, c.d, 1), gaussianKv(c.n, c.nKv, c.d, 2));
       cache.append(1, outlierKeys(77, c.nKv, c.d, 3), gaussianKv(77, c.nKv, c.d, 4));
       const single = await kv.WasmBackend.create();
@@ -67,7 +78,7 @@ describe('WASM attention on worker threads', () => {
     }, 60000);
   }
 
-  it('rejects bad input with typed errors before any work, and calibrated codecs with BACKEND_UNAVAILABLE', async () => {
+  it('rejects bad input with typed errors before any work, and a calibrated codec it cannot rebuild with BACKEND_UNAVAILABLE', async () => {
     const kv = await load();
     const threads = await kv.WasmThreadsBackend.create({ threads: 2 });
     try {
@@ -81,6 +92,8 @@ describe('WASM attention on worker threads', () => {
       const skvq = new kv.PackedKvCache({ key: 'skvq-k2', value: 'kivi2', nKvHeads: 2, headDim: 64,
         calibration: { key: kv.plainSkvqCalibration('key', 2, 64, 2) } });
       skvq.append(0, outlierKeys(40, 2, 64, 1), gaussianKv(40, 2, 64, 2));
+      // a codec object that hides its calibration: the workers could not rebuild it
+      Object.defineProperty(skvq.key, 'calibration', { value: undefined });
       await expect(threads.attend(skvq, [0], randomQuery(4, 64, 1), 4)).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
       // the failed call left the pool usable
       expect((await threads.attend(cache, [0], randomQuery(4, 64, 1), 4)).length).toBe(4 * 64);

@@ -8,10 +8,13 @@
  * outputs are disjoint and are added up. Same kernels, same words: the output equals the
  * single-threaded WasmBackend's bit for bit (tests/backends/wasm-threads.test.ts).
  *
+ * Calibrated codecs (SKVQ, CQ) travel as their calibration objects (StreamCodec.calibration)
+ * and are rebuilt in each worker; the rebuilt codec's tile size and parameter words must equal
+ * the cache's, or the call fails with BACKEND_UNAVAILABLE.
+ *
  * Costs: one replica per worker (the packed cache once per thread) and a message round trip
- * per call (~0.1 ms), so it pays at long contexts. Limits: codecs without calibration only
- * (SKVQ and CQ caches throw BACKEND_UNAVAILABLE: their parameters would have to travel too);
- * Node only (Web Workers in browsers and Deno are not wired up).
+ * per call (~0.1 ms), so it pays at long contexts. Limits: Node only (Web Workers in browsers
+ * and Deno are not wired up).
  *
  * The worker imports this module by its own URL (`import.meta.url`) and runs
  * `runWasmAttentionWorker`, so it works from the bundle (dist/index.js) and not from the TS
@@ -27,7 +30,7 @@ import type { AttentionBackend } from './types.js';
 import { WasmBackend } from './wasm.js';
 import { defaultWasmBytes, loadKvpackWasm, wasmSimdSupported } from './wasm-loader.js';
 
-/** What a worker needs to rebuild a cache's shape and codecs (calibration-free codecs only). */
+/** What a worker needs to rebuild a cache's shape and codecs (calibrated ones from their calibration). */
 interface CacheSpec {
   key: string;
   value: string;
@@ -40,6 +43,9 @@ interface CacheSpec {
   valueTileWords: number;
   keyParams: Uint32Array;
   valueParams: Uint32Array;
+  /** Calibrated codecs (SKVQ, CQ): StreamCodec.calibration, to rebuild them from. */
+  keyCalibration?: unknown;
+  valueCalibration?: unknown;
 }
 
 /** New data of one sequence since the last call. */
@@ -92,8 +98,8 @@ class ReplicaCache {
 
   constructor(spec: CacheSpec) {
     const ctx = { headDim: spec.headDim, nKvHeads: spec.nKvHeads };
-    this.key = createCodec(spec.key, { ...ctx, kind: 'key' });
-    this.value = createCodec(spec.value, { ...ctx, kind: 'value' });
+    this.key = createCodec(spec.key, { ...ctx, kind: 'key', calibration: spec.keyCalibration });
+    this.value = createCodec(spec.value, { ...ctx, kind: 'value', calibration: spec.valueCalibration });
     const same = (a: Uint32Array, b: Uint32Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
     if (this.key.tileWords !== spec.keyTileWords || this.value.tileWords !== spec.valueTileWords
       || !same(this.key.paramWords, spec.keyParams) || !same(this.value.paramWords, spec.valueParams)) {
@@ -332,8 +338,8 @@ parentPort.postMessage({ id: 0 });`;
       `nHeads=${nHeads} must be a positive multiple of nKvHeads=${cache.nKvHeads}`, 'nHeads');
     checkQueries(cache, seqs, q, nHeads);
     for (const c of [cache.key, cache.value]) {
-      if (codecInfo(c.name).needsCalibration) {
-        throw new KvpackError('BACKEND_UNAVAILABLE', `codec '${c.name}' needs calibration parameters, which the WASM threads do not carry; use the single-threaded WASM backend`, 'cache');
+      if (codecInfo(c.name).needsCalibration && c.calibration === undefined) {
+        throw new KvpackError('BACKEND_UNAVAILABLE', `codec '${c.name}' does not expose the calibration it was built from, which the WASM threads need to rebuild it; use the single-threaded WASM backend`, 'cache');
       }
     }
     if (seqs.length === 0) return new Float32Array(0);
@@ -346,6 +352,7 @@ parentPort.postMessage({ id: 0 });`;
       spec = {
         key: cache.key.name, value: cache.value.name, headDim: d, nKvHeads: cache.nKvHeads, sinks: cache.sinks, window: cache.window,
         keyTileWords: cache.key.tileWords, valueTileWords: cache.value.tileWords, keyParams: cache.key.paramWords, valueParams: cache.value.paramWords,
+        keyCalibration: cache.key.calibration, valueCalibration: cache.value.calibration,
       };
     }
     const updates = [...new Set(seqs)].map((seq) => this.updateFor(cache, state!, seq));

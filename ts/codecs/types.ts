@@ -31,6 +31,12 @@ export interface StreamCodec {
    * heads; layout documented per codec in docs/FORMAT.md. Empty for codecs without parameters.
    */
   readonly paramWords: Uint32Array;
+  /**
+   * Codecs built from a calibration (SKVQ, CQ): the calibration this instance applies, a plain
+   * structured-clonable object; the same name and shape built from it give the same paramWords
+   * (worker threads rebuild the codec this way).
+   */
+  readonly calibration?: unknown;
   /** Pack one tile of one head. x: TILE_TOKENS*headDim f32, token-major, model channel order. */
   encodeTile(x: Float32Array, head: number, out: Uint32Array): void;
   /** Unpack one tile of one head into f32, token-major, model channel order. */

@@ -77,6 +77,8 @@ export class CqCodec implements StreamCodec {
   readonly precision: CqPrecision;
   /** The centroids as every backend decodes them, [nKvHeads][G][2^b][c]. */
   readonly codebook: Float32Array;
+  /** The calibration object this codec was built from (StreamCodec.calibration). */
+  readonly calibration: unknown;
   private readonly codes: Uint16Array;
 
   constructor(cfg: CqConfig, ctx: CodecContext) {
@@ -96,6 +98,7 @@ export class CqCodec implements StreamCodec {
     this.paramWords = cqParamWords(cfg, precision, words);
     this.precision = precision;
     this.codebook = codebookFloats(words, precision);
+    this.calibration = ctx.calibration;
     this.codes = new Uint16Array(TILE_TOKENS * this.shape.groups);
   }
 
