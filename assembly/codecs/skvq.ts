@@ -8,7 +8,7 @@
 // FinishValues scatters it back to model order. Nothing per cached element beyond the unpack.
 import { TILE_TOKENS } from '../constants';
 import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../f16';
-import { unpack8Codes } from '../bitpack';
+import { placeScale, placedCodes, unpack8Codes } from '../bitpack';
 import { metaScale, metaZero } from '../quant';
 import { META_A, META_B, ROW } from '../scratch';
 import { axpyGroup, dotGroup, maxLanes, minLanes } from '../vec';
@@ -305,33 +305,39 @@ function ensureIdx(gs: usize, d: i32, C: i32): void {
  * table entry each (TRIT_F32: 4 floats + 1); the row's partial first and last bytes go digit by
  * digit. Reads only bytes holding the row's elements (the row may end the tile).
  */
-function unpackTritRow(codes: usize, t: i32, d: i32): void {
+function unpackTritRow(codes: usize, t: i32, d: i32, row: usize = ROW): void {
   const e0 = t * d, e1 = e0 + d;
   let e = e0;
   for (; e < e1 && e % 5 != 0; e++) {
-    store<f32>(ROW + (<usize>(e - e0) << 2), <f32>load<u8>(TRIT_TABLE + (<usize>load<u8>(codes + <usize>(e / 5)) << 3) + <usize>(e % 5)));
+    store<f32>(row + (<usize>(e - e0) << 2), <f32>load<u8>(TRIT_TABLE + (<usize>load<u8>(codes + <usize>(e / 5)) << 3) + <usize>(e % 5)));
   }
   let byte = codes + <usize>(e / 5);
   for (; e + 5 <= e1; e += 5) {
     const src = TRIT_F32 + (<usize>load<u8>(byte) << 5);
-    const dst = ROW + (<usize>(e - e0) << 2);
+    const dst = row + (<usize>(e - e0) << 2);
     v128.store(dst, v128.load(src));
     store<f32>(dst + 16, load<f32>(src + 16));
     byte++;
   }
   for (; e < e1; e++) {
-    store<f32>(ROW + (<usize>(e - e0) << 2), <f32>load<u8>(TRIT_TABLE + (<usize>load<u8>(codes + <usize>(e / 5)) << 3) + <usize>(e % 5)));
+    store<f32>(row + (<usize>(e - e0) << 2), <f32>load<u8>(TRIT_TABLE + (<usize>load<u8>(codes + <usize>(e / 5)) << 3) + <usize>(e % 5)));
   }
+}
+
+/** The <= 4 metadata words of token block b, lanes = groups (lanes >= C zero). */
+@inline function blockWords(tile: usize, b: i32, C: i32): v128 {
+  const mw = tile + (<usize>(b * C) << 2);
+  let w = i32x4.splat(0);
+  w = i32x4.replace_lane(w, 0, load<u32>(mw));
+  if (C > 1) w = i32x4.replace_lane(w, 1, load<u32>(mw + 4));
+  if (C > 2) w = i32x4.replace_lane(w, 2, load<u32>(mw + 8));
+  if (C > 3) w = i32x4.replace_lane(w, 3, load<u32>(mw + 12));
+  return w;
 }
 
 /** Row t (permuted order) into ROW with the swizzled per-channel scale/zero of its block. */
 function decodeRowFast(tile: usize, codes: usize, t: i32, d: i32, levels: i32, C: i32, m: i32): void {
-  const mw = tile + (<usize>((t / m) * C) << 2);
-  let w = i32x4.splat(0);
-  w = i32x4.replace_lane(w, 0, load<u32>(mw));
-  w = i32x4.replace_lane(w, 1, load<u32>(mw + 4));
-  if (C > 2) w = i32x4.replace_lane(w, 2, load<u32>(mw + 8));
-  if (C > 3) w = i32x4.replace_lane(w, 3, load<u32>(mw + 12));
+  const w = blockWords(tile, t / m, C);
   const scales = f16x4ToF32x4(v128.and(w, i32x4.splat(0xffff)));
   const zeros = f16x4ToF32x4(i32x4.shr_u(w, 16));
   if (levels == 3) unpackTritRow(codes, t, d);
@@ -341,6 +347,128 @@ function decodeRowFast(tile: usize, codes: usize, t: i32, d: i32, levels: i32, C
     const o = <usize>p << 2;
     const ix = v128.load(IDX + (<usize>p << 2));
     v128.store(ROW + o, f32x4.add(f32x4.mul(v128.load(ROW + o), i8x16.swizzle(scales, ix)), i8x16.swizzle(zeros, ix)));
+  }
+}
+
+// Folded kernels (C <= 4 groups, like decodeRowFast; bench/README.md "SKVQ folded kernels"): no
+// decoded rows. Keys, one query head: per token block the permuted query times each position's
+// group scale (and 2^-P for codes left in their word, placedCodes), then each token is one dot
+// product with its codes; the zeros add sum_g z_g * (sum of the query over group g) per block.
+// Values: the tile's codes as f32 once (TILE_CODES), then per 32-channel chunk 8 register
+// accumulators over the tile's tokens with weight x group scale per lane; the zeros as one
+// per-group sum over the tile, spread to the lanes at the end. Rounding differs from
+// decode-then-dot (products in another order); the conformance tolerance covers it.
+const QPL: usize = memory.data(256 * 4, 16);
+const QS: usize = memory.data(256 * 4, 16);
+const QSUM: usize = memory.data(16, 16);
+const TILE_CODES: usize = memory.data(TILE_TOKENS * 256 * 4, 16);
+/** Per token block b: scales (SC) and zeros (ZE) of the block's groups as f32 lanes. */
+const SC: usize = memory.data(TILE_TOKENS * 16, 16);
+const ZE: usize = memory.data(TILE_TOKENS * 16, 16);
+
+/** SC / ZE for the tile's 32 / m blocks. */
+function blockScales(tile: usize, C: i32, m: i32): void {
+  for (let b = 0; b < TILE_TOKENS / m; b++) {
+    const w = blockWords(tile, b, C);
+    v128.store(SC + (<usize>b << 4), f16x4ToF32x4(v128.and(w, i32x4.splat(0xffff))));
+    v128.store(ZE + (<usize>b << 4), f16x4ToF32x4(i32x4.shr_u(w, 16)));
+  }
+}
+
+/** s + q0 . codes 0-3 + ... of one 16-channel stretch of a code row (one 2-bit word or two 4-bit words). */
+@inline function placedDot16(a: v128, q: usize, row: usize, bits: i32, k: i32): v128 {
+  if (bits == 2) return f32x4.add(a, f32x4.mul(v128.load(q), placedCodes(v128.load32_splat(row), k, 2)));
+  return f32x4.add(a, f32x4.mul(v128.load(q), placedCodes(v128.load32_splat(row + <usize>((k >> 1) << 2)), k & 1, 4)));
+}
+
+function scoreSkvqFolded(tile: usize, codes: usize, qp: usize, d: i32, C: i32, m: i32, gs: usize, bits: i32, scores: usize): void {
+  // the permuted query times each lane's 2^-P (per 16-channel stretch: 2-bit k = 0..3, 4-bit 0,1,0,1)
+  for (let p = 0; p < d; p += 16) {
+    const o = <usize>p << 2;
+    if (bits == 2) {
+      v128.store(QPL + o, f32x4.mul(v128.load(qp + o), placeScale(0, 2)));
+      v128.store(QPL + o, f32x4.mul(v128.load(qp + o, 16), placeScale(1, 2)), 16);
+      v128.store(QPL + o, f32x4.mul(v128.load(qp + o, 32), placeScale(2, 2)), 32);
+      v128.store(QPL + o, f32x4.mul(v128.load(qp + o, 48), placeScale(3, 2)), 48);
+    } else {
+      v128.store(QPL + o, f32x4.mul(v128.load(qp + o), placeScale(0, 4)));
+      v128.store(QPL + o, f32x4.mul(v128.load(qp + o, 16), placeScale(1, 4)), 16);
+      v128.store(QPL + o, f32x4.mul(v128.load(qp + o, 32), placeScale(0, 4)), 32);
+      v128.store(QPL + o, f32x4.mul(v128.load(qp + o, 48), placeScale(1, 4)), 48);
+    }
+  }
+  // the query's sum over each group (lanes = groups, C <= 4)
+  v128.store(QSUM, f32x4.splat(0));
+  for (let j = 0; j < C; j++) {
+    let sum: f32 = 0;
+    for (let p = <i32>load<u32>(gs + (<usize>j << 2)); p < <i32>load<u32>(gs + (<usize>(j + 1) << 2)); p++) sum += load<f32>(qp + (<usize>p << 2));
+    store<f32>(QSUM + (<usize>j << 2), sum);
+  }
+  const qsum = v128.load(QSUM);
+  const codeRow = <usize>((d * bits) >> 3);
+  for (let b = 0; b < TILE_TOKENS / m; b++) {
+    const scales = v128.load(SC + (<usize>b << 4));
+    const z = f32x4.mul(v128.load(ZE + (<usize>b << 4)), qsum);
+    const bias = (f32x4.extract_lane(z, 0) + f32x4.extract_lane(z, 1)) + (f32x4.extract_lane(z, 2) + f32x4.extract_lane(z, 3));
+    for (let p = 0; p < d; p += 4) {
+      const o = <usize>p << 2;
+      v128.store(QS + o, f32x4.mul(v128.load(QPL + o), i8x16.swizzle(scales, v128.load(IDX + o))));
+    }
+    for (let t = b * m; t < (b + 1) * m; t++) {
+      const row = codes + <usize>t * codeRow;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      for (let p = 0; p < d; p += 16) {
+        const q = QS + (<usize>p << 2), r = row + <usize>((p * bits) >> 3);
+        a0 = placedDot16(a0, q, r, bits, 0);
+        a1 = placedDot16(a1, q + 16, r, bits, 1);
+        a2 = placedDot16(a2, q + 32, r, bits, 2);
+        a3 = placedDot16(a3, q + 48, r, bits, 3);
+      }
+      const a = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
+      store<f32>(scores + (<usize>t << 2), ((f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1)) +
+        (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3))) + bias);
+    }
+  }
+}
+
+/** acc_v += (w_t scale lanes swizzled to the positions) * code over the tile's tokens, 8 vectors at a time. */
+@inline function accumulateChunk8(acc: usize, w: usize, p: i32, d: i32, m: i32): void {
+  const o = <usize>p << 2;
+  let a0 = v128.load(acc + o), a1 = v128.load(acc + o, 16), a2 = v128.load(acc + o, 32), a3 = v128.load(acc + o, 48);
+  let a4 = v128.load(acc + o, 64), a5 = v128.load(acc + o, 80), a6 = v128.load(acc + o, 96), a7 = v128.load(acc + o, 112);
+  const ix = IDX + o;
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    const ws = f32x4.mul(v128.load32_splat(w + (<usize>t << 2)), v128.load(SC + (<usize>(t / m) << 4)));
+    const c = TILE_CODES + ((<usize>(t * d) << 2) + o);
+    a0 = f32x4.add(a0, f32x4.mul(i8x16.swizzle(ws, v128.load(ix)), v128.load(c)));
+    a1 = f32x4.add(a1, f32x4.mul(i8x16.swizzle(ws, v128.load(ix, 16)), v128.load(c, 16)));
+    a2 = f32x4.add(a2, f32x4.mul(i8x16.swizzle(ws, v128.load(ix, 32)), v128.load(c, 32)));
+    a3 = f32x4.add(a3, f32x4.mul(i8x16.swizzle(ws, v128.load(ix, 48)), v128.load(c, 48)));
+    a4 = f32x4.add(a4, f32x4.mul(i8x16.swizzle(ws, v128.load(ix, 64)), v128.load(c, 64)));
+    a5 = f32x4.add(a5, f32x4.mul(i8x16.swizzle(ws, v128.load(ix, 80)), v128.load(c, 80)));
+    a6 = f32x4.add(a6, f32x4.mul(i8x16.swizzle(ws, v128.load(ix, 96)), v128.load(c, 96)));
+    a7 = f32x4.add(a7, f32x4.mul(i8x16.swizzle(ws, v128.load(ix, 112)), v128.load(c, 112)));
+  }
+  v128.store(acc + o, a0); v128.store(acc + o, a1, 16); v128.store(acc + o, a2, 32); v128.store(acc + o, a3, 48);
+  v128.store(acc + o, a4, 64); v128.store(acc + o, a5, 80); v128.store(acc + o, a6, 96); v128.store(acc + o, a7, 112);
+}
+
+function accumulateSkvqFolded(codes: usize, weights: usize, group: i32, d: i32, m: i32, levels: i32, state: usize): void {
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    const row = TILE_CODES + (<usize>(t * d) << 2);
+    if (levels == 3) unpackTritRow(codes, t, d, row);
+    else for (let p = 0; p < d; p += 8) unpack8Codes(codes, t * d + p, levels == 4 ? 2 : 4, row + (<usize>p << 2));
+  }
+  for (let j = 0; j < group; j++) {
+    const w = weights + (<usize>(j * TILE_TOKENS) << 2), acc = state + (<usize>(j * d) << 2);
+    for (let p = 0; p < d; p += 32) accumulateChunk8(acc, w, p, d, m);
+    // zeros: sum_t w_t z_(block of t, group) per group, then to every position of the group
+    let zs = f32x4.splat(0);
+    for (let t = 0; t < TILE_TOKENS; t++) zs = f32x4.add(zs, f32x4.mul(v128.load32_splat(w + (<usize>t << 2)), v128.load(ZE + (<usize>(t / m) << 4))));
+    for (let p = 0; p < d; p += 4) {
+      const o = <usize>p << 2;
+      v128.store(acc + o, f32x4.add(v128.load(acc + o), i8x16.swizzle(zs, v128.load(IDX + o))));
+    }
   }
 }
 
@@ -361,6 +489,11 @@ function scoreSkvq(tile: usize, q: usize, group: i32, d: i32, head: i32, params:
   const codes = tile + (<usize>metaWordsOf(C, m) << 2);
   if (C <= 4) {
     ensureIdx(gs, d, C);
+    if (group == 1 && levels != 3 && d % 16 == 0) {
+      blockScales(tile, C, m);
+      scoreSkvqFolded(tile, codes, scratch, d, C, m, gs, levels == 4 ? 2 : 4, scores);
+      return;
+    }
     for (let t = 0; t < TILE_TOKENS; t++) {
       decodeRowFast(tile, codes, t, d, levels, C, m);
       dotGroup(ROW, scratch, group, d, scores, t, TILE_TOKENS);
@@ -381,6 +514,11 @@ function accumulateSkvq(tile: usize, weights: usize, group: i32, d: i32, head: i
   const codes = tile + (<usize>metaWordsOf(C, m) << 2);
   if (C <= 4) {
     ensureIdx(gs, d, C);
+    if (d % 32 == 0) {
+      blockScales(tile, C, m);
+      accumulateSkvqFolded(codes, weights, group, d, m, levels, state);
+      return;
+    }
     for (let t = 0; t < TILE_TOKENS; t++) {
       decodeRowFast(tile, codes, t, d, levels, C, m);
       axpyGroup(ROW, weights, t, group, d, state, TILE_TOKENS);

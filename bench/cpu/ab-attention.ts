@@ -3,7 +3,7 @@
  * so only interleaved runs in one process compare kernels cleanly):
  *
  *   npx esbuild bench/cpu/ab-attention.ts --bundle --platform=node --format=esm --outfile=build/bench/ab-attention.js
- *   node build/bench/ab-attention.js A.wasm B.wasm kivi2 mha|gqa 8192 [ROUNDS]
+ *   node build/bench/ab-attention.js A.wasm B.wasm kivi2|KEY:VALUE mha|gqa 8192 [ROUNDS]
  *
  * One cache (LLaMA-like outlier keys, Gaussian values, 32 query heads x 128, packed with B's
  * encoders) is mirrored by both modules; ROUNDS (default 7) interleaved steps each, medians of process CPU time,
@@ -12,6 +12,8 @@
 import { readFileSync } from 'node:fs';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { createCodec } from '../../ts/codecs/index.js';
+import { codecInfo } from '../../ts/codecs/registry.js';
+import type { StreamCodec } from '../../ts/codecs/types.js';
 import { WasmBackend, loadKvpackWasm } from '../../ts/backends/wasm.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../../tests/helpers/data.js';
 import { WasmTileEncoder, withWasmEncoder } from './wasm-encode.js';
@@ -24,8 +26,16 @@ const ctx = Number(ctxArg), nKv = shape === 'gqa' ? 8 : 32, nHeads = 32, d = 128
 const A = new WasmBackend(await loadKvpackWasm(readFileSync(a)));
 const B = new WasmBackend(await loadKvpackWasm(readFileSync(b)));
 const encoders = await loadKvpackWasm(readFileSync(b));
-const kc = createCodec(codec, { kind: 'key', headDim: d, nKvHeads: nKv });
-const vc = createCodec(codec, { kind: 'value', headDim: d, nKvHeads: nKv });
+// CODEC or KEY:VALUE; calibrated codecs (SKVQ, CQ) calibrate on 256 tokens of the same kind of data
+const [keyName, valueName = keyName] = codec.split(':') as [string, string?];
+const makeCodec = (name: string, kind: 'key' | 'value'): StreamCodec => {
+  const info = codecInfo(name), ctx = { kind, headDim: d, nKvHeads: nKv };
+  if (!info.needsCalibration) return createCodec(name, ctx);
+  const data = kind === 'key' ? outlierKeys(256, nKv, d, 1) : gaussianKv(256, nKv, d, 7);
+  return createCodec(name, { ...ctx, calibration: info.calibrate!({ kind, headDim: d, nKvHeads: nKv, data }) });
+};
+const kc = makeCodec(keyName, 'key');
+const vc = makeCodec(valueName!, 'value');
 const cache = new PackedKvCache({
   nKvHeads: nKv, headDim: d, window: 0, sinks: 0,
   key: withWasmEncoder(kc, new WasmTileEncoder(encoders, kc)), value: withWasmEncoder(vc, new WasmTileEncoder(encoders, vc)),

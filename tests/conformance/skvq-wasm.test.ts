@@ -73,6 +73,10 @@ describe('SKVQ WASM fused attention vs attendReference', () => {
     ['skvq-k2', 'skvq-v2', 128, 1, 8, 128, 5],
     ['skvq-k2', 'kivi2', 64, 2, 1, 0, 4],
     ['fp16', 'skvq-v1.5', 24, 2, 2, 32, 0],
+    // the folded kernels (C <= 4, d % 16 keys with one query head, d % 32 values): m = 1 and m = 2
+    ['skvq-k2', 'skvq-v1.5', 128, 2, 1, 0, 0],
+    ['skvq-k2', 'skvq-v1.5', 128, 1, 4, 16, 2, 128],
+    ['skvq-k4', 'skvq-v1.5', 64, 2, 1, 32, 3, 128],
   ];
   for (const [key, value, d, nKv, group, window, sinks, gsz] of cases) {
     for (const ctx of [1, 33, 2100]) {
