@@ -100,6 +100,17 @@ export function placedInts(w: v128, k: i32, bits: i32): v128 {
   return v128.and(i32x4.shr_u(w, 16), i32x4(15, 15 << 4, 15 << 8, 15 << 12));
 }
 
+/**
+ * Vector v (0..7, a literal) of a run of 32 channels of 2- or 4-bit codes whose code words are
+ * w0..w3 (splatted; 2-bit runs use w0, w1), as placedCodes: word v / (8 / bits), lanes
+ * k = v % (8 / bits). The caller loads each word once (V8 does not merge repeated loads).
+ */
+@inline
+export function placedVector(w0: v128, w1: v128, w2: v128, w3: v128, v: i32, bits: i32): v128 {
+  const perWord = 8 / bits, i = v / perWord;
+  return placedCodes(i == 0 ? w0 : i == 1 ? w1 : i == 2 ? w2 : w3, v % perWord, bits);
+}
+
 /** 2^-P per lane of placedCodes(_, k, bits). */
 @inline
 export function placeScale(k: i32, bits: i32): v128 {

@@ -4,7 +4,7 @@
 // Codes (b*d words) follow the metadata.
 import { TILE_TOKENS } from '../constants';
 import { f16x4ToF32x4 } from '../f16';
-import { placeScale, placeUnscale, placedCodes, putCode, unpack8Codes, unpackPlacedWord, zeroWords } from '../bitpack';
+import { placeScale, placeUnscale, placedCodes, placedVector, putCode, unpack8Codes, unpackPlacedWord, zeroWords } from '../bitpack';
 import { affineCode4 } from '../quant-simd';
 import { affineCode, affineParams, affineScale, affineZero, metaScale, metaZero } from '../quant';
 import { MAX_HEAD_DIM } from '../constants';
@@ -414,8 +414,8 @@ function accumulateValuesFolded(tile: usize, weights: usize, d: i32, acc: usize,
   weighValueMeta(tile, weights, gpt);
   for (let g = 0; g < gpt; g++) {
     const ag = acc + (<usize>(g * 32) << 2);
-    // accumulator v holds channels 4v..4v+3 of the group: vector v % (8 / bits) of its code word
-    const k2 = bits == 2 ? 2 : 0, k3 = bits == 2 ? 3 : 1;
+    // accumulator v holds channels 4v..4v+3 of the group: lanes k = v % (8 / bits) of its code word
+    const k2 = 2 % (8 / bits), k3 = 3 % (8 / bits);
     let a0 = v128.load(ag), a1 = v128.load(ag, 16), a2 = v128.load(ag, 32), a3 = v128.load(ag, 48);
     let a4 = v128.load(ag, 64), a5 = v128.load(ag, 80), a6 = v128.load(ag, 96), a7 = v128.load(ag, 112);
     if (bits != 8) {
@@ -427,29 +427,18 @@ function accumulateValuesFolded(tile: usize, weights: usize, d: i32, acc: usize,
     for (let t = 0; t < TILE_TOKENS; t++) {
       const ws = v128.load32_splat(META_A + (<usize>(t * gpt + g) << 2));
       const e = t * d + g * 32;
-      if (bits == 2) {
-        const p = codes + (<usize>e >>> 2);
+      if (bits != 8) {
+        const p = codes + ((<usize>e * <usize>bits) >>> 3);
         const w0 = v128.load32_splat(p), w1 = v128.load32_splat(p, 4);
-        a0 = f32x4.add(a0, f32x4.mul(ws, placedCodes(w0, 0, 2)));
-        a1 = f32x4.add(a1, f32x4.mul(ws, placedCodes(w0, 1, 2)));
-        a2 = f32x4.add(a2, f32x4.mul(ws, placedCodes(w0, 2, 2)));
-        a3 = f32x4.add(a3, f32x4.mul(ws, placedCodes(w0, 3, 2)));
-        a4 = f32x4.add(a4, f32x4.mul(ws, placedCodes(w1, 0, 2)));
-        a5 = f32x4.add(a5, f32x4.mul(ws, placedCodes(w1, 1, 2)));
-        a6 = f32x4.add(a6, f32x4.mul(ws, placedCodes(w1, 2, 2)));
-        a7 = f32x4.add(a7, f32x4.mul(ws, placedCodes(w1, 3, 2)));
-      } else if (bits == 4) {
-        const p = codes + (<usize>e >>> 1);
-        const w0 = v128.load32_splat(p), w1 = v128.load32_splat(p, 4);
-        const w2 = v128.load32_splat(p, 8), w3 = v128.load32_splat(p, 12);
-        a0 = f32x4.add(a0, f32x4.mul(ws, placedCodes(w0, 0, 4)));
-        a1 = f32x4.add(a1, f32x4.mul(ws, placedCodes(w0, 1, 4)));
-        a2 = f32x4.add(a2, f32x4.mul(ws, placedCodes(w1, 0, 4)));
-        a3 = f32x4.add(a3, f32x4.mul(ws, placedCodes(w1, 1, 4)));
-        a4 = f32x4.add(a4, f32x4.mul(ws, placedCodes(w2, 0, 4)));
-        a5 = f32x4.add(a5, f32x4.mul(ws, placedCodes(w2, 1, 4)));
-        a6 = f32x4.add(a6, f32x4.mul(ws, placedCodes(w3, 0, 4)));
-        a7 = f32x4.add(a7, f32x4.mul(ws, placedCodes(w3, 1, 4)));
+        const w2 = bits == 4 ? v128.load32_splat(p, 8) : w0, w3 = bits == 4 ? v128.load32_splat(p, 12) : w1;
+        a0 = f32x4.add(a0, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 0, bits)));
+        a1 = f32x4.add(a1, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 1, bits)));
+        a2 = f32x4.add(a2, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 2, bits)));
+        a3 = f32x4.add(a3, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 3, bits)));
+        a4 = f32x4.add(a4, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 4, bits)));
+        a5 = f32x4.add(a5, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 5, bits)));
+        a6 = f32x4.add(a6, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 6, bits)));
+        a7 = f32x4.add(a7, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 7, bits)));
       } else {
         a0 = f32x4.add(a0, f32x4.mul(ws, unpack4(codes, e, bits)));
         a1 = f32x4.add(a1, f32x4.mul(ws, unpack4(codes, e + 4, bits)));

@@ -71,6 +71,8 @@ function q4Placed(w: v128, k: i32): v128 {
   return f32x4.convert_i32x4_s(i32x4.sub(placedInts(w, k, 4), i32x4(8, 8 << 4, 8 << 8, 8 << 12)));
 }
 
+
+
 /** scores[t] = sum over blocks b of s_tb * (q_b . code_tb), 4 tokens at a time. */
 @inline
 export function scoreBlocksFolded(tile: usize, q: usize, d: i32, scores: usize, kind: i32): void {
