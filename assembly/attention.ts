@@ -1,7 +1,8 @@
 // Fused decode attention for one sequence over sinks + packed tiles (pages) + tail, all query heads
 // of a GQA group per KV head in one pass, with an online softmax per block of up to TILE_TOKENS
-// tokens. Codecs without per-head preparation walk the tiles once for all KV heads (tile-major,
-// attendTileMajor); the others one KV head at a time. Codec kernels are called through function references (call_indirect once per tile and
+// tokens. The tiles are walked once for all KV heads (tile-major, attendTileMajor) unless a codec
+// with per-head key scratch or value state gets a single region for them (SCRATCH_STRIDE 0): then
+// one KV head at a time. Codec kernels are called through function references (call_indirect once per tile and
 // stream), so any key codec pairs with any value codec and no dequantized cache ever exists: a
 // codec unpacks at most one token row into a scratch row.
 import { TILE_TOKENS, TILES_PER_PAGE } from './constants';
@@ -25,6 +26,10 @@ export const enum Arg {
   VALUE_ACCUMULATE, VALUE_FINISH, VALUE_PARAMS, VALUE_STATE, VALUE_STATE_FLOATS,
   WORK,                         // attend_work_bytes(group, headDim) bytes of driver scratch
   HEAD_BEGIN, HEAD_END,         // KV heads [begin, end) to attend (threads split the heads)
+  // 0: KEY_SCRATCH / VALUE_STATE hold one KV head's regions; > 0: one region per KV head of
+  // [HEAD_BEGIN, HEAD_END), key scratch regions this many bytes apart, value states
+  // GROUP * VALUE_STATE_FLOATS floats apart (lets codecs with them run tile-major)
+  SCRATCH_STRIDE,
   COUNT,
 }
 
@@ -133,7 +138,8 @@ export function attend_sequence(a: usize): void {
 
   const g0 = <i32>arg(a, Arg.HEAD_BEGIN), g1 = min(nKv, <i32>arg(a, Arg.HEAD_END));
   const heads = (g1 - g0) * group;
-  if (prepareRef == 0 && finishRef == 0 && stateFloats == 0 && heads <= TM_HEADS && heads * d <= TM_ACC_FLOATS) {
+  const perHead = (prepareRef == 0 && finishRef == 0 && stateFloats == 0) || arg(a, Arg.SCRATCH_STRIDE) > 0;
+  if (perHead && heads <= TM_HEADS && heads * d <= TM_ACC_FLOATS) {
     attendTileMajor(a, g0, g1, d, group, q, out, scale, tokenStride, slotBytes, kW, vW, score, accumulate, kParams, vParams, kScratch, work);
     return;
   }
@@ -173,12 +179,12 @@ export function attend_sequence(a: usize): void {
 }
 
 /**
- * Tile-major order for codecs without per-head preparation or value state (fp32, fp16, q8_0,
- * q4_0, KIVI): every KV head's online-softmax state lives in TM_M / TM_L / TM_ACC at once, and
- * each tile slot is read once, all heads of the range in memory order, instead of one head's tile
- * per slot (a 3 KB read every ~96 KB at LLaMA shapes, which the hardware prefetchers do not follow
- * across pages). Per head the same operations run in the same order: outputs are bit for bit those
- * of the head-major loop.
+ * Tile-major order: every KV head's online-softmax state lives in TM_M / TM_L / TM_ACC at once
+ * (and, for codecs with them, its key scratch and value state in the host's per-head regions:
+ * SCRATCH_STRIDE), and each tile slot is read once, all heads of the range in memory order,
+ * instead of one head's tile per slot (a 3 KB read every ~96 KB at LLaMA shapes, which the
+ * hardware prefetchers do not follow across pages). Per head the same operations run in the
+ * same order: outputs are bit for bit those of the head-major loop.
  */
 const TM_HEADS: i32 = 1024;
 const TM_ACC_FLOATS: i32 = 16384;
@@ -190,6 +196,9 @@ function attendTileMajor(a: usize, g0: i32, g1: i32, d: i32, group: i32, q: usiz
   tokenStride: usize, slotBytes: usize, kW: usize, vW: usize, score: ScoreKeys, accumulate: AccumulateValues,
   kParams: usize, vParams: usize, kScratch: usize, work: usize): void {
   const tiles = <i32>arg(a, Arg.TILES), pageTable = <usize>arg(a, Arg.PAGE_TABLE);
+  const prepareRef = <usize>arg(a, Arg.KEY_PREPARE), finishRef = <usize>arg(a, Arg.VALUE_FINISH);
+  const state = <usize>arg(a, Arg.VALUE_STATE), stateFloats = <i32>arg(a, Arg.VALUE_STATE_FLOATS);
+  const scratchStride = <usize>arg(a, Arg.SCRATCH_STRIDE), stateStride = <usize>(group * stateFloats) << 2;
   const scores = work;
   const heads = (g1 - g0) * group;
   for (let j = 0; j < heads; j++) {
@@ -197,29 +206,34 @@ function attendTileMajor(a: usize, g0: i32, g1: i32, d: i32, group: i32, q: usiz
     store<f32>(TM_L + (<usize>j << 2), 0);
   }
   memory.fill(TM_ACC, 0, <usize>(heads * d) << 2);
-  // head g's state: m, l at TM_M / TM_L + (g - g0) * group, acc at TM_ACC + (g - g0) * group * d
+  if (stateFloats > 0) memory.fill(state, 0, <usize>(g1 - g0) * stateStride);
+  // head g (i = g - g0): m, l at TM_M / TM_L + i group, acc at TM_ACC + i group d, key scratch
+  // at kScratch + i scratchStride, value state at state + i stateStride
   for (let g = g0; g < g1; g++) {
-    const h = <usize>((g - g0) * group);
+    const i = <usize>(g - g0), h = i * <usize>group;
+    const qg = q + (<usize>(g * group * d) << 2);
+    if (prepareRef != 0) changetype<PrepareKeys>(prepareRef)(qg, group, d, g, kParams, kScratch + i * scratchStride);
     fpRegion(<usize>arg(a, Arg.SINK_K), <usize>arg(a, Arg.SINK_V), <i32>arg(a, Arg.SINK_COUNT), g, d, tokenStride,
-      q + (<usize>(g * group * d) << 2), group, scale, work, TM_ACC + ((h * <usize>d) << 2), TM_M + (h << 2), TM_L + (h << 2), 0, 0);
+      qg, group, scale, work, TM_ACC + ((h * <usize>d) << 2), TM_M + (h << 2), TM_L + (h << 2), state + i * stateStride, stateFloats);
   }
   for (let tile = 0; tile < tiles; tile++) {
     const page = <usize>load<u32>(pageTable + (<usize>(tile / TILES_PER_PAGE) << 2));
     const slot = page + <usize>(tile % TILES_PER_PAGE) * slotBytes;
     for (let g = g0; g < g1; g++) {
-      const h = <usize>((g - g0) * group);
-      const acc = TM_ACC + ((h * <usize>d) << 2);
+      const i = <usize>(g - g0), h = i * <usize>group;
+      const acc = TM_ACC + ((h * <usize>d) << 2), st = state + i * stateStride;
       const kTile = slot + ((<usize>g * (kW + vW)) << 2);
-      score(kTile, q + (<usize>(g * group * d) << 2), group, d, g, kParams, kScratch, scores);
-      softmaxBlock(scores, TILE_TOKENS, group, scale, TM_M + (h << 2), TM_L + (h << 2), acc, d, 0, 0);
-      accumulate(kTile + (kW << 2), scores, group, d, g, vParams, acc);
+      score(kTile, q + (<usize>(g * group * d) << 2), group, d, g, kParams, kScratch + i * scratchStride, scores);
+      softmaxBlock(scores, TILE_TOKENS, group, scale, TM_M + (h << 2), TM_L + (h << 2), acc, d, st, stateFloats);
+      accumulate(kTile + (kW << 2), scores, group, d, g, vParams, stateFloats > 0 ? st : acc);
     }
   }
   for (let g = g0; g < g1; g++) {
-    const h = <usize>((g - g0) * group);
-    const acc = TM_ACC + ((h * <usize>d) << 2);
+    const i = <usize>(g - g0), h = i * <usize>group;
+    const acc = TM_ACC + ((h * <usize>d) << 2), st = state + i * stateStride;
     fpRegion(<usize>arg(a, Arg.TAIL_K), <usize>arg(a, Arg.TAIL_V), <i32>arg(a, Arg.TAIL_COUNT), g, d, tokenStride,
-      q + (<usize>(g * group * d) << 2), group, scale, work, acc, TM_M + (h << 2), TM_L + (h << 2), 0, 0);
+      q + (<usize>(g * group * d) << 2), group, scale, work, acc, TM_M + (h << 2), TM_L + (h << 2), st, stateFloats);
+    if (finishRef != 0) changetype<FinishValues>(finishRef)(st, group, d, g, vParams, acc);
     const og = out + (<usize>(g * group * d) << 2);
     for (let j = 0; j < group; j++) {
       const lv = f32x4.splat(load<f32>(TM_L + ((h + <usize>j) << 2)));

@@ -257,15 +257,16 @@ function decodeRow(codes: usize, t: i32, d: i32, levels: i32): void {
 // Fast path for C <= 4 groups (the default geometry for head_dim <= 128): a tile's per-token
 // (scale, zero) rows are built with one i8x16.swizzle per 4 channels from the block's <= 4 meta
 // words, instead of storing d scalars per block. IDX[k] holds, for channels 4k..4k+3, the byte
-// indices 4g..4g+3 of each channel's group g; it depends only on (params, head), so it is cached.
-// Two cached tables (keys and values alternate tile by tile), each MAX_HEAD_DIM / 4 vectors.
-const IDX_SLOTS: usize = memory.data(2 * 64 * 16, 16);
+// indices 4g..4g+3 of each channel's group g; it depends only on (params, head, stream), so it is
+// cached: IDX_SLOTS direct-mapped tables (keyed by where groupStart sits, checked by content),
+// enough for the keys and values of every KV head when the driver walks all heads per tile.
+const IDX_SLOT_COUNT: i32 = 128;
+const IDX_SLOTS: usize = memory.data(IDX_SLOT_COUNT * 64 * 16, 16);
 let IDX: usize = IDX_SLOTS;
 // A table depends only on (d, C, groupStart), so that is its cache key (compared word by word:
 // params of another cache may later sit at the same address). Keys in static memory (a global
 // array literal would allocate above __heap_base, in the host's arena): per slot d, C, gs[0..4].
-const IDX_KEYS: usize = memory.data(2 * 32, 16);
-let idxNext = 0;
+const IDX_KEYS: usize = memory.data(IDX_SLOT_COUNT * 32, 16);
 
 function buildIdx(table: usize, gs: usize, d: i32): void {
   let j = 0;
@@ -281,19 +282,13 @@ function buildIdx(table: usize, gs: usize, d: i32): void {
   return true;
 }
 
-/** Points IDX at the table for this (d, C, groupStart), building it in the older slot when missing. */
+/** Points IDX at the table for this (d, C, groupStart), building it in its slot when missing. */
 function ensureIdx(gs: usize, d: i32, C: i32): void {
-  for (let s = 0; s < 2; s++) {
-    if (idxKeyMatches(IDX_KEYS + <usize>(s * 32), gs, d, C)) {
-      IDX = IDX_SLOTS + <usize>(s * 64 * 16);
-      return;
-    }
-  }
-  const s = idxNext;
-  idxNext ^= 1;
-  IDX = IDX_SLOTS + <usize>(s * 64 * 16);
-  buildIdx(IDX, gs, d);
+  const s = <i32>(((<u32>gs >>> 2) * 2654435761) >>> 25); // 7 bits: IDX_SLOT_COUNT = 128
   const k = IDX_KEYS + <usize>(s * 32);
+  IDX = IDX_SLOTS + <usize>(s * 64 * 16);
+  if (idxKeyMatches(k, gs, d, C)) return;
+  buildIdx(IDX, gs, d);
   store<i32>(k, d);
   store<i32>(k + 4, C);
   for (let j = 0; j <= C; j++) store<u32>(k + 8 + (<usize>j << 2), load<u32>(gs + (<usize>j << 2)));

@@ -14,9 +14,10 @@ export const ATTEND_ARG = {
   VALUE_ACCUMULATE: 19, VALUE_FINISH: 20, VALUE_PARAMS: 21, VALUE_STATE: 22, VALUE_STATE_FLOATS: 23,
   WORK: 24,
   HEAD_BEGIN: 25, HEAD_END: 26,
+  SCRATCH_STRIDE: 27,
 } as const;
 
-export const ATTEND_ARG_COUNT = 27;
+export const ATTEND_ARG_COUNT = 28;
 
 /** The raw exports of build/kvpack.wasm that the host calls by fixed name. */
 export interface KvpackWasmExports {

@@ -8,6 +8,9 @@ import type { AttentionBackend } from './types.js';
 import { ATTEND_ARG, ATTEND_ARG_COUNT } from './wasm-abi.js';
 import { wasmKernelsFor, type WasmKeyKernels, type WasmValueKernels } from './wasm-kernels.js';
 import { KvpackWasm, loadKvpackWasm, wasmSimdSupported } from './wasm-loader.js';
+
+/** Key scratch + value state of one KV head up to which each head gets its own (tile-major kernels). */
+const PER_HEAD_SCRATCH_BYTES = 4096;
 import { WasmTileEncoder, withWasmEncoder } from './wasm-encoder.js';
 
 export { KvpackWasm, loadKvpackWasm, wasmSimdSupported };
@@ -100,8 +103,14 @@ export class WasmBackend implements AttentionBackend {
     const qPtr = arena.alloc(qLen * 4);
     const outPtr = arena.alloc(qLen * 4);
     const work = arena.alloc(w.exports.attend_work_bytes(group, d));
-    const scratch = arena.alloc(mirror.keyScratchBytes(d, group));
-    const state = arena.alloc(mirror.valueStateFloats * group * 4);
+    // key scratch and value state per KV head when they are small (SKVQ: the permuted query), so
+    // the kernel can walk each tile once for all heads (attendTileMajor); one region otherwise
+    // (CQ's lookup tables and histograms: tens of KiB per head would not stay in cache)
+    const scratchBytes = mirror.keyScratchBytes(d, group), stateBytes = mirror.valueStateFloats * group * 4;
+    const nh = kvHeads[1] - kvHeads[0];
+    const stride = scratchBytes + stateBytes > 0 && scratchBytes + stateBytes <= PER_HEAD_SCRATCH_BYTES ? (scratchBytes + 15) & ~15 || 16 : 0;
+    const scratch = arena.alloc(stride ? stride * nh : scratchBytes);
+    const state = arena.alloc(stride ? stateBytes * nh : stateBytes);
     try {
       for (let i = 0; i < seqs.length; i++) {
         const sm = mirror.seqs.get(seqs[i]!)!;
@@ -134,6 +143,7 @@ export class WasmBackend implements AttentionBackend {
         a[ATTEND_ARG.WORK] = work;
         a[ATTEND_ARG.HEAD_BEGIN] = kvHeads[0];
         a[ATTEND_ARG.HEAD_END] = kvHeads[1];
+        a[ATTEND_ARG.SCRATCH_STRIDE] = stride;
         arena.f32(qPtr, qLen).set(q.subarray(i * qLen, (i + 1) * qLen));
         if (kvHeads[0] !== 0 || kvHeads[1] !== cache.nKvHeads) arena.f32(outPtr, qLen).fill(0);
         w.exports.attend_sequence(args);
