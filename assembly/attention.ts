@@ -2,9 +2,9 @@
 // of a GQA group per KV head in one pass, with an online softmax per block of up to TILE_TOKENS
 // tokens. The tiles are walked once for all KV heads (tile-major, attendTileMajor) unless a codec
 // with per-head key scratch or value state gets a single region for them (SCRATCH_STRIDE 0): then
-// one KV head at a time. Codec kernels are called through function references (call_indirect once per tile and
-// stream), so any key codec pairs with any value codec and no dequantized cache ever exists: a
-// codec unpacks at most one token row into a scratch row.
+// one KV head at a time. Codec kernels are called through function references (call_indirect once
+// per tile and stream), so any key codec pairs with any value codec and no dequantized cache ever
+// exists: a codec decodes at most one tile's codes into static scratch.
 import { TILE_TOKENS, TILES_PER_PAGE } from './constants';
 import { AccumulateValues, FinishValues, PrepareKeys, ScoreKeys } from './kernel-types';
 import { expf1, expf4 } from './expf';

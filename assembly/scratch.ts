@@ -1,5 +1,6 @@
 // Static scratch (below __heap_base, so never in the host's arena): kernels unpack at most four
-// token rows, or one tile's per-channel metadata, here; nothing larger is ever materialized.
+// token rows, or one tile's per-channel metadata, here (a codec's own scratch holds at most one
+// tile's codes, e.g. SKVQ's TILE_CODES); nothing larger is ever materialized.
 import { MAX_HEAD_DIM } from './constants';
 
 /** Decoded token rows: ROWS_AT_ONCE rows of headDim f32, contiguous ([i][headDim]). */
