@@ -1,6 +1,6 @@
 // Fused decode attention for one sequence over sinks + packed tiles (pages) + tail, all query heads
 // of a GQA group per KV head in one pass, with an online softmax per block of up to TILE_TOKENS
-// tokens. The tiles are walked once for all KV heads (tile-major, attendTileMajor) unless a codec
+// tokens. The tiles are walked once for all KV heads (tile-major, attendHeads) unless a codec
 // with per-head key scratch or value state gets a single region for them (SCRATCH_STRIDE 0): then
 // one KV head at a time. Codec kernels are called through function references (call_indirect once
 // per tile and stream), so any key codec pairs with any value codec and no dequantized cache ever
@@ -111,80 +111,35 @@ function fpRegion(K: usize, V: usize, count: i32, g: i32, d: i32, tokenStride: u
 
 /**
  * out[h] = softmax over all tokens of (q_h . k / sqrt(d)) applied to v, for every query head h of
- * one sequence; args: the block described by `Arg`.
+ * one sequence; args: the block described by `Arg`. Tile-major (attendHeads over the whole head
+ * range) where every head's state can live at once, else one KV head at a time (the same function
+ * over one head, its state in the driver scratch WORK).
  */
 export function attend_sequence(a: usize): void {
-  const d = <i32>arg(a, Arg.HEAD_DIM);
-  const nKv = <i32>arg(a, Arg.N_KV_HEADS);
-  const group = <i32>arg(a, Arg.GROUP);
-  const q = <usize>arg(a, Arg.Q), out = <usize>arg(a, Arg.OUT);
-  const tiles = <i32>arg(a, Arg.TILES), pageTable = <usize>arg(a, Arg.PAGE_TABLE);
-  const kW = <usize>arg(a, Arg.KEY_TILE_WORDS), vW = <usize>arg(a, Arg.VALUE_TILE_WORDS);
-  const scoreRef = <usize>arg(a, Arg.KEY_SCORE), prepareRef = <usize>arg(a, Arg.KEY_PREPARE);
-  const accRef = <usize>arg(a, Arg.VALUE_ACCUMULATE), finishRef = <usize>arg(a, Arg.VALUE_FINISH);
-  const kParams = <usize>arg(a, Arg.KEY_PARAMS), vParams = <usize>arg(a, Arg.VALUE_PARAMS);
-  const kScratch = <usize>arg(a, Arg.KEY_SCRATCH);
-  const state = <usize>arg(a, Arg.VALUE_STATE), stateFloats = <i32>arg(a, Arg.VALUE_STATE_FLOATS);
-  const work = <usize>arg(a, Arg.WORK);
-  const scores = work;
-  const m = scores + (<usize>(2 * group * TILE_TOKENS) << 2);
-  const l = m + (<usize>group << 2);
-  const acc = (l + (<usize>group << 2) + 15) & ~<usize>15;
-  const scale: f32 = 1.0 / Mathf.sqrt(<f32>d);
-  const tokenStride = <usize>(nKv * d) << 2;
-  const slotBytes = (<usize>nKv * (kW + vW)) << 2;
-  const score = changetype<ScoreKeys>(scoreRef);
-  const accumulate = changetype<AccumulateValues>(accRef);
-
-  const g0 = <i32>arg(a, Arg.HEAD_BEGIN), g1 = min(nKv, <i32>arg(a, Arg.HEAD_END));
+  const d = <i32>arg(a, Arg.HEAD_DIM), group = <i32>arg(a, Arg.GROUP);
+  const g0 = <i32>arg(a, Arg.HEAD_BEGIN), g1 = min(<i32>arg(a, Arg.N_KV_HEADS), <i32>arg(a, Arg.HEAD_END));
   const heads = (g1 - g0) * group;
-  const perHead = (prepareRef == 0 && finishRef == 0 && stateFloats == 0) || arg(a, Arg.SCRATCH_STRIDE) > 0;
+  const perHead = (arg(a, Arg.KEY_PREPARE) == 0 && arg(a, Arg.VALUE_FINISH) == 0 && arg(a, Arg.VALUE_STATE_FLOATS) == 0)
+    || arg(a, Arg.SCRATCH_STRIDE) > 0;
   if (perHead && heads <= TM_HEADS && heads * d <= TM_ACC_FLOATS) {
-    attendTileMajor(a, g0, g1, d, group, q, out, scale, tokenStride, slotBytes, kW, vW, score, accumulate, kParams, vParams, kScratch, work);
+    attendHeads(a, g0, g1, TM_M, TM_L, TM_ACC);
     return;
   }
-  for (let g = g0; g < g1; g++) {
-    const qg = q + (<usize>(g * group * d) << 2);
-    for (let j = 0; j < group; j++) {
-      store<f32>(m + (<usize>j << 2), -Infinity);
-      store<f32>(l + (<usize>j << 2), 0);
-    }
-    memory.fill(acc, 0, <usize>(group * d) << 2);
-    const vAcc = stateFloats > 0 ? state : acc;
-    if (stateFloats > 0) memory.fill(state, 0, <usize>(group * stateFloats) << 2);
-    if (prepareRef != 0) changetype<PrepareKeys>(prepareRef)(qg, group, d, g, kParams, kScratch);
-
-    fpRegion(<usize>arg(a, Arg.SINK_K), <usize>arg(a, Arg.SINK_V), <i32>arg(a, Arg.SINK_COUNT), g, d,
-      tokenStride, qg, group, scale, work, acc, m, l, state, stateFloats);
-    for (let tile = 0; tile < tiles; tile++) {
-      const page = <usize>load<u32>(pageTable + (<usize>(tile / TILES_PER_PAGE) << 2));
-      const kTile = page + <usize>(tile % TILES_PER_PAGE) * slotBytes + ((<usize>g * (kW + vW)) << 2);
-      score(kTile, qg, group, d, g, kParams, kScratch, scores);
-      softmaxBlock(scores, TILE_TOKENS, group, scale, m, l, acc, d, state, stateFloats);
-      accumulate(kTile + (kW << 2), scores, group, d, g, vParams, vAcc);
-    }
-    fpRegion(<usize>arg(a, Arg.TAIL_K), <usize>arg(a, Arg.TAIL_V), <i32>arg(a, Arg.TAIL_COUNT), g, d,
-      tokenStride, qg, group, scale, work, acc, m, l, state, stateFloats);
-
-    if (finishRef != 0) changetype<FinishValues>(finishRef)(state, group, d, g, vParams, acc);
-    const og = out + (<usize>(g * group * d) << 2);
-    for (let j = 0; j < group; j++) {
-      const lv = f32x4.splat(load<f32>(l + (<usize>j << 2)));
-      const src = acc + (<usize>(j * d) << 2), dst = og + (<usize>(j * d) << 2);
-      for (let c = 0; c < d; c += 4) {
-        v128.store(dst + (<usize>c << 2), f32x4.div(v128.load(src + (<usize>c << 2)), lv));
-      }
-    }
-  }
+  // WORK: scores and weights [group][TILE_TOKENS], then m, l [group], then acc [group][d]
+  const m = <usize>arg(a, Arg.WORK) + (<usize>(2 * group * TILE_TOKENS) << 2);
+  const l = m + (<usize>group << 2);
+  const acc = (l + (<usize>group << 2) + 15) & ~<usize>15;
+  for (let g = g0; g < g1; g++) attendHeads(a, g, g + 1, m, l, acc);
 }
 
 /**
- * Tile-major order: every KV head's online-softmax state lives in TM_M / TM_L / TM_ACC at once
- * (and, for codecs with them, its key scratch and value state in the host's per-head regions:
- * SCRATCH_STRIDE), and each tile slot is read once, all heads of the range in memory order,
- * instead of one head's tile per slot (a 3 KB read every ~96 KB at LLaMA shapes, which the
- * hardware prefetchers do not follow across pages). Per head the same operations run in the
- * same order: outputs are bit for bit those of the head-major loop.
+ * KV heads [g0, g1) of the args block, tile-major: every head's online-softmax state at once (m and
+ * l at mBase / lBase + i group floats, acc at accBase + i group d floats for head g0 + i; its key
+ * scratch and value state in the host's per-head regions, SCRATCH_STRIDE, when there are several),
+ * and each tile slot read once, all heads of the range in memory order, instead of one head's tile
+ * per slot (a 3 KB read every ~96 KB at LLaMA shapes, which the hardware prefetchers do not follow
+ * across pages). Per head the same operations run in the same order whatever the range: outputs
+ * are bit for bit those of one head at a time.
  */
 const TM_HEADS: i32 = 1024;
 const TM_ACC_FLOATS: i32 = 16384;
@@ -192,51 +147,62 @@ const TM_M: usize = memory.data(TM_HEADS * 4, 16);
 const TM_L: usize = memory.data(TM_HEADS * 4, 16);
 const TM_ACC: usize = memory.data(TM_ACC_FLOATS * 4, 16);
 
-function attendTileMajor(a: usize, g0: i32, g1: i32, d: i32, group: i32, q: usize, out: usize, scale: f32,
-  tokenStride: usize, slotBytes: usize, kW: usize, vW: usize, score: ScoreKeys, accumulate: AccumulateValues,
-  kParams: usize, vParams: usize, kScratch: usize, work: usize): void {
+function attendHeads(a: usize, g0: i32, g1: i32, mBase: usize, lBase: usize, accBase: usize): void {
+  const d = <i32>arg(a, Arg.HEAD_DIM);
+  const nKv = <i32>arg(a, Arg.N_KV_HEADS);
+  const group = <i32>arg(a, Arg.GROUP);
+  const q = <usize>arg(a, Arg.Q), out = <usize>arg(a, Arg.OUT);
   const tiles = <i32>arg(a, Arg.TILES), pageTable = <usize>arg(a, Arg.PAGE_TABLE);
+  const kW = <usize>arg(a, Arg.KEY_TILE_WORDS), vW = <usize>arg(a, Arg.VALUE_TILE_WORDS);
+  const score = changetype<ScoreKeys>(<usize>arg(a, Arg.KEY_SCORE));
+  const accumulate = changetype<AccumulateValues>(<usize>arg(a, Arg.VALUE_ACCUMULATE));
   const prepareRef = <usize>arg(a, Arg.KEY_PREPARE), finishRef = <usize>arg(a, Arg.VALUE_FINISH);
+  const kParams = <usize>arg(a, Arg.KEY_PARAMS), vParams = <usize>arg(a, Arg.VALUE_PARAMS);
+  const kScratch = <usize>arg(a, Arg.KEY_SCRATCH);
   const state = <usize>arg(a, Arg.VALUE_STATE), stateFloats = <i32>arg(a, Arg.VALUE_STATE_FLOATS);
   const scratchStride = <usize>arg(a, Arg.SCRATCH_STRIDE), stateStride = <usize>(group * stateFloats) << 2;
+  const work = <usize>arg(a, Arg.WORK);
   const scores = work;
+  const scale: f32 = 1.0 / Mathf.sqrt(<f32>d);
+  const tokenStride = <usize>(nKv * d) << 2;
+  const slotBytes = (<usize>nKv * (kW + vW)) << 2;
   const heads = (g1 - g0) * group;
   for (let j = 0; j < heads; j++) {
-    store<f32>(TM_M + (<usize>j << 2), -Infinity);
-    store<f32>(TM_L + (<usize>j << 2), 0);
+    store<f32>(mBase + (<usize>j << 2), -Infinity);
+    store<f32>(lBase + (<usize>j << 2), 0);
   }
-  memory.fill(TM_ACC, 0, <usize>(heads * d) << 2);
+  memory.fill(accBase, 0, <usize>(heads * d) << 2);
   if (stateFloats > 0) memory.fill(state, 0, <usize>(g1 - g0) * stateStride);
-  // head g (i = g - g0): m, l at TM_M / TM_L + i group, acc at TM_ACC + i group d, key scratch
+  // head g (i = g - g0): m, l at mBase / lBase + i group, acc at accBase + i group d, key scratch
   // at kScratch + i scratchStride, value state at state + i stateStride
   for (let g = g0; g < g1; g++) {
     const i = <usize>(g - g0), h = i * <usize>group;
     const qg = q + (<usize>(g * group * d) << 2);
     if (prepareRef != 0) changetype<PrepareKeys>(prepareRef)(qg, group, d, g, kParams, kScratch + i * scratchStride);
     fpRegion(<usize>arg(a, Arg.SINK_K), <usize>arg(a, Arg.SINK_V), <i32>arg(a, Arg.SINK_COUNT), g, d, tokenStride,
-      qg, group, scale, work, TM_ACC + ((h * <usize>d) << 2), TM_M + (h << 2), TM_L + (h << 2), state + i * stateStride, stateFloats);
+      qg, group, scale, work, accBase + ((h * <usize>d) << 2), mBase + (h << 2), lBase + (h << 2), state + i * stateStride, stateFloats);
   }
   for (let tile = 0; tile < tiles; tile++) {
     const page = <usize>load<u32>(pageTable + (<usize>(tile / TILES_PER_PAGE) << 2));
     const slot = page + <usize>(tile % TILES_PER_PAGE) * slotBytes;
     for (let g = g0; g < g1; g++) {
       const i = <usize>(g - g0), h = i * <usize>group;
-      const acc = TM_ACC + ((h * <usize>d) << 2), st = state + i * stateStride;
+      const acc = accBase + ((h * <usize>d) << 2), st = state + i * stateStride;
       const kTile = slot + ((<usize>g * (kW + vW)) << 2);
       score(kTile, q + (<usize>(g * group * d) << 2), group, d, g, kParams, kScratch + i * scratchStride, scores);
-      softmaxBlock(scores, TILE_TOKENS, group, scale, TM_M + (h << 2), TM_L + (h << 2), acc, d, st, stateFloats);
+      softmaxBlock(scores, TILE_TOKENS, group, scale, mBase + (h << 2), lBase + (h << 2), acc, d, st, stateFloats);
       accumulate(kTile + (kW << 2), scores, group, d, g, vParams, stateFloats > 0 ? st : acc);
     }
   }
   for (let g = g0; g < g1; g++) {
     const i = <usize>(g - g0), h = i * <usize>group;
-    const acc = TM_ACC + ((h * <usize>d) << 2), st = state + i * stateStride;
+    const acc = accBase + ((h * <usize>d) << 2), st = state + i * stateStride;
     fpRegion(<usize>arg(a, Arg.TAIL_K), <usize>arg(a, Arg.TAIL_V), <i32>arg(a, Arg.TAIL_COUNT), g, d, tokenStride,
-      q + (<usize>(g * group * d) << 2), group, scale, work, acc, TM_M + (h << 2), TM_L + (h << 2), st, stateFloats);
+      q + (<usize>(g * group * d) << 2), group, scale, work, acc, mBase + (h << 2), lBase + (h << 2), st, stateFloats);
     if (finishRef != 0) changetype<FinishValues>(finishRef)(st, group, d, g, vParams, acc);
     const og = out + (<usize>(g * group * d) << 2);
     for (let j = 0; j < group; j++) {
-      const lv = f32x4.splat(load<f32>(TM_L + ((h + <usize>j) << 2)));
+      const lv = f32x4.splat(load<f32>(lBase + ((h + <usize>j) << 2)));
       const src = acc + (<usize>(j * d) << 2), dst = og + (<usize>(j * d) << 2);
       for (let c = 0; c < d; c += 4) {
         v128.store(dst + (<usize>c << 2), f32x4.div(v128.load(src + (<usize>c << 2)), lv));

@@ -104,7 +104,7 @@ export class WasmBackend implements AttentionBackend {
     const outPtr = arena.alloc(qLen * 4);
     const work = arena.alloc(w.exports.attend_work_bytes(group, d));
     // key scratch and value state per KV head when they are small (SKVQ: the permuted query), so
-    // the kernel can walk each tile once for all heads (attendTileMajor); one region otherwise
+    // the kernel can walk each tile once for all heads (attendHeads); one region otherwise
     // (CQ's lookup tables and histograms: tens of KiB per head would not stay in cache)
     const scratchBytes = mirror.keyScratchBytes(d, group), stateBytes = mirror.valueStateFloats * group * 4;
     const nh = kvHeads[1] - kvHeads[0];
