@@ -132,3 +132,20 @@ export function placeUnscale(k: i32, bits: i32): v128 {
   }
   return f32x4(1.0, 16.0, 256.0, 4096.0);
 }
+
+/**
+ * dst[c] = src[c] * placeScale of channel c's lane, for n channels (a multiple of 32 / bits) of
+ * 2- or 4-bit code words starting at a word boundary: the query that multiplies placedCodes.
+ * dst may be src.
+ */
+@inline
+export function placeQuery(src: usize, dst: usize, n: i32, bits: i32): void {
+  for (let c: usize = 0; c < (<usize>n << 2); c += <usize>(128 / bits)) {
+    v128.store(dst + c, f32x4.mul(v128.load(src + c), placeScale(0, bits)));
+    v128.store(dst + c, f32x4.mul(v128.load(src + c, 16), placeScale(1, bits)), 16);
+    if (bits == 2) {
+      v128.store(dst + c, f32x4.mul(v128.load(src + c, 32), placeScale(2, bits)), 32);
+      v128.store(dst + c, f32x4.mul(v128.load(src + c, 48), placeScale(3, bits)), 48);
+    }
+  }
+}

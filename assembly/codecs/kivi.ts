@@ -4,7 +4,7 @@
 // Codes (b*d words) follow the metadata.
 import { TILE_TOKENS } from '../constants';
 import { f16x4ToF32x4 } from '../f16';
-import { placeScale, placeUnscale, placedCodes, placedVector, putCode, unpack8Codes, unpackPlacedWord, zeroWords } from '../bitpack';
+import { placeQuery, placeScale, placeUnscale, placedCodes, placedVector, putCode, unpack8Codes, unpackPlacedWord, zeroWords } from '../bitpack';
 import { affineCode4 } from '../quant-simd';
 import { affineCode, affineParams, affineScale, affineZero, metaScale, metaZero } from '../quant';
 import { MAX_HEAD_DIM } from '../constants';
@@ -244,7 +244,7 @@ function scoreKeysFolded(tile: usize, q: usize, group: i32, d: i32, scores: usiz
     }
     // one code word = 32 / bits channels = 128 / bits bytes of the folded query
     const wordQ = <usize>(128 / bits), codeRow = <usize>((d * bits) >> 3);
-    for (let c: usize = 0; c < rowBytes; c += wordQ) placeQuery(qs + c, bits);
+    placeQuery(qs, qs, d, bits);
     for (let t = 0; t < TILE_TOKENS; t += 4) {
       let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
       let p = codes + <usize>t * codeRow;
@@ -259,17 +259,6 @@ function scoreKeysFolded(tile: usize, q: usize, group: i32, d: i32, scores: usiz
       }
       v128.store(scores + (<usize>(j * TILE_TOKENS + t) << 2), f32x4.add(hsum4(s0, s1, s2, s3), b));
     }
-  }
-}
-
-/** The folded query of one code word's channels times placeScale, for placedCodes. */
-@inline
-function placeQuery(qs: usize, bits: i32): void {
-  v128.store(qs, f32x4.mul(v128.load(qs), placeScale(0, bits)));
-  v128.store(qs, f32x4.mul(v128.load(qs, 16), placeScale(1, bits)), 16);
-  if (bits == 2) {
-    v128.store(qs, f32x4.mul(v128.load(qs, 32), placeScale(2, bits)), 32);
-    v128.store(qs, f32x4.mul(v128.load(qs, 48), placeScale(3, bits)), 48);
   }
 }
 
@@ -342,7 +331,7 @@ function scoreKeysFoldedGroup(tile: usize, q: usize, group: i32, d: i32, scores:
     }
     store<f32>(FOLDED_BIAS + (<usize>j << 2), (f32x4.extract_lane(bias, 0) + f32x4.extract_lane(bias, 1)) +
       (f32x4.extract_lane(bias, 2) + f32x4.extract_lane(bias, 3)));
-    if (placed(d, bits)) for (let c: usize = 0; c < rowBytes; c += <usize>(128 / bits)) placeQuery(qs + c, bits);
+    if (placed(d, bits)) placeQuery(qs, qs, d, bits);
   }
   for (let t = 0; t < TILE_TOKENS; t += 4) {
     if (!placed(d, bits)) {

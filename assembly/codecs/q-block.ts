@@ -2,7 +2,7 @@
 // (block 2j in bits 0-15 of word j, block 2j+1 in bits 16-31), i.e. u16 b of the region.
 import { TILE_TOKENS } from '../constants';
 import { f16BitsToF32, f16x4ToF32x4, f32x4ToF16x4Sat } from '../f16';
-import { placeScale, placeUnscale, placedInts } from '../bitpack';
+import { placeQuery, placeScale, placeUnscale, placedInts } from '../bitpack';
 import { META_A } from '../scratch';
 import { hsum4 } from '../vec';
 
@@ -71,21 +71,13 @@ function q4Placed(w: v128, k: i32): v128 {
   return f32x4.convert_i32x4_s(i32x4.sub(placedInts(w, k, 4), i32x4(8, 8 << 4, 8 << 8, 8 << 12)));
 }
 
-
-
 /** scores[t] = sum over blocks b of s_tb * (q_b . code_tb), 4 tokens at a time. */
 @inline
 export function scoreBlocksFolded(tile: usize, q: usize, d: i32, scores: usize, kind: i32): void {
   const codes = tile + (<usize>(d >> 1) << 2);
   const blocksPerToken = d >> 5;
   decodeBlockScales(tile, d);
-  if (kind == Q4) {
-    for (let c = 0; c < d; c += 8) {
-      const o = <usize>c << 2;
-      v128.store(QP + o, f32x4.mul(v128.load(q + o), placeScale(0, 4)));
-      v128.store(QP + o, f32x4.mul(v128.load(q + o, 16), placeScale(1, 4)), 16);
-    }
-  }
+  if (kind == Q4) placeQuery(q, QP, d, 4);
   const row = <usize>(d >> 1);
   for (let t = 0; t < TILE_TOKENS; t += 4) {
     let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);

@@ -8,7 +8,7 @@
 // FinishValues scatters it back to model order. Nothing per cached element beyond the unpack.
 import { TILE_TOKENS } from '../constants';
 import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../f16';
-import { placeScale, placedCodes, unpack8Codes } from '../bitpack';
+import { placeQuery, placedCodes, unpack8Codes } from '../bitpack';
 import { metaScale, metaZero } from '../quant';
 import { META_A, META_B, ROW } from '../scratch';
 import { axpyGroup, dotGroup, maxLanes, minLanes } from '../vec';
@@ -377,21 +377,7 @@ function blockScales(tile: usize, C: i32, m: i32): void {
 }
 
 function scoreSkvqFolded(tile: usize, codes: usize, qp: usize, d: i32, C: i32, m: i32, gs: usize, bits: i32, scores: usize): void {
-  // the permuted query times each lane's 2^-P (per 16-channel stretch: 2-bit k = 0..3, 4-bit 0,1,0,1)
-  for (let p = 0; p < d; p += 16) {
-    const o = <usize>p << 2;
-    if (bits == 2) {
-      v128.store(QPL + o, f32x4.mul(v128.load(qp + o), placeScale(0, 2)));
-      v128.store(QPL + o, f32x4.mul(v128.load(qp + o, 16), placeScale(1, 2)), 16);
-      v128.store(QPL + o, f32x4.mul(v128.load(qp + o, 32), placeScale(2, 2)), 32);
-      v128.store(QPL + o, f32x4.mul(v128.load(qp + o, 48), placeScale(3, 2)), 48);
-    } else {
-      v128.store(QPL + o, f32x4.mul(v128.load(qp + o), placeScale(0, 4)));
-      v128.store(QPL + o, f32x4.mul(v128.load(qp + o, 16), placeScale(1, 4)), 16);
-      v128.store(QPL + o, f32x4.mul(v128.load(qp + o, 32), placeScale(0, 4)), 32);
-      v128.store(QPL + o, f32x4.mul(v128.load(qp + o, 48), placeScale(1, 4)), 48);
-    }
-  }
+  placeQuery(qp, QPL, d, bits); // the permuted query times each lane's 2^-P
   // the query's sum over each group (lanes = groups, C <= 4)
   v128.store(QSUM, f32x4.splat(0));
   for (let j = 0; j < C; j++) {
