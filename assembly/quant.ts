@@ -1,7 +1,7 @@
 // Scalar quantizer math, a mirror of ts/codecs/uniform.ts: the same f32 operations in the same
 // order (docs/FORMAT.md "Quantizer arithmetic"), so WASM-packed words equal the TS reference's.
 // Codec kernels of other helpers (SKVQ, QAQ) reuse these.
-import { f16BitsToF32, metaF16Bits } from './f16';
+import { f16BitsToF32, f16x4ToF32x4, metaF16Bits } from './f16';
 
 /** Scale and zero of the last affineParams call (AS functions return one value). */
 export let affineScale: f32 = 0;
@@ -43,6 +43,17 @@ export function metaScale(word: u32): f32 {
 @inline
 export function metaZero(word: u32): f32 {
   return f16BitsToF32(word >>> 16);
+}
+
+/** metaScale / metaZero of four metadata words (i32 lanes) at once. */
+@inline
+export function metaScale4(words: v128): v128 {
+  return f16x4ToF32x4(v128.and(words, i32x4.splat(0xffff)));
+}
+
+@inline
+export function metaZero4(words: v128): v128 {
+  return f16x4ToF32x4(i32x4.shr_u(words, 16));
 }
 
 /** q8_0 code in [-127, 127]: clamp(floor(x / s + 0.5)); 0 when s is 0. */

@@ -3,10 +3,9 @@
 // c), values per-token (meta word t*(d/G)+j covers channels [jG, jG+G) of token t, G = min(32, d)).
 // Codes (b*d words) follow the metadata.
 import { TILE_TOKENS } from '../constants';
-import { f16x4ToF32x4 } from '../f16';
 import { placeQuery, placeScale, placeUnscale, placedCodes, placedVector, putCode, unpack8Codes, unpackPlacedWord, zeroWords } from '../bitpack';
 import { affineCode4 } from '../quant-simd';
-import { affineCode, affineParams, affineScale, affineZero, metaScale, metaZero } from '../quant';
+import { affineCode, affineParams, affineScale, affineZero, metaScale, metaScale4, metaZero, metaZero4 } from '../quant';
 import { MAX_HEAD_DIM } from '../constants';
 import { META_A, META_B, ROWS } from '../scratch';
 import { accumulateRows4, hsum4, maxLanes, minLanes, orLanes, scoreRows4 } from '../vec';
@@ -162,8 +161,8 @@ export function encode_kivi8_value(x: usize, out: usize, headDim: i32, head: i32
 function decodeKeyMeta(tile: usize, d: i32): void {
   for (let c = 0; c < d; c += 4) {
     const w = v128.load(tile + (<usize>c << 2));
-    v128.store(META_A + (<usize>c << 2), f16x4ToF32x4(v128.and(w, i32x4.splat(0xffff))));
-    v128.store(META_B + (<usize>c << 2), f16x4ToF32x4(i32x4.shr_u(w, 16)));
+    v128.store(META_A + (<usize>c << 2), metaScale4(w));
+    v128.store(META_B + (<usize>c << 2), metaZero4(w));
   }
 }
 
@@ -382,8 +381,8 @@ function weighValueMeta(tile: usize, weights: usize, gpt: i32): void {
     const w = v128.load32_splat(weights + (<usize>t << 2));
     for (let g = 0; g < gpt; g += 4) {
       const i = <usize>(t * gpt + g) << 2, meta = v128.load(tile + i), zi = META_B + (<usize>g << 2);
-      v128.store(META_A + i, f32x4.mul(w, f16x4ToF32x4(v128.and(meta, i32x4.splat(0xffff)))));
-      v128.store(zi, f32x4.add(v128.load(zi), f32x4.mul(w, f16x4ToF32x4(i32x4.shr_u(meta, 16)))));
+      v128.store(META_A + i, f32x4.mul(w, metaScale4(meta)));
+      v128.store(zi, f32x4.add(v128.load(zi), f32x4.mul(w, metaZero4(meta))));
     }
   }
 }
@@ -477,8 +476,8 @@ function accumulateValuesFoldedGroup(tile: usize, weights: usize, group: i32, d:
     for (let i = 0; i < 4 * d; i += 8) unpack8Codes(codes, t * d + i, bits, ROWS + (<usize>i << 2));
     for (let i = 0; i < 4 * gpt; i += 4) {
       const meta = v128.load(tile + (<usize>(t * gpt + i) << 2));
-      v128.store(META_A + (<usize>i << 2), f16x4ToF32x4(v128.and(meta, i32x4.splat(0xffff))));
-      v128.store(META_B + (<usize>i << 2), f16x4ToF32x4(i32x4.shr_u(meta, 16)));
+      v128.store(META_A + (<usize>i << 2), metaScale4(meta));
+      v128.store(META_B + (<usize>i << 2), metaZero4(meta));
     }
     for (let j = 0; j < group; j++) {
       const wp = weights + (<usize>(j * TILE_TOKENS + t) << 2);

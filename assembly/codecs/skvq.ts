@@ -9,7 +9,7 @@
 import { TILE_TOKENS } from '../constants';
 import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../f16';
 import { placeQuery, placedCodes, unpack8Codes } from '../bitpack';
-import { metaScale, metaZero } from '../quant';
+import { metaScale, metaScale4, metaZero, metaZero4 } from '../quant';
 import { META_A, META_B, ROW } from '../scratch';
 import { axpyGroup, dotGroup, maxLanes, minLanes } from '../vec';
 
@@ -333,8 +333,8 @@ function unpackTritRow(codes: usize, t: i32, d: i32, row: usize = ROW): void {
 /** Row t (permuted order) into ROW with the swizzled per-channel scale/zero of its block. */
 function decodeRowFast(tile: usize, codes: usize, t: i32, d: i32, levels: i32, C: i32, m: i32): void {
   const w = blockWords(tile, t / m, C);
-  const scales = f16x4ToF32x4(v128.and(w, i32x4.splat(0xffff)));
-  const zeros = f16x4ToF32x4(i32x4.shr_u(w, 16));
+  const scales = metaScale4(w);
+  const zeros = metaZero4(w);
   if (levels == 3) unpackTritRow(codes, t, d);
   else if (levels == 4) for (let p = 0; p < d; p += 8) unpack8Codes(codes, t * d + p, 2, ROW + (<usize>p << 2));
   else for (let p = 0; p < d; p += 8) unpack8Codes(codes, t * d + p, 4, ROW + (<usize>p << 2));
@@ -365,8 +365,8 @@ const ZE: usize = memory.data(TILE_TOKENS * 16, 16);
 function blockScales(tile: usize, C: i32, m: i32): void {
   for (let b = 0; b < TILE_TOKENS / m; b++) {
     const w = blockWords(tile, b, C);
-    v128.store(SC + (<usize>b << 4), f16x4ToF32x4(v128.and(w, i32x4.splat(0xffff))));
-    v128.store(ZE + (<usize>b << 4), f16x4ToF32x4(i32x4.shr_u(w, 16)));
+    v128.store(SC + (<usize>b << 4), metaScale4(w));
+    v128.store(ZE + (<usize>b << 4), metaZero4(w));
   }
 }
 
