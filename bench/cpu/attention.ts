@@ -104,8 +104,8 @@ export interface AttentionRow {
   /** max |WASM - TS reference| over the same packed cache; null when the TS run was skipped. */
   wasmVsTsMaxAbs: number | null;
   /**
-   * The same kernels on worker threads (WasmThreadsBackend): wall time, thread count; null for
-   * codecs the threads do not carry (none since calibrated codecs travel as their calibration).
+   * The same kernels on worker threads (WasmThreadsBackend): wall time, thread count. Null only in
+   * result files from before the threads carried calibrated codecs (SKVQ, CQ rows up to 2026-11-26).
    */
   wasmThreads: Timing | null;
   threads: number;
@@ -289,10 +289,9 @@ async function main(): Promise<void> {
         try {
           cache.append(0, K.subarray(0, ctx * tf), V.subarray(0, ctx * tf));
           const wasmOut = backend.attendSync(cache, [0], q, nHeads).slice(); // also mirrors the pages
-          // and the workers' replicas (codecs with calibration parameters stay single-threaded)
-          const threadedOut = await threaded.attend(cache, [0], q, nHeads);
-          const runs: (() => unknown)[] = [() => best.step(q), () => one.step(q), () => backend.attendSync(cache, [0], q, nHeads)];
-          if (threadedOut) runs.push(() => threaded.attend(cache, [0], q, nHeads));
+          const threadedOut = await threaded.attend(cache, [0], q, nHeads); // and fills the workers' replicas
+          const runs: (() => unknown)[] = [() => best.step(q), () => one.step(q), () => backend.attendSync(cache, [0], q, nHeads),
+            () => threaded.attend(cache, [0], q, nHeads)];
           const [ortT, ort1T, wasmT, wasmThreadsT] = await timeInterleaved(runs, r.warmup, r.runs);
           let tsT: Timing | null = null, tsDiff: number | null = null;
           if (ctx <= tsMaxContext) {
@@ -315,12 +314,12 @@ async function main(): Promise<void> {
             relErrVsFp32: relativeError(wasmOut, ref),
             maxAbsErrVsFp32: maxAbsError(wasmOut, ref),
             wasmVsTsMaxAbs: tsDiff,
-            wasmThreads: wasmThreadsT ?? null, threads: wasmThreadsT ? threaded.threads : 1,
-            speedupVsOrtThreads: ortT!.medianMs / (wasmThreadsT ?? wasmT!).medianMs,
-            threadsVsWasmMaxAbs: threadedOut ? maxAbsError(threadedOut, wasmOut) : null,
+            wasmThreads: wasmThreadsT!, threads: threaded.threads,
+            speedupVsOrtThreads: ortT!.medianMs / wasmThreadsT!.medianMs,
+            threadsVsWasmMaxAbs: maxAbsError(threadedOut, wasmOut),
           };
           rows.push(row);
-          log(`[${shape.name} ${ctx}] ${p.label}: WASM ${wasmT!.medianMs.toFixed(2)} ms, ${threaded.threads} threads ${wasmThreadsT ? wasmThreadsT.medianMs.toFixed(2) : '-'} ms, ORT ${ortT!.medianMs.toFixed(2)} ms` +
+          log(`[${shape.name} ${ctx}] ${p.label}: WASM ${wasmT!.medianMs.toFixed(2)} ms, ${threaded.threads} threads ${wasmThreadsT!.medianMs.toFixed(2)} ms, ORT ${ortT!.medianMs.toFixed(2)} ms` +
             (tsT ? `, TS ${tsT.medianMs.toFixed(1)} ms` : '') + `, x${row.speedupVsOrt.toFixed(2)} vs onnxruntime, err ${row.relErrVsFp32.toExponential(2)}`);
         } finally {
           backend.forget(cache);

@@ -8,10 +8,10 @@ import type { AttentionBackend } from './types.js';
 import { ATTEND_ARG, ATTEND_ARG_COUNT } from './wasm-abi.js';
 import { wasmKernelsFor, type WasmKeyKernels, type WasmValueKernels } from './wasm-kernels.js';
 import { KvpackWasm, loadKvpackWasm, wasmSimdSupported } from './wasm-loader.js';
+import { WasmTileEncoder, withWasmEncoder } from './wasm-encoder.js';
 
 /** Key scratch + value state of one KV head up to which each head gets its own (tile-major kernels). */
 const PER_HEAD_SCRATCH_BYTES = 4096;
-import { WasmTileEncoder, withWasmEncoder } from './wasm-encoder.js';
 
 export { KvpackWasm, loadKvpackWasm, wasmSimdSupported };
 
@@ -108,7 +108,9 @@ export class WasmBackend implements AttentionBackend {
     // (CQ's lookup tables and histograms: tens of KiB per head would not stay in cache)
     const scratchBytes = mirror.keyScratchBytes(d, group), stateBytes = mirror.valueStateFloats * group * 4;
     const nh = kvHeads[1] - kvHeads[0];
-    const stride = scratchBytes + stateBytes > 0 && scratchBytes + stateBytes <= PER_HEAD_SCRATCH_BYTES ? (scratchBytes + 15) & ~15 || 16 : 0;
+    const perHead = scratchBytes + stateBytes > 0 && scratchBytes + stateBytes <= PER_HEAD_SCRATCH_BYTES;
+    // key scratch regions 16-byte aligned; the stride is nonzero whenever regions are per head
+    const stride = perHead ? Math.max(16, (scratchBytes + 15) & ~15) : 0;
     const scratch = arena.alloc(stride ? stride * nh : scratchBytes);
     const state = arena.alloc(stride ? stateBytes * nh : stateBytes);
     try {
