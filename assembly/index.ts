@@ -2,6 +2,7 @@
 // assembly/codecs/<codec>.ts and one line here (docs/ARCHITECTURE.md "WASM kernels").
 export { heap_base } from './memory';
 export { attend_sequence, attend_arg_count, attend_work_bytes } from './attention';
+export { relaxed_simd } from './vec';
 export * from './codecs/fp32';
 export * from './codecs/fp16';
 export * from './codecs/q8_0';

@@ -2,6 +2,19 @@
 // multiple of HEAD_DIM_MULTIPLE = 8), so there is no scalar remainder loop; two accumulators
 // hide the add latency.
 
+/**
+ * a * b + c per lane: every multiply-add of the attention kernels goes through here. The default
+ * build (build/kvpack.wasm) multiplies and adds, two roundings, the same bits everywhere; the
+ * relaxed build (build/kvpack-relaxed.wasm, `--enable relaxed-simd`) emits f32x4.relaxed_madd,
+ * which engines with FMA fuse into one instruction with one rounding (bench/README.md "Relaxed
+ * SIMD"). Encoders and calibration never call it: their codes must match the TS reference.
+ */
+@inline
+export function madd4(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
 /** sum_i a[i] * b[i], n a multiple of 8. */
 @inline
 export function dot(a: usize, b: usize, n: i32): f32 {
@@ -9,8 +22,8 @@ export function dot(a: usize, b: usize, n: i32): f32 {
   let s1 = f32x4.splat(0);
   const end = a + (<usize>n << 2);
   while (a < end) {
-    s0 = f32x4.add(s0, f32x4.mul(v128.load(a), v128.load(b)));
-    s1 = f32x4.add(s1, f32x4.mul(v128.load(a, 16), v128.load(b, 16)));
+    s0 = madd4(v128.load(a), v128.load(b), s0);
+    s1 = madd4(v128.load(a, 16), v128.load(b, 16), s1);
     a += 32;
     b += 32;
   }
@@ -24,8 +37,8 @@ export function axpy(acc: usize, w: f32, x: usize, n: i32): void {
   const wv = f32x4.splat(w);
   const end = acc + (<usize>n << 2);
   while (acc < end) {
-    v128.store(acc, f32x4.add(v128.load(acc), f32x4.mul(wv, v128.load(x))));
-    v128.store(acc, f32x4.add(v128.load(acc, 16), f32x4.mul(wv, v128.load(x, 16))), 16);
+    v128.store(acc, madd4(wv, v128.load(x), v128.load(acc)));
+    v128.store(acc, madd4(wv, v128.load(x, 16), v128.load(acc, 16)), 16);
     acc += 32;
     x += 32;
   }
@@ -85,10 +98,10 @@ export function scoreRows4(rows: usize, stride: usize, q: usize, group: i32, d: 
     let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
     for (let c: usize = 0; c < rowBytes; c += 16) {
       const qv = v128.load(qj + c);
-      s0 = f32x4.add(s0, f32x4.mul(qv, v128.load(rows + c)));
-      s1 = f32x4.add(s1, f32x4.mul(qv, v128.load(r1 + c)));
-      s2 = f32x4.add(s2, f32x4.mul(qv, v128.load(r2 + c)));
-      s3 = f32x4.add(s3, f32x4.mul(qv, v128.load(r3 + c)));
+      s0 = madd4(qv, v128.load(rows + c), s0);
+      s1 = madd4(qv, v128.load(r1 + c), s1);
+      s2 = madd4(qv, v128.load(r2 + c), s2);
+      s3 = madd4(qv, v128.load(r3 + c), s3);
     }
     v128.store(scores + ((<usize>(j * tileTokens + t)) << 2), hsum4(s0, s1, s2, s3));
   }
@@ -109,10 +122,10 @@ export function accumulateRows4(rows: usize, stride: usize, weights: usize, t: i
     const aj = acc + <usize>j * rowBytes;
     for (let c: usize = 0; c < rowBytes; c += 16) {
       let a = v128.load(aj + c);
-      a = f32x4.add(a, f32x4.mul(w0, v128.load(rows + c)));
-      a = f32x4.add(a, f32x4.mul(w1, v128.load(r1 + c)));
-      a = f32x4.add(a, f32x4.mul(w2, v128.load(r2 + c)));
-      a = f32x4.add(a, f32x4.mul(w3, v128.load(r3 + c)));
+      a = madd4(w0, v128.load(rows + c), a);
+      a = madd4(w1, v128.load(r1 + c), a);
+      a = madd4(w2, v128.load(r2 + c), a);
+      a = madd4(w3, v128.load(r3 + c), a);
       v128.store(aj + c, a);
     }
   }
@@ -139,4 +152,9 @@ export function maxLanes(v: v128): f32 {
 export function minLanes(v: v128): f32 {
   const h = f32x4.pmin(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
   return f32x4.extract_lane(f32x4.pmin(h, v128.shuffle<f32>(h, h, 1, 0, 3, 2)), 0);
+}
+
+/** 1 in the relaxed build (madd4 fused where the engine has FMA), 0 in the default build. */
+export function relaxed_simd(): i32 {
+  return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 }

@@ -6,10 +6,11 @@
  *
  * Assets travel inside the bundle, so dist/ is self-contained and works from a CDN, a
  * bundler, `deno run npm:kvpack` or a plain <script type=module> without fs or fetch paths:
- *   - WASM: build/kvpack.wasm (from `npm run build:wasm`) is base64-inlined through the
- *     compile-time constant __KVPACK_WASM_BASE64__ that ts/backends/wasm.ts decodes in
- *     loadKvpackWasm() when called without bytes. Run from sources (vitest, Deno on .ts) the
- *     constant is absent and the loader reads build/kvpack.wasm instead.
+ *   - WASM: build/kvpack.wasm and build/kvpack-relaxed.wasm (from `npm run build:wasm`) are
+ *     base64-inlined through the compile-time constants __KVPACK_WASM_BASE64__ and
+ *     __KVPACK_WASM_RELAXED_BASE64__ that ts/backends/wasm-loader.ts decodes in loadKvpackWasm()
+ *     when called without bytes (the relaxed one where the runtime validates it). Run from
+ *     sources (vitest, Deno on .ts) the constants are absent and the loader reads build/ instead.
  *   - WGSL: ts/backends/webgpu/shaders.generated.ts (scripts/gen-wgsl.mjs) is a plain TS module,
  *     bundled like any other.
  * `webgpu` (Node's Dawn addon, a native module) stays external: it is imported on demand only
@@ -24,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const wasmPath = join(root, 'build', 'kvpack.wasm');
+const relaxedPath = join(root, 'build', 'kvpack-relaxed.wasm');
 const minify = !process.argv.includes('--no-minify');
 
 function fail(msg) {
@@ -34,6 +36,10 @@ function fail(msg) {
 if (!existsSync(wasmPath)) fail(`${wasmPath} is missing: run \`npm run build:wasm\` first (npm run build does)`);
 const wasm = readFileSync(wasmPath);
 if (!WebAssembly.validate(wasm)) fail(`${wasmPath} is not a valid WebAssembly module for this runtime`);
+// Node 20 does not validate relaxed SIMD without a flag: the bytes are inlined unchecked here and
+// checked by the relaxed conformance run (npm test, node --experimental-wasm-relaxed-simd)
+if (!existsSync(relaxedPath)) fail(`${relaxedPath} is missing: run \`npm run build:wasm\` first (npm run build does)`);
+const relaxed = readFileSync(relaxedPath);
 
 const common = {
   bundle: true,
@@ -45,7 +51,10 @@ const common = {
   // Keep identifiers: stack traces and error names (KvpackError) stay readable.
   minifyIdentifiers: false,
   legalComments: 'none',
-  define: { __KVPACK_WASM_BASE64__: JSON.stringify(wasm.toString('base64')) },
+  define: {
+    __KVPACK_WASM_BASE64__: JSON.stringify(wasm.toString('base64')),
+    __KVPACK_WASM_RELAXED_BASE64__: JSON.stringify(relaxed.toString('base64')),
+  },
   external: ['webgpu'],
   logLevel: 'warning',
   metafile: true,
@@ -75,4 +84,4 @@ for (const f of ['index.js', 'cli.js']) {
   const kb = (statSync(join(root, 'dist', f)).size / 1024).toFixed(0);
   console.log(`build: dist/${f} ${kb} KiB`);
 }
-console.log(`build: build/kvpack.wasm ${(wasm.length / 1024).toFixed(0)} KiB inlined (base64)`);
+console.log(`build: build/kvpack.wasm ${(wasm.length / 1024).toFixed(0)} KiB, build/kvpack-relaxed.wasm ${(relaxed.length / 1024).toFixed(0)} KiB inlined (base64)`);

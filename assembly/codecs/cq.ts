@@ -10,6 +10,7 @@
 import { TILE_TOKENS } from '../constants';
 import { f16BitsToF32 } from '../f16';
 import { getCode, putCode, zeroWords } from '../bitpack';
+import { madd4 } from '../vec';
 
 /** Words before the codebook in params. */
 const HEADER_BYTES: usize = 16;
@@ -121,7 +122,7 @@ function prepareCq(q: usize, group: i32, headDim: i32, head: i32, params: usize,
         for (let k = 0; k < K; k += 4) {
           let s = f32x4.splat(0);
           for (let i = 0; i < c; i++) {
-            s = f32x4.add(s, f32x4.mul(f32x4.splat(load<f32>(qg + (<usize>i << 2))), v128.load(BOOK + (<usize>(i * K + k) << 2))));
+            s = madd4(f32x4.splat(load<f32>(qg + (<usize>i << 2))), v128.load(BOOK + (<usize>(i * K + k) << 2)), s);
           }
           v128.store(row + (<usize>k << 2), s);
         }
@@ -188,7 +189,7 @@ function finishCq(state: usize, group: i32, headDim: i32, head: i32, params: usi
         let s: f32 = 0;
         if (K >= 4) {
           let v = f32x4.splat(0);
-          for (let k = 0; k < K; k += 4) v = f32x4.add(v, f32x4.mul(v128.load(hist + (<usize>k << 2)), v128.load(col + (<usize>k << 2))));
+          for (let k = 0; k < K; k += 4) v = madd4(v128.load(hist + (<usize>k << 2)), v128.load(col + (<usize>k << 2)), v);
           s = (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
         } else {
           for (let k = 0; k < K; k++) s += load<f32>(hist + (<usize>k << 2)) * load<f32>(col + (<usize>k << 2));

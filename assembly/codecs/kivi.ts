@@ -8,7 +8,7 @@ import { affineCode4 } from '../quant-simd';
 import { affineCode, affineParams, affineScale, affineZero, metaScale, metaScale4, metaZero, metaZero4 } from '../quant';
 import { MAX_HEAD_DIM } from '../constants';
 import { META_A, META_B, ROWS } from '../scratch';
-import { accumulateRows4, hsum4, maxLanes, minLanes, orLanes, scoreRows4 } from '../vec';
+import { accumulateRows4, hsum4, madd4, maxLanes, minLanes, orLanes, scoreRows4 } from '../vec';
 
 /** Query rows times the tile's per-channel key scales (folded queries), up to FOLDED_Q_FLOATS. */
 const FOLDED_Q_FLOATS: i32 = 16 * MAX_HEAD_DIM;
@@ -175,8 +175,8 @@ function decodeKeyRows4(codes: usize, t: i32, d: i32, bits: i32): void {
     for (let c = 0; c < d; c += 8) {
       const dst = row + (<usize>c << 2), m = <usize>c << 2;
       unpack8Codes(codes, e0 + c, bits, dst);
-      v128.store(dst, f32x4.add(f32x4.mul(v128.load(dst), v128.load(META_A + m)), v128.load(META_B + m)));
-      v128.store(dst, f32x4.add(f32x4.mul(v128.load(dst, 16), v128.load(META_A + m, 16)), v128.load(META_B + m, 16)), 16);
+      v128.store(dst, madd4(v128.load(dst), v128.load(META_A + m), v128.load(META_B + m)));
+      v128.store(dst, madd4(v128.load(dst, 16), v128.load(META_A + m, 16), v128.load(META_B + m, 16)), 16);
     }
   }
 }
@@ -196,8 +196,8 @@ function decodeValueRows4(tile: usize, codes: usize, t: i32, d: i32, bits: i32):
     const meta = load<u32>(tile + (<usize>(e / G) << 2));
     const s = f32x4.splat(metaScale(meta)), z = f32x4.splat(metaZero(meta));
     unpack8Codes(codes, e, bits, dst);
-    v128.store(dst, f32x4.add(f32x4.mul(v128.load(dst), s), z));
-    v128.store(dst, f32x4.add(f32x4.mul(v128.load(dst, 16), s), z), 16);
+    v128.store(dst, madd4(v128.load(dst), s, z));
+    v128.store(dst, madd4(v128.load(dst, 16), s, z), 16);
   }
 }
 
@@ -234,7 +234,7 @@ function scoreKeysFolded(tile: usize, q: usize, group: i32, d: i32, scores: usiz
     for (let c: usize = 0; c < rowBytes; c += 16) {
       const qv = v128.load(qj + c);
       v128.store(qs + c, f32x4.mul(qv, v128.load(META_A + c)));
-      bias = f32x4.add(bias, f32x4.mul(qv, v128.load(META_B + c)));
+      bias = madd4(qv, v128.load(META_B + c), bias);
     }
     const b = f32x4.splat((f32x4.extract_lane(bias, 0) + f32x4.extract_lane(bias, 1)) + (f32x4.extract_lane(bias, 2) + f32x4.extract_lane(bias, 3)));
     if (!placed(d, bits)) {
@@ -264,11 +264,11 @@ function scoreKeysFolded(tile: usize, q: usize, group: i32, d: i32, scores: usiz
 /** s + q0 . codes 0-3 + q1 . codes 4-7 (+ q2, q3 . codes 8-15 for 2 bits) of the splatted word w, in channel order. */
 @inline
 function addPlacedDot(s: v128, q0: v128, q1: v128, q2: v128, q3: v128, w: v128, bits: i32): v128 {
-  let r = f32x4.add(s, f32x4.mul(q0, placedCodes(w, 0, bits)));
-  r = f32x4.add(r, f32x4.mul(q1, placedCodes(w, 1, bits)));
+  let r = madd4(q0, placedCodes(w, 0, bits), s);
+  r = madd4(q1, placedCodes(w, 1, bits), r);
   if (bits == 2) {
-    r = f32x4.add(r, f32x4.mul(q2, placedCodes(w, 2, bits)));
-    r = f32x4.add(r, f32x4.mul(q3, placedCodes(w, 3, bits)));
+    r = madd4(q2, placedCodes(w, 2, bits), r);
+    r = madd4(q3, placedCodes(w, 3, bits), r);
   }
   return r;
 }
@@ -290,10 +290,10 @@ function scoreFoldedUnpacked(codes: usize, qs: usize, d: i32, scores: usize, b: 
     const e0 = t * d;
     for (let c = 0; c < d; c += 4) {
       const qv = v128.load(qs + (<usize>c << 2));
-      s0 = f32x4.add(s0, f32x4.mul(qv, unpack4(codes, e0 + c, bits)));
-      s1 = f32x4.add(s1, f32x4.mul(qv, unpack4(codes, e0 + d + c, bits)));
-      s2 = f32x4.add(s2, f32x4.mul(qv, unpack4(codes, e0 + 2 * d + c, bits)));
-      s3 = f32x4.add(s3, f32x4.mul(qv, unpack4(codes, e0 + 3 * d + c, bits)));
+      s0 = madd4(qv, unpack4(codes, e0 + c, bits), s0);
+      s1 = madd4(qv, unpack4(codes, e0 + d + c, bits), s1);
+      s2 = madd4(qv, unpack4(codes, e0 + 2 * d + c, bits), s2);
+      s3 = madd4(qv, unpack4(codes, e0 + 3 * d + c, bits), s3);
     }
     v128.store(scores + (<usize>t << 2), f32x4.add(hsum4(s0, s1, s2, s3), b));
   }
@@ -326,7 +326,7 @@ function scoreKeysFoldedGroup(tile: usize, q: usize, group: i32, d: i32, scores:
     for (let c: usize = 0; c < rowBytes; c += 16) {
       const qv = v128.load(qj + c);
       v128.store(qs + c, f32x4.mul(qv, v128.load(META_A + c)));
-      bias = f32x4.add(bias, f32x4.mul(qv, v128.load(META_B + c)));
+      bias = madd4(qv, v128.load(META_B + c), bias);
     }
     store<f32>(FOLDED_BIAS + (<usize>j << 2), (f32x4.extract_lane(bias, 0) + f32x4.extract_lane(bias, 1)) +
       (f32x4.extract_lane(bias, 2) + f32x4.extract_lane(bias, 3)));
@@ -382,7 +382,7 @@ function weighValueMeta(tile: usize, weights: usize, gpt: i32): void {
     for (let g = 0; g < gpt; g += 4) {
       const i = <usize>(t * gpt + g) << 2, meta = v128.load(tile + i), zi = META_B + (<usize>g << 2);
       v128.store(META_A + i, f32x4.mul(w, metaScale4(meta)));
-      v128.store(zi, f32x4.add(v128.load(zi), f32x4.mul(w, metaZero4(meta))));
+      v128.store(zi, madd4(w, metaZero4(meta), v128.load(zi)));
     }
   }
 }
@@ -419,23 +419,23 @@ function accumulateValuesFolded(tile: usize, weights: usize, d: i32, acc: usize,
         const p = codes + ((<usize>e * <usize>bits) >>> 3);
         const w0 = v128.load32_splat(p), w1 = v128.load32_splat(p, 4);
         const w2 = bits == 4 ? v128.load32_splat(p, 8) : w0, w3 = bits == 4 ? v128.load32_splat(p, 12) : w1;
-        a0 = f32x4.add(a0, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 0, bits)));
-        a1 = f32x4.add(a1, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 1, bits)));
-        a2 = f32x4.add(a2, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 2, bits)));
-        a3 = f32x4.add(a3, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 3, bits)));
-        a4 = f32x4.add(a4, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 4, bits)));
-        a5 = f32x4.add(a5, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 5, bits)));
-        a6 = f32x4.add(a6, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 6, bits)));
-        a7 = f32x4.add(a7, f32x4.mul(ws, placedVector(w0, w1, w2, w3, 7, bits)));
+        a0 = madd4(ws, placedVector(w0, w1, w2, w3, 0, bits), a0);
+        a1 = madd4(ws, placedVector(w0, w1, w2, w3, 1, bits), a1);
+        a2 = madd4(ws, placedVector(w0, w1, w2, w3, 2, bits), a2);
+        a3 = madd4(ws, placedVector(w0, w1, w2, w3, 3, bits), a3);
+        a4 = madd4(ws, placedVector(w0, w1, w2, w3, 4, bits), a4);
+        a5 = madd4(ws, placedVector(w0, w1, w2, w3, 5, bits), a5);
+        a6 = madd4(ws, placedVector(w0, w1, w2, w3, 6, bits), a6);
+        a7 = madd4(ws, placedVector(w0, w1, w2, w3, 7, bits), a7);
       } else {
-        a0 = f32x4.add(a0, f32x4.mul(ws, unpack4(codes, e, bits)));
-        a1 = f32x4.add(a1, f32x4.mul(ws, unpack4(codes, e + 4, bits)));
-        a2 = f32x4.add(a2, f32x4.mul(ws, unpack4(codes, e + 8, bits)));
-        a3 = f32x4.add(a3, f32x4.mul(ws, unpack4(codes, e + 12, bits)));
-        a4 = f32x4.add(a4, f32x4.mul(ws, unpack4(codes, e + 16, bits)));
-        a5 = f32x4.add(a5, f32x4.mul(ws, unpack4(codes, e + 20, bits)));
-        a6 = f32x4.add(a6, f32x4.mul(ws, unpack4(codes, e + 24, bits)));
-        a7 = f32x4.add(a7, f32x4.mul(ws, unpack4(codes, e + 28, bits)));
+        a0 = madd4(ws, unpack4(codes, e, bits), a0);
+        a1 = madd4(ws, unpack4(codes, e + 4, bits), a1);
+        a2 = madd4(ws, unpack4(codes, e + 8, bits), a2);
+        a3 = madd4(ws, unpack4(codes, e + 12, bits), a3);
+        a4 = madd4(ws, unpack4(codes, e + 16, bits), a4);
+        a5 = madd4(ws, unpack4(codes, e + 20, bits), a5);
+        a6 = madd4(ws, unpack4(codes, e + 24, bits), a6);
+        a7 = madd4(ws, unpack4(codes, e + 28, bits), a7);
       }
     }
     if (bits != 8) {
@@ -492,10 +492,10 @@ function accumulateValuesFoldedGroup(tile: usize, weights: usize, group: i32, d:
         const ag = aj + (<usize>(g * 32) << 2);
         for (let c: usize = 0; c < 128; c += 16) {
           let a = f32x4.add(v128.load(ag + c), zs);
-          a = f32x4.add(a, f32x4.mul(ws0, v128.load(r0 + c)));
-          a = f32x4.add(a, f32x4.mul(ws1, v128.load(r0 + rowBytes + c)));
-          a = f32x4.add(a, f32x4.mul(ws2, v128.load(r0 + 2 * rowBytes + c)));
-          a = f32x4.add(a, f32x4.mul(ws3, v128.load(r0 + 3 * rowBytes + c)));
+          a = madd4(ws0, v128.load(r0 + c), a);
+          a = madd4(ws1, v128.load(r0 + rowBytes + c), a);
+          a = madd4(ws2, v128.load(r0 + 2 * rowBytes + c), a);
+          a = madd4(ws3, v128.load(r0 + 3 * rowBytes + c), a);
           v128.store(ag + c, a);
         }
       }

@@ -4,7 +4,7 @@ import { TILE_TOKENS } from '../constants';
 import { f16BitsToF32, f16x4ToF32x4, f32x4ToF16x4Sat } from '../f16';
 import { placeQuery, placeScale, placeUnscale, placedInts } from '../bitpack';
 import { META_A } from '../scratch';
-import { hsum4 } from '../vec';
+import { hsum4, madd4 } from '../vec';
 
 export const Q_BLOCK: i32 = 32;
 
@@ -91,25 +91,25 @@ export function scoreBlocksFolded(tile: usize, q: usize, d: i32, scores: usize, 
           const p = codes + (<usize>(e0 + k) >> 1);
           const w0 = v128.load32_splat(p), w1 = v128.load32_splat(p + row);
           const w2 = v128.load32_splat(p + 2 * row), w3 = v128.load32_splat(p + 3 * row);
-          p0 = f32x4.add(f32x4.add(p0, f32x4.mul(q0, q4Placed(w0, 0))), f32x4.mul(q1, q4Placed(w0, 1)));
-          p1 = f32x4.add(f32x4.add(p1, f32x4.mul(q0, q4Placed(w1, 0))), f32x4.mul(q1, q4Placed(w1, 1)));
-          p2 = f32x4.add(f32x4.add(p2, f32x4.mul(q0, q4Placed(w2, 0))), f32x4.mul(q1, q4Placed(w2, 1)));
-          p3 = f32x4.add(f32x4.add(p3, f32x4.mul(q0, q4Placed(w3, 0))), f32x4.mul(q1, q4Placed(w3, 1)));
+          p0 = madd4(q1, q4Placed(w0, 1), madd4(q0, q4Placed(w0, 0), p0));
+          p1 = madd4(q1, q4Placed(w1, 1), madd4(q0, q4Placed(w1, 0), p1));
+          p2 = madd4(q1, q4Placed(w2, 1), madd4(q0, q4Placed(w2, 0), p2));
+          p3 = madd4(q1, q4Placed(w3, 1), madd4(q0, q4Placed(w3, 0), p3));
         }
       } else {
         for (let k = 0; k < Q_BLOCK; k += 4) {
           const qv = v128.load(q + (<usize>(b * Q_BLOCK + k) << 2));
-          p0 = f32x4.add(p0, f32x4.mul(qv, unpackBlock4(codes, e0 + k, kind)));
-          p1 = f32x4.add(p1, f32x4.mul(qv, unpackBlock4(codes, e0 + d + k, kind)));
-          p2 = f32x4.add(p2, f32x4.mul(qv, unpackBlock4(codes, e0 + 2 * d + k, kind)));
-          p3 = f32x4.add(p3, f32x4.mul(qv, unpackBlock4(codes, e0 + 3 * d + k, kind)));
+          p0 = madd4(qv, unpackBlock4(codes, e0 + k, kind), p0);
+          p1 = madd4(qv, unpackBlock4(codes, e0 + d + k, kind), p1);
+          p2 = madd4(qv, unpackBlock4(codes, e0 + 2 * d + k, kind), p2);
+          p3 = madd4(qv, unpackBlock4(codes, e0 + 3 * d + k, kind), p3);
         }
       }
       const blk = <usize>(e0 >> 5) << 2, step = <usize>blocksPerToken << 2;
-      s0 = f32x4.add(s0, f32x4.mul(p0, v128.load32_splat(META_A + blk)));
-      s1 = f32x4.add(s1, f32x4.mul(p1, v128.load32_splat(META_A + blk + step)));
-      s2 = f32x4.add(s2, f32x4.mul(p2, v128.load32_splat(META_A + blk + 2 * step)));
-      s3 = f32x4.add(s3, f32x4.mul(p3, v128.load32_splat(META_A + blk + 3 * step)));
+      s0 = madd4(p0, v128.load32_splat(META_A + blk), s0);
+      s1 = madd4(p1, v128.load32_splat(META_A + blk + step), s1);
+      s2 = madd4(p2, v128.load32_splat(META_A + blk + 2 * step), s2);
+      s3 = madd4(p3, v128.load32_splat(META_A + blk + 3 * step), s3);
     }
     v128.store(scores + (<usize>t << 2), hsum4(s0, s1, s2, s3));
   }
@@ -139,23 +139,23 @@ export function accumulateBlocksFolded(tile: usize, weights: usize, d: i32, acc:
       if (kind == Q4) {
         const p = codes + (<usize>e >> 1);
         const w0 = v128.load32_splat(p), w1 = v128.load32_splat(p, 4), w2 = v128.load32_splat(p, 8), w3 = v128.load32_splat(p, 12);
-        a0 = f32x4.add(a0, f32x4.mul(ws, q4Placed(w0, 0)));
-        a1 = f32x4.add(a1, f32x4.mul(ws, q4Placed(w0, 1)));
-        a2 = f32x4.add(a2, f32x4.mul(ws, q4Placed(w1, 0)));
-        a3 = f32x4.add(a3, f32x4.mul(ws, q4Placed(w1, 1)));
-        a4 = f32x4.add(a4, f32x4.mul(ws, q4Placed(w2, 0)));
-        a5 = f32x4.add(a5, f32x4.mul(ws, q4Placed(w2, 1)));
-        a6 = f32x4.add(a6, f32x4.mul(ws, q4Placed(w3, 0)));
-        a7 = f32x4.add(a7, f32x4.mul(ws, q4Placed(w3, 1)));
+        a0 = madd4(ws, q4Placed(w0, 0), a0);
+        a1 = madd4(ws, q4Placed(w0, 1), a1);
+        a2 = madd4(ws, q4Placed(w1, 0), a2);
+        a3 = madd4(ws, q4Placed(w1, 1), a3);
+        a4 = madd4(ws, q4Placed(w2, 0), a4);
+        a5 = madd4(ws, q4Placed(w2, 1), a5);
+        a6 = madd4(ws, q4Placed(w3, 0), a6);
+        a7 = madd4(ws, q4Placed(w3, 1), a7);
       } else {
-        a0 = f32x4.add(a0, f32x4.mul(ws, unpackBlock4(codes, e, kind)));
-        a1 = f32x4.add(a1, f32x4.mul(ws, unpackBlock4(codes, e + 4, kind)));
-        a2 = f32x4.add(a2, f32x4.mul(ws, unpackBlock4(codes, e + 8, kind)));
-        a3 = f32x4.add(a3, f32x4.mul(ws, unpackBlock4(codes, e + 12, kind)));
-        a4 = f32x4.add(a4, f32x4.mul(ws, unpackBlock4(codes, e + 16, kind)));
-        a5 = f32x4.add(a5, f32x4.mul(ws, unpackBlock4(codes, e + 20, kind)));
-        a6 = f32x4.add(a6, f32x4.mul(ws, unpackBlock4(codes, e + 24, kind)));
-        a7 = f32x4.add(a7, f32x4.mul(ws, unpackBlock4(codes, e + 28, kind)));
+        a0 = madd4(ws, unpackBlock4(codes, e, kind), a0);
+        a1 = madd4(ws, unpackBlock4(codes, e + 4, kind), a1);
+        a2 = madd4(ws, unpackBlock4(codes, e + 8, kind), a2);
+        a3 = madd4(ws, unpackBlock4(codes, e + 12, kind), a3);
+        a4 = madd4(ws, unpackBlock4(codes, e + 16, kind), a4);
+        a5 = madd4(ws, unpackBlock4(codes, e + 20, kind), a5);
+        a6 = madd4(ws, unpackBlock4(codes, e + 24, kind), a6);
+        a7 = madd4(ws, unpackBlock4(codes, e + 28, kind), a7);
       }
     }
     if (kind == Q4) {

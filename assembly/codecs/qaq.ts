@@ -6,7 +6,7 @@
 import { f16BitsToF32, metaF16Bits } from '../f16';
 import { affineCode, affineParams, affineScale, affineZero, metaScale, metaZero } from '../quant';
 import { unpack8Codes } from '../bitpack';
-import { axpy, dot, scaleInPlace } from '../vec';
+import { axpy, dot, madd4, scaleInPlace } from '../vec';
 
 const TOKENS: i32 = 32;
 const META_OFFSET: i32 = 4;
@@ -97,8 +97,8 @@ function decodeRow(rec: usize, codes: usize, m: i32, t: i32, bit: u32, b: i32, c
     for (let c = 0; c < d; c += 8) {
       const o = dst + (<usize>c << 2);
       unpack8Codes(base, c, b, o);
-      v128.store(o, f32x4.add(f32x4.mul(v128.load(o), sv), zv));
-      v128.store(o, f32x4.add(f32x4.mul(v128.load(o, 16), sv), zv), 16);
+      v128.store(o, madd4(v128.load(o), sv, zv));
+      v128.store(o, madd4(v128.load(o, 16), sv, zv), 16);
     }
   } else {
     for (let c = 0; c < d; c++) {

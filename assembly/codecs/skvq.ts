@@ -11,7 +11,7 @@ import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../f16';
 import { placeQuery, placedCodes, unpack8Codes } from '../bitpack';
 import { metaScale, metaScale4, metaZero, metaZero4 } from '../quant';
 import { META_A, META_B, ROW } from '../scratch';
-import { axpyGroup, dotGroup, maxLanes, minLanes } from '../vec';
+import { axpyGroup, dotGroup, madd4, maxLanes, minLanes } from '../vec';
 
 const HEADER: i32 = 4;
 /** Element codes of one tile (TILE_TOKENS * MAX_HEAD_DIM) while encoding, + the last ternary word's padding. */
@@ -341,7 +341,7 @@ function decodeRowFast(tile: usize, codes: usize, t: i32, d: i32, levels: i32, C
   for (let p = 0; p < d; p += 4) {
     const o = <usize>p << 2;
     const ix = v128.load(IDX + (<usize>p << 2));
-    v128.store(ROW + o, f32x4.add(f32x4.mul(v128.load(ROW + o), i8x16.swizzle(scales, ix)), i8x16.swizzle(zeros, ix)));
+    v128.store(ROW + o, madd4(v128.load(ROW + o), i8x16.swizzle(scales, ix), i8x16.swizzle(zeros, ix)));
   }
 }
 
@@ -372,8 +372,8 @@ function blockScales(tile: usize, C: i32, m: i32): void {
 
 /** s + q0 . codes 0-3 + ... of one 16-channel stretch of a code row (one 2-bit word or two 4-bit words). */
 @inline function placedDot16(a: v128, q: usize, row: usize, bits: i32, k: i32): v128 {
-  if (bits == 2) return f32x4.add(a, f32x4.mul(v128.load(q), placedCodes(v128.load32_splat(row), k, 2)));
-  return f32x4.add(a, f32x4.mul(v128.load(q), placedCodes(v128.load32_splat(row + <usize>((k >> 1) << 2)), k & 1, 4)));
+  if (bits == 2) return madd4(v128.load(q), placedCodes(v128.load32_splat(row), k, 2), a);
+  return madd4(v128.load(q), placedCodes(v128.load32_splat(row + <usize>((k >> 1) << 2)), k & 1, 4), a);
 }
 
 function scoreSkvqFolded(tile: usize, codes: usize, qp: usize, d: i32, C: i32, m: i32, gs: usize, bits: i32, scores: usize): void {
@@ -421,14 +421,14 @@ function scoreSkvqFolded(tile: usize, codes: usize, qp: usize, d: i32, C: i32, m
   for (let t = 0; t < TILE_TOKENS; t++) {
     const ws = f32x4.mul(v128.load32_splat(w + (<usize>t << 2)), v128.load(SC + (<usize>(t / m) << 4)));
     const c = TILE_CODES + ((<usize>(t * d) << 2) + o);
-    a0 = f32x4.add(a0, f32x4.mul(i8x16.swizzle(ws, v128.load(ix)), v128.load(c)));
-    a1 = f32x4.add(a1, f32x4.mul(i8x16.swizzle(ws, v128.load(ix, 16)), v128.load(c, 16)));
-    a2 = f32x4.add(a2, f32x4.mul(i8x16.swizzle(ws, v128.load(ix, 32)), v128.load(c, 32)));
-    a3 = f32x4.add(a3, f32x4.mul(i8x16.swizzle(ws, v128.load(ix, 48)), v128.load(c, 48)));
-    a4 = f32x4.add(a4, f32x4.mul(i8x16.swizzle(ws, v128.load(ix, 64)), v128.load(c, 64)));
-    a5 = f32x4.add(a5, f32x4.mul(i8x16.swizzle(ws, v128.load(ix, 80)), v128.load(c, 80)));
-    a6 = f32x4.add(a6, f32x4.mul(i8x16.swizzle(ws, v128.load(ix, 96)), v128.load(c, 96)));
-    a7 = f32x4.add(a7, f32x4.mul(i8x16.swizzle(ws, v128.load(ix, 112)), v128.load(c, 112)));
+    a0 = madd4(i8x16.swizzle(ws, v128.load(ix)), v128.load(c), a0);
+    a1 = madd4(i8x16.swizzle(ws, v128.load(ix, 16)), v128.load(c, 16), a1);
+    a2 = madd4(i8x16.swizzle(ws, v128.load(ix, 32)), v128.load(c, 32), a2);
+    a3 = madd4(i8x16.swizzle(ws, v128.load(ix, 48)), v128.load(c, 48), a3);
+    a4 = madd4(i8x16.swizzle(ws, v128.load(ix, 64)), v128.load(c, 64), a4);
+    a5 = madd4(i8x16.swizzle(ws, v128.load(ix, 80)), v128.load(c, 80), a5);
+    a6 = madd4(i8x16.swizzle(ws, v128.load(ix, 96)), v128.load(c, 96), a6);
+    a7 = madd4(i8x16.swizzle(ws, v128.load(ix, 112)), v128.load(c, 112), a7);
   }
   v128.store(acc + o, a0); v128.store(acc + o, a1, 16); v128.store(acc + o, a2, 32); v128.store(acc + o, a3, 48);
   v128.store(acc + o, a4, 64); v128.store(acc + o, a5, 80); v128.store(acc + o, a6, 96); v128.store(acc + o, a7, 112);
@@ -445,7 +445,7 @@ function accumulateSkvqFolded(codes: usize, weights: usize, group: i32, d: i32, 
     for (let p = 0; p < d; p += 32) accumulateChunk8(acc, w, p, d, m);
     // zeros: sum_t w_t z_(block of t, group) per group, then to every position of the group
     let zs = f32x4.splat(0);
-    for (let t = 0; t < TILE_TOKENS; t++) zs = f32x4.add(zs, f32x4.mul(v128.load32_splat(w + (<usize>t << 2)), v128.load(ZE + (<usize>(t / m) << 4))));
+    for (let t = 0; t < TILE_TOKENS; t++) zs = madd4(v128.load32_splat(w + (<usize>t << 2)), v128.load(ZE + (<usize>(t / m) << 4)), zs);
     for (let p = 0; p < d; p += 4) {
       const o = <usize>p << 2;
       v128.store(acc + o, f32x4.add(v128.load(acc + o), i8x16.swizzle(zs, v128.load(IDX + o))));

@@ -8,6 +8,7 @@
  *   npm run bench:cpu -- --quick           # 4K only, few repeats (a smoke run)
  *   npm run bench:cpu -- --contexts 4096,32768 --shapes gqa --codecs fp32,kivi2 --out /tmp/x.json
  *   node build/bench/cpu-attention.js --wasm /tmp/other.wasm ...   # A/B a kernel build
+ *   node --experimental-wasm-relaxed-simd build/bench/cpu-attention.js ...  # the relaxed-SIMD build on Node 20
  *
  * Method (bench/README.md "CPU benchmark" says why):
  *  - Data: seeded LLaMA-like keys with outlier channels, Gaussian values and queries
@@ -30,6 +31,7 @@ import type { StreamCodec, StreamKind } from '../../ts/codecs/types.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { attendReference } from '../../ts/reference/attention.js';
 import { WasmBackend, loadKvpackWasm } from '../../ts/backends/wasm.js';
+import { chooseWasmBuild, WASM_BUILD_FILES } from '../../ts/backends/wasm-loader.js';
 import { WasmThreadsBackend } from '../../ts/backends/wasm-threads.js';
 import { WASM_KERNELS, wasmKernelsFor } from '../../ts/backends/wasm-kernels.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../../tests/helpers/data.js';
@@ -160,7 +162,7 @@ async function main(): Promise<void> {
       'pack-tokens': { type: 'string', default: '256' },
       'calib-tokens': { type: 'string', default: '256' },
       out: { type: 'string' },
-      /** Another kernel build (A/B of a kernel change); default build/kvpack.wasm. */
+      /** Another kernel build (A/B of a kernel change); default the loader's choice (chooseWasmBuild). */
       wasm: { type: 'string' },
     },
   });
@@ -183,7 +185,7 @@ async function main(): Promise<void> {
 
   const machine = describeMachine();
   const ort = await loadOrt();
-  const wasmPath = values.wasm ?? join(root, 'build', 'kvpack.wasm');
+  const wasmPath = values.wasm ?? join(root, 'build', WASM_BUILD_FILES[chooseWasmBuild()]);
   const wasmBytes = new Uint8Array(readFileSync(wasmPath));
   const backend = new WasmBackend(await loadKvpackWasm(wasmBytes));
   const wasm = backend.wasm;
@@ -191,6 +193,7 @@ async function main(): Promise<void> {
   const threaded = await WasmThreadsBackend.create({ wasm: wasmBytes, workerModule: pathToFileURL(join(root, 'dist', 'index.js')) });
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   log(`machine: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs, node ${machine.node}, onnxruntime-node ${ort.env.versions?.node ?? '?'}`);
+  log(`kernels: ${wasmPath} (${wasm.build} build)`);
 
   const ortRows: OrtRow[] = [];
   const rows: AttentionRow[] = [];
@@ -199,7 +202,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const result = () => ({
     date: new Date().toISOString(), machine, onnxruntimeNode: ort.env.versions?.node ?? null,
-    settings: { wasm: wasmPath, contexts, shapes, codecs: pairings.map((p) => p.label), quick, window: 0, sinks: 0, batch: 1, packTokens, calibTokens, tsMaxContext },
+    settings: { wasm: wasmPath, wasmBuild: wasm.build, contexts, shapes, codecs: pairings.map((p) => p.label), quick, window: 0, sinks: 0, batch: 1, packTokens, calibTokens, tsMaxContext },
     ort: ortRows, attention: rows, pack, skipped,
     targets: summarizeTargets(rows, pack),
     seconds: (performance.now() - started) / 1000,

@@ -1,15 +1,18 @@
 /**
  * The WASM module's host side: loading from bytes / a compiled module / the default location,
- * typed errors for bad bytes, and the arena that owns the module's memory above heap_base.
+ * typed errors for bad bytes, which build (base / relaxed SIMD) loads, and the arena that owns
+ * the module's memory above heap_base. Runs twice in npm test: as is, and with
+ * KVPACK_WASM_BUILD=relaxed (scripts/test-relaxed.mjs), where the default module must be relaxed.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { KvpackError } from '../../ts/errors.js';
 import { ATTEND_ARG, ATTEND_ARG_COUNT } from '../../ts/backends/wasm-abi.js';
 import { WasmArena } from '../../ts/backends/wasm-arena.js';
-import { defaultWasmBytes, loadKvpackWasm } from '../../ts/backends/wasm-loader.js';
+import { chooseWasmBuild, defaultWasmBytes, loadKvpackWasm, relaxedSimdSupported } from '../../ts/backends/wasm-loader.js';
 
 const bytes = readFileSync(new URL('../../build/kvpack.wasm', import.meta.url));
+const relaxedBytes = readFileSync(new URL('../../build/kvpack-relaxed.wasm', import.meta.url));
 
 describe('loadKvpackWasm', () => {
   it('loads from bytes, from a compiled module and from build/kvpack.wasm, each with its own memory', async () => {
@@ -31,6 +34,28 @@ describe('loadKvpackWasm', () => {
     const w = await loadKvpackWasm(bytes);
     expect(() => w.fn('encode_no_such_codec')).toThrowError(KvpackError);
     expect(() => w.ref('score_no_such_codec')).toThrowError(/no export 'score_no_such_codec'/);
+  });
+});
+
+describe('kernel builds: base and relaxed SIMD', () => {
+  it('takes relaxed where the runtime validates it, honours KVPACK_WASM_BUILD, refuses what cannot run', () => {
+    const relaxed = relaxedSimdSupported();
+    console.log(`relaxed SIMD here: ${relaxed}; KVPACK_WASM_BUILD=${process.env.KVPACK_WASM_BUILD ?? '(unset)'}`);
+    expect(chooseWasmBuild({})).toBe(relaxed ? 'relaxed' : 'base');
+    expect(chooseWasmBuild({ KVPACK_WASM_BUILD: ' auto ' })).toBe(relaxed ? 'relaxed' : 'base');
+    expect(chooseWasmBuild({ KVPACK_WASM_BUILD: 'BASE' })).toBe('base');
+    if (relaxed) expect(chooseWasmBuild({ KVPACK_WASM_BUILD: 'relaxed' })).toBe('relaxed');
+    else expect(() => chooseWasmBuild({ KVPACK_WASM_BUILD: 'relaxed' })).toThrowError(/KVPACK_WASM_BUILD=relaxed, but this runtime/);
+    expect(() => chooseWasmBuild({ KVPACK_WASM_BUILD: 'fma' })).toThrowError(KvpackError);
+    if (process.env.KVPACK_WASM_BUILD === 'relaxed') expect(relaxed).toBe(true); // the relaxed run really has it
+  });
+
+  it('each module reports its build; the default module is the chosen build', async () => {
+    expect((await loadKvpackWasm(bytes)).build).toBe('base');
+    if (relaxedSimdSupported()) expect((await loadKvpackWasm(relaxedBytes)).build).toBe('relaxed');
+    else await expect(loadKvpackWasm(relaxedBytes)).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+    expect((await loadKvpackWasm()).build).toBe(chooseWasmBuild());
+    expect(new Uint8Array(await defaultWasmBytes('relaxed'))).toEqual(new Uint8Array(relaxedBytes));
   });
 });
 

@@ -1,4 +1,5 @@
 import { KvpackError } from '../errors.js';
+import { processEnv } from '../util/env.js';
 import { TsBackend } from './ts-backend.js';
 import type { AttentionBackend, BackendName } from './types.js';
 
@@ -153,12 +154,6 @@ function resolveRequest(opts: ChooseOptions): BackendReport['requested'] {
     throw new KvpackError('BAD_PARAM', `must be one of ${BACKEND_ORDER.join(', ')} or auto, got '${env.KVPACK_BACKEND}'`, 'KVPACK_BACKEND');
   }
   return { name: raw as BackendName, source: 'env KVPACK_BACKEND' };
-}
-
-function processEnv(): Record<string, string | undefined> {
-  // Browsers have no process; Deno 2 and Bun provide process.env.
-  const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
-  return p?.env ?? {};
 }
 
 async function runProbe(name: BackendName, probe: BackendProbe | undefined, timeoutMs: number):

@@ -26,6 +26,8 @@ export interface KvpackWasmExports {
   attend_sequence(args: number): void;
   attend_arg_count(): number;
   attend_work_bytes(group: number, headDim: number): number;
+  /** 1 in build/kvpack-relaxed.wasm (fused multiply-adds), 0 in build/kvpack.wasm. */
+  relaxed_simd(): number;
   /** Codec kernels: encode_* (x, out, headDim, head, params) and score_* / accumulate_* ref getters. */
   [name: string]: unknown;
 }

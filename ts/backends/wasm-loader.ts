@@ -1,29 +1,49 @@
 import { KvpackError } from '../errors.js';
+import { processEnv } from '../util/env.js';
 import { ATTEND_ARG_COUNT, type KvpackWasmExports } from './wasm-abi.js';
 import { WasmArena } from './wasm-arena.js';
 
 /**
- * How build/kvpack.wasm travels with the library (docs/ARCHITECTURE.md "WASM kernels"):
- * 1. A bundle inlines it: scripts/build.mjs passes esbuild
- *    `define: { __KVPACK_WASM_BASE64__: JSON.stringify(base64 of build/kvpack.wasm) }`.
+ * How the kernel modules travel with the library (docs/ARCHITECTURE.md "WASM kernels"):
+ * 1. A bundle inlines them: scripts/build.mjs passes esbuild `define: { __KVPACK_WASM_BASE64__,
+ *    __KVPACK_WASM_RELAXED_BASE64__ }` (base64 of build/kvpack.wasm, build/kvpack-relaxed.wasm).
  *    One self-contained file then works in Node, Deno, Bun and browsers (no fetch of a side file,
- *    no bundler asset configuration for users); the module is ~15 KB, ~20 KB as base64.
- * 2. Unbundled (vitest, Deno running the .ts sources): read `build/kvpack.wasm` from the source
- *    tree, or `kvpack.wasm` next to the module, via node:fs (Node, Deno) or fetch (browsers).
+ *    no bundler asset configuration for users); each module is ~65 KB, ~88 KB as base64.
+ * 2. Unbundled (vitest, Deno running the .ts sources): read `build/<file>` from the source
+ *    tree, or `<file>` next to the module, via node:fs (Node, Deno) or fetch (browsers).
  * 3. Callers with their own bytes (a CDN, a custom build) pass them to loadKvpackWasm(bytes).
+ *
+ * Two builds of the same kernels (assembly/vec.ts madd4): 'base' needs WASM SIMD; 'relaxed' also
+ * uses relaxed SIMD's f32x4.relaxed_madd for the attention kernels' multiply-adds (fused where the
+ * CPU has FMA: 1.05-1.15x on x86, bench/README.md "Relaxed SIMD"; encoders are the same code in
+ * both, tile words identical). Without bytes the loader takes the relaxed build where the runtime
+ * validates it (Node >= 22, Deno, Chrome), else the base one; env KVPACK_WASM_BUILD=base|relaxed
+ * forces one (a forced build the runtime cannot run is BACKEND_UNAVAILABLE, not a fallback).
  */
 declare const __KVPACK_WASM_BASE64__: string | undefined;
+declare const __KVPACK_WASM_RELAXED_BASE64__: string | undefined;
 
-/** Where the unbundled sources look for the module, relative to this file. */
-const WASM_FILE_CANDIDATES = ['../../build/kvpack.wasm', './kvpack.wasm'];
+/** The two builds of the kernel module. */
+export type WasmBuild = 'base' | 'relaxed';
+export const WASM_BUILDS: readonly WasmBuild[] = ['base', 'relaxed'];
 
-let defaultModule: Promise<WebAssembly.Module> | undefined;
+/** File name of each build (in build/ of the source tree, or next to the module). */
+export const WASM_BUILD_FILES: Readonly<Record<WasmBuild, string>> = { base: 'kvpack.wasm', relaxed: 'kvpack-relaxed.wasm' };
+
+function inlinedBase64(build: WasmBuild): string | undefined {
+  if (build === 'base') return typeof __KVPACK_WASM_BASE64__ === 'string' ? __KVPACK_WASM_BASE64__ : undefined;
+  return typeof __KVPACK_WASM_RELAXED_BASE64__ === 'string' ? __KVPACK_WASM_RELAXED_BASE64__ : undefined;
+}
+
+const defaultModules = new Map<WasmBuild, Promise<WebAssembly.Module>>();
 
 /** One instantiated kernel module: its exports and an allocator over its memory. */
 export class KvpackWasm {
   readonly exports: KvpackWasmExports;
   readonly memory: WebAssembly.Memory;
   readonly arena: WasmArena;
+  /** Which build this is, as the module itself reports it (relaxed_simd export). */
+  readonly build: WasmBuild;
   private readonly refs = new Map<string, number>();
 
   constructor(instance: WebAssembly.Instance) {
@@ -35,6 +55,7 @@ export class KvpackWasm {
         `kvpack.wasm has ${n} attend arguments, ts/backends/wasm-abi.ts ${ATTEND_ARG_COUNT}: stale build? run npm run build:wasm`, 'wasm');
     }
     this.arena = new WasmArena(this.memory, this.exports.heap_base());
+    this.build = typeof this.exports.relaxed_simd === 'function' && this.exports.relaxed_simd() === 1 ? 'relaxed' : 'base';
   }
 
   /** A callable export, or BACKEND_UNAVAILABLE naming it (a table entry without its kernel). */
@@ -59,33 +80,61 @@ export class KvpackWasm {
 
 /**
  * Instantiate the kernel module. `source`: the .wasm bytes or a compiled module; without it the
- * inlined (bundle) or on-disk (sources) module is used, compiled once per process.
+ * inlined (bundle) or on-disk (sources) module of `chooseWasmBuild()` is used, compiled once per
+ * process and build.
  */
 export async function loadKvpackWasm(source?: BufferSource | WebAssembly.Module): Promise<KvpackWasm> {
   let module: WebAssembly.Module;
+  let build: WasmBuild | undefined;
   try {
     if (source instanceof WebAssembly.Module) module = source;
     else if (source !== undefined) module = await WebAssembly.compile(source);
-    else module = await (defaultModule ??= compileDefault());
+    else {
+      build = chooseWasmBuild();
+      let pending = defaultModules.get(build);
+      if (!pending) defaultModules.set(build, pending = compileDefault(build));
+      module = await pending;
+    }
   } catch (e) {
-    if (source === undefined) defaultModule = undefined; // let a later call retry
+    if (build !== undefined) defaultModules.delete(build); // let a later call retry
     if (e instanceof KvpackError) throw e;
-    throw new KvpackError('BACKEND_UNAVAILABLE', `cannot compile kvpack.wasm: ${(e as Error).message}`, 'wasm');
+    throw new KvpackError('BACKEND_UNAVAILABLE', `cannot compile ${build ? WASM_BUILD_FILES[build] : 'the kvpack module'}: ${(e as Error).message}`, 'wasm');
   }
   // no imports: the kernels never abort (built with noAssert) and own no host state
   const instance = await WebAssembly.instantiate(module, {});
   return new KvpackWasm(instance);
 }
 
-async function compileDefault(): Promise<WebAssembly.Module> {
-  return WebAssembly.compile(await defaultWasmBytes());
+async function compileDefault(build: WasmBuild): Promise<WebAssembly.Module> {
+  return WebAssembly.compile(await defaultWasmBytes(build));
 }
 
-/** The module bytes this build carries (see the header comment). */
-export async function defaultWasmBytes(): Promise<Uint8Array<ArrayBuffer>> {
-  if (typeof __KVPACK_WASM_BASE64__ === 'string') return base64ToBytes(__KVPACK_WASM_BASE64__);
+/**
+ * The build loadKvpackWasm() takes without bytes: env KVPACK_WASM_BUILD (base, relaxed, or auto
+ * = unset) in `env` (default: the process environment), else relaxed where relaxedSimdSupported().
+ * A forced build this runtime cannot run, or another value, throws (BACKEND_UNAVAILABLE /
+ * BAD_PARAM), so a run never measures a build it did not ask for.
+ */
+export function chooseWasmBuild(env: Record<string, string | undefined> = processEnv()): WasmBuild {
+  const raw = env.KVPACK_WASM_BUILD?.trim().toLowerCase();
+  if (raw === undefined || raw === '' || raw === 'auto') return relaxedSimdSupported() ? 'relaxed' : 'base';
+  if (!(WASM_BUILDS as readonly string[]).includes(raw)) {
+    throw new KvpackError('BAD_PARAM', `must be one of ${WASM_BUILDS.join(', ')} or auto, got '${env.KVPACK_WASM_BUILD}'`, 'KVPACK_WASM_BUILD');
+  }
+  if (raw === 'relaxed' && !relaxedSimdSupported()) {
+    throw new KvpackError('BACKEND_UNAVAILABLE',
+      'KVPACK_WASM_BUILD=relaxed, but this runtime does not validate relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd)', 'KVPACK_WASM_BUILD');
+  }
+  return raw as WasmBuild;
+}
+
+/** The module bytes of one build that this library carries (see the header comment). */
+export async function defaultWasmBytes(build: WasmBuild = 'base'): Promise<Uint8Array<ArrayBuffer>> {
+  const inlined = inlinedBase64(build);
+  if (inlined !== undefined) return base64ToBytes(inlined);
+  const file = WASM_BUILD_FILES[build];
   const errors: string[] = [];
-  for (const rel of WASM_FILE_CANDIDATES) {
+  for (const rel of [`../../build/${file}`, `./${file}`]) {
     const url = new URL(rel, import.meta.url);
     try {
       return await readUrl(url);
@@ -94,7 +143,7 @@ export async function defaultWasmBytes(): Promise<Uint8Array<ArrayBuffer>> {
     }
   }
   throw new KvpackError('BACKEND_UNAVAILABLE',
-    `kvpack.wasm not found (run npm run build:wasm, or pass the bytes to loadKvpackWasm): ${errors.join('; ')}`, 'wasm');
+    `${file} not found (run npm run build:wasm, or pass the bytes to loadKvpackWasm): ${errors.join('; ')}`, 'wasm');
 }
 
 async function readUrl(url: URL): Promise<Uint8Array<ArrayBuffer>> {
@@ -129,6 +178,24 @@ const SIMD_PROBE = new Uint8Array([
 export function wasmSimdSupported(): boolean {
   try {
     return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A 37-byte module whose one function is f32x4.relaxed_madd (0xfd 0x105) of its three v128
+ * parameters: WebAssembly.validate accepts it only where relaxed SIMD is enabled.
+ */
+const RELAXED_SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0,
+  10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11,
+]);
+
+/** True when this runtime validates relaxed SIMD (build/kvpack-relaxed.wasm can run). */
+export function relaxedSimdSupported(): boolean {
+  try {
+    return wasmSimdSupported() && WebAssembly.validate(RELAXED_SIMD_PROBE);
   } catch {
     return false;
   }

@@ -27,8 +27,8 @@ import { codecInfo, createCodec } from '../codecs/registry.js';
 import type { StreamCodec } from '../codecs/types.js';
 import { checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
-import { WasmBackend } from './wasm.js';
-import { defaultWasmBytes, loadKvpackWasm, wasmSimdSupported } from './wasm-loader.js';
+import { WasmBackend, wasmBuildLabel } from './wasm.js';
+import { chooseWasmBuild, defaultWasmBytes, KvpackWasm, loadKvpackWasm, wasmSimdSupported, type WasmBuild } from './wasm-loader.js';
 
 /** What a worker needs to rebuild a cache's shape and codecs (calibrated ones from their calibration). */
 interface CacheSpec {
@@ -244,8 +244,8 @@ export class WasmThreadsBackend implements AttentionBackend {
   private disposed = false;
   private queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(private readonly workers: NodeWorker[]) {
-    this.description = `WebAssembly SIMD (kvpack.wasm), ${workers.length} worker threads`;
+  private constructor(private readonly workers: NodeWorker[], build: WasmBuild) {
+    this.description = `${wasmBuildLabel(build)}), ${workers.length} worker threads`;
     for (const w of workers) {
       w.on('message', (msg) => {
         const r = msg as WorkerReply;
@@ -280,11 +280,13 @@ export class WasmThreadsBackend implements AttentionBackend {
     }
     let module: WebAssembly.Module;
     try {
-      module = opts.wasm instanceof WebAssembly.Module ? opts.wasm : await WebAssembly.compile(opts.wasm ?? await defaultWasmBytes());
+      module = opts.wasm instanceof WebAssembly.Module ? opts.wasm : await WebAssembly.compile(opts.wasm ?? await defaultWasmBytes(chooseWasmBuild()));
     } catch (e) {
       if (e instanceof KvpackError) throw e;
       throw new KvpackError('BACKEND_UNAVAILABLE', `cannot compile kvpack.wasm: ${(e as Error).message}`, 'wasm');
     }
+    // one instance here: the module's own report of its build (and its ABI check) before any worker starts
+    const { build } = new KvpackWasm(await WebAssembly.instantiate(module, {}));
     const boot = `import { parentPort, workerData } from 'node:worker_threads';
 const m = await import(workerData.url);
 await m.runWasmAttentionWorker(parentPort, workerData.wasm);
@@ -307,7 +309,7 @@ parentPort.postMessage({ id: 0 });`;
       await Promise.all(workers.map((w) => w.terminate()));
       throw e;
     }
-    return new WasmThreadsBackend(workers);
+    return new WasmThreadsBackend(workers, build);
   }
 
   get threads(): number {

@@ -7,13 +7,18 @@ import { checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
 import { ATTEND_ARG, ATTEND_ARG_COUNT } from './wasm-abi.js';
 import { wasmKernelsFor, type WasmKeyKernels, type WasmValueKernels } from './wasm-kernels.js';
-import { KvpackWasm, loadKvpackWasm, wasmSimdSupported } from './wasm-loader.js';
+import { chooseWasmBuild, KvpackWasm, loadKvpackWasm, relaxedSimdSupported, WASM_BUILD_FILES, wasmSimdSupported, type WasmBuild } from './wasm-loader.js';
 import { WasmTileEncoder, withWasmEncoder } from './wasm-encoder.js';
 
 /** Key scratch + value state of one KV head up to which each head gets its own (tile-major kernels). */
 const PER_HEAD_SCRATCH_BYTES = 4096;
 
-export { KvpackWasm, loadKvpackWasm, wasmSimdSupported };
+export { chooseWasmBuild, KvpackWasm, loadKvpackWasm, relaxedSimdSupported, wasmSimdSupported, type WasmBuild };
+
+/** The start of a WASM backend's description: which build runs ("... (kvpack-relaxed.wasm"). */
+export function wasmBuildLabel(build: WasmBuild): string {
+  return `WebAssembly SIMD${build === 'relaxed' ? ' + relaxed FMA' : ''} (${WASM_BUILD_FILES[build]}`;
+}
 
 /** One sequence's pages, sinks and tail as copied into WASM memory. */
 interface SeqMirror {
@@ -60,7 +65,7 @@ export class WasmBackend implements AttentionBackend {
   private disposed = false;
 
   constructor(readonly wasm: KvpackWasm) {
-    this.description = `WebAssembly SIMD (kvpack.wasm, ${(wasm.memory.buffer.byteLength / 1024) | 0} KiB memory at start)`;
+    this.description = `${wasmBuildLabel(wasm.build)}, ${(wasm.memory.buffer.byteLength / 1024) | 0} KiB memory at start)`;
     this.finalizer = new FinalizationRegistry((m) => this.releaseMirror(m));
   }
 
