@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { relaxedSimdSupported } from '../../ts/backends/wasm-loader.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const dist = join(root, 'dist');
@@ -35,7 +36,7 @@ const a = await wasm.attend(cache, [0], q, nHeads);
 const b = await new kv.TsBackend().attend(cache, [0], q, nHeads);
 let err = 0, norm = 0;
 for (let i = 0; i < a.length; i++) { err += (a[i] - b[i]) ** 2; norm += b[i] ** 2; }
-console.log(JSON.stringify({ rel: Math.sqrt(err / norm), codecs: kv.listCodecs().length, simd: kv.wasmSimdSupported() }));
+console.log(JSON.stringify({ rel: Math.sqrt(err / norm), codecs: kv.listCodecs().length, simd: kv.wasmSimdSupported(), build: wasm.wasm.build }));
 `;
 
 describe('dist bundle', () => {
@@ -64,23 +65,30 @@ describe('dist bundle', () => {
     expect(text.match(/(?:^|[;}\s])import\s*[^(]*?from\s*["']node:[^"']+["']/gm) ?? []).toEqual([]);
     expect(text.match(/(?:^|[;}\s])import\s*["']node:[^"']+["']/gm) ?? []).toEqual([]);
     expect(text).not.toContain('__KVPACK_WASM_BASE64__');
+    expect(text).not.toContain('__KVPACK_WASM_RELAXED_BASE64__');
   });
 
   it('runs from a bare directory in Node: WASM attention equals the TS backend', () => {
     const r = run(process.execPath, ['smoke.mjs'], {}, lonely);
     expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout.trim()) as { rel: number; codecs: number; simd: boolean };
+    const out = JSON.parse(r.stdout.trim()) as { rel: number; codecs: number; simd: boolean; build: string };
     expect(out.simd).toBe(true);
+    expect(out.build).toBe(relaxedSimdSupported() ? 'relaxed' : 'base'); // a child node without flags, like this one
     expect(out.codecs).toBeGreaterThanOrEqual(7);
     expect(out.rel).toBeLessThan(1e-5); // same decoded values, summation order only
   });
 
-  it('runs from a bare directory in Deno', () => {
-    const r = run(deno, ['run', '--allow-read', '--allow-env', 'smoke.mjs'], { XDG_RUNTIME_DIR: lonely }, lonely);
-    expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { rel: number; simd: boolean };
-    expect(out.simd).toBe(true);
-    expect(out.rel).toBeLessThan(1e-5);
+  it('runs from a bare directory in Deno, on the relaxed-SIMD build, with and without env access', () => {
+    // Deno's V8 validates relaxed SIMD by default: the inlined relaxed module runs there. Without
+    // --allow-env, process.env reads throw; the loader then takes its default instead of failing.
+    for (const perms of [['--allow-read', '--allow-env'], ['--no-prompt']]) {
+      const r = run(deno, ['run', ...perms, 'smoke.mjs'], { XDG_RUNTIME_DIR: lonely }, lonely);
+      expect(r.code, `${perms.join(' ')}: ${r.stderr}`).toBe(0);
+      const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { rel: number; simd: boolean; build: string };
+      expect(out.simd).toBe(true);
+      expect(out.build).toBe('relaxed');
+      expect(out.rel).toBeLessThan(1e-5);
+    }
   });
 
   it('backends: WASM runs from the bundle; WebGPU runs here unless KVPACK_ALLOW_NO_GPU=1', () => {

@@ -1,5 +1,5 @@
 import { KvpackError } from '../errors.js';
-import { processEnv } from '../util/env.js';
+import { envValue, processEnv } from '../util/env.js';
 import { TsBackend } from './ts-backend.js';
 import type { AttentionBackend, BackendName } from './types.js';
 
@@ -147,11 +147,11 @@ function resolveRequest(opts: ChooseOptions): BackendReport['requested'] {
     }
     return { name: opts.prefer, source: 'option' };
   }
-  const env = opts.env ?? processEnv();
-  const raw = env.KVPACK_BACKEND?.trim().toLowerCase();
+  const value = envValue(opts.env ?? processEnv(), 'KVPACK_BACKEND');
+  const raw = value?.trim().toLowerCase();
   if (raw === undefined || raw === '' || raw === 'auto') return undefined;
   if (!(BACKEND_ORDER as readonly string[]).includes(raw)) {
-    throw new KvpackError('BAD_PARAM', `must be one of ${BACKEND_ORDER.join(', ')} or auto, got '${env.KVPACK_BACKEND}'`, 'KVPACK_BACKEND');
+    throw new KvpackError('BAD_PARAM', `must be one of ${BACKEND_ORDER.join(', ')} or auto, got '${value}'`, 'KVPACK_BACKEND');
   }
   return { name: raw as BackendName, source: 'env KVPACK_BACKEND' };
 }

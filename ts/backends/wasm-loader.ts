@@ -1,5 +1,5 @@
 import { KvpackError } from '../errors.js';
-import { processEnv } from '../util/env.js';
+import { envValue, processEnv } from '../util/env.js';
 import { ATTEND_ARG_COUNT, type KvpackWasmExports } from './wasm-abi.js';
 import { WasmArena } from './wasm-arena.js';
 
@@ -111,15 +111,17 @@ async function compileDefault(build: WasmBuild): Promise<WebAssembly.Module> {
 
 /**
  * The build loadKvpackWasm() takes without bytes: env KVPACK_WASM_BUILD (base, relaxed, or auto
- * = unset) in `env` (default: the process environment), else relaxed where relaxedSimdSupported().
+ * = unset or unreadable) in `env` (default: the process environment), else relaxed where
+ * relaxedSimdSupported().
  * A forced build this runtime cannot run, or another value, throws (BACKEND_UNAVAILABLE /
  * BAD_PARAM), so a run never measures a build it did not ask for.
  */
 export function chooseWasmBuild(env: Record<string, string | undefined> = processEnv()): WasmBuild {
-  const raw = env.KVPACK_WASM_BUILD?.trim().toLowerCase();
+  const value = envValue(env, 'KVPACK_WASM_BUILD');
+  const raw = value?.trim().toLowerCase();
   if (raw === undefined || raw === '' || raw === 'auto') return relaxedSimdSupported() ? 'relaxed' : 'base';
   if (!(WASM_BUILDS as readonly string[]).includes(raw)) {
-    throw new KvpackError('BAD_PARAM', `must be one of ${WASM_BUILDS.join(', ')} or auto, got '${env.KVPACK_WASM_BUILD}'`, 'KVPACK_WASM_BUILD');
+    throw new KvpackError('BAD_PARAM', `must be one of ${WASM_BUILDS.join(', ')} or auto, got '${value}'`, 'KVPACK_WASM_BUILD');
   }
   if (raw === 'relaxed' && !relaxedSimdSupported()) {
     throw new KvpackError('BACKEND_UNAVAILABLE',
