@@ -1,5 +1,5 @@
 import { KvpackError } from '../errors.js';
-import { envValue, processEnv } from '../util/env.js';
+import { envChoice, processEnv } from '../util/env.js';
 import { TsBackend } from './ts-backend.js';
 import type { AttentionBackend, BackendName } from './types.js';
 
@@ -147,13 +147,8 @@ function resolveRequest(opts: ChooseOptions): BackendReport['requested'] {
     }
     return { name: opts.prefer, source: 'option' };
   }
-  const value = envValue(opts.env ?? processEnv(), 'KVPACK_BACKEND');
-  const raw = value?.trim().toLowerCase();
-  if (raw === undefined || raw === '' || raw === 'auto') return undefined;
-  if (!(BACKEND_ORDER as readonly string[]).includes(raw)) {
-    throw new KvpackError('BAD_PARAM', `must be one of ${BACKEND_ORDER.join(', ')} or auto, got '${value}'`, 'KVPACK_BACKEND');
-  }
-  return { name: raw as BackendName, source: 'env KVPACK_BACKEND' };
+  const name = envChoice(opts.env ?? processEnv(), 'KVPACK_BACKEND', BACKEND_ORDER);
+  return name && { name, source: 'env KVPACK_BACKEND' };
 }
 
 async function runProbe(name: BackendName, probe: BackendProbe | undefined, timeoutMs: number):

@@ -1,5 +1,5 @@
 import { KvpackError } from '../errors.js';
-import { envValue, processEnv } from '../util/env.js';
+import { envChoice, processEnv } from '../util/env.js';
 import { ATTEND_ARG_COUNT, type KvpackWasmExports } from './wasm-abi.js';
 import { WasmArena } from './wasm-arena.js';
 
@@ -117,21 +117,17 @@ async function compileDefault(build: WasmBuild): Promise<WebAssembly.Module> {
  * BAD_PARAM), so a run never measures a build it did not ask for.
  */
 export function chooseWasmBuild(env: Record<string, string | undefined> = processEnv()): WasmBuild {
-  const value = envValue(env, 'KVPACK_WASM_BUILD');
-  const raw = value?.trim().toLowerCase();
-  if (raw === undefined || raw === '' || raw === 'auto') return relaxedSimdSupported() ? 'relaxed' : 'base';
-  if (!(WASM_BUILDS as readonly string[]).includes(raw)) {
-    throw new KvpackError('BAD_PARAM', `must be one of ${WASM_BUILDS.join(', ')} or auto, got '${value}'`, 'KVPACK_WASM_BUILD');
-  }
-  if (raw === 'relaxed' && !relaxedSimdSupported()) {
+  const forced = envChoice(env, 'KVPACK_WASM_BUILD', WASM_BUILDS);
+  if (forced === undefined) return relaxedSimdSupported() ? 'relaxed' : 'base';
+  if (forced === 'relaxed' && !relaxedSimdSupported()) {
     throw new KvpackError('BACKEND_UNAVAILABLE',
       'KVPACK_WASM_BUILD=relaxed, but this runtime does not validate relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd)', 'KVPACK_WASM_BUILD');
   }
-  return raw as WasmBuild;
+  return forced;
 }
 
 /** The module bytes of one build that this library carries (see the header comment). */
-export async function defaultWasmBytes(build: WasmBuild = 'base'): Promise<Uint8Array<ArrayBuffer>> {
+export async function defaultWasmBytes(build: WasmBuild): Promise<Uint8Array<ArrayBuffer>> {
   const inlined = inlinedBase64(build);
   if (inlined !== undefined) return base64ToBytes(inlined);
   const file = WASM_BUILD_FILES[build];

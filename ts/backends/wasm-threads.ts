@@ -245,7 +245,7 @@ export class WasmThreadsBackend implements AttentionBackend {
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly workers: NodeWorker[], build: WasmBuild) {
-    this.description = `${wasmBuildLabel(build)}), ${workers.length} worker threads`;
+    this.description = `${wasmBuildLabel(build)}, ${workers.length} worker threads`;
     for (const w of workers) {
       w.on('message', (msg) => {
         const r = msg as WorkerReply;

@@ -15,9 +15,9 @@ const PER_HEAD_SCRATCH_BYTES = 4096;
 
 export { chooseWasmBuild, KvpackWasm, loadKvpackWasm, relaxedSimdSupported, wasmSimdSupported, type WasmBuild };
 
-/** The start of a WASM backend's description: which build runs ("... (kvpack-relaxed.wasm"). */
-export function wasmBuildLabel(build: WasmBuild): string {
-  return `WebAssembly SIMD${build === 'relaxed' ? ' + relaxed FMA' : ''} (${WASM_BUILD_FILES[build]}`;
+/** A WASM backend's description: which build runs, then `detail` inside the parentheses. */
+export function wasmBuildLabel(build: WasmBuild, detail?: string): string {
+  return `WebAssembly SIMD${build === 'relaxed' ? ' + relaxed FMA' : ''} (${WASM_BUILD_FILES[build]}${detail ? `, ${detail}` : ''})`;
 }
 
 /** One sequence's pages, sinks and tail as copied into WASM memory. */
@@ -65,7 +65,7 @@ export class WasmBackend implements AttentionBackend {
   private disposed = false;
 
   constructor(readonly wasm: KvpackWasm) {
-    this.description = `${wasmBuildLabel(wasm.build)}, ${(wasm.memory.buffer.byteLength / 1024) | 0} KiB memory at start)`;
+    this.description = wasmBuildLabel(wasm.build, `${(wasm.memory.buffer.byteLength / 1024) | 0} KiB memory at start`);
     this.finalizer = new FinalizationRegistry((m) => this.releaseMirror(m));
   }
 

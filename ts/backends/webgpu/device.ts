@@ -1,5 +1,6 @@
 import { KvpackError } from '../../errors.js';
 import { noteAdapterInfo } from './subgroups.js';
+import { processEnv } from '../../util/env.js';
 
 /**
  * GPU device acquisition for every runtime kvpack runs in: browsers and Deno expose
@@ -121,10 +122,10 @@ async function nodeDawnSources(): Promise<AdapterSource[]> {
   }
   const g = globalThis as Record<string, unknown>;
   for (const [k, v] of Object.entries(mod.globals)) if (g[k] === undefined) g[k] = v;
-  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
-  if (env && env.EGL_PLATFORM === undefined) env.EGL_PLATFORM = 'surfaceless';
+  const env = processEnv();
+  if (env.EGL_PLATFORM === undefined) env.EGL_PLATFORM = 'surfaceless';
   return [
-    ...(env?.KVPACK_DAWN_SKIP_DEFAULT || env?.KVPACK_DAWN === 'opengl' ? [] : [{ gpu: () => mod.create([]), label: 'Dawn default backend', adapterOptions: {} }]),
+    ...(env.KVPACK_DAWN_SKIP_DEFAULT || env.KVPACK_DAWN === 'opengl' ? [] : [{ gpu: () => mod.create([]), label: 'Dawn default backend', adapterOptions: {} }]),
     { gpu: () => mod.create(['backend=opengl']), label: 'Dawn opengl, compatibility', adapterOptions: { featureLevel: 'compatibility' } },
   ];
 }
