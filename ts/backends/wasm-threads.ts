@@ -29,6 +29,7 @@ import { checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
 import { WasmBackend, wasmBuildLabel } from './wasm.js';
 import { chooseWasmBuild, defaultWasmBytes, KvpackWasm, loadKvpackWasm, wasmSimdSupported, type WasmBuild } from './wasm-loader.js';
+import { importNode } from '../util/node-import.js';
 
 /** What a worker needs to rebuild a cache's shape and codecs (calibrated ones from their calibration). */
 interface CacheSpec {
@@ -266,8 +267,8 @@ export class WasmThreadsBackend implements AttentionBackend {
     let wt: { Worker: new (url: URL, opts: unknown) => NodeWorker };
     let os: { availableParallelism?: () => number; cpus: () => unknown[] };
     try {
-      wt = await import('node:worker_threads') as unknown as typeof wt;
-      os = await import('node:os') as unknown as typeof os;
+      wt = await importNode<typeof wt>('worker_threads');
+      os = await importNode<typeof os>('os');
     } catch {
       throw new KvpackError('BACKEND_UNAVAILABLE', 'worker threads need Node (node:worker_threads); use the single-threaded WASM backend', 'threads');
     }
