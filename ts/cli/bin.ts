@@ -6,6 +6,7 @@ const io = {
   out: (s: string) => { process.stdout.write(s); },
   err: (s: string) => { process.stderr.write(s); },
   env: process.env,
+  errIsTty: process.stderr.isTTY === true,
 };
 main(process.argv.slice(2), io).then(
   (code) => { process.exitCode = code; },
