@@ -17,7 +17,7 @@ import { haveRuntime, recordRuntime, root, RUNTIMES, runLimited } from './record
 const present = haveRuntime('chromium');
 const example = join(root, 'examples', 'browser');
 
-interface Conf { passed: number; failed: number; description?: string; build?: string; error?: string; results?: { name: string; pass: boolean; err: number }[] }
+interface Conf { passed: number; failed: number; description?: string; build?: string; error?: string; results?: { name: string; pass: boolean; err: number; ms: number }[] }
 
 /** PNG (8-bit RGB/RGBA, non-interlaced, as Chromium writes) -> number of distinct colours in a sample and share of non-white pixels. */
 function pngStats(png: Buffer): { colours: number; nonWhite: number } {
@@ -112,7 +112,7 @@ describe.skipIf(!present)('Chromium (headless)', () => {
     await page.close();
     expect(out.fatal).toBeUndefined();
     for (const k of ['wasm', 'webgpu'] as const) {
-      const c = out[k] as Conf & { results?: { ms: number }[] };
+      const c = out[k] as Conf;
       console.log(`chromium ${k}: ${c.description ?? c.error}\n${(c.results ?? []).map((r) => `  ${r.pass ? 'pass' : 'FAIL'} ${r.name} err ${r.err.toExponential(2)} ${r.ms} ms`).join('\n')}`);
     }
     const wasm = out.wasm as Conf;

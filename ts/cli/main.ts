@@ -13,6 +13,7 @@ export function generalUsage(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}${c.summary}`),
     '',
     'env: KVPACK_BACKEND=webgpu|wasm|ts forces an attention backend',
+    '--verbose (or env KVPACK_VERBOSE=1): also show the GPU driver\'s own warnings (Dawn adapter messages)',
   ].join('\n');
 }
 
