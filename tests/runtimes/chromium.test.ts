@@ -123,7 +123,7 @@ describe.skipIf(!present)('Chromium (headless)', () => {
     expect(gpu.error, 'WebGPU in headless Chromium (SwiftShader with --enable-unsafe-webgpu)').toBeUndefined();
     expect(gpu.failed, JSON.stringify(gpu.results?.filter((r) => !r.pass))).toBe(0);
     expect(gpu.passed).toBe(4);
-    const v = String(out.version);
+    const v = version.replace(/^\D+\//, ''); // browser.version(): HeadlessChrome/156.0.8078.73 (the UA says 156.0.0.0)
     recordRuntime({ runtime: 'chromium', version: v, backend: 'wasm', status: 'pass', detail: `${wasm.description}; ${wasm.passed} cases`, test: 'tests/runtimes/chromium.test.ts' });
     recordRuntime({ runtime: 'chromium', version: v, backend: 'webgpu', status: 'pass', detail: `${gpu.description}; ${gpu.passed} cases (headless, --enable-unsafe-webgpu)`, test: 'tests/runtimes/chromium.test.ts' });
   });

@@ -45,7 +45,7 @@ describe.skipIf(!present)('workerd edge worker', () => {
   beforeAll(async () => {
     const b = runLimited(process.execPath, [join(example, 'build.mjs')], { cwd: root, timeoutMs: 60_000 });
     expect(b.code, b.stderr).toBe(0);
-    version = runLimited(RUNTIMES.workerd.path, ['--version'], { timeoutMs: 20_000 }).stdout.trim();
+    version = runLimited(RUNTIMES.workerd.path, ['--version'], { timeoutMs: 20_000 }).stdout.trim().replace(/^workerd\s*/, '');
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     proc = spawn(RUNTIMES.workerd.path, ['serve', 'config.capnp', '--socket-addr', `http=127.0.0.1:${port}`],
