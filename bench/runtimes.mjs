@@ -7,7 +7,7 @@
  * stands still during a request, so the client times requests of R attentions against requests
  * of none). Prints a table with each runtime's ratio to Node and writes bench/results/runtimes.json.
  * Needs `npm run build` first; Chromium from Debian (`chromium`, or env KVPACK_CHROMIUM).
- * Usage: node bench/runtimes.mjs [--steps 30] [--only node,bun,...]
+ * Usage: node bench/runtimes.mjs [--steps 30] [--only node,bun,...] [--write (the README table)]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -114,13 +114,24 @@ for (const name of only) {
 }
 const node = rows.find((r) => r.runtime === 'node' && r.msPerStep);
 const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores`;
+const table = [
+  '| runtime | version | WASM build | ms/step | vs Node |',
+  '| --- | --- | --- | ---: | ---: |',
+  ...rows.map((r) => {
+    if (r.error) return `| ${r.runtime} | - | - | failed: ${r.error.split('\n')[0]} | - |`;
+    const build = /relaxed/.test(r.backend) ? 'relaxed SIMD' : 'SIMD';
+    return `| ${r.runtime} | ${r.version} | ${build} | ${r.msPerStep.toFixed(2)} | ${node ? (r.msPerStep / node.msPerStep).toFixed(2) + 'x' : '-'} |`;
+  }),
+  '',
+  `${new Date().toISOString().slice(0, 10)}, ${machine}, ${steps} timed steps per runtime in one run${rows.some((r) => r.note) ? '; workerd ' + rows.find((r) => r.note).note : ''}.`,
+].join('\n');
 console.log(`decode step, WASM SIMD backend, workload examples/edge-worker/workload.js (2048 tokens, 16q/4kv x 128, kivi2/kivi2); ${machine}`);
-console.log('| runtime | version | build | ms/step | vs Node |');
-console.log('| --- | --- | --- | ---: | ---: |');
-for (const r of rows) {
-  if (r.error) { console.log(`| ${r.runtime} | - | - | failed: ${r.error.split('\n')[0]} | - |`); continue; }
-  const build = /relaxed/.test(r.backend) ? 'relaxed SIMD' : 'SIMD';
-  console.log(`| ${r.runtime} | ${r.version} | ${build} | ${r.msPerStep.toFixed(2)} | ${node ? (r.msPerStep / node.msPerStep).toFixed(2) + 'x' : '-'} |`);
+console.log(table);
+if (process.argv.includes('--write')) {
+  const { readFileSync } = await import('node:fs');
+  const readme = join(root, 'README.md');
+  const re = /<!-- runtime-bench:start -->[\s\S]*?<!-- runtime-bench:end -->/;
+  writeFileSync(readme, readFileSync(readme, 'utf8').replace(re, `<!-- runtime-bench:start -->\n${table}\n<!-- runtime-bench:end -->`));
 }
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 writeFileSync(join(root, 'bench', 'results', 'runtimes.json'), JSON.stringify({ tool: 'bench/runtimes.mjs', date: new Date().toISOString(), machine, steps, rows }, null, 2) + '\n');
