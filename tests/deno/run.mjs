@@ -23,8 +23,13 @@ const scripts = readdirSync(here).filter((f) => f.endsWith('.ts')).sort();
 let failed = 0;
 for (const s of scripts) {
   console.log(`deno: ${s}`);
-  const r = spawnSync(deno, ['run', '-A', '--sloppy-imports', join(here, s), ...process.argv.slice(2)], { cwd: root, env, stdio: 'inherit' });
-  if (r.error) {
+  // a time limit per script: wgpu's requestAdapter can hang where no Vulkan driver answers
+  const r = spawnSync(deno, ['run', '-A', '--sloppy-imports', join(here, s), ...process.argv.slice(2)],
+    { cwd: root, env, stdio: 'inherit', timeout: 300_000, killSignal: 'SIGKILL' });
+  if (r.error?.code === 'ETIMEDOUT') {
+    console.error(`deno: ${s} ran past 300 s and was killed`);
+    failed++;
+  } else if (r.error) {
     console.error(`deno: cannot run ${deno}: ${r.error.message}`);
     failed++;
   } else if (r.status !== 0) {

@@ -75,6 +75,9 @@ describe.skipIf(!present)('workerd edge worker', () => {
     const wl = await import(pathToFileURL(join(example, 'workload.js')).href);
     const cache = wl.buildCache(kv);
     expect((info.cache as { tokens: number }).tokens).toBe(cache.length(0));
+    // where the package can serialize, the worker must have restored the bundled bytes, not rebuilt
+    if (typeof kv.PackedKvCache.prototype.serialize === 'function') expect(String(info.restoredFrom)).toMatch(/^cache\.bin \(\d+ bytes/);
+    else expect(String(info.restoredFrom)).toMatch(/^built in the worker/);
     for (let step = 0; step < REQUESTS; step++) {
       const q: Float32Array = wl.decodeQuery(step);
       const res = await fetchJson(`${base}/attend`, { method: 'POST', body: JSON.stringify({ q: Array.from(q) }) });
