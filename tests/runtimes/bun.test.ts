@@ -36,7 +36,7 @@ describe.skipIf(!present)('Bun', () => {
     expect(out.probe.find((p) => p.name === 'wasm')?.ok).toBe(true);
     recordRuntime({ runtime: 'bun', version: out.version, backend: 'wasm', status: 'pass',
       detail: `${out.description}; ${out.passed} cases`, test: 'tests/runtimes/bun.test.ts, package.test.ts' });
-  });
+  }, 300_000);
 
   it('WebGPU (Dawn addon) with EGL_PLATFORM=surfaceless set before start: the conformance subset', () => {
     // KVPACK_DAWN=opengl: Mesa's GL (llvmpipe) adapter directly, as bench/gpu does
@@ -53,7 +53,7 @@ describe.skipIf(!present)('Bun', () => {
     expect(out.passed).toBeGreaterThanOrEqual(7);
     recordRuntime({ runtime: 'bun', version: out.version, backend: 'webgpu', status: 'pass',
       detail: `${out.adapter}; ${out.passed} cases; needs EGL_PLATFORM in the environment before Bun starts on a machine without a display`, test: 'tests/runtimes/bun.test.ts' });
-  });
+  }, 300_000);
 
   it('without EGL_PLATFORM in its environment, the WebGPU failure says why (Bun env writes do not reach getenv)', () => {
     const r = runBun('webgpu-smoke.mjs', { EGL_PLATFORM: undefined, KVPACK_DAWN: 'opengl', WAYLAND_DISPLAY: undefined, DISPLAY: undefined });
@@ -61,5 +61,5 @@ describe.skipIf(!present)('Bun', () => {
     // a machine with a real display or GPU finds an adapter anyway: then there is nothing to explain
     if (out.adapter) return;
     expect(out.error).toMatch(/Bun: EGL_PLATFORM=surfaceless set inside the process does not reach Dawn's EGL/);
-  });
+  }, 300_000);
 });

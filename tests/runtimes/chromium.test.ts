@@ -126,7 +126,7 @@ describe.skipIf(!present)('Chromium (headless)', () => {
     const v = version.replace(/^\D+\//, ''); // browser.version(): HeadlessChrome/156.0.8078.73 (the UA says 156.0.0.0)
     recordRuntime({ runtime: 'chromium', version: v, backend: 'wasm', status: 'pass', detail: `${wasm.description}; ${wasm.passed} cases`, test: 'tests/runtimes/chromium.test.ts' });
     recordRuntime({ runtime: 'chromium', version: v, backend: 'webgpu', status: 'pass', detail: `${gpu.description}; ${gpu.passed} cases (headless, --enable-unsafe-webgpu)`, test: 'tests/runtimes/chromium.test.ts' });
-  });
+  }, 300_000);
 
   it('the example page runs the demo and draws the table and the plots (screenshot not blank)', async () => {
     const page = await open('index.html?tokens=512&heads=8&kvHeads=2&headDim=64&steps=2',
@@ -149,5 +149,5 @@ describe.skipIf(!present)('Chromium (headless)', () => {
     expect(stats.nonWhite).toBeGreaterThan(0.02); // text, table borders, bars
     expect(stats.colours).toBeGreaterThan(8); // the plot's blue and green, greys, anti-aliasing
     expect(version).toMatch(/Chrom/);
-  });
+  }, 300_000);
 });

@@ -25,5 +25,5 @@ describe('Node WebGPU from the bundle', () => {
     expect(out.failed).toBe(0);
     expect(out.passed).toBeGreaterThanOrEqual(7);
     recordRuntime({ runtime: 'node', version: out.version, backend: 'webgpu', status: 'pass', detail: `${out.adapter}; ${out.passed} cases`, test: 'tests/runtimes/node-webgpu.test.ts' });
-  });
+  }, 200_000);
 });

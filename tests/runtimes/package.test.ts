@@ -55,7 +55,7 @@ describe('npm package installed from its tarball', () => {
       expect(existsSync(join(pkg, f)), f).toBe(true);
     }
     expect(readdirSync(join(dir, 'node_modules')).filter((d) => !d.startsWith('.'))).toEqual(['kvpack']);
-  });
+  }, 300_000);
 
   it('Node: inline module and the precompiled kvpack/wasm/<build> file', () => {
     const inline = smoke(process.execPath, ['smoke.mjs', 'kvpack']);
@@ -64,7 +64,7 @@ describe('npm package installed from its tarball', () => {
     expect(pre.build).toBe(inline.build);
     recordRuntime({ runtime: 'node', version: inline.version, backend: 'wasm', status: 'pass',
       detail: `${inline.description}; ${inline.passed} cases (inline) + ${pre.passed} (precompiled file)`, test: 'tests/runtimes/package.test.ts' });
-  });
+  }, 300_000);
 
   it('Deno: the installed package (relaxed build), inline and precompiled', () => {
     if (!haveRuntime('deno')) return;
@@ -75,7 +75,7 @@ describe('npm package installed from its tarball', () => {
     expect(pre.build).toBe('relaxed');
     recordRuntime({ runtime: 'deno', version: inline.version, backend: 'wasm', status: 'pass',
       detail: `${inline.description}; ${inline.passed} cases (inline) + ${pre.passed} (precompiled file)`, test: 'tests/runtimes/package.test.ts' });
-  });
+  }, 300_000);
 
   it('Bun (--no-install): the installed package; its probe reports webgpu missing instead of installing it', () => {
     if (!haveRuntime('bun')) return;
@@ -87,5 +87,5 @@ describe('npm package installed from its tarball', () => {
     expect(webgpu.ok).toBe(false);
     expect(webgpu.reason).toMatch(/webgpu/i);
     expect(existsSync(join(dir, 'node_modules', 'webgpu'))).toBe(false);
-  });
+  }, 300_000);
 });

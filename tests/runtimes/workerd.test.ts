@@ -97,5 +97,5 @@ describe.skipIf(!present)('workerd edge worker', () => {
     recordRuntime({ runtime: 'workerd', version, backend: 'wasm', status: 'pass',
       detail: `${String(info.description)}; module imported as a workerd wasm module; cache ${String(info.restoredFrom).split(' (')[0]}`,
       test: 'tests/runtimes/workerd.test.ts' });
-  });
+  }, 200_000);
 });
