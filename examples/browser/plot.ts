@@ -36,9 +36,19 @@ function scatter(rows: readonly DemoRow[]): string {
   parts.push(`<line x1="${M.l}" x2="${W - M.r}" y1="${H - M.b}" y2="${H - M.b}" stroke="#333"/>`,
     `<line x1="${M.l}" x2="${M.l}" y1="${M.t}" y2="${H - M.b}" stroke="#333"/>`,
     `<text x="${W / 2}" y="${H - 6}" text-anchor="middle" font-size="12">bits per element (incl. metadata)</text>`);
-  for (const r of pts) {
-    parts.push(`<circle cx="${x(r.effectiveBits)}" cy="${y(r.relError)}" r="4" fill="#1f6feb"/>`,
-      `<text x="${x(r.effectiveBits) + 6}" y="${y(r.relError) - 5}" font-size="10">${esc(r.label)}</text>`);
+  // labels placed greedily next to their point, avoiding those already placed
+  const placed: { x0: number; x1: number; y: number }[] = [];
+  for (const r of [...pts].sort((a, b) => y(a.relError) - y(b.relError))) {
+    const px = x(r.effectiveBits);
+    const py = y(r.relError);
+    const w = r.label.length * 5.6;
+    // right-above, right-below, left-above, left-below of the point; the first free one wins
+    const spots = [[px + 6, py - 5], [px + 6, py + 12], [px - 6 - w, py - 5], [px - 6 - w, py + 12]] as const;
+    const free = spots.find(([lx, ly]) => lx > M.l && !placed.some((p) => Math.abs(p.y - ly) < 11 && lx < p.x1 && lx + w > p.x0));
+    const [lx, ly] = free ?? spots[0];
+    placed.push({ x0: lx, x1: lx + w, y: ly });
+    parts.push(`<circle cx="${px}" cy="${py}" r="4" fill="#1f6feb"/>`,
+      `<text x="${lx}" y="${ly}" font-size="10">${esc(r.label)}</text>`);
   }
   parts.push('</svg>');
   return parts.join('');
