@@ -39,7 +39,7 @@ export function seedFiles(): Uint8Array[] {
   for (let i = 0; i < 12; i++) fill(qaq, 6, 10 + i);
   const q4 = new PackedKvCache({ nKvHeads: 1, headDim: 8, key: 'q4_0', value: 'q8_0' });
   fill(q4, 33, 7);
-  return [kivi.serialize(), skvq.serialize(), cq.serialize(), qaq.serialize(), serializeCaches([q4, qaq, kivi])];
+  return [kivi.serialize(), skvq.serialize(), cq.serialize(), qaq.serialize(), serializeCaches([q4, qaq, kivi], { meta: { prompt: 'fuzz', tokens: [1, 2, 3], f: new Float32Array([1.5, -0]) } })];
 }
 
 interface Section { at: number; tag: string; len: number }

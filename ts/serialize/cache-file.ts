@@ -98,11 +98,14 @@ export function preambleChunk(): Uint8Array {
   return b;
 }
 
-export function fileChunks(layers: number): Uint8Array[] {
+/** Preamble, FILE section and, when `meta` is given, the META section (one plain value, e.g. the prompt). */
+export function fileChunks(layers: number, meta?: unknown): Uint8Array[] {
   if (!Number.isInteger(layers) || layers < 1 || layers > MAX_SAVED_LAYERS) {
     throw new KvpackError('BAD_PARAM', `must be 1..${MAX_SAVED_LAYERS} caches, got ${layers}`, 'caches');
   }
-  return [preambleChunk(), ...sectionChunks('FILE', [u32s(FORMAT_VERSION, layers, 0, 0)])];
+  const out = [preambleChunk(), ...sectionChunks('FILE', [u32s(FORMAT_VERSION, layers, 0, 0)])];
+  if (meta !== undefined) out.push(...sectionChunks('META', [encodeValue(meta, 'meta')]));
+  return out;
 }
 
 export function endChunks(): Uint8Array[] {
@@ -179,8 +182,8 @@ export function qaqSequenceChunks(l: QaqLayerData, s: QaqSequenceData): Uint8Arr
 }
 
 /** Every chunk of a file holding `layers`, in order. */
-export function* layersChunks(layers: readonly LayerData[]): Generator<Uint8Array> {
-  yield* fileChunks(layers.length);
+export function* layersChunks(layers: readonly LayerData[], meta?: unknown): Generator<Uint8Array> {
+  yield* fileChunks(layers.length, meta);
   for (const l of layers) {
     if (l.kind === 'packed') {
       yield* packedLayerChunks(l, l.sequences.length);
@@ -210,7 +213,7 @@ export function concatChunks(chunks: Iterable<Uint8Array>): Uint8Array {
 export interface SectionInfo { tag: string; bytes: number; layer?: number; seq?: number }
 export interface ReadObserver { section?(info: SectionInfo): void }
 
-export interface ParsedFile { version: number; tileFormatVersion: number; layers: LayerData[] }
+export interface ParsedFile { version: number; tileFormatVersion: number; layers: LayerData[]; meta?: unknown }
 
 function readF32(bytes: Uint8Array): Float32Array {
   const a = new Float32Array(bytes.length / 4);
@@ -241,15 +244,29 @@ export function* parseFile(obs: ReadObserver = {}): Pull<ParsedFile> {
   const nLayers = fr.u32In('layers', 1, MAX_SAVED_LAYERS);
   if (fr.u32('flags') !== 0 || fr.u32('reserved') !== 0) throw corrupt('file.flags', 'must be 0 in version 1');
   const layers: LayerData[] = [];
-  for (let li = 0; li < nLayers; li++) layers.push(yield* parseLayer(li, obs));
+  // an optional META section, then the layers
+  const first = yield* pullSection(['META', 'LAYR'], 'layer[0]', MAX_HEADER_SECTION);
+  let meta: unknown;
+  let pending: Uint8Array | undefined = first.payload;
+  if (first.tag === 'META') {
+    obs.section?.({ tag: 'META', bytes: first.payload.length });
+    const mr = new ByteReader(first.payload, 'meta');
+    meta = readValue(mr, 'value');
+    mr.end();
+    pending = undefined;
+  }
+  for (let li = 0; li < nLayers; li++) {
+    layers.push(yield* parseLayer(li, obs, pending));
+    pending = undefined;
+  }
   const end = yield* pullSection(['END '], 'end', 0, 0);
   obs.section?.({ tag: 'END ', bytes: end.payload.length });
-  return { version, tileFormatVersion, layers };
+  return { version, tileFormatVersion, layers, ...(meta !== undefined ? { meta } : {}) };
 }
 
-function* parseLayer(li: number, obs: ReadObserver): Pull<LayerData> {
+function* parseLayer(li: number, obs: ReadObserver, already?: Uint8Array): Pull<LayerData> {
   const where = `layer[${li}]`;
-  const { payload } = yield* pullSection(['LAYR'], where, MAX_HEADER_SECTION);
+  const payload = already ?? (yield* pullSection(['LAYR'], where, MAX_HEADER_SECTION)).payload;
   obs.section?.({ tag: 'LAYR', bytes: payload.length, layer: li });
   const r = new ByteReader(payload, where);
   const kind = r.u32In('kind', KIND_PACKED, KIND_QAQ);

@@ -22,14 +22,19 @@ function layerData(c: SavableCache, i: number): LayerData {
   throw new KvpackError('BAD_PARAM', 'must be a PackedKvCache or QaqKvCache (GpuKvCache: await its serialize())', `caches[${i}]`);
 }
 
+export interface SerializeCachesOptions {
+  /** A plain value saved with the caches (META section), e.g. the prompt tokens; see loadSavedCaches. */
+  meta?: unknown;
+}
+
 /** Chunks of one file holding every cache (e.g. one per model layer), in order. */
-export function* serializeCachesChunks(caches: readonly SavableCache[]): Generator<Uint8Array> {
-  yield* layersChunks(caches.map(layerData));
+export function* serializeCachesChunks(caches: readonly SavableCache[], options: SerializeCachesOptions = {}): Generator<Uint8Array> {
+  yield* layersChunks(caches.map(layerData), options.meta);
 }
 
 /** One file holding every cache (e.g. one per model layer), in order. */
-export function serializeCaches(caches: readonly SavableCache[]): Uint8Array {
-  return concatChunks(serializeCachesChunks(caches));
+export function serializeCaches(caches: readonly SavableCache[], options: SerializeCachesOptions = {}): Uint8Array {
+  return concatChunks(serializeCachesChunks(caches, options));
 }
 
 export interface DeserializeCachesOptions {
@@ -43,6 +48,12 @@ function build(layers: LayerData[], o: DeserializeCachesOptions): SavableCache[]
 /** Every cache of a file written by serializeCaches (or a cache's serialize()). */
 export function deserializeCaches(bytes: Uint8Array, options: DeserializeCachesOptions = {}): SavableCache[] {
   return build(pullSync(bytes, parseFile()).layers, options);
+}
+
+/** The caches and the META value of a file written by serializeCaches. */
+export function loadSavedCaches(bytes: Uint8Array, options: DeserializeCachesOptions = {}): { caches: SavableCache[]; meta: unknown } {
+  const f = pullSync(bytes, parseFile());
+  return { caches: build(f.layers, options), meta: f.meta };
 }
 
 export async function deserializeCachesFrom(source: ChunkSource, options: DeserializeCachesOptions = {}): Promise<SavableCache[]> {

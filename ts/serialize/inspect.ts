@@ -10,6 +10,8 @@ export interface CacheInspection {
   status: 'ok' | 'corrupt' | 'unsupported';
   error?: { code: string; field?: string; message: string };
   version?: number;
+  /** The META value (kvpack generate: the prompt and codec), when the file has one. */
+  meta?: unknown;
   sections: { tag: string; count: number; bytes: number }[];
   layers: {
     kind: 'packed' | 'qaq'; nKvHeads: number; headDim: number; window: number; sinks: number;
@@ -33,6 +35,7 @@ export function inspectSavedCache(bytes: Uint8Array): CacheInspection {
   try {
     const file = pullSync(bytes, parseFile(obs));
     out.version = file.version;
+    if (file.meta !== undefined) out.meta = file.meta;
     for (const l of file.layers) {
       if (l.kind === 'packed') {
         out.layers.push({
@@ -70,6 +73,10 @@ export function formatInspection(x: CacheInspection, name = 'file'): string {
     for (const s of l.sequences.slice(0, 8)) lines.push(`  seq ${s.id}: ${s.tokens} tokens (${s.tiles} sealed tiles, ${s.fpTokens} fp32)`);
     if (l.sequences.length > 8) lines.push(`  ... ${l.sequences.length - 8} more`);
   });
+  if (x.meta !== undefined) {
+    const m = JSON.stringify(x.meta, (_k, v: unknown) => (ArrayBuffer.isView(v) ? `<${(v as Uint8Array).length} values>` : v));
+    lines.push(`meta: ${m.length > 200 ? `${m.slice(0, 200)}...` : m}`);
+  }
   lines.push('sections: ' + x.sections.map((s) => `${s.tag} x${s.count} ${kib(s.bytes)}`).join(', '));
   lines.push(x.status === 'ok' ? 'checksums: all sections OK' : `status: ${x.status}: ${x.error!.message} [${x.error!.code}]`);
   return lines.join('\n');
