@@ -95,7 +95,7 @@ describe.skipIf(!present)('workerd edge worker', () => {
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { code?: string }).code).toBe('BAD_SHAPE');
     recordRuntime({ runtime: 'workerd', version, backend: 'wasm', status: 'pass',
-      detail: `${String(info.description)}; module imported as a workerd wasm module; cache ${String(info.restoredFrom).split(' (')[0]}`,
+      detail: `${String(info.description)}; module imported as a workerd wasm module; packed cache ${String(info.restoredFrom).startsWith('cache.bin') ? 'restored from a bundled cache.bin data module (PackedKvCache.deserialize)' : 'built in the worker (no serialize() in this kvpack)'}`,
       test: 'tests/runtimes/workerd.test.ts' });
   }, 200_000);
 });
