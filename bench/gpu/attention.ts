@@ -362,7 +362,7 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
     kernel = choice.kernel; // the split rule follows the kernel kind; the file is in `variant`
   }
   // -xNAME=VALUE (any number): the source's `const NAME: T = ...;` set to VALUE (A/B knobs such as
-  // fold-skvq.wgsl's SKVQ_META_PRELOAD)
+  // skvq/fold.wgsl's SKVQ_META_PRELOAD)
   for (const [, name, val] of variant.matchAll(/-x(\w+)=([\w.]+)/g)) {
     const re = new RegExp(`const ${name}: (\\w+) = [^;]+;`);
     if (!re.test(src)) throw new Error(`variant ${variant}: no const ${name} in the kernel source`);

@@ -1,6 +1,6 @@
 /**
  * Which kernel attends over packed tiles (shaders.ts chooseAttendKernel), and a compile check of
- * the subgroup kernel (wgsl/attend/fold-sg.wgsl) on this machine's adapter.
+ * the subgroup kernel (wgsl/attend/fold-subgroup.wgsl) on this machine's adapter.
  *
  * The subgroup kernel runs only where the adapter has `subgroups` with 32-wide subgroups (the
  * H100 behind the device tool); neither software adapter here (Dawn on llvmpipe, wgpu on
@@ -43,7 +43,7 @@ describe('attention kernel choice', () => {
     expect(flag(chooseAttendKernel(sk, sv, { ...sg, skvqSpan: 1, group: 1 }).source)).toBe('false');
     expect(flag(chooseAttendKernel(sk, sv, { ...sg, skvqSpan: 1 }).source)).toBe('true');
   });
-  it('the matrix kernel (mx-kivi.wgsl) only when asked for, on KIVI pairs with i8 subgroup matrices', () => {
+  it('the matrix kernel (kivi/matrix.wgsl) only when asked for, on KIVI pairs with i8 subgroup matrices', () => {
     const mx = { ...base, subgroupSize: 32, int8MatrixColumns: [8, 16] };
     for (const [key, value] of [[k.kivi2!, k.kivi2!], [k.kivi4!, k.kivi2!]] as const) {
       // never automatic (slower than fold-sg on the H100)
@@ -135,7 +135,7 @@ beforeAll(async () => {
   try { ctx = await getGpuDevice(); } catch (e) { unavailable = (e as Error).message; }
 });
 
-describe('fold-sg.wgsl compiles (subgroup operations stubbed, tests/conformance/fold-sg-compile.ts)', () => {
+describe('fold-subgroup.wgsl compiles (subgroup operations stubbed, tests/conformance/fold-sg-compile.ts)', () => {
   for (const c of FOLD_SG_COMPILE_CASES) {
     it(`${c.key}/${c.value} d${c.headDim} group ${c.group}`, async () => {
       if (!ctx) throw new Error(`no WebGPU adapter: ${unavailable}`);

@@ -1,5 +1,5 @@
 /**
- * Compiles the subgroup attention kernel (wgsl/attend/fold-sg.wgsl) on an adapter without
+ * Compiles the subgroup attention kernel (wgsl/attend/fold-subgroup.wgsl) on an adapter without
  * subgroups: its subgroup operations (attend/subgroup-ops.wgsl) are swapped for identity
  * stand-ins and the `enable subgroups` prelude dropped, so every WGSL error outside that 8-line
  * file shows up, pipeline constants included. Shared by the vitest run on Dawn
@@ -47,7 +47,7 @@ export function foldSgStandInSource(c: FoldSgCompileCase, maxWorkgroupBytes: num
   if (choice.kernel !== 'fold-sg') throw new Error(`expected the fold-sg kernel, got ${choice.kernel}`);
   const prelude = 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n';
   const opsStart = choice.source.indexOf('// ---- wgsl/attend/subgroup-ops.wgsl');
-  const opsEnd = choice.source.indexOf('// ---- wgsl/attend/fold-sg.wgsl');
+  const opsEnd = choice.source.indexOf('// ---- wgsl/attend/fold-subgroup.wgsl');
   if (!choice.source.startsWith(prelude) || opsStart < 0 || opsEnd < opsStart) throw new Error('fold-sg source layout changed');
   return choice.source.slice(prelude.length, opsStart) + STAND_INS + choice.source.slice(opsEnd);
 }

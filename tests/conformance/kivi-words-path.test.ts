@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { WGSL_KERNELS } from '../../ts/backends/webgpu/kernels.js';
 import { attendTilesSource, kiviWordsBits } from '../../ts/backends/webgpu/shaders.js';
 
-// Which codec pairs get the KIVI word-load attention (wgsl/attend/kivi-words.wgsl). Its
+// Which codec pairs get the KIVI word-load attention (wgsl/kivi/words.wgsl). Its
 // numerics are covered by the KIVI-2/4 cases of webgpu-cases.ts (Dawn and Deno), which run
 // through the backend's selection; this pins the selection itself.
 describe('KIVI word-load path selection', () => {

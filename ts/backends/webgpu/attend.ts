@@ -18,7 +18,7 @@ export interface GpuAttendOptions {
    */
   tilesPerSplit?: number;
   /**
-   * Force a tile kernel (A/B runs, tests): 'fold-sg' (wgsl/attend/fold-sg.wgsl: KIVI-2/4, q8_0/q4_0
+   * Force a tile kernel (A/B runs, tests): 'fold-sg' (wgsl/attend/fold-subgroup.wgsl: KIVI-2/4, q8_0/q4_0
    * and SKVQ at head_dim 64/128 on adapters with 32-wide subgroups; the automatic choice there),
    * 'fold' (wgsl/attend/fold.wgsl, same codecs, any adapter), 'words' (tiles.wgsl + KIVI word-load
    * hooks), 'generic' (tiles.wgsl + the codecs' hooks). Where the forced kernel does not apply,

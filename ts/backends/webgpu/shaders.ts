@@ -26,7 +26,7 @@ function join(paths: readonly string[], extra = ''): string {
 const PAGES_U32 = 'var<storage, read> pages: array<u32>;';
 
 /**
- * Bits of the KIVI word-load fast path (wgsl/attend/kivi-words.wgsl) for this codec pair, or
+ * Bits of the KIVI word-load fast path (wgsl/kivi/words.wgsl) for this codec pair, or
  * undefined: both streams KIVI with the same 2 or 4 bits (8 codes of a chunk in one word).
  */
 export function kiviWordsBits(key: WgslCodecKernels, value: WgslCodecKernels): number | undefined {
@@ -58,7 +58,7 @@ export function attendTilesSource(key: WgslCodecKernels, value: WgslCodecKernels
     return [
       join(['constants.wgsl', 'common/f16.wgsl']),
       `// ---- wgsl/attend/bindings.wgsl (pages as array<vec4<u32>>)\n${vec4Bindings}`,
-      join(['attend/tiles.wgsl', 'attend/kivi-words.wgsl'], glue),
+      join(['attend/tiles.wgsl', 'kivi/words.wgsl'], glue),
     ].join('\n');
   }
   const glue = [
@@ -70,13 +70,13 @@ export function attendTilesSource(key: WgslCodecKernels, value: WgslCodecKernels
   return join(['constants.wgsl', 'common/f16.wgsl', 'attend/bindings.wgsl', 'attend/tiles.wgsl', 'attend/load.wgsl', key.attend, value.attend], glue);
 }
 
-/** Head sizes of the folded kernels (wgsl/attend/fold.wgsl, fold-sg.wgsl). */
+/** Head sizes of the folded kernels (wgsl/attend/fold.wgsl, fold-subgroup.wgsl). */
 export const FOLD_HEAD_DIMS: readonly number[] = [64, 128];
 /** Query heads one workgroup of the folded kernels computes at most (their per-head state is four sets of variables). */
 export const FOLD_MAX_HEADS = 4;
 /** Invocation rows of 32 (tiles per round) of fold.wgsl: FOLD_W there, set by the glue. */
 export const FOLD_ROWS = 4;
-/** Most SKVQ channel groups one chunk of 8 positions may meet in fold-skvq.wgsl (FOLD_SPAN). */
+/** Most SKVQ channel groups one chunk of 8 positions may meet in skvq/fold.wgsl (FOLD_SPAN). */
 export const SKVQ_FOLD_MAX_SPAN = 4;
 
 /**
@@ -101,9 +101,9 @@ const NEITHER = { oneHead: false, severalHeads: false };
 
 /**
  * The fold file for a codec pair, or undefined: both streams KIVI with 2 or 4 bits each
- * (fold-kivi.wgsl), both fp16 (fold-f16.wgsl), both q8_0/q4_0 (fold-q.wgsl), or both SKVQ with
+ * (kivi/fold.wgsl), both fp16 (fp16/fold.wgsl), both q8_0/q4_0 (q-block/fold.wgsl), or both SKVQ with
  * 2/4-bit keys, 2/4-bit or ternary values and chunks that meet at most SKVQ_FOLD_MAX_SPAN groups
- * (`skvqSpan`, from the params: skvqFoldSpan; fold-skvq.wgsl).
+ * (`skvqSpan`, from the params: skvqFoldSpan; skvq/fold.wgsl).
  */
 export function foldCodec(key: WgslCodecKernels, value: WgslCodecKernels, skvqSpan?: number): FoldCodec | undefined {
   const bits24 = (k: WgslCodecKernels): boolean => k.bits === 2 || k.bits === 4;
@@ -111,21 +111,21 @@ export function foldCodec(key: WgslCodecKernels, value: WgslCodecKernels, skvqSp
     // exponents in registers: kivi2 MHA 11%, GQA 5% faster on the H100; several heads: 16 rows
     // without prefetch, 1M GQA 9% faster than 4 rows with it (bench/README.md "SASS")
     // one head: 16 rows, 1M MHA 5-8% faster than 8 (128K within 1%)
-    return { file: 'attend/fold-kivi.wgsl', glue: '', tableBytes: 0, rowsOneHead: 16, rowsSeveralHeads: 16, prefetch: false, expRegisters: BOTH };
+    return { file: 'kivi/fold.wgsl', glue: '', tableBytes: 0, rowsOneHead: 16, rowsSeveralHeads: 16, prefetch: false, expRegisters: BOTH };
   }
   if (key.attend === 'fp16/attend.wgsl' && value.attend === 'fp16/attend.wgsl') {
-    return { file: 'attend/fold-f16.wgsl', glue: '', tableBytes: 0, rowsOneHead: 8, rowsSeveralHeads: 4, prefetch: false, expRegisters: NEITHER };
+    return { file: 'fp16/fold.wgsl', glue: '', tableBytes: 0, rowsOneHead: 8, rowsSeveralHeads: 4, prefetch: false, expRegisters: NEITHER };
   }
   const blockScaled = (k: WgslCodecKernels): boolean => k.attend === 'q8_0/attend.wgsl' || k.attend === 'q4_0/attend.wgsl';
   if (blockScaled(key) && blockScaled(value)) {
     // exponents in registers: q4_0 MHA 11%, GQA 2% faster on the H100, q8_0 unchanged; 16 rows with
     // several heads: q4_0 GQA 6% (128K) / 14% (1M) faster than 4 (bench/README.md "SASS")
-    return { file: 'attend/fold-q.wgsl', glue: '', tableBytes: 0, rowsOneHead: 16, rowsSeveralHeads: 16, prefetch: false, expRegisters: BOTH };
+    return { file: 'q-block/fold.wgsl', glue: '', tableBytes: 0, rowsOneHead: 16, rowsSeveralHeads: 16, prefetch: false, expRegisters: BOTH };
   }
   if (key.attend === 'skvq/attend.wgsl' && value.attend === 'skvq/attend.wgsl' && bits24(key)
     && (bits24(value) || value.ternary === true) && skvqSpan !== undefined && skvqSpan <= SKVQ_FOLD_MAX_SPAN) {
     return {
-      file: 'attend/fold-skvq.wgsl',
+      file: 'skvq/fold.wgsl',
       glue: `const FOLD_SPAN: u32 = ${skvqSpan}u;\nconst FOLD_V_TERNARY: bool = ${value.ternary === true};`,
       tableBytes: 4 * 256, // trit_lut
       rowsOneHead: 8,
@@ -145,18 +145,18 @@ export function foldWorkgroupBytes(heads: number, headDim: number, rows = FOLD_R
   return 4 * (heads * lpt * 8 + rows * heads * 32 * (lpt + 1) + rows * 32 * 4 + 2 * rows * 32) + tableBytes;
 }
 
-/** Workgroup memory of fold-sg.wgsl (q_sh, ms, ls, acc_sh) plus a codec's tables, in bytes. */
+/** Workgroup memory of fold-subgroup.wgsl (q_sh, ms, ls, acc_sh) plus a codec's tables, in bytes. */
 export function foldSgWorkgroupBytes(heads: number, headDim: number, rows = FOLD_ROWS, tableBytes = 0): number {
   return 4 * (heads * headDim + 2 * rows + rows * headDim) + tableBytes;
 }
 
-/** Source prelude of fold-sg.wgsl: directives must precede every declaration. */
+/** Source prelude of fold-subgroup.wgsl: directives must precede every declaration. */
 const SUBGROUP_PRELUDE = 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n';
-/** Source prelude of mx-kivi.wgsl with subgroup matrices (attend/mx-ops.wgsl). */
+/** Source prelude of kivi/matrix.wgsl with subgroup matrices (attend/mx-ops.wgsl). */
 const MATRIX_PRELUDE = 'enable subgroups;\nenable chromium_experimental_subgroup_matrix;\ndiagnostic(off, subgroup_uniformity);\n';
 
 /**
- * The matrix kernel's shape for a codec pair (attend/mx-kivi.wgsl), or undefined where it does
+ * The matrix kernel's shape for a codec pair (kivi/matrix.wgsl), or undefined where it does
  * not apply: both streams KIVI with 2 or 4 bits, head size 64 or 128, and an
  * i8 product with `n` result columns among `columns` (4 limbs per head: 8 columns take 2
  * heads, 16 take 4).
@@ -170,7 +170,7 @@ export function matrixShape(key: WgslCodecKernels, value: WgslCodecKernels, head
   return columns.includes(n) ? { heads, n } : undefined;
 }
 
-/** Workgroup memory of mx-kivi.wgsl (queries, codes, limbs, results; + the emulation's reductions), in bytes. */
+/** Workgroup memory of kivi/matrix.wgsl (queries, codes, limbs, results; + the emulation's reductions), in bytes. */
 export function matrixWorkgroupBytes(heads: number, headDim: number, n: number, emulated: boolean): number {
   return 4 * heads * headDim + TILE_TOKENS * headDim + headDim * n + headDim * n + 4 * headDim * n + (emulated ? 512 : 0);
 }
@@ -211,7 +211,7 @@ export interface AttendKernelChoice {
  * pair has a fold file (foldCodec: KIVI-2/4, fp16, q8_0/q4_0, SKVQ) and it fits the workgroup
  * memory limit, else tiles.wgsl with the KIVI word-load hooks or the codecs' generic hooks. A forced kernel that does not apply falls back the same way.
  * `mx` (opt-in): KIVI pairs on i8 subgroup matrices where the device has them and subgroups of 32
- * (mx-kivi.wgsl); `mx-emulated`: the same kernel with plain-WGSL products, on any adapter (tests).
+ * (kivi/matrix.wgsl); `mx-emulated`: the same kernel with plain-WGSL products, on any adapter (tests).
  */
 export function chooseAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
   opts: ChooseAttendOptions): AttendKernelChoice {
@@ -242,7 +242,7 @@ function composeAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
       const glue = `const MX_D: u32 = ${opts.headDim}u;\nconst MX_N: u32 = ${n}u;\nconst MX_G: u32 = ${heads}u;\nconst MX_KB: u32 = ${key.bits}u;\nconst MX_VB: u32 = ${value.bits}u;`;
       return { kernel: emulated ? 'mx-emulated' : 'mx', headsPerWorkgroup: heads,
         source: (emulated ? '' : MATRIX_PRELUDE) + join(['constants.wgsl'], glue) + '\n' +
-          join(['attend/bindings.wgsl', 'attend/mx-kivi.wgsl', emulated ? 'attend/mx-ops-emulated.wgsl' : 'attend/mx-ops.wgsl']) };
+          join(['attend/bindings.wgsl', 'kivi/matrix.wgsl', emulated ? 'attend/mx-ops-emulated.wgsl' : 'attend/mx-ops.wgsl']) };
     }
   }
   const fold = FOLD_HEAD_DIMS.includes(opts.headDim) ? foldCodec(key, value, opts.skvqSpan) : undefined;
@@ -265,7 +265,7 @@ function composeAttendKernel(key: WgslCodecKernels, value: WgslCodecKernels,
     const { rows, prefetch } = shape(heads);
     if (bytes(heads) <= opts.maxWorkgroupBytes) {
       return { kernel: 'fold-sg', headsPerWorkgroup: heads,
-        source: SUBGROUP_PRELUDE + join(['constants.wgsl'], foldGlue(heads, rows, prefetch)) + '\n' + foldSources(['attend/subgroup-ops.wgsl', 'attend/fold-sg.wgsl']) };
+        source: SUBGROUP_PRELUDE + join(['constants.wgsl'], foldGlue(heads, rows, prefetch)) + '\n' + foldSources(['attend/subgroup-ops.wgsl', 'attend/fold-subgroup.wgsl']) };
     }
   }
   if ((want === 'auto' || want === 'fold' || want === 'fold-sg' || want === 'mx') && fold) {

@@ -1,6 +1,6 @@
 import { registerCodec } from '../registry.js';
 import type { CalibrationSample } from '../types.js';
-import { calibrateCqStream, type CqCalibrateOptions } from '../../calibrate/cq.js';
+import { calibrateCqStream, type CqCalibrateOptions } from './calibrate.js';
 import { CqCodec } from './codec.js';
 import { CQ_REGISTERED, cqName, type CqConfig } from './config.js';
 

@@ -1,5 +1,5 @@
-import { checkKmeansInput, type KmeansOptions, type KmeansResult } from '../../calibrate/kmeans.js';
-import type { KmeansFn } from '../../calibrate/cq.js';
+import { checkKmeansInput, type KmeansOptions, type KmeansResult } from './kmeans.js';
+import type { KmeansFn } from './calibrate.js';
 import type { KvpackWasm } from '../../backends/wasm-loader.js';
 import type { WasmCodecKernels, WasmKernelEntry } from '../../backends/wasm-kernels.js';
 import type { StreamCodec } from '../types.js';
@@ -7,8 +7,8 @@ import { CqCodec } from './codec.js';
 import { CQ_GROUP_SIZES, CQ_MAX_BITS, CQ_MAX_GROUP_FLOATS, cqName } from './config.js';
 
 /**
- * The WASM side of CQ: kernel table entries for the WASM backend (assembly/codecs/cq.ts) and the
- * calibration k-means in WASM (assembly/codecs/cq-kmeans.ts), which returns the same centroids
+ * The WASM side of CQ: kernel table entries for the WASM backend (assembly/codecs/cq/kernels.ts) and the
+ * calibration k-means in WASM (assembly/codecs/cq/kmeans.ts), which returns the same centroids
  * as the TS oracle bit for bit (tests/conformance/cq-wasm.test.ts).
  */
 

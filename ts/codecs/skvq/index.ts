@@ -1,6 +1,6 @@
 import { registerCodec } from '../registry.js';
 import type { CalibrationSample, StreamKind } from '../types.js';
-import { calibrateSkvqStream } from '../../calibrate/skvq.js';
+import { calibrateSkvqStream } from './calibrate.js';
 import { SkvqCodec } from './codec.js';
 import type { SkvqBits } from './geometry.js';
 

@@ -5,7 +5,7 @@ import type { StreamCodec } from '../types.js';
  * WGSL kernels of SKVQ (wgsl/skvq/): one set of generic hooks for every bit width (levels, groups
  * and the permutation come from the params buffer; the init hooks record the workgroup's KV
  * head, whose permutation the chunk hooks read), and the folded kernels' file
- * (wgsl/attend/fold-skvq.wgsl) for 2/4-bit keys with 2/4-bit or ternary values.
+ * (wgsl/skvq/fold.wgsl) for 2/4-bit keys with 2/4-bit or ternary values.
  */
 const kernels: WgslCodecKernels = {
   attend: 'skvq/attend.wgsl',
@@ -29,7 +29,7 @@ const CHUNK = 8;
 /**
  * The most channel groups one 8-position chunk of the permuted order meets, over every KV head
  * of one SKVQ stream's params ([levels, C, m, alpha], then per head perm[d], groupStart[C+1],
- * slot[d]; docs/FORMAT.md "SKVQ"). fold-skvq.wgsl handles up to 4 (SKVQ_FOLD_MAX_SPAN).
+ * slot[d]; docs/FORMAT.md "SKVQ"). skvq/fold.wgsl handles up to 4 (SKVQ_FOLD_MAX_SPAN).
  */
 export function skvqChunkSpan(paramWords: Uint32Array, headDim: number): number {
   const C = paramWords[1]!;

@@ -1,7 +1,7 @@
-import { TILE_TOKENS } from '../format/constants.js';
-import { checkCodecContext, TileCodec } from './base.js';
-import { registerCodec } from './registry.js';
-import type { CodecContext } from './types.js';
+import { TILE_TOKENS } from '../../format/constants.js';
+import { checkCodecContext, TileCodec } from '../base.js';
+import { registerCodec } from '../registry.js';
+import type { CodecContext } from '../types.js';
 
 /** fp32: the tile's f32 bits verbatim (docs/FORMAT.md "fp32"). The exact baseline. */
 export class Fp32Codec extends TileCodec {

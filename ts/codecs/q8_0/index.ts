@@ -1,9 +1,9 @@
-import { f16BitsToF32 } from '../format/f16.js';
-import { TILE_TOKENS } from '../format/constants.js';
-import { checkCodecContext, TileCodec } from './base.js';
-import { registerCodec } from './registry.js';
-import type { CodecContext } from './types.js';
-import { blockAbsMax, metaF16Bits, q8Code, q8Scale } from './uniform.js';
+import { f16BitsToF32 } from '../../format/f16.js';
+import { TILE_TOKENS } from '../../format/constants.js';
+import { checkCodecContext, TileCodec } from '../base.js';
+import { registerCodec } from '../registry.js';
+import type { CodecContext } from '../types.js';
+import { blockAbsMax, metaF16Bits, q8Code, q8Scale } from '../uniform.js';
 
 /** Scale of block b: f16 in the low (b even) or high (b odd) half of word b / 2. */
 export function writeBlockScale(out: Uint32Array, b: number, s: number): void {
