@@ -60,10 +60,13 @@ export { WasmBackend, createWasmBackend, encodeTileWasm, loadKvpackWasm, wasmSim
 export type { WasmBuild } from './backends/wasm.js';
 export { WasmThreadsBackend, runWasmAttentionWorker } from './backends/wasm-threads.js';
 export type { WasmThreadsOptions } from './backends/wasm-threads.js';
-export { WASM_KERNELS, wasmKernelsFor } from './backends/wasm-kernels.js';
-export type { WasmCodecKernels, WasmKernelEntry, WasmKeyKernels, WasmValueKernels } from './backends/wasm-kernels.js';
+export { wasmKernelsFor } from './backends/wasm-kernels.js';
+// kernel descriptors (CodecInfo.kernels): what a codec's WASM exports and WGSL files are
+export { codecKernels } from './codecs/registry.js';
+export { standardWasm, standardWgsl } from './codecs/kernels.js';
+export type { CodecKernels, CustomWebGpuAttention, WasmCodecKernels, WasmKeyKernels, WasmValueKernels, WgslFold } from './codecs/kernels.js';
 // WebGPU: importing is free (the Node 'webgpu' addon is loaded only when a device is requested)
-export { WebGpuBackend, createWebGpuBackend, GpuKvCache, GpuContext, getGpuDevice, attendGpu, WGSL_KERNELS } from './backends/webgpu/index.js';
+export { WebGpuBackend, createWebGpuBackend, GpuKvCache, GpuContext, getGpuDevice, attendGpu, kernelsFor } from './backends/webgpu/index.js';
 export type { WebGpuBackendOptions, GpuCacheOptions, GpuDeviceOptions, GpuAttendOptions, WgslCodecKernels } from './backends/webgpu/index.js';
 
 // model harness (llama2.c checkpoints, tokenizer, forward pass over a kvpack cache)
