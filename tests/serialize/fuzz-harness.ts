@@ -67,7 +67,7 @@ const EDGE = [0, 1, 2, 3, 4, 7, 31, 32, 33, 64, 255, 65535, 65536, 2 ** 31 - 1, 
 /** One mutated input and the name of the mutation. */
 export function mutate(seeds: Uint8Array[], rng: Rng): { bytes: Uint8Array; kind: string } {
   const src = seeds[rng.int(seeds.length)]!;
-  let b = src.slice();
+  let b = src.slice(); // (a copy per input: mutations write into it)
   const dv = () => new DataView(b.buffer, b.byteOffset, b.byteLength);
   const secs = sectionsOf(src);
   const pick = () => secs[rng.int(secs.length)]!;
@@ -106,9 +106,15 @@ export function mutate(seeds: Uint8Array[], rng: Rng): { bytes: Uint8Array; kind
     case 7: { // a section dropped or duplicated
       const s = pick();
       const end = s.at + 12 + s.len;
+      const join = (...parts: Uint8Array[]): Uint8Array => {
+        const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+        let o = 0;
+        for (const p of parts) { out.set(p, o); o += p.length; }
+        return out;
+      };
       const out = rng.int(2)
-        ? new Uint8Array([...src.subarray(0, s.at), ...src.subarray(end)])
-        : new Uint8Array([...src.subarray(0, end), ...src.subarray(s.at, end), ...src.subarray(end)]);
+        ? join(src.subarray(0, s.at), src.subarray(end))
+        : join(src.subarray(0, end), src.subarray(s.at, end), src.subarray(end));
       return { bytes: out, kind: 'section-splice' };
     }
     case 8: { // preamble / version
