@@ -1,17 +1,17 @@
-import { check, checkFinite, KvpackError } from '../errors.js';
-import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS } from '../format/constants.js';
-import { keyBits, valueBits } from '../codecs/qaq/allocation.js';
-import { AttentionWindow } from '../codecs/qaq/attention-window.js';
-import { packedPartialsReference, type PackedPartials, type QaqPackedView } from '../codecs/qaq/attend.js';
-import { resolveQaqOptions, type QaqOptions, type ResolvedQaqOptions } from '../codecs/qaq/options.js';
-import { outlierCount, selectOutliers } from '../codecs/qaq/outliers.js';
-import { encodeRecord, maxRecordWords, recordWords } from '../codecs/qaq/record.js';
-import type { CacheStats } from './kv-cache.js';
-import { pickLayer } from './kv-cache.js';
-import { pullChunks, pullSync, type ChunkSource } from '../serialize/bytes.js';
-import { concatChunks, endChunks, fileChunks, parseFile, qaqLayerChunks, qaqSequenceChunks, type LayerData, type QaqLayerData } from '../serialize/cache-file.js';
-import { corrupt } from '../serialize/bytes.js';
-import type { SelfAttendingCache } from './kv-cache-like.js';
+import { check, checkFinite, KvpackError } from '../../errors.js';
+import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS } from '../../format/constants.js';
+import { keyBits, valueBits } from './allocation.js';
+import { AttentionWindow } from './attention-window.js';
+import { packedPartialsReference, type PackedPartials, type QaqPackedView } from './attend.js';
+import { resolveQaqOptions, type QaqOptions, type ResolvedQaqOptions } from './options.js';
+import { outlierCount, selectOutliers } from './outliers.js';
+import { encodeRecord, maxRecordWords, recordWords } from './record.js';
+import type { CacheStats } from '../../cache/kv-cache.js';
+import { pickLayer } from '../../cache/kv-cache.js';
+import { pullChunks, pullSync, type ChunkSource } from '../../serialize/bytes.js';
+import { concatChunks, endChunks, fileChunks, parseFile, qaqLayerChunks, qaqSequenceChunks, type LayerData, type QaqLayerData } from '../../serialize/cache-file.js';
+import { corrupt } from '../../serialize/bytes.js';
+import type { SelfAttendingCache } from '../../cache/kv-cache-like.js';
 
 export interface QaqCacheOptions {
   nKvHeads: number;

@@ -1,9 +1,10 @@
-import { TILE_TOKENS } from '../format/constants.js';
-import { checkCodecContext, TileCodec } from './base.js';
-import { Q_BLOCK, readBlockScale, writeBlockScale } from './q8_0.js';
-import { registerCodec } from './registry.js';
-import type { CodecContext } from './types.js';
-import { blockSignedAbsMax, q4Code, q4Scale } from './uniform.js';
+import { TILE_TOKENS } from '../../format/constants.js';
+import { checkCodecContext, TileCodec } from '../base.js';
+import { Q_BLOCK, readBlockScale, writeBlockScale } from '../q8_0/index.js';
+import { registerCodec } from '../registry.js';
+import type { CodecContext } from '../types.js';
+import { blockSignedAbsMax, q4Code, q4Scale } from '../uniform.js';
+import { Q4_0_KERNELS } from './kernels.js';
 
 /**
  * q4_0 (docs/FORMAT.md "q4_0"): llama.cpp block math (s = m / -8, codes 0..15 with 8 = zero),
@@ -54,4 +55,5 @@ registerCodec({
   streams: ['key', 'value'],
   needsCalibration: false,
   create: (ctx) => new Q4_0Codec(ctx),
+  kernels: Q4_0_KERNELS,
 });

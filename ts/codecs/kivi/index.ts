@@ -1,9 +1,10 @@
-import { TILE_TOKENS } from '../format/constants.js';
-import { checkCodecContext, TileCodec } from './base.js';
-import { packCodes, unpackCodes } from './bitpack.js';
-import { registerCodec } from './registry.js';
-import type { CodecContext } from './types.js';
-import { dequantizeAffineGroup, packAffineMeta, quantizeAffineGroup, unpackAffineMeta } from './uniform.js';
+import { TILE_TOKENS } from '../../format/constants.js';
+import { checkCodecContext, TileCodec } from '../base.js';
+import { packCodes, unpackCodes } from '../bitpack.js';
+import { registerCodec } from '../registry.js';
+import type { CodecContext } from '../types.js';
+import { dequantizeAffineGroup, packAffineMeta, quantizeAffineGroup, unpackAffineMeta } from '../uniform.js';
+import { kiviKernels } from './kernels.js';
 
 /**
  * KIVI (Liu et al., "KIVI: A Tuning-Free Asymmetric 2bit Quantization for KV Cache", ICML 2024,
@@ -69,5 +70,6 @@ for (const bits of [2, 4, 8]) {
     streams: ['key', 'value'],
     needsCalibration: false,
     create: (ctx) => new KiviCodec(ctx, bits),
+    kernels: kiviKernels(bits),
   });
 }
