@@ -45,7 +45,7 @@ export function seedFiles(): Uint8Array[] {
 interface Section { at: number; tag: string; len: number }
 
 /** Section boundaries of a valid file (preamble 8 bytes, then tag u32, len u32, payload, crc u32). */
-function sectionsOf(b: Uint8Array): Section[] {
+export function sectionsOf(b: Uint8Array): Section[] {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const out: Section[] = [];
   for (let at = 8; at + 8 <= b.length;) {
@@ -56,7 +56,7 @@ function sectionsOf(b: Uint8Array): Section[] {
   return out;
 }
 
-function fixCrc(b: Uint8Array, s: Section): void {
+export function fixCrc(b: Uint8Array, s: Section): void {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (s.at + 12 + s.len > b.length) return;
   dv.setUint32(s.at + 8 + s.len, crc32c(b.subarray(s.at, s.at + 8 + s.len)), true);
