@@ -64,12 +64,39 @@ export class SequenceState implements SequenceView {
   tiles = 0;
   sinkCount = 0;
   tailCount = 0;
+  /** Set on a snapshot (`frozen`): the live state it copies, which mirrors key on. */
+  origin: SequenceState | undefined;
   constructor(
     readonly sinkK: Float32Array,
     readonly sinkV: Float32Array,
     readonly tailK: Float32Array,
     readonly tailV: Float32Array,
   ) {}
+
+  /**
+   * This state as it is now, for a call that runs later: sealed tiles and sink rows never change
+   * once written, so pages and sinks are shared; the tail (rewritten in place) is copied.
+   */
+  frozen(tokenFloats: number): SequenceState {
+    const n = this.tailCount * tokenFloats;
+    const s = new SequenceState(this.sinkK, this.sinkV, this.tailK.slice(0, n), this.tailV.slice(0, n));
+    s.pages = this.pages.slice();
+    s.tiles = this.tiles;
+    s.sinkCount = this.sinkCount;
+    s.tailCount = this.tailCount;
+    s.origin = this.origin ?? this;
+    return s;
+  }
+}
+
+/** The cache a snapshot was taken of (PackedKvCache.snapshot), or the cache itself: per-cache state keys on it. */
+export function cacheOrigin(cache: PackedKvCache): PackedKvCache {
+  return (cache as { source?: PackedKvCache }).source ?? cache;
+}
+
+/** The live state a view (or a snapshot of one) stands for: mirrors compare these to spot a re-created sequence. */
+export function viewOrigin(v: SequenceView): SequenceView {
+  return (v as { origin?: SequenceView }).origin ?? v;
 }
 
 /**
@@ -180,6 +207,28 @@ export class PackedKvCache {
   /** Drop a sequence and its pages. */
   delete(seq: number): void {
     this.seqs.delete(seq);
+  }
+
+  /**
+   * A read-only copy of this cache as it is now, for backends whose work runs after the call
+   * returns (WebGPU, WASM threads): each attend sees exactly the tokens appended before it was
+   * called. `seqs` get frozen states (O(pages + tail) each); the others keep their live state,
+   * read only for its identity. The copy shares codecs and shape with this cache; append and
+   * delete on it throw.
+   */
+  snapshot(seqs: readonly number[]): PackedKvCache {
+    const frozen = new Map(this.seqs);
+    for (const id of seqs) {
+      const s = this.seqs.get(id);
+      if (s) frozen.set(id, s.frozen(this.tokenFloats));
+    }
+    const readOnly = (): never => { throw new KvpackError('BAD_PARAM', 'a cache snapshot is read-only', 'cache'); };
+    return Object.create(this, {
+      seqs: { value: frozen },
+      append: { value: readOnly },
+      delete: { value: readOnly },
+      source: { value: this },
+    }) as PackedKvCache;
   }
 
   /** Word offset of (tile, head, stream) inside its page. */
