@@ -2,6 +2,7 @@ import { KvpackError } from '../errors.js';
 import { envChoice, processEnv } from '../util/env.js';
 import { TsBackend } from './ts-backend.js';
 import type { AttentionBackend, BackendName } from './types.js';
+import { checkOptionalObject } from '../util/args.js';
 
 /** Preference order when nothing is requested: fastest first. */
 export const BACKEND_ORDER: readonly BackendName[] = ['webgpu', 'wasm', 'ts'];
@@ -66,6 +67,7 @@ export interface ChosenBackend {
  * with the reason, because silently benchmarking another backend would mislead.
  */
 export async function chooseBackend(opts: ChooseOptions = {}): Promise<ChosenBackend> {
+  checkOptionalObject(opts, 'opts');
   const log = opts.log ?? (() => {});
   const requested = resolveRequest(opts);
   const probes = { ...defaultProbes, ...opts.probes };

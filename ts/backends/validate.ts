@@ -1,4 +1,5 @@
 import { check } from '../errors.js';
+import { checkF32, checkSeqIds, typeName } from '../util/args.js';
 
 /**
  * Argument types of AttentionBackend.attend, checked before anything else so a wrong type is a
@@ -11,16 +12,8 @@ export function checkAttendArgs(cache: unknown, seqs: unknown, q: unknown, nHead
   const c = cache as { view?: unknown; hasSequence?: unknown; key?: unknown } | null;
   check(c !== null && typeof c === 'object' && typeof c.view === 'function' && typeof c.hasSequence === 'function' && typeof c.key === 'object',
     'BAD_PARAM', `must be a PackedKvCache, got ${typeName(cache)}`, 'cache');
-  check(Array.isArray(seqs), 'BAD_PARAM', `must be an array of sequence ids, got ${typeName(seqs)}`, 'seqs');
-  check(seqs.length > 0, 'BAD_SHAPE', 'at least one sequence id is needed', 'seqs');
-  for (const s of seqs) check(Number.isInteger(s) && (s as number) >= 0, 'BAD_PARAM', `sequence ids are non-negative integers, got ${String(s)}`, 'seqs');
-  check(q instanceof Float32Array, 'BAD_PARAM', `must be a Float32Array, got ${typeName(q)}`, 'q');
+  checkSeqIds(seqs);
+  checkF32(q, 'q');
   check(typeof nHeads === 'number' && Number.isInteger(nHeads) && nHeads > 0, 'BAD_SHAPE', `must be a positive integer, got ${String(nHeads)}`, 'nHeads');
 }
 
-/** For messages: "null", "undefined", "Array", "Float64Array", "string", ... */
-export function typeName(x: unknown): string {
-  if (x === null) return 'null';
-  if (typeof x === 'object') return (x as object).constructor?.name ?? 'object';
-  return typeof x;
-}

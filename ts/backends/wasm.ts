@@ -88,9 +88,10 @@ export class WasmBackend implements AttentionBackend {
    * the threaded backend (wasm-threads.ts) splits the heads over workers this way.
    */
   attendSync(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number,
-    kvHeads: readonly [number, number] = [0, cache.nKvHeads]): Float32Array {
+    heads?: readonly [number, number]): Float32Array {
     check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed', 'backend');
     checkAttendArgs(cache, seqs, q, nHeads);
+    const kvHeads = heads ?? [0, cache.nKvHeads];
     const d = cache.headDim;
     check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % cache.nKvHeads === 0, 'BAD_SHAPE',
       `nHeads=${nHeads} must be a positive multiple of nKvHeads=${cache.nKvHeads}`, 'nHeads');

@@ -1,6 +1,7 @@
 import { check, checkFinite, KvpackError } from '../errors.js';
 import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
 import { createCodec } from '../codecs/registry.js';
+import { checkF32, checkObject, typeName } from '../util/args.js';
 import type { StreamCodec } from '../codecs/types.js';
 
 /** Upper bound for `window` and `sinks` (fp32 tokens kept per sequence). */
@@ -119,6 +120,7 @@ export class PackedKvCache {
   private readonly tileOut: Uint32Array;
 
   constructor(opts: CacheOptions) {
+    checkObject(opts, 'opts');
     const { nKvHeads, headDim } = opts;
     check(Number.isInteger(nKvHeads) && nKvHeads > 0, 'BAD_PARAM', `must be a positive integer, got ${nKvHeads}`, 'nKvHeads');
     check(
@@ -135,6 +137,7 @@ export class PackedKvCache {
     this.sinks = sinks;
     const key = resolveCodec(opts.key, 'key', opts, opts.keyOptions, opts.calibration?.key);
     const value = resolveCodec(opts.value, 'value', opts, opts.valueOptions, opts.calibration?.value);
+    check(opts.encodeWith === undefined || typeof opts.encodeWith?.fastEncoder === 'function', 'BAD_PARAM', 'must have a fastEncoder method (e.g. a WasmBackend)', 'encodeWith');
     this.key = opts.encodeWith ? opts.encodeWith.fastEncoder(key) : key;
     this.value = opts.encodeWith ? opts.encodeWith.fastEncoder(value) : value;
     this.tileSlotWords = nKvHeads * (this.key.tileWords + this.value.tileWords);
@@ -174,6 +177,8 @@ export class PackedKvCache {
    */
   append(seq: number, keys: Float32Array, values: Float32Array): void {
     check(Number.isInteger(seq) && seq >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${seq}`, 'seq');
+    checkF32(keys, 'keys');
+    checkF32(values, 'values');
     const tf = this.tokenFloats;
     check(keys.length % tf === 0 && keys.length > 0, 'BAD_SHAPE', `length ${keys.length} is not a positive multiple of nKvHeads*headDim=${tf}`, 'keys');
     check(values.length === keys.length, 'BAD_SHAPE', `length ${values.length} != keys length ${keys.length}`, 'values');
@@ -287,6 +292,7 @@ function resolveCodec(
   options: Record<string, unknown> | undefined, calibration: unknown,
 ): StreamCodec {
   if (typeof c !== 'string') {
+    check(c !== null && typeof c === 'object' && typeof c.encodeTile === 'function', 'BAD_PARAM', `must be a codec name or a codec instance, got ${typeName(c)}`, kind);
     check(c.kind === kind, 'BAD_PARAM', `codec instance codes ${c.kind}s`, kind);
     check(c.headDim === opts.headDim && c.nKvHeads === opts.nKvHeads, 'BAD_SHAPE',
       `codec built for ${c.nKvHeads}x${c.headDim}, cache is ${opts.nKvHeads}x${opts.headDim}`, kind);

@@ -1,5 +1,6 @@
 import { KvpackError } from '../errors.js';
 import type { LayerWeights, Model, ModelConfig } from './config.js';
+import { checkBytes } from '../util/args.js';
 
 /** Bytes of the legacy (v0) llama2.c header: 7 little-endian int32. */
 export const LLAMA2C_HEADER_BYTES = 28;
@@ -28,6 +29,7 @@ function corrupt(message: string, arg = 'checkpoint'): KvpackError {
 
 /** Reads and validates the 7-int header (llama2.c run.c `Config`); sign of vocab_size = shared classifier. */
 export function readLlama2cHeader(bytes: Uint8Array): Llama2cHeader {
+  checkBytes(bytes, 'bytes');
   if (bytes.byteLength < LLAMA2C_HEADER_BYTES) {
     throw corrupt(`${bytes.byteLength} bytes, shorter than the ${LLAMA2C_HEADER_BYTES}-byte llama2.c header`);
   }
