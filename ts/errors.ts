@@ -8,7 +8,8 @@ export type KvpackErrorCode =
   | 'BAD_CALIBRATION'  // calibration object of another shape/version, invalid permutation...
   | 'CORRUPT_DATA'     // serialized cache/model/calibration bytes that do not parse
   | 'BACKEND_UNAVAILABLE' // a requested backend cannot run here
-  | 'DEVICE_LOST';     // the GPU device went away
+  | 'DEVICE_LOST'      // the GPU device went away
+  | 'OUT_OF_RANGE';    // a finite value beyond what a codec or the f32 attention kernels represent (docs/reliability.md)
 
 export class KvpackError extends Error {
   readonly code: KvpackErrorCode;

@@ -15,6 +15,8 @@ export { f16BitsToF32, f32ToF16Bits, packF16Pair, roundF16 } from './format/f16.
 export { codecInfo, createCodec, listCodecs, registerCodec, tileBitsPerElement } from './codecs/index.js';
 export type { CodecContext, CodecFactory, CodecInfo, StreamCodec, StreamKind } from './codecs/index.js';
 export { TileCodec } from './codecs/base.js';
+// representable range (docs/reliability.md): each codec's |x| bound, the f32 kernels' bound
+export { ATTEND_MAX_ABS, codecMaxAbs } from './codecs/range.js';
 export { Fp32Codec } from './codecs/fp32.js';
 export { Fp16Codec } from './codecs/fp16.js';
 export { Q8_0Codec } from './codecs/q8_0.js';

@@ -1,6 +1,7 @@
 import { check, checkFinite, KvpackError } from '../errors.js';
 import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
 import { createCodec } from '../codecs/registry.js';
+import { checkRange, codecMaxAbs } from '../codecs/range.js';
 import { checkF32, checkObject, typeName } from '../util/args.js';
 import type { StreamCodec } from '../codecs/types.js';
 
@@ -115,6 +116,9 @@ export class PackedKvCache {
   /** u32 words per tile slot: every head's K then V words. */
   readonly tileSlotWords: number;
   readonly pageWords: number;
+  /** Largest |x| appended keys / values may hold (codecMaxAbs: the codec's range, the kernels' bound). */
+  readonly keyMaxAbs: number;
+  readonly valueMaxAbs: number;
   private readonly seqs = new Map<number, SequenceState>();
   private readonly tileIn: Float32Array;
   private readonly tileOut: Uint32Array;
@@ -140,6 +144,8 @@ export class PackedKvCache {
     check(opts.encodeWith === undefined || typeof opts.encodeWith?.fastEncoder === 'function', 'BAD_PARAM', 'must have a fastEncoder method (e.g. a WasmBackend)', 'encodeWith');
     this.key = opts.encodeWith ? opts.encodeWith.fastEncoder(key) : key;
     this.value = opts.encodeWith ? opts.encodeWith.fastEncoder(value) : value;
+    this.keyMaxAbs = codecMaxAbs(this.key);
+    this.valueMaxAbs = codecMaxAbs(this.value);
     this.tileSlotWords = nKvHeads * (this.key.tileWords + this.value.tileWords);
     this.pageWords = TILES_PER_PAGE * this.tileSlotWords;
     this.tileIn = new Float32Array(TILE_TOKENS * headDim);
@@ -184,6 +190,8 @@ export class PackedKvCache {
     check(values.length === keys.length, 'BAD_SHAPE', `length ${values.length} != keys length ${keys.length}`, 'values');
     checkFinite(keys, 'keys');
     checkFinite(values, 'values');
+    checkRange(keys, this.keyMaxAbs, 'keys', `key codec '${this.key.name}'`);
+    checkRange(values, this.valueMaxAbs, 'values', `value codec '${this.value.name}'`);
     let s = this.seqs.get(seq);
     if (!s) {
       const tailCap = (this.window + TILE_TOKENS) * tf;

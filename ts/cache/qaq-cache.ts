@@ -8,6 +8,8 @@ import { outlierCount, selectOutliers } from '../codecs/qaq/outliers.js';
 import { encodeRecord, maxRecordWords, recordWords } from '../codecs/qaq/record.js';
 import { MAX_FP_TOKENS, type CacheStats } from './kv-cache.js';
 import { checkF32, checkObject, checkSeqIds } from '../util/args.js';
+import { ATTEND_MAX_ABS, checkRange } from '../codecs/range.js';
+import { F16_MAX } from '../codecs/uniform.js';
 import type { SelfAttendingCache } from './kv-cache-like.js';
 
 export interface QaqCacheOptions {
@@ -156,6 +158,9 @@ export class QaqKvCache implements SelfAttendingCache {
       `length ${values.length} != keys length ${keys.length}`, 'values');
     checkFinite(keys, 'keys');
     checkFinite(values, 'values');
+    // f16 scale/zero and f16 outliers (codecs/qaq/record.ts)
+    checkRange(keys, F16_MAX, 'keys', 'codec qaq');
+    checkRange(values, F16_MAX, 'values', 'codec qaq');
     let s = this.seqs.get(seq);
     if (!s) {
       const cap = this.window + TILE_TOKENS;
@@ -212,6 +217,7 @@ export class QaqKvCache implements SelfAttendingCache {
     check(q.length === seqs.length * nHeads * d, 'BAD_SHAPE',
       `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * nHeads * d}`, 'q');
     checkFinite(q, 'q');
+    checkRange(q, ATTEND_MAX_ABS, 'q', 'the f32 attention kernels');
     for (const seq of seqs) {
       if (this.length(seq) === 0) throw new KvpackError('UNKNOWN_SEQUENCE', `no tokens cached for sequence ${seq}`, 'seqs');
     }

@@ -4,6 +4,7 @@ import { checkCodecContext, TileCodec } from './base.js';
 import { registerCodec } from './registry.js';
 import type { CodecContext } from './types.js';
 import { metaF16Bits as saturatingF16Bits } from './uniform.js';
+import { F16_MAX } from './uniform.js';
 
 /**
  * fp16: word i = f16 pair (element 2i, element 2i+1), round-to-nearest-even, saturating at
@@ -41,4 +42,5 @@ registerCodec({
   streams: ['key', 'value'],
   needsCalibration: false,
   create: (ctx) => new Fp16Codec(ctx),
+  maxAbs: F16_MAX, // f16 elements
 });

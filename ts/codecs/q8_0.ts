@@ -4,6 +4,7 @@ import { checkCodecContext, TileCodec } from './base.js';
 import { registerCodec } from './registry.js';
 import type { CodecContext } from './types.js';
 import { blockAbsMax, metaF16Bits, q8Code, q8Scale } from './uniform.js';
+import { F16_MAX } from './uniform.js';
 
 /** Scale of block b: f16 in the low (b even) or high (b odd) half of word b / 2. */
 export function writeBlockScale(out: Uint32Array, b: number, s: number): void {
@@ -72,4 +73,5 @@ registerCodec({
   streams: ['key', 'value'],
   needsCalibration: false,
   create: (ctx) => new Q8_0Codec(ctx),
+  maxAbs: 127 * F16_MAX, // f16 scale = amax / 127
 });

@@ -3,6 +3,7 @@ import { TILE_TOKENS } from '../../format/constants.js';
 import { BufferUsage, MAP_READ_MODE, writeArray } from './device.js';
 import type { GpuKvCache, GpuSequence } from './gpu-cache.js';
 import { kernelsFor } from './kernels.js';
+import { ATTEND_MAX_ABS, checkRange } from '../../codecs/range.js';
 import { bindGroupLayout, getPipeline } from './pipelines.js';
 import { int8MatrixColumns, subgroupSize } from './subgroups.js';
 import { skvqFoldSpan } from '../../codecs/skvq/webgpu.js';
@@ -101,6 +102,7 @@ function validateAttend(cache: GpuKvCache, seqs: readonly number[], q: Float32Ar
   check(q.length === seqs.length * nHeads * d, 'BAD_SHAPE',
     `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * nHeads * d}`, 'q');
   checkFinite(q, 'q');
+  checkRange(q, ATTEND_MAX_ABS, 'q', 'the f32 attention kernels');
   for (const id of seqs) liveSequence(cache, id);
   if (opts.tilesPerSplit !== undefined) {
     check(Number.isInteger(opts.tilesPerSplit) && opts.tilesPerSplit >= 1, 'BAD_PARAM', `must be a positive integer, got ${opts.tilesPerSplit}`, 'tilesPerSplit');

@@ -4,6 +4,7 @@ import { PackedKvCache, viewOrigin, type CacheOptions } from '../../cache/kv-cac
 import { BufferUsage, getGpuDevice, MAP_READ_MODE, writeArray, type GpuContext } from './device.js';
 import { encodeSource } from './shaders.js';
 import { kernelsFor } from './kernels.js';
+import { checkRange } from '../../codecs/range.js';
 import { getPipeline, bindGroupLayout } from './pipelines.js';
 import { SlabPool, type SlabRef } from './pool.js';
 
@@ -247,6 +248,8 @@ export class GpuKvCache {
     check(values.length === keys.length, 'BAD_SHAPE', `length ${values.length} != keys length ${keys.length}`, 'values');
     checkFinite(keys, 'keys');
     checkFinite(values, 'values');
+    checkRange(keys, this.layout.keyMaxAbs, 'keys', `key codec '${this.layout.key.name}'`);
+    checkRange(values, this.layout.valueMaxAbs, 'values', `value codec '${this.layout.value.name}'`);
     const k = keys.slice(), v = values.slice();
     return this.serial(() => this.appendNow(seq, k, v));
   }
