@@ -2,6 +2,7 @@ import type { PackedKvCache } from '../cache/kv-cache.js';
 import { attendReference, checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
 import { checkAttendArgs } from './validate.js';
+import { addSymbolDispose } from '../util/dispose.js';
 
 /**
  * The fallback backend: plain TypeScript over the codecs' reference decodeTile, i.e. the
@@ -26,3 +27,5 @@ export class TsBackend implements AttentionBackend {
     // Nothing held: the reference works on the cache's own pages.
   }
 }
+
+addSymbolDispose(TsBackend);

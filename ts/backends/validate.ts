@@ -12,6 +12,7 @@ export function checkAttendArgs(cache: unknown, seqs: unknown, q: unknown, nHead
   const c = cache as { view?: unknown; hasSequence?: unknown; key?: unknown } | null;
   check(c !== null && typeof c === 'object' && typeof c.view === 'function' && typeof c.hasSequence === 'function' && typeof c.key === 'object',
     'BAD_PARAM', `must be a PackedKvCache, got ${typeName(cache)}`, 'cache');
+  check((cache as { disposed?: boolean }).disposed !== true, 'BAD_PARAM', 'this cache was disposed', 'cache');
   checkSeqIds(seqs);
   checkF32(q, 'q');
   check(typeof nHeads === 'number' && Number.isInteger(nHeads) && nHeads > 0, 'BAD_SHAPE', `must be a positive integer, got ${String(nHeads)}`, 'nHeads');

@@ -28,6 +28,7 @@ import type { StreamCodec } from '../codecs/types.js';
 import { checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
 import { checkAttendArgs } from './validate.js';
+import { addSymbolDispose } from '../util/dispose.js';
 import { WasmBackend, wasmBuildLabel } from './wasm.js';
 import { chooseWasmBuild, defaultWasmBytes, KvpackWasm, loadKvpackWasm, wasmSimdSupported, type WasmBuild } from './wasm-loader.js';
 
@@ -244,6 +245,8 @@ export class WasmThreadsBackend implements AttentionBackend {
   private nextCache = 1;
   private disposed = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** A cache the caller drops without forget()/dispose(): its replicas go when it is collected. */
+  private readonly finalizer = new FinalizationRegistry<number>((id) => this.dropReplicas(id));
 
   private constructor(private readonly workers: NodeWorker[], build: WasmBuild) {
     this.description = `${wasmBuildLabel(build)}, ${workers.length} worker threads`;
@@ -356,6 +359,8 @@ parentPort.postMessage({ id: 0 });`;
     if (!state) {
       state = { id: this.nextCache++, seqs: new Map() };
       this.sent.set(origin, state);
+      this.finalizer.register(origin, state.id, state);
+      forgetOnDispose(this, origin);
       spec = {
         key: cache.key.name, value: cache.value.name, headDim: d, nKvHeads: cache.nKvHeads, sinks: cache.sinks, window: cache.window,
         keyTileWords: cache.key.tileWords, valueTileWords: cache.value.tileWords, keyParams: cache.key.paramWords, valueParams: cache.value.paramWords,
@@ -416,11 +421,24 @@ parentPort.postMessage({ id: 0 });`;
     const state = this.sent.get(cacheOrigin(cache));
     if (!state) return;
     this.sent.delete(cacheOrigin(cache));
-    await Promise.all(this.workers.map((w) => this.send(w, { id: this.nextId++, forget: state.id })));
+    this.finalizer.unregister(state);
+    await this.dropReplicas(state.id);
+  }
+
+  private async dropReplicas(id: number): Promise<void> {
+    if (this.disposed) return;
+    await Promise.all(this.workers.map((w) => this.send(w, { id: this.nextId++, forget: id })));
   }
 
   dispose(): void {
     this.disposed = true;
     for (const w of this.workers) void w.terminate();
   }
+}
+
+addSymbolDispose(WasmThreadsBackend);
+
+/** cache.dispose() drops the workers' replicas (a function of its own: see wasm.ts forgetOnDispose). */
+function forgetOnDispose(backend: WasmThreadsBackend, cache: PackedKvCache): void {
+  cache.onDispose(() => void backend.forget(cache));
 }

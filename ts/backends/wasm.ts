@@ -2,6 +2,7 @@ import { check, checkFinite, KvpackError } from '../errors.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
 import { cacheOrigin, viewOrigin, type PackedKvCache, type SequenceView } from '../cache/kv-cache.js';
 import { checkAttendArgs } from './validate.js';
+import { addSymbolDispose } from '../util/dispose.js';
 import { createCodec } from '../codecs/registry.js';
 import type { StreamCodec, StreamKind } from '../codecs/types.js';
 import { checkQueries } from '../reference/attention.js';
@@ -238,8 +239,10 @@ export class WasmBackend implements AttentionBackend {
       seqs: new Map(),
       blocks: [keyParams, valueParams],
     };
-    this.mirrors.set(cacheOrigin(cache), m);
-    this.finalizer.register(cacheOrigin(cache), m, m);
+    const origin = cacheOrigin(cache);
+    this.mirrors.set(origin, m);
+    this.finalizer.register(origin, m, m);
+    forgetOnDispose(this, origin);
     return m;
   }
 
@@ -297,6 +300,18 @@ export class WasmBackend implements AttentionBackend {
     for (const p of m.blocks) this.wasm.arena.release(p);
     m.blocks = [];
   }
+}
+
+addSymbolDispose(WasmBackend);
+
+/**
+ * cache.dispose() frees its mirror. A function of its own: a closure made inside mirrorOf would
+ * share that scope's context with the mirror's own closures (keyScratchBytes), so the mirror,
+ * the finalizer's held value, would keep the cache alive and it would never be collected.
+ * A worker's replica cache (wasm-threads.ts) has no onDispose: its owner forgets it.
+ */
+function forgetOnDispose(backend: WasmBackend, cache: PackedKvCache): void {
+  cache.onDispose?.(() => backend.forget(cache));
 }
 
 function copyWords(w: KvpackWasm, words: Uint32Array): number {

@@ -2,6 +2,7 @@ import { check, checkFinite, KvpackError } from '../errors.js';
 import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
 import { createCodec } from '../codecs/registry.js';
 import { checkRange, codecMaxAbs } from '../codecs/range.js';
+import { addSymbolDispose } from '../util/dispose.js';
 import { checkF32, checkObject, typeName } from '../util/args.js';
 import type { StreamCodec } from '../codecs/types.js';
 
@@ -120,6 +121,9 @@ export class PackedKvCache {
   readonly keyMaxAbs: number;
   readonly valueMaxAbs: number;
   private readonly seqs = new Map<number, SequenceState>();
+  /** Releases registered by backends holding copies of this cache (onDispose). */
+  private disposers: (() => void)[] | undefined;
+  private isDisposed = false;
   private readonly tileIn: Float32Array;
   private readonly tileOut: Uint32Array;
 
@@ -182,6 +186,7 @@ export class PackedKvCache {
    * Everything is validated before the cache changes.
    */
   append(seq: number, keys: Float32Array, values: Float32Array): void {
+    check(!this.isDisposed, 'BAD_PARAM', 'this cache was disposed', 'cache');
     check(Number.isInteger(seq) && seq >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${seq}`, 'seq');
     checkF32(keys, 'keys');
     checkF32(values, 'values');
@@ -220,6 +225,34 @@ export class PackedKvCache {
   /** Drop a sequence and its pages. */
   delete(seq: number): void {
     this.seqs.delete(seq);
+  }
+
+  /** Whether dispose() was called: appends throw, attends see no sequences. */
+  get disposed(): boolean {
+    return this.isDisposed;
+  }
+
+  /**
+   * Backends call this when they copy the cache (WASM memory, GPU buffers, worker replicas):
+   * `release` frees that copy on dispose() (at once if already disposed). Caches that are only
+   * dropped are released by the backends' FinalizationRegistry instead, later.
+   */
+  onDispose(release: () => void): void {
+    if (this.isDisposed) release();
+    else (this.disposers ??= []).push(release);
+  }
+
+  /**
+   * Drops every sequence and frees what backends hold for this cache now (also `using cache =
+   * new PackedKvCache(...)`). Attends already made still complete (they hold snapshots).
+   */
+  dispose(): void {
+    if (this.isDisposed) return;
+    this.isDisposed = true;
+    this.seqs.clear();
+    const ds = this.disposers ?? [];
+    this.disposers = undefined;
+    for (const d of ds) d();
   }
 
   /**
@@ -308,3 +341,5 @@ function resolveCodec(
   }
   return createCodec(c, { kind, headDim: opts.headDim, nKvHeads: opts.nKvHeads, options, calibration });
 }
+
+addSymbolDispose(PackedKvCache);

@@ -2,6 +2,7 @@ import { check, KvpackError } from '../../errors.js';
 import { cacheOrigin, PackedKvCache } from '../../cache/kv-cache.js';
 import { checkQueries } from '../../reference/attention.js';
 import { checkAttendArgs } from '../validate.js';
+import { addSymbolDispose } from '../../util/dispose.js';
 import type { AttentionBackend } from '../types.js';
 import { attendGpu, attendGpuNow, type GpuAttendOptions } from './attend.js';
 import { getGpuDevice, type GpuContext, type GpuDeviceOptions } from './device.js';
@@ -88,10 +89,16 @@ export class WebGpuBackend implements AttentionBackend {
         this.mirrors.set(origin, mirror);
         this.live.add(mirror);
         this.finalizer.register(origin, mirror, mirror);
+        forgetOnDispose(this, origin);
       }
       mirror.syncFrom(snap, ids);
       return attendGpuNow(mirror, ids, qc, nHeads, this.opts);
     });
+  }
+
+  /** GPU mirrors of host caches alive now (soak tests watch it return to 0). */
+  get liveMirrors(): number {
+    return this.live.size;
   }
 
   /** Attention over a GPU-resident cache (filled with GpuKvCache.append). */
@@ -141,6 +148,13 @@ export class WebGpuBackend implements AttentionBackend {
     void settled.then(() => this.inflight.delete(settled));
     return run;
   }
+}
+
+addSymbolDispose(WebGpuBackend);
+
+/** cache.dispose() frees its mirror; out of attend's closures so none of them retains the cache. */
+function forgetOnDispose(backend: WebGpuBackend, cache: PackedKvCache): void {
+  cache.onDispose(() => backend.forget(cache));
 }
 
 /** A cache of the same shape and codecs holding no tokens, for a mirror's layout. */

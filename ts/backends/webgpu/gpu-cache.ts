@@ -5,6 +5,7 @@ import { BufferUsage, getGpuDevice, MAP_READ_MODE, writeArray, type GpuContext }
 import { encodeSource } from './shaders.js';
 import { kernelsFor } from './kernels.js';
 import { checkRange } from '../../codecs/range.js';
+import { addSymbolDispose } from '../../util/dispose.js';
 import { getPipeline, bindGroupLayout } from './pipelines.js';
 import { SlabPool, type SlabRef } from './pool.js';
 
@@ -154,6 +155,11 @@ export class GpuKvCache {
   /** Registers cleanup (e.g. attention scratch buffers) to run on destroy(). */
   onDestroy(fn: () => void): void {
     this.disposers.push(fn);
+  }
+
+  /** The same as destroy() (and `using`). */
+  dispose(): void {
+    this.destroy();
   }
 
   destroy(): void {
@@ -434,3 +440,5 @@ export class GpuKvCache {
     }
   }
 }
+
+addSymbolDispose(GpuKvCache);
