@@ -273,7 +273,7 @@ export class PackedKvCache {
       seqs: { value: frozen },
       append: { value: readOnly },
       delete: { value: readOnly },
-      source: { value: this },
+      source: { value: cacheOrigin(this) },
     }) as PackedKvCache;
   }
 
