@@ -38,6 +38,27 @@ describe('cache lifetime', () => {
     await expect(gpu.attend(c, [0], q, 4)).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
   });
 
+  it('forget() and dispose() during a WebGPU attend: the call completes correctly, later calls are refused', async () => {
+    const gpu = await kv.WebGpuBackend.create();
+    const ref = await kv.WasmBackend.create();
+    const cache = new kv.PackedKvCache(shape);
+    cache.append(0, gaussianKv(100, 2, 16, 1), gaussianKv(100, 2, 16, 2));
+    const q = randomQuery(4, 16, 1);
+    const want = ref.attendSync(cache, [0], q, 4);
+    const a = gpu.attend(cache, [0], q, 4);
+    gpu.forget(cache); // was: UNKNOWN_SEQUENCE for the call in flight
+    const b = gpu.attend(cache, [0], q, 4);
+    gpu.dispose();
+    for (const got of [await a, await b]) {
+      let d = 0;
+      for (let i = 0; i < got.length; i++) d = Math.max(d, Math.abs(got[i]! - want[i]!));
+      expect(d).toBeLessThan(1e-4);
+    }
+    await expect(gpu.attend(cache, [0], q, 4)).rejects.toThrow(/WebGpuBackend was disposed/);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(gpu.liveMirrors).toBe(0);
+  });
+
   it('WASM memory freed by a large cache is reused by the next one', async () => {
     const wasm = await kv.WasmBackend.create();
     const big = { nKvHeads: 8, headDim: 128, key: 'fp32', value: 'fp32' } as const;
