@@ -15,7 +15,7 @@ export function typeName(x: unknown): string {
 
 /** An options object (not null, not an array). */
 export function checkObject(x: unknown, arg: string): asserts x is Record<string, unknown> {
-  check(x !== null && typeof x === 'object' && !Array.isArray(x), 'BAD_PARAM', `must be an options object, got ${typeName(x)}`, arg);
+  check(x !== null && typeof x === 'object' && !Array.isArray(x) && !ArrayBuffer.isView(x), 'BAD_PARAM', `must be an options object, got ${typeName(x)}`, arg);
 }
 
 /** undefined, or an options object. */
