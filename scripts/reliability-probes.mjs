@@ -8,7 +8,7 @@
  *   node scripts/reliability-probes.mjs /tmp/base/dist  # another worktree's build
  * Options: --json FILE writes the rows. Needs ../shared (the stories260K model) for two probes.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -272,7 +272,14 @@ await probe('Deno runner without Vulkan', 'node tests/deno/run.mjs, 60 s limit',
   const vulkan = ['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', '/usr/lib64/libvulkan.so.1'].some(existsSync);
   if (vulkan) return { tried: 0, failures: 0, note: 'this machine has Vulkan: not a probe here' };
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [runner, 'kivi2'], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL', cwd: root });
+  // its own process group, killed whole at the limit: a killed runner must not leave Deno spinning
+  const r = await new Promise((res) => {
+    const child = spawn(process.execPath, [runner, 'kivi2'], { cwd: root, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '', signal = null;
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => { signal = 'SIGKILL'; try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 60_000);
+    child.on('exit', (status) => { clearTimeout(timer); res({ status, signal, stderr }); });
+  });
   const s = (Date.now() - t0) / 1000;
   const ok = r.status === 1 && s < 10 && /mesa-vulkan-drivers/.test(r.stderr);
   return { tried: 1, failures: ok ? 0 : 1, note: `${r.signal ? `killed at the 60 s limit` : `exit ${r.status}`} after ${s.toFixed(1)} s` };
