@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as kv from '../../ts/index.js';
-import { QaqKvCache } from '../../ts/cache/qaq-cache.js';
+import { QaqKvCache } from '../../ts/codecs/qaq/cache.js';
 import { gaussianKv, randomQuery } from '../helpers/data.js';
 
 const shape = { nKvHeads: 2, headDim: 16, key: 'q4_0', value: 'kivi2', window: 4, sinks: 1 } as const;

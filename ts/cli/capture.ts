@@ -12,7 +12,7 @@ import { describeFlags, parseFlags } from './args.js';
 import type { CliIo } from './command.js';
 import { ProgressBar } from './progress-bar.js';
 import { checkReadable, checkWritable } from './file-checks.js';
-import '../codecs/fp32.js';
+import '../codecs/fp32/index.js';
 
 const FLAGS = {
   model: { type: 'string', help: 'model folder (or checkpoint file), e.g. ../shared/models/stories260K' },

@@ -1,13 +1,13 @@
-// SKVQ calibration math in WASM (docs/codecs/skvq.md s.1 and s.3), a mirror of ts/calibrate/skvq.ts
+// SKVQ calibration math in WASM (docs/codecs/skvq.md s.1 and s.3), a mirror of ts/codecs/skvq/calibrate.ts
 // operation for operation (f64 statistics and k-means, the same PRNG and the same summation
 // order), so the TS driver gets the same permutation, groups and clip ratio from either engine
 // (tests/conformance/skvq-wasm.test.ts).
-import { TILE_TOKENS } from '../constants';
-import { encode_skvq, decodeTileModel } from './skvq';
+import { TILE_TOKENS } from '../../constants';
+import { encode_skvq, decodeTileModel } from './kernels';
 
 let rngState: u32 = 0;
 
-/** mulberry32, as in ts/calibrate/skvq.ts: [0, 1). */
+/** mulberry32, as in ts/codecs/skvq/calibrate.ts: [0, 1). */
 function rnd(): f64 {
   rngState += 0x6d2b79f5;
   let t: u32 = rngState;

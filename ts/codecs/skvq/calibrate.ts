@@ -1,12 +1,12 @@
-import { check, checkFinite } from '../errors.js';
-import { TILE_TOKENS } from '../format/constants.js';
-import type { StreamKind } from '../codecs/types.js';
-import { SkvqCodec } from '../codecs/skvq/codec.js';
+import { check, checkFinite } from '../../errors.js';
+import { TILE_TOKENS } from '../../format/constants.js';
+import type { StreamKind } from '../types.js';
+import { SkvqCodec } from './codec.js';
 import {
   SKVQ_CALIBRATION_FORMAT, SKVQ_CALIBRATION_VERSION, equalGroupStart, type SkvqCalibration, type SkvqHeadCalibration,
-} from '../codecs/skvq/calibration.js';
-import { checkSkvqBits, skvqGeometry, SKVQ_DEFAULT_GROUP_SIZE, type SkvqBits } from '../codecs/skvq/geometry.js';
-import { mulberry32 } from '../util/random.js';
+} from './calibration.js';
+import { checkSkvqBits, skvqGeometry, SKVQ_DEFAULT_GROUP_SIZE, type SkvqBits } from './geometry.js';
+import { mulberry32 } from '../../util/random.js';
 
 /**
  * SKVQ calibration (docs/codecs/skvq.md, sections 1 and 3): per KV head, k-means of the

@@ -1,4 +1,4 @@
-// Folded decode attention (KIVI-2/4: attend/fold-kivi.wgsl, SKVQ: attend/fold-skvq.wgsl; the
+// Folded decode attention (KIVI-2/4: kivi/fold.wgsl, SKVQ: skvq/fold.wgsl; the
 // interface: attend/fold-common.wgsl) with the cross-invocation sums done by subgroup shuffles
 // instead of workgroup memory and barriers. Used where the adapter has the `subgroups` feature
 // and every subgroup has 32 invocations (probed: ts/backends/webgpu/subgroups.ts); fold.wgsl

@@ -1,7 +1,8 @@
-import { TILE_TOKENS } from '../format/constants.js';
-import { checkCodecContext, TileCodec } from './base.js';
-import { registerCodec } from './registry.js';
-import type { CodecContext } from './types.js';
+import { TILE_TOKENS } from '../../format/constants.js';
+import { checkCodecContext, TileCodec } from '../base.js';
+import { registerCodec } from '../registry.js';
+import type { CodecContext } from '../types.js';
+import { FP32_KERNELS } from './kernels.js';
 
 /** fp32: the tile's f32 bits verbatim (docs/FORMAT.md "fp32"). The exact baseline. */
 export class Fp32Codec extends TileCodec {
@@ -29,4 +30,5 @@ registerCodec({
   streams: ['key', 'value'],
   needsCalibration: false,
   create: (ctx) => new Fp32Codec(ctx),
+  kernels: FP32_KERNELS,
 });

@@ -7,10 +7,10 @@
 // (prepare_cq builds T[j][g][k] = q_j,g . C_g[k]; a token's score is sum_g T[j][g][code]), values
 // by a per-query-head histogram of attention weight over codes (the driver's value state, rescaled
 // by its online softmax), multiplied by the centroids once at the end (finish_cq).
-import { TILE_TOKENS } from '../constants';
-import { f16BitsToF32 } from '../f16';
-import { getCode, putCode, zeroWords } from '../bitpack';
-import { madd4 } from '../vec';
+import { TILE_TOKENS } from '../../constants';
+import { f16BitsToF32 } from '../../f16';
+import { getCode, putCode, zeroWords } from '../../bitpack';
+import { madd4 } from '../../vec';
 
 /** Words before the codebook in params. */
 const HEADER_BYTES: usize = 16;

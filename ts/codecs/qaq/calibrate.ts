@@ -1,6 +1,6 @@
-import { check, KvpackError } from '../errors.js';
-import type { CalibrationSample } from '../codecs/types.js';
-import type { QaqOptions } from '../codecs/qaq/options.js';
+import { check, KvpackError } from '../../errors.js';
+import type { CalibrationSample } from '../types.js';
+import type { QaqOptions } from './options.js';
 
 /**
  * QAQ calibration. QAQ itself needs no training; its one data-dependent hyper-parameter is

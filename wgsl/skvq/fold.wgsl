@@ -106,7 +106,7 @@ fn fold_offsets(tg: u32, k: u32, kv_head: u32) -> TileOffsets {
 
 // The code words one invocation reads for one tile, per batch b of 4 of its tokens (vectors *b):
 // keys, values (ternary: the chunk's first word and the next). Loaded before any use
-// (fold-kivi.wgsl says why); the metadata words are read when a token is decoded.
+// (kivi/fold.wgsl says why); the metadata words are read when a token is decoded.
 struct TileWords {
   kw0: vec4<u32>, kw1: vec4<u32>, kw2: vec4<u32>, kw3: vec4<u32>,
   vw0: vec4<u32>, vw1: vec4<u32>, vw2: vec4<u32>, vw3: vec4<u32>,

@@ -1,10 +1,10 @@
 // q8_0 (docs/FORMAT.md "q8_0"): blocks of 32 tile elements, f16 scale pairs (d/2 words), then
 // int8 codes (8d words). An 8-element chunk never crosses a block (d is a multiple of 8).
-import { TILE_TOKENS } from '../constants';
-import { clampToInt } from '../quant-simd';
-import { ROWS } from '../scratch';
-import { accumulateRows4, maxLanes, scoreRows4 } from '../vec';
-import { accumulateBlocksFolded, blockScale, Q8, Q_BLOCK, scoreBlocksFolded, storeBlockScales4 } from './q-block';
+import { TILE_TOKENS } from '../../constants';
+import { clampToInt } from '../../quant-simd';
+import { ROWS } from '../../scratch';
+import { accumulateRows4, maxLanes, scoreRows4 } from '../../vec';
+import { accumulateBlocksFolded, blockScale, Q8, Q_BLOCK, scoreBlocksFolded, storeBlockScales4 } from '../q-block';
 
 /**
  * SIMD encoder, words bit-identical to the TS reference: max |x| is a lane-wise pmax (inputs are

@@ -2,13 +2,13 @@
 // f16 (scale, zero) pairs; keys per-channel (meta word c covers the tile's 32 tokens of channel
 // c), values per-token (meta word t*(d/G)+j covers channels [jG, jG+G) of token t, G = min(32, d)).
 // Codes (b*d words) follow the metadata.
-import { TILE_TOKENS } from '../constants';
-import { placeQuery, placeScale, placeUnscale, placedCodes, placedVector, putCode, unpack8Codes, unpackPlacedWord, zeroWords } from '../bitpack';
-import { affineCode4 } from '../quant-simd';
-import { affineCode, affineParams, affineScale, affineZero, metaScale, metaScale4, metaZero, metaZero4 } from '../quant';
-import { MAX_HEAD_DIM } from '../constants';
-import { META_A, META_B, ROWS } from '../scratch';
-import { accumulateRows4, hsum4, madd4, maxLanes, minLanes, orLanes, scoreRows4 } from '../vec';
+import { TILE_TOKENS } from '../../constants';
+import { placeQuery, placeScale, placeUnscale, placedCodes, placedVector, putCode, unpack8Codes, unpackPlacedWord, zeroWords } from '../../bitpack';
+import { affineCode4 } from '../../quant-simd';
+import { affineCode, affineParams, affineScale, affineZero, metaScale, metaScale4, metaZero, metaZero4 } from '../../quant';
+import { MAX_HEAD_DIM } from '../../constants';
+import { META_A, META_B, ROWS } from '../../scratch';
+import { accumulateRows4, hsum4, madd4, maxLanes, minLanes, orLanes, scoreRows4 } from '../../vec';
 
 /** Query rows times the tile's per-channel key scales (folded queries), up to FOLDED_Q_FLOATS. */
 const FOLDED_Q_FLOATS: i32 = 16 * MAX_HEAD_DIM;

@@ -1,11 +1,11 @@
 // q4_0 (docs/FORMAT.md "q4_0"): blocks as q8_0, f16 scale m / -8, codes 0..15 (8 = zero) with
 // nibble e at bits 4(e % 8) of word e / 8 (the generic code-stream rule).
-import { TILE_TOKENS } from '../constants';
-import { unpack8Codes } from '../bitpack';
-import { clampToInt } from '../quant-simd';
-import { ROWS } from '../scratch';
-import { accumulateRows4, maxLanes, orLanes, scoreRows4 } from '../vec';
-import { accumulateBlocksFolded, blockScale, Q4, Q_BLOCK, scoreBlocksFolded, storeBlockScales4 } from './q-block';
+import { TILE_TOKENS } from '../../constants';
+import { unpack8Codes } from '../../bitpack';
+import { clampToInt } from '../../quant-simd';
+import { ROWS } from '../../scratch';
+import { accumulateRows4, maxLanes, orLanes, scoreRows4 } from '../../vec';
+import { accumulateBlocksFolded, blockScale, Q4, Q_BLOCK, scoreBlocksFolded, storeBlockScales4 } from '../q-block';
 
 /**
  * Scalar scan for the block's signed max-magnitude element (first one on ties, as llama.cpp):

@@ -1,8 +1,8 @@
 // fp16 (docs/FORMAT.md "fp16"): word i = f16 pair (element 2i, 2i+1), saturating conversion.
-import { TILE_TOKENS } from '../constants';
-import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../f16';
-import { ROWS } from '../scratch';
-import { accumulateRows4, scoreRows4 } from '../vec';
+import { TILE_TOKENS } from '../../constants';
+import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../../f16';
+import { ROWS } from '../../scratch';
+import { accumulateRows4, scoreRows4 } from '../../vec';
 
 /** 8 elements per step: f16 bits of 2 x 4 lanes, narrowed (exact: bits < 2^16) to 8 u16 in element order. */
 export function encode_fp16(x: usize, out: usize, headDim: i32, head: i32, params: usize): void {

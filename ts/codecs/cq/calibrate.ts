@@ -1,7 +1,7 @@
-import { check, KvpackError } from '../errors.js';
-import type { StreamKind } from '../codecs/types.js';
-import { makeCqCalibration, type CqCalibration, type CqPrecision } from '../codecs/cq/calibration.js';
-import { cqShape, type CqConfig } from '../codecs/cq/config.js';
+import { check, KvpackError } from '../../errors.js';
+import type { StreamKind } from '../types.js';
+import { makeCqCalibration, type CqCalibration, type CqPrecision } from './calibration.js';
+import { cqShape, type CqConfig } from './config.js';
 import { kmeans, type KmeansOptions, type KmeansResult } from './kmeans.js';
 
 /**
@@ -10,7 +10,7 @@ import { kmeans, type KmeansOptions, type KmeansResult } from './kmeans.js';
  * that group, optionally weighted per sample ("Fisher-guided centroid learning").
  */
 
-/** A k-means implementation: the TS oracle (ts/calibrate/kmeans.ts) or the WASM one. */
+/** A k-means implementation: the TS oracle (ts/codecs/cq/kmeans.ts) or the WASM one. */
 export type KmeansFn = (samples: Float64Array, n: number, dim: number, k: number, opts: KmeansOptions) => KmeansResult;
 
 export interface CqProgress {

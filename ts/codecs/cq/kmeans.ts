@@ -1,9 +1,9 @@
-import { check, KvpackError } from '../errors.js';
-import { mulberry32Next } from '../util/random.js';
+import { check, KvpackError } from '../../errors.js';
+import { mulberry32Next } from '../../util/random.js';
 
 /**
  * Weighted k-means with k-means++ seeding: the calibration math of CQ (docs/codecs/cq.md,
- * "Calibration"). This plain-TS version is the oracle; assembly/codecs/cq-kmeans.ts is the
+ * "Calibration"). This plain-TS version is the oracle; assembly/codecs/cq/kmeans.ts is the
  * same algorithm step for step, and both must return bit-identical centroids:
  * - all arithmetic is f64 in a fixed order (JS numbers and WASM f64 are both IEEE binary64 with
  *   no fused multiply-add, so the same sequence of operations gives the same bits);

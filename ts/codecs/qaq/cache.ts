@@ -1,20 +1,20 @@
-import { check, checkFinite, KvpackError } from '../errors.js';
-import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS } from '../format/constants.js';
-import { keyBits, valueBits } from '../codecs/qaq/allocation.js';
-import { AttentionWindow } from '../codecs/qaq/attention-window.js';
-import { packedPartialsReference, type PackedPartials, type QaqPackedView } from '../codecs/qaq/attend.js';
-import { resolveQaqOptions, type QaqOptions, type ResolvedQaqOptions } from '../codecs/qaq/options.js';
-import { outlierCount, selectOutliers } from '../codecs/qaq/outliers.js';
-import { encodeRecord, maxRecordWords, recordWords } from '../codecs/qaq/record.js';
-import { MAX_FP_TOKENS, type CacheStats } from './kv-cache.js';
-import { checkF32, checkObject, checkSeqIds } from '../util/args.js';
-import { ATTEND_MAX_ABS, checkRange } from '../codecs/range.js';
-import { F16_MAX } from '../codecs/uniform.js';
-import { pickLayer } from './kv-cache.js';
-import { pullChunks, pullSync, type ChunkSource } from '../serialize/bytes.js';
-import { concatChunks, endChunks, fileChunks, parseFile, qaqLayerChunks, qaqSequenceChunks, type LayerData, type QaqLayerData } from '../serialize/cache-file.js';
-import { corrupt } from '../serialize/bytes.js';
-import type { SelfAttendingCache } from './kv-cache-like.js';
+import { check, checkFinite, KvpackError } from '../../errors.js';
+import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS } from '../../format/constants.js';
+import { keyBits, valueBits } from './allocation.js';
+import { AttentionWindow } from './attention-window.js';
+import { packedPartialsReference, type PackedPartials, type QaqPackedView } from './attend.js';
+import { resolveQaqOptions, type QaqOptions, type ResolvedQaqOptions } from './options.js';
+import { outlierCount, selectOutliers } from './outliers.js';
+import { encodeRecord, maxRecordWords, recordWords } from './record.js';
+import { MAX_FP_TOKENS, type CacheStats } from '../../cache/kv-cache.js';
+import { checkF32, checkObject, checkSeqIds } from '../../util/args.js';
+import { ATTEND_MAX_ABS, checkRange } from '../range.js';
+import { F16_MAX } from '../uniform.js';
+import { pickLayer } from '../../cache/kv-cache.js';
+import { pullChunks, pullSync, type ChunkSource } from '../../serialize/bytes.js';
+import { concatChunks, endChunks, fileChunks, parseFile, qaqLayerChunks, qaqSequenceChunks, type LayerData, type QaqLayerData } from '../../serialize/cache-file.js';
+import { corrupt } from '../../serialize/bytes.js';
+import type { SelfAttendingCache } from '../../cache/kv-cache-like.js';
 
 export interface QaqCacheOptions {
   nKvHeads: number;

@@ -3,10 +3,10 @@
 // ts/codecs/qaq/outliers.ts selectOutliers) and the fused attention over a sequence's packed
 // records (partial softmax per query head, the oracle is ts/codecs/qaq/attend.ts). Widths are
 // chosen by the host (they depend on the attention history the host keeps).
-import { f16BitsToF32, metaF16Bits } from '../f16';
-import { affineCode, affineParams, affineScale, affineZero, metaScale, metaZero } from '../quant';
-import { unpack8Codes } from '../bitpack';
-import { axpy, dot, madd4, scaleInPlace } from '../vec';
+import { f16BitsToF32, metaF16Bits } from '../../f16';
+import { affineCode, affineParams, affineScale, affineZero, metaScale, metaZero } from '../../quant';
+import { unpack8Codes } from '../../bitpack';
+import { axpy, dot, madd4, scaleInPlace } from '../../vec';
 
 const TOKENS: i32 = 32;
 const META_OFFSET: i32 = 4;

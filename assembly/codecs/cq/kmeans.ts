@@ -1,5 +1,5 @@
 // CQ calibration math: weighted k-means with k-means++ seeding, a step-for-step mirror of
-// ts/calibrate/kmeans.ts (the oracle) that returns bit-identical centroids: all arithmetic is f64
+// ts/codecs/cq/kmeans.ts (the oracle) that returns bit-identical centroids: all arithmetic is f64
 // in the same order (WASM f64 and JS numbers are both IEEE binary64 without fused multiply-add;
 // f64x2 lanes compute the same per-centroid sums as the scalar loop), and the random stream is the
 // same mulberry32 on u32. The host (ts/codecs/cq/wasm.ts) drives the iterations so that it can

@@ -6,12 +6,12 @@
 // Keys: PrepareKeys permutes the query once per (query, KV head); tiles are scored in permuted
 // order. Values: accumulated in permuted order into a value state of d floats per query head;
 // FinishValues scatters it back to model order. Nothing per cached element beyond the unpack.
-import { TILE_TOKENS } from '../constants';
-import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../f16';
-import { placeQuery, placedCodes, unpack8Codes } from '../bitpack';
-import { metaScale, metaScale4, metaZero, metaZero4 } from '../quant';
-import { META_A, META_B, ROW } from '../scratch';
-import { axpyGroup, dotGroup, madd4, maxLanes, minLanes } from '../vec';
+import { TILE_TOKENS } from '../../constants';
+import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../../f16';
+import { placeQuery, placedCodes, unpack8Codes } from '../../bitpack';
+import { metaScale, metaScale4, metaZero, metaZero4 } from '../../quant';
+import { META_A, META_B, ROW } from '../../scratch';
+import { axpyGroup, dotGroup, madd4, maxLanes, minLanes } from '../../vec';
 
 const HEADER: i32 = 4;
 /** Element codes of one tile (TILE_TOKENS * MAX_HEAD_DIM) while encoding, + the last ternary word's padding. */

@@ -1,6 +1,6 @@
 // fp32 (docs/FORMAT.md "fp32"): the tile is the f32 data itself, so attention reads rows in place.
-import { TILE_TOKENS } from '../constants';
-import { accumulateRows4, scoreRows4 } from '../vec';
+import { TILE_TOKENS } from '../../constants';
+import { accumulateRows4, scoreRows4 } from '../../vec';
 
 export function encode_fp32(x: usize, out: usize, headDim: i32, head: i32, params: usize): void {
   memory.copy(out, x, <usize>(TILE_TOKENS * headDim) << 2);
