@@ -56,6 +56,7 @@ export type { AttentionBackend, BackendName } from './backends/types.js';
 export { chooseBackend, formatBackendReport } from './backends/detect.js';
 export type { BackendReport, ChooseOptions, ChosenBackend } from './backends/detect.js';
 export { TsBackend } from './backends/ts-backend.js';
+export type { WasmBackendOptions } from './backends/wasm.js';
 export { WasmBackend, createWasmBackend, encodeTileWasm, loadKvpackWasm, wasmSimdSupported, relaxedSimdSupported, chooseWasmBuild, KvpackWasm } from './backends/wasm.js';
 export type { WasmBuild } from './backends/wasm.js';
 export { WasmThreadsBackend, runWasmAttentionWorker } from './backends/wasm-threads.js';

@@ -27,7 +27,7 @@ import { codecInfo, createCodec } from '../codecs/registry.js';
 import type { StreamCodec } from '../codecs/types.js';
 import { checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
-import { WasmBackend, wasmBuildLabel } from './wasm.js';
+import { WasmBackend, wasmBuildLabel, type WasmBackendOptions } from './wasm.js';
 import { chooseWasmBuild, defaultWasmBytes, KvpackWasm, loadKvpackWasm, wasmSimdSupported, type WasmBuild } from './wasm-loader.js';
 
 /** What a worker needs to rebuild a cache's shape and codecs (calibrated ones from their calibration). */
@@ -170,8 +170,8 @@ interface Port {
 }
 
 /** Worker entry (runs inside a worker thread): serves AttendRequests on `port`. */
-export async function runWasmAttentionWorker(port: Port, wasm: WebAssembly.Module): Promise<void> {
-  const backend = new WasmBackend(await loadKvpackWasm(wasm));
+export async function runWasmAttentionWorker(port: Port, wasm: WebAssembly.Module, options: WasmBackendOptions = {}): Promise<void> {
+  const backend = new WasmBackend(await loadKvpackWasm(wasm), options);
   const replicas = new Map<number, ReplicaCache>();
   port.on('message', (msg) => {
     const req = msg as AttendRequest | ForgetRequest;
@@ -228,6 +228,8 @@ export interface WasmThreadsOptions {
    * dist/index.js here, or the workers would run that program.
    */
   workerModule?: string | URL;
+  /** The workers' WasmBackend options (WasmBackendOptions.integerAttention). */
+  integerAttention?: boolean;
 }
 
 /**
@@ -289,12 +291,12 @@ export class WasmThreadsBackend implements AttentionBackend {
     const { build } = new KvpackWasm(await WebAssembly.instantiate(module, {}));
     const boot = `import { parentPort, workerData } from 'node:worker_threads';
 const m = await import(workerData.url);
-await m.runWasmAttentionWorker(parentPort, workerData.wasm);
+await m.runWasmAttentionWorker(parentPort, workerData.wasm, workerData.options);
 parentPort.postMessage({ id: 0 });`;
     const workers: NodeWorker[] = [];
     const ready: Promise<void>[] = [];
     for (let i = 0; i < threads; i++) {
-      const w = new wt.Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: { url: workerUrl, wasm: module } });
+      const w = new wt.Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: { url: workerUrl, wasm: module, options: { integerAttention: opts.integerAttention === true } } });
       w.unref(); // an idle pool does not keep the process alive (ref'd while a call waits, send())
       ready.push(new Promise((resolve, reject) => {
         const onMsg = (msg: unknown): void => { if ((msg as WorkerReply).id === 0) resolve(); };

@@ -55,6 +55,18 @@ interface CacheMirror {
  * sequence; sinks when they change; the tail, at most window + 31 tokens, every call), then one
  * fused kernel call per sequence computes all heads.
  */
+/** Options of WasmBackend / WasmThreadsBackend. */
+export interface WasmBackendOptions {
+  /**
+   * Integer-domain KIVI kernels (2/4-bit keys and values, head_dim a multiple of 64 / 32): the
+   * folded query and the softmax weights times the value scales rounded to i16 per head, tile (and
+   * value group), dotted with the codes by i32x4.dot_i16x8_s. Faster on CPU (GQA most), but the
+   * rounding moves outputs by up to ~1e-3 x max|V| (tests/conformance/wasm-integer.test.ts), past
+   * the float kernels' 1e-5 x max|V| tolerance, so it is opt-in. docs/decisions.md D50-D52.
+   */
+  integerAttention?: boolean;
+}
+
 export class WasmBackend implements AttentionBackend {
   readonly name = 'wasm' as const;
   readonly description: string;
@@ -64,17 +76,23 @@ export class WasmBackend implements AttentionBackend {
   private readonly finalizer: FinalizationRegistry<CacheMirror>;
   private disposed = false;
 
-  constructor(readonly wasm: KvpackWasm) {
-    this.description = wasmBuildLabel(wasm.build, `${(wasm.memory.buffer.byteLength / 1024) | 0} KiB memory at start`);
+  private readonly integer: boolean;
+
+  constructor(readonly wasm: KvpackWasm, options: WasmBackendOptions = {}) {
+    this.integer = options.integerAttention === true;
+    // an explicit request for a kernel the module lacks fails here, not at the first call
+    if (this.integer) wasm.fn('set_integer_attention');
+    this.description = wasmBuildLabel(wasm.build, `${(wasm.memory.buffer.byteLength / 1024) | 0} KiB memory at start`) +
+      (this.integer ? ', integer-domain KIVI kernels' : '');
     this.finalizer = new FinalizationRegistry((m) => this.releaseMirror(m));
   }
 
   /** Loads the kernel module (see loadKvpackWasm) and checks WASM SIMD support first. */
-  static async create(source?: BufferSource | WebAssembly.Module): Promise<WasmBackend> {
+  static async create(source?: BufferSource | WebAssembly.Module, options: WasmBackendOptions = {}): Promise<WasmBackend> {
     if (!wasmSimdSupported()) {
       throw new KvpackError('BACKEND_UNAVAILABLE', 'this runtime has no WebAssembly SIMD', 'wasm');
     }
-    return new WasmBackend(await loadKvpackWasm(source));
+    return new WasmBackend(await loadKvpackWasm(source), options);
   }
 
   async attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
@@ -103,6 +121,9 @@ export class WasmBackend implements AttentionBackend {
     const out = new Float32Array(q.length);
     if (seqs.length === 0) return out;
     for (const seq of seqs) this.syncSequence(cache, mirror, seq);
+    // a module-wide switch, set on every call: backends may share one module
+    const setInteger = w.exports.set_integer_attention;
+    if (typeof setInteger === 'function') setInteger(this.integer ? 1 : 0);
 
     const args = arena.alloc(ATTEND_ARG_COUNT * 4);
     const qPtr = arena.alloc(qLen * 4);
@@ -305,8 +326,8 @@ function copyWords(w: KvpackWasm, words: Uint32Array): number {
 }
 
 /** Convenience: load the module (see loadKvpackWasm) and wrap it in a WasmBackend. */
-export function createWasmBackend(source?: BufferSource | WebAssembly.Module): Promise<WasmBackend> {
-  return WasmBackend.create(source);
+export function createWasmBackend(source?: BufferSource | WebAssembly.Module, options: WasmBackendOptions = {}): Promise<WasmBackend> {
+  return WasmBackend.create(source, options);
 }
 
 let sharedWasm: Promise<KvpackWasm> | undefined;
