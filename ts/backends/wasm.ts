@@ -55,6 +55,18 @@ interface CacheMirror {
  * sequence; sinks when they change; the tail, at most window + 31 tokens, every call), then one
  * fused kernel call per sequence computes all heads.
  */
+/**
+ * One of `of` contiguous parts of every sequence's tiles (flash-decoding split; the threaded
+ * backend merges the parts): part 0 also takes the sinks, the last part the tail. `stats`
+ * receives per sequence and query head the softmax max m and sum l ([seq][head][m, l]); a head
+ * whose part held no tokens has l = 0 and output 0.
+ */
+export interface TilePart {
+  index: number;
+  of: number;
+  stats: Float32Array;
+}
+
 /** Options of WasmBackend / WasmThreadsBackend. */
 export interface WasmBackendOptions {
   /**
@@ -105,7 +117,7 @@ export class WasmBackend implements AttentionBackend {
    * the threaded backend (wasm-threads.ts) splits the heads over workers this way.
    */
   attendSync(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number,
-    kvHeads: readonly [number, number] = [0, cache.nKvHeads]): Float32Array {
+    kvHeads: readonly [number, number] = [0, cache.nKvHeads], part?: TilePart): Float32Array {
     check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed', 'backend');
     const d = cache.headDim;
     check(Array.isArray(seqs), 'BAD_PARAM', 'must be an array of sequence ids', 'seqs');
@@ -115,6 +127,11 @@ export class WasmBackend implements AttentionBackend {
     checkQueries(cache, seqs, q, nHeads);
     check(Number.isInteger(kvHeads[0]) && Number.isInteger(kvHeads[1]) && kvHeads[0] >= 0 && kvHeads[0] < kvHeads[1]
       && kvHeads[1] <= cache.nKvHeads, 'BAD_PARAM', `[${kvHeads.join(', ')}) is not a KV head range of ${cache.nKvHeads}`, 'kvHeads');
+    if (part) {
+      check(Number.isInteger(part.of) && part.of >= 1 && Number.isInteger(part.index) && part.index >= 0 && part.index < part.of,
+        'BAD_PARAM', `part ${part.index} of ${part.of} is not a part`, 'part');
+      check(part.stats.length === seqs.length * nHeads * 2, 'BAD_SHAPE', `stats must hold ${seqs.length * nHeads * 2} floats, got ${part.stats.length}`, 'part.stats');
+    }
     const mirror = this.mirrorOf(cache);
 
     const w = this.wasm, arena = w.arena, group = nHeads / cache.nKvHeads;
@@ -139,6 +156,7 @@ export class WasmBackend implements AttentionBackend {
     const stride = perHead ? Math.max(16, (scratchBytes + 15) & ~15) : 0;
     const scratch = arena.alloc(stride ? stride * nh : scratchBytes);
     const state = arena.alloc(stride ? stateBytes * nh : stateBytes);
+    const stats = part ? arena.alloc(nHeads * 2 * 4) : 0;
     try {
       for (let i = 0; i < seqs.length; i++) {
         const sm = mirror.seqs.get(seqs[i]!)!;
@@ -172,13 +190,20 @@ export class WasmBackend implements AttentionBackend {
         a[ATTEND_ARG.HEAD_BEGIN] = kvHeads[0];
         a[ATTEND_ARG.HEAD_END] = kvHeads[1];
         a[ATTEND_ARG.SCRATCH_STRIDE] = stride;
+        const T = view.tiles;
+        a[ATTEND_ARG.TILE_BEGIN] = part ? Math.floor((part.index * T) / part.of) : 0;
+        a[ATTEND_ARG.TILE_END] = part ? Math.floor(((part.index + 1) * T) / part.of) : T;
+        // sinks with the first part, the tail with the last
+        a[ATTEND_ARG.REGIONS] = part ? (part.index === 0 ? 1 : 0) | (part.index === part.of - 1 ? 2 : 0) : 3;
+        a[ATTEND_ARG.STATS] = stats;
         arena.f32(qPtr, qLen).set(q.subarray(i * qLen, (i + 1) * qLen));
         if (kvHeads[0] !== 0 || kvHeads[1] !== cache.nKvHeads) arena.f32(outPtr, qLen).fill(0);
         w.exports.attend_sequence(args);
         out.set(arena.f32(outPtr, qLen), i * qLen);
+        if (part) part.stats.set(arena.f32(stats, nHeads * 2), i * nHeads * 2);
       }
     } finally {
-      for (const p of [args, qPtr, outPtr, work, scratch, state]) arena.release(p);
+      for (const p of [args, qPtr, outPtr, work, scratch, state, stats]) if (p) arena.release(p);
     }
     return out;
   }
