@@ -352,7 +352,7 @@ function scoreKeysFoldedGroup(tile: usize, q: usize, group: i32, d: i32, scores:
 
 @inline
 function scoreKeys(tile: usize, q: usize, group: i32, d: i32, scores: usize, bits: i32): void {
-  if (bits != 8 && integerAttention() && group <= 16 && d % (bits == 2 ? 64 : 32) == 0) scoreKeysInt(tile, q, group, d, scores, bits);
+  if (useIntegerKernels(group, d, bits)) scoreKeysInt(tile, q, group, d, scores, bits);
   else if (group == 1) scoreKeysFolded(tile, q, group, d, scores, bits);
   else if (group <= 16 && group * d <= FOLDED_Q_FLOATS) scoreKeysFoldedGroup(tile, q, group, d, scores, bits);
   else scoreKeysDecoded(tile, q, group, d, scores, bits);
@@ -507,7 +507,7 @@ function accumulateValuesFoldedGroup(tile: usize, weights: usize, group: i32, d:
 
 @inline
 function accumulateValues(tile: usize, weights: usize, group: i32, d: i32, acc: usize, bits: i32): void {
-  if (bits != 8 && integerAttention() && group <= 16 && d % (bits == 2 ? 64 : 32) == 0) accumulateValuesInt(tile, weights, group, d, acc, bits);
+  if (useIntegerKernels(group, d, bits)) accumulateValuesInt(tile, weights, group, d, acc, bits);
   else if (d % 32 != 0) accumulateValuesDecoded(tile, weights, group, d, acc, bits);
   else if (group == 1) accumulateValuesFolded(tile, weights, d, acc, bits);
   else accumulateValuesFoldedGroup(tile, weights, group, d, acc, bits);
@@ -534,6 +534,16 @@ export function accumulate_kivi8(): usize { return changetype<usize>(accumulateK
 // are dotted with i32x4.dot_i16x8_s: 8 exact integer multiply-adds per instruction, the codes of a
 // token unpacked once for up to 4 query heads of the group. score = alpha * sum + q . z.
 const INT_MAX_GROUP: i32 = 16;
+
+/**
+ * Integer kernels in integer mode for GQA groups (2..16) of 2/4-bit codes with whole 16-byte code
+ * chunks per token. Group 1 (MHA) keeps the float kernels: at 32K they were as fast or faster
+ * there (the float MHA loops already work on placed codes in registers) with less error (D52).
+ */
+@inline
+function useIntegerKernels(group: i32, d: i32, bits: i32): bool {
+  return bits != 8 && integerAttention() && group > 1 && group <= INT_MAX_GROUP && d % (bits == 2 ? 64 : 32) == 0;
+}
 const QI: usize = memory.data(INT_MAX_GROUP * MAX_HEAD_DIM * 2, 16);
 const QF: usize = memory.data(MAX_HEAD_DIM * 4, 16);
 const ALPHA: usize = memory.data(INT_MAX_GROUP * 4, 16);

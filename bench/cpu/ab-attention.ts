@@ -6,7 +6,7 @@
  *   node build/bench/ab-attention.js A.wasm B.wasm kivi2|KEY:VALUE mha|gqa 8192 [ROUNDS]
  *
  * A path ending in `+int` loads that file with the integer-domain kernels switched on
- * (`set_integer_attention(1)`, docs/decisions.md D50): `build/kvpack.wasm build/kvpack.wasm+int`.
+ * (WasmBackendOptions.integerAttention, docs/decisions.md D50): `build/kvpack.wasm build/kvpack.wasm+int`.
  *
  * One cache (LLaMA-like outlier keys, Gaussian values, 32 query heads x 128, packed with B's
  * encoders) is mirrored by both modules; ROUNDS (default 7) interleaved steps each, medians of process CPU time,
@@ -28,9 +28,7 @@ if (!a || !b || !codec || (shape !== 'mha' && shape !== 'gqa') || !ctxArg) {
 const ctx = Number(ctxArg), nKv = shape === 'gqa' ? 8 : 32, nHeads = 32, d = 128, chunk = 1024;
 const load = async (path: string): Promise<WasmBackend> => {
   const integer = path.endsWith('+int');
-  const w = await loadKvpackWasm(readFileSync(integer ? path.slice(0, -4) : path));
-  if (integer) w.fn('set_integer_attention')(1);
-  return new WasmBackend(w);
+  return new WasmBackend(await loadKvpackWasm(readFileSync(integer ? path.slice(0, -4) : path)), { integerAttention: integer });
 };
 const A = await load(a);
 const B = await load(b);

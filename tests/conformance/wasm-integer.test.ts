@@ -1,8 +1,8 @@
 /**
  * Integer-domain KIVI kernels (WasmBackend `integerAttention`, docs/decisions.md D50-D52) vs
  * attendReference over the same packed cache: KIVI-2/4 keys and values, head_dim 64/128 (where the
- * integer path runs) and 40 (where it must fall back to the float kernels, bit for bit), GQA
- * groups 1/4/6 (6 = a block of 4 heads and one of 2), outlier-channel keys, contexts crossing a
+ * integer path runs) and 40 (where it must fall back to the float kernels, bit for bit, as MHA
+ * does), GQA groups 2/4/6 (6 = a block of 4 heads and one of 2), outlier-channel keys, contexts crossing a
  * page, sinks and a window. A missing build FAILS (loadKvpackWasm throws).
  */
 import { describe, expect, it } from 'vitest';
@@ -41,11 +41,11 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
 interface Case { key: string; value: string; d: number; nKv: number; group: number; ctx: number; sinks: number; window: number }
 
 const CASES: Case[] = [
-  { key: 'kivi2', value: 'kivi2', d: 128, nKv: 2, group: 1, ctx: 2100, sinks: 0, window: 0 },
+  { key: 'kivi2', value: 'kivi2', d: 128, nKv: 2, group: 2, ctx: 2100, sinks: 0, window: 0 },
   { key: 'kivi2', value: 'kivi2', d: 128, nKv: 2, group: 4, ctx: 2100, sinks: 4, window: 32 },
   { key: 'kivi2', value: 'kivi2', d: 64, nKv: 1, group: 6, ctx: 2100, sinks: 0, window: 0 },
   { key: 'kivi4', value: 'kivi4', d: 128, nKv: 2, group: 4, ctx: 700, sinks: 0, window: 0 },
-  { key: 'kivi4', value: 'kivi4', d: 64, nKv: 2, group: 1, ctx: 700, sinks: 4, window: 0 },
+  { key: 'kivi4', value: 'kivi4', d: 64, nKv: 2, group: 2, ctx: 700, sinks: 4, window: 0 },
   { key: 'kivi4', value: 'kivi2', d: 128, nKv: 1, group: 6, ctx: 333, sinks: 0, window: 32 },
   { key: 'kivi2', value: 'fp16', d: 128, nKv: 2, group: 4, ctx: 333, sinks: 0, window: 0 },
   { key: 'fp16', value: 'kivi4', d: 64, nKv: 2, group: 4, ctx: 333, sinks: 0, window: 0 },
@@ -76,12 +76,12 @@ describe('integer-domain KIVI attention (WasmBackend integerAttention)', async (
     });
   }
 
-  it('falls back to the float kernels where the integer path does not apply (d = 40, kivi8), bit for bit', () => {
-    for (const [key, value, d] of [['kivi2', 'kivi4', 40], ['kivi8', 'kivi8', 64]] as const) {
+  it('falls back to the float kernels where the integer path does not apply (d = 40, kivi8, MHA), bit for bit', () => {
+    for (const [key, value, d, group] of [['kivi2', 'kivi4', 40, 4], ['kivi8', 'kivi8', 64, 4], ['kivi2', 'kivi2', 128, 1]] as const) {
       const cache = new PackedKvCache({ nKvHeads: 2, headDim: d, key, value, window: 0, sinks: 0 });
       cache.append(0, outlierKeys(300, 2, d, 1), gaussianKv(300, 2, d, 2));
-      const q = randomQuery(8, d, 3);
-      expect(maxDiff(integer.attendSync(cache, [0], q, 8), float.attendSync(cache, [0], q, 8)), `${key}/${value} d=${d}`).toBe(0);
+      const q = randomQuery(2 * group, d, 3);
+      expect(maxDiff(integer.attendSync(cache, [0], q, 2 * group), float.attendSync(cache, [0], q, 2 * group)), `${key}/${value} d=${d} group=${group}`).toBe(0);
     }
   });
 
