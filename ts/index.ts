@@ -62,6 +62,7 @@ export type { AttentionBackend, BackendName } from './backends/types.js';
 export { chooseBackend, formatBackendReport } from './backends/detect.js';
 export type { BackendReport, ChooseOptions, ChosenBackend } from './backends/detect.js';
 export { TsBackend } from './backends/ts-backend.js';
+export type { WasmBackendOptions } from './backends/wasm.js';
 export { FailoverBackend } from './backends/failover.js';
 export type { FailoverEvent } from './backends/failover.js';
 export { WasmBackend, createWasmBackend, encodeTileWasm, loadKvpackWasm, wasmSimdSupported, relaxedSimdSupported, chooseWasmBuild, KvpackWasm } from './backends/wasm.js';

@@ -29,7 +29,7 @@ import { checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
 import { checkAttendArgs } from './validate.js';
 import { addSymbolDispose } from '../util/dispose.js';
-import { WasmBackend, wasmBuildLabel } from './wasm.js';
+import { WasmBackend, wasmBuildLabel, type WasmBackendOptions } from './wasm.js';
 import { chooseWasmBuild, defaultWasmBytes, KvpackWasm, loadKvpackWasm, wasmSimdSupported, type WasmBuild } from './wasm-loader.js';
 import { importNode } from '../util/node-import.js';
 
@@ -77,6 +77,8 @@ interface AttendRequest {
   q: Float32Array;
   nHeads: number;
   kvHeads: [number, number];
+  /** Tile part [index, of] of every sequence (all KV heads), when the heads are fewer than the workers. */
+  part?: [number, number];
 }
 
 interface ForgetRequest { id: number; forget: number }
@@ -84,6 +86,8 @@ interface ForgetRequest { id: number; forget: number }
 interface WorkerReply {
   id: number;
   out?: Float32Array;
+  /** Tile parts: [seq][head][m, l] (TilePart.stats). */
+  stats?: Float32Array;
   error?: { code: string; message: string };
 }
 
@@ -173,8 +177,8 @@ interface Port {
 }
 
 /** Worker entry (runs inside a worker thread): serves AttendRequests on `port`. */
-export async function runWasmAttentionWorker(port: Port, wasm: WebAssembly.Module): Promise<void> {
-  const backend = new WasmBackend(await loadKvpackWasm(wasm));
+export async function runWasmAttentionWorker(port: Port, wasm: WebAssembly.Module, options: WasmBackendOptions = {}): Promise<void> {
+  const backend = new WasmBackend(await loadKvpackWasm(wasm), options);
   const replicas = new Map<number, ReplicaCache>();
   port.on('message', (msg) => {
     const req = msg as AttendRequest | ForgetRequest;
@@ -195,6 +199,13 @@ export async function runWasmAttentionWorker(port: Port, wasm: WebAssembly.Modul
       for (const u of req.updates) replica.apply(u);
       if (!req.seqs) {
         port.postMessage({ id: req.id } satisfies WorkerReply);
+        return;
+      }
+      if (req.part) {
+        const stats = new Float32Array(req.seqs.length * req.nHeads * 2);
+        const out = backend.attendSync(replica as unknown as PackedKvCache, req.seqs, req.q, req.nHeads, req.kvHeads,
+          { index: req.part[0], of: req.part[1], stats });
+        port.postMessage({ id: req.id, out, stats } satisfies WorkerReply, [out.buffer, stats.buffer]);
         return;
       }
       const out = backend.attendSync(replica as unknown as PackedKvCache, req.seqs, req.q, req.nHeads, req.kvHeads);
@@ -231,6 +242,8 @@ export interface WasmThreadsOptions {
    * dist/index.js here, or the workers would run that program.
    */
   workerModule?: string | URL;
+  /** The workers' WasmBackend options (WasmBackendOptions.integerAttention). */
+  integerAttention?: boolean;
 }
 
 /**
@@ -294,12 +307,12 @@ export class WasmThreadsBackend implements AttentionBackend {
     const { build } = new KvpackWasm(await WebAssembly.instantiate(module, {}));
     const boot = `import { parentPort, workerData } from 'node:worker_threads';
 const m = await import(workerData.url);
-await m.runWasmAttentionWorker(parentPort, workerData.wasm);
+await m.runWasmAttentionWorker(parentPort, workerData.wasm, workerData.options);
 parentPort.postMessage({ id: 0 });`;
     const workers: NodeWorker[] = [];
     const ready: Promise<void>[] = [];
     for (let i = 0; i < threads; i++) {
-      const w = new wt.Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: { url: workerUrl, wasm: module } });
+      const w = new wt.Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: { url: workerUrl, wasm: module, options: { integerAttention: opts.integerAttention === true } } });
       w.unref(); // an idle pool does not keep the process alive (ref'd while a call waits, send())
       ready.push(new Promise((resolve, reject) => {
         const onMsg = (msg: unknown): void => { if ((msg as WorkerReply).id === 0) resolve(); };
@@ -370,23 +383,27 @@ parentPort.postMessage({ id: 0 });`;
     }
     const updates = [...new Set(seqs)].map((seq) => this.updateFor(cache, state!, seq));
 
-    // contiguous KV head ranges, one per worker (workers beyond nKvHeads only take the updates)
-    const n = this.workers.length, nKv = cache.nKvHeads;
+    // contiguous KV head ranges, one per worker (bit for bit the one-thread output); with fewer KV
+    // heads than workers, every worker takes all heads over a contiguous part of each sequence's
+    // tiles and the parts are merged by their softmax statistics (flash-decoding)
+    const n = this.workers.length, nKv = cache.nKvHeads, byTiles = nKv < n;
     const replies = await Promise.all(this.workers.map((w, i) => {
-      const a = Math.floor((i * nKv) / n), b = Math.floor(((i + 1) * nKv) / n);
+      const a = byTiles ? 0 : Math.floor((i * nKv) / n), b = byTiles ? nKv : Math.floor(((i + 1) * nKv) / n);
       const req: AttendRequest = { id: this.nextId++, cacheId: state!.id, updates, seqs: b > a ? [...seqs] : null, q, nHeads, kvHeads: [a, b] };
+      if (byTiles) req.part = [i, n];
       if (spec) req.spec = spec;
       return this.send(w, req);
     }));
-    const out = new Float32Array(q.length);
     for (const r of replies) {
       if (r.error) {
         // the replicas may now disagree with what was sent: start this cache over next time
         this.sent.delete(origin);
         throw new KvpackError(r.error.code as KvpackError['code'], r.error.message, 'threads');
       }
-      if (r.out) for (let i = 0; i < out.length; i++) out[i]! += r.out[i]!;
     }
+    if (byTiles) return mergeTileParts(replies, seqs.length * nHeads, d);
+    const out = new Float32Array(q.length);
+    for (const r of replies) if (r.out) for (let i = 0; i < out.length; i++) out[i]! += r.out[i]!;
     return out;
   }
 
@@ -442,4 +459,29 @@ addSymbolDispose(WasmThreadsBackend);
 /** cache.dispose() drops the workers' replicas (a function of its own: see wasm.ts forgetOnDispose). */
 function forgetOnDispose(backend: WasmThreadsBackend, cache: PackedKvCache): void {
   cache.onDispose(() => void backend.forget(cache));
+}
+
+/**
+ * Merge of tile parts: for each (sequence, query head) row, out = sum_w c_w out_w / sum_w c_w with
+ * c_w = l_w exp(m_w - max m) over the parts that attended any token (l_w > 0), in f64.
+ */
+function mergeTileParts(replies: WorkerReply[], rows: number, d: number): Float32Array {
+  const out = new Float32Array(rows * d);
+  const acc = new Float64Array(d);
+  for (let r = 0; r < rows; r++) {
+    let M = -Infinity;
+    for (const p of replies) if (p.stats![2 * r + 1]! > 0) M = Math.max(M, p.stats![2 * r]!);
+    if (M === -Infinity) continue;
+    acc.fill(0);
+    let L = 0;
+    for (const p of replies) {
+      const l = p.stats![2 * r + 1]!;
+      if (!(l > 0)) continue;
+      const c = l * Math.exp(p.stats![2 * r]! - M);
+      L += c;
+      for (let i = 0; i < d; i++) acc[i]! += c * p.out![r * d + i]!;
+    }
+    for (let i = 0; i < d; i++) out[r * d + i] = acc[i]! / L;
+  }
+  return out;
 }

@@ -57,6 +57,30 @@ interface CacheMirror {
  * sequence; sinks when they change; the tail, at most window + 31 tokens, every call), then one
  * fused kernel call per sequence computes all heads.
  */
+/**
+ * One of `of` contiguous parts of every sequence's tiles (flash-decoding split; the threaded
+ * backend merges the parts): part 0 also takes the sinks, the last part the tail. `stats`
+ * receives per sequence and query head the softmax max m and sum l ([seq][head][m, l]); a head
+ * whose part held no tokens has l = 0 and output 0.
+ */
+export interface TilePart {
+  index: number;
+  of: number;
+  stats: Float32Array;
+}
+
+/** Options of WasmBackend / WasmThreadsBackend. */
+export interface WasmBackendOptions {
+  /**
+   * Integer-domain KIVI kernels (2/4-bit keys and values, head_dim a multiple of 64 / 32): the
+   * folded query and the softmax weights times the value scales rounded to i16 per head, tile (and
+   * value group), dotted with the codes by i32x4.dot_i16x8_s. Faster on CPU (GQA most), but the
+   * rounding moves outputs by up to ~1e-3 x max|V| (tests/conformance/wasm-integer.test.ts), past
+   * the float kernels' 1e-5 x max|V| tolerance, so it is opt-in. docs/decisions.md D50-D52.
+   */
+  integerAttention?: boolean;
+}
+
 export class WasmBackend implements AttentionBackend {
   readonly name = 'wasm' as const;
   readonly description: string;
@@ -66,17 +90,23 @@ export class WasmBackend implements AttentionBackend {
   private readonly finalizer: FinalizationRegistry<CacheMirror>;
   private disposed = false;
 
-  constructor(readonly wasm: KvpackWasm) {
-    this.description = wasmBuildLabel(wasm.build, `${(wasm.memory.buffer.byteLength / 1024) | 0} KiB memory at start`);
+  private readonly integer: boolean;
+
+  constructor(readonly wasm: KvpackWasm, options: WasmBackendOptions = {}) {
+    this.integer = options.integerAttention === true;
+    // an explicit request for a kernel the module lacks fails here, not at the first call
+    if (this.integer) wasm.fn('set_integer_attention');
+    this.description = wasmBuildLabel(wasm.build, `${(wasm.memory.buffer.byteLength / 1024) | 0} KiB memory at start`) +
+      (this.integer ? ', integer-domain KIVI kernels' : '');
     this.finalizer = new FinalizationRegistry((m) => this.releaseMirror(m));
   }
 
   /** Loads the kernel module (see loadKvpackWasm) and checks WASM SIMD support first. */
-  static async create(source?: BufferSource | WebAssembly.Module): Promise<WasmBackend> {
+  static async create(source?: BufferSource | WebAssembly.Module, options: WasmBackendOptions = {}): Promise<WasmBackend> {
     if (!wasmSimdSupported()) {
       throw new KvpackError('BACKEND_UNAVAILABLE', 'this runtime has no WebAssembly SIMD', 'wasm');
     }
-    return new WasmBackend(await loadKvpackWasm(source));
+    return new WasmBackend(await loadKvpackWasm(source), options);
   }
 
   async attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
@@ -89,7 +119,7 @@ export class WasmBackend implements AttentionBackend {
    * the threaded backend (wasm-threads.ts) splits the heads over workers this way.
    */
   attendSync(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number,
-    heads?: readonly [number, number]): Float32Array {
+    heads?: readonly [number, number], part?: TilePart): Float32Array {
     check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed', 'backend');
     checkAttendArgs(cache, seqs, q, nHeads);
     const kvHeads = heads ?? [0, cache.nKvHeads];
@@ -100,11 +130,19 @@ export class WasmBackend implements AttentionBackend {
     checkQueries(cache, seqs, q, nHeads);
     check(Number.isInteger(kvHeads[0]) && Number.isInteger(kvHeads[1]) && kvHeads[0] >= 0 && kvHeads[0] < kvHeads[1]
       && kvHeads[1] <= cache.nKvHeads, 'BAD_PARAM', `[${kvHeads.join(', ')}) is not a KV head range of ${cache.nKvHeads}`, 'kvHeads');
+    if (part) {
+      check(Number.isInteger(part.of) && part.of >= 1 && Number.isInteger(part.index) && part.index >= 0 && part.index < part.of,
+        'BAD_PARAM', `part ${part.index} of ${part.of} is not a part`, 'part');
+      check(part.stats.length === seqs.length * nHeads * 2, 'BAD_SHAPE', `stats must hold ${seqs.length * nHeads * 2} floats, got ${part.stats.length}`, 'part.stats');
+    }
     const mirror = this.mirrorOf(cache);
 
     const w = this.wasm, arena = w.arena, group = nHeads / cache.nKvHeads;
     const out = new Float32Array(q.length);
     for (const seq of seqs) this.syncSequence(cache, mirror, seq);
+    // a module-wide switch, set on every call: backends may share one module
+    const setInteger = w.exports.set_integer_attention;
+    if (typeof setInteger === 'function') setInteger(this.integer ? 1 : 0);
 
     const args = arena.alloc(ATTEND_ARG_COUNT * 4);
     const qPtr = arena.alloc(qLen * 4);
@@ -120,6 +158,7 @@ export class WasmBackend implements AttentionBackend {
     const stride = perHead ? Math.max(16, (scratchBytes + 15) & ~15) : 0;
     const scratch = arena.alloc(stride ? stride * nh : scratchBytes);
     const state = arena.alloc(stride ? stateBytes * nh : stateBytes);
+    const stats = part ? arena.alloc(nHeads * 2 * 4) : 0;
     try {
       for (let i = 0; i < seqs.length; i++) {
         const sm = mirror.seqs.get(seqs[i]!)!;
@@ -153,13 +192,20 @@ export class WasmBackend implements AttentionBackend {
         a[ATTEND_ARG.HEAD_BEGIN] = kvHeads[0];
         a[ATTEND_ARG.HEAD_END] = kvHeads[1];
         a[ATTEND_ARG.SCRATCH_STRIDE] = stride;
+        const T = view.tiles;
+        a[ATTEND_ARG.TILE_BEGIN] = part ? Math.floor((part.index * T) / part.of) : 0;
+        a[ATTEND_ARG.TILE_END] = part ? Math.floor(((part.index + 1) * T) / part.of) : T;
+        // sinks with the first part, the tail with the last
+        a[ATTEND_ARG.REGIONS] = part ? (part.index === 0 ? 1 : 0) | (part.index === part.of - 1 ? 2 : 0) : 3;
+        a[ATTEND_ARG.STATS] = stats;
         arena.f32(qPtr, qLen).set(q.subarray(i * qLen, (i + 1) * qLen));
         if (kvHeads[0] !== 0 || kvHeads[1] !== cache.nKvHeads) arena.f32(outPtr, qLen).fill(0);
         w.exports.attend_sequence(args);
         out.set(arena.f32(outPtr, qLen), i * qLen);
+        if (part) part.stats.set(arena.f32(stats, nHeads * 2), i * nHeads * 2);
       }
     } finally {
-      for (const p of [args, qPtr, outPtr, work, scratch, state]) arena.release(p);
+      for (const p of [args, qPtr, outPtr, work, scratch, state, stats]) if (p) arena.release(p);
     }
     return out;
   }
@@ -321,8 +367,8 @@ function copyWords(w: KvpackWasm, words: Uint32Array): number {
 }
 
 /** Convenience: load the module (see loadKvpackWasm) and wrap it in a WasmBackend. */
-export function createWasmBackend(source?: BufferSource | WebAssembly.Module): Promise<WasmBackend> {
-  return WasmBackend.create(source);
+export function createWasmBackend(source?: BufferSource | WebAssembly.Module, options: WasmBackendOptions = {}): Promise<WasmBackend> {
+  return WasmBackend.create(source, options);
 }
 
 let sharedWasm: Promise<KvpackWasm> | undefined;
