@@ -2,6 +2,9 @@ import { check, checkFinite, KvpackError } from '../errors.js';
 import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
 import { createCodec } from '../codecs/registry.js';
 import type { StreamCodec } from '../codecs/types.js';
+import type { CacheStats } from './kv-cache-like.js';
+
+export type { CacheStats } from './kv-cache-like.js';
 
 /** Upper bound for `window` and `sinks` (fp32 tokens kept per sequence). */
 export const MAX_FP_TOKENS = 65536;
@@ -30,20 +33,6 @@ export interface CacheOptions {
 /** Something that turns a codec into one whose encodeTile is faster and writes the same words. */
 export interface TileEncoderSource {
   fastEncoder(codec: StreamCodec): StreamCodec;
-}
-
-export interface CacheStats {
-  tokens: number;
-  /** Bytes of packed tiles (K+V). */
-  packedBytes: number;
-  /** Tokens held in full precision (sinks + tail), all sequences. */
-  fpTokens: number;
-  /** Bytes of calibration parameters (codebooks, permutations), counted once per cache. */
-  paramBytes: number;
-  /** Bits per cached element, everything counted, fp regions at fp16 (as the papers count). */
-  effectiveBits: number;
-  /** The same with fp regions at fp32, as kvpack stores them on the host. */
-  effectiveBitsStored: number;
 }
 
 /** The per-sequence state; exposed read-only to backends that mirror pages. */

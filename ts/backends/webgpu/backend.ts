@@ -21,7 +21,7 @@ export class WebGpuBackend implements AttentionBackend {
   readonly name = 'webgpu' as const;
   readonly description: string;
   private readonly mirrors = new Map<PackedKvCache, GpuKvCache>();
-  private readonly delegates = new Map<CustomWebGpuAttention, Promise<AttentionBackend>>();
+  private readonly delegates = new Map<CustomWebGpuAttention<GpuContext, AttentionBackend>, Promise<AttentionBackend>>();
 
   constructor(readonly gpu: GpuContext, private readonly opts: WebGpuBackendOptions = {}) {
     this.description = `WebGPU: ${gpu.description}`;

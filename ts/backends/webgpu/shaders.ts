@@ -1,6 +1,6 @@
 import { KvpackError } from '../../errors.js';
 import type { StreamCodec } from '../../codecs/types.js';
-import type { WgslCodecKernels } from './kernels.js';
+import type { WgslCodecKernels } from '../../codecs/kernels.js';
 import { WGSL_SOURCES } from './shaders.generated.js';
 import { TILE_TOKENS } from '../../format/constants.js';
 
