@@ -24,7 +24,7 @@ export interface CacheOptions {
   sinks?: number;
   /**
    * Pack tiles with faster encoders than the TS reference, words unchanged: e.g. a WasmBackend
-   * (`encodeWith: await WasmBackend.create()`; 3-10x, bench/README.md). Codecs it has no
+   * (`encodeWith: await WasmBackend.create()`; decisions.md#D6). Codecs it has no
    * encoder for keep the TS one.
    */
   encodeWith?: TileEncoderSource;
