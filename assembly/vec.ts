@@ -6,7 +6,7 @@
  * a * b + c per lane: every multiply-add of the attention kernels goes through here. The default
  * build (build/kvpack.wasm) multiplies and adds, two roundings, the same bits everywhere; the
  * relaxed build (build/kvpack-relaxed.wasm, `--enable relaxed-simd`) emits f32x4.relaxed_madd,
- * which engines with FMA fuse into one instruction with one rounding (bench/README.md "Relaxed
+ * which engines with FMA fuse into one instruction with one rounding (decisions.md#D9 "Relaxed
  * SIMD"). Encoders and calibration never call it: their codes must match the TS reference.
  */
 @inline

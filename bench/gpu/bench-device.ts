@@ -1,4 +1,4 @@
-import { noteAdapterInfo } from '../../ts/backends/webgpu/subgroups.js';
+import { noteAdapterInfo } from '../../ts/backends/webgpu/device.js';
 
 /**
  * A WebGPU device for benches with the adapter's full limits (2 GiB bindings on an H100) and

@@ -11,7 +11,7 @@
  * Prints the matrix of what ran.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import '../../ts/codecs/index.js';
+import { listCodecs } from '../../ts/codecs/index.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { createCodec } from '../../ts/codecs/registry.js';
 import type { StreamCodec, StreamKind } from '../../ts/codecs/types.js';
@@ -22,7 +22,8 @@ import { attendReference } from '../../ts/reference/attention.js';
 import { encodeTileWasm, WasmBackend, wasmSimdSupported } from '../../ts/backends/wasm.js';
 import { gaussianKv, makeRng, outlierKeys, randomQuery } from '../helpers/data.js';
 
-const CODECS = ['fp32', 'fp16', 'q8_0', 'q4_0', 'kivi2', 'kivi4', 'kivi8'];
+// every registered codec that needs no calibration and has WASM kernels (calibrated codecs: their own suites)
+const CODECS = listCodecs().filter((c) => !c.needsCalibration && !c.createCache && c.kernels?.wasm).map((c) => c.name);
 
 /**
  * Attention tolerance: max |wasm - ref| <= ATTN_TOL * max |V| (the output is a convex combination

@@ -16,7 +16,7 @@
  * split merge; outlier channels (x30) make scores large, so errors scale with |score| * 2^-24.
  * Observed max ~3e-7 on llvmpipe and lavapipe; 2e-4 leaves room for GPU exp/fma approximations.
  */
-import '../../ts/codecs/index.js';
+import { listCodecs } from '../../ts/codecs/index.js';
 import { PackedKvCache, type CacheOptions } from '../../ts/cache/kv-cache.js';
 import { attendReference } from '../../ts/reference/attention.js';
 import { TILES_PER_PAGE } from '../../ts/format/constants.js';
@@ -63,16 +63,15 @@ export interface WebGpuCaseResult {
   ms: number;
 }
 
-const BASELINES = ['fp32', 'fp16', 'q8_0', 'q4_0', 'kivi2', 'kivi4', 'kivi8'] as const;
+// every registered codec that needs no calibration and has WGSL kernels (calibrated codecs: their own case lists)
+const BASELINES = listCodecs().filter((c) => !c.needsCalibration && !c.createCache && c.kernels?.wgsl).map((c) => c.name);
 
 /** Every baseline codec on several shapes, plus mixed key/value codecs and stress settings. */
 export function webGpuCases(): WebGpuCase[] {
   const cases: WebGpuCase[] = [];
+  // head_dim 8 and 64 (window + sinks) of every codec: the conformance matrix
+  // (ts/conformance/matrix.ts, tests/conformance/matrix.test.ts and tests/deno/matrix.ts)
   for (const c of BASELINES) {
-    // stories260K-like: head_dim 8, 4 KV heads, GQA 2; tiles + tail, no window
-    cases.push({ name: `${c} d8 kv4 h8`, key: c, value: c, nKvHeads: 4, headDim: 8, nHeads: 8, window: 0, sinks: 0, lengths: [75, 33], data: 'outlier' });
-    // head_dim 64, GQA 4, window + sinks, a split per tile (many partials)
-    cases.push({ name: `${c} d64 kv2 h8 w16 s4`, key: c, value: c, nKvHeads: 2, headDim: 64, nHeads: 8, window: 16, sinks: 4, lengths: [150, 61], data: 'outlier', tilesPerSplit: 1 });
     // head_dim 128, MHA-like group 1, gaussian
     cases.push({ name: `${c} d128 kv2 h2 w8`, key: c, value: c, nKvHeads: 2, headDim: 128, nHeads: 2, window: 8, sinks: 0, lengths: [97, 140], data: 'gaussian' });
   }

@@ -3,7 +3,7 @@
  * encodeTile runs the codec's WASM `encode_*` kernel (words identical to the TS reference, see
  * tests/conformance/wasm-encoder.test.ts), used by `new PackedKvCache({ encodeWith: wasmBackend })`
  * and by the CPU benchmark. The TS encoders stay the reference; these are 3-10x faster
- * (bench/README.md, quantize+pack).
+ * (decisions.md#D6).
  */
 import { TILE_TOKENS } from '../format/constants.js';
 import type { StreamCodec } from '../codecs/types.js';

@@ -16,7 +16,7 @@ import { importNode } from '../util/node-import.js';
  *
  * Two builds of the same kernels (assembly/vec.ts madd4): 'base' needs WASM SIMD; 'relaxed' also
  * uses relaxed SIMD's f32x4.relaxed_madd for the attention kernels' multiply-adds (fused where the
- * CPU has FMA: 1.05-1.15x on x86, bench/README.md "Relaxed SIMD"; encoders are the same code in
+ * CPU has FMA: decisions.md#D9; encoders are the same code in
  * both, tile words identical). Without bytes the loader takes the relaxed build where the runtime
  * validates it (Node >= 22, Deno, Chrome), else the base one; env KVPACK_WASM_BUILD=base|relaxed
  * forces one (a forced build the runtime cannot run is BACKEND_UNAVAILABLE, not a fallback).

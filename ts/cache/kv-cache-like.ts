@@ -1,4 +1,17 @@
-import type { CacheStats } from './kv-cache.js';
+/** What a cache holds and what it costs (PackedKvCache.stats, KvCacheLike.stats). */
+export interface CacheStats {
+  tokens: number;
+  /** Bytes of packed tiles (K+V). */
+  packedBytes: number;
+  /** Tokens held in full precision (sinks + tail), all sequences. */
+  fpTokens: number;
+  /** Bytes of calibration parameters (codebooks, permutations), counted once per cache. */
+  paramBytes: number;
+  /** Bits per cached element, everything counted, fp regions at fp16 (as the papers count). */
+  effectiveBits: number;
+  /** The same with fp regions at fp32, as kvpack stores them on the host. */
+  effectiveBitsStored: number;
+}
 
 /**
  * What the model harness needs from a layer cache: the part of PackedKvCache's API that does

@@ -10,6 +10,9 @@ import {
   concatChunks, endChunks, fileChunks, packedLayerChunks, packedSequenceChunks, parseFile,
   type LayerData, type PackedLayerData,
 } from '../serialize/cache-file.js';
+import type { CacheStats } from './kv-cache-like.js';
+
+export type { CacheStats } from './kv-cache-like.js';
 
 /** Upper bound for `window` and `sinks` (fp32 tokens kept per sequence). */
 export const MAX_FP_TOKENS = 65536;
@@ -29,7 +32,7 @@ export interface CacheOptions {
   sinks?: number;
   /**
    * Pack tiles with faster encoders than the TS reference, words unchanged: e.g. a WasmBackend
-   * (`encodeWith: await WasmBackend.create()`; 3-10x, bench/README.md). Codecs it has no
+   * (`encodeWith: await WasmBackend.create()`; decisions.md#D6). Codecs it has no
    * encoder for keep the TS one.
    */
   encodeWith?: TileEncoderSource;
@@ -38,20 +41,6 @@ export interface CacheOptions {
 /** Something that turns a codec into one whose encodeTile is faster and writes the same words. */
 export interface TileEncoderSource {
   fastEncoder(codec: StreamCodec): StreamCodec;
-}
-
-export interface CacheStats {
-  tokens: number;
-  /** Bytes of packed tiles (K+V). */
-  packedBytes: number;
-  /** Tokens held in full precision (sinks + tail), all sequences. */
-  fpTokens: number;
-  /** Bytes of calibration parameters (codebooks, permutations), counted once per cache. */
-  paramBytes: number;
-  /** Bits per cached element, everything counted, fp regions at fp16 (as the papers count). */
-  effectiveBits: number;
-  /** The same with fp regions at fp32, as kvpack stores them on the host. */
-  effectiveBitsStored: number;
 }
 
 /** The per-sequence state; exposed read-only to backends that mirror pages. */

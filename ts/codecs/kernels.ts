@@ -1,6 +1,3 @@
-import type { AttentionBackend } from '../backends/types.js';
-import type { GpuContext } from '../backends/webgpu/device.js';
-import type { StreamCodec } from './types.js';
 
 /**
  * The kernel descriptor of a codec (CodecInfo.kernels): which WASM exports and which WGSL files
@@ -8,9 +5,20 @@ import type { StreamCodec } from './types.js';
  * registry and keep no tables of their own; a codec without a field has no kernels there (the
  * backend reports BACKEND_UNAVAILABLE or falls back to the TS reference, as documented per backend).
  */
+/**
+ * What a kernel descriptor may read of a codec instance (a StreamCodec has it; named here so that
+ * this file, which types.ts imports, imports nothing back).
+ */
+export interface KernelCodec {
+  readonly name: string;
+  readonly kind: 'key' | 'value';
+  readonly headDim: number;
+  readonly paramWords: Uint32Array;
+}
+
 export interface CodecKernels {
   /** WASM exports of build/kvpack.wasm (assembly/codecs/<codec>/), fixed or chosen from the instance. */
-  wasm?: WasmCodecKernels | ((codec: StreamCodec) => WasmCodecKernels);
+  wasm?: WasmCodecKernels | ((codec: KernelCodec) => WasmCodecKernels);
   /** WGSL hooks and files (wgsl/<codec>/) for the tile drivers, fixed or chosen from the instance. */
   wgsl?: WgslCodecKernels;
   /**
@@ -21,8 +29,14 @@ export interface CodecKernels {
   webgpuAttention?: CustomWebGpuAttention;
 }
 
-export interface CustomWebGpuAttention {
-  load(): Promise<(gpu: GpuContext) => AttentionBackend>;
+/**
+ * A lazy loader of a codec's own WebGPU attention: `load()` resolves to a factory taking the
+ * WebGPU backend's GpuContext and returning an AttentionBackend (ts/backends/). The codec layer
+ * names neither type (it imports nothing from backends/); the backend reads it as
+ * CustomWebGpuAttention<GpuContext, AttentionBackend>.
+ */
+export interface CustomWebGpuAttention<Gpu = never, Backend = unknown> {
+  load(): Promise<(gpu: Gpu) => Backend>;
 }
 
 export interface WasmKeyKernels {

@@ -61,7 +61,7 @@ const FOLD_E4 = vec4<u32>(150u, 146u, 142u, 138u) << vec4<u32>(23u);
 // The same held in registers: with them as compile-time constants the H100's compiler spent two
 // LOP3 per code (AND and OR, each with its constant as the one immediate LOP3 takes); from values
 // it cannot fold, one LOP3 with the mask immediate and the exponent register (SASS read from the
-// driver's shader cache, bench/README.md "SASS"). FOLD_EXP_REGISTERS (glue, per codec and heads
+// driver's shader cache, decisions.md#D17). FOLD_EXP_REGISTERS (glue, per codec and heads
 // per workgroup, where measured faster) picks these; the bench's -xFOLD_EXP_REGISTERS flips it.
 var<private> fold_e2_lo: vec4<u32>;
 var<private> fold_e2_hi: vec4<u32>;

@@ -7,7 +7,7 @@
 // subgroup-uniformity diagnostic off (shaders.ts): the shuffles run under conditions that are
 // uniform per row of 32 invocations (= one subgroup), which the analysis cannot see.
 //
-// Why (bench/README.md, ablations on the H100): with workgroup memory, the two barriers per
+// Why (decisions.md#D13, ablations on the H100): with workgroup memory, the two barriers per
 // round and the score/max passes through `red` and `sc` cost about as much as the key or the
 // value arithmetic. Here each row (subgroup) walks its own tiles with no barrier at all:
 // - keys: invocation (tg, k) computes partial dots of its 8 channels for its FOLD_LPT tokens,
@@ -83,7 +83,7 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   var m = vec4<f32>(NEG_INF); // per row and head (the same in every invocation of the row)
 
   // FOLD_PREFETCH: the next tile's words are loaded before the current tile is computed
-  // (more bytes in flight, more registers: faster with several heads per workgroup on the H100)
+  // (more bytes in flight, more registers: paid only with several heads per workgroup, decisions.md#D13)
   var nxt = fold_tile_zero();
   if (FOLD_PREFETCH && row < n_tiles) { nxt = fold_load_tile(job[entries + 2u * (first_tile + row)] + kv_head * HEAD_STRIDE, offs); }
   for (var ti = row; ti < n_tiles; ti = ti + FOLD_W) {

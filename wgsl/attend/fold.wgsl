@@ -6,7 +6,7 @@
 // job/partials buffers are shared. Selected by shaders.ts chooseAttendKernel for KIVI keys and
 // values of 2 or 4 bits, and SKVQ pairs, at HEAD_DIM 64 or 128.
 //
-// Why (bench/README.md): tiles.wgsl spends 3 barriers and a workgroup-memory softmax on every
+// Why (decisions.md#D13): tiles.wgsl spends 3 barriers and a workgroup-memory softmax on every
 // 32-token tile and decodes every element to f32 (shift, mask, u32 -> f32 convert, FMA with
 // scale and zero) before the dot products; on the H100 kivi2 and fp16 took the same time.
 // Here the work per element is what the arithmetic needs:

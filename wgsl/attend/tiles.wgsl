@@ -12,10 +12,10 @@
 //   fn key_init(lid: u32, kv_head: u32) / fn value_init(...)  // per-workgroup setup (codebooks)
 // where `base` is the word offset in `pages` of the stream's tile (or fp rows, see rows.wgsl).
 //
-// Speed (bench/gpu/attention.ts on an H100; numbers in bench/README.md): no private array is
+// Speed (bench/gpu/attention.ts on an H100; decisions.md#D24): no private array is
 // indexed in a loop. The per-head dot products (d0..d7) and value accumulators (a0..a7) are
 // separate variables guarded by `bg` = min(MAX_G, GROUP), a pipeline constant, so the guards
-// fold away; v1 (arrays indexed by a runtime head loop) spent 84% of its time outside any
+// fold away; v1 (arrays indexed by a runtime head loop) spent most of its time outside any
 // memory access. Queries sit in workgroup memory as vec4s (two loads per 8 channels and head).
 // A tile costs three barriers: lane sums, softmax, and the value pass reads probabilities
 // double-buffered by tile parity so the next tile's softmax need not wait for it. Each softmax
@@ -76,7 +76,7 @@ fn attend_tiles(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
   let v_row = lid / chunks;
   let v_active = v_row < rows;
   // one accumulator per head as separate variables: a private array indexed in a loop went
-  // to local memory / select chains on the H100 (bench/README.md, profile run)
+  // to local memory / select chains on the H100 (decisions.md#D24)
   var a0 = Chunk8(vec4<f32>(0.0), vec4<f32>(0.0));
   var a1 = a0; var a2 = a0; var a3 = a0; var a4 = a0; var a5 = a0; var a6 = a0; var a7 = a0;
   // softmax pairs: pair k of this invocation is (head, token) = divmod(lid + k * WG, TILE_TOKENS)

@@ -14,7 +14,7 @@ fn fold_out_channel(kv_head: u32, p: u32) -> u32 { return p; }
 // Every word one invocation reads for one tile: key metadata of its 8 channels, and for its
 // FOLD_LPT tokens (4 per vector) the key code words, value metadata words and value code words.
 // Loaded as independent loads before any use, so a tile costs one trip to memory: loads
-// interleaved with their use left the H100 at ~0.5 TB/s (bench/README.md).
+// interleaved with their use left the H100 at ~0.5 TB/s (decisions.md#D13).
 struct TileWords {
   km0: vec4<u32>, km1: vec4<u32>,
   kw0: vec4<u32>, kw1: vec4<u32>, kw2: vec4<u32>, kw3: vec4<u32>,

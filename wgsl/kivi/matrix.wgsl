@@ -2,8 +2,8 @@
 // 8-bit integer matrix products (i8 x i8 -> i32) of the codes with the query and the
 // probabilities, which are written as 4 signed bytes (limbs) of a 28-bit fixed-point number per
 // head and tile, so the products are exact and the result keeps float32's precision
-// (bench/README.md "Matrix kernel": design, H100 timings). Same bindings, dispatch and partials
-// as tiles.wgsl. Opt-in (backend option kernel: 'mx'): on the H100 it runs 6x slower than fold-sg.
+// (decisions.md#D22: design, H100 timings). Same bindings, dispatch and partials
+// as tiles.wgsl. Opt-in (backend option kernel: 'mx'): slower than fold-sg on the H100 (decisions.md#D22).
 //
 // One workgroup = one subgroup of 32 invocations walking its work item's tiles; per tile:
 // 1. key codes to one byte each in mx_codes (token rows), the query times the tile's key scales
@@ -20,7 +20,7 @@
 // The products are attend/mx-ops.wgsl (subgroup matrices) or attend/mx-ops-emulated.wgsl
 // (plain WGSL, for tests on adapters without them), with the subgroup reductions.
 // Written out per head and position with literal indices (no function-scope arrays: with Dawn's
-// index clamping the first version, with arrays and loops, ran 2.5x slower on the H100).
+// index clamping the first version, with arrays and loops, was slower: decisions.md#D22).
 // Glue constants (shaders.ts): MX_D (= HEAD_DIM: 64 or 128), MX_N (8 or 16 result columns), MX_G (heads per
 // workgroup, 4 MX_G <= MX_N), MX_KB / MX_VB (key / value bits, 2 or 4).
 

@@ -4,7 +4,7 @@
 // array<vec4<u32>> (same buffer, same words; tile and slot offsets are multiples of 8 words for
 // KIVI since HEAD_DIM is a multiple of 8), so 8 channels' key metadata are two vec4 loads and
 // their 8 codes one u32 load, where the generic hooks issue one load per element for the code
-// and one per element for the metadata (bench/README.md: the step was bound by load count).
+// and one per element for the metadata (decisions.md#D24: the step was bound by load count).
 // Layout (docs/FORMAT.md "KIVI"): f16 (scale, zero) meta words, then b-bit codes, element
 // e = t * HEAD_DIM + c at bit e * b. With b in {2, 4} and 8 | e0, the 8 codes of a chunk sit in
 // one word (8 b <= 32 bits starting at a multiple of 8 b). Decode x = code * scale + zero.

@@ -13,7 +13,7 @@
 //   work item (shaders.ts computes the span from the params and falls back to tiles.wgsl above
 //   4); per token it loads that many metadata words (when the token is decoded: the invocations
 //   of a token read the same words, L1 serves them; preloading them with the codes cost 64
-//   registers and was 16% slower for one head per workgroup on the H100) and picks scale/zero
+//   registers and was slower for one head per workgroup, decisions.md#D16) and picks scale/zero
 //   per position with masks, then decodes x = code * scale + zero once for every head (one
 //   head per workgroup: per-slot dot products and sums instead, SKVQ_SLOT_SUMS below);
 // - codes become floats without a convert (fold_exact_codes in fold-common.wgsl);
@@ -209,7 +209,7 @@ fn skvq_decode(c: Codes8, ch: SkvqChunk, metas: vec4<u32>) -> Codes8 {
 // token is decoded once for all of them (x = code * scale + zero, scale/zero picked per position).
 // One head (FOLD_G = 1): q0..q3 = the query masked to slots 0..3, sums = their sums, so a token
 // costs sum_u scale_u (q_u . code) + zero_u sums_u: FOLD_SPAN dot products and no per-position
-// selects (the selects cost as much as the dot products: bench/README.md).
+// selects (the selects cost as much as the dot products: decisions.md#D16).
 
 // the one-head form above (an A/B knob for bench/gpu: -xSKVQ_SLOT_SUMS=false decodes per position)
 const SKVQ_SLOT_SUMS: bool = FOLD_G == 1u;

@@ -345,7 +345,7 @@ function decodeRowFast(tile: usize, codes: usize, t: i32, d: i32, levels: i32, C
   }
 }
 
-// Folded kernels (C <= 4 groups, like decodeRowFast; bench/README.md "SKVQ folded kernels"): no
+// Folded kernels (C <= 4 groups, like decodeRowFast; decisions.md#D8): no
 // decoded rows. Keys, one query head: per token block the permuted query times each position's
 // group scale (and 2^-P for codes left in their word, placedCodes), then each token is one dot
 // product with its codes; the zeros add sum_g z_g * (sum of the query over group g) per block.

@@ -33,9 +33,8 @@ export interface GpuAttendOptions {
  * other, so each must fill the GPU on its own). tiles.wgsl: ~1024 workgroups fill a
  * big GPU, at least 2 tiles each so the partials (headDim + 2 floats per query head) stay small
  * next to the tile data they summarize. Folded KIVI kernels: ~1024 single-head workgroups' worth
- * of work (a workgroup of 4 heads counts 4), at least 4 tiles (one round of rows); on the H100
- * that put GQA 128K at 128 tiles per item, 1.2-2x faster than ~1024 workgroups of 32; long caches
- * on fold-sg take 256 (below).
+ * of work (a workgroup of 4 heads counts 4), at least 4 tiles (one round of rows); long caches
+ * on fold-sg take 256 (below). Measured: decisions.md#D18.
  */
 export function autoTilesPerSplit(dispatchTiles: number, nKv: number, headBlocks: number,
   choice: { kernel: AttendKernel; headsPerWorkgroup: number }): number {
@@ -45,9 +44,8 @@ export function autoTilesPerSplit(dispatchTiles: number, nKv: number, headBlocks
   const work = units * choice.headsPerWorkgroup; // single-head tile steps
   const folded = Math.max(4, Math.ceil(work / 1024));
   // fold-sg on long caches (>= 128K single-head tile steps): 256 tiles per item (16 per row of a
-  // 16-row workgroup), or more for several heads when ~1024 steps per item asks more. H100, in-call
-  // A/Bs against the rule above (bench/README.md "Split size"): 128K MHA 3-6% and GQA 7-11% faster,
-  // 1M MHA 7-13% faster (q8_0 +1.5%, SKVQ 128K +1.5%), GQA 1M unchanged (its rule gives 1024)
+  // 16-row workgroup), or more for several heads when ~1024 steps per item asks more
+  // (in-call A/Bs against the rule above: decisions.md#D18)
   if (choice.kernel === 'fold-sg' && work >= 131072) return choice.headsPerWorkgroup > 1 ? Math.max(256, folded) : 256;
   if (choice.kernel === 'fold' || choice.kernel === 'fold-sg') return folded;
   return Math.max(2, Math.ceil(units / 1024));
@@ -196,7 +194,7 @@ export async function attendGpuNow(cache: GpuKvCache, seqs: readonly number[], q
     });
     // one dispatch per page buffer, one after the other: the split is sized for the largest one
     // (sized for all tiles, a batch of long caches over several buffers left each dispatch a few
-    // big work items and most of the GPU idle: bench/README.md "Split size per dispatch")
+    // big work items and most of the GPU idle: decisions.md#D18)
     const bufferTiles = new Map<number, number>();
     for (const r of runs.flat()) bufferTiles.set(r.buffer, (bufferTiles.get(r.buffer) ?? 0) + r.entries.length / 2);
     const dispatchTiles = Math.max(0, ...bufferTiles.values());

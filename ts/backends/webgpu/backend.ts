@@ -34,7 +34,7 @@ export class WebGpuBackend implements AttentionBackend {
   private readonly finalizer = new FinalizationRegistry<GpuKvCache>((m) => this.release(m));
   /** Per host cache: the last queued call; the next one starts after it settles. */
   private readonly queues = new WeakMap<PackedKvCache, Promise<unknown>>();
-  private readonly delegates = new Map<CustomWebGpuAttention, Promise<AttentionBackend>>();
+  private readonly delegates = new Map<CustomWebGpuAttention<GpuContext, AttentionBackend>, Promise<AttentionBackend>>();
   /** Calls queued or running, for dispose() to wait on. */
   private readonly inflight = new Set<Promise<void>>();
   private disposed = false;

@@ -1,5 +1,4 @@
 import { KvpackError } from '../../errors.js';
-import { noteAdapterInfo } from './subgroups.js';
 import { processEnv } from '../../util/env.js';
 
 /**
@@ -185,7 +184,7 @@ async function acquire(opts: GpuDeviceOptions): Promise<GpuContext> {
     }
     const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter!.features.has(f)) as GPUFeatureName[];
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'kvpack' });
-    noteAdapterInfo(device, adapter.info);
+    adapterInfos.set(device, adapter.info);
     const ctx = new GpuContext(device, `${describeAdapter(adapter)} [${src.label}]`);
     // Dawn's Node addon tears the instance down when its GPU object is collected, which kills
     // the device under our feet (hangs or aborts): the context keeps it reachable.
@@ -208,4 +207,17 @@ function describeAdapter(adapter: GPUAdapter): string {
 export function writeArray(queue: GPUQueue, buffer: GPUBuffer, byteOffset: number,
   data: Float32Array | Uint32Array, offset = 0, count = data.length - offset): void {
   queue.writeBuffer(buffer, byteOffset, data as unknown as Float32Array<ArrayBuffer>, offset, count);
+}
+
+/** Where a device was requested: its adapter's info (matrix shapes, subgroups.ts), for runtimes whose GPUDevice lacks `adapterInfo`. */
+const adapterInfos = new WeakMap<GPUDevice, GPUAdapterInfo>();
+
+/** Notes the adapter info of a device requested elsewhere (bench/gpu). */
+export function noteAdapterInfo(device: GPUDevice, info: GPUAdapterInfo): void {
+  adapterInfos.set(device, info);
+}
+
+/** The adapter info of a device: noted where kvpack requested it, else the device's own `adapterInfo`. */
+export function adapterInfoOf(device: GPUDevice): GPUAdapterInfo | undefined {
+  return adapterInfos.get(device) ?? (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
 }

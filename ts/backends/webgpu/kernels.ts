@@ -3,6 +3,8 @@ import { KvpackError } from '../../errors.js';
 import { codecKernels, listCodecs } from '../../codecs/registry.js';
 import type { StreamCodec } from '../../codecs/types.js';
 import type { CustomWebGpuAttention, WgslCodecKernels } from '../../codecs/kernels.js';
+import type { AttentionBackend } from '../types.js';
+import type { GpuContext } from './device.js';
 
 export type { CustomWebGpuAttention, WgslCodecKernels, WgslFold } from '../../codecs/kernels.js';
 
@@ -29,7 +31,8 @@ export function hasWgslKernels(codec: StreamCodec): boolean {
  * The custom attention serving both codecs (CodecInfo.kernels.webgpuAttention, the same object for
  * both streams), if any: WebGpuBackend delegates to it on the same device.
  */
-export function customAttentionFor(key: StreamCodec, value: StreamCodec): CustomWebGpuAttention | undefined {
+export function customAttentionFor(key: StreamCodec, value: StreamCodec): CustomWebGpuAttention<GpuContext, AttentionBackend> | undefined {
   const k = codecKernels(key)?.webgpuAttention;
-  return k !== undefined && k === codecKernels(value)?.webgpuAttention ? k : undefined;
+  // the contract of CodecKernels.webgpuAttention: a factory on the backend's GpuContext
+  return k !== undefined && k === codecKernels(value)?.webgpuAttention ? k as unknown as CustomWebGpuAttention<GpuContext, AttentionBackend> : undefined;
 }

@@ -1,6 +1,6 @@
 import { KvpackError } from '../../errors.js';
 import type { StreamCodec } from '../../codecs/types.js';
-import type { WgslCodecKernels } from './kernels.js';
+import type { WgslCodecKernels } from '../../codecs/kernels.js';
 import { WGSL_SOURCES } from './shaders.generated.js';
 import { TILE_TOKENS } from '../../format/constants.js';
 
@@ -198,7 +198,7 @@ interface AttendDriver {
 
 /**
  * The kernel chooser: the first row that serves the request and applies wins. The matrix kernels
- * are opt-in only (never automatic: 6x slower than fold-sg on the H100, bench/README.md "Matrix kernel"); a forced kernel that does not apply falls
+ * are opt-in only (never automatic: decisions.md#D22); a forced kernel that does not apply falls
  * through to the next rows, ending at tiles.wgsl with the codecs' generic hooks.
  */
 const ATTEND_DRIVERS: readonly AttendDriver[] = [
@@ -277,7 +277,7 @@ function composeFoldSubgroup(key: WgslCodecKernels, value: WgslCodecKernels, opt
   if (!setup || opts.subgroupSize !== 32) return undefined;
   const { fold, maxRows } = setup;
   let heads = setup.maxHeads;
-  // rows per codec and heads per workgroup from the descriptor (measured on the H100, bench/README.md);
+  // rows per codec and heads per workgroup from the descriptor (decisions.md#D13, #D19);
   // prefetch (the next tile's words) only ever paid with several heads
   const shape = (h: number): { rows: number; prefetch: boolean } => ({
     rows: opts.foldRows ?? Math.min(maxRows, h === 1 ? fold.rowsOneHead : fold.rowsSeveralHeads), prefetch: opts.foldPrefetch ?? (h > 1 && fold.prefetch),

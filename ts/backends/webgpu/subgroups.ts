@@ -1,4 +1,4 @@
-import { BufferUsage, MAP_READ_MODE, writeArray } from './device.js';
+import { adapterInfoOf, BufferUsage, MAP_READ_MODE, writeArray } from './device.js';
 
 /**
  * The adapter's subgroup size, when the device has the `subgroups` feature and every subgroup
@@ -62,15 +62,8 @@ interface MatrixConfig { componentType: string; resultComponentType: string; M: 
  */
 export function int8MatrixColumns(device: GPUDevice): number[] {
   if (!device.features.has(SUBGROUP_MATRIX_FEATURE)) return [];
-  const info = adapterInfos.get(device) ?? (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  const info = adapterInfoOf(device);
   const configs = [...((info as { subgroupMatrixConfigs?: Iterable<MatrixConfig> } | undefined)?.subgroupMatrixConfigs ?? [])];
   return configs.filter((c) => c.componentType === 'i8' && c.resultComponentType === 'i32' && c.M === 16 && c.K === 32)
     .map((c) => c.N).sort((a, b) => a - b);
-}
-
-const adapterInfos = new WeakMap<GPUDevice, GPUAdapterInfo>();
-
-/** Where a device was requested: its adapter's info (matrix shapes), for runtimes whose GPUDevice lacks `adapterInfo`. */
-export function noteAdapterInfo(device: GPUDevice, info: GPUAdapterInfo): void {
-  adapterInfos.set(device, info);
 }

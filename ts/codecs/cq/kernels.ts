@@ -1,9 +1,10 @@
-import type { CodecKernels, CustomWebGpuAttention, WasmCodecKernels } from '../kernels.js';
-import type { StreamCodec } from '../types.js';
+import type { AttentionBackend } from '../../backends/types.js';
+import type { GpuContext } from '../../backends/webgpu/device.js';
+import type { CodecKernels, CustomWebGpuAttention, KernelCodec, WasmCodecKernels } from '../kernels.js';
 import type { CqCodec } from './codec.js';
 
 /** WASM kernels of a CQ codec (assembly/codecs/cq/kernels.ts): one generic set for every configuration (params carry c, b). */
-function cqWasmKernels(codec: StreamCodec): WasmCodecKernels {
+function cqWasmKernels(codec: KernelCodec): WasmCodecKernels {
   const { groups, centroids } = (codec as CqCodec).shape;
   return {
     key: {
@@ -21,7 +22,7 @@ function cqWasmKernels(codec: StreamCodec): WasmCodecKernels {
  * CQ's attention on WebGPU (./webgpu.ts: per-query lookup tables and histograms in workgroup
  * memory) does not fit the tile drivers' per-chunk hooks: the WebGPU backend delegates to it.
  */
-const CQ_WEBGPU_ATTENTION: CustomWebGpuAttention = {
+const CQ_WEBGPU_ATTENTION: CustomWebGpuAttention<GpuContext, AttentionBackend> = {
   load: async () => {
     const m = await import('./webgpu.js');
     return (gpu) => new m.CqWebGpuAttention(gpu);

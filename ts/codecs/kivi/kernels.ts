@@ -1,10 +1,8 @@
 import { standardWgsl, type CodecKernels, type WgslFold } from '../kernels.js';
 
 /**
- * KIVI's folded-driver file (2 and 4 bits, any mix).
- * exponents in registers: kivi2 MHA 11%, GQA 5% faster on the H100; several heads: 16 rows
- * without prefetch, 1M GQA 9% faster than 4 rows with it (bench/README.md "SASS")
- * one head: 16 rows, 1M MHA 5-8% faster than 8 (128K within 1%)
+ * KIVI's folded-driver file (2 and 4 bits, any mix): exponents in registers (decisions.md#D17),
+ * 16 rows without prefetch for one and for several heads (decisions.md#D13, #D17).
  */
 const KIVI_FOLD: WgslFold = {
   file: 'kivi/fold.wgsl', tableBytes: 0, rowsOneHead: 16, rowsSeveralHeads: 16, prefetch: false,

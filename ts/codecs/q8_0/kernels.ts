@@ -2,9 +2,8 @@ import { standardWasm, standardWgsl, type CodecKernels, type WgslFold } from '..
 
 /**
  * The folded drivers' file of the block-scaled codecs (q8_0 and q4_0, in any mix:
- * wgsl/q-block/fold.wgsl).
- * exponents in registers: q4_0 MHA 11%, GQA 2% faster on the H100, q8_0 unchanged; 16 rows with
- * several heads: q4_0 GQA 6% (128K) / 14% (1M) faster than 4 (bench/README.md "SASS")
+ * wgsl/q-block/fold.wgsl): exponents in registers and 16 rows with several heads
+ * (decisions.md#D14, #D17).
  */
 export const Q_BLOCK_FOLD: WgslFold = {
   file: 'q-block/fold.wgsl', tableBytes: 0, rowsOneHead: 16, rowsSeveralHeads: 16, prefetch: false,

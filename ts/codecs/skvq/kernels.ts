@@ -26,10 +26,9 @@ const SKVQ_FOLD: WgslFold = {
   file: 'skvq/fold.wgsl',
   tableBytes: 4 * 256, // trit_lut
   rowsOneHead: 8,
-  // GQA 32/8 at 128K on the H100: 16 rows 9-21% faster than 4 (bench/README.md)
-  rowsSeveralHeads: 16,
+  rowsSeveralHeads: 16, // decisions.md#D16
   prefetch: false,
-  // exponents in registers, g128 on the H100: one head 3.5% slower, four heads 3.7% faster
+  // exponents in registers with several heads only (decisions.md#D17)
   expRegisters: { oneHead: false, severalHeads: true },
   span: { of: skvqChunkSpan, max: SKVQ_FOLD_MAX_SPAN },
   // the fold file decodes 2/4-bit keys (ternary codes are values only)

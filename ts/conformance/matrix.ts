@@ -1,0 +1,284 @@
+/**
+ * The conformance matrix: every registered codec (listCodecs()) x every backend that applies x a
+ * shared list of shapes. Per cell: the tile words a backend's encoders write are compared bit for
+ * bit with the TS reference's, and its attention over the reference-filled cache with
+ * attendReference. Run by tests/conformance/matrix.test.ts and shipped as `kvpack conformance`.
+ * A newly registered codec is in the matrix without editing any list here.
+ *
+ * Tolerances (|out - ref| <= tol * max(1, max |ref|), per batch): the words are identical, so only
+ * float evaluation order differs. WASM: 1e-5 (f32 sums in another order, observed <= 2.3e-6).
+ * WebGPU: 2e-4 (f32 exp and the split merge; outlier channels make scores large; observed
+ * ~3e-7 on llvmpipe and lavapipe). TS is the oracle itself (0).
+ */
+import { listCodecs } from '../codecs/registry.js';
+import type { CodecInfo, StreamCodec, StreamKind } from '../codecs/types.js';
+import { codecKernels, createCodec } from '../codecs/registry.js';
+import { PackedKvCache, type CacheOptions } from '../cache/kv-cache.js';
+import { attendReference } from '../reference/attention.js';
+import { TILES_PER_PAGE } from '../format/constants.js';
+import type { AttentionBackend } from '../backends/types.js';
+import { encodersOf } from '../backends/types.js';
+import { gaussianKv, outlierKeys, randomQuery } from '../util/kv-data.js';
+
+export interface ConformanceShape {
+  name: string;
+  headDim: number;
+  nKvHeads: number;
+  nHeads: number;
+  /** Tokens of sequence 0 and 1 (not multiples of the 32-token tile). */
+  lengths: [number, number];
+  window: number;
+  sinks: number;
+  /** Keys with outlier channels (x30, like real keys after RoPE) or plain Gaussian. */
+  keys: 'outlier' | 'gaussian';
+}
+
+/** The shared shapes: small enough for software GPUs (llvmpipe), each with a partial last tile. */
+export const CONFORMANCE_SHAPES: readonly ConformanceShape[] = [
+  { name: 'd8 kv4 h8', headDim: 8, nKvHeads: 4, nHeads: 8, lengths: [75, 33], window: 0, sinks: 0, keys: 'outlier' },
+  { name: 'd64 kv2 h8 w16 s4', headDim: 64, nKvHeads: 2, nHeads: 8, lengths: [150, 61], window: 16, sinks: 4, keys: 'outlier' },
+  { name: 'd128 kv2 h2 w8', headDim: 128, nKvHeads: 2, nHeads: 2, lengths: [97, 70], window: 8, sinks: 0, keys: 'gaussian' },
+];
+
+/** A backend the matrix can run: its name, how to make it, and which codec pairs it has kernels for. */
+export interface ConformanceBackend {
+  name: string;
+  /** Relative attention tolerance (see the header). */
+  tol: number;
+  create(): Promise<AttentionBackend>;
+  /** Whether the backend has kernels for this codec pair (else the cell reads 'no kernels'). */
+  applies(key: StreamCodec, value: StreamCodec): boolean;
+  /** Tile words written by this backend's own encoders for the cache's tokens, when it has any. */
+  words?: (backend: AttentionBackend, opts: CacheOptions, data: KvSeq[]) => Promise<Uint32Array[][] | undefined>;
+}
+
+export interface KvSeq { K: Float32Array; V: Float32Array }
+
+/** One cell: a codec pair on one shape on one backend. */
+export interface ConformanceCell {
+  pair: string;
+  shape: string;
+  backend: string;
+  status: 'pass' | 'fail' | 'no kernels' | 'shape n/a';
+  /** Tiles compared and how many differed (absent: the backend has no encoders of its own). */
+  tiles?: number;
+  tileMismatches?: number;
+  /** Relative max error of the attention vs attendReference, and the tolerance. */
+  err?: number;
+  tol?: number;
+  detail?: string;
+}
+
+export interface ConformanceReport {
+  backends: { name: string; ran: boolean; description?: string; reason?: string }[];
+  cells: ConformanceCell[];
+  pass: boolean;
+}
+
+/** A codec pair of the matrix: the names, and the registered infos of both streams. */
+export interface CodecPair { name: string; key: CodecInfo; value: CodecInfo }
+
+/**
+ * Every codec pair to check: a codec coding both streams with itself; a keys-only codec with
+ * every values-only codec (and a values-only codec with fp32 keys when no keys-only codec
+ * exists). Codecs that build their own cache (createCache) are listed apart.
+ */
+export function conformancePairs(codecs: readonly CodecInfo[] = listCodecs()): { pairs: CodecPair[]; ownCache: string[] } {
+  const tile = codecs.filter((c) => !c.createCache);
+  const both = tile.filter((c) => c.streams.includes('key') && c.streams.includes('value'));
+  const keysOnly = tile.filter((c) => c.streams.length === 1 && c.streams[0] === 'key');
+  const valuesOnly = tile.filter((c) => c.streams.length === 1 && c.streams[0] === 'value');
+  const pairs: CodecPair[] = both.map((c) => ({ name: c.name, key: c, value: c }));
+  for (const k of keysOnly) for (const v of valuesOnly) pairs.push({ name: `${k.name}/${v.name}`, key: k, value: v });
+  const fp32 = both.find((c) => c.name === 'fp32');
+  if (!keysOnly.length && fp32) for (const v of valuesOnly) pairs.push({ name: `fp32/${v.name}`, key: fp32, value: v });
+  return { pairs, ownCache: codecs.filter((c) => c.createCache).map((c) => c.name) };
+}
+
+function kvData(shape: ConformanceShape, n: number, seed: number): KvSeq {
+  const K = shape.keys === 'outlier' ? outlierKeys(n, shape.nKvHeads, shape.headDim, seed) : gaussianKv(n, shape.nKvHeads, shape.headDim, seed);
+  return { K, V: gaussianKv(n, shape.nKvHeads, shape.headDim, seed + 1000) };
+}
+
+/** A stream codec for the shape, calibrated on separate seeded data where the codec needs it. */
+function streamCodec(info: CodecInfo, kind: StreamKind, shape: ConformanceShape): StreamCodec {
+  let calibration: unknown;
+  if (info.needsCalibration) {
+    // 1024 tokens: CQ with 10-bit codes needs a sample per centroid
+    const sample = kvData(shape, 1024, 7 + shape.headDim);
+    calibration = info.calibrate!({ kind, headDim: shape.headDim, nKvHeads: shape.nKvHeads, data: kind === 'key' ? sample.K : sample.V });
+  }
+  return createCodec(info.name, { kind, headDim: shape.headDim, nKvHeads: shape.nKvHeads, ...(calibration !== undefined ? { calibration } : {}) });
+}
+
+function relErr(got: Float32Array, ref: Float32Array): number {
+  let m = 0, scale = 1;
+  for (let i = 0; i < ref.length; i++) {
+    m = Math.max(m, Math.abs(got[i]! - ref[i]!));
+    scale = Math.max(scale, Math.abs(ref[i]!));
+  }
+  return m / scale;
+}
+
+/** The sealed tiles' pages of each sequence of a host cache. */
+export function hostPages(cache: PackedKvCache, seqs: number): Uint32Array[][] {
+  return Array.from({ length: seqs }, (_, s) => cache.view(s).pages.slice());
+}
+
+/** WASM-style words: the same cache filled through the backend's tile encoders. */
+export async function encoderWords(backend: AttentionBackend, opts: CacheOptions, data: KvSeq[]): Promise<Uint32Array[][]> {
+  const encodeWith = encodersOf(backend);
+  const cache = new PackedKvCache({ ...opts, ...(encodeWith ? { encodeWith } : {}) });
+  data.forEach((d, s) => cache.append(s, d.K, d.V));
+  return hostPages(cache, data.length);
+}
+
+function compareWords(ref: PackedKvCache, got: Uint32Array[][]): { tiles: number; mismatches: number; first?: string } {
+  let tiles = 0, mismatches = 0;
+  let first: string | undefined;
+  got.forEach((pages, seq) => {
+    const v = ref.view(seq);
+    for (let p = 0; p < v.pages.length; p++) {
+      const inPage = Math.min(TILES_PER_PAGE, v.tiles - p * TILES_PER_PAGE);
+      for (let t = 0; t < inPage; t++) {
+        tiles++;
+        const o = t * ref.tileSlotWords;
+        for (let w = 0; w < ref.tileSlotWords; w++) {
+          if (pages[p]?.[o + w] !== v.pages[p]![o + w]) {
+            mismatches++;
+            first ??= `seq ${seq} tile ${p * TILES_PER_PAGE + t} word ${w}`;
+            break;
+          }
+        }
+      }
+    }
+  });
+  return { tiles, mismatches, ...(first ? { first } : {}) };
+}
+
+export interface RunConformanceOptions {
+  backends: readonly ConformanceBackend[];
+  shapes?: readonly ConformanceShape[];
+  /** Only pairs whose name contains one of these (default: every pair). */
+  codecs?: readonly string[];
+  /** Called with each cell as it completes (progress). */
+  onCell?: (cell: ConformanceCell) => void;
+}
+
+/** Runs the matrix; backends that cannot start are reported (ran: false, reason), not thrown. */
+export async function runConformance(opts: RunConformanceOptions): Promise<ConformanceReport> {
+  const shapes = opts.shapes ?? CONFORMANCE_SHAPES;
+  const { pairs } = conformancePairs();
+  const chosen = opts.codecs ? pairs.filter((p) => opts.codecs!.some((c) => p.name.includes(c))) : pairs;
+  const report: ConformanceReport = { backends: [], cells: [], pass: true };
+  const running: { spec: ConformanceBackend; backend: AttentionBackend }[] = [];
+  try {
+    for (const spec of opts.backends) {
+      try {
+        const backend = await spec.create();
+        running.push({ spec, backend });
+        report.backends.push({ name: spec.name, ran: true, description: backend.description });
+      } catch (e) {
+        report.backends.push({ name: spec.name, ran: false, reason: (e as Error).message });
+      }
+    }
+    // codecs (calibration included), reference cache and reference attention once per pair and shape
+    for (const pair of chosen) {
+      for (const shape of shapes) {
+        const setup = prepare(pair, shape);
+        for (const { spec, backend } of running) {
+          const base = { pair: pair.name, shape: shape.name, backend: spec.name };
+          const cell: ConformanceCell = 'error' in setup ? { ...base, status: 'shape n/a', detail: setup.error }
+            : !spec.applies(setup.key, setup.value) ? { ...base, status: 'no kernels' }
+              : await runCell(spec, backend, setup, base);
+          if (cell.status === 'fail') report.pass = false;
+          report.cells.push(cell);
+          opts.onCell?.(cell);
+        }
+      }
+    }
+  } finally {
+    for (const r of running) r.backend.dispose();
+  }
+  return report;
+}
+
+interface CellSetup {
+  key: StreamCodec;
+  value: StreamCodec;
+  shape: ConformanceShape;
+  opts: CacheOptions;
+  data: KvSeq[];
+  ref: PackedKvCache;
+  q: Float32Array;
+  expected: Float32Array[];
+}
+
+function prepare(pair: CodecPair, shape: ConformanceShape): CellSetup | { error: string } {
+  let key: StreamCodec, value: StreamCodec;
+  try {
+    key = streamCodec(pair.key, 'key', shape);
+    value = streamCodec(pair.value, 'value', shape);
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+  const opts: CacheOptions = { nKvHeads: shape.nKvHeads, headDim: shape.headDim, key, value, window: shape.window, sinks: shape.sinks };
+  const data = shape.lengths.map((n, s) => kvData(shape, n, 17 + 31 * s + shape.headDim));
+  const ref = new PackedKvCache(opts);
+  data.forEach((d, s) => ref.append(s, d.K, d.V));
+  const d = shape.headDim, per = shape.nHeads * d;
+  const q = new Float32Array(data.length * per);
+  data.forEach((_, s) => q.set(randomQuery(shape.nHeads, d, 5 + d + s), s * per));
+  const expected = data.map((_, s) => attendReference(ref, s, q.subarray(s * per, (s + 1) * per), shape.nHeads));
+  return { key, value, shape, opts, data, ref, q, expected };
+}
+
+async function runCell(b: ConformanceBackend, backend: AttentionBackend, c: CellSetup,
+  base: Pick<ConformanceCell, 'pair' | 'shape' | 'backend'>): Promise<ConformanceCell> {
+  const cell: ConformanceCell = { ...base, status: 'pass', tol: b.tol };
+  try {
+    const got = b.words ? await b.words(backend, c.opts, c.data) : undefined;
+    if (got) {
+      const w = compareWords(c.ref, got);
+      cell.tiles = w.tiles;
+      cell.tileMismatches = w.mismatches;
+      if (w.first) cell.detail = `words differ at ${w.first}`;
+    }
+    const per = c.shape.nHeads * c.shape.headDim;
+    const seqs = c.data.map((_, s) => s);
+    const out = await backend.attend(c.ref, seqs, c.q, c.shape.nHeads);
+    cell.err = Math.max(...seqs.map((s) => relErr(out.subarray(s * per, (s + 1) * per), c.expected[s]!)));
+  } catch (e) {
+    cell.status = 'fail';
+    cell.detail = (e as Error).message;
+    return cell;
+  }
+  if ((cell.tileMismatches ?? 0) > 0 || !(cell.err! <= b.tol)) cell.status = 'fail';
+  return cell;
+}
+
+/** Whether both codecs name WASM exports in their kernel descriptors. */
+export function hasWasm(key: StreamCodec, value: StreamCodec): boolean {
+  return codecKernels(key)?.wasm !== undefined && codecKernels(value)?.wasm !== undefined;
+}
+
+/** The matrix as text: one row per codec pair, one column per backend, cells summarizing the shapes. */
+export function formatConformance(report: ConformanceReport): string {
+  const ran = report.backends.filter((b) => b.ran).map((b) => b.name);
+  const pairs = [...new Set(report.cells.map((c) => c.pair))];
+  const cellText = (pair: string, backend: string): string => {
+    const cells = report.cells.filter((c) => c.pair === pair && c.backend === backend);
+    const run = cells.filter((c) => c.status === 'pass' || c.status === 'fail');
+    if (!run.length) return cells.some((c) => c.status === 'no kernels') ? '-' : 'n/a';
+    const failed = run.filter((c) => c.status === 'fail').length;
+    return failed ? `FAIL ${failed}/${run.length}` : `ok ${run.length}/${run.length}`;
+  };
+  const rows = [['codec', ...ran], ...pairs.map((p) => [p, ...ran.map((b) => cellText(p, b))])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  lines.push('', 'ok n/m: words bit-identical and attention within tolerance on n of m shapes; -: no kernels; n/a: no shape fits the codec');
+  for (const b of report.backends) lines.push(`${b.name}: ${b.ran ? b.description : `did not run: ${b.reason}`}`);
+  for (const c of report.cells.filter((x) => x.status === 'fail')) lines.push(`FAIL ${c.pair} ${c.shape} ${c.backend}: ${c.detail ?? `err ${c.err} > tol ${c.tol}`}`);
+  return lines.join('\n');
+}
