@@ -3,6 +3,7 @@
 export { heap_base } from './memory';
 export { attend_sequence, attend_arg_count, attend_work_bytes } from './attention';
 export { relaxed_simd } from './vec';
+export { gemm_nt, gemm_nn_f64 } from './gemm';
 export * from './codecs/fp32';
 export * from './codecs/fp16';
 export * from './codecs/q8_0';
