@@ -7,9 +7,9 @@ import { defaultWindowEngine, type WindowEngine } from './window-engine.js';
 import { windowNll } from './window-forward.js';
 
 /**
- * captureKv (capture.ts) without Fisher weights, a whole window per pass (window-forward.ts):
- * the same queries, keys and values, bit for bit for keys and values (the projections are
- * matVec's sums), in a fraction of the time. Consecutive windows of `window` tokens each start
+ * captureKv (capture.ts) without Fisher weights, a whole window per pass (window-forward.ts), in
+ * a fraction of the time: layer 0 bit for bit, later layers up to the attention's rounding (its
+ * sums run in another order). Consecutive windows of `window` tokens each start
  * at position 0; a shorter last window is captured too.
  */
 export async function captureKvWindows(model: Model, tokens: readonly number[],
