@@ -1,5 +1,7 @@
 import type { AttentionBackend } from '../backends/types.js';
-import { codecInfo } from '../codecs/registry.js';
+import { codecInfo, createCodec } from '../codecs/registry.js';
+import { RotatedCodec } from '../codecs/rotation.js';
+import type { StreamCodec } from '../codecs/types.js';
 import { check, KvpackError } from '../errors.js';
 import type { CaptureCalibrator } from './calibrate-from-capture.js';
 import type { CodecPairing } from './codec-pairing.js';
@@ -86,8 +88,12 @@ export async function evaluatePerplexity(model: Model, tokens: readonly number[]
     }
   }
   const group = pairing.group !== undefined ? { groupSize: pairing.group } : {};
+  // @rk / @rv: the codec wrapped in a seeded Hadamard rotation (uncalibrated codecs only, parsePairing)
+  const stream = (kind: 'key' | 'value'): string | StreamCodec => pairing.rotate?.[kind]
+    ? new RotatedCodec(createCodec(pairing[kind], { kind, headDim: c.headDim, nKvHeads: c.nKvHeads }))
+    : pairing[kind];
   const spec = (layer: number): LayerCacheSpec => ({
-    key: pairing.key, value: pairing.value, sinks: pairing.sinks,
+    key: stream('key'), value: stream('value'), sinks: pairing.sinks,
     ...(pairing.window !== undefined ? { window: pairing.window } : {}),
     calibration: {
       key: opts.calibrator?.forLayer(pairing.key, 'key', layer, pairing.fisher, group),
