@@ -11,7 +11,7 @@ import { splitText, tokenizeLines } from '../model/text-split.js';
 import { describeFlags, parseFlags } from './args.js';
 import type { CliIo } from './command.js';
 import { ProgressBar } from './progress-bar.js';
-import '../codecs/fp32.js';
+import '../codecs/fp32/index.js';
 
 const FLAGS = {
   model: { type: 'string', help: 'model folder (or checkpoint file), e.g. ../shared/models/stories260K' },

@@ -94,6 +94,19 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   }
 
   const results: (PerplexityResult & { note?: string })[] = [];
+  const machine = describeMachine();
+  const writeJson = async (rows: typeof results, complete: boolean): Promise<void> => {
+    const base = rows.find((r) => r.key === 'fp32' && r.value === 'fp32' && !r.window && r.sinks === 0);
+    await mkdir(dirname(f.json!), { recursive: true });
+    const doc = {
+      command: `kvpack eval ${argv.join(' ')}`, date: new Date().toISOString(), machine, backend: report, complete,
+      model: { path: f.model, files: loaded.files, format: model.format, config: model.config },
+      text: { path: f.text, evaluationLines: split.evaluation.length, evaluationTokens: tokens.length, calibrationLines: split.calibration.length },
+      ctx, windows, calibration,
+      results: rows.map((r) => ({ ...r, ...(base ? { deltaVsFp32Percent: 100 * (r.perplexity / base.perplexity - 1) } : {}) })),
+    };
+    await writeFile(f.json!, JSON.stringify(doc, null, 2) + '\n');
+  };
   const bar = new ProgressBar(io, '', windows * (ctx - 1));
   for (const p of pairings) {
     bar.reset(p.label.padEnd(18).slice(0, 18), windows * (ctx - 1));
@@ -112,6 +125,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
     bar.done();
     results.push(r);
+    // after every row, so a long run that is stopped keeps what it measured
+    if (f.json) await writeJson(results, false);
   }
   backend.dispose();
 
@@ -120,17 +135,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   io.out(`ctx ${ctx}, ${windows} windows x ${ctx - 1} predictions = ${windows * (ctx - 1)} tokens scored; ` +
     `model ${loaded.files.checkpoint} (${model.config.nLayers} layers, ${model.config.nHeads}/${model.config.nKvHeads} heads, head_dim ${model.config.headDim})\n`);
 
-  const machine = describeMachine();
   if (f.json) {
-    await mkdir(dirname(f.json), { recursive: true });
-    const doc = {
-      command: `kvpack eval ${argv.join(' ')}`, date: new Date().toISOString(), machine, backend: report,
-      model: { path: f.model, files: loaded.files, format: model.format, config: model.config },
-      text: { path: f.text, evaluationLines: split.evaluation.length, evaluationTokens: tokens.length, calibrationLines: split.calibration.length },
-      ctx, windows, calibration,
-      results: results.map((r) => ({ ...r, deltaVsFp32Percent: 100 * (r.perplexity / base.perplexity - 1) })),
-    };
-    await writeFile(f.json, JSON.stringify(doc, null, 2) + '\n');
+    await writeJson(results, true);
     io.err(`kvpack eval: wrote ${f.json}\n`);
   }
   if (f.svg) {

@@ -1,4 +1,4 @@
-import '../codecs/fp32.js';
+import '../codecs/fp32/index.js';
 import { check } from '../errors.js';
 import type { Model } from './config.js';
 import { ModelRunner } from './forward.js';

@@ -5,8 +5,7 @@ import type { GpuKvCache, GpuSequence } from './gpu-cache.js';
 import { kernelsFor } from './kernels.js';
 import { bindGroupLayout, getPipeline } from './pipelines.js';
 import { int8MatrixColumns, subgroupSize } from './subgroups.js';
-import { skvqFoldSpan } from '../../codecs/skvq/webgpu.js';
-import { attendRowsSource, chooseAttendKernel, mergeSource, TILES_MAX_HEADS, type AttendKernel } from './shaders.js';
+import { attendRowsSource, chooseAttendKernel, foldSpan, mergeSource, TILES_MAX_HEADS, type AttendKernel } from './shaders.js';
 
 /** Workgroups per dispatch dimension that every adapter allows (WebGPU default limit). */
 const MAX_WORKGROUPS = 65535;
@@ -18,7 +17,7 @@ export interface GpuAttendOptions {
    */
   tilesPerSplit?: number;
   /**
-   * Force a tile kernel (A/B runs, tests): 'fold-sg' (wgsl/attend/fold-sg.wgsl: KIVI-2/4, q8_0/q4_0
+   * Force a tile kernel (A/B runs, tests): 'fold-sg' (wgsl/attend/fold-subgroup.wgsl: KIVI-2/4, q8_0/q4_0
    * and SKVQ at head_dim 64/128 on adapters with 32-wide subgroups; the automatic choice there),
    * 'fold' (wgsl/attend/fold.wgsl, same codecs, any adapter), 'words' (tiles.wgsl + KIVI word-load
    * hooks), 'generic' (tiles.wgsl + the codecs' hooks). Where the forced kernel does not apply,
@@ -111,18 +110,18 @@ export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: F
   };
   if (kk.bits !== undefined) tilesConstants.K_BITS = kk.bits;
   if (vk.bits !== undefined) tilesConstants.V_BITS = vk.bits;
-  // the KIVI word-load path reads pages as vec4s: every tile offset must be a multiple of 4
+  // the word-load hooks (KIVI) read pages as vec4s: every tile offset must be a multiple of 4
   // words (page offsets are multiples of the slot size, slots hold nKv (K, V) tile pairs)
   const vec4Aligned = [L.key.tileWords, L.value.tileWords, L.tileSlotWords].every((w) => w % 4 === 0);
   const sgSize = await subgroupSize(ctx.device);
-  const skvqSpan = skvqFoldSpan(L.key, L.value, d);
+  const span = foldSpan(kk, vk, L.key, L.value, d);
   const choice = chooseAttendKernel(kk, vk, {
     headDim: d, group, maxWorkgroupBytes: ctx.limits.maxComputeWorkgroupStorageSize, vec4Aligned,
     maxInvocations: ctx.limits.maxComputeInvocationsPerWorkgroup,
     kernel: opts.kernel ?? 'auto',
     ...(sgSize !== undefined ? { subgroupSize: sgSize } : {}),
     int8MatrixColumns: int8MatrixColumns(ctx.device),
-    ...(skvqSpan !== undefined ? { skvqSpan } : {}),
+    ...(span !== undefined ? { foldSpan: span } : {}),
   });
   // head blocks (dispatch z) of the tile kernel and of the fp rows pass (tiles.wgsl's MAX_G)
   const headBlocks = Math.ceil(group / choice.headsPerWorkgroup);

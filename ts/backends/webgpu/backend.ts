@@ -4,7 +4,7 @@ import type { AttentionBackend } from '../types.js';
 import { attendGpu, type GpuAttendOptions } from './attend.js';
 import { getGpuDevice, type GpuContext, type GpuDeviceOptions } from './device.js';
 import { GpuKvCache, type GpuCacheOptions } from './gpu-cache.js';
-import { customAttentionFor, kernelsFor, WGSL_KERNELS, type CustomWebGpuAttention } from './kernels.js';
+import { customAttentionFor, hasWgslKernels, kernelsFor, type CustomWebGpuAttention } from './kernels.js';
 
 export interface WebGpuBackendOptions extends GpuDeviceOptions, GpuAttendOptions {
   /** Passed to the GPU mirrors of host caches (tests use 1 to make a cache span buffers). */
@@ -32,18 +32,17 @@ export class WebGpuBackend implements AttentionBackend {
   }
 
   /**
-   * Whether both of the cache's codecs have WGSL kernels (WGSL_KERNELS); attend throws
+   * Whether both of the cache's codecs have WGSL kernels (CodecInfo.kernels); attend throws
    * BACKEND_UNAVAILABLE otherwise, so drivers running every codec can pick another backend.
    */
   supports(cache: PackedKvCache): boolean {
-    return (WGSL_KERNELS[cache.key.name] !== undefined && WGSL_KERNELS[cache.value.name] !== undefined) ||
-      customAttentionFor(cache.key.name, cache.value.name) !== undefined;
+    return (hasWgslKernels(cache.key) && hasWgslKernels(cache.value)) || customAttentionFor(cache.key, cache.value) !== undefined;
   }
 
   async attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
     // validate as the reference does, per sequence, before any upload
     checkQueries(cache, seqs, q, nHeads);
-    const custom = WGSL_KERNELS[cache.key.name] && WGSL_KERNELS[cache.value.name] ? undefined : customAttentionFor(cache.key.name, cache.value.name);
+    const custom = hasWgslKernels(cache.key) && hasWgslKernels(cache.value) ? undefined : customAttentionFor(cache.key, cache.value);
     if (custom) {
       this.gpu.assertAlive();
       let delegate = this.delegates.get(custom);

@@ -1,8 +1,9 @@
 import { registerCodec } from '../registry.js';
 import type { CalibrationSample } from '../types.js';
-import { calibrateCqStream, type CqCalibrateOptions } from '../../calibrate/cq.js';
+import { calibrateCqStream, type CqCalibrateOptions } from './calibrate.js';
 import { CqCodec } from './codec.js';
 import { CQ_REGISTERED, cqName, type CqConfig } from './config.js';
+import { CQ_KERNELS } from './kernels.js';
 
 export { CqCodec, nearestCentroid } from './codec.js';
 export { CQ_REGISTERED, cqName, cqShape, parseCqName } from './config.js';
@@ -31,5 +32,7 @@ for (const cfg of CQ_REGISTERED) {
     needsCalibration: true,
     create: (ctx) => new CqCodec(cfg, ctx),
     calibrate: (sample) => calibrateSample(cfg, sample),
+    kernels: CQ_KERNELS,
+    family: 'cq',
   });
 }

@@ -1,8 +1,9 @@
 import { registerCodec } from '../registry.js';
 import type { CalibrationSample, StreamKind } from '../types.js';
-import { calibrateSkvqStream } from '../../calibrate/skvq.js';
+import { calibrateSkvqStream } from './calibrate.js';
 import { SkvqCodec } from './codec.js';
 import type { SkvqBits } from './geometry.js';
+import { skvqKernels } from './kernels.js';
 
 /** Registers skvq-k2, skvq-k4 (keys), skvq-v2, skvq-v1.5 (values): docs/codecs/skvq.md. */
 const variants: { name: string; kind: StreamKind; bits: SkvqBits; summary: string }[] = [
@@ -20,6 +21,7 @@ for (const v of variants) {
     needsCalibration: true,
     create: (ctx) => new SkvqCodec(v.name, v.bits, ctx),
     calibrate: (sample: CalibrationSample) => calibrateSkvqStream(sample, { ...sample.options, bits: v.bits }),
+    kernels: skvqKernels(v.kind, v.bits),
   });
 }
 
