@@ -111,7 +111,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   for (const p of pairings) {
     bar.reset(p.label.padEnd(18).slice(0, 18), windows * (ctx - 1));
     const once = (b: AttentionBackend) => evaluatePerplexity(model, tokens, p, {
-      ctx, maxWindows: windows, batch: f.batch, backend: b, ...(calibrator ? { calibrator } : {}), mode: f.mode as 'auto' | 'window' | 'step',
+      ctx, maxWindows: windows, batch: f.batch, backend: b, ...(calibrator ? { calibrator } : {}), mode: f.mode === 'auto' ? (codecInfo(p.key).createCache ? 'step' : 'window') : f.mode as 'window' | 'step',
       onProgress: (d, t) => bar.update(d, `of ${t} predictions`),
     });
     let r: PerplexityResult & { note?: string };

@@ -26,8 +26,8 @@ export interface PerplexityOptions {
   /**
    * 'window': each window in one pass (windowNll, window-forward.ts): same numbers as decoding
    * step by step, many times faster, attention in TS whatever `backend` says (its encoders still
-   * pack the tiles). 'step': one token at a time through `backend`. 'auto' (default): 'window'
-   * unless a layer cache attends itself (QAQ), which only decodes step by step.
+   * pack the tiles). 'step': one token at a time through `backend`. 'auto' (default): 'step'
+   * when `backend` is given or a layer cache attends itself (QAQ), else 'window'.
    */
   mode?: 'auto' | 'window' | 'step';
   /** Arrays and matrix products of mode 'window' (default: WASM SIMD where available, else TS). */
@@ -112,7 +112,8 @@ export async function evaluatePerplexity(model: Model, tokens: readonly number[]
   if (requested === 'window' && !tiled) {
     throw new KvpackError('BAD_PARAM', `'${pairing.label}' builds caches that attend themselves (QAQ): use mode 'step'`, 'mode');
   }
-  const mode = requested === 'step' || !tiled ? 'step' : 'window';
+  // auto: a backend passed explicitly is measured (step); otherwise the fast path where it applies
+  const mode = requested === 'step' || !tiled || (requested === 'auto' && opts.backend) ? 'step' : 'window';
   const engine = mode === 'window' ? opts.engine ?? await defaultWindowEngine() : undefined;
   for (let w0 = 0; mode === 'window' && w0 < windows; w0++) {
     const r = windowNll(runner, w0, tokens.slice(w0 * ctx, (w0 + 1) * ctx), engine);
