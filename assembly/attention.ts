@@ -30,6 +30,11 @@ export const enum Arg {
   // [HEAD_BEGIN, HEAD_END), key scratch regions this many bytes apart, value states
   // GROUP * VALUE_STATE_FLOATS floats apart (lets codecs with them run tile-major)
   SCRATCH_STRIDE,
+  // tiles [TILE_BEGIN, TILE_END) of the sequence only, sinks if REGIONS & 1, tail if REGIONS & 2
+  // (threads split a sequence's tiles, flash-decoding style); STATS (0 = none): f32 [query head][2]
+  // of the softmax max m and sum l of what was attended, for the host's merge; a head that
+  // attended nothing (l = 0) gets out 0
+  TILE_BEGIN, TILE_END, REGIONS, STATS,
   COUNT,
 }
 
@@ -175,14 +180,18 @@ function attendHeads(a: usize, g0: i32, g1: i32, mBase: usize, lBase: usize, acc
   if (stateFloats > 0) memory.fill(state, 0, <usize>(g1 - g0) * stateStride);
   // head g (i = g - g0): m, l at mBase / lBase + i group, acc at accBase + i group d, key scratch
   // at kScratch + i scratchStride, value state at state + i stateStride
+  const regions = arg(a, Arg.REGIONS), stats = <usize>arg(a, Arg.STATS);
+  const sinkCount = (regions & 1) != 0 ? <i32>arg(a, Arg.SINK_COUNT) : 0;
+  const tailCount = (regions & 2) != 0 ? <i32>arg(a, Arg.TAIL_COUNT) : 0;
+  const tile0 = <i32>arg(a, Arg.TILE_BEGIN), tile1 = min(tiles, <i32>arg(a, Arg.TILE_END));
   for (let g = g0; g < g1; g++) {
     const i = <usize>(g - g0), h = i * <usize>group;
     const qg = q + (<usize>(g * group * d) << 2);
     if (prepareRef != 0) changetype<PrepareKeys>(prepareRef)(qg, group, d, g, kParams, kScratch + i * scratchStride);
-    fpRegion(<usize>arg(a, Arg.SINK_K), <usize>arg(a, Arg.SINK_V), <i32>arg(a, Arg.SINK_COUNT), g, d, tokenStride,
+    fpRegion(<usize>arg(a, Arg.SINK_K), <usize>arg(a, Arg.SINK_V), sinkCount, g, d, tokenStride,
       qg, group, scale, work, accBase + ((h * <usize>d) << 2), mBase + (h << 2), lBase + (h << 2), state + i * stateStride, stateFloats);
   }
-  for (let tile = 0; tile < tiles; tile++) {
+  for (let tile = tile0; tile < tile1; tile++) {
     const page = <usize>load<u32>(pageTable + (<usize>(tile / TILES_PER_PAGE) << 2));
     const slot = page + <usize>(tile % TILES_PER_PAGE) * slotBytes;
     for (let g = g0; g < g1; g++) {
@@ -197,13 +206,20 @@ function attendHeads(a: usize, g0: i32, g1: i32, mBase: usize, lBase: usize, acc
   for (let g = g0; g < g1; g++) {
     const i = <usize>(g - g0), h = i * <usize>group;
     const acc = accBase + ((h * <usize>d) << 2), st = state + i * stateStride;
-    fpRegion(<usize>arg(a, Arg.TAIL_K), <usize>arg(a, Arg.TAIL_V), <i32>arg(a, Arg.TAIL_COUNT), g, d, tokenStride,
+    fpRegion(<usize>arg(a, Arg.TAIL_K), <usize>arg(a, Arg.TAIL_V), tailCount, g, d, tokenStride,
       q + (<usize>(g * group * d) << 2), group, scale, work, acc, mBase + (h << 2), lBase + (h << 2), st, stateFloats);
     if (finishRef != 0) changetype<FinishValues>(finishRef)(st, group, d, g, vParams, acc);
     const og = out + (<usize>(g * group * d) << 2);
     for (let j = 0; j < group; j++) {
-      const lv = f32x4.splat(load<f32>(lBase + ((h + <usize>j) << 2)));
+      const lj = load<f32>(lBase + ((h + <usize>j) << 2));
+      const lv = f32x4.splat(lj);
       const src = acc + (<usize>(j * d) << 2), dst = og + (<usize>(j * d) << 2);
+      if (stats != 0) {
+        const sp = stats + (<usize>((g * group + j) * 2) << 2);
+        store<f32>(sp, load<f32>(mBase + ((h + <usize>j) << 2)));
+        store<f32>(sp, lj, 4);
+        if (lj == 0) { memory.fill(dst, 0, <usize>d << 2); continue; }
+      }
       for (let c = 0; c < d; c += 4) {
         v128.store(dst + (<usize>c << 2), f32x4.div(v128.load(src + (<usize>c << 2)), lv));
       }

@@ -15,6 +15,8 @@ export { f16BitsToF32, f32ToF16Bits, packF16Pair, roundF16 } from './format/f16.
 export { codecInfo, createCodec, listCodecs, registerCodec, tileBitsPerElement } from './codecs/index.js';
 export type { CodecContext, CodecFactory, CodecInfo, StreamCodec, StreamKind } from './codecs/index.js';
 export { TileCodec } from './codecs/base.js';
+// representable range (docs/reliability.md): each codec's |x| bound, the f32 kernels' bound
+export { ATTEND_MAX_ABS, codecMaxAbs } from './codecs/range.js';
 export { Fp32Codec } from './codecs/fp32/index.js';
 export { Fp16Codec } from './codecs/fp16/index.js';
 export { Q8_0Codec } from './codecs/q8_0/index.js';
@@ -60,6 +62,9 @@ export type { AttentionBackend, BackendName } from './backends/types.js';
 export { chooseBackend, formatBackendReport } from './backends/detect.js';
 export type { BackendReport, ChooseOptions, ChosenBackend } from './backends/detect.js';
 export { TsBackend } from './backends/ts-backend.js';
+export type { WasmBackendOptions } from './backends/wasm.js';
+export { FailoverBackend } from './backends/failover.js';
+export type { FailoverEvent } from './backends/failover.js';
 export { WasmBackend, createWasmBackend, encodeTileWasm, loadKvpackWasm, wasmSimdSupported, relaxedSimdSupported, chooseWasmBuild, KvpackWasm } from './backends/wasm.js';
 export type { WasmBuild } from './backends/wasm.js';
 export { WasmThreadsBackend, runWasmAttentionWorker } from './backends/wasm-threads.js';

@@ -164,6 +164,8 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       /** Another kernel build (A/B of a kernel change); default the loader's choice (chooseWasmBuild). */
       wasm: { type: 'string' },
+      /** WASM and WASMt with the integer-domain KIVI kernels (WasmBackendOptions.integerAttention). */
+      integer: { type: 'boolean', default: false },
     },
   });
   const quick = values.quick!;
@@ -187,13 +189,14 @@ async function main(): Promise<void> {
   const ort = await loadOrt();
   const wasmPath = values.wasm ?? join(root, 'build', WASM_BUILD_FILES[chooseWasmBuild()]);
   const wasmBytes = new Uint8Array(readFileSync(wasmPath));
-  const backend = new WasmBackend(await loadKvpackWasm(wasmBytes));
+  const integerAttention = values.integer!;
+  const backend = new WasmBackend(await loadKvpackWasm(wasmBytes), { integerAttention });
   const wasm = backend.wasm;
   // the same kernels on worker threads (one per logical CPU); the workers load dist/index.js
-  const threaded = await WasmThreadsBackend.create({ wasm: wasmBytes, workerModule: pathToFileURL(join(root, 'dist', 'index.js')) });
+  const threaded = await WasmThreadsBackend.create({ wasm: wasmBytes, workerModule: pathToFileURL(join(root, 'dist', 'index.js')), integerAttention });
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   log(`machine: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs, node ${machine.node}, onnxruntime-node ${ort.env.versions?.node ?? '?'}`);
-  log(`kernels: ${wasmPath} (${wasm.build} build)`);
+  log(`kernels: ${wasmPath} (${wasm.build} build${integerAttention ? ', integer-domain KIVI kernels' : ''})`);
 
   const ortRows: OrtRow[] = [];
   const rows: AttentionRow[] = [];
@@ -202,7 +205,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const result = () => ({
     date: new Date().toISOString(), machine, onnxruntimeNode: ort.env.versions?.node ?? null,
-    settings: { wasm: wasmPath, wasmBuild: wasm.build, contexts, shapes, codecs: pairings.map((p) => p.label), quick, window: 0, sinks: 0, batch: 1, packTokens, calibTokens, tsMaxContext },
+    settings: { wasm: wasmPath, wasmBuild: wasm.build, integerAttention, contexts, shapes, codecs: pairings.map((p) => p.label), quick, window: 0, sinks: 0, batch: 1, packTokens, calibTokens, tsMaxContext },
     ort: ortRows, attention: rows, pack, skipped,
     targets: summarizeTargets(rows, pack),
     seconds: (performance.now() - started) / 1000,

@@ -1,6 +1,7 @@
 /**
  * WasmThreadsBackend (ts/backends/wasm-threads.ts): the same kernels on worker threads must give
- * the single-threaded WasmBackend's output bit for bit, across incremental appends (new tiles,
+ * the single-threaded WasmBackend's output bit for bit (KV heads split over the workers; with fewer KV
+ * heads than workers, tile parts merged: within the float tolerance), across incremental appends (new tiles,
  * a moving tail), sinks, a sequence deleted and re-created, batches, GQA and calibrated codecs. The workers load
  * the bundle, so this runs against dist/index.js (`npm test` builds it first).
  */
@@ -29,7 +30,7 @@ describe('WASM attention on worker threads', () => {
   const cases = [
     { key: 'kivi2', value: 'kivi2', nKv: 8, d: 128, nH: 32, n: 2 * 32 * 64 + 45, sinks: 0, window: 0, threads: 2 },
     { key: 'q8_0', value: 'fp16', nKv: 4, d: 64, nH: 8, n: 700, sinks: 4, window: 32, threads: 3 },
-    { key: 'q4_0', value: 'kivi4', nKv: 3, d: 40, nH: 6, n: 333, sinks: 2, window: 16, threads: 5 },
+    { key: 'q4_0', value: 'kivi4', nKv: 3, d: 40, nH: 6, n: 333, sinks: 2, window: 16, threads: 3 },
     { key: 'skvq-k2', value: 'skvq-v1.5', nKv: 4, d: 64, nH: 8, n: 500, sinks: 2, window: 16, threads: 2 },
     { key: 'cq-4c8b', value: 'kivi2', nKv: 2, d: 64, nH: 4, n: 300, sinks: 0, window: 0, threads: 2 },
   ] as const;
@@ -76,6 +77,45 @@ describe('WASM attention on worker threads', () => {
         single.dispose();
       }
     }, 60000);
+  }
+
+  // fewer KV heads than workers: tile parts merged by their softmax statistics, so not bit for
+  // bit: within the float kernels' tolerance of one thread (tests/conformance/wasm.test.ts ATTN_TOL)
+  const split = [
+    { key: 'kivi2', value: 'kivi2', nKv: 1, d: 128, nH: 4, n: 3 * 2048 + 45, sinks: 4, window: 32, threads: 3, integer: false },
+    { key: 'skvq-k2', value: 'skvq-v1.5', nKv: 2, d: 64, nH: 8, n: 900, sinks: 0, window: 0, threads: 4, integer: false },
+    { key: 'kivi4', value: 'kivi2', nKv: 1, d: 64, nH: 4, n: 200, sinks: 0, window: 16, threads: 2, integer: true },
+  ] as const;
+  for (const c of split) {
+    it(`${c.key}/${c.value} ${c.nKv} KV heads on ${c.threads} threads${c.integer ? ' (integer kernels)' : ''}: tile parts merged`, async () => {
+      const kv = await load();
+      const calibration = { key: calibrationFor(kv, c.key, 'key', c.nKv, c.d), value: calibrationFor(kv, c.value, 'value', c.nKv, c.d) };
+      const cache = new kv.PackedKvCache({ key: c.key, value: c.value, nKvHeads: c.nKv, headDim: c.d, sinks: c.sinks, window: c.window, calibration });
+      const V0 = gaussianKv(c.n, c.nKv, c.d, 2), V1 = gaussianKv(77, c.nKv, c.d, 4);
+      cache.append(0, outlierKeys(c.n, c.nKv, c.d, 1), V0);
+      cache.append(1, outlierKeys(77, c.nKv, c.d, 3), V1);
+      let vmax = 0;
+      for (const v of [...V0, ...V1]) vmax = Math.max(vmax, Math.abs(v));
+      const single = await kv.WasmBackend.create(undefined, { integerAttention: c.integer });
+      const threads = await kv.WasmThreadsBackend.create({ threads: c.threads, integerAttention: c.integer });
+      try {
+        const q = new Float32Array(2 * c.nH * c.d);
+        q.set(randomQuery(c.nH, c.d, 5), 0);
+        q.set(randomQuery(c.nH, c.d, 6), c.nH * c.d);
+        for (let step = 0; step < 2; step++) {
+          const want = single.attendSync(cache, [0, 1], q, c.nH);
+          const got = await threads.attend(cache, [0, 1], q, c.nH);
+          expect(got.length).toBe(want.length);
+          let diff = 0;
+          for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
+          expect(diff / vmax).toBeLessThanOrEqual(1e-5);
+          expect(got.some((x) => x !== 0)).toBe(true);
+          cache.append(0, outlierKeys(40, c.nKv, c.d, 9 + step), gaussianKv(40, c.nKv, c.d, 10 + step));
+        }
+      } finally {
+        threads.dispose();
+      }
+    });
   }
 
   it('rejects bad input with typed errors before any work, and a calibrated codec it cannot rebuild with BACKEND_UNAVAILABLE', async () => {

@@ -16,7 +16,7 @@ import { makeRng } from '../helpers/data.js';
 
 describe('embedded WGSL', () => {
   it('shaders.generated.ts matches wgsl/ (run node scripts/gen-wgsl.mjs after editing .wgsl)', () => {
-    expect(() => execFileSync(process.execPath, ['scripts/gen-wgsl.mjs', '--check'], { stdio: 'pipe' })).not.toThrow();
+    expect(() => execFileSync(process.execPath, ['scripts/gen-wgsl.mjs', '--check'], { stdio: 'pipe', timeout: 60_000 })).not.toThrow();
   });
   it('every kernel table entry points at embedded files', () => {
     for (const [name, k] of Object.entries(WGSL_KERNELS)) {

@@ -15,9 +15,10 @@ export const ATTEND_ARG = {
   WORK: 24,
   HEAD_BEGIN: 25, HEAD_END: 26,
   SCRATCH_STRIDE: 27,
+  TILE_BEGIN: 28, TILE_END: 29, REGIONS: 30, STATS: 31,
 } as const;
 
-export const ATTEND_ARG_COUNT = 28;
+export const ATTEND_ARG_COUNT = 32;
 
 /** The raw exports of build/kvpack.wasm that the host calls by fixed name. */
 export interface KvpackWasmExports {

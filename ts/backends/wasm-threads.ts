@@ -22,13 +22,16 @@
  */
 import { check, KvpackError } from '../errors.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
-import { SequenceState, type PackedKvCache, type SequenceView } from '../cache/kv-cache.js';
+import { cacheOrigin, SequenceState, viewOrigin, type PackedKvCache, type SequenceView } from '../cache/kv-cache.js';
 import { codecInfo, createCodec } from '../codecs/registry.js';
 import type { StreamCodec } from '../codecs/types.js';
 import { checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
-import { WasmBackend, wasmBuildLabel } from './wasm.js';
+import { checkAttendArgs } from './validate.js';
+import { addSymbolDispose } from '../util/dispose.js';
+import { WasmBackend, wasmBuildLabel, type WasmBackendOptions } from './wasm.js';
 import { chooseWasmBuild, defaultWasmBytes, KvpackWasm, loadKvpackWasm, wasmSimdSupported, type WasmBuild } from './wasm-loader.js';
+import { importNode } from '../util/node-import.js';
 
 /** What a worker needs to rebuild a cache's shape and codecs (calibrated ones from their calibration). */
 interface CacheSpec {
@@ -74,6 +77,8 @@ interface AttendRequest {
   q: Float32Array;
   nHeads: number;
   kvHeads: [number, number];
+  /** Tile part [index, of] of every sequence (all KV heads), when the heads are fewer than the workers. */
+  part?: [number, number];
 }
 
 interface ForgetRequest { id: number; forget: number }
@@ -81,6 +86,8 @@ interface ForgetRequest { id: number; forget: number }
 interface WorkerReply {
   id: number;
   out?: Float32Array;
+  /** Tile parts: [seq][head][m, l] (TilePart.stats). */
+  stats?: Float32Array;
   error?: { code: string; message: string };
 }
 
@@ -170,8 +177,8 @@ interface Port {
 }
 
 /** Worker entry (runs inside a worker thread): serves AttendRequests on `port`. */
-export async function runWasmAttentionWorker(port: Port, wasm: WebAssembly.Module): Promise<void> {
-  const backend = new WasmBackend(await loadKvpackWasm(wasm));
+export async function runWasmAttentionWorker(port: Port, wasm: WebAssembly.Module, options: WasmBackendOptions = {}): Promise<void> {
+  const backend = new WasmBackend(await loadKvpackWasm(wasm), options);
   const replicas = new Map<number, ReplicaCache>();
   port.on('message', (msg) => {
     const req = msg as AttendRequest | ForgetRequest;
@@ -192,6 +199,13 @@ export async function runWasmAttentionWorker(port: Port, wasm: WebAssembly.Modul
       for (const u of req.updates) replica.apply(u);
       if (!req.seqs) {
         port.postMessage({ id: req.id } satisfies WorkerReply);
+        return;
+      }
+      if (req.part) {
+        const stats = new Float32Array(req.seqs.length * req.nHeads * 2);
+        const out = backend.attendSync(replica as unknown as PackedKvCache, req.seqs, req.q, req.nHeads, req.kvHeads,
+          { index: req.part[0], of: req.part[1], stats });
+        port.postMessage({ id: req.id, out, stats } satisfies WorkerReply, [out.buffer, stats.buffer]);
         return;
       }
       const out = backend.attendSync(replica as unknown as PackedKvCache, req.seqs, req.q, req.nHeads, req.kvHeads);
@@ -228,6 +242,8 @@ export interface WasmThreadsOptions {
    * dist/index.js here, or the workers would run that program.
    */
   workerModule?: string | URL;
+  /** The workers' WasmBackend options (WasmBackendOptions.integerAttention). */
+  integerAttention?: boolean;
 }
 
 /**
@@ -243,6 +259,8 @@ export class WasmThreadsBackend implements AttentionBackend {
   private nextCache = 1;
   private disposed = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** A cache the caller drops without forget()/dispose(): its replicas go when it is collected. */
+  private readonly finalizer = new FinalizationRegistry<number>((id) => this.dropReplicas(id));
 
   private constructor(private readonly workers: NodeWorker[], build: WasmBuild) {
     this.description = `${wasmBuildLabel(build)}, ${workers.length} worker threads`;
@@ -266,8 +284,8 @@ export class WasmThreadsBackend implements AttentionBackend {
     let wt: { Worker: new (url: URL, opts: unknown) => NodeWorker };
     let os: { availableParallelism?: () => number; cpus: () => unknown[] };
     try {
-      wt = await import('node:worker_threads') as unknown as typeof wt;
-      os = await import('node:os') as unknown as typeof os;
+      wt = await importNode<typeof wt>('worker_threads');
+      os = await importNode<typeof os>('os');
     } catch {
       throw new KvpackError('BACKEND_UNAVAILABLE', 'worker threads need Node (node:worker_threads); use the single-threaded WASM backend', 'threads');
     }
@@ -289,12 +307,12 @@ export class WasmThreadsBackend implements AttentionBackend {
     const { build } = new KvpackWasm(await WebAssembly.instantiate(module, {}));
     const boot = `import { parentPort, workerData } from 'node:worker_threads';
 const m = await import(workerData.url);
-await m.runWasmAttentionWorker(parentPort, workerData.wasm);
+await m.runWasmAttentionWorker(parentPort, workerData.wasm, workerData.options);
 parentPort.postMessage({ id: 0 });`;
     const workers: NodeWorker[] = [];
     const ready: Promise<void>[] = [];
     for (let i = 0; i < threads; i++) {
-      const w = new wt.Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: { url: workerUrl, wasm: module } });
+      const w = new wt.Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: { url: workerUrl, wasm: module, options: { integerAttention: opts.integerAttention === true } } });
       w.unref(); // an idle pool does not keep the process alive (ref'd while a call waits, send())
       ready.push(new Promise((resolve, reject) => {
         const onMsg = (msg: unknown): void => { if ((msg as WorkerReply).id === 0) resolve(); };
@@ -326,31 +344,37 @@ parentPort.postMessage({ id: 0 });`;
   }
 
   attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
-    // calls are serialized: the workers' replicas advance in call order
-    const run = this.queue.then(() => this.attendNow(cache, seqs, q, nHeads));
+    // Validated and snapshotted now (PackedKvCache.snapshot), run in call order: the workers'
+    // replicas advance call by call, and each call sees the tokens appended before it was made.
+    try {
+      check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed', 'backend');
+      checkAttendArgs(cache, seqs, q, nHeads);
+      check(nHeads % cache.nKvHeads === 0, 'BAD_SHAPE', `nHeads=${nHeads} must be a positive multiple of nKvHeads=${cache.nKvHeads}`, 'nHeads');
+      checkQueries(cache, seqs, q, nHeads);
+      for (const c of [cache.key, cache.value]) {
+        if (codecInfo(c.name).needsCalibration && c.calibration === undefined) {
+          throw new KvpackError('BACKEND_UNAVAILABLE', `codec '${c.name}' does not expose the calibration it was built from, which the WASM threads need to rebuild it; use the single-threaded WASM backend`, 'cache');
+        }
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const origin = cacheOrigin(cache), snap = cache.snapshot(seqs), ids = [...seqs], qc = q.slice();
+    const run = this.queue.then(() => this.attendNow(origin, snap, ids, qc, nHeads));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async attendNow(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
-    check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed', 'backend');
-    check(Array.isArray(seqs), 'BAD_PARAM', 'must be an array of sequence ids', 'seqs');
+  private async attendNow(origin: PackedKvCache, cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
+    check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed before this call ran', 'backend');
     const d = cache.headDim;
-    check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % cache.nKvHeads === 0, 'BAD_SHAPE',
-      `nHeads=${nHeads} must be a positive multiple of nKvHeads=${cache.nKvHeads}`, 'nHeads');
-    checkQueries(cache, seqs, q, nHeads);
-    for (const c of [cache.key, cache.value]) {
-      if (codecInfo(c.name).needsCalibration && c.calibration === undefined) {
-        throw new KvpackError('BACKEND_UNAVAILABLE', `codec '${c.name}' does not expose the calibration it was built from, which the WASM threads need to rebuild it; use the single-threaded WASM backend`, 'cache');
-      }
-    }
-    if (seqs.length === 0) return new Float32Array(0);
-
-    let state = this.sent.get(cache);
+    let state = this.sent.get(origin);
     let spec: CacheSpec | undefined;
     if (!state) {
       state = { id: this.nextCache++, seqs: new Map() };
-      this.sent.set(cache, state);
+      this.sent.set(origin, state);
+      this.finalizer.register(origin, state.id, state);
+      forgetOnDispose(this, origin);
       spec = {
         key: cache.key.name, value: cache.value.name, headDim: d, nKvHeads: cache.nKvHeads, sinks: cache.sinks, window: cache.window,
         keyTileWords: cache.key.tileWords, valueTileWords: cache.value.tileWords, keyParams: cache.key.paramWords, valueParams: cache.value.paramWords,
@@ -359,32 +383,36 @@ parentPort.postMessage({ id: 0 });`;
     }
     const updates = [...new Set(seqs)].map((seq) => this.updateFor(cache, state!, seq));
 
-    // contiguous KV head ranges, one per worker (workers beyond nKvHeads only take the updates)
-    const n = this.workers.length, nKv = cache.nKvHeads;
+    // contiguous KV head ranges, one per worker (bit for bit the one-thread output); with fewer KV
+    // heads than workers, every worker takes all heads over a contiguous part of each sequence's
+    // tiles and the parts are merged by their softmax statistics (flash-decoding)
+    const n = this.workers.length, nKv = cache.nKvHeads, byTiles = nKv < n;
     const replies = await Promise.all(this.workers.map((w, i) => {
-      const a = Math.floor((i * nKv) / n), b = Math.floor(((i + 1) * nKv) / n);
+      const a = byTiles ? 0 : Math.floor((i * nKv) / n), b = byTiles ? nKv : Math.floor(((i + 1) * nKv) / n);
       const req: AttendRequest = { id: this.nextId++, cacheId: state!.id, updates, seqs: b > a ? [...seqs] : null, q, nHeads, kvHeads: [a, b] };
+      if (byTiles) req.part = [i, n];
       if (spec) req.spec = spec;
       return this.send(w, req);
     }));
-    const out = new Float32Array(q.length);
     for (const r of replies) {
       if (r.error) {
         // the replicas may now disagree with what was sent: start this cache over next time
-        this.sent.delete(cache);
+        this.sent.delete(origin);
         throw new KvpackError(r.error.code as KvpackError['code'], r.error.message, 'threads');
       }
-      if (r.out) for (let i = 0; i < out.length; i++) out[i]! += r.out[i]!;
     }
+    if (byTiles) return mergeTileParts(replies, seqs.length * nHeads, d);
+    const out = new Float32Array(q.length);
+    for (const r of replies) if (r.out) for (let i = 0; i < out.length; i++) out[i]! += r.out[i]!;
     return out;
   }
 
   private updateFor(cache: PackedKvCache, state: SentState, seq: number): SeqUpdate {
     const view = cache.view(seq);
     let s = state.seqs.get(seq);
-    const reset = !s || s.view !== view;
+    const reset = !s || s.view !== viewOrigin(view);
     if (reset) {
-      s = { view, tiles: 0, sinkCount: -1 };
+      s = { view: viewOrigin(view), tiles: 0, sinkCount: -1 };
       state.seqs.set(seq, s);
     }
     const slot = cache.tileSlotWords, tf = cache.tokenFloats;
@@ -408,14 +436,52 @@ parentPort.postMessage({ id: 0 });`;
 
   /** Drop the workers' replicas of a cache now (also dropped with the backend). */
   async forget(cache: PackedKvCache): Promise<void> {
-    const state = this.sent.get(cache);
+    const state = this.sent.get(cacheOrigin(cache));
     if (!state) return;
-    this.sent.delete(cache);
-    await Promise.all(this.workers.map((w) => this.send(w, { id: this.nextId++, forget: state.id })));
+    this.sent.delete(cacheOrigin(cache));
+    this.finalizer.unregister(state);
+    await this.dropReplicas(state.id);
+  }
+
+  private async dropReplicas(id: number): Promise<void> {
+    if (this.disposed) return;
+    await Promise.all(this.workers.map((w) => this.send(w, { id: this.nextId++, forget: id })));
   }
 
   dispose(): void {
     this.disposed = true;
     for (const w of this.workers) void w.terminate();
   }
+}
+
+addSymbolDispose(WasmThreadsBackend);
+
+/** cache.dispose() drops the workers' replicas (a function of its own: see wasm.ts forgetOnDispose). */
+function forgetOnDispose(backend: WasmThreadsBackend, cache: PackedKvCache): void {
+  cache.onDispose(() => void backend.forget(cache));
+}
+
+/**
+ * Merge of tile parts: for each (sequence, query head) row, out = sum_w c_w out_w / sum_w c_w with
+ * c_w = l_w exp(m_w - max m) over the parts that attended any token (l_w > 0), in f64.
+ */
+function mergeTileParts(replies: WorkerReply[], rows: number, d: number): Float32Array {
+  const out = new Float32Array(rows * d);
+  const acc = new Float64Array(d);
+  for (let r = 0; r < rows; r++) {
+    let M = -Infinity;
+    for (const p of replies) if (p.stats![2 * r + 1]! > 0) M = Math.max(M, p.stats![2 * r]!);
+    if (M === -Infinity) continue;
+    acc.fill(0);
+    let L = 0;
+    for (const p of replies) {
+      const l = p.stats![2 * r + 1]!;
+      if (!(l > 0)) continue;
+      const c = l * Math.exp(p.stats![2 * r]! - M);
+      L += c;
+      for (let i = 0; i < d; i++) acc[i]! += c * p.out![r * d + i]!;
+    }
+    for (let i = 0; i < d; i++) out[r * d + i] = acc[i]! / L;
+  }
+  return out;
 }

@@ -1,6 +1,8 @@
 import { check, checkFinite, KvpackError } from '../errors.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
-import type { PackedKvCache, SequenceView } from '../cache/kv-cache.js';
+import { cacheOrigin, viewOrigin, type PackedKvCache, type SequenceView } from '../cache/kv-cache.js';
+import { checkAttendArgs } from './validate.js';
+import { addSymbolDispose } from '../util/dispose.js';
 import { createCodec } from '../codecs/registry.js';
 import type { StreamCodec, StreamKind } from '../codecs/types.js';
 import { checkQueries } from '../reference/attention.js';
@@ -55,6 +57,30 @@ interface CacheMirror {
  * sequence; sinks when they change; the tail, at most window + 31 tokens, every call), then one
  * fused kernel call per sequence computes all heads.
  */
+/**
+ * One of `of` contiguous parts of every sequence's tiles (flash-decoding split; the threaded
+ * backend merges the parts): part 0 also takes the sinks, the last part the tail. `stats`
+ * receives per sequence and query head the softmax max m and sum l ([seq][head][m, l]); a head
+ * whose part held no tokens has l = 0 and output 0.
+ */
+export interface TilePart {
+  index: number;
+  of: number;
+  stats: Float32Array;
+}
+
+/** Options of WasmBackend / WasmThreadsBackend. */
+export interface WasmBackendOptions {
+  /**
+   * Integer-domain KIVI kernels (2/4-bit keys and values, head_dim a multiple of 64 / 32): the
+   * folded query and the softmax weights times the value scales rounded to i16 per head, tile (and
+   * value group), dotted with the codes by i32x4.dot_i16x8_s. Faster on CPU (GQA most), but the
+   * rounding moves outputs by up to ~1e-3 x max|V| (tests/conformance/wasm-integer.test.ts), past
+   * the float kernels' 1e-5 x max|V| tolerance, so it is opt-in. docs/decisions.md D50-D52.
+   */
+  integerAttention?: boolean;
+}
+
 export class WasmBackend implements AttentionBackend {
   readonly name = 'wasm' as const;
   readonly description: string;
@@ -64,17 +90,23 @@ export class WasmBackend implements AttentionBackend {
   private readonly finalizer: FinalizationRegistry<CacheMirror>;
   private disposed = false;
 
-  constructor(readonly wasm: KvpackWasm) {
-    this.description = wasmBuildLabel(wasm.build, `${(wasm.memory.buffer.byteLength / 1024) | 0} KiB memory at start`);
+  private readonly integer: boolean;
+
+  constructor(readonly wasm: KvpackWasm, options: WasmBackendOptions = {}) {
+    this.integer = options.integerAttention === true;
+    // an explicit request for a kernel the module lacks fails here, not at the first call
+    if (this.integer) wasm.fn('set_integer_attention');
+    this.description = wasmBuildLabel(wasm.build, `${(wasm.memory.buffer.byteLength / 1024) | 0} KiB memory at start`) +
+      (this.integer ? ', integer-domain KIVI kernels' : '');
     this.finalizer = new FinalizationRegistry((m) => this.releaseMirror(m));
   }
 
   /** Loads the kernel module (see loadKvpackWasm) and checks WASM SIMD support first. */
-  static async create(source?: BufferSource | WebAssembly.Module): Promise<WasmBackend> {
+  static async create(source?: BufferSource | WebAssembly.Module, options: WasmBackendOptions = {}): Promise<WasmBackend> {
     if (!wasmSimdSupported()) {
       throw new KvpackError('BACKEND_UNAVAILABLE', 'this runtime has no WebAssembly SIMD', 'wasm');
     }
-    return new WasmBackend(await loadKvpackWasm(source));
+    return new WasmBackend(await loadKvpackWasm(source), options);
   }
 
   async attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
@@ -87,22 +119,30 @@ export class WasmBackend implements AttentionBackend {
    * the threaded backend (wasm-threads.ts) splits the heads over workers this way.
    */
   attendSync(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number,
-    kvHeads: readonly [number, number] = [0, cache.nKvHeads]): Float32Array {
+    heads?: readonly [number, number], part?: TilePart): Float32Array {
     check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed', 'backend');
+    checkAttendArgs(cache, seqs, q, nHeads);
+    const kvHeads = heads ?? [0, cache.nKvHeads];
     const d = cache.headDim;
-    check(Array.isArray(seqs), 'BAD_PARAM', 'must be an array of sequence ids', 'seqs');
     check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % cache.nKvHeads === 0, 'BAD_SHAPE',
       `nHeads=${nHeads} must be a positive multiple of nKvHeads=${cache.nKvHeads}`, 'nHeads');
     const qLen = nHeads * d;
     checkQueries(cache, seqs, q, nHeads);
     check(Number.isInteger(kvHeads[0]) && Number.isInteger(kvHeads[1]) && kvHeads[0] >= 0 && kvHeads[0] < kvHeads[1]
       && kvHeads[1] <= cache.nKvHeads, 'BAD_PARAM', `[${kvHeads.join(', ')}) is not a KV head range of ${cache.nKvHeads}`, 'kvHeads');
+    if (part) {
+      check(Number.isInteger(part.of) && part.of >= 1 && Number.isInteger(part.index) && part.index >= 0 && part.index < part.of,
+        'BAD_PARAM', `part ${part.index} of ${part.of} is not a part`, 'part');
+      check(part.stats.length === seqs.length * nHeads * 2, 'BAD_SHAPE', `stats must hold ${seqs.length * nHeads * 2} floats, got ${part.stats.length}`, 'part.stats');
+    }
     const mirror = this.mirrorOf(cache);
 
     const w = this.wasm, arena = w.arena, group = nHeads / cache.nKvHeads;
     const out = new Float32Array(q.length);
-    if (seqs.length === 0) return out;
     for (const seq of seqs) this.syncSequence(cache, mirror, seq);
+    // a module-wide switch, set on every call: backends may share one module
+    const setInteger = w.exports.set_integer_attention;
+    if (typeof setInteger === 'function') setInteger(this.integer ? 1 : 0);
 
     const args = arena.alloc(ATTEND_ARG_COUNT * 4);
     const qPtr = arena.alloc(qLen * 4);
@@ -118,10 +158,11 @@ export class WasmBackend implements AttentionBackend {
     const stride = perHead ? Math.max(16, (scratchBytes + 15) & ~15) : 0;
     const scratch = arena.alloc(stride ? stride * nh : scratchBytes);
     const state = arena.alloc(stride ? stateBytes * nh : stateBytes);
+    const stats = part ? arena.alloc(nHeads * 2 * 4) : 0;
     try {
       for (let i = 0; i < seqs.length; i++) {
         const sm = mirror.seqs.get(seqs[i]!)!;
-        const view = sm.view;
+        const view = cache.view(seqs[i]!);
         const a = arena.u32(args, ATTEND_ARG_COUNT);
         a[ATTEND_ARG.HEAD_DIM] = d;
         a[ATTEND_ARG.N_KV_HEADS] = cache.nKvHeads;
@@ -151,13 +192,20 @@ export class WasmBackend implements AttentionBackend {
         a[ATTEND_ARG.HEAD_BEGIN] = kvHeads[0];
         a[ATTEND_ARG.HEAD_END] = kvHeads[1];
         a[ATTEND_ARG.SCRATCH_STRIDE] = stride;
+        const T = view.tiles;
+        a[ATTEND_ARG.TILE_BEGIN] = part ? Math.floor((part.index * T) / part.of) : 0;
+        a[ATTEND_ARG.TILE_END] = part ? Math.floor(((part.index + 1) * T) / part.of) : T;
+        // sinks with the first part, the tail with the last
+        a[ATTEND_ARG.REGIONS] = part ? (part.index === 0 ? 1 : 0) | (part.index === part.of - 1 ? 2 : 0) : 3;
+        a[ATTEND_ARG.STATS] = stats;
         arena.f32(qPtr, qLen).set(q.subarray(i * qLen, (i + 1) * qLen));
         if (kvHeads[0] !== 0 || kvHeads[1] !== cache.nKvHeads) arena.f32(outPtr, qLen).fill(0);
         w.exports.attend_sequence(args);
         out.set(arena.f32(outPtr, qLen), i * qLen);
+        if (part) part.stats.set(arena.f32(stats, nHeads * 2), i * nHeads * 2);
       }
     } finally {
-      for (const p of [args, qPtr, outPtr, work, scratch, state]) arena.release(p);
+      for (const p of [args, qPtr, outPtr, work, scratch, state, stats]) if (p) arena.release(p);
     }
     return out;
   }
@@ -180,7 +228,7 @@ export class WasmBackend implements AttentionBackend {
 
   /** Drop the WASM copy of a cache (or of one of its sequences) now instead of at collection. */
   forget(cache: PackedKvCache, seq?: number): void {
-    const m = this.mirrors.get(cache);
+    const m = this.mirrors.get(cacheOrigin(cache));
     if (!m) return;
     if (seq !== undefined) {
       const sm = m.seqs.get(seq);
@@ -190,7 +238,7 @@ export class WasmBackend implements AttentionBackend {
     }
     this.finalizer.unregister(m);
     this.releaseMirror(m);
-    this.mirrors.delete(cache);
+    this.mirrors.delete(cacheOrigin(cache));
   }
 
   /** Bytes of WASM memory currently held for caches and calls. */
@@ -204,11 +252,11 @@ export class WasmBackend implements AttentionBackend {
   }
 
   private mirrorOf(cache: PackedKvCache): CacheMirror {
-    let m = this.mirrors.get(cache);
+    let m = this.mirrors.get(cacheOrigin(cache));
     if (m) {
       // sequences deleted (or deleted and re-created) in the cache since the last call
       for (const [id, sm] of m.seqs) {
-        if (!cache.hasSequence(id) || cache.view(id) !== sm.view) {
+        if (!cache.hasSequence(id) || viewOrigin(cache.view(id)) !== sm.view) {
           this.releaseSeq(sm);
           m.seqs.delete(id);
         }
@@ -237,8 +285,10 @@ export class WasmBackend implements AttentionBackend {
       seqs: new Map(),
       blocks: [keyParams, valueParams],
     };
-    this.mirrors.set(cache, m);
-    this.finalizer.register(cache, m, m);
+    const origin = cacheOrigin(cache);
+    this.mirrors.set(origin, m);
+    this.finalizer.register(origin, m, m);
+    forgetOnDispose(this, origin);
     return m;
   }
 
@@ -249,7 +299,7 @@ export class WasmBackend implements AttentionBackend {
     let sm = m.seqs.get(seq);
     if (!sm) {
       sm = {
-        view, pages: [], pageTable: arena.alloc(16 * 4), pageTableCap: 16, tilesCopied: 0,
+        view: viewOrigin(view), pages: [], pageTable: arena.alloc(16 * 4), pageTableCap: 16, tilesCopied: 0,
         sinkK: arena.alloc(cache.sinks * tf * 4), sinkV: arena.alloc(cache.sinks * tf * 4), sinksCopied: 0,
         tailK: arena.alloc((cache.window + TILE_TOKENS) * tf * 4),
         tailV: arena.alloc((cache.window + TILE_TOKENS) * tf * 4),
@@ -298,6 +348,18 @@ export class WasmBackend implements AttentionBackend {
   }
 }
 
+addSymbolDispose(WasmBackend);
+
+/**
+ * cache.dispose() frees its mirror. A function of its own: a closure made inside mirrorOf would
+ * share that scope's context with the mirror's own closures (keyScratchBytes), so the mirror,
+ * the finalizer's held value, would keep the cache alive and it would never be collected.
+ * A worker's replica cache (wasm-threads.ts) has no onDispose: its owner forgets it.
+ */
+function forgetOnDispose(backend: WasmBackend, cache: PackedKvCache): void {
+  cache.onDispose?.(() => backend.forget(cache));
+}
+
 function copyWords(w: KvpackWasm, words: Uint32Array): number {
   const p = w.arena.alloc(words.length * 4);
   w.arena.u32(p, words.length).set(words);
@@ -305,8 +367,8 @@ function copyWords(w: KvpackWasm, words: Uint32Array): number {
 }
 
 /** Convenience: load the module (see loadKvpackWasm) and wrap it in a WasmBackend. */
-export function createWasmBackend(source?: BufferSource | WebAssembly.Module): Promise<WasmBackend> {
-  return WasmBackend.create(source);
+export function createWasmBackend(source?: BufferSource | WebAssembly.Module, options: WasmBackendOptions = {}): Promise<WasmBackend> {
+  return WasmBackend.create(source, options);
 }
 
 let sharedWasm: Promise<KvpackWasm> | undefined;

@@ -1,5 +1,7 @@
 import { KvpackError } from '../errors.js';
 import type { CodecKernels } from './kernels.js';
+import { check } from '../errors.js';
+import { checkObject, typeName } from '../util/args.js';
 import type { CodecContext, CodecInfo, StreamCodec } from './types.js';
 
 const codecs = new Map<string, CodecInfo>();
@@ -32,6 +34,8 @@ export function listCodecs(): CodecInfo[] {
 }
 
 export function createCodec(name: string, ctx: CodecContext): StreamCodec {
+  check(typeof name === 'string', 'UNKNOWN_CODEC', `codec names are strings, got ${typeName(name)}`, 'codec');
+  checkObject(ctx, 'ctx');
   const info = codecInfo(name);
   if (!info.streams.includes(ctx.kind)) {
     throw new KvpackError('BAD_PARAM', `codec '${name}' cannot code ${ctx.kind}s`, ctx.kind);

@@ -77,6 +77,13 @@ export interface CodecInfo {
   kernels?: CodecKernels;
   /** Codecs sharing one kernel descriptor under several names (CQ): instances with this StreamCodec.family use it. */
   family?: string;
+  /**
+   * Largest |x| the codec encodes within its stated error (f16 metadata saturates at 65504, so
+   * e.g. KIVI's zero point); appends beyond it (or beyond ATTEND_MAX_ABS, the f32 kernels'
+   * bound) are OUT_OF_RANGE (docs/reliability.md "Representable range"). A function when it
+   * depends on the instance (CQ: f16 or f32 codebooks). Default: ATTEND_MAX_ABS.
+   */
+  maxAbs?: number | ((codec: StreamCodec) => number);
 }
 
 /** Shape and settings of one layer's cache, for CodecInfo.createCache. */

@@ -9,6 +9,7 @@ import { affineCode, affineParams, affineScale, affineZero, metaScale, metaScale
 import { MAX_HEAD_DIM } from '../../constants';
 import { META_A, META_B, ROWS } from '../../scratch';
 import { accumulateRows4, hsum4, madd4, maxLanes, minLanes, orLanes, scoreRows4 } from '../../vec';
+import { hsum4i, integerAttention, laneCodes, laneMask, quantizeQueryI16, roundToI32 } from '../../int-dot';
 
 /** Query rows times the tile's per-channel key scales (folded queries), up to FOLDED_Q_FLOATS. */
 const FOLDED_Q_FLOATS: i32 = 16 * MAX_HEAD_DIM;
@@ -351,7 +352,8 @@ function scoreKeysFoldedGroup(tile: usize, q: usize, group: i32, d: i32, scores:
 
 @inline
 function scoreKeys(tile: usize, q: usize, group: i32, d: i32, scores: usize, bits: i32): void {
-  if (group == 1) scoreKeysFolded(tile, q, group, d, scores, bits);
+  if (useIntegerKernels(group, d, bits)) scoreKeysInt(tile, q, group, d, scores, bits);
+  else if (group == 1) scoreKeysFolded(tile, q, group, d, scores, bits);
   else if (group <= 16 && group * d <= FOLDED_Q_FLOATS) scoreKeysFoldedGroup(tile, q, group, d, scores, bits);
   else scoreKeysDecoded(tile, q, group, d, scores, bits);
 }
@@ -505,7 +507,8 @@ function accumulateValuesFoldedGroup(tile: usize, weights: usize, group: i32, d:
 
 @inline
 function accumulateValues(tile: usize, weights: usize, group: i32, d: i32, acc: usize, bits: i32): void {
-  if (d % 32 != 0) accumulateValuesDecoded(tile, weights, group, d, acc, bits);
+  if (useIntegerKernels(group, d, bits)) accumulateValuesInt(tile, weights, group, d, acc, bits);
+  else if (d % 32 != 0) accumulateValuesDecoded(tile, weights, group, d, acc, bits);
   else if (group == 1) accumulateValuesFolded(tile, weights, d, acc, bits);
   else accumulateValuesFoldedGroup(tile, weights, group, d, acc, bits);
 }
@@ -524,3 +527,249 @@ export function score_kivi8(): usize { return changetype<usize>(scoreKivi8); }
 export function accumulate_kivi2(): usize { return changetype<usize>(accumulateKivi2); }
 export function accumulate_kivi4(): usize { return changetype<usize>(accumulateKivi4); }
 export function accumulate_kivi8(): usize { return changetype<usize>(accumulateKivi8); }
+
+// Integer-domain keys (opt-in, int-dot.ts; docs/decisions.md D50): per tile and query head the
+// folded query q s (as scoreKeysFolded) is rounded to i16 with one scale alpha, and each token's
+// codes, read 16 bytes at a time as i16 lanes and split with a shift and an AND per code position,
+// are dotted with i32x4.dot_i16x8_s: 8 exact integer multiply-adds per instruction, the codes of a
+// token unpacked once for up to 4 query heads of the group. score = alpha * sum + q . z.
+const INT_MAX_GROUP: i32 = 16;
+
+/**
+ * Integer kernels in integer mode for GQA groups (2..16) of 2/4-bit codes with whole 16-byte code
+ * chunks per token. Group 1 (MHA) keeps the float kernels: at 32K they were as fast or faster
+ * there (the float MHA loops already work on placed codes in registers) with less error (D52).
+ */
+@inline
+function useIntegerKernels(group: i32, d: i32, bits: i32): bool {
+  return bits != 8 && integerAttention() && group > 1 && group <= INT_MAX_GROUP && d % (bits == 2 ? 64 : 32) == 0;
+}
+const QI: usize = memory.data(INT_MAX_GROUP * MAX_HEAD_DIM * 2, 16);
+const QF: usize = memory.data(MAX_HEAD_DIM * 4, 16);
+const ALPHA: usize = memory.data(INT_MAX_GROUP * 4, 16);
+/** Per-token i32x4 partial sums of 4 heads, [head][token]. */
+const TOK: usize = memory.data(4 * TILE_TOKENS * 16, 16);
+
+@inline
+function dacc(s: v128, x: v128, p: usize): v128 {
+  return i32x4.add(s, i32x4.dot_i16x8_s(x, v128.load(p)));
+}
+
+/** TOK[j][t] = the integer dot products of H (1..4, a literal) heads' i16 queries at qi with every token. */
+@inline
+function dotTokensInt(codes: usize, qi: usize, d: i32, H: i32, bits: i32): void {
+  const codeRow = <usize>((d * bits) >> 3), qS = <usize>d << 1;
+  const m = laneMask(bits);
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    const row = codes + <usize>t * codeRow;
+    let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+    for (let c: usize = 0; c < codeRow; c += 16) {
+      const v = v128.load(row + c);
+      const qc = qi + c * <usize>(16 / bits);
+      let x: v128;
+    x = laneCodes(v, 0, bits, m);
+    s0 = dacc(s0, x, qc); if (H > 1) s1 = dacc(s1, x, qc + qS); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS);
+    x = laneCodes(v, 1, bits, m);
+    s0 = dacc(s0, x, qc + 16); if (H > 1) s1 = dacc(s1, x, qc + qS + 16); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS + 16); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS + 16);
+    x = laneCodes(v, 2, bits, m);
+    s0 = dacc(s0, x, qc + 32); if (H > 1) s1 = dacc(s1, x, qc + qS + 32); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS + 32); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS + 32);
+    x = laneCodes(v, 3, bits, m);
+    s0 = dacc(s0, x, qc + 48); if (H > 1) s1 = dacc(s1, x, qc + qS + 48); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS + 48); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS + 48);
+      if (bits == 2) {
+      x = laneCodes(v, 4, bits, m);
+      s0 = dacc(s0, x, qc + 64); if (H > 1) s1 = dacc(s1, x, qc + qS + 64); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS + 64); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS + 64);
+      x = laneCodes(v, 5, bits, m);
+      s0 = dacc(s0, x, qc + 80); if (H > 1) s1 = dacc(s1, x, qc + qS + 80); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS + 80); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS + 80);
+      x = laneCodes(v, 6, bits, m);
+      s0 = dacc(s0, x, qc + 96); if (H > 1) s1 = dacc(s1, x, qc + qS + 96); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS + 96); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS + 96);
+      x = laneCodes(v, 7, bits, m);
+      s0 = dacc(s0, x, qc + 112); if (H > 1) s1 = dacc(s1, x, qc + qS + 112); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS + 112); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS + 112);
+      }
+    }
+    const o = TOK + (<usize>t << 4);
+    v128.store(o, s0);
+    if (H > 1) v128.store(o + (TILE_TOKENS << 4), s1);
+    if (H > 2) v128.store(o + (2 * TILE_TOKENS << 4), s2);
+    if (H > 3) v128.store(o + (3 * TILE_TOKENS << 4), s3);
+  }
+}
+
+@inline
+function scoreKeysInt(tile: usize, q: usize, group: i32, d: i32, scores: usize, bits: i32): void {
+  decodeKeyMeta(tile, d);
+  const codes = tile + (<usize>d << 2);
+  const rowBytes = <usize>d << 2, qS = <usize>d << 1;
+  for (let j = 0; j < group; j++) {
+    const qj = q + <usize>j * rowBytes;
+    let bias = f32x4.splat(0);
+    for (let c: usize = 0; c < rowBytes; c += 16) {
+      const qv = v128.load(qj + c);
+      v128.store(QF + c, f32x4.mul(qv, v128.load(META_A + c)));
+      bias = madd4(qv, v128.load(META_B + c), bias);
+    }
+    store<f32>(FOLDED_BIAS + (<usize>j << 2), (f32x4.extract_lane(bias, 0) + f32x4.extract_lane(bias, 1)) +
+      (f32x4.extract_lane(bias, 2) + f32x4.extract_lane(bias, 3)));
+    store<f32>(ALPHA + (<usize>j << 2), quantizeQueryI16(QF, QI + <usize>j * qS, d, bits));
+  }
+  for (let j0 = 0; j0 < group; j0 += 4) {
+    const h = min(4, group - j0), qi = QI + <usize>j0 * qS;
+    if (h == 4) dotTokensInt(codes, qi, d, 4, bits);
+    else if (h == 3) dotTokensInt(codes, qi, d, 3, bits);
+    else if (h == 2) dotTokensInt(codes, qi, d, 2, bits);
+    else dotTokensInt(codes, qi, d, 1, bits);
+    for (let j = 0; j < h; j++) {
+      const a = v128.load32_splat(ALPHA + (<usize>(j0 + j) << 2)), b = v128.load32_splat(FOLDED_BIAS + (<usize>(j0 + j) << 2));
+      const tj = TOK + (<usize>(j * TILE_TOKENS) << 4), sj = scores + (<usize>((j0 + j) * TILE_TOKENS) << 2);
+      for (let t = 0; t < TILE_TOKENS; t += 4) {
+        const p = tj + (<usize>t << 4);
+        const sum = hsum4i(v128.load(p), v128.load(p, 16), v128.load(p, 32), v128.load(p, 48));
+        v128.store(sj + (<usize>t << 2), madd4(f32x4.convert_i32x4_s(sum), a, b));
+      }
+    }
+  }
+}
+
+// Integer-domain values (opt-in; docs/decisions.md D51): acc_j += sum_t (w_jt s_tg) code_tc + sum_t
+// w_jt z_tg. Per head and 32-channel group g the weights W_jtg = w_jt s_tg are rounded to i16 with
+// one scale beta_jg (max over the tile's tokens); the code rows of tokens 2p and 2p+1 are
+// interleaved once per tile (i16 lanes of both rows alternate), so after the shift-and-AND split
+// of laneCodes each i16 pair is (code_2p,c, code_2p+1,c) and i32x4.dot_i16x8_s against the splatted
+// pair (W_2p, W_2p+1) sums two tokens of 4 channels in one instruction. The sums come out in
+// laneCodes order (vector k lane i = channel n i + k of a 16-byte chunk) and go back to channel
+// order by the same 4x4 transposes as the query's (quantizeQueryI16), once per tile and head.
+/** Token pairs' interleaved code chunks, [pair][chunk][lo, hi]. */
+const VIL: usize = memory.data(16 * 16 * 2 * 16, 16);
+/** Per token: the value scales / zeros of its groups, [token][d / 32]. */
+const VSC: usize = memory.data(TILE_TOKENS * 8 * 4, 16);
+const VZE: usize = memory.data(TILE_TOKENS * 8 * 4, 16);
+/** i16 weight pairs W_2p | W_2p+1 << 16 per head, [head][pair][group]. */
+const VWP: usize = memory.data(INT_MAX_GROUP * 16 * 8 * 4, 16);
+/** beta_jg and sum_t w_jt z_tg, [head][group]. */
+const VBETA: usize = memory.data(INT_MAX_GROUP * 8 * 4, 16);
+const VZSUM: usize = memory.data(INT_MAX_GROUP * 8 * 4, 16);
+/** i32x4 sums of 4 heads in laneCodes order, [head][chunk][k][lo, hi]. */
+const VACC: usize = memory.data(4 * 16 * 8 * 2 * 16, 16);
+
+@inline
+function daccPair(s: v128, x: v128, p: usize): v128 {
+  return i32x4.add(s, i32x4.dot_i16x8_s(x, v128.load32_splat(p)));
+}
+
+/** VACC for H (1..4, a literal) heads from VWP at wp (head stride wS bytes). */
+@inline
+function accumulateHeadsInt(chunks: i32, gpt: i32, wp: usize, wS: usize, H: i32, bits: i32): void {
+  const n = 16 / bits, m = laneMask(bits);
+  const chunkBytes = <usize>chunks << 5, pairS = <usize>gpt << 2, accS = <usize>(chunks * n) << 5;
+  for (let h = 0; h < chunks; h++) {
+    // lo holds lanes i = 0..3, hi i = 4..7: channels n i + k of the chunk; 2-bit chunks span two groups
+    const gLo = bits == 2 ? 2 * h : h, gHi = bits == 2 ? 2 * h + 1 : h;
+    for (let k = 0; k < n; k++) {
+      let l0 = i32x4.splat(0), l1 = i32x4.splat(0), l2 = i32x4.splat(0), l3 = i32x4.splat(0);
+      let h0 = i32x4.splat(0), h1 = i32x4.splat(0), h2 = i32x4.splat(0), h3 = i32x4.splat(0);
+      const sh = bits * k;
+      let src = VIL + (<usize>h << 5);
+      let w = wp;
+      for (let p = 0; p < 16; p++) {
+        const lo = v128.and(i16x8.shr_u(v128.load(src), sh), m), hi = v128.and(i16x8.shr_u(v128.load(src, 16), sh), m);
+        const wl = w + (<usize>gLo << 2), wh = w + (<usize>gHi << 2);
+        l0 = daccPair(l0, lo, wl); h0 = daccPair(h0, hi, wh);
+        if (H > 1) { l1 = daccPair(l1, lo, wl + wS); h1 = daccPair(h1, hi, wh + wS); }
+        if (H > 2) { l2 = daccPair(l2, lo, wl + 2 * wS); h2 = daccPair(h2, hi, wh + 2 * wS); }
+        if (H > 3) { l3 = daccPair(l3, lo, wl + 3 * wS); h3 = daccPair(h3, hi, wh + 3 * wS); }
+        src += chunkBytes;
+        w += pairS;
+      }
+      const o = VACC + (<usize>(h * n + k) << 5);
+      v128.store(o, l0); v128.store(o, h0, 16);
+      if (H > 1) { v128.store(o + accS, l1); v128.store(o + accS, h1, 16); }
+      if (H > 2) { v128.store(o + 2 * accS, l2); v128.store(o + 2 * accS, h2, 16); }
+      if (H > 3) { v128.store(o + 3 * accS, l3); v128.store(o + 3 * accS, h3, 16); }
+    }
+  }
+}
+
+/** acc (f32, channel order) += beta_g * VACC head j (laneCodes order, transposed back) + zsum_g. */
+@inline
+function finishHeadInt(vacc: usize, beta: usize, zsum: usize, acc: usize, chunks: i32, bits: i32): void {
+  const n = 16 / bits, q = n >> 2;
+  for (let h = 0; h < chunks; h++) {
+    const base = <usize>(h * 8 * n); // first channel of the chunk
+    for (let kk = 0; kk < q; kk++) {
+      for (let half = 0; half < 2; half++) {
+        const src = vacc + (<usize>((h * n + 4 * kk) * 2 + half) << 4);
+        const r0 = v128.load(src), r1 = v128.load(src, 32), r2 = v128.load(src, 64), r3 = v128.load(src, 96);
+        const p0 = v128.shuffle<i32>(r0, r1, 0, 4, 1, 5), p1 = v128.shuffle<i32>(r2, r3, 0, 4, 1, 5);
+        const p2 = v128.shuffle<i32>(r0, r1, 2, 6, 3, 7), p3 = v128.shuffle<i32>(r2, r3, 2, 6, 3, 7);
+        // a_i = channels base + n (4 half + i) + 4 kk + (0..3)
+        for (let i = 0; i < 4; i++) {
+          const a = i == 0 ? v128.shuffle<i32>(p0, p1, 0, 1, 4, 5) : i == 1 ? v128.shuffle<i32>(p0, p1, 2, 3, 6, 7)
+            : i == 2 ? v128.shuffle<i32>(p2, p3, 0, 1, 4, 5) : v128.shuffle<i32>(p2, p3, 2, 3, 6, 7);
+          const c = base + <usize>(n * (4 * half + i) + 4 * kk);
+          const g = <usize>(c >> 5) << 2;
+          const ap = acc + (c << 2);
+          v128.store(ap, madd4(f32x4.convert_i32x4_s(a), v128.load32_splat(beta + g), f32x4.add(v128.load(ap), v128.load32_splat(zsum + g))));
+        }
+      }
+    }
+  }
+}
+
+@inline
+function accumulateValuesInt(tile: usize, weights: usize, group: i32, d: i32, acc: usize, bits: i32): void {
+  const gpt = d >> 5;
+  const codes = tile + (<usize>(TILE_TOKENS * gpt) << 2);
+  const codeRow = <usize>((d * bits) >> 3), chunks = <i32>(codeRow >> 4);
+  // token pairs' code rows interleaved as i16 lanes: lo = lanes 0-3 of both rows, hi = lanes 4-7
+  for (let p = 0; p < 16; p++) {
+    const ra = codes + <usize>(2 * p) * codeRow, rb = ra + codeRow;
+    const dst = VIL + (<usize>(p * chunks) << 5);
+    for (let h: usize = 0; h < <usize>chunks; h++) {
+      const a = v128.load(ra + (h << 4)), b = v128.load(rb + (h << 4));
+      v128.store(dst + (h << 5), v128.shuffle<i16>(a, b, 0, 8, 1, 9, 2, 10, 3, 11));
+      v128.store(dst + (h << 5), v128.shuffle<i16>(a, b, 4, 12, 5, 13, 6, 14, 7, 15), 16);
+    }
+  }
+  for (let i = 0; i < TILE_TOKENS * gpt; i += 4) {
+    const meta = v128.load(tile + (<usize>i << 2));
+    v128.store(VSC + (<usize>i << 2), metaScale4(meta));
+    v128.store(VZE + (<usize>i << 2), metaZero4(meta));
+  }
+  const wS = <usize>(16 * gpt) << 2;
+  for (let j = 0; j < group; j++) {
+    const wj = weights + (<usize>(j * TILE_TOKENS) << 2);
+    for (let g = 0; g < gpt; g += 4) {
+      const go = <usize>g << 2, gS = <usize>gpt << 2;
+      let mx = f32x4.splat(0), zs = f32x4.splat(0);
+      for (let t = 0; t < TILE_TOKENS; t++) {
+        const w = v128.load32_splat(wj + (<usize>t << 2));
+        mx = f32x4.pmax(mx, f32x4.abs(f32x4.mul(w, v128.load(VSC + <usize>t * gS + go))));
+        zs = madd4(w, v128.load(VZE + <usize>t * gS + go), zs);
+      }
+      // beta = max / 32767 per group lane; an all-zero group gets inv 0 (its codes add nothing)
+      const pos = f32x4.gt(mx, f32x4.splat(0));
+      const inv = v128.and(f32x4.div(f32x4.splat(32767.0), mx), pos);
+      v128.store(VBETA + (<usize>(j * gpt) << 2) + go, f32x4.mul(mx, f32x4.splat(<f32>1.0 / <f32>32767.0)));
+      v128.store(VZSUM + (<usize>(j * gpt) << 2) + go, zs);
+      const wp = VWP + <usize>j * wS + go;
+      for (let p = 0; p < 16; p++) {
+        const w0 = v128.load32_splat(wj + (<usize>(2 * p) << 2)), w1 = v128.load32_splat(wj + (<usize>(2 * p + 1) << 2));
+        const q0 = roundToI32(f32x4.mul(f32x4.mul(w0, v128.load(VSC + <usize>(2 * p) * gS + go)), inv));
+        const q1 = roundToI32(f32x4.mul(f32x4.mul(w1, v128.load(VSC + <usize>(2 * p + 1) * gS + go)), inv));
+        v128.store(wp + <usize>p * gS, v128.or(v128.and(q0, i32x4.splat(0xffff)), i32x4.shl(q1, 16)));
+      }
+    }
+  }
+  const accS = <usize>(chunks * (16 / bits)) << 5;
+  for (let j0 = 0; j0 < group; j0 += 4) {
+    const h = min(4, group - j0), wp = VWP + <usize>j0 * wS;
+    if (h == 4) accumulateHeadsInt(chunks, gpt, wp, wS, 4, bits);
+    else if (h == 3) accumulateHeadsInt(chunks, gpt, wp, wS, 3, bits);
+    else if (h == 2) accumulateHeadsInt(chunks, gpt, wp, wS, 2, bits);
+    else accumulateHeadsInt(chunks, gpt, wp, wS, 1, bits);
+    for (let j = 0; j < h; j++) {
+      const jj = j0 + j;
+      finishHeadInt(VACC + <usize>j * accS, VBETA + (<usize>(jj * gpt) << 2), VZSUM + (<usize>(jj * gpt) << 2),
+        acc + (<usize>(jj * d) << 2), chunks, bits);
+    }
+  }
+}

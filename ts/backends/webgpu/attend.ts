@@ -3,6 +3,7 @@ import { TILE_TOKENS } from '../../format/constants.js';
 import { BufferUsage, MAP_READ_MODE, writeArray } from './device.js';
 import type { GpuKvCache, GpuSequence } from './gpu-cache.js';
 import { kernelsFor } from './kernels.js';
+import { ATTEND_MAX_ABS, checkRange } from '../../codecs/range.js';
 import { bindGroupLayout, getPipeline } from './pipelines.js';
 import { int8MatrixColumns, subgroupSize } from './subgroups.js';
 import { attendRowsSource, chooseAttendKernel, foldSpan, mergeSource, TILES_MAX_HEADS, type AttendKernel } from './shaders.js';
@@ -78,7 +79,40 @@ function passFor(map: Map<number, Pass>, buffer: number): Pass {
  * workgroup writing a partial (m, l, acc); the sinks + tail rows are one more run; a merge pass
  * combines each sequence's partials. Validates everything before touching the GPU.
  */
-export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: Float32Array, nHeads: number,
+export function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: Float32Array, nHeads: number,
+  opts: GpuAttendOptions = {}): Promise<Float32Array> {
+  // validated and copied at call time, run after the cache's earlier appends and attends
+  try {
+    check(opts !== null && typeof opts === 'object', 'BAD_PARAM', 'must be an object', 'opts');
+    check(q instanceof Float32Array, 'BAD_PARAM', 'must be a Float32Array', 'q');
+    validateAttend(cache, seqs, q, nHeads, opts);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const ids = [...seqs], qc = q.slice();
+  return cache.serial(() => attendGpuNow(cache, ids, qc, nHeads, opts));
+}
+
+function validateAttend(cache: GpuKvCache, seqs: readonly number[], q: Float32Array, nHeads: number, opts: GpuAttendOptions): void {
+  const L = cache.layout, d = L.headDim, nKv = L.nKvHeads;
+  check(Array.isArray(seqs) && seqs.length > 0, 'BAD_SHAPE', 'must be a non-empty array of sequence ids', 'seqs');
+  check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % nKv === 0, 'BAD_SHAPE',
+    `nHeads=${nHeads} must be a positive multiple of nKvHeads=${nKv}`, 'nHeads');
+  check(q.length === seqs.length * nHeads * d, 'BAD_SHAPE',
+    `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * nHeads * d}`, 'q');
+  checkFinite(q, 'q');
+  checkRange(q, ATTEND_MAX_ABS, 'q', 'the f32 attention kernels');
+  for (const id of seqs) liveSequence(cache, id);
+  if (opts.tilesPerSplit !== undefined) {
+    check(Number.isInteger(opts.tilesPerSplit) && opts.tilesPerSplit >= 1, 'BAD_PARAM', `must be a positive integer, got ${opts.tilesPerSplit}`, 'tilesPerSplit');
+  }
+}
+
+/**
+ * attendGpu without the per-cache ordering: the caller (WebGpuBackend, which orders calls per
+ * host cache itself) guarantees nothing else changes `cache` while this runs.
+ */
+export async function attendGpuNow(cache: GpuKvCache, seqs: readonly number[], q: Float32Array, nHeads: number,
   opts: GpuAttendOptions = {}): Promise<Float32Array> {
   const L = cache.layout, d = L.headDim, nKv = L.nKvHeads;
   check(Array.isArray(seqs) && seqs.length > 0, 'BAD_SHAPE', 'must be a non-empty array of sequence ids', 'seqs');

@@ -1,4 +1,6 @@
 import { registerCodec } from '../registry.js';
+import { F16_MAX } from '../uniform.js';
+import { ATTEND_MAX_ABS } from '../range.js';
 import type { CalibrationSample } from '../types.js';
 import { calibrateCqStream, type CqCalibrateOptions } from './calibrate.js';
 import { CqCodec } from './codec.js';
@@ -31,6 +33,8 @@ for (const cfg of CQ_REGISTERED) {
     streams: ['key', 'value'],
     needsCalibration: true,
     create: (ctx) => new CqCodec(cfg, ctx),
+    // f16 codebooks hold centroids up to 65504; f32 ones take what the kernels take
+    maxAbs: (c) => (c as CqCodec).precision === 'f16' ? F16_MAX : ATTEND_MAX_ABS,
     calibrate: (sample) => calibrateSample(cfg, sample),
     kernels: CQ_KERNELS,
     family: 'cq',

@@ -5,6 +5,7 @@ import { registerCodec } from '../registry.js';
 import type { CodecContext } from '../types.js';
 import { metaF16Bits as saturatingF16Bits } from '../uniform.js';
 import { FP16_KERNELS } from './kernels.js';
+import { F16_MAX } from '../uniform.js';
 
 /**
  * fp16: word i = f16 pair (element 2i, element 2i+1), round-to-nearest-even, saturating at
@@ -43,4 +44,5 @@ registerCodec({
   needsCalibration: false,
   create: (ctx) => new Fp16Codec(ctx),
   kernels: FP16_KERNELS,
+  maxAbs: F16_MAX, // f16 elements
 });

@@ -5,6 +5,7 @@ import { registerCodec } from '../registry.js';
 import type { CodecContext } from '../types.js';
 import { dequantizeAffineGroup, packAffineMeta, quantizeAffineGroup, unpackAffineMeta } from '../uniform.js';
 import { kiviKernels } from './kernels.js';
+import { F16_MAX } from '../uniform.js';
 
 /**
  * KIVI (Liu et al., "KIVI: A Tuning-Free Asymmetric 2bit Quantization for KV Cache", ICML 2024,
@@ -71,5 +72,6 @@ for (const bits of [2, 4, 8]) {
     needsCalibration: false,
     create: (ctx) => new KiviCodec(ctx, bits),
     kernels: kiviKernels(bits),
+    maxAbs: F16_MAX, // f16 zero point = the group's minimum (saturates past it)
   });
 }

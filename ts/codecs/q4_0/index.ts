@@ -5,6 +5,7 @@ import { registerCodec } from '../registry.js';
 import type { CodecContext } from '../types.js';
 import { blockSignedAbsMax, q4Code, q4Scale } from '../uniform.js';
 import { Q4_0_KERNELS } from './kernels.js';
+import { F16_MAX } from '../uniform.js';
 
 /**
  * q4_0 (docs/FORMAT.md "q4_0"): llama.cpp block math (s = m / -8, codes 0..15 with 8 = zero),
@@ -56,4 +57,5 @@ registerCodec({
   needsCalibration: false,
   create: (ctx) => new Q4_0Codec(ctx),
   kernels: Q4_0_KERNELS,
+  maxAbs: 8 * F16_MAX, // f16 scale = m / -8
 });

@@ -5,6 +5,7 @@ import { registerCodec } from '../registry.js';
 import type { CodecContext } from '../types.js';
 import { blockAbsMax, metaF16Bits, q8Code, q8Scale } from '../uniform.js';
 import { Q8_0_KERNELS } from './kernels.js';
+import { F16_MAX } from '../uniform.js';
 
 /** Scale of block b: f16 in the low (b even) or high (b odd) half of word b / 2. */
 export function writeBlockScale(out: Uint32Array, b: number, s: number): void {
@@ -74,4 +75,5 @@ registerCodec({
   needsCalibration: false,
   create: (ctx) => new Q8_0Codec(ctx),
   kernels: Q8_0_KERNELS,
+  maxAbs: 127 * F16_MAX, // f16 scale = amax / 127
 });

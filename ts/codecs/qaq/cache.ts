@@ -6,7 +6,10 @@ import { packedPartialsReference, type PackedPartials, type QaqPackedView } from
 import { resolveQaqOptions, type QaqOptions, type ResolvedQaqOptions } from './options.js';
 import { outlierCount, selectOutliers } from './outliers.js';
 import { encodeRecord, maxRecordWords, recordWords } from './record.js';
-import type { CacheStats } from '../../cache/kv-cache.js';
+import { MAX_FP_TOKENS, type CacheStats } from '../../cache/kv-cache.js';
+import { checkF32, checkObject, checkSeqIds } from '../../util/args.js';
+import { ATTEND_MAX_ABS, checkRange } from '../range.js';
+import { F16_MAX } from '../uniform.js';
 import { pickLayer } from '../../cache/kv-cache.js';
 import { pullChunks, pullSync, type ChunkSource } from '../../serialize/bytes.js';
 import { concatChunks, endChunks, fileChunks, parseFile, qaqLayerChunks, qaqSequenceChunks, type LayerData, type QaqLayerData } from '../../serialize/cache-file.js';
@@ -88,13 +91,16 @@ export class QaqKvCache implements SelfAttendingCache {
   private readonly parts = { codes: 0, meta: 0, outliers: 0 };
 
   constructor(opts: QaqCacheOptions) {
+    checkObject(opts, 'opts');
     const { nKvHeads, headDim } = opts;
     check(Number.isInteger(nKvHeads) && nKvHeads > 0, 'BAD_PARAM', `must be a positive integer, got ${nKvHeads}`, 'nKvHeads');
     check(Number.isInteger(headDim) && headDim > 0 && headDim % HEAD_DIM_MULTIPLE === 0 && headDim <= MAX_HEAD_DIM,
       'BAD_PARAM', `must be a multiple of ${HEAD_DIM_MULTIPLE} in [${HEAD_DIM_MULTIPLE}, ${MAX_HEAD_DIM}], got ${headDim}`, 'headDim');
     this.options = resolveQaqOptions(opts.qaq as Record<string, unknown> | undefined, nKvHeads, headDim);
     const window = opts.window ?? this.options.attentionWindow;
-    check(Number.isInteger(window) && window >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${window}`, 'window');
+    // the tail (window + TILE_TOKENS rows) is allocated per sequence on its first append: bounded
+    // as PackedKvCache bounds it, so window: 1e9 fails here and not as a RangeError later
+    check(Number.isInteger(window) && window >= 0 && window <= MAX_FP_TOKENS, 'BAD_PARAM', `must be an integer in [0, ${MAX_FP_TOKENS}], got ${window}`, 'window');
     this.nKvHeads = nKvHeads;
     this.headDim = headDim;
     this.window = window;
@@ -149,12 +155,17 @@ export class QaqKvCache implements SelfAttendingCache {
   append(seq: number, keys: Float32Array, values: Float32Array): void {
     check(Number.isInteger(seq) && seq >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${seq}`, 'seq');
     const tf = this.tokenFloats;
+    checkF32(keys, 'keys');
+    checkF32(values, 'values');
     check(keys instanceof Float32Array && keys.length % tf === 0 && keys.length > 0, 'BAD_SHAPE',
       `length ${keys.length} is not a positive multiple of nKvHeads*headDim=${tf}`, 'keys');
     check(values instanceof Float32Array && values.length === keys.length, 'BAD_SHAPE',
       `length ${values.length} != keys length ${keys.length}`, 'values');
     checkFinite(keys, 'keys');
     checkFinite(values, 'values');
+    // f16 scale/zero and f16 outliers (codecs/qaq/record.ts)
+    checkRange(keys, F16_MAX, 'keys', 'codec qaq');
+    checkRange(values, F16_MAX, 'values', 'codec qaq');
     let s = this.seqs.get(seq);
     const cap = this.window + TILE_TOKENS;
     if (!s) {
@@ -209,12 +220,14 @@ export class QaqKvCache implements SelfAttendingCache {
 
   private checkAttend(seqs: readonly number[], q: Float32Array, nHeads: number): void {
     const d = this.headDim;
-    check(seqs.length > 0, 'BAD_SHAPE', 'at least one sequence id is needed', 'seqs');
+    checkSeqIds(seqs);
+    checkF32(q, 'q');
     check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % this.nKvHeads === 0, 'BAD_SHAPE',
       `nHeads=${nHeads} must be a positive multiple of nKvHeads=${this.nKvHeads}`, 'nHeads');
     check(q.length === seqs.length * nHeads * d, 'BAD_SHAPE',
       `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * nHeads * d}`, 'q');
     checkFinite(q, 'q');
+    checkRange(q, ATTEND_MAX_ABS, 'q', 'the f32 attention kernels');
     for (const seq of seqs) {
       if (this.length(seq) === 0) throw new KvpackError('UNKNOWN_SEQUENCE', `no tokens cached for sequence ${seq}`, 'seqs');
     }

@@ -1,4 +1,5 @@
 import { registerCodec } from '../registry.js';
+import { F16_MAX } from '../uniform.js';
 import type { CalibrationSample, StreamKind } from '../types.js';
 import { calibrateSkvqStream } from './calibrate.js';
 import { SkvqCodec } from './codec.js';
@@ -20,6 +21,7 @@ for (const v of variants) {
     streams: [v.kind],
     needsCalibration: true,
     create: (ctx) => new SkvqCodec(v.name, v.bits, ctx),
+    maxAbs: F16_MAX, // f16 scale/zero per (cluster, token group)
     calibrate: (sample: CalibrationSample) => calibrateSkvqStream(sample, { ...sample.options, bits: v.bits }),
     kernels: skvqKernels(v.kind, v.bits),
   });
