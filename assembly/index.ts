@@ -3,6 +3,7 @@
 export { heap_base } from './memory';
 export { attend_sequence, attend_arg_count, attend_work_bytes } from './attention';
 export { relaxed_simd } from './vec';
+export { gemm_nt, gemm_nn_f64 } from './gemm';
 export { set_integer_attention } from './int-dot';
 export * from './codecs/fp32/kernels';
 export * from './codecs/fp16/kernels';

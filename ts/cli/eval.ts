@@ -8,6 +8,8 @@ import { codecInfo } from '../codecs/registry.js';
 import { KvpackError } from '../errors.js';
 import { CaptureCalibrator } from '../model/calibrate-from-capture.js';
 import { captureKv } from '../model/capture.js';
+import { captureKvWindows } from '../model/capture-windows.js';
+import { gunzipSync } from 'node:zlib';
 import { defaultPairings, parsePairing, type CodecPairing } from '../model/codec-pairing.js';
 import { loadKvCapture } from '../model/kv-capture-file.js';
 import type { KvCapture } from '../model/kv-capture.js';
@@ -29,6 +31,8 @@ const FLAGS = {
   batch: { type: 'int', default: 4, min: 1, help: 'windows decoded together as sequences of one cache' },
   backend: { type: 'string', choices: ['auto', ...BACKEND_ORDER], default: 'auto', help: 'attention backend' },
   calib: { type: 'string', help: '.kvcap from `kvpack capture` (default: capture the calibration split now)' },
+  'calib-text': { type: 'string', help: 'calibrate on this one-document-per-line text (.gz read as gzip) instead of the last 20% of --text, which is then evaluated whole' },
+  mode: { type: 'string', choices: ['auto', 'window', 'step'], default: 'auto', help: 'window: each window in one pass, same numbers as step by step (QAQ cannot); step: token by token through --backend; auto: window where possible' },
   'calib-tokens': { type: 'int', default: 2048, min: 1, help: 'tokens captured when --calib is not given' },
   json: { type: 'string', help: 'write results as JSON here' },
   svg: { type: 'string', help: 'write the perplexity-vs-bits plot (SVG) here' },
@@ -38,8 +42,9 @@ export const usage = `kvpack eval --model DIR --text FILE [--codecs a,b:c@w32,..
 
 Perplexity of a real model with its KV cache held by each codec pairing, the way the KV-cache
 papers measure it: non-overlapping windows of --ctx tokens of the evaluation split (first 80% of
-lines), every token decoded one at a time over the packed cache of the preceding ones. Codecs
-that need calibration are calibrated on the other 20% of lines. fp32 is always evaluated (the
+lines, or all of --text with --calib-text), every token attending over the packed cache of the
+preceding ones as decoding would hold it. Codecs that need calibration are calibrated on the
+other 20% of lines (or on --calib-text). fp32 is always evaluated (the
 baseline of the delta column). Details: docs/QUALITY.md.
 ${describeFlags(FLAGS)}`;
 
@@ -55,7 +60,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const { model, tokenizer } = loaded;
   const ctx = f.ctx ?? model.config.seqLen;
   if (ctx > model.config.seqLen) throw new KvpackError('BAD_PARAM', `must be at most the model's seq_len=${model.config.seqLen}`, '--ctx');
-  const split = splitText(await readFile(f.text!, 'utf8'));
+  const split = f['calib-text']
+    ? { evaluation: linesOf(await readFile(f.text!, 'utf8')), calibration: linesOf(await readText(f['calib-text'])) }
+    : splitText(await readFile(f.text!, 'utf8'));
   const tokens = tokenizeLines(tokenizer, split.evaluation);
   const windows = Math.min(Math.floor(tokens.length / ctx), f.windows ?? Infinity);
   if (windows < 1) throw new KvpackError('BAD_PARAM', `evaluation split has ${tokens.length} tokens: no full window of ${ctx}`, '--ctx');
@@ -76,19 +83,35 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       const calTokens = tokenizeLines(tokenizer, split.calibration).slice(0, f['calib-tokens']);
       const bar = new ProgressBar(io, 'capture calibration', calTokens.length);
       // Fisher weights need a backward pass per window: only when a pairing asks for them
-      cap = await captureKv(model, calTokens, { fisher: pairings.some((p) => p.fisher), onProgress: (d) => bar.update(d) });
+      const fisher = pairings.some((p) => p.fisher);
+      cap = fisher || f.mode === 'step'
+        ? await captureKv(model, calTokens, { fisher, onProgress: (d) => bar.update(d) })
+        : await captureKvWindows(model, calTokens, { onProgress: (d) => bar.update(d) });
       bar.done();
-      calibration = { used: true, source: `calibration split (${split.calibration.length} lines)`, tokens: cap.nTokens };
+      calibration = { used: true, source: f['calib-text'] ?? `calibration split (${split.calibration.length} lines)`, tokens: cap.nTokens };
     }
     calibrator = new CaptureCalibrator(cap, model.config);
   }
 
   const results: (PerplexityResult & { note?: string })[] = [];
+  const machine = describeMachine();
+  const writeJson = async (rows: typeof results, complete: boolean): Promise<void> => {
+    const base = rows.find((r) => r.key === 'fp32' && r.value === 'fp32' && !r.window && r.sinks === 0);
+    await mkdir(dirname(f.json!), { recursive: true });
+    const doc = {
+      command: `kvpack eval ${argv.join(' ')}`, date: new Date().toISOString(), machine, backend: report, complete,
+      model: { path: f.model, files: loaded.files, format: model.format, config: model.config },
+      text: { path: f.text, evaluationLines: split.evaluation.length, evaluationTokens: tokens.length, calibrationLines: split.calibration.length },
+      ctx, windows, calibration,
+      results: rows.map((r) => ({ ...r, ...(base ? { deltaVsFp32Percent: 100 * (r.perplexity / base.perplexity - 1) } : {}) })),
+    };
+    await writeFile(f.json!, JSON.stringify(doc, null, 2) + '\n');
+  };
   const bar = new ProgressBar(io, '', windows * (ctx - 1));
   for (const p of pairings) {
     bar.reset(p.label.padEnd(18).slice(0, 18), windows * (ctx - 1));
     const once = (b: AttentionBackend) => evaluatePerplexity(model, tokens, p, {
-      ctx, maxWindows: windows, batch: f.batch, backend: b, ...(calibrator ? { calibrator } : {}),
+      ctx, maxWindows: windows, batch: f.batch, backend: b, ...(calibrator ? { calibrator } : {}), mode: f.mode === 'auto' ? (codecInfo(p.key).createCache ? 'step' : 'window') : f.mode as 'window' | 'step',
       onProgress: (d, t) => bar.update(d, `of ${t} predictions`),
     });
     let r: PerplexityResult & { note?: string };
@@ -102,6 +125,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
     bar.done();
     results.push(r);
+    // after every row, so a long run that is stopped keeps what it measured
+    if (f.json) await writeJson(results, false);
   }
   backend.dispose();
 
@@ -110,17 +135,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   io.out(`ctx ${ctx}, ${windows} windows x ${ctx - 1} predictions = ${windows * (ctx - 1)} tokens scored; ` +
     `model ${loaded.files.checkpoint} (${model.config.nLayers} layers, ${model.config.nHeads}/${model.config.nKvHeads} heads, head_dim ${model.config.headDim})\n`);
 
-  const machine = describeMachine();
   if (f.json) {
-    await mkdir(dirname(f.json), { recursive: true });
-    const doc = {
-      command: `kvpack eval ${argv.join(' ')}`, date: new Date().toISOString(), machine, backend: report,
-      model: { path: f.model, files: loaded.files, format: model.format, config: model.config },
-      text: { path: f.text, evaluationLines: split.evaluation.length, evaluationTokens: tokens.length, calibrationLines: split.calibration.length },
-      ctx, windows, calibration,
-      results: results.map((r) => ({ ...r, deltaVsFp32Percent: 100 * (r.perplexity / base.perplexity - 1) })),
-    };
-    await writeFile(f.json, JSON.stringify(doc, null, 2) + '\n');
+    await writeJson(results, true);
     io.err(`kvpack eval: wrote ${f.json}\n`);
   }
   if (f.svg) {
@@ -130,6 +146,15 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     io.err(`kvpack eval: wrote ${f.svg}\n`);
   }
   return 0;
+}
+
+function linesOf(text: string): string[] {
+  return text.split(/\r?\n/).filter((l) => l.trim().length > 0);
+}
+
+async function readText(path: string): Promise<string> {
+  const b = await readFile(path);
+  return (path.endsWith('.gz') ? gunzipSync(b) : b).toString('utf8');
 }
 
 /** Markdown table (renders in docs and reads fine in a terminal). */

@@ -23,13 +23,13 @@ export class CaptureCalibrator {
    * Calibration object for `codec` on one stream of one layer; undefined for codecs without a
    * calibrate hook. Codecs for which calibration is optional (QAQ's qMax) get it too.
    */
-  forLayer(codec: string, kind: StreamKind, layer: number, fisher = false): unknown {
+  forLayer(codec: string, kind: StreamKind, layer: number, fisher = false, extra: Record<string, unknown> = {}): unknown {
     const info = codecInfo(codec);
     if (!info.calibrate) {
       if (!info.needsCalibration) return undefined;
       throw new KvpackError('BAD_CALIBRATION', `codec '${codec}' needs calibration but registers no calibrate hook`, 'codec');
     }
-    const k = `${codec}/${kind}/${layer}/${fisher}`;
+    const k = `${codec}/${kind}/${layer}/${fisher}/${JSON.stringify(extra)}`;
     if (!this.memo.has(k)) {
       const L = this.capture.layers[layer]!;
       const weights = kind === 'key' ? L.keysFisher : L.valuesFisher;
@@ -40,7 +40,7 @@ export class CaptureCalibrator {
         kind, headDim: this.capture.headDim, nKvHeads: this.capture.nKvHeads,
         data: kind === 'key' ? L.keys : L.values, queries: L.queries, nHeads: this.capture.nHeads,
         // codecs read per-element weights as options.fisher (CQ: docs/codecs/cq.md, "Calibration")
-        options: fisher ? { ...this.options, fisher: weights } : this.options,
+        options: fisher ? { ...this.options, ...extra, fisher: weights } : { ...this.options, ...extra },
       }));
     }
     return this.memo.get(k);

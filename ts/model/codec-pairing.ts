@@ -12,10 +12,14 @@ export interface CodecPairing {
   sinks: number;
   /** Calibrate with Fisher weights (squared loss gradients) from the capture: CQ's Fisher-guided k-means. */
   fisher?: boolean;
+  /** Calibrated codecs' group size (`@gN`, SKVQ's groupSize: elements per quantization group). */
+  group?: number;
+  /** Seeded randomized Hadamard rotation before quantization (`@rk` keys, `@rv` values; RotatedCodec). */
+  rotate?: { key: boolean; value: boolean };
 }
 
 /**
- * Parses `KEY[:VALUE][@wN][@sN][@fisher]`: `kivi2` (both streams), `skvq-k2:skvq-v1.5@w128@s5`
+ * Parses `KEY[:VALUE][@wN][@sN][@gN][@rk][@rv][@fisher]`: `kivi2` (both streams), `skvq-k2:skvq-v1.5@w128@s5`
  * (SKVQ keys and values, 128 recent tokens and 5 sinks in fp32), `cq-4c8b@fisher` (codebooks
  * from Fisher-weighted k-means). Codec names are checked
  * against the registry (UNKNOWN_CODEC) and their streams (BAD_PARAM) before any work.
@@ -26,12 +30,14 @@ export function parsePairing(spec: string): CodecPairing {
   if (!key || !value || extra !== undefined) {
     throw new KvpackError('BAD_PARAM', `'${spec}': expected KEY[:VALUE][@wN][@sN]`, 'codecs');
   }
-  let window: number | undefined, sinks = 0, fisher = false;
+  let window: number | undefined, sinks = 0, fisher = false, group: number | undefined;
+  const rotate = { key: false, value: false };
   for (const m of mods) {
     if (m === 'fisher') { fisher = true; continue; }
-    const r = /^([ws])(\d+)$/.exec(m);
-    if (!r) throw new KvpackError('BAD_PARAM', `'${spec}': modifier '@${m}' is not @wN (fp32 window), @sN (sinks) or @fisher`, 'codecs');
-    if (r[1] === 'w') window = Number(r[2]); else sinks = Number(r[2]);
+    if (m === 'rk' || m === 'rv') { rotate[m === 'rk' ? 'key' : 'value'] = true; continue; }
+    const r = /^([wsg])(\d+)$/.exec(m);
+    if (!r) throw new KvpackError('BAD_PARAM', `'${spec}': modifier '@${m}' is not @wN (fp32 window), @sN (sinks), @gN (group size), @rk / @rv (rotate keys / values) or @fisher`, 'codecs');
+    if (r[1] === 'w') window = Number(r[2]); else if (r[1] === 's') sinks = Number(r[2]); else group = Number(r[2]);
   }
   for (const [name, kind] of [[key, 'key'], [value, 'value']] as const) {
     const info = codecInfo(name);
@@ -43,7 +49,20 @@ export function parsePairing(spec: string): CodecPairing {
   if (fisher && !codecInfo(key).calibrate && !codecInfo(value).calibrate) {
     throw new KvpackError('BAD_PARAM', `'${spec}': @fisher needs a codec that calibrates`, 'codecs');
   }
-  return { label: spec.trim(), key, value, ...(window !== undefined ? { window } : {}), sinks, ...(fisher ? { fisher } : {}) };
+  if (group !== undefined && !codecInfo(key).calibrate && !codecInfo(value).calibrate) {
+    throw new KvpackError('BAD_PARAM', `'${spec}': @g${group} sets a calibrated codec's group size; neither codec calibrates`, 'codecs');
+  }
+  for (const kind of ['key', 'value'] as const) {
+    const info = codecInfo(kind === 'key' ? key : value);
+    if (rotate[kind] && (info.needsCalibration || info.createCache)) {
+      throw new KvpackError('BAD_PARAM', `'${spec}': @r${kind[0]} rotates before an uncalibrated tiled codec; '${info.name}' calibrates or builds its own cache`, 'codecs');
+    }
+  }
+  return {
+    ...(rotate.key || rotate.value ? { rotate } : {}),
+    label: spec.trim(), key, value, ...(window !== undefined ? { window } : {}), sinks, ...(fisher ? { fisher } : {}),
+    ...(group !== undefined ? { group } : {}),
+  };
 }
 
 /**

@@ -1,0 +1,144 @@
+// C[m][n] (=|+=) scale * sum_k A[m][k] B[n][k] over f32 rows with k contiguous: the batched
+// projections and attention of whole-window evaluation (ts/model/window-forward.ts, the host
+// side is ts/model/wasm-gemm.ts). Same contract as gemmNT in ts/model/gemm.ts, f32 lanes
+// instead of one f64 sum per output (rounding differs, by ~1e-7 relative).
+// Blocks of 4 A rows x 2 B rows keep 8 accumulators and 6 row loads in the 16 SIMD registers
+// V8 gives x86-64; k runs in steps of 4 with a scalar tail. Pointers are byte addresses; strides
+// are in floats.
+import { madd4 } from './vec';
+
+@inline
+function hsum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+@inline
+function put(c: usize, x: f32, accumulate: i32, scale: f32): void {
+  store<f32>(c, accumulate ? load<f32>(c) + x * scale : x * scale);
+}
+
+export function gemm_nt(c: usize, ldc: i32, a: usize, lda: i32, b: usize, ldb: i32,
+  m: i32, n: i32, k: i32, accumulate: i32, scale: f32): void {
+  const k4 = k & ~3;
+  const sa = <usize>lda << 2, sb = <usize>ldb << 2, sc = <usize>ldc << 2;
+  let i = 0;
+  for (; i + 4 <= m; i += 4) {
+    const a0 = a + <usize>i * sa, a1 = a0 + sa, a2 = a1 + sa, a3 = a2 + sa;
+    const cr = c + <usize>i * sc;
+    let j = 0;
+    for (; j + 2 <= n; j += 2) {
+      const b0 = b + <usize>j * sb, b1 = b0 + sb;
+      let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+      let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+      for (let t: usize = 0; t < <usize>k4 << 2; t += 16) {
+        const y0 = v128.load(b0 + t), y1 = v128.load(b1 + t);
+        let x = v128.load(a0 + t);
+        c00 = madd4(x, y0, c00); c01 = madd4(x, y1, c01);
+        x = v128.load(a1 + t);
+        c10 = madd4(x, y0, c10); c11 = madd4(x, y1, c11);
+        x = v128.load(a2 + t);
+        c20 = madd4(x, y0, c20); c21 = madd4(x, y1, c21);
+        x = v128.load(a3 + t);
+        c30 = madd4(x, y0, c30); c31 = madd4(x, y1, c31);
+      }
+      let s00 = hsum(c00), s01 = hsum(c01), s10 = hsum(c10), s11 = hsum(c11);
+      let s20 = hsum(c20), s21 = hsum(c21), s30 = hsum(c30), s31 = hsum(c31);
+      for (let t = k4; t < k; t++) {
+        const o = <usize>t << 2;
+        const y0 = load<f32>(b0 + o), y1 = load<f32>(b1 + o);
+        const x0 = load<f32>(a0 + o), x1 = load<f32>(a1 + o), x2 = load<f32>(a2 + o), x3 = load<f32>(a3 + o);
+        s00 += x0 * y0; s01 += x0 * y1; s10 += x1 * y0; s11 += x1 * y1;
+        s20 += x2 * y0; s21 += x2 * y1; s30 += x3 * y0; s31 += x3 * y1;
+      }
+      const o = <usize>j << 2;
+      put(cr + o, s00, accumulate, scale); put(cr + o + 4, s01, accumulate, scale);
+      put(cr + sc + o, s10, accumulate, scale); put(cr + sc + o + 4, s11, accumulate, scale);
+      put(cr + 2 * sc + o, s20, accumulate, scale); put(cr + 2 * sc + o + 4, s21, accumulate, scale);
+      put(cr + 3 * sc + o, s30, accumulate, scale); put(cr + 3 * sc + o + 4, s31, accumulate, scale);
+    }
+    for (; j < n; j++) {
+      const bj = b + <usize>j * sb;
+      for (let r = 0; r < 4; r++) put(cr + <usize>r * sc + (<usize>j << 2), dotRow(a0 + <usize>r * sa, bj, k), accumulate, scale);
+    }
+  }
+  for (; i < m; i++) {
+    const ai = a + <usize>i * sa, cr = c + <usize>i * sc;
+    for (let j = 0; j < n; j++) put(cr + (<usize>j << 2), dotRow(ai, b + <usize>j * sb, k), accumulate, scale);
+  }
+}
+
+@inline
+function dotRow(a: usize, b: usize, k: i32): f32 {
+  const k4 = k & ~3;
+  let s = f32x4.splat(0);
+  for (let t: usize = 0; t < <usize>k4 << 2; t += 16) s = madd4(v128.load(a + t), v128.load(b + t), s);
+  let r = hsum(s);
+  for (let t = k4; t < k; t++) r += load<f32>(a + (<usize>t << 2)) * load<f32>(b + (<usize>t << 2));
+  return r;
+}
+
+// C[m][n] = scale * sum_k A[m][k] BT[k][n]: B given transposed (k-major, ldb floats per k), each
+// output summed over k in order in f64 from f32 operands, as matVec (ts/model/math.ts) does:
+// the product of two f32 is exact in f64 and the sums round the same way, so the result is the
+// step-by-step pass's bit for bit. Quantized codecs need that for the projections that make keys
+// and values: a last-bit difference can move a value across a rounding boundary of the codec
+// (docs/decisions.md). SIMD runs over pairs of outputs (f64x2 lanes), never across k.
+// Blocks of 2 rows x 8 columns: 8 f64x2 accumulators; columns past the last multiple of 8 are
+// summed one at a time.
+export function gemm_nn_f64(c: usize, ldc: i32, a: usize, lda: i32, bt: usize, ldb: i32,
+  m: i32, n: i32, k: i32, scale: f64): void {
+  const sa = <usize>lda << 2, sb = <usize>ldb << 2, sc = <usize>ldc << 2;
+  const n8 = n & ~7;
+  for (let j = 0; j < n8; j += 8) {
+    const bj = bt + (<usize>j << 2);
+    let i = 0;
+    for (; i + 2 <= m; i += 2) {
+      const a0 = a + <usize>i * sa, a1 = a0 + sa;
+      let c00 = f64x2.splat(0), c01 = f64x2.splat(0), c02 = f64x2.splat(0), c03 = f64x2.splat(0);
+      let c10 = f64x2.splat(0), c11 = f64x2.splat(0), c12 = f64x2.splat(0), c13 = f64x2.splat(0);
+      let bp = bj;
+      for (let t: usize = 0; t < <usize>k << 2; t += 4) {
+        const lo = v128.load(bp), hi = v128.load(bp, 16);
+        const b0 = f64x2.promote_low_f32x4(lo), b1 = f64x2.promote_low_f32x4(v128.shuffle<f32>(lo, lo, 2, 3, 0, 1));
+        const b2 = f64x2.promote_low_f32x4(hi), b3 = f64x2.promote_low_f32x4(v128.shuffle<f32>(hi, hi, 2, 3, 0, 1));
+        const x0 = f64x2.splat(<f64>load<f32>(a0 + t)), x1 = f64x2.splat(<f64>load<f32>(a1 + t));
+        c00 = f64x2.add(c00, f64x2.mul(x0, b0)); c01 = f64x2.add(c01, f64x2.mul(x0, b1));
+        c02 = f64x2.add(c02, f64x2.mul(x0, b2)); c03 = f64x2.add(c03, f64x2.mul(x0, b3));
+        c10 = f64x2.add(c10, f64x2.mul(x1, b0)); c11 = f64x2.add(c11, f64x2.mul(x1, b1));
+        c12 = f64x2.add(c12, f64x2.mul(x1, b2)); c13 = f64x2.add(c13, f64x2.mul(x1, b3));
+        bp += sb;
+      }
+      const r0 = c + <usize>i * sc + (<usize>j << 2), r1 = r0 + sc;
+      storeRow8(r0, c00, c01, c02, c03, scale);
+      storeRow8(r1, c10, c11, c12, c13, scale);
+    }
+    for (; i < m; i++) {
+      const ai = a + <usize>i * sa;
+      for (let jj = 0; jj < 8; jj++) store<f32>(c + <usize>i * sc + (<usize>(j + jj) << 2), <f32>(dotColumn(ai, bj + (<usize>jj << 2), sb, k) * scale));
+    }
+  }
+  for (let j = n8; j < n; j++) {
+    for (let i = 0; i < m; i++) {
+      store<f32>(c + <usize>i * sc + (<usize>j << 2), <f32>(dotColumn(a + <usize>i * sa, bt + (<usize>j << 2), sb, k) * scale));
+    }
+  }
+}
+
+@inline
+function storeRow8(r: usize, p0: v128, p1: v128, p2: v128, p3: v128, scale: f64): void {
+  const s = f64x2.splat(scale);
+  const lo = v128.shuffle<f32>(f32x4.demote_f64x2_zero(f64x2.mul(p0, s)), f32x4.demote_f64x2_zero(f64x2.mul(p1, s)), 0, 1, 4, 5);
+  const hi = v128.shuffle<f32>(f32x4.demote_f64x2_zero(f64x2.mul(p2, s)), f32x4.demote_f64x2_zero(f64x2.mul(p3, s)), 0, 1, 4, 5);
+  v128.store(r, lo);
+  v128.store(r, hi, 16);
+}
+
+@inline
+function dotColumn(a: usize, b: usize, sb: usize, k: i32): f64 {
+  let acc: f64 = 0;
+  for (let t: usize = 0; t < <usize>k << 2; t += 4) {
+    acc += <f64>load<f32>(a + t) * <f64>load<f32>(b);
+    b += sb;
+  }
+  return acc;
+}
