@@ -63,8 +63,8 @@ export type { WasmThreadsOptions } from './backends/wasm-threads.js';
 export { WASM_KERNELS, wasmKernelsFor } from './backends/wasm-kernels.js';
 export type { WasmCodecKernels, WasmKernelEntry, WasmKeyKernels, WasmValueKernels } from './backends/wasm-kernels.js';
 // WebGPU: importing is free (the Node 'webgpu' addon is loaded only when a device is requested)
-export { WebGpuBackend, createWebGpuBackend, GpuKvCache, GpuContext, getGpuDevice, attendGpu, WGSL_KERNELS } from './backends/webgpu/index.js';
-export type { WebGpuBackendOptions, GpuCacheOptions, GpuDeviceOptions, GpuAttendOptions, WgslCodecKernels } from './backends/webgpu/index.js';
+export { WebGpuBackend, createWebGpuBackend, GpuKvCache, GpuContext, getGpuDevice, attendGpu, attendInto, WGSL_KERNELS } from './backends/webgpu/index.js';
+export type { WebGpuBackendOptions, GpuCacheOptions, GpuDeviceOptions, GpuAttendOptions, AttendIntoOptions, GpuBufferSlice, GpuRows, WgslCodecKernels } from './backends/webgpu/index.js';
 
 // model harness (llama2.c checkpoints, tokenizer, forward pass over a kvpack cache)
 export * from './model/index.js';
