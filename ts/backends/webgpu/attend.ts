@@ -148,20 +148,36 @@ async function prepare(cache: GpuKvCache, nHeads: number, opts: GpuAttendOptions
   return { nHeads, headBlocks, rowHeadBlocks, choice, tilesPipe, rowsPipe, mergePipe, tilesPerSplitOpt: opts.tilesPerSplit };
 }
 
-/**
- * Records one attention step into `enc`: the tile and fp-row passes, then the merge into the
- * scratch output buffer, which is returned (f32 [seqs.length][nHeads][headDim]). Job lists are
- * written with queue.writeBuffer into scratch buffers named `<prefix>...`: they must not be
- * rewritten before `enc` is submitted (attendGpu holds the scratch lock until its readback;
- * attendInto uses its own prefix and one call per cache per command buffer).
- */
-function record(enc: GPUCommandEncoder, cache: GpuKvCache, seqs: readonly number[], queries: QuerySource,
-  prep: Prepared, scratch: Scratch, prefix: string): { out: GPUBuffer; outBytes: number } {
-  const L = cache.layout, d = L.headDim, nKv = L.nKvHeads, nHeads = prep.nHeads;
-  const ctx = cache.ctx;
-  // states are read only now: an append awaited in between must not leave a stale plan
-  const states: GpuSequence[] = seqs.map((id) => liveSequence(cache, id));
+/** The fp-rows work of a plan: entries whose valid-token counts are filled in per call. */
+interface RowPass extends Pass {
+  /** Per entry: the batch index of its sequence and its first row. */
+  rowSeqs: number[];
+  rowStarts: number[];
+}
 
+/** A step's work split into dispatches, reused while no sequence seals a tile or opens a row block. */
+interface Plan {
+  key: string;
+  tilePasses: Map<number, Pass>;
+  rowPasses: Map<number, RowPass>;
+  ranges: Uint32Array;
+  slots: number;
+  tileJobs?: Map<number, { jobBuf: GPUBuffer; qOff: number; bind: GPUBindGroup }>;
+  tileJobsPartials?: GPUBuffer;
+  tileJobsPages?: number;
+}
+
+const sequenceIds = new WeakMap<GpuSequence, number>();
+let nextSequenceId = 1;
+/** A number per sequence state object (a deleted and re-created sequence gets a new one). */
+function sequenceId(s: GpuSequence): number {
+  let id = sequenceIds.get(s);
+  if (id === undefined) { id = nextSequenceId++; sequenceIds.set(s, id); }
+  return id;
+}
+
+function buildPlan(cache: GpuKvCache, states: GpuSequence[], prep: Prepared, key: string): Plan {
+  const L = cache.layout, nKv = L.nKvHeads;
   // ---- tiles of each sequence, grouped into runs that stay inside one page buffer
   const runs: { buffer: number; entries: number[] }[][] = states.map((s) => {
     const out: { buffer: number; entries: number[] }[] = [];
@@ -181,10 +197,10 @@ function record(enc: GPUCommandEncoder, cache: GpuKvCache, seqs: readonly number
   const dispatchTiles = Math.max(0, ...bufferTiles.values());
   const tilesPerSplit = prep.tilesPerSplitOpt ?? autoTilesPerSplit(dispatchTiles, nKv, prep.headBlocks, prep.choice);
 
-  // ---- plan: work items per page buffer and per fp-rows buffer, partial slots per sequence
+  // ---- work items per page buffer and per fp-rows buffer, partial slots per sequence
   const tilePasses = new Map<number, Pass>();
-  const rowPasses = new Map<number, Pass>();
-  const ranges = new Uint32Array(2 * seqs.length);
+  const rowPasses = new Map<number, RowPass>();
+  const ranges = new Uint32Array(2 * states.length);
   let slots = 0;
   const addRun = (pass: Pass, b: number, entries: number[]): void => {
     for (let i = 0; i < entries.length / 2; i += tilesPerSplit) {
@@ -199,10 +215,14 @@ function record(enc: GPUCommandEncoder, cache: GpuKvCache, seqs: readonly number
     // sinks + tail rows: contiguous rows [0, sinkCount + tailCount) of the fp region
     const rows = s.sinkCount + s.tailCount;
     const rowEntries: number[] = [];
+    let rp: RowPass | undefined;
     for (let r = 0; r < rows; r += TILE_TOKENS) {
       rowEntries.push(s.fp.offsetWords + r * L.tokenFloats, Math.min(TILE_TOKENS, rows - r));
+      rp ??= rowPasses.get(s.fp.buffer) ?? (rowPasses.set(s.fp.buffer, { work: [], entries: [], rowSeqs: [], rowStarts: [] }), rowPasses.get(s.fp.buffer)!);
+      rp.rowSeqs.push(b);
+      rp.rowStarts.push(r);
     }
-    if (rowEntries.length) addRun(passFor(rowPasses, s.fp.buffer), b, rowEntries);
+    if (rowEntries.length) addRun(rp!, b, rowEntries);
     ranges[2 * b] = first;
     ranges[2 * b + 1] = slots - first;
   });
@@ -211,6 +231,45 @@ function record(enc: GPUCommandEncoder, cache: GpuKvCache, seqs: readonly number
       throw new KvpackError('BAD_PARAM', `${p.work.length / 4} work items in one dispatch exceed ${MAX_WORKGROUPS}; raise tilesPerSplit or split the batch`, 'tilesPerSplit');
     }
   }
+  return { key, tilePasses, rowPasses, ranges, slots };
+}
+
+/**
+ * Records one attention step into `enc`: the tile and fp-row passes, then the merge into the
+ * scratch output buffer, which is returned (f32 [seqs.length][nHeads][headDim]). Job lists are
+ * written with queue.writeBuffer into scratch buffers named `<prefix>...`: they must not be
+ * rewritten before `enc` is submitted (attendGpu holds the scratch lock until its readback;
+ * attendInto uses its own prefix and one call per cache per command buffer).
+ */
+function record(enc: GPUCommandEncoder, cache: GpuKvCache, seqs: readonly number[], queries: QuerySource,
+  prep: Prepared, scratch: Scratch, prefix: string): { out: GPUBuffer; outBytes: number } {
+  const L = cache.layout, d = L.headDim, nKv = L.nKvHeads, nHeads = prep.nHeads;
+  const ctx = cache.ctx;
+  // states are read only now: an append awaited in between must not leave a stale plan
+  const states: GpuSequence[] = seqs.map((id) => liveSequence(cache, id));
+
+  // ---- the plan (work items, tile entries, partial slots) depends only on each sequence's
+  // tiles and fp row blocks: kept per scratch prefix and rebuilt only when one of them changes
+  // (a decode step seals a tile every 32 tokens), so a long cache is not re-planned every step
+  const rowBlocks = states.map((s) => Math.ceil((s.sinkCount + s.tailCount) / TILE_TOKENS));
+  const planKey = [prep.choice.kernel, prep.headBlocks, prep.tilesPerSplitOpt ?? 'auto',
+    ...states.map((s, b) => `${sequenceId(s)}:${s.tiles}:${rowBlocks[b]}`)].join(',');
+  let plan = scratch.plans.get(prefix);
+  if (!plan || plan.key !== planKey) {
+    plan = buildPlan(cache, states, prep, planKey);
+    scratch.plans.set(prefix, plan);
+  }
+  // fp rows: their valid-token counts change every step, so their entries are rewritten
+  const rowPasses = new Map<number, Pass>();
+  for (const [buffer, rp] of plan.rowPasses) {
+    const entries = rp.entries.slice();
+    for (let i = 0; i < rp.rowSeqs.length; i++) {
+      const sq = states[rp.rowSeqs[i]!]!;
+      entries[2 * i + 1] = Math.min(TILE_TOKENS, sq.sinkCount + sq.tailCount - rp.rowStarts[i]!);
+    }
+    rowPasses.set(buffer, { work: rp.work, entries });
+  }
+  const slots = plan.slots;
   const partialFloats = slots * nHeads * (d + 2);
   if (partialFloats * 4 > ctx.limits.maxStorageBufferBindingSize) {
     throw new KvpackError('BAD_PARAM', `${slots} partials of ${nHeads} heads exceed maxStorageBufferBindingSize; raise tilesPerSplit or split the batch`, 'tilesPerSplit');
@@ -231,29 +290,39 @@ function record(enc: GPUCommandEncoder, cache: GpuKvCache, seqs: readonly number
   // job lists (and, for GPU queries, the copies that put q into them) before the compute pass:
   // copies cannot be recorded inside one
   const dispatches: { pipe: GPUComputePipeline; bind: GPUBindGroup; items: number; blocks: number }[] = [];
-  const planPasses = (kind: string, passes: Map<number, Pass>, buffers: GPUBuffer[], pipe: GPUComputePipeline, blocks: number): void => {
-    for (const [buffer, p] of passes) {
-      const entriesOff = 4 + p.work.length;
-      const qOff = entriesOff + p.entries.length;
-      const job = new Uint32Array(qOff + qWords);
-      job.set([p.work.length / 4, entriesOff, qOff, 0], 0);
-      job.set(p.work, 4);
-      job.set(p.entries, entriesOff);
-      if (queries.kind === 'host') job.set(queries.bits, qOff);
-      const jobBuf = storage(`job-${kind}-${buffer}`, job);
-      if (queries.kind === 'gpu') enc.copyBufferToBuffer(queries.buffer, queries.offset, jobBuf, qOff * 4, outBytes);
-      const bind = dev.createBindGroup({
-        layout: attendLayout,
-        entries: [buffers[buffer]!, jobBuf, cache.params, partials].map((b, binding) => ({ binding, resource: { buffer: b } })),
-      });
-      dispatches.push({ pipe, bind, items: p.work.length / 4, blocks });
-    }
+  const jobFor = (kind: string, buffer: number, p: Pass, buffers: GPUBuffer[]): { jobBuf: GPUBuffer; qOff: number; bind: GPUBindGroup } => {
+    const entriesOff = 4 + p.work.length;
+    const qOff = entriesOff + p.entries.length;
+    const job = new Uint32Array(qOff + qWords);
+    job.set([p.work.length / 4, entriesOff, qOff, 0], 0);
+    job.set(p.work, 4);
+    job.set(p.entries, entriesOff);
+    if (queries.kind === 'host') job.set(queries.bits, qOff);
+    const jobBuf = storage(`job-${kind}-${buffer}`, job);
+    const bind = dev.createBindGroup({
+      layout: attendLayout,
+      entries: [buffers[buffer]!, jobBuf, cache.params, partials].map((b, binding) => ({ binding, resource: { buffer: b } })),
+    });
+    return { jobBuf, qOff, bind };
   };
-  planPasses('tiles', tilePasses, cache.pages.buffers, prep.tilesPipe, prep.headBlocks);
-  planPasses('rows', rowPasses, cache.fpRows.buffers, prep.rowsPipe, prep.rowHeadBlocks);
+  const addDispatch = (job: { jobBuf: GPUBuffer; qOff: number; bind: GPUBindGroup }, items: number, pipe: GPUComputePipeline, blocks: number): void => {
+    if (queries.kind === 'gpu') enc.copyBufferToBuffer(queries.buffer, queries.offset, job.jobBuf, job.qOff * 4, outBytes);
+    dispatches.push({ pipe, bind: job.bind, items, blocks });
+  };
+  // tile jobs: written once per plan (the page buffers and partials they bind must be the same)
+  if (!plan.tileJobs || plan.tileJobsPartials !== partials || plan.tileJobsPages !== cache.pages.buffers.length) {
+    plan.tileJobs = new Map();
+    for (const [buffer, p] of plan.tilePasses) plan.tileJobs.set(buffer, jobFor('tiles', buffer, p, cache.pages.buffers));
+    plan.tileJobsPartials = partials;
+    plan.tileJobsPages = cache.pages.buffers.length;
+  } else if (queries.kind === 'host') {
+    for (const job of plan.tileJobs.values()) writeArray(dev.queue, job.jobBuf, job.qOff * 4, queries.bits);
+  }
+  for (const [buffer, p] of plan.tilePasses) addDispatch(plan.tileJobs.get(buffer)!, p.work.length / 4, prep.tilesPipe, prep.headBlocks);
+  for (const [buffer, p] of rowPasses) addDispatch(jobFor('rows', buffer, p, cache.fpRows.buffers), p.work.length / 4, prep.rowsPipe, prep.rowHeadBlocks);
   const mergeBind = dev.createBindGroup({
     layout: bindGroupLayout(ctx, 'merge'),
-    entries: [partials, storage('kvpack-ranges', ranges), out].map((b, binding) => ({ binding, resource: { buffer: b } })),
+    entries: [partials, storage('kvpack-ranges', plan.ranges), out].map((b, binding) => ({ binding, resource: { buffer: b } })),
   });
 
   const pass = enc.beginComputePass({ label: 'kvpack-attend' });
@@ -378,6 +447,8 @@ export async function attendInto(encoder: GPUCommandEncoder, cache: GpuKvCache, 
 class Scratch {
   /** The encoder of the last attendInto on this cache (one call per cache per encoder). */
   lastIntoEncoder: GPUCommandEncoder | undefined;
+  /** The last plan per scratch prefix (attendGpu '', attendInto 'into-'). */
+  readonly plans = new Map<string, Plan>();
   private readonly buffers = new Map<string, GPUBuffer>();
   private tail: Promise<void> = Promise.resolve();
 
@@ -402,6 +473,7 @@ class Scratch {
   }
 
   destroy(): void {
+    this.plans.clear();
     for (const b of this.buffers.values()) b.destroy();
     this.buffers.clear();
   }
