@@ -7,6 +7,7 @@ export type KvpackErrorCode =
   | 'UNKNOWN_SEQUENCE' // sequence id the cache does not hold
   | 'BAD_CALIBRATION'  // calibration object of another shape/version, invalid permutation...
   | 'CORRUPT_DATA'     // serialized cache/model/calibration bytes that do not parse
+  | 'UNSUPPORTED_VERSION' // a saved file of a format version this kvpack does not read (message: both versions)
   | 'BACKEND_UNAVAILABLE' // a requested backend cannot run here
   | 'DEVICE_LOST';     // the GPU device went away
 

@@ -45,7 +45,11 @@ export { CqWebGpuAttention } from './codecs/cq/webgpu.js';
 
 // cache
 export { PackedKvCache } from './cache/kv-cache.js';
-export type { CacheOptions, CacheStats, SequenceView, TileEncoderSource } from './cache/kv-cache.js';
+export type { CacheOptions, CacheStats, DeserializeOptions, SequenceView, TileEncoderSource } from './cache/kv-cache.js';
+export { QaqKvCache } from './cache/qaq-cache.js';
+export type { QaqCacheOptions, QaqCacheStats } from './cache/qaq-cache.js';
+// save and restore (docs/FORMAT.md, "Saved caches")
+export * from './serialize/index.js';
 
 // reference attention (the oracle every backend is tested against)
 export { attendDense, attendReference, emptyPartial, finishPartial, mergePartials } from './reference/attention.js';

@@ -2,6 +2,11 @@ import { check, checkFinite, KvpackError } from '../errors.js';
 import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
 import { createCodec } from '../codecs/registry.js';
 import type { StreamCodec } from '../codecs/types.js';
+import { pullChunks, pullSync, type ChunkSource } from '../serialize/bytes.js';
+import {
+  concatChunks, endChunks, fileChunks, packedLayerChunks, packedSequenceChunks, parseFile,
+  type LayerData, type PackedLayerData,
+} from '../serialize/cache-file.js';
 
 /** Upper bound for `window` and `sinks` (fp32 tokens kept per sequence). */
 export const MAX_FP_TOKENS = 65536;
@@ -58,18 +63,40 @@ export interface SequenceView {
   readonly tailV: Float32Array;
 }
 
-/** A sequence's storage: pages, fp32 sinks and tail (also the WASM workers' replicas, wasm-threads.ts). */
+/**
+ * A sequence's storage: pages, fp32 sinks and tail (also the WASM workers' replicas,
+ * wasm-threads.ts). A restored sequence's fp arrays hold only its saved rows; the cache grows
+ * them to full size on its next append (so restoring untrusted bytes allocates what they hold).
+ */
 export class SequenceState implements SequenceView {
   pages: Uint32Array[] = [];
   tiles = 0;
   sinkCount = 0;
   tailCount = 0;
   constructor(
-    readonly sinkK: Float32Array,
-    readonly sinkV: Float32Array,
-    readonly tailK: Float32Array,
-    readonly tailV: Float32Array,
+    public sinkK: Float32Array,
+    public sinkV: Float32Array,
+    public tailK: Float32Array,
+    public tailV: Float32Array,
   ) {}
+}
+
+/** Options of PackedKvCache.deserialize / deserializeFrom. */
+export interface DeserializeOptions {
+  /** Which layer of a file holding several (default: the only one; BAD_PARAM when there are several). */
+  layer?: number;
+  /** As CacheOptions.encodeWith, for tiles sealed after the restore. */
+  encodeWith?: TileEncoderSource;
+}
+
+/** Picks one layer of a parsed file for a single-layer restore. */
+export function pickLayer(layers: LayerData[], options: { layer?: number }): LayerData {
+  const i = options.layer ?? 0;
+  if (options.layer === undefined && layers.length !== 1) {
+    throw new KvpackError('BAD_PARAM', `the file holds ${layers.length} layers: pass options.layer or use deserializeCaches`, 'layer');
+  }
+  check(Number.isInteger(i) && i >= 0 && i < layers.length, 'BAD_PARAM', `must be in [0, ${layers.length}), got ${i}`, 'layer');
+  return layers[i]!;
 }
 
 /**
@@ -153,12 +180,14 @@ export class PackedKvCache {
     checkFinite(keys, 'keys');
     checkFinite(values, 'values');
     let s = this.seqs.get(seq);
+    const tailCap = (this.window + TILE_TOKENS) * tf;
     if (!s) {
-      const tailCap = (this.window + TILE_TOKENS) * tf;
       s = new SequenceState(
         new Float32Array(this.sinks * tf), new Float32Array(this.sinks * tf),
         new Float32Array(tailCap), new Float32Array(tailCap));
       this.seqs.set(seq, s);
+    } else if (s.tailK.length < tailCap || s.sinkK.length < this.sinks * tf) {
+      growFp(s, this.sinks * tf, tailCap);
     }
     const n = keys.length / tf;
     for (let i = 0; i < n; i++) {
@@ -207,11 +236,77 @@ export class PackedKvCache {
     };
   }
 
+  // ---- save and restore (docs/FORMAT.md, "Saved caches") ---------------------------------------
+
+  /** The cache as plain layer data for the saved-cache writer (views of the live arrays, not copies). */
+  toLayerData(): PackedLayerData {
+    return {
+      kind: 'packed', nKvHeads: this.nKvHeads, headDim: this.headDim, window: this.window, sinks: this.sinks,
+      key: this.key, value: this.value,
+      sequences: [...this.seqs].map(([id, s]) => ({
+        id, tiles: s.tiles, sinkCount: s.sinkCount, tailCount: s.tailCount, pages: s.pages,
+        sinkK: s.sinkK, sinkV: s.sinkV, tailK: s.tailK, tailV: s.tailV,
+      })),
+    };
+  }
+
+  /**
+   * The cache as chunks of the saved format, written lazily: sealed pages travel as views of the
+   * cache's own words (no copy, no re-encoding). Do not append while iterating.
+   */
+  *serializeChunks(): Generator<Uint8Array> {
+    const l = this.toLayerData();
+    yield* fileChunks(1);
+    yield* packedLayerChunks(l, l.sequences.length);
+    for (const s of l.sequences) yield* packedSequenceChunks(l, s);
+    yield* endChunks();
+  }
+
+  /** The whole cache as one buffer of the saved format (docs/FORMAT.md, "Saved caches"). */
+  serialize(): Uint8Array {
+    return concatChunks(this.serializeChunks());
+  }
+
+  /**
+   * Restores a cache saved by serialize() (or one layer of serializeCaches()). The bytes are
+   * untrusted: every failure is a KvpackError (CORRUPT_DATA naming the field,
+   * UNSUPPORTED_VERSION, UNKNOWN_CODEC), raised before any cache exists.
+   */
+  static deserialize(bytes: Uint8Array, options: DeserializeOptions = {}): PackedKvCache {
+    return PackedKvCache.fromLayerData(pickLayer(pullSync(bytes, parseFile()).layers, options), options);
+  }
+
+  /** deserialize from chunks (async iterable, iterable or Web ReadableStream of Uint8Array). */
+  static async deserializeFrom(source: ChunkSource, options: DeserializeOptions = {}): Promise<PackedKvCache> {
+    return PackedKvCache.fromLayerData(pickLayer((await pullChunks(source, parseFile())).layers, options), options);
+  }
+
+  /** Builds a cache from parsed layer data (the arrays are adopted, not copied). */
+  static fromLayerData(data: LayerData, options: { encodeWith?: TileEncoderSource } = {}): PackedKvCache {
+    if (data.kind !== 'packed') {
+      throw new KvpackError('BAD_PARAM', `the saved layer is a ${data.kind} cache: restore it with its own class (QaqKvCache.deserialize) or deserializeCaches`, 'bytes');
+    }
+    const cache = new PackedKvCache({
+      nKvHeads: data.nKvHeads, headDim: data.headDim, window: data.window, sinks: data.sinks,
+      key: data.key, value: data.value, ...(options.encodeWith ? { encodeWith: options.encodeWith } : {}),
+    });
+    for (const d of data.sequences) {
+      const s = new SequenceState(d.sinkK, d.sinkV, d.tailK, d.tailV);
+      s.pages = [...d.pages];
+      s.tiles = d.tiles;
+      s.sinkCount = d.sinkCount;
+      s.tailCount = d.tailCount;
+      cache.seqs.set(d.id, s);
+    }
+    return cache;
+  }
+
   private sealOldestTile(s: SequenceState): void {
     const tf = this.tokenFloats;
     const d = this.headDim;
     if (s.tiles % TILES_PER_PAGE === 0) s.pages.push(new Uint32Array(this.pageWords));
     const page = s.pages[s.pages.length - 1]!;
+    // a restored page is allocated whole (cache-file.ts), so no page ever needs to grow here
     const tileInPage = s.tiles % TILES_PER_PAGE;
     for (const stream of ['key', 'value'] as const) {
       const codec = stream === 'key' ? this.key : this.value;
@@ -231,6 +326,20 @@ export class PackedKvCache {
     s.tailV.copyWithin(0, TILE_TOKENS * tf, s.tailCount * tf);
     s.tailCount -= TILE_TOKENS;
   }
+}
+
+/** Grows a restored sequence's fp arrays to the sizes append writes into (rows kept). */
+function growFp(s: SequenceState, sinkFloats: number, tailFloats: number): void {
+  const grow = (a: Float32Array, n: number): Float32Array => {
+    if (a.length >= n) return a;
+    const b = new Float32Array(n);
+    b.set(a);
+    return b;
+  };
+  s.sinkK = grow(s.sinkK, sinkFloats);
+  s.sinkV = grow(s.sinkV, sinkFloats);
+  s.tailK = grow(s.tailK, tailFloats);
+  s.tailV = grow(s.tailV, tailFloats);
 }
 
 function resolveCodec(

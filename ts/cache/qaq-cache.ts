@@ -7,6 +7,10 @@ import { resolveQaqOptions, type QaqOptions, type ResolvedQaqOptions } from '../
 import { outlierCount, selectOutliers } from '../codecs/qaq/outliers.js';
 import { encodeRecord, maxRecordWords, recordWords } from '../codecs/qaq/record.js';
 import type { CacheStats } from './kv-cache.js';
+import { pickLayer } from './kv-cache.js';
+import { pullChunks, pullSync, type ChunkSource } from '../serialize/bytes.js';
+import { concatChunks, endChunks, fileChunks, parseFile, qaqLayerChunks, qaqSequenceChunks, type LayerData, type QaqLayerData } from '../serialize/cache-file.js';
+import { corrupt } from '../serialize/bytes.js';
 import type { SelfAttendingCache } from './kv-cache-like.js';
 
 export interface QaqCacheOptions {
@@ -47,13 +51,14 @@ export interface QaqCacheStats extends CacheStats {
   breakdown: { codes: number; widthsAndMeta: number; outliers: number; offsets: number };
 }
 
+/** A sequence's storage; a restored one holds only its saved rows and grows on its next append. */
 class QaqSequence {
   pages: Uint32Array[] = [];
   pageUsed = 0;
   offsets = new Uint32Array(64);
   tiles = 0;
   tailCount = 0;
-  constructor(readonly tailK: Float32Array, readonly tailV: Float32Array, readonly window: AttentionWindow) {}
+  constructor(public tailK: Float32Array, public tailV: Float32Array, readonly window: AttentionWindow) {}
 }
 
 /** Default words per arena page (1 MiB); larger if one record could exceed it. */
@@ -151,11 +156,16 @@ export class QaqKvCache implements SelfAttendingCache {
     checkFinite(keys, 'keys');
     checkFinite(values, 'values');
     let s = this.seqs.get(seq);
+    const cap = this.window + TILE_TOKENS;
     if (!s) {
-      const cap = this.window + TILE_TOKENS;
       s = new QaqSequence(new Float32Array(cap * tf), new Float32Array(cap * tf),
         new AttentionWindow(this.groups, this.options.attentionWindow, cap));
       this.seqs.set(seq, s);
+    } else if (s.tailK.length < cap * tf) {
+      const k = new Float32Array(cap * tf), v = new Float32Array(cap * tf);
+      k.set(s.tailK); v.set(s.tailV);
+      s.tailK = k; s.tailV = v;
+      s.window.grow(cap);
     }
     const n = keys.length / tf;
     for (let i = 0; i < n; i++) {
@@ -254,6 +264,97 @@ export class QaqKvCache implements SelfAttendingCache {
     };
   }
 
+  // ---- save and restore (docs/FORMAT.md, "Saved caches") ---------------------------------------
+
+  /** The cache as plain layer data for the saved-cache writer (views of the live arrays). */
+  toLayerData(): QaqLayerData {
+    const o = this.options;
+    return {
+      kind: 'qaq', nKvHeads: this.nKvHeads, headDim: this.headDim, window: this.window,
+      options: {
+        targetKeyError: o.targetKeyError, targetValueError: o.targetValueError, bitsMin: o.bitsMin, bitsMax: o.bitsMax,
+        attentionWindow: o.attentionWindow, qMax: [...o.qMax], outlierRatio: o.outlierRatio, level: o.level,
+      },
+      groups: this.groups, rowWidth: this.rowWidth, outliersPerRow: this.outliersPerRow, pageWords: this.pageWords,
+      counters: {
+        keyWidthHistogram: new Float64Array(this.widthHist[0]!), valueWidthHistogram: new Float64Array(this.widthHist[1]!),
+        groupWords: this.groupWords, groupWidthSum: this.groupWidthSum,
+        parts: new Float64Array([this.parts.codes, this.parts.meta, this.parts.outliers]),
+      },
+      sequences: [...this.seqs].map(([id, s]) => ({
+        id, tiles: s.tiles, tailCount: s.tailCount, pages: s.pages, pageUsed: s.pageUsed,
+        offsets: s.offsets.subarray(0, s.tiles * this.groups * 2), tailK: s.tailK, tailV: s.tailV,
+        window: s.window.exportState(s.tailCount),
+      })),
+    };
+  }
+
+  /** The cache as chunks of the saved format (records as stored, no re-encoding). */
+  *serializeChunks(): Generator<Uint8Array> {
+    const l = this.toLayerData();
+    yield* fileChunks(1);
+    yield* qaqLayerChunks(l, l.sequences.length);
+    for (const s of l.sequences) yield* qaqSequenceChunks(l, s);
+    yield* endChunks();
+  }
+
+  serialize(): Uint8Array {
+    return concatChunks(this.serializeChunks());
+  }
+
+  /** Restores a cache saved by serialize(); untrusted bytes, every failure a KvpackError naming the field. */
+  static deserialize(bytes: Uint8Array, options: { layer?: number; packedAttention?: QaqCacheOptions['packedAttention'] } = {}): QaqKvCache {
+    return QaqKvCache.fromLayerData(pickLayer(pullSync(bytes, parseFile()).layers, options), options);
+  }
+
+  static async deserializeFrom(source: ChunkSource, options: { layer?: number; packedAttention?: QaqCacheOptions['packedAttention'] } = {}): Promise<QaqKvCache> {
+    return QaqKvCache.fromLayerData(pickLayer((await pullChunks(source, parseFile())).layers, options), options);
+  }
+
+  /** Builds a cache from parsed layer data; the options must rebuild the saved geometry. */
+  static fromLayerData(data: LayerData, options: { packedAttention?: QaqCacheOptions['packedAttention'] } = {}): QaqKvCache {
+    if (data.kind !== 'qaq') {
+      throw new KvpackError('BAD_PARAM', `the saved layer is a ${data.kind} cache: restore it with PackedKvCache.deserialize or deserializeCaches`, 'bytes');
+    }
+    let cache: QaqKvCache;
+    try {
+      cache = new QaqKvCache({
+        nKvHeads: data.nKvHeads, headDim: data.headDim, window: data.window, qaq: data.options as Partial<QaqOptions>,
+        ...(options.packedAttention ? { packedAttention: options.packedAttention } : {}),
+      });
+    } catch (e) {
+      if (e instanceof KvpackError) throw corrupt(`qaq.options${e.arg ? `.${e.arg}` : ''}`, e.message);
+      throw e;
+    }
+    for (const [k, v] of [['groups', data.groups], ['rowWidth', data.rowWidth], ['outliersPerRow', data.outliersPerRow], ['pageWords', data.pageWords]] as const) {
+      if (cache[k] !== v) throw corrupt(`layer.${k}`, `${v} where the saved options give ${cache[k]}`);
+    }
+    const c = data.counters;
+    const f64 = (name: string, n: number): Float64Array => {
+      const a = c[name];
+      if (!(a instanceof Float64Array) || a.length !== n) throw corrupt(`qaq.counters.${name}`, `must be a Float64Array of ${n}`);
+      for (const x of a) if (!(Number.isFinite(x) && x >= 0)) throw corrupt(`qaq.counters.${name}`, 'counts are finite and >= 0');
+      return a;
+    };
+    const kh = f64('keyWidthHistogram', 9), vh = f64('valueWidthHistogram', 9);
+    cache.groupWords.set(f64('groupWords', cache.groups * 2));
+    cache.groupWidthSum.set(f64('groupWidthSum', cache.groups * 2));
+    const parts = f64('parts', 3);
+    if (Object.keys(c).length !== 5) throw corrupt('qaq.counters', 'unknown members');
+    for (let i = 0; i < 9; i++) { cache.widthHist[0]![i] = kh[i]!; cache.widthHist[1]![i] = vh[i]!; }
+    cache.parts.codes = parts[0]!; cache.parts.meta = parts[1]!; cache.parts.outliers = parts[2]!;
+    for (const d of data.sequences) {
+      const s = new QaqSequence(d.tailK, d.tailV, AttentionWindow.fromState(cache.groups, cache.options.attentionWindow, d.window));
+      s.pages = [...d.pages];
+      s.pageUsed = d.pageUsed;
+      s.offsets = d.offsets as Uint32Array<ArrayBuffer>;
+      s.tiles = d.tiles;
+      s.tailCount = d.tailCount;
+      cache.seqs.set(d.id, s);
+    }
+    return cache;
+  }
+
   /** Folds the fp32 tail into the packed partials, writes the output, records the weights. */
   private finishAttend(seq: number, q: Float32Array, nHeads: number, part: PackedPartials, out: Float32Array, record: boolean): void {
     const s = this.seqs.get(seq)!;
@@ -348,6 +449,11 @@ export class QaqKvCache implements SelfAttendingCache {
       if (s.pages.length === 0 || s.pageUsed + w.length > this.pageWords) {
         s.pages.push(new Uint32Array(this.pageWords));
         s.pageUsed = 0;
+      } else if (s.pages[s.pages.length - 1]!.length < this.pageWords) {
+        // a restored last page holds its used words only
+        const whole = new Uint32Array(this.pageWords);
+        whole.set(s.pages[s.pages.length - 1]!);
+        s.pages[s.pages.length - 1] = whole;
       }
       s.pages[s.pages.length - 1]!.set(w, s.pageUsed);
       recs[i] = (s.pages.length - 1) * this.pageWords + s.pageUsed;

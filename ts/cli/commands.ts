@@ -12,5 +12,6 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'backends', summary: 'which attention backends (WebGPU, WASM SIMD, TS) run here, and why', load: () => import('./backends.js') },
   { name: 'eval', summary: 'perplexity of a real model with its KV cache held by each codec (table, JSON, SVG)', load: () => import('./eval.js') },
   { name: 'generate', summary: 'generate text with the KV cache held by a codec; cache memory vs fp32', load: () => import('./generate.js') },
+  { name: 'inspect', summary: 'describe a saved cache file: header, codecs, sequences, sizes, checksum status', load: () => import('./inspect.js') },
   { name: 'capture', summary: 'record a real model\'s per-layer queries/keys/values on calibration text (.kvcap)', load: () => import('./capture.js') },
 ];

@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { encodersOf } from '../backends/types.js';
+import { loadSavedCaches, serializeCaches, type SavableCache } from '../serialize/index.js';
 import { BACKEND_ORDER, chooseBackend } from '../backends/detect.js';
 import type { BackendName } from '../backends/types.js';
 import '../codecs/index.js';
@@ -26,7 +28,16 @@ const FLAGS = {
   backend: { type: 'string', choices: ['auto', ...BACKEND_ORDER], default: 'auto', help: 'attention backend' },
   calib: { type: 'string', help: '.kvcap for codecs that need calibration' },
   text: { type: 'string', help: 'or: a text whose calibration split (last 20% of lines) is captured now' },
+  'save-cache': { type: 'string', help: 'save every layer\'s cache after the prompt to FILE (docs/FORMAT.md "Saved caches")' },
+  'load-cache': { type: 'string', help: 'resume from a FILE saved with --save-cache: its prompt, codec and calibration, no prefill' },
 } as const;
+
+/** What --save-cache stores beside the caches (META section) so --load-cache can check and resume. */
+interface GenerateMeta { kind: 'kvpack-generate'; prompt: string; tokens: number[]; codec: string; model: number[] }
+
+function modelKey(c: { dim: number; nLayers: number; nHeads: number; nKvHeads: number; vocabSize: number; seqLen: number }): number[] {
+  return [c.dim, c.nLayers, c.nHeads, c.nKvHeads, c.vocabSize, c.seqLen];
+}
 
 export const usage = `kvpack generate --model DIR [--prompt "..."] [--codec X] [--steps N] [--temperature T]
 
@@ -39,14 +50,32 @@ const kib = (b: number): string => `${(b / 1024).toFixed(1)} KiB`;
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const f = parseFlags(argv, FLAGS);
   if (!f.model) throw new KvpackError('BAD_PARAM', 'is required', '--model');
-  const pairing = parsePairing(f.codec);
+  if (f['save-cache'] && f['load-cache']) throw new KvpackError('BAD_PARAM', 'use --save-cache or --load-cache, not both', '--load-cache');
+  let loaded: { bytes: Uint8Array; meta: GenerateMeta } | undefined;
+  let promptText = f.prompt, codecText = f.codec;
+  if (f['load-cache']) {
+    const bytes = new Uint8Array(await readFile(f['load-cache']));
+    const { meta } = loadSavedCaches(bytes);
+    const m = meta as Partial<GenerateMeta> | undefined;
+    if (m?.kind !== 'kvpack-generate' || typeof m.prompt !== 'string' || typeof m.codec !== 'string' || !Array.isArray(m.tokens) || !Array.isArray(m.model)) {
+      throw new KvpackError('CORRUPT_DATA', 'not saved by kvpack generate --save-cache (no prompt in its META section)', '--load-cache');
+    }
+    loaded = { bytes, meta: m as GenerateMeta };
+    promptText = loaded.meta.prompt;
+    codecText = loaded.meta.codec;
+  }
+  const pairing = parsePairing(codecText);
   const { model, tokenizer } = await loadModel(f.model);
-  const prompt = tokenizer.encode(f.prompt, { bos: true });
+  const prompt = tokenizer.encode(promptText, { bos: true });
+  if (loaded) {
+    if (modelKey(model.config).join() !== loaded.meta.model.join()) throw new KvpackError('BAD_PARAM', 'the file was saved with another model', '--load-cache');
+    if (prompt.join() !== loaded.meta.tokens.join()) throw new KvpackError('BAD_PARAM', 'the saved prompt tokenizes differently with this model', '--load-cache');
+  }
   if (prompt.length >= model.config.seqLen) {
     throw new KvpackError('BAD_PARAM', `${prompt.length} tokens leave no room in seq_len=${model.config.seqLen}`, '--prompt');
   }
   let calibrator: CaptureCalibrator | undefined;
-  if (codecInfo(pairing.key).needsCalibration || codecInfo(pairing.value).needsCalibration) {
+  if (!loaded && (codecInfo(pairing.key).needsCalibration || codecInfo(pairing.value).needsCalibration)) {
     if (f.calib) calibrator = new CaptureCalibrator(await loadKvCapture(f.calib), model.config);
     else if (f.text) {
       const cal = tokenizeLines(tokenizer, splitText(await readFile(f.text, 'utf8')).calibration).slice(0, 2048);
@@ -59,8 +88,12 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const { backend, report } = await chooseBackend({
     ...(f.backend !== 'auto' ? { prefer: f.backend as BackendName } : {}), env: io.env, log: (l) => io.err(`kvpack generate: ${l}\n`),
   });
+  // a restored cache packs its next tiles with the backend's encoders, as a new one would
+  const encodeWith = encodersOf(backend);
+  const restored = loaded ? loadSavedCaches(loaded.bytes, encodeWith ? { encodeWith } : {}).caches : undefined;
   const runner = new ModelRunner(model, {
     backend,
+    ...(restored ? { caches: restored } : {}),
     cache: (l) => ({
       key: pairing.key, value: pairing.value, sinks: pairing.sinks,
       ...(pairing.window !== undefined ? { window: pairing.window } : {}),
@@ -73,9 +106,21 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const rng = new XorShiftRng(f.seed);
   const decoder = new TextDecoder();
   const t0 = performance.now();
-  let logits = await runner.prefill(0, prompt, true);
+  // the prompt but its last token goes through the cache (or comes from the file); the last
+  // token's step gives the first logits: the same steps as one prefill of the whole prompt
+  if (!loaded && prompt.length > 1) await runner.prefill(0, prompt.slice(0, -1), true);
+  if (loaded && runner.position(0) !== prompt.length - 1) {
+    throw new KvpackError('CORRUPT_DATA', `the cache holds ${runner.position(0)} tokens, the prompt needs ${prompt.length - 1}`, '--load-cache');
+  }
+  if (f['save-cache']) {
+    const meta: GenerateMeta = { kind: 'kvpack-generate', prompt: promptText, tokens: prompt, codec: pairing.label, model: modelKey(model.config) };
+    const bytes = serializeCaches(runner.caches as SavableCache[], { meta });
+    await writeFile(f['save-cache'], bytes);
+    io.err(`kvpack generate: saved the cache of ${prompt.length - 1} prompt tokens x ${runner.caches.length} layers to ${f['save-cache']} (${kib(bytes.length)})\n`);
+  }
+  let logits = await runner.step([0], [prompt[prompt.length - 1]!]);
   const tPrompt = performance.now();
-  io.out(f.prompt);
+  io.out(promptText);
   let prev = prompt[prompt.length - 1]!, generated = 0;
   while (generated < f.steps && runner.position(0) < model.config.seqLen) {
     const next = sampleToken(logits, f.temperature, rng);

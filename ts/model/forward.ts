@@ -43,6 +43,8 @@ export function createLayerCache(spec: LayerCacheSpec, nKvHeads: number, headDim
 export interface RunnerOptions {
   /** Cache codecs/window/sinks, the same for every layer or per layer (calibrated codecs differ by layer). */
   cache: LayerCacheSpec | ((layer: number) => LayerCacheSpec);
+  /** Or the layer caches themselves, one per layer (e.g. restored with deserializeCaches); `cache` is then unused. */
+  caches?: readonly LayerCache[];
   /** Attention over PackedKvCache layers; default the TS reference. Self-attending caches (QAQ) ignore it. */
   backend?: AttentionBackend;
   /**
@@ -82,7 +84,14 @@ export class ModelRunner {
     // a backend with its own encoders (WASM) also packs the tiles: same words, faster
     const encodeWith = encodersOf(this.backend);
     const withEncoders = (sp: LayerCacheSpec): LayerCacheSpec => (encodeWith && !sp.encodeWith ? { ...sp, encodeWith } : sp);
-    this.caches = Array.from({ length: c.nLayers }, (_, l) => createLayerCache(withEncoders(spec(l)), c.nKvHeads, c.headDim));
+    if (opts.caches) {
+      check(opts.caches.length === c.nLayers, 'BAD_PARAM', `${opts.caches.length} caches for ${c.nLayers} layers`, 'caches');
+      opts.caches.forEach((k, l) => check(k.nKvHeads === c.nKvHeads && k.headDim === c.headDim, 'BAD_SHAPE',
+        `layer ${l}: cache of ${k.nKvHeads}x${k.headDim}, model has ${c.nKvHeads}x${c.headDim}`, 'caches'));
+      this.caches = [...opts.caches];
+    } else {
+      this.caches = Array.from({ length: c.nLayers }, (_, l) => createLayerCache(withEncoders(spec(l)), c.nKvHeads, c.headDim));
+    }
     this.observe = opts.observe;
   }
 

@@ -1,6 +1,11 @@
 import { check, checkFinite, KvpackError } from '../../errors.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../../format/constants.js';
-import { PackedKvCache, type CacheOptions } from '../../cache/kv-cache.js';
+import { PackedKvCache, pickLayer, type CacheOptions } from '../../cache/kv-cache.js';
+import { pullChunks, pullSync, type ChunkSource } from '../../serialize/bytes.js';
+import {
+  concatChunks, endChunks, fileChunks, packedLayerChunks, packedSequenceChunks, parseFile,
+  type LayerData, type PackedSequenceData,
+} from '../../serialize/cache-file.js';
 import { BufferUsage, getGpuDevice, MAP_READ_MODE, writeArray, type GpuContext } from './device.js';
 import { encodeSource } from './shaders.js';
 import { kernelsFor } from './kernels.js';
@@ -429,6 +434,106 @@ export class GpuKvCache {
       label: `kvpack-encode-${codec.name}-${kind}`, layout: 'encode', source: encodeSource(k),
       entryPoint: kind === 'key' ? 'encode_key' : 'encode_value', constants,
     });
+  }
+
+  // ---- save and restore (docs/FORMAT.md, "Saved caches"; the same bytes as PackedKvCache's) ------
+
+  /**
+   * The cache in the saved format, as chunks: each sequence's pages and fp rows are downloaded
+   * as they are stored on the GPU (no host re-encoding), one sequence at a time.
+   */
+  async *serializeChunks(): AsyncGenerator<Uint8Array> {
+    this.assertAlive();
+    const layout = this.layout.toLayerData();
+    const ids = [...this.seqs.keys()];
+    yield* fileChunks(1);
+    yield* packedLayerChunks(layout, ids.length);
+    for (const id of ids) yield* packedSequenceChunks(layout, await this.downloadSequence(id));
+    yield* endChunks();
+  }
+
+  async serialize(): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = [];
+    for await (const c of this.serializeChunks()) chunks.push(c);
+    return concatChunks(chunks);
+  }
+
+  /** Restores a saved cache (PackedKvCache's or a GpuKvCache's bytes) onto the GPU: pages uploaded as stored. */
+  static async deserialize(bytes: Uint8Array, opts: GpuCacheOptions & { layer?: number } = {}): Promise<GpuKvCache> {
+    return GpuKvCache.fromLayerData(pickLayer(pullSync(bytes, parseFile()).layers, opts), opts);
+  }
+
+  static async deserializeFrom(source: ChunkSource, opts: GpuCacheOptions & { layer?: number } = {}): Promise<GpuKvCache> {
+    return GpuKvCache.fromLayerData(pickLayer((await pullChunks(source, parseFile())).layers, opts), opts);
+  }
+
+  /** Builds a GPU-resident (append mode) cache from parsed layer data. */
+  static async fromLayerData(data: LayerData, opts: GpuCacheOptions = {}): Promise<GpuKvCache> {
+    const layout = PackedKvCache.fromLayerData(data.kind === 'packed' ? { ...data, sequences: [] } : data);
+    const ctx = opts.gpu ?? await getGpuDevice();
+    const g = new GpuKvCache(ctx, layout, opts);
+    if (data.kind !== 'packed') return g; // unreachable: fromLayerData threw
+    g.mode = 'append';
+    const slot = layout.tileSlotWords;
+    for (const d of data.sequences) {
+      const s = g.newSequence();
+      g.seqs.set(d.id, s);
+      g.ensurePages(s, d.tiles);
+      for (let p = 0; p * TILES_PER_PAGE < d.tiles; p++) {
+        const ref = s.pages[p]!;
+        const n = Math.min(TILES_PER_PAGE, d.tiles - p * TILES_PER_PAGE);
+        writeArray(ctx.device.queue, g.pages.buffers[ref.buffer]!, ref.offsetWords * 4, d.pages[p]!, 0, n * slot);
+      }
+      g.writeRows(s, 0, false, d.sinkK, 0, d.sinkCount);
+      g.writeRows(s, 0, true, d.sinkV, 0, d.sinkCount);
+      g.writeRows(s, layout.sinks, false, d.tailK, 0, d.tailCount);
+      g.writeRows(s, layout.sinks, true, d.tailV, 0, d.tailCount);
+      s.tiles = d.tiles;
+      s.sinkCount = d.sinkCount;
+      s.tailCount = d.tailCount;
+    }
+    return g;
+  }
+
+  private assertAlive(): void {
+    if (this.destroyed) throw new KvpackError('BAD_PARAM', 'this GpuKvCache was destroyed', 'cache');
+    this.ctx.assertAlive();
+  }
+
+  /** Copies `bytes` bytes at `byteOffset` of a GPU buffer to the host. */
+  private async readBack(buffer: GPUBuffer, byteOffset: number, bytes: number): Promise<ArrayBuffer> {
+    const dev = this.ctx.device;
+    const rb = dev.createBuffer({ label: 'kvpack-readback', size: Math.max(4, bytes), usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+    try {
+      if (bytes > 0) {
+        const enc = dev.createCommandEncoder();
+        enc.copyBufferToBuffer(buffer, byteOffset, rb, 0, bytes);
+        dev.queue.submit([enc.finish()]);
+      }
+      await this.ctx.guard(rb.mapAsync(MAP_READ_MODE));
+      return rb.getMappedRange().slice(0, bytes);
+    } finally {
+      rb.destroy();
+    }
+  }
+
+  /** One sequence's sealed tile slots and fp rows, as stored on the GPU. */
+  private async downloadSequence(id: number): Promise<PackedSequenceData> {
+    const s = this.seqs.get(id)!;
+    const slot = this.layout.tileSlotWords, tf = this.layout.tokenFloats;
+    const pages: Uint32Array[] = [];
+    for (let p = 0; p * TILES_PER_PAGE < s.tiles; p++) {
+      const ref = s.pages[p]!;
+      const n = Math.min(TILES_PER_PAGE, s.tiles - p * TILES_PER_PAGE);
+      pages.push(new Uint32Array(await this.readBack(this.pages.buffers[ref.buffer]!, ref.offsetWords * 4, n * slot * 4)));
+    }
+    const fp = new Float32Array(await this.readBack(this.fpRows.buffers[s.fp.buffer]!, s.fp.offsetWords * 4, 2 * this.fpRowCount * tf * 4));
+    const sinks = this.layout.sinks, vBase = this.fpRowCount * tf;
+    return {
+      id, tiles: s.tiles, sinkCount: s.sinkCount, tailCount: s.tailCount, pages,
+      sinkK: fp.subarray(0, s.sinkCount * tf), sinkV: fp.subarray(vBase, vBase + s.sinkCount * tf),
+      tailK: fp.subarray(sinks * tf, (sinks + s.tailCount) * tf), tailV: fp.subarray(vBase + sinks * tf, vBase + (sinks + s.tailCount) * tf),
+    };
   }
 
   /** Reads back page `page` of a sequence (its first tiles % 64 slots valid). For tests and debugging. */

@@ -16,20 +16,50 @@
 export class AttentionWindow {
   /** Queries recorded so far (rows of the attention matrix). */
   rows = 0;
-  private readonly top1: Float64Array;
-  private readonly top1Pos: Float64Array;
-  private readonly top2: Float64Array;
+  private top1: Float64Array;
+  private top1Pos: Float64Array;
+  private top2: Float64Array;
   /** [slot][unit][W] weights of tail tokens, ring-indexed by row % W. */
-  private readonly hist: Float32Array;
+  private hist: Float32Array;
   /** Row count when the token in each tail slot arrived. */
-  private readonly firstRow: Float64Array;
+  private firstRow: Float64Array;
 
-  constructor(readonly units: number, readonly window: number, readonly capacity: number) {
+  constructor(readonly units: number, readonly window: number, public capacity: number) {
     this.top1 = new Float64Array(units * window);
     this.top1Pos = new Float64Array(units * window).fill(-1);
     this.top2 = new Float64Array(units * window);
     this.hist = new Float32Array(capacity * units * window);
     this.firstRow = new Float64Array(capacity);
+  }
+
+  /** The state of the first `slots` tail slots, as saved (docs/FORMAT.md, "Saved caches"). */
+  exportState(slots: number): { rows: number; top1: Float64Array; top1Pos: Float64Array; top2: Float64Array; hist: Float32Array; firstRow: Float64Array } {
+    return {
+      rows: this.rows, top1: this.top1, top1Pos: this.top1Pos, top2: this.top2,
+      hist: this.hist.subarray(0, slots * this.units * this.window), firstRow: this.firstRow.subarray(0, slots),
+    };
+  }
+
+  /** A tracker holding a saved state (arrays adopted; capacity = the saved slots until grow()). */
+  static fromState(units: number, window: number, st: ReturnType<AttentionWindow['exportState']>): AttentionWindow {
+    const w = new AttentionWindow(units, window, 0);
+    w.rows = st.rows;
+    w.top1 = st.top1; w.top1Pos = st.top1Pos; w.top2 = st.top2;
+    w.hist = st.hist; w.firstRow = st.firstRow;
+    w.capacity = st.firstRow.length;
+    return w;
+  }
+
+  /** Room for `capacity` tail slots (a restored tracker grows on its sequence's next append). */
+  grow(capacity: number): void {
+    if (capacity <= this.capacity) return;
+    const hist = new Float32Array(capacity * this.units * this.window);
+    hist.set(this.hist);
+    const firstRow = new Float64Array(capacity);
+    firstRow.set(this.firstRow);
+    this.hist = hist;
+    this.firstRow = firstRow;
+    this.capacity = capacity;
   }
 
   /** A token entered tail slot `slot`. */

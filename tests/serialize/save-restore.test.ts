@@ -1,0 +1,135 @@
+/**
+ * Save and restore (docs/FORMAT.md, "Saved caches"): a restored cache is the same cache, word
+ * for word, and keeps growing as the never-saved one does; attention over it is bit-identical on
+ * the TS reference and the WASM backend (WebGPU: gpu-save-restore.test.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  attendReference, KvpackError, PackedKvCache, WasmBackend, SAVE_FORMAT_VERSION,
+} from '../../ts/index.js';
+import { crc32c } from '../../ts/serialize/crc32c.js';
+import { crc32c as awsCrc32c } from '@aws-crypto/crc32c';
+import { randomQuery } from '../helpers/data.js';
+import { appendRange, caseData, saveCases, sequenceWords } from './cases.js';
+
+/** Reference attention of sequences 0 and 3 (q: [2][nHeads][headDim]). */
+function refAll(cache: PackedKvCache, q: Float32Array, nHeads: number): Float32Array {
+  const per = nHeads * cache.headDim, out = new Float32Array(2 * per);
+  [0, 3].forEach((seq, i) => out.set(attendReference(cache, seq, q.subarray(i * per, (i + 1) * per), nHeads), i * per));
+  return out;
+}
+
+function fail(f: () => unknown): KvpackError {
+  try { f(); } catch (e) { if (e instanceof KvpackError) return e; throw e; }
+  throw new Error('did not throw');
+}
+
+describe('CRC-32C', () => {
+  it('matches @aws-crypto/crc32c and the standard check value', () => {
+    expect(crc32c(new TextEncoder().encode('123456789'))).toBe(0xe3069283);
+    let seed = 1;
+    for (let n = 0; n < 300; n += 7) {
+      const b = new Uint8Array(n);
+      for (let i = 0; i < n; i++) { seed = (seed * 1103515245 + 12345) >>> 0; b[i] = seed >>> 24; }
+      expect(crc32c(b)).toBe(awsCrc32c(b));
+      expect(crc32c(b.subarray(n >> 1), crc32c(b.subarray(0, n >> 1)))).toBe(awsCrc32c(b));
+    }
+  });
+});
+
+describe('PackedKvCache save and restore', () => {
+  for (const c of saveCases()) {
+    it(`${c.name}: 1,000 tokens, saved at 700, restored, +300: every word equal to the never-saved cache`, async () => {
+      const d = caseData(c, 1000, 31);
+      const d2 = caseData(c, 300, 77);
+      const never = new PackedKvCache(c.opts);
+      const saved = new PackedKvCache(c.opts);
+      appendRange(never, 0, d, 0, 1000);
+      appendRange(never, 3, d2, 0, 300);
+      appendRange(saved, 0, d, 0, 700);
+      appendRange(saved, 3, d2, 0, 300);
+      const bytes = saved.serialize();
+      const restored = PackedKvCache.deserialize(bytes);
+      expect(restored.sequenceIds().sort()).toEqual([0, 3]);
+      for (const seq of [0, 3]) expect(sequenceWords(restored, seq)).toEqual(sequenceWords(saved, seq));
+      expect(restored.stats()).toEqual(saved.stats());
+
+      // attention over the restored cache: bit-identical on TS and WASM
+      const q = randomQuery(2 * c.nHeads, c.opts.headDim, 9);
+      expect(refAll(restored, q, c.nHeads)).toEqual(refAll(saved, q, c.nHeads));
+      const wasm = await WasmBackend.create();
+      try {
+        expect(await wasm.attend(restored, [0, 3], q, c.nHeads)).toEqual(await wasm.attend(saved, [0, 3], q, c.nHeads));
+      } finally { wasm.dispose(); }
+
+      appendRange(restored, 0, d, 700, 1000);
+      expect(sequenceWords(restored, 0)).toEqual(sequenceWords(never, 0));
+      expect(sequenceWords(restored, 3)).toEqual(sequenceWords(never, 3));
+      expect(refAll(restored, q, c.nHeads)).toEqual(refAll(never, q, c.nHeads));
+      // the restored cache saves to the same bytes as the never-saved one
+      expect(restored.serialize()).toEqual(never.serialize());
+    });
+  }
+
+  it('size: serialized bytes = accounted size (packed + params + fp32 rows) + a small header; printed', () => {
+    const lines: string[] = [];
+    for (const c of saveCases()) {
+      const cache = new PackedKvCache(c.opts);
+      appendRange(cache, 0, caseData(c, 4096, 3), 0, 4096);
+      const s = cache.stats();
+      const accounted = s.packedBytes + s.paramBytes + s.fpTokens * cache.tokenFloats * 2 * 4;
+      const bytes = cache.serialize().length;
+      const overhead = bytes - accounted;
+      lines.push(`${c.name.padEnd(26)} serialized ${String(bytes).padStart(8)} B, stats() accounted ${String(accounted).padStart(8)} B, header+sections ${overhead} B`);
+      expect(overhead).toBeGreaterThan(0);
+      // the calibration objects travel as values (CQ: a base64 codebook) besides their param words
+      const cal = JSON.stringify(c.opts.calibration ?? {}).length;
+      expect(overhead).toBeLessThan(4096 + cal);
+    }
+    console.log(`save-restore sizes (4,096 tokens, one sequence):\n${lines.join('\n')}`);
+  });
+
+  it('chunked: the reader takes chunks of any size (async iterable, ReadableStream)', async () => {
+    const c = saveCases()[0]!;
+    const cache = new PackedKvCache(c.opts);
+    appendRange(cache, 1, caseData(c, 2200, 4), 0, 2200);
+    const chunks = [...cache.serializeChunks()];
+    expect(chunks.length).toBeGreaterThan(3);
+    const whole = cache.serialize();
+    // re-cut into odd sizes
+    async function* odd(): AsyncGenerator<Uint8Array> {
+      for (let o = 0, i = 0; o < whole.length; i++) { const n = 1 + ((i * 997) % 5003); yield whole.slice(o, o + n); o += n; }
+    }
+    const a = await PackedKvCache.deserializeFrom(odd());
+    expect(sequenceWords(a, 1)).toEqual(sequenceWords(cache, 1));
+    const stream = new ReadableStream<Uint8Array>({ start(ctl) { for (const ch of chunks) ctl.enqueue(ch); ctl.close(); } });
+    const b = await PackedKvCache.deserializeFrom(stream);
+    expect(sequenceWords(b, 1)).toEqual(sequenceWords(cache, 1));
+    const short = (async function* () { yield whole.subarray(0, whole.length - 5); })();
+    await expect(PackedKvCache.deserializeFrom(short)).rejects.toMatchObject({ code: 'CORRUPT_DATA' });
+  });
+
+  it('rejects a newer format version with UNSUPPORTED_VERSION naming both versions', () => {
+    const cache = new PackedKvCache({ nKvHeads: 1, headDim: 8, key: 'fp32', value: 'fp32' });
+    cache.append(0, new Float32Array(8), new Float32Array(8));
+    const bytes = cache.serialize();
+    new DataView(bytes.buffer).setUint32(4, SAVE_FORMAT_VERSION + 1, true);
+    const e = fail(() => PackedKvCache.deserialize(bytes));
+    expect(e.code).toBe('UNSUPPORTED_VERSION');
+    expect(e.message).toContain(`version ${SAVE_FORMAT_VERSION + 1}`);
+    expect(e.message).toContain(`version ${SAVE_FORMAT_VERSION}`);
+  });
+
+  it('detects a flipped bit by checksum, and refuses codecs it cannot rebuild', () => {
+    const cache = new PackedKvCache({ nKvHeads: 1, headDim: 8, key: 'kivi2', value: 'kivi2' });
+    cache.append(0, new Float32Array(8 * 40).map((_, i) => Math.sin(i)), new Float32Array(8 * 40).map((_, i) => Math.cos(i)));
+    const bytes = cache.serialize();
+    for (const at of [20, 100, bytes.length - 30]) {
+      const b = bytes.slice();
+      b[at]! ^= 4;
+      const e = fail(() => PackedKvCache.deserialize(b));
+      expect(e.code).toBe('CORRUPT_DATA');
+      expect(e.arg).toMatch(/crc32c|length|tag/);
+    }
+  });
+});
