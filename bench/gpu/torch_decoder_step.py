@@ -24,7 +24,7 @@ def rmsnorm(x, g):
     return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + 1e-5)).half() * g
 
 
-def run_model(name, m, contexts, steps, margin_gib):
+def run_model(name, m, contexts, steps, margin_gib, use_graph):
     dev = 'cuda'
     L, dim, H, KV, d, ffn = m['layers'], m['dim'], m['heads'], m['kv'], m['d'], m['ffn']
     gen = torch.Generator(device=dev).manual_seed(1)
@@ -99,6 +99,39 @@ def run_model(name, m, contexts, steps, margin_gib):
             attn_only()
         e.record(); e.synchronize()
         attn = s.elapsed_time(e) / steps
+        graph_ms = None
+        if use_graph:
+            # the same step captured once as a CUDA graph at a fixed position (cache write and
+            # SDPA over T + 1 tokens), replayed: the GPU-bound peer without Python launch costs
+            try:
+                pos[0] = T
+                fixed = lambda: (step(), pos.__setitem__(0, T))
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    for _ in range(3):
+                        fixed()
+                torch.cuda.current_stream().wait_stream(side)
+                g = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(g):
+                    fixed()
+                for _ in range(3):
+                    g.replay()
+                torch.cuda.synchronize()
+                w1 = time.perf_counter()
+                for _ in range(steps):
+                    g.replay()
+                torch.cuda.synchronize()
+                graph_ms = (time.perf_counter() - w1) * 1000 / steps
+                del g
+            except Exception as err:  # report, do not hide: the row says why
+                graph_ms = f'graph capture failed: {str(err).splitlines()[0][:160]}'
+            if isinstance(graph_ms, float):
+                rows.append(dict(model=name, codec='torch-fp16-graph', context=T, tokensPerSecond=1000 / graph_ms, stepMs=graph_ms,
+                                 attentionMs=attn, attentionShare=attn / graph_ms, cacheGiB=cache_bytes / 2**30, weightsGiB=weights_gib))
+            else:
+                rows.append(dict(model=name, codec='torch-fp16-graph', context=T, skipped=graph_ms))
+            print(json.dumps(rows[-1]), flush=True)
         row = dict(model=name, codec='torch-fp16', context=T, tokensPerSecond=1000 / wall, stepMs=wall, gpuStepMs=gpu,
                    attentionMs=attn, attentionShare=attn / gpu, cacheGiB=cache_bytes / 2**30, weightsGiB=weights_gib,
                    finite=bool(torch.isfinite(x).all().item()))
@@ -117,13 +150,14 @@ def main():
     ap.add_argument('--contexts', default='4096,32768,131072,524288')
     ap.add_argument('--steps', type=int, default=12)
     ap.add_argument('--margin-gib', type=float, default=2.0)
+    ap.add_argument('--graph', action='store_true', help='also time the step as one replayed CUDA graph at a fixed position')
     ap.add_argument('--out', default='')
     a = ap.parse_args()
     ctxs = [int(c) for c in a.contexts.split(',')]
     out = dict(torch=torch.__version__, device=torch.cuda.get_device_name(0),
                memGiB=torch.cuda.get_device_properties(0).total_memory / 2**30, rows=[])
     for name in a.models.split(','):
-        out['rows'] += run_model(name, MODELS[name], ctxs, a.steps, a.margin_gib)
+        out['rows'] += run_model(name, MODELS[name], ctxs, a.steps, a.margin_gib, a.graph)
     s = json.dumps(out, indent=1)
     if a.out:
         open(a.out, 'w').write(s)
