@@ -18,7 +18,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import '../ts/codecs/index.js';
 import { PackedKvCache } from '../ts/cache/kv-cache.js';
-import { QaqKvCache } from '../ts/cache/qaq-cache.js';
+import { QaqKvCache } from '../ts/codecs/qaq/cache.js';
 import { packedPartialsReference } from '../ts/codecs/qaq/attend.js';
 import { QaqWasmAttention } from '../ts/codecs/qaq/wasm.js';
 import { QaqGpu } from '../ts/codecs/qaq/webgpu.js';

@@ -24,7 +24,7 @@ import { dirname } from 'node:path';
 import '../ts/codecs/index.js';
 import { PackedKvCache } from '../ts/cache/kv-cache.js';
 import { attendDense, attendReference } from '../ts/reference/attention.js';
-import { calibrateCqStream } from '../ts/calibrate/cq.js';
+import { calibrateCqStream } from '../ts/codecs/cq/calibrate.js';
 import { CqCodec } from '../ts/codecs/cq/codec.js';
 import type { CqCalibration } from '../ts/codecs/cq/calibration.js';
 import { kmeansWasm } from '../ts/codecs/cq/wasm.js';

@@ -16,7 +16,7 @@ import type { BackendName } from '../ts/backends/types.js';
 import { formatTable } from '../ts/cli/eval.js';
 import '../ts/codecs/index.js';
 import { loadKvpackWasm } from '../ts/backends/wasm-loader.js';
-import { calibrateCqStream, type KmeansFn } from '../ts/calibrate/cq.js';
+import { calibrateCqStream, type KmeansFn } from '../ts/codecs/cq/calibrate.js';
 import { CqCodec } from '../ts/codecs/cq/codec.js';
 import { cqName, parseCqName } from '../ts/codecs/cq/config.js';
 import { codecInfo, registerCodec } from '../ts/codecs/registry.js';

@@ -13,7 +13,7 @@ import { cpus } from 'node:os';
 import '../ts/codecs/index.js';
 import { PackedKvCache } from '../ts/cache/kv-cache.js';
 import { WasmBackend } from '../ts/backends/wasm.js';
-import { calibrateSkvqStream } from '../ts/calibrate/skvq.js';
+import { calibrateSkvqStream } from '../ts/codecs/skvq/calibrate.js';
 import { heavyTailedKv, outlierKeys, randomQuery } from '../tests/helpers/data.js';
 
 const nKv = 8, d = 128, nHeads = 32;

@@ -17,7 +17,7 @@ import { dirname } from 'node:path';
 import '../ts/codecs/index.js';
 import { PackedKvCache } from '../ts/cache/kv-cache.js';
 import { attendDense, attendReference } from '../ts/reference/attention.js';
-import { calibrateSkvqStream } from '../ts/calibrate/skvq.js';
+import { calibrateSkvqStream } from '../ts/codecs/skvq/calibrate.js';
 import type { SkvqBits, SkvqCalibration } from '../ts/codecs/skvq/index.js';
 import { tileBitsPerElement } from '../ts/codecs/types.js';
 import { loadModel } from '../ts/model/load-model.js';

@@ -11,6 +11,10 @@
  *     __KVPACK_WASM_RELAXED_BASE64__ that ts/backends/wasm-loader.ts decodes in loadKvpackWasm()
  *     when called without bytes (the relaxed one where the runtime validates it). Run from
  *     sources (vitest, Deno on .ts) the constants are absent and the loader reads build/ instead.
+ *     The same two files are also copied to dist/kvpack.wasm and dist/kvpack-relaxed.wasm
+ *     (package exports `kvpack/wasm/base`, `kvpack/wasm/relaxed`) for runtimes that forbid
+ *     compiling bytes (workerd: import the file as a `wasm` module and pass the compiled
+ *     WebAssembly.Module to createWasmBackend) and for bundlers that ship .wasm assets.
  *   - WGSL: ts/backends/webgpu/shaders.generated.ts (scripts/gen-wgsl.mjs) is a plain TS module,
  *     bundled like any other.
  * `webgpu` (Node's Dawn addon, a native module) stays external: it is imported on demand only
@@ -19,7 +23,7 @@
  * Usage: node scripts/build.mjs [--no-minify]
  */
 import { build } from 'esbuild';
-import { existsSync, readFileSync, statSync, chmodSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, chmodSync, copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -79,9 +83,12 @@ const cli = await build({
 });
 outputs.push(cli);
 chmodSync(join(root, 'dist', 'cli.js'), 0o755);
+mkdirSync(join(root, 'dist'), { recursive: true });
+copyFileSync(wasmPath, join(root, 'dist', 'kvpack.wasm'));
+copyFileSync(relaxedPath, join(root, 'dist', 'kvpack-relaxed.wasm'));
 
 for (const f of ['index.js', 'cli.js']) {
   const kb = (statSync(join(root, 'dist', f)).size / 1024).toFixed(0);
   console.log(`build: dist/${f} ${kb} KiB`);
 }
-console.log(`build: build/kvpack.wasm ${(wasm.length / 1024).toFixed(0)} KiB, build/kvpack-relaxed.wasm ${(relaxed.length / 1024).toFixed(0)} KiB inlined (base64)`);
+console.log(`build: build/kvpack.wasm ${(wasm.length / 1024).toFixed(0)} KiB, build/kvpack-relaxed.wasm ${(relaxed.length / 1024).toFixed(0)} KiB inlined (base64) and copied to dist/`);

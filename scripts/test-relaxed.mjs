@@ -20,5 +20,8 @@ console.log(`test-relaxed: KVPACK_WASM_BUILD=relaxed${flag.length ? ' with --exp
 const vitest = fileURLToPath(new URL('../node_modules/vitest/vitest.mjs', import.meta.url));
 const r = spawnSync(process.execPath, [vitest, 'run', ...flag, ...suites, ...process.argv.slice(2)], {
   cwd: root, stdio: 'inherit', env: { ...process.env, KVPACK_WASM_BUILD: 'relaxed' },
+  // every external process has a time limit (issue 18): these suites take ~2 min on 2 cores
+  timeout: Number(process.env.KVPACK_TEST_TIMEOUT_S ?? 900) * 1000, killSignal: 'SIGKILL',
 });
+if (r.error || r.signal) console.error(`test-relaxed: vitest ${r.signal ? `killed (${r.signal}) after the time limit` : `failed: ${r.error?.message}`}`);
 process.exit(r.status ?? 1);

@@ -9,7 +9,8 @@ export type KvpackErrorCode =
   | 'CORRUPT_DATA'     // serialized cache/model/calibration bytes that do not parse
   | 'UNSUPPORTED_VERSION' // a saved file of a format version this kvpack does not read (message: both versions)
   | 'BACKEND_UNAVAILABLE' // a requested backend cannot run here
-  | 'DEVICE_LOST';     // the GPU device went away
+  | 'DEVICE_LOST'      // the GPU device went away
+  | 'OUT_OF_RANGE';    // a finite value beyond what a codec or the f32 attention kernels represent (docs/reliability.md)
 
 export class KvpackError extends Error {
   readonly code: KvpackErrorCode;

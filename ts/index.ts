@@ -15,11 +15,13 @@ export { f16BitsToF32, f32ToF16Bits, packF16Pair, roundF16 } from './format/f16.
 export { codecInfo, createCodec, listCodecs, registerCodec, tileBitsPerElement } from './codecs/index.js';
 export type { CodecContext, CodecFactory, CodecInfo, StreamCodec, StreamKind } from './codecs/index.js';
 export { TileCodec } from './codecs/base.js';
-export { Fp32Codec } from './codecs/fp32.js';
-export { Fp16Codec } from './codecs/fp16.js';
-export { Q8_0Codec } from './codecs/q8_0.js';
-export { Q4_0Codec } from './codecs/q4_0.js';
-export { KiviCodec } from './codecs/kivi.js';
+// representable range (docs/reliability.md): each codec's |x| bound, the f32 kernels' bound
+export { ATTEND_MAX_ABS, codecMaxAbs } from './codecs/range.js';
+export { Fp32Codec } from './codecs/fp32/index.js';
+export { Fp16Codec } from './codecs/fp16/index.js';
+export { Q8_0Codec } from './codecs/q8_0/index.js';
+export { Q4_0Codec } from './codecs/q4_0/index.js';
+export { KiviCodec } from './codecs/kivi/index.js';
 export { CODE_BITS, codeWords, packCodes, readCode, unpackCodes, writeCode } from './codecs/bitpack.js';
 export {
   affineCode, affineDecode, affineParams, clipRange, packAffineMeta, unpackAffineMeta, quantizeAffineGroup,
@@ -29,16 +31,16 @@ export type { AffineParams } from './codecs/uniform.js';
 // SKVQ (docs/codecs/skvq.md): codec, calibration objects, calibration drivers (TS oracle or WASM math)
 export { SkvqCodec, plainSkvqCalibration, validateSkvqCalibration, SKVQ_DEFAULT_WINDOW, SKVQ_DEFAULT_SINKS } from './codecs/skvq/index.js';
 export type { SkvqBits, SkvqCalibration, SkvqOptions } from './codecs/skvq/index.js';
-export { calibrateSkvq, calibrateSkvqStream, tsSkvqMath } from './calibrate/skvq.js';
-export type { SkvqCalibrateOptions, SkvqCalibrationMath, SkvqCaptureOptions } from './calibrate/skvq.js';
+export { calibrateSkvq, calibrateSkvqStream, tsSkvqMath } from './codecs/skvq/calibrate.js';
+export type { SkvqCalibrateOptions, SkvqCalibrationMath, SkvqCaptureOptions } from './codecs/skvq/calibrate.js';
 export { skvqMathWasm } from './codecs/skvq/wasm.js';
 // CQ (docs/codecs/cq.md): codec, calibration objects, k-means calibration (TS oracle or WASM), LUT attention
 export { CqCodec, CQ_REGISTERED, cqName, cqShape, parseCqName, loadCqCalibration, makeCqCalibration } from './codecs/cq/index.js';
 export type { CqCalibration, CqConfig, CqPrecision, CqShape } from './codecs/cq/index.js';
-export { calibrateCq, calibrateCqStream } from './calibrate/cq.js';
-export type { CqCalibrateOptions, CqCaptureLike, CqLayerCalibration, CqProgress, KmeansFn } from './calibrate/cq.js';
-export { kmeans } from './calibrate/kmeans.js';
-export type { KmeansOptions, KmeansResult } from './calibrate/kmeans.js';
+export { calibrateCq, calibrateCqStream } from './codecs/cq/calibrate.js';
+export type { CqCalibrateOptions, CqCaptureLike, CqLayerCalibration, CqProgress, KmeansFn } from './codecs/cq/calibrate.js';
+export { kmeans } from './codecs/cq/kmeans.js';
+export type { KmeansOptions, KmeansResult } from './codecs/cq/kmeans.js';
 export { kmeansWasm } from './codecs/cq/wasm.js';
 export { attendCqLut } from './codecs/cq/lut-attention.js';
 export { CqWebGpuAttention } from './codecs/cq/webgpu.js';
@@ -46,8 +48,8 @@ export { CqWebGpuAttention } from './codecs/cq/webgpu.js';
 // cache
 export { PackedKvCache } from './cache/kv-cache.js';
 export type { CacheOptions, CacheStats, DeserializeOptions, SequenceView, TileEncoderSource } from './cache/kv-cache.js';
-export { QaqKvCache } from './cache/qaq-cache.js';
-export type { QaqCacheOptions, QaqCacheStats } from './cache/qaq-cache.js';
+export { QaqKvCache } from './codecs/qaq/cache.js';
+export type { QaqCacheOptions, QaqCacheStats } from './codecs/qaq/cache.js';
 // save and restore (docs/FORMAT.md, "Saved caches")
 export * from './serialize/index.js';
 
@@ -60,14 +62,19 @@ export type { AttentionBackend, BackendName } from './backends/types.js';
 export { chooseBackend, formatBackendReport } from './backends/detect.js';
 export type { BackendReport, ChooseOptions, ChosenBackend } from './backends/detect.js';
 export { TsBackend } from './backends/ts-backend.js';
+export { FailoverBackend } from './backends/failover.js';
+export type { FailoverEvent } from './backends/failover.js';
 export { WasmBackend, createWasmBackend, encodeTileWasm, loadKvpackWasm, wasmSimdSupported, relaxedSimdSupported, chooseWasmBuild, KvpackWasm } from './backends/wasm.js';
 export type { WasmBuild } from './backends/wasm.js';
 export { WasmThreadsBackend, runWasmAttentionWorker } from './backends/wasm-threads.js';
 export type { WasmThreadsOptions } from './backends/wasm-threads.js';
-export { WASM_KERNELS, wasmKernelsFor } from './backends/wasm-kernels.js';
-export type { WasmCodecKernels, WasmKernelEntry, WasmKeyKernels, WasmValueKernels } from './backends/wasm-kernels.js';
+export { wasmKernelsFor } from './backends/wasm-kernels.js';
+// kernel descriptors (CodecInfo.kernels): what a codec's WASM exports and WGSL files are
+export { codecKernels } from './codecs/registry.js';
+export { standardWasm, standardWgsl } from './codecs/kernels.js';
+export type { CodecKernels, CustomWebGpuAttention, WasmCodecKernels, WasmKeyKernels, WasmValueKernels, WgslFold } from './codecs/kernels.js';
 // WebGPU: importing is free (the Node 'webgpu' addon is loaded only when a device is requested)
-export { WebGpuBackend, createWebGpuBackend, GpuKvCache, GpuContext, getGpuDevice, attendGpu, attendInto, WGSL_KERNELS } from './backends/webgpu/index.js';
+export { WebGpuBackend, createWebGpuBackend, GpuKvCache, GpuContext, getGpuDevice, attendGpu, attendInto, kernelsFor } from './backends/webgpu/index.js';
 export type { WebGpuBackendOptions, GpuCacheOptions, GpuDeviceOptions, GpuAttendOptions, AttendIntoOptions, GpuBufferSlice, GpuRows, WgslCodecKernels } from './backends/webgpu/index.js';
 
 // model harness (llama2.c checkpoints, tokenizer, forward pass over a kvpack cache)

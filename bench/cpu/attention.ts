@@ -33,7 +33,7 @@ import { attendReference } from '../../ts/reference/attention.js';
 import { WasmBackend, loadKvpackWasm } from '../../ts/backends/wasm.js';
 import { chooseWasmBuild, WASM_BUILD_FILES } from '../../ts/backends/wasm-loader.js';
 import { WasmThreadsBackend } from '../../ts/backends/wasm-threads.js';
-import { WASM_KERNELS, wasmKernelsFor } from '../../ts/backends/wasm-kernels.js';
+import { wasmKernelsFor } from '../../ts/backends/wasm-kernels.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../../tests/helpers/data.js';
 import { maxAbsError, relativeError } from '../../tests/helpers/metrics.js';
 import { describeMachine } from './machine.js';
@@ -140,7 +140,7 @@ function makeCodec(name: string, kind: StreamKind, shape: BenchShape, data: Floa
 function hasWasm(name: string, kind: StreamKind): boolean {
   try {
     const info = codecInfo(name);
-    return info.streams.includes(kind) && !info.createCache && name in WASM_KERNELS;
+    return info.streams.includes(kind) && !info.createCache && info.kernels?.wasm !== undefined;
   } catch {
     return false;
   }

@@ -24,12 +24,11 @@ import { codecInfo, createCodec } from '../../ts/codecs/registry.js';
 import type { StreamCodec } from '../../ts/codecs/types.js';
 import { TILE_TOKENS } from '../../ts/format/constants.js';
 import { kernelsFor } from '../../ts/backends/webgpu/kernels.js';
-import { attendTilesSource, chooseAttendKernel, encodeSource, mergeSource, type AttendKernel } from '../../ts/backends/webgpu/shaders.js';
+import { attendTilesSource, chooseAttendKernel, encodeSource, foldSpan, mergeSource, type AttendKernel } from '../../ts/backends/webgpu/shaders.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../../tests/helpers/data.js';
 import { openBenchDevice } from './bench-device.js';
 import { autoTilesPerSplit } from '../../ts/backends/webgpu/attend.js';
 import { int8MatrixColumns, subgroupSize } from '../../ts/backends/webgpu/subgroups.js';
-import { skvqFoldSpan } from '../../ts/codecs/skvq/webgpu.js';
 import { measureStreamRead } from './stream-read.js';
 import { timeSteps } from './gpu-timer.js';
 
@@ -348,12 +347,12 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
     }
   }
   const vec4Aligned = [key.tileWords, value.tileWords].every((w) => w % 4 === 0);
-  const skvqSpan = skvqFoldSpan(key, value, s.d);
+  const span = foldSpan(kk, vk, key, value, s.d);
   const choice = chooseAttendKernel(kk, vk, { headDim: s.d, group: s.nHeads / s.nKv, maxWorkgroupBytes: dev.limits.maxComputeWorkgroupStorageSize,
     maxInvocations: dev.limits.maxComputeInvocationsPerWorkgroup,
     vec4Aligned, kernel: forced[variant] ?? 'words', ...foldOpts, ...(c.subgroupSize !== undefined ? { subgroupSize: c.subgroupSize } : {}),
     int8MatrixColumns: int8MatrixColumns(dev),
-    ...(skvqSpan !== undefined ? { skvqSpan } : {}) });
+    ...(span !== undefined ? { foldSpan: span } : {}) });
   let src = choice.source;
   let kernel: string = choice.kernel;
   if (foldFile !== undefined && (choice.kernel === 'fold' || choice.kernel === 'fold-sg')) {
@@ -362,7 +361,7 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
     kernel = choice.kernel; // the split rule follows the kernel kind; the file is in `variant`
   }
   // -xNAME=VALUE (any number): the source's `const NAME: T = ...;` set to VALUE (A/B knobs such as
-  // fold-skvq.wgsl's SKVQ_META_PRELOAD)
+  // skvq/fold.wgsl's SKVQ_META_PRELOAD)
   for (const [, name, val] of variant.matchAll(/-x(\w+)=([\w.]+)/g)) {
     const re = new RegExp(`const ${name}: (\\w+) = [^;]+;`);
     if (!re.test(src)) throw new Error(`variant ${variant}: no const ${name} in the kernel source`);

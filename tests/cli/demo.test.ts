@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import '../../ts/codecs/index.js';
-import { Fp32Codec } from '../../ts/codecs/fp32.js';
+import { Fp32Codec } from '../../ts/codecs/fp32/index.js';
 import { registerCodec } from '../../ts/codecs/registry.js';
 import type { CalibrationSample } from '../../ts/codecs/types.js';
 import { TsBackend } from '../../ts/backends/ts-backend.js';

@@ -41,4 +41,19 @@ describe('README', () => {
     expect(r.status, (r.stderr ?? '').slice(-1500)).toBe(0);
     expect(r.stdout).toMatch(/^zero-copy 40 tokens$/m);
   }, 130_000);
+
+  it('the save-and-restore example runs: bytes, restored length 701, two layers back', () => {
+    const dist = join(root, 'dist', 'index.js');
+    if (!existsSync(dist)) throw new Error('dist/index.js missing: run `npm run build` (npm test does) before this test');
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const block = /```js\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('## Save and restore')))?.[1];
+    expect(block).toContain("from 'kvpack'");
+    const dir = mkdtempSync(join(tmpdir(), 'kvpack-readme-'));
+    writeFileSync(join(dir, 'save.mjs'), block!.replace("from 'kvpack'", `from '${pathToFileURL(dist).href}'`));
+    const r = spawnSync(process.execPath, [join(dir, 'save.mjs')], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, (r.stderr ?? '').slice(-1500)).toBe(0);
+    const m = /^(\d+) 701 (\d+)\n2$/m.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(Number(m![2])); // packed tiles + fp rows + header
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { kmeans } from '../../ts/calibrate/kmeans.js';
+import { kmeans } from '../../ts/codecs/cq/kmeans.js';
 import { KvpackError } from '../../ts/errors.js';
 import { makeRng } from '../helpers/data.js';
 

@@ -5,7 +5,7 @@ import { readCode } from '../../ts/codecs/bitpack.js';
 import { CqCodec } from '../../ts/codecs/cq/codec.js';
 import { makeCqCalibration, type CqCalibration } from '../../ts/codecs/cq/calibration.js';
 import { attendCqLut } from '../../ts/codecs/cq/lut-attention.js';
-import { calibrateCq, calibrateCqStream } from '../../ts/calibrate/cq.js';
+import { calibrateCq, calibrateCqStream } from '../../ts/codecs/cq/calibrate.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { attendDense, attendReference } from '../../ts/reference/attention.js';
 import { KvpackError } from '../../ts/errors.js';

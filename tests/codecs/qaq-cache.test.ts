@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { KvpackError } from '../../ts/errors.js';
 import { TILE_TOKENS } from '../../ts/format/constants.js';
 import { codecInfo, createCodec } from '../../ts/codecs/index.js';
-import { QaqKvCache } from '../../ts/cache/qaq-cache.js';
+import { QaqKvCache } from '../../ts/codecs/qaq/cache.js';
 import { attendDense } from '../../ts/reference/attention.js';
 import {
   calibrateQaq, calibrateQaqSample, qaqOptionsFromCalibration, QAQ_CALIBRATION_FORMAT,
-} from '../../ts/calibrate/qaq.js';
+} from '../../ts/codecs/qaq/calibrate.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../helpers/data.js';
 import { relativeError } from '../helpers/metrics.js';
 

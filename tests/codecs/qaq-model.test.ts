@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import '../../ts/codecs/index.js';
-import { QaqKvCache } from '../../ts/cache/qaq-cache.js';
+import { QaqKvCache } from '../../ts/codecs/qaq/cache.js';
 import { ModelRunner } from '../../ts/model/forward.js';
 import { loadModel } from '../../ts/model/load-model.js';
 import { logProb } from '../../ts/model/math.js';

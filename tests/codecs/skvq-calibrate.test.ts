@@ -3,7 +3,7 @@ import { KvpackError } from '../../ts/errors.js';
 import { TILE_TOKENS } from '../../ts/format/constants.js';
 import { codecInfo, createCodec } from '../../ts/codecs/index.js';
 import { plainSkvqCalibration, SkvqCodec, type SkvqCalibration } from '../../ts/codecs/skvq/index.js';
-import { calibrateSkvq, calibrateSkvqStream, kmeans2d, tileSquaredError } from '../../ts/calibrate/skvq.js';
+import { calibrateSkvq, calibrateSkvqStream, kmeans2d, tileSquaredError } from '../../ts/codecs/skvq/calibrate.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { attendDense, attendReference } from '../../ts/reference/attention.js';
 import { gaussianKv, heavyTailedKv, outlierChannels, outlierKeys, randomQuery } from '../helpers/data.js';

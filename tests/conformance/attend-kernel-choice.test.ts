@@ -1,6 +1,6 @@
 /**
  * Which kernel attends over packed tiles (shaders.ts chooseAttendKernel), and a compile check of
- * the subgroup kernel (wgsl/attend/fold-sg.wgsl) on this machine's adapter.
+ * the subgroup kernel (wgsl/attend/fold-subgroup.wgsl) on this machine's adapter.
  *
  * The subgroup kernel runs only where the adapter has `subgroups` with 32-wide subgroups (the
  * H100 behind the device tool); neither software adapter here (Dawn on llvmpipe, wgpu on
@@ -12,7 +12,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getGpuDevice, type GpuContext } from '../../ts/backends/webgpu/device.js';
-import { WGSL_KERNELS } from '../../ts/backends/webgpu/kernels.js';
+import { WGSL_BY_NAME as WGSL_KERNELS } from '../helpers/wgsl-kernels.js';
 import { chooseAttendKernel, foldSgWorkgroupBytes, foldWorkgroupBytes } from '../../ts/backends/webgpu/shaders.js';
 import { compileFoldSg, FOLD_SG_COMPILE_CASES } from './fold-sg-compile.js';
 import { plainSkvqCalibration, SkvqCodec } from '../../ts/codecs/skvq/index.js';
@@ -40,10 +40,10 @@ describe('attention kernel choice', () => {
     expect(flag(chooseAttendKernel(k.q4_0!, k.q4_0!, sg).source)).toBe('true');
     expect(flag(chooseAttendKernel(k.fp16!, k.fp16!, sg).source)).toBe('false');
     const [sk, sv] = [k['skvq-k2']!, k['skvq-v1.5']!];
-    expect(flag(chooseAttendKernel(sk, sv, { ...sg, skvqSpan: 1, group: 1 }).source)).toBe('false');
-    expect(flag(chooseAttendKernel(sk, sv, { ...sg, skvqSpan: 1 }).source)).toBe('true');
+    expect(flag(chooseAttendKernel(sk, sv, { ...sg, foldSpan: 1, group: 1 }).source)).toBe('false');
+    expect(flag(chooseAttendKernel(sk, sv, { ...sg, foldSpan: 1 }).source)).toBe('true');
   });
-  it('the matrix kernel (mx-kivi.wgsl) only when asked for, on KIVI pairs with i8 subgroup matrices', () => {
+  it('the matrix kernel (kivi/matrix.wgsl) only when asked for, on KIVI pairs with i8 subgroup matrices', () => {
     const mx = { ...base, subgroupSize: 32, int8MatrixColumns: [8, 16] };
     for (const [key, value] of [[k.kivi2!, k.kivi2!], [k.kivi4!, k.kivi2!]] as const) {
       // never automatic (slower than fold-sg on the H100)
@@ -70,21 +70,21 @@ describe('attention kernel choice', () => {
   it('SKVQ (2/4-bit keys; 2/4-bit or ternary values) folds where no chunk meets more than 4 groups', () => {
     const sk = (key: string, value: string) => [k[key]!, k[value]!] as const;
     for (const [key, value] of [sk('skvq-k2', 'skvq-v1.5'), sk('skvq-k4', 'skvq-v2'), sk('skvq-k2', 'skvq-v2')]) {
-      for (const skvqSpan of [1, 2, 4]) {
-        expect(chooseAttendKernel(key, value, { ...base, skvqSpan, subgroupSize: 32 }).kernel).toBe('fold-sg');
-        expect(chooseAttendKernel(key, value, { ...base, skvqSpan, headDim: 64 }).kernel).toBe('fold');
+      for (const foldSpan of [1, 2, 4]) {
+        expect(chooseAttendKernel(key, value, { ...base, foldSpan, subgroupSize: 32 }).kernel).toBe('fold-sg');
+        expect(chooseAttendKernel(key, value, { ...base, foldSpan, headDim: 64 }).kernel).toBe('fold');
       }
-      expect(chooseAttendKernel(key, value, { ...base, skvqSpan: 5, subgroupSize: 32 }).kernel).toBe('generic');
+      expect(chooseAttendKernel(key, value, { ...base, foldSpan: 5, subgroupSize: 32 }).kernel).toBe('generic');
       expect(chooseAttendKernel(key, value, { ...base, subgroupSize: 32 }).kernel).toBe('generic'); // span unknown
-      expect(chooseAttendKernel(key, value, { ...base, skvqSpan: 1, headDim: 96 }).kernel).toBe('generic');
+      expect(chooseAttendKernel(key, value, { ...base, foldSpan: 1, headDim: 96 }).kernel).toBe('generic');
     }
     // ternary keys have no fold path; the glue says which value decoder runs
-    expect(chooseAttendKernel(k['skvq-v1.5']!, k['skvq-v2']!, { ...base, skvqSpan: 1 }).kernel).toBe('generic');
-    expect(chooseAttendKernel(k['skvq-k2']!, k['skvq-v1.5']!, { ...base, skvqSpan: 2 }).source).toContain('const FOLD_V_TERNARY: bool = true;');
-    expect(chooseAttendKernel(k['skvq-k2']!, k['skvq-v2']!, { ...base, skvqSpan: 2 }).source).toContain('const FOLD_SPAN: u32 = 2u;');
+    expect(chooseAttendKernel(k['skvq-v1.5']!, k['skvq-v2']!, { ...base, foldSpan: 1 }).kernel).toBe('generic');
+    expect(chooseAttendKernel(k['skvq-k2']!, k['skvq-v1.5']!, { ...base, foldSpan: 2 }).source).toContain('const FOLD_V_TERNARY: bool = true;');
+    expect(chooseAttendKernel(k['skvq-k2']!, k['skvq-v2']!, { ...base, foldSpan: 2 }).source).toContain('const FOLD_SPAN: u32 = 2u;');
     // rows of 32 invocations stay within maxComputeInvocationsPerWorkgroup (WebGPU's default 256)
     const rows = (maxInvocations?: number): string | undefined => /const FOLD_W: u32 = (\d+)u;/.exec(chooseAttendKernel(k['skvq-k2']!, k['skvq-v2']!,
-      { ...base, skvqSpan: 2, subgroupSize: 32, ...(maxInvocations ? { maxInvocations } : {}) }).source)?.[1];
+      { ...base, foldSpan: 2, subgroupSize: 32, ...(maxInvocations ? { maxInvocations } : {}) }).source)?.[1];
     expect(rows()).toBe('8');
     expect(rows(1024)).toBe('16');
   });
@@ -135,7 +135,7 @@ beforeAll(async () => {
   try { ctx = await getGpuDevice(); } catch (e) { unavailable = (e as Error).message; }
 });
 
-describe('fold-sg.wgsl compiles (subgroup operations stubbed, tests/conformance/fold-sg-compile.ts)', () => {
+describe('fold-subgroup.wgsl compiles (subgroup operations stubbed, tests/conformance/fold-sg-compile.ts)', () => {
   for (const c of FOLD_SG_COMPILE_CASES) {
     it(`${c.key}/${c.value} d${c.headDim} group ${c.group}`, async () => {
       if (!ctx) throw new Error(`no WebGPU adapter: ${unavailable}`);

@@ -1,12 +1,12 @@
 /**
- * Compiles the subgroup attention kernel (wgsl/attend/fold-sg.wgsl) on an adapter without
+ * Compiles the subgroup attention kernel (wgsl/attend/fold-subgroup.wgsl) on an adapter without
  * subgroups: its subgroup operations (attend/subgroup-ops.wgsl) are swapped for identity
  * stand-ins and the `enable subgroups` prelude dropped, so every WGSL error outside that 8-line
  * file shows up, pipeline constants included. Shared by the vitest run on Dawn
  * (attend-kernel-choice.test.ts) and the Deno run on wgpu (tests/deno/conformance.ts); no
  * test-framework imports here. The kernel's numbers are checked on an H100 (bench/README.md).
  */
-import { WGSL_KERNELS } from '../../ts/backends/webgpu/kernels.js';
+import { WGSL_BY_NAME as WGSL_KERNELS } from '../helpers/wgsl-kernels.js';
 import { chooseAttendKernel } from '../../ts/backends/webgpu/shaders.js';
 
 const STAND_INS = `
@@ -20,7 +20,7 @@ fn sg_max4(v: vec4<f32>) -> vec4<f32> { return v; }
 fn sg_add1(v: f32) -> f32 { return v; }
 `;
 
-export interface FoldSgCompileCase { key: string; value: string; headDim: number; group: number; skvqSpan?: number }
+export interface FoldSgCompileCase { key: string; value: string; headDim: number; group: number; foldSpan?: number }
 
 /**
  * KIVI: both bit widths, both head sizes, one head (no prefetch) and several (prefetch); SKVQ:
@@ -31,9 +31,9 @@ export const FOLD_SG_COMPILE_CASES: readonly FoldSgCompileCase[] = [
   { key: 'kivi4', value: 'kivi2', headDim: 128, group: 4 },
   { key: 'kivi2', value: 'kivi4', headDim: 64, group: 2 },
   { key: 'kivi4', value: 'kivi4', headDim: 64, group: 3 },
-  { key: 'skvq-k2', value: 'skvq-v1.5', headDim: 128, group: 1, skvqSpan: 2 },
-  { key: 'skvq-k2', value: 'skvq-v1.5', headDim: 128, group: 4, skvqSpan: 1 },
-  { key: 'skvq-k4', value: 'skvq-v2', headDim: 64, group: 2, skvqSpan: 2 },
+  { key: 'skvq-k2', value: 'skvq-v1.5', headDim: 128, group: 1, foldSpan: 2 },
+  { key: 'skvq-k2', value: 'skvq-v1.5', headDim: 128, group: 4, foldSpan: 1 },
+  { key: 'skvq-k4', value: 'skvq-v2', headDim: 64, group: 2, foldSpan: 2 },
   { key: 'q8_0', value: 'q4_0', headDim: 128, group: 4 },
   { key: 'q4_0', value: 'q8_0', headDim: 64, group: 1 },
   { key: 'fp16', value: 'fp16', headDim: 128, group: 4 },
@@ -43,11 +43,11 @@ export const FOLD_SG_COMPILE_CASES: readonly FoldSgCompileCase[] = [
 export function foldSgStandInSource(c: FoldSgCompileCase, maxWorkgroupBytes: number): string {
   const k = WGSL_KERNELS;
   const choice = chooseAttendKernel(k[c.key]!, k[c.value]!, { headDim: c.headDim, group: c.group, maxWorkgroupBytes, vec4Aligned: true, subgroupSize: 32,
-    ...(c.skvqSpan !== undefined ? { skvqSpan: c.skvqSpan } : {}) });
+    ...(c.foldSpan !== undefined ? { foldSpan: c.foldSpan } : {}) });
   if (choice.kernel !== 'fold-sg') throw new Error(`expected the fold-sg kernel, got ${choice.kernel}`);
   const prelude = 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n';
   const opsStart = choice.source.indexOf('// ---- wgsl/attend/subgroup-ops.wgsl');
-  const opsEnd = choice.source.indexOf('// ---- wgsl/attend/fold-sg.wgsl');
+  const opsEnd = choice.source.indexOf('// ---- wgsl/attend/fold-subgroup.wgsl');
   if (!choice.source.startsWith(prelude) || opsStart < 0 || opsEnd < opsStart) throw new Error('fold-sg source layout changed');
   return choice.source.slice(prelude.length, opsStart) + STAND_INS + choice.source.slice(opsEnd);
 }

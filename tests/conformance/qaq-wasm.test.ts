@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TILE_TOKENS } from '../../ts/format/constants.js';
 import { loadKvpackWasm, type KvpackWasm } from '../../ts/backends/wasm-loader.js';
-import { QaqKvCache } from '../../ts/cache/qaq-cache.js';
+import { QaqKvCache } from '../../ts/codecs/qaq/cache.js';
 import { packedPartialsReference } from '../../ts/codecs/qaq/attend.js';
 import { encodeRecordFresh } from '../../ts/codecs/qaq/record.js';
 import { encodeRecordWasm, QaqWasmAttention } from '../../ts/codecs/qaq/wasm.js';

@@ -4,7 +4,7 @@
  * measurements and a pass flag; tolerances are written here with their reason.
  */
 import { TILE_TOKENS } from '../../ts/format/constants.js';
-import { QaqKvCache } from '../../ts/cache/qaq-cache.js';
+import { QaqKvCache } from '../../ts/codecs/qaq/cache.js';
 import { packedPartialsReference, type PackedPartials } from '../../ts/codecs/qaq/attend.js';
 import { encodeRecordFresh } from '../../ts/codecs/qaq/record.js';
 import type { QaqGpu } from '../../ts/codecs/qaq/webgpu.js';

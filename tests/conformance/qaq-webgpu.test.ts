@@ -4,7 +4,7 @@
  * Without an adapter this file FAILS, unless KVPACK_ALLOW_NO_GPU=1 (as tests/conformance/webgpu.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QaqKvCache } from '../../ts/cache/qaq-cache.js';
+import { QaqKvCache } from '../../ts/codecs/qaq/cache.js';
 import { QaqGpu } from '../../ts/codecs/qaq/webgpu.js';
 import { gaussianKv, heavyTailedKv, outlierKeys } from '../helpers/data.js';
 import { relativeError } from '../helpers/metrics.js';

@@ -12,7 +12,7 @@ import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { TILE_TOKENS } from '../../ts/format/constants.js';
 import { attendReference } from '../../ts/reference/attention.js';
 import { encodeTileWasm, loadKvpackWasm, WasmBackend } from '../../ts/backends/wasm.js';
-import { calibrateSkvqStream, channelMinMax, kmeans2d, tileSquaredError } from '../../ts/calibrate/skvq.js';
+import { calibrateSkvqStream, channelMinMax, kmeans2d, tileSquaredError } from '../../ts/codecs/skvq/calibrate.js';
 import { skvqMathWasm } from '../../ts/codecs/skvq/wasm.js';
 import { SkvqCodec } from '../../ts/codecs/skvq/index.js';
 import { gaussianKv, heavyTailedKv, makeRng, outlierKeys, randomQuery } from '../helpers/data.js';

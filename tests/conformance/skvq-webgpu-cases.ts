@@ -7,7 +7,7 @@
  *   sequences.
  * Shapes: head_dim 8/24/64/128, GQA, random permutations with variable groups, clip < 1,
  * window/sinks, a context crossing a page (> 64 tiles); at head_dim 64/128 with group boundaries
- * chosen for the folded kernels (wgsl/attend/fold-skvq.wgsl) and one that falls back.
+ * chosen for the folded kernels (wgsl/skvq/fold.wgsl) and one that falls back.
  * Tolerance, max |gpu - ref| <= ATTN_TOL * max |V|: both decode the same codes and f16 metadata;
  * the GPU may fuse code*scale+zero into an FMA, sums in another order and uses its own exp;
  * observed <= 1e-7 on llvmpipe; a wrong code or group is off by ~1e-2 or more.
@@ -46,7 +46,7 @@ const SHAPES: [string, string, number, number, number, number, number, number, n
 ];
 
 /**
- * Shapes for the folded kernels (wgsl/attend/fold-skvq.wgsl, head_dim 64/128): the group
+ * Shapes for the folded kernels (wgsl/skvq/fold.wgsl, head_dim 64/128): the group
  * boundaries (`cuts`, the same for every head; the permutation stays random) set how many groups
  * an 8-position chunk meets (`span`, checked against skvqFoldSpan): 1 to 4 runs folded, 5 falls
  * back to tiles.wgsl.

@@ -90,12 +90,12 @@ export function webGpuCases(): WebGpuCase[] {
   // keys and values with different codecs and widths in one shader (K_BITS != V_BITS)
   cases.push({ name: 'kivi2/kivi8 d64 kv2 h4', key: 'kivi2', value: 'kivi8', nKvHeads: 2, headDim: 64, nHeads: 4, window: 32, sinks: 0, lengths: [130, 90], data: 'outlier' });
   cases.push({ name: 'q4_0/fp16 d128 kv1 h4', key: 'q4_0', value: 'fp16', nKvHeads: 1, headDim: 128, nHeads: 4, window: 0, sinks: 2, lengths: [100, 70], data: 'outlier' });
-  // KIVI word-load path (wgsl/attend/kivi-words.wgsl, forced: the folded kernel is the automatic
+  // KIVI word-load path (wgsl/kivi/words.wgsl, forced: the folded kernel is the automatic
   // choice at these head sizes) on the benchmark's shape class: head_dim 128 GQA 4 with a
   // partial last tile, and group 12 (two head blocks) at head_dim 64
   cases.push({ name: 'kivi2 d128 kv2 h8 GQA words', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 0, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2, kernel: 'words' });
   cases.push({ name: 'kivi4 d64 kv1 h12 words', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 64, nHeads: 12, window: 0, sinks: 1, lengths: [110, 66], data: 'outlier', kernel: 'words' });
-  // the folded KIVI kernel (wgsl/attend/fold.wgsl with fold-kivi.wgsl, the automatic choice): GQA 4 (4 heads per
+  // the folded KIVI kernel (wgsl/attend/fold.wgsl with kivi/fold.wgsl, the automatic choice): GQA 4 (4 heads per
   // workgroup), MHA (1), group 12 (3 head blocks), group 3, group 6 (4 + 2: the second block
   // repeats its last head), mixed 2/4-bit keys and values, split sizes that leave rows of a
   // round idle (5, 6 tiles per work item over 4 rows), many tiles per work item, 2 pages
@@ -107,7 +107,7 @@ export function webGpuCases(): WebGpuCase[] {
   cases.push({ name: 'kivi4/kivi2 d128 kv1 h3 fold', key: 'kivi4', value: 'kivi2', nKvHeads: 1, headDim: 128, nHeads: 3, window: 9, sinks: 0, lengths: [260, 40], data: 'outlier', tilesPerSplit: 64 });
   cases.push({ name: 'kivi2 d64 kv2 h4 2 pages fold', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 64, nHeads: 4, window: 0, sinks: 0,
     lengths: [TILES_PER_PAGE * 32 + 100, 130], data: 'outlier', pagesPerBuffer: 1, tilesPerSplit: 7 });
-  // the matrix kernel (wgsl/attend/mx-kivi.wgsl) with its plain-WGSL products (mx-ops-emulated.wgsl:
+  // the matrix kernel (wgsl/kivi/matrix.wgsl) with its plain-WGSL products (mx-ops-emulated.wgsl:
   // the same workgroup bytes and results as the subgroup matrices; those run on the H100 bench):
   // MHA (8 result columns), GQA 4 (16), group 6 (4 + 2 repeating), 4-bit and mixed widths,
   // head_dim 64, partial last tiles, sinks and windows, 2 pages. Work items stay short: llvmpipe
@@ -119,7 +119,7 @@ export function webGpuCases(): WebGpuCase[] {
   cases.push({ name: 'kivi2/kivi4 d128 kv1 h2 mx', key: 'kivi2', value: 'kivi4', nKvHeads: 1, headDim: 128, nHeads: 2, window: 0, sinks: 0, lengths: [333, 97], data: 'outlier', tilesPerSplit: 3, kernel: 'mx-emulated' });
   cases.push({ name: 'kivi4/kivi2 d64 kv2 h4 2 pages mx', key: 'kivi4', value: 'kivi2', nKvHeads: 2, headDim: 64, nHeads: 4, window: 9, sinks: 0,
     lengths: [TILES_PER_PAGE * 32 + 40, 100], data: 'outlier', pagesPerBuffer: 1, tilesPerSplit: 16, kernel: 'mx-emulated' });
-  // the folded q8_0/q4_0 kernel (wgsl/attend/fold-q.wgsl): 8-bit keys with 4-bit values and the
+  // the folded q8_0/q4_0 kernel (wgsl/q-block/fold.wgsl): 8-bit keys with 4-bit values and the
   // reverse (q4_0's -8 on either side), GQA 4 and MHA, a generic fallback forced for comparison
   cases.push({ name: 'q8_0/q4_0 d128 kv2 h8 GQA fold', key: 'q8_0', value: 'q4_0', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 1, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2 });
   cases.push({ name: 'q4_0/q8_0 d64 kv2 h2 MHA fold', key: 'q4_0', value: 'q8_0', nKvHeads: 2, headDim: 64, nHeads: 2, window: 7, sinks: 0, lengths: [260, 99], data: 'gaussian', tilesPerSplit: 3 });

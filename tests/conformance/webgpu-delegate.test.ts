@@ -1,6 +1,6 @@
 /**
  * WebGpuBackend delegates caches whose codecs bring their own WebGPU attention
- * (WEBGPU_CUSTOM_ATTENTION in ts/backends/webgpu/kernels.ts; CQ's LUT attention) so one backend
+ * (CodecInfo.kernels.webgpuAttention; CQ's LUT attention) so one backend
  * serves every codec; mixed custom/generic caches are BACKEND_UNAVAILABLE. Tolerance 1e-4 as
  * tests/conformance/cq-webgpu-cases.ts (fixed-point value histograms).
  */

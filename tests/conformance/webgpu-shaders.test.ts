@@ -10,19 +10,22 @@ import { f32ToF16Bits } from '../../ts/format/f16.js';
 import { metaF16Bits } from '../../ts/codecs/uniform.js';
 import { BufferUsage, getGpuDevice, MAP_READ_MODE, writeArray, type GpuContext } from '../../ts/backends/webgpu/device.js';
 import { wgslFile } from '../../ts/backends/webgpu/shaders.js';
-import { WGSL_KERNELS } from '../../ts/backends/webgpu/kernels.js';
+import { WGSL_BY_NAME as WGSL_KERNELS } from '../helpers/wgsl-kernels.js';
 import { WGSL_SOURCES } from '../../ts/backends/webgpu/shaders.generated.js';
 import { makeRng } from '../helpers/data.js';
 
 describe('embedded WGSL', () => {
   it('shaders.generated.ts matches wgsl/ (run node scripts/gen-wgsl.mjs after editing .wgsl)', () => {
-    expect(() => execFileSync(process.execPath, ['scripts/gen-wgsl.mjs', '--check'], { stdio: 'pipe' })).not.toThrow();
+    expect(() => execFileSync(process.execPath, ['scripts/gen-wgsl.mjs', '--check'], { stdio: 'pipe', timeout: 60_000 })).not.toThrow();
   });
   it('every kernel table entry points at embedded files', () => {
     for (const [name, k] of Object.entries(WGSL_KERNELS)) {
       expect(WGSL_SOURCES[k.attend], `${name} attend`).toContain(`fn ${k.keyChunk}(`);
       expect(WGSL_SOURCES[k.attend], `${name} attend`).toContain(`fn ${k.valueChunk}(`);
       expect(WGSL_SOURCES[k.encode], `${name} encode`).toMatch(/fn encode_key\(.*\n?[\s\S]*fn encode_value\(/);
+      if (k.fold) expect(WGSL_SOURCES[k.fold.file], `${name} fold`).toContain('fn fold_key_batch(');
+      if (k.words) expect(WGSL_SOURCES[k.words.file], `${name} words`).toContain(`fn ${k.words.keyChunk}(`);
+      if (k.matrix) expect(WGSL_SOURCES[k.matrix.file], `${name} matrix`).toBeDefined();
     }
   });
 });

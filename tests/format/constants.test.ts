@@ -17,7 +17,7 @@ function parse(text: string, type: string): Map<string, number> {
 describe('generated constants (scripts/gen-constants.mjs)', () => {
   it('assembly/constants.ts and wgsl/constants.wgsl are exactly what the generator writes now', () => {
     // throws (exit 1) when either file is stale
-    execFileSync(process.execPath, ['scripts/gen-constants.mjs', '--check'], { cwd: root, stdio: 'pipe' });
+    execFileSync(process.execPath, ['scripts/gen-constants.mjs', '--check'], { cwd: root, stdio: 'pipe', timeout: 60_000 });
   });
 
   it('both copies hold every numeric constant of ts/format/constants.ts with the same value', () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import '../../ts/codecs/fp32.js';
+import '../../ts/codecs/fp32/index.js';
 import { captureKv } from '../../ts/model/capture.js';
 import { ModelRunner } from '../../ts/model/forward.js';
 import { loadKvCapture, saveKvCapture } from '../../ts/model/kv-capture-file.js';

@@ -1,6 +1,6 @@
 import type { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { describe, expect, it } from 'vitest';
-import '../../ts/codecs/fp32.js';
+import '../../ts/codecs/fp32/index.js';
 import { loadModel } from '../../ts/model/load-model.js';
 import { denseForward } from '../../ts/model/dense-reference.js';
 import { ModelRunner } from '../../ts/model/forward.js';

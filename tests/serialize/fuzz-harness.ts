@@ -45,7 +45,7 @@ export function seedFiles(): Uint8Array[] {
 interface Section { at: number; tag: string; len: number }
 
 /** Section boundaries of a valid file (preamble 8 bytes, then tag u32, len u32, payload, crc u32). */
-function sectionsOf(b: Uint8Array): Section[] {
+export function sectionsOf(b: Uint8Array): Section[] {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const out: Section[] = [];
   for (let at = 8; at + 8 <= b.length;) {
@@ -56,7 +56,7 @@ function sectionsOf(b: Uint8Array): Section[] {
   return out;
 }
 
-function fixCrc(b: Uint8Array, s: Section): void {
+export function fixCrc(b: Uint8Array, s: Section): void {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (s.at + 12 + s.len > b.length) return;
   dv.setUint32(s.at + 8 + s.len, crc32c(b.subarray(s.at, s.at + 8 + s.len)), true);
@@ -67,7 +67,7 @@ const EDGE = [0, 1, 2, 3, 4, 7, 31, 32, 33, 64, 255, 65535, 65536, 2 ** 31 - 1, 
 /** One mutated input and the name of the mutation. */
 export function mutate(seeds: Uint8Array[], rng: Rng): { bytes: Uint8Array; kind: string } {
   const src = seeds[rng.int(seeds.length)]!;
-  let b = src.slice();
+  let b = src.slice(); // (a copy per input: mutations write into it)
   const dv = () => new DataView(b.buffer, b.byteOffset, b.byteLength);
   const secs = sectionsOf(src);
   const pick = () => secs[rng.int(secs.length)]!;
@@ -106,9 +106,15 @@ export function mutate(seeds: Uint8Array[], rng: Rng): { bytes: Uint8Array; kind
     case 7: { // a section dropped or duplicated
       const s = pick();
       const end = s.at + 12 + s.len;
+      const join = (...parts: Uint8Array[]): Uint8Array => {
+        const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+        let o = 0;
+        for (const p of parts) { out.set(p, o); o += p.length; }
+        return out;
+      };
       const out = rng.int(2)
-        ? new Uint8Array([...src.subarray(0, s.at), ...src.subarray(end)])
-        : new Uint8Array([...src.subarray(0, end), ...src.subarray(s.at, end), ...src.subarray(end)]);
+        ? join(src.subarray(0, s.at), src.subarray(end))
+        : join(src.subarray(0, end), src.subarray(s.at, end), src.subarray(end));
       return { bytes: out, kind: 'section-splice' };
     }
     case 8: { // preamble / version
@@ -136,14 +142,17 @@ export interface FuzzCounts {
   /** Exceptions other than KvpackError (must stay 0), with the first few messages. */
   otherErrors: number;
   otherExamples: string[];
-  /** Inputs that took longer than `slowMs` (a hang shows as one; must stay 0). */
+  /** Inputs that took longer than `slowMs` once (a shared machine's pauses show here). */
   slow: number;
+  /** Inputs that took longer than `slowMs` again when re-run at once: counted as hangs (must stay 0). */
+  hangs: number;
+  slowExamples: string[];
   maxMs: number;
   byKind: Record<string, number>;
 }
 
 export function newCounts(): FuzzCounts {
-  return { inputs: 0, restored: 0, kvpackErrors: {}, otherErrors: 0, otherExamples: [], slow: 0, maxMs: 0, byKind: {} };
+  return { inputs: 0, restored: 0, kvpackErrors: {}, otherErrors: 0, otherExamples: [], slow: 0, hangs: 0, slowExamples: [], maxMs: 0, byKind: {} };
 }
 
 /** A restored cache must be usable: attention over every sequence and one more append. */
@@ -162,23 +171,33 @@ async function exercise(caches: (PackedKvCache | QaqKvCache)[]): Promise<void> {
 
 /** Runs one input; `chunked` goes through the async chunk reader instead. */
 export async function runOne(bytes: Uint8Array, kind: string, counts: FuzzCounts, chunked: boolean, slowMs = 2000): Promise<void> {
-  const t0 = performance.now();
   counts.inputs++;
   counts.byKind[kind] = (counts.byKind[kind] ?? 0) + 1;
+  const ms = await timeOne(bytes, kind, counts, chunked, true);
+  if (ms > counts.maxMs) counts.maxMs = ms;
+  if (ms > slowMs) {
+    counts.slow++;
+    const again = await timeOne(bytes, kind, counts, chunked, false);
+    if (again > slowMs) counts.hangs++;
+    if (counts.slowExamples.length < 5) counts.slowExamples.push(`input ${counts.inputs - 1} (${kind}, ${bytes.length} bytes): ${ms.toFixed(0)} ms, re-run ${again.toFixed(0)} ms`);
+  }
+}
+
+async function timeOne(bytes: Uint8Array, kind: string, counts: FuzzCounts, chunked: boolean, count: boolean): Promise<number> {
+  const t0 = performance.now();
   try {
     const caches = chunked
       ? await deserializeCachesFrom((function* () { for (let o = 0; o < bytes.length; o += 777) yield bytes.subarray(o, o + 777); })())
       : deserializeCaches(bytes);
-    counts.restored++;
+    if (count) counts.restored++;
     await exercise(caches);
   } catch (e) {
+    if (!count) return performance.now() - t0;
     if (e instanceof KvpackError) counts.kvpackErrors[e.code] = (counts.kvpackErrors[e.code] ?? 0) + 1;
     else {
       counts.otherErrors++;
       if (counts.otherExamples.length < 5) counts.otherExamples.push(`${kind}: ${(e as Error)?.stack ?? String(e)}`);
     }
   }
-  const ms = performance.now() - t0;
-  if (ms > counts.maxMs) counts.maxMs = ms;
-  if (ms > slowMs) counts.slow++;
+  return performance.now() - t0;
 }

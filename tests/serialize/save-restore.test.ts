@@ -11,6 +11,7 @@ import { crc32c } from '../../ts/serialize/crc32c.js';
 import { crc32c as awsCrc32c } from '@aws-crypto/crc32c';
 import { randomQuery } from '../helpers/data.js';
 import { appendRange, caseData, saveCases, sequenceWords } from './cases.js';
+import { fixCrc, sectionsOf } from './fuzz-harness.js';
 
 /** Reference attention of sequences 0 and 3 (q: [2][nHeads][headDim]). */
 function refAll(cache: PackedKvCache, q: Float32Array, nHeads: number): Float32Array {
@@ -131,5 +132,52 @@ describe('PackedKvCache save and restore', () => {
       expect(e.code).toBe('CORRUPT_DATA');
       expect(e.arg).toMatch(/crc32c|length|tag/);
     }
+  });
+});
+
+describe('saved-cache reader: inconsistent content under valid checksums names the field', () => {
+  // a kivi2 file: SEQ payload = id, tiles, sinkCount, tailCount; LAYR = kind, nKvHeads, headDim, window, sinks, sequences, ...
+  const cache = new PackedKvCache({ nKvHeads: 1, headDim: 8, key: 'kivi2', value: 'kivi2', window: 4, sinks: 1 });
+  cache.append(0, new Float32Array(8 * 80).map((_, i) => Math.sin(i)), new Float32Array(8 * 80).map((_, i) => Math.cos(i)));
+  const good = cache.serialize();
+  const secs = sectionsOf(good);
+  function withField(tag: string, word: number, value: number): Uint8Array {
+    const b = good.slice();
+    const s = secs.find((x) => x.tag === tag)!;
+    new DataView(b.buffer).setUint32(s.at + 8 + 4 * word, value, true);
+    fixCrc(b, s);
+    return b;
+  }
+  const cases: [string, Uint8Array, string, RegExp][] = [
+    ['headDim 0', withField('LAYR', 2, 0), 'CORRUPT_DATA', /^layer\[0\]\.headDim$/],
+    ['headDim 2^32-1', withField('LAYR', 2, 2 ** 32 - 1), 'CORRUPT_DATA', /^layer\[0\]\.headDim$/],
+    ['sequences 2^31 (more than the bytes hold)', withField('LAYR', 5, 2 ** 31), 'CORRUPT_DATA', /^layer\[0\]\.seq\[1\]/],
+    ['tiles 2^32-1', withField('SEQ ', 1, 2 ** 32 - 1), 'CORRUPT_DATA', /^layer\[0\]\.seq\[0\]\.page\[0\]\.length$/],
+    ['tiles 0 while pages follow', withField('SEQ ', 1, 0), 'CORRUPT_DATA', /^layer\[0\]\.seq\[0\]\.fp\.tag$/],
+    ['sinkCount above sinks', withField('SEQ ', 2, 2), 'CORRUPT_DATA', /^layer\[0\]\.seq\[0\]\.sinkCount$/],
+    ['tailCount above window + 31', withField('SEQ ', 3, 36), 'CORRUPT_DATA', /^layer\[0\]\.seq\[0\]\.tailCount$/],
+    ['key tile words off by one', withField('LAYR', 6, 41), 'CORRUPT_DATA', /^layer\[0\]\.codecs\.key\.tileWords$/],
+    ['file layers 0', withField('FILE', 1, 0), 'CORRUPT_DATA', /^file\.layers$/],
+    ['tile format version + 1', withField('FILE', 0, 2), 'UNSUPPORTED_VERSION', /^file\.tileFormatVersion$/],
+  ];
+  for (const [name, bytes, code, arg] of cases) {
+    it(name, () => {
+      const e = fail(() => PackedKvCache.deserialize(bytes));
+      expect(e.code).toBe(code);
+      expect(e.arg).toMatch(arg);
+    });
+  }
+  it('an unknown codec name is UNKNOWN_CODEC naming layer[0].codecs.key.name', () => {
+    const b = good.slice();
+    const s = secs.find((x) => x.tag === 'LAYR')!;
+    // the key spec's name 'kivi2' sits after its "name" key; rewrite it to 'kivi9'
+    const text = new TextDecoder().decode(b.subarray(s.at, s.at + 8 + s.len));
+    const i = text.indexOf('kivi2');
+    expect(i).toBeGreaterThan(0);
+    b[s.at + i + 4] = '9'.charCodeAt(0);
+    fixCrc(b, s);
+    const e = fail(() => PackedKvCache.deserialize(b));
+    expect(e.code).toBe('UNKNOWN_CODEC');
+    expect(e.arg).toBe('layer[0].codecs.key.name');
   });
 });

@@ -2,6 +2,8 @@ import { KvpackError } from '../errors.js';
 import { envChoice, processEnv } from '../util/env.js';
 import { TsBackend } from './ts-backend.js';
 import type { AttentionBackend, BackendName } from './types.js';
+import { checkOptionalObject } from '../util/args.js';
+import { FailoverBackend } from './failover.js';
 
 /** Preference order when nothing is requested: fastest first. */
 export const BACKEND_ORDER: readonly BackendName[] = ['webgpu', 'wasm', 'ts'];
@@ -52,6 +54,11 @@ export interface ChooseOptions {
   allowSoftwareGpu?: boolean;
   /** A probe taking longer than this fails (an adapter request that never settles). Default 20 s. */
   probeTimeoutMs?: number;
+  /**
+   * When WebGPU is chosen, return a FailoverBackend (ts/backends/failover.ts): on DEVICE_LOST it
+   * starts the next backend (WASM, else TS) and answers from the host cache. Default false.
+   */
+  failover?: boolean;
 }
 
 export interface ChosenBackend {
@@ -66,6 +73,7 @@ export interface ChosenBackend {
  * with the reason, because silently benchmarking another backend would mislead.
  */
 export async function chooseBackend(opts: ChooseOptions = {}): Promise<ChosenBackend> {
+  checkOptionalObject(opts, 'opts');
   const log = opts.log ?? (() => {});
   const requested = resolveRequest(opts);
   const probes = { ...defaultProbes, ...opts.probes };
@@ -128,8 +136,19 @@ export async function chooseBackend(opts: ChooseOptions = {}): Promise<ChosenBac
         ? `first available in order ${BACKEND_ORDER.join(' > ')}`
         : `fallback in order ${BACKEND_ORDER.join(' > ')}`);
   log(`kvpack: using backend ${chosen.backend.name} (${chosen.backend.description}): ${why}`);
+  let backend = chosen.backend;
+  if (opts.failover && backend.name === 'webgpu') {
+    const fallback = async (): Promise<AttentionBackend> => {
+      for (const name of BACKEND_ORDER.filter((n) => n !== 'webgpu')) {
+        const { result } = await runProbe(name, probes[name], timeoutMs);
+        if (result) return result.backend;
+      }
+      throw new KvpackError('BACKEND_UNAVAILABLE', 'the GPU was lost and no other backend could start');
+    };
+    backend = new FailoverBackend(backend, fallback, log);
+  }
   return {
-    backend: chosen.backend,
+    backend,
     report: {
       chosen: chosen.backend.name,
       description: chosen.backend.description,

@@ -1,7 +1,8 @@
-import { check } from '../errors.js';
 import type { PackedKvCache } from '../cache/kv-cache.js';
 import { attendReference, checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
+import { checkAttendArgs } from './validate.js';
+import { addSymbolDispose } from '../util/dispose.js';
 
 /**
  * The fallback backend: plain TypeScript over the codecs' reference decodeTile, i.e. the
@@ -12,8 +13,8 @@ export class TsBackend implements AttentionBackend {
   readonly description = 'TypeScript reference (attendReference), single-threaded';
 
   async attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
+    checkAttendArgs(cache, seqs, q, nHeads);
     const d = cache.headDim;
-    check(seqs.length > 0, 'BAD_SHAPE', 'at least one sequence id is needed', 'seqs');
     // Validate every sequence before computing any, as the AttentionBackend contract asks.
     checkQueries(cache, seqs, q, nHeads);
     const per = nHeads * d;
@@ -26,3 +27,5 @@ export class TsBackend implements AttentionBackend {
     // Nothing held: the reference works on the cache's own pages.
   }
 }
+
+addSymbolDispose(TsBackend);

@@ -27,6 +27,18 @@ export class WasmArena {
     return n;
   }
 
+  /** Bytes in freed blocks below the top, reused by later allocations of their size or less. */
+  get freeBytes(): number {
+    let n = 0;
+    for (const [, s] of this.free) n += s;
+    return n;
+  }
+
+  /** Bytes from the heap base to the highest block in use (memory never shrinks below its peak). */
+  get topBytes(): number {
+    return this.top;
+  }
+
   alloc(bytes: number): number {
     const size = align(Math.max(bytes, 1));
     for (let i = 0; i < this.free.length; i++) {
@@ -41,7 +53,8 @@ export class WasmArena {
     const start = this.top;
     const end = start + size;
     if (end > MAX_BYTES) {
-      throw new KvpackError('BACKEND_UNAVAILABLE', `WASM memory would exceed 4 GiB (${end} bytes needed)`, 'wasm');
+      throw new KvpackError('BACKEND_UNAVAILABLE', `WASM memory would exceed 4 GiB: a block of ${size} bytes needs ${end} bytes; ` +
+        `${this.bytesInUse} bytes are held by caches and calls, ${this.freeBytes} free in blocks smaller than this one (forget() or dispose() caches to free them)`, 'wasm');
     }
     const have = this.memory.buffer.byteLength;
     if (end > have) {

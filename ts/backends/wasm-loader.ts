@@ -2,6 +2,7 @@ import { KvpackError } from '../errors.js';
 import { envChoice, processEnv } from '../util/env.js';
 import { ATTEND_ARG_COUNT, type KvpackWasmExports } from './wasm-abi.js';
 import { WasmArena } from './wasm-arena.js';
+import { importNode } from '../util/node-import.js';
 
 /**
  * How the kernel modules travel with the library (docs/ARCHITECTURE.md "WASM kernels"):
@@ -146,10 +147,9 @@ export async function defaultWasmBytes(build: WasmBuild): Promise<Uint8Array<Arr
 
 async function readUrl(url: URL): Promise<Uint8Array<ArrayBuffer>> {
   if (url.protocol === 'file:') {
-    // node:fs works in Node, Deno and Bun; the specifier is a variable so browser bundlers
+    // node:fs works in Node, Deno and Bun; importNode keeps the specifier opaque so browser bundlers
     // leave it alone (the bundle never reaches here: it inlines the module).
-    const fsName = 'node:fs/promises';
-    const fs = (await import(/* @vite-ignore */ fsName)) as { readFile(u: URL): Promise<Uint8Array> };
+    const fs = await importNode<{ readFile(u: URL): Promise<Uint8Array> }>('fs/promises');
     return new Uint8Array(await fs.readFile(url));
   }
   const res = await fetch(url);

@@ -22,13 +22,16 @@
  */
 import { check, KvpackError } from '../errors.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
-import { SequenceState, type PackedKvCache, type SequenceView } from '../cache/kv-cache.js';
+import { cacheOrigin, SequenceState, viewOrigin, type PackedKvCache, type SequenceView } from '../cache/kv-cache.js';
 import { codecInfo, createCodec } from '../codecs/registry.js';
 import type { StreamCodec } from '../codecs/types.js';
 import { checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
+import { checkAttendArgs } from './validate.js';
+import { addSymbolDispose } from '../util/dispose.js';
 import { WasmBackend, wasmBuildLabel } from './wasm.js';
 import { chooseWasmBuild, defaultWasmBytes, KvpackWasm, loadKvpackWasm, wasmSimdSupported, type WasmBuild } from './wasm-loader.js';
+import { importNode } from '../util/node-import.js';
 
 /** What a worker needs to rebuild a cache's shape and codecs (calibrated ones from their calibration). */
 interface CacheSpec {
@@ -243,6 +246,8 @@ export class WasmThreadsBackend implements AttentionBackend {
   private nextCache = 1;
   private disposed = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** A cache the caller drops without forget()/dispose(): its replicas go when it is collected. */
+  private readonly finalizer = new FinalizationRegistry<number>((id) => this.dropReplicas(id));
 
   private constructor(private readonly workers: NodeWorker[], build: WasmBuild) {
     this.description = `${wasmBuildLabel(build)}, ${workers.length} worker threads`;
@@ -266,8 +271,8 @@ export class WasmThreadsBackend implements AttentionBackend {
     let wt: { Worker: new (url: URL, opts: unknown) => NodeWorker };
     let os: { availableParallelism?: () => number; cpus: () => unknown[] };
     try {
-      wt = await import('node:worker_threads') as unknown as typeof wt;
-      os = await import('node:os') as unknown as typeof os;
+      wt = await importNode<typeof wt>('worker_threads');
+      os = await importNode<typeof os>('os');
     } catch {
       throw new KvpackError('BACKEND_UNAVAILABLE', 'worker threads need Node (node:worker_threads); use the single-threaded WASM backend', 'threads');
     }
@@ -326,31 +331,37 @@ parentPort.postMessage({ id: 0 });`;
   }
 
   attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
-    // calls are serialized: the workers' replicas advance in call order
-    const run = this.queue.then(() => this.attendNow(cache, seqs, q, nHeads));
+    // Validated and snapshotted now (PackedKvCache.snapshot), run in call order: the workers'
+    // replicas advance call by call, and each call sees the tokens appended before it was made.
+    try {
+      check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed', 'backend');
+      checkAttendArgs(cache, seqs, q, nHeads);
+      check(nHeads % cache.nKvHeads === 0, 'BAD_SHAPE', `nHeads=${nHeads} must be a positive multiple of nKvHeads=${cache.nKvHeads}`, 'nHeads');
+      checkQueries(cache, seqs, q, nHeads);
+      for (const c of [cache.key, cache.value]) {
+        if (codecInfo(c.name).needsCalibration && c.calibration === undefined) {
+          throw new KvpackError('BACKEND_UNAVAILABLE', `codec '${c.name}' does not expose the calibration it was built from, which the WASM threads need to rebuild it; use the single-threaded WASM backend`, 'cache');
+        }
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const origin = cacheOrigin(cache), snap = cache.snapshot(seqs), ids = [...seqs], qc = q.slice();
+    const run = this.queue.then(() => this.attendNow(origin, snap, ids, qc, nHeads));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async attendNow(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
-    check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed', 'backend');
-    check(Array.isArray(seqs), 'BAD_PARAM', 'must be an array of sequence ids', 'seqs');
+  private async attendNow(origin: PackedKvCache, cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
+    check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed before this call ran', 'backend');
     const d = cache.headDim;
-    check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % cache.nKvHeads === 0, 'BAD_SHAPE',
-      `nHeads=${nHeads} must be a positive multiple of nKvHeads=${cache.nKvHeads}`, 'nHeads');
-    checkQueries(cache, seqs, q, nHeads);
-    for (const c of [cache.key, cache.value]) {
-      if (codecInfo(c.name).needsCalibration && c.calibration === undefined) {
-        throw new KvpackError('BACKEND_UNAVAILABLE', `codec '${c.name}' does not expose the calibration it was built from, which the WASM threads need to rebuild it; use the single-threaded WASM backend`, 'cache');
-      }
-    }
-    if (seqs.length === 0) return new Float32Array(0);
-
-    let state = this.sent.get(cache);
+    let state = this.sent.get(origin);
     let spec: CacheSpec | undefined;
     if (!state) {
       state = { id: this.nextCache++, seqs: new Map() };
-      this.sent.set(cache, state);
+      this.sent.set(origin, state);
+      this.finalizer.register(origin, state.id, state);
+      forgetOnDispose(this, origin);
       spec = {
         key: cache.key.name, value: cache.value.name, headDim: d, nKvHeads: cache.nKvHeads, sinks: cache.sinks, window: cache.window,
         keyTileWords: cache.key.tileWords, valueTileWords: cache.value.tileWords, keyParams: cache.key.paramWords, valueParams: cache.value.paramWords,
@@ -371,7 +382,7 @@ parentPort.postMessage({ id: 0 });`;
     for (const r of replies) {
       if (r.error) {
         // the replicas may now disagree with what was sent: start this cache over next time
-        this.sent.delete(cache);
+        this.sent.delete(origin);
         throw new KvpackError(r.error.code as KvpackError['code'], r.error.message, 'threads');
       }
       if (r.out) for (let i = 0; i < out.length; i++) out[i]! += r.out[i]!;
@@ -382,9 +393,9 @@ parentPort.postMessage({ id: 0 });`;
   private updateFor(cache: PackedKvCache, state: SentState, seq: number): SeqUpdate {
     const view = cache.view(seq);
     let s = state.seqs.get(seq);
-    const reset = !s || s.view !== view;
+    const reset = !s || s.view !== viewOrigin(view);
     if (reset) {
-      s = { view, tiles: 0, sinkCount: -1 };
+      s = { view: viewOrigin(view), tiles: 0, sinkCount: -1 };
       state.seqs.set(seq, s);
     }
     const slot = cache.tileSlotWords, tf = cache.tokenFloats;
@@ -408,14 +419,27 @@ parentPort.postMessage({ id: 0 });`;
 
   /** Drop the workers' replicas of a cache now (also dropped with the backend). */
   async forget(cache: PackedKvCache): Promise<void> {
-    const state = this.sent.get(cache);
+    const state = this.sent.get(cacheOrigin(cache));
     if (!state) return;
-    this.sent.delete(cache);
-    await Promise.all(this.workers.map((w) => this.send(w, { id: this.nextId++, forget: state.id })));
+    this.sent.delete(cacheOrigin(cache));
+    this.finalizer.unregister(state);
+    await this.dropReplicas(state.id);
+  }
+
+  private async dropReplicas(id: number): Promise<void> {
+    if (this.disposed) return;
+    await Promise.all(this.workers.map((w) => this.send(w, { id: this.nextId++, forget: id })));
   }
 
   dispose(): void {
     this.disposed = true;
     for (const w of this.workers) void w.terminate();
   }
+}
+
+addSymbolDispose(WasmThreadsBackend);
+
+/** cache.dispose() drops the workers' replicas (a function of its own: see wasm.ts forgetOnDispose). */
+function forgetOnDispose(backend: WasmThreadsBackend, cache: PackedKvCache): void {
+  cache.onDispose(() => void backend.forget(cache));
 }

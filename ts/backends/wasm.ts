@@ -1,6 +1,8 @@
 import { check, checkFinite, KvpackError } from '../errors.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
-import type { PackedKvCache, SequenceView } from '../cache/kv-cache.js';
+import { cacheOrigin, viewOrigin, type PackedKvCache, type SequenceView } from '../cache/kv-cache.js';
+import { checkAttendArgs } from './validate.js';
+import { addSymbolDispose } from '../util/dispose.js';
 import { createCodec } from '../codecs/registry.js';
 import type { StreamCodec, StreamKind } from '../codecs/types.js';
 import { checkQueries } from '../reference/attention.js';
@@ -87,10 +89,11 @@ export class WasmBackend implements AttentionBackend {
    * the threaded backend (wasm-threads.ts) splits the heads over workers this way.
    */
   attendSync(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number,
-    kvHeads: readonly [number, number] = [0, cache.nKvHeads]): Float32Array {
+    heads?: readonly [number, number]): Float32Array {
     check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed', 'backend');
+    checkAttendArgs(cache, seqs, q, nHeads);
+    const kvHeads = heads ?? [0, cache.nKvHeads];
     const d = cache.headDim;
-    check(Array.isArray(seqs), 'BAD_PARAM', 'must be an array of sequence ids', 'seqs');
     check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % cache.nKvHeads === 0, 'BAD_SHAPE',
       `nHeads=${nHeads} must be a positive multiple of nKvHeads=${cache.nKvHeads}`, 'nHeads');
     const qLen = nHeads * d;
@@ -101,7 +104,6 @@ export class WasmBackend implements AttentionBackend {
 
     const w = this.wasm, arena = w.arena, group = nHeads / cache.nKvHeads;
     const out = new Float32Array(q.length);
-    if (seqs.length === 0) return out;
     for (const seq of seqs) this.syncSequence(cache, mirror, seq);
 
     const args = arena.alloc(ATTEND_ARG_COUNT * 4);
@@ -121,7 +123,7 @@ export class WasmBackend implements AttentionBackend {
     try {
       for (let i = 0; i < seqs.length; i++) {
         const sm = mirror.seqs.get(seqs[i]!)!;
-        const view = sm.view;
+        const view = cache.view(seqs[i]!);
         const a = arena.u32(args, ATTEND_ARG_COUNT);
         a[ATTEND_ARG.HEAD_DIM] = d;
         a[ATTEND_ARG.N_KV_HEADS] = cache.nKvHeads;
@@ -180,7 +182,7 @@ export class WasmBackend implements AttentionBackend {
 
   /** Drop the WASM copy of a cache (or of one of its sequences) now instead of at collection. */
   forget(cache: PackedKvCache, seq?: number): void {
-    const m = this.mirrors.get(cache);
+    const m = this.mirrors.get(cacheOrigin(cache));
     if (!m) return;
     if (seq !== undefined) {
       const sm = m.seqs.get(seq);
@@ -190,7 +192,7 @@ export class WasmBackend implements AttentionBackend {
     }
     this.finalizer.unregister(m);
     this.releaseMirror(m);
-    this.mirrors.delete(cache);
+    this.mirrors.delete(cacheOrigin(cache));
   }
 
   /** Bytes of WASM memory currently held for caches and calls. */
@@ -204,11 +206,11 @@ export class WasmBackend implements AttentionBackend {
   }
 
   private mirrorOf(cache: PackedKvCache): CacheMirror {
-    let m = this.mirrors.get(cache);
+    let m = this.mirrors.get(cacheOrigin(cache));
     if (m) {
       // sequences deleted (or deleted and re-created) in the cache since the last call
       for (const [id, sm] of m.seqs) {
-        if (!cache.hasSequence(id) || cache.view(id) !== sm.view) {
+        if (!cache.hasSequence(id) || viewOrigin(cache.view(id)) !== sm.view) {
           this.releaseSeq(sm);
           m.seqs.delete(id);
         }
@@ -237,8 +239,10 @@ export class WasmBackend implements AttentionBackend {
       seqs: new Map(),
       blocks: [keyParams, valueParams],
     };
-    this.mirrors.set(cache, m);
-    this.finalizer.register(cache, m, m);
+    const origin = cacheOrigin(cache);
+    this.mirrors.set(origin, m);
+    this.finalizer.register(origin, m, m);
+    forgetOnDispose(this, origin);
     return m;
   }
 
@@ -249,7 +253,7 @@ export class WasmBackend implements AttentionBackend {
     let sm = m.seqs.get(seq);
     if (!sm) {
       sm = {
-        view, pages: [], pageTable: arena.alloc(16 * 4), pageTableCap: 16, tilesCopied: 0,
+        view: viewOrigin(view), pages: [], pageTable: arena.alloc(16 * 4), pageTableCap: 16, tilesCopied: 0,
         sinkK: arena.alloc(cache.sinks * tf * 4), sinkV: arena.alloc(cache.sinks * tf * 4), sinksCopied: 0,
         tailK: arena.alloc((cache.window + TILE_TOKENS) * tf * 4),
         tailV: arena.alloc((cache.window + TILE_TOKENS) * tf * 4),
@@ -296,6 +300,18 @@ export class WasmBackend implements AttentionBackend {
     for (const p of m.blocks) this.wasm.arena.release(p);
     m.blocks = [];
   }
+}
+
+addSymbolDispose(WasmBackend);
+
+/**
+ * cache.dispose() frees its mirror. A function of its own: a closure made inside mirrorOf would
+ * share that scope's context with the mirror's own closures (keyScratchBytes), so the mirror,
+ * the finalizer's held value, would keep the cache alive and it would never be collected.
+ * A worker's replica cache (wasm-threads.ts) has no onDispose: its owner forgets it.
+ */
+function forgetOnDispose(backend: WasmBackend, cache: PackedKvCache): void {
+  cache.onDispose?.(() => backend.forget(cache));
 }
 
 function copyWords(w: KvpackWasm, words: Uint32Array): number {

@@ -1,6 +1,9 @@
 import { check, checkFinite, KvpackError } from '../errors.js';
 import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
 import { createCodec } from '../codecs/registry.js';
+import { checkRange, codecMaxAbs } from '../codecs/range.js';
+import { addSymbolDispose } from '../util/dispose.js';
+import { checkF32, checkObject, typeName } from '../util/args.js';
 import type { StreamCodec } from '../codecs/types.js';
 import { pullChunks, pullSync, type ChunkSource } from '../serialize/bytes.js';
 import {
@@ -73,12 +76,39 @@ export class SequenceState implements SequenceView {
   tiles = 0;
   sinkCount = 0;
   tailCount = 0;
+  /** Set on a snapshot (`frozen`): the live state it copies, which mirrors key on. */
+  origin: SequenceState | undefined;
   constructor(
     public sinkK: Float32Array,
     public sinkV: Float32Array,
     public tailK: Float32Array,
     public tailV: Float32Array,
   ) {}
+
+  /**
+   * This state as it is now, for a call that runs later: sealed tiles and sink rows never change
+   * once written, so pages and sinks are shared; the tail (rewritten in place) is copied.
+   */
+  frozen(tokenFloats: number): SequenceState {
+    const n = this.tailCount * tokenFloats;
+    const s = new SequenceState(this.sinkK, this.sinkV, this.tailK.slice(0, n), this.tailV.slice(0, n));
+    s.pages = this.pages.slice();
+    s.tiles = this.tiles;
+    s.sinkCount = this.sinkCount;
+    s.tailCount = this.tailCount;
+    s.origin = this.origin ?? this;
+    return s;
+  }
+}
+
+/** The cache a snapshot was taken of (PackedKvCache.snapshot), or the cache itself: per-cache state keys on it. */
+export function cacheOrigin(cache: PackedKvCache): PackedKvCache {
+  return (cache as { source?: PackedKvCache }).source ?? cache;
+}
+
+/** The live state a view (or a snapshot of one) stands for: mirrors compare these to spot a re-created sequence. */
+export function viewOrigin(v: SequenceView): SequenceView {
+  return (v as { origin?: SequenceView }).origin ?? v;
 }
 
 /** Options of PackedKvCache.deserialize / deserializeFrom. */
@@ -114,11 +144,18 @@ export class PackedKvCache {
   /** u32 words per tile slot: every head's K then V words. */
   readonly tileSlotWords: number;
   readonly pageWords: number;
+  /** Largest |x| appended keys / values may hold (codecMaxAbs: the codec's range, the kernels' bound). */
+  readonly keyMaxAbs: number;
+  readonly valueMaxAbs: number;
   private readonly seqs = new Map<number, SequenceState>();
+  /** Releases registered by backends holding copies of this cache (onDispose). */
+  private disposers: (() => void)[] | undefined;
+  private isDisposed = false;
   private readonly tileIn: Float32Array;
   private readonly tileOut: Uint32Array;
 
   constructor(opts: CacheOptions) {
+    checkObject(opts, 'opts');
     const { nKvHeads, headDim } = opts;
     check(Number.isInteger(nKvHeads) && nKvHeads > 0, 'BAD_PARAM', `must be a positive integer, got ${nKvHeads}`, 'nKvHeads');
     check(
@@ -135,8 +172,11 @@ export class PackedKvCache {
     this.sinks = sinks;
     const key = resolveCodec(opts.key, 'key', opts, opts.keyOptions, opts.calibration?.key);
     const value = resolveCodec(opts.value, 'value', opts, opts.valueOptions, opts.calibration?.value);
+    check(opts.encodeWith === undefined || typeof opts.encodeWith?.fastEncoder === 'function', 'BAD_PARAM', 'must have a fastEncoder method (e.g. a WasmBackend)', 'encodeWith');
     this.key = opts.encodeWith ? opts.encodeWith.fastEncoder(key) : key;
     this.value = opts.encodeWith ? opts.encodeWith.fastEncoder(value) : value;
+    this.keyMaxAbs = codecMaxAbs(this.key);
+    this.valueMaxAbs = codecMaxAbs(this.value);
     this.tileSlotWords = nKvHeads * (this.key.tileWords + this.value.tileWords);
     this.pageWords = TILES_PER_PAGE * this.tileSlotWords;
     this.tileIn = new Float32Array(TILE_TOKENS * headDim);
@@ -173,12 +213,17 @@ export class PackedKvCache {
    * Everything is validated before the cache changes.
    */
   append(seq: number, keys: Float32Array, values: Float32Array): void {
+    check(!this.isDisposed, 'BAD_PARAM', 'this cache was disposed', 'cache');
     check(Number.isInteger(seq) && seq >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${seq}`, 'seq');
+    checkF32(keys, 'keys');
+    checkF32(values, 'values');
     const tf = this.tokenFloats;
     check(keys.length % tf === 0 && keys.length > 0, 'BAD_SHAPE', `length ${keys.length} is not a positive multiple of nKvHeads*headDim=${tf}`, 'keys');
     check(values.length === keys.length, 'BAD_SHAPE', `length ${values.length} != keys length ${keys.length}`, 'values');
     checkFinite(keys, 'keys');
     checkFinite(values, 'values');
+    checkRange(keys, this.keyMaxAbs, 'keys', `key codec '${this.key.name}'`);
+    checkRange(values, this.valueMaxAbs, 'values', `value codec '${this.value.name}'`);
     let s = this.seqs.get(seq);
     const tailCap = (this.window + TILE_TOKENS) * tf;
     if (!s) {
@@ -209,6 +254,56 @@ export class PackedKvCache {
   /** Drop a sequence and its pages. */
   delete(seq: number): void {
     this.seqs.delete(seq);
+  }
+
+  /** Whether dispose() was called: appends throw, attends see no sequences. */
+  get disposed(): boolean {
+    return this.isDisposed;
+  }
+
+  /**
+   * Backends call this when they copy the cache (WASM memory, GPU buffers, worker replicas):
+   * `release` frees that copy on dispose() (at once if already disposed). Caches that are only
+   * dropped are released by the backends' FinalizationRegistry instead, later.
+   */
+  onDispose(release: () => void): void {
+    if (this.isDisposed) release();
+    else (this.disposers ??= []).push(release);
+  }
+
+  /**
+   * Drops every sequence and frees what backends hold for this cache now (also `using cache =
+   * new PackedKvCache(...)`). Attends already made still complete (they hold snapshots).
+   */
+  dispose(): void {
+    if (this.isDisposed) return;
+    this.isDisposed = true;
+    this.seqs.clear();
+    const ds = this.disposers ?? [];
+    this.disposers = undefined;
+    for (const d of ds) d();
+  }
+
+  /**
+   * A read-only copy of this cache as it is now, for backends whose work runs after the call
+   * returns (WebGPU, WASM threads): each attend sees exactly the tokens appended before it was
+   * called. `seqs` get frozen states (O(pages + tail) each); the others keep their live state,
+   * read only for its identity. The copy shares codecs and shape with this cache; append and
+   * delete on it throw.
+   */
+  snapshot(seqs: readonly number[]): PackedKvCache {
+    const frozen = new Map(this.seqs);
+    for (const id of seqs) {
+      const s = this.seqs.get(id);
+      if (s) frozen.set(id, s.frozen(this.tokenFloats));
+    }
+    const readOnly = (): never => { throw new KvpackError('BAD_PARAM', 'a cache snapshot is read-only', 'cache'); };
+    return Object.create(this, {
+      seqs: { value: frozen },
+      append: { value: readOnly },
+      delete: { value: readOnly },
+      source: { value: cacheOrigin(this) },
+    }) as PackedKvCache;
   }
 
   /** Word offset of (tile, head, stream) inside its page. */
@@ -347,6 +442,7 @@ function resolveCodec(
   options: Record<string, unknown> | undefined, calibration: unknown,
 ): StreamCodec {
   if (typeof c !== 'string') {
+    check(c !== null && typeof c === 'object' && typeof c.encodeTile === 'function', 'BAD_PARAM', `must be a codec name or a codec instance, got ${typeName(c)}`, kind);
     check(c.kind === kind, 'BAD_PARAM', `codec instance codes ${c.kind}s`, kind);
     check(c.headDim === opts.headDim && c.nKvHeads === opts.nKvHeads, 'BAD_SHAPE',
       `codec built for ${c.nKvHeads}x${c.headDim}, cache is ${opts.nKvHeads}x${opts.headDim}`, kind);
@@ -354,3 +450,5 @@ function resolveCodec(
   }
   return createCodec(c, { kind, headDim: opts.headDim, nKvHeads: opts.nKvHeads, options, calibration });
 }
+
+addSymbolDispose(PackedKvCache);

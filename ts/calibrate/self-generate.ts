@@ -1,5 +1,5 @@
 import type { AttentionBackend } from '../backends/types.js';
-import '../codecs/fp32.js'; // generation runs over an fp32 cache, whatever else is registered
+import '../codecs/fp32/index.js'; // generation runs over an fp32 cache, whatever else is registered
 import { check } from '../errors.js';
 import type { Model } from '../model/config.js';
 import { ModelRunner } from '../model/forward.js';

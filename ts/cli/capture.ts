@@ -11,7 +11,8 @@ import { splitText, tokenizeLines } from '../model/text-split.js';
 import { describeFlags, parseFlags } from './args.js';
 import type { CliIo } from './command.js';
 import { ProgressBar } from './progress-bar.js';
-import '../codecs/fp32.js';
+import { checkReadable, checkWritable } from './file-checks.js';
+import '../codecs/fp32/index.js';
 
 const FLAGS = {
   model: { type: 'string', help: 'model folder (or checkpoint file), e.g. ../shared/models/stories260K' },
@@ -40,6 +41,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     if (!f[k]) throw new KvpackError('BAD_PARAM', 'is required', `--${k}`);
   }
   if (generate !== undefined && f.text) throw new KvpackError('BAD_PARAM', 'give --text or --self-generate, not both', '--self-generate');
+  // before loading the model and capturing for minutes
+  if (f.text) await checkReadable(f.text, '--text');
+  await checkWritable(f.out!, '--out');
   const { model, tokenizer, files } = await loadModel(f.model!);
   const { backend } = await chooseBackend({
     ...(f.backend !== 'auto' ? { prefer: f.backend as BackendName } : {}), env: io.env, log: (l) => io.err(`kvpack capture: ${l}\n`),

@@ -11,6 +11,8 @@ export interface CliIo {
   err(text: string): void;
   /** Environment (KVPACK_BACKEND, ...); a plain object so tests can pass their own. */
   env: Record<string, string | undefined>;
+  /** True when stderr is a terminal: progress redraws one line there, else prints plain lines. */
+  errIsTty?: boolean;
 }
 
 export interface CommandModule {

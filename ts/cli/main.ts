@@ -1,4 +1,5 @@
 import { KvpackError } from '../errors.js';
+import { fsReason } from './file-checks.js';
 import type { CliIo } from './command.js';
 import { COMMANDS } from './commands.js';
 
@@ -13,6 +14,7 @@ export function generalUsage(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}${c.summary}`),
     '',
     'env: KVPACK_BACKEND=webgpu|wasm|ts forces an attention backend',
+    '--verbose (or env KVPACK_VERBOSE=1): also show the GPU driver\'s own warnings (Dawn adapter messages)',
   ].join('\n');
 }
 
@@ -42,6 +44,12 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     if (e instanceof KvpackError) {
       io.err(`kvpack ${name}: error ${e.code}: ${e.message}\n`);
       return e.code === 'BAD_PARAM' && e.arg?.startsWith('--') ? 2 : 1;
+    }
+    const code = (e as { code?: unknown } | undefined)?.code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code) && (e as { path?: unknown }).path !== undefined) {
+      // a file system error (ENOENT, EACCES...): one line naming the file, not a stack trace
+      io.err(`kvpack ${name}: ${(e as { syscall?: string }).syscall ?? 'file'} ${String((e as { path: unknown }).path)}: ${fsReason(e)}\n`);
+      return 1;
     }
     io.err(`kvpack ${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 1;

@@ -2,11 +2,11 @@
  * Importing this module registers every built-in codec (each codec module calls registerCodec
  * at import). Add one import line per codec module here.
  */
-import './fp32.js';
-import './fp16.js';
-import './q8_0.js';
-import './q4_0.js';
-import './kivi.js';
+import './fp32/index.js';
+import './fp16/index.js';
+import './q8_0/index.js';
+import './q4_0/index.js';
+import './kivi/index.js';
 import './cq/index.js';
 import './skvq/index.js';
 import './qaq/index.js';

@@ -1,5 +1,6 @@
 import { TILE_TOKENS } from '../format/constants.js';
 import type { SelfAttendingCache } from '../cache/kv-cache-like.js';
+import type { CodecKernels } from './kernels.js';
 
 export type StreamKind = 'key' | 'value';
 
@@ -21,6 +22,11 @@ export interface CodecContext {
 export interface StreamCodec {
   /** Registry name, e.g. 'fp32', 'kivi2', 'q4_0'. */
   readonly name: string;
+  /**
+   * Instances whose name need not be registered (every CQ configuration `new CqCodec` builds):
+   * the CodecInfo.family whose kernels serve them.
+   */
+  readonly family?: string;
   readonly kind: StreamKind;
   readonly headDim: number;
   readonly nKvHeads: number;
@@ -67,6 +73,17 @@ export interface CodecInfo {
    * then throws BAD_PARAM.
    */
   createCache?: (spec: LayerCacheSpec) => SelfAttendingCache;
+  /** Its WASM exports and WGSL files (ts/codecs/<codec>/kernels.ts); absent: TS reference only. */
+  kernels?: CodecKernels;
+  /** Codecs sharing one kernel descriptor under several names (CQ): instances with this StreamCodec.family use it. */
+  family?: string;
+  /**
+   * Largest |x| the codec encodes within its stated error (f16 metadata saturates at 65504, so
+   * e.g. KIVI's zero point); appends beyond it (or beyond ATTEND_MAX_ABS, the f32 kernels'
+   * bound) are OUT_OF_RANGE (docs/reliability.md "Representable range"). A function when it
+   * depends on the instance (CQ: f16 or f32 codebooks). Default: ATTEND_MAX_ABS.
+   */
+  maxAbs?: number | ((codec: StreamCodec) => number);
 }
 
 /** Shape and settings of one layer's cache, for CodecInfo.createCache. */

@@ -1,4 +1,5 @@
 import { KvpackError } from '../errors.js';
+import { checkBytes } from '../util/args.js';
 
 /**
  * Real activations of a model over some text, for calibrating codecs (SKVQ, CQ, QAQ) and for
@@ -73,6 +74,7 @@ export function serializeKvCapture(c: KvCapture): Uint8Array {
 }
 
 export function parseKvCapture(bytes: Uint8Array): KvCapture {
+  checkBytes(bytes, 'bytes');
   const bad = (m: string): never => { throw new KvpackError('CORRUPT_DATA', m, 'capture'); };
   if (bytes.byteLength < KVCAP_HEADER_BYTES) bad(`${bytes.byteLength} bytes, shorter than the ${KVCAP_HEADER_BYTES}-byte header`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

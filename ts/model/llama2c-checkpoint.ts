@@ -1,5 +1,6 @@
 import { KvpackError } from '../errors.js';
 import type { LayerWeights, Model, ModelConfig } from './config.js';
+import { checkBytes } from '../util/args.js';
 
 /** Bytes of the legacy (v0) llama2.c header: 7 little-endian int32. */
 export const LLAMA2C_HEADER_BYTES = 28;
@@ -28,6 +29,7 @@ function corrupt(message: string, arg = 'checkpoint'): KvpackError {
 
 /** Reads and validates the 7-int header (llama2.c run.c `Config`); sign of vocab_size = shared classifier. */
 export function readLlama2cHeader(bytes: Uint8Array): Llama2cHeader {
+  checkBytes(bytes, 'bytes');
   if (bytes.byteLength < LLAMA2C_HEADER_BYTES) {
     throw corrupt(`${bytes.byteLength} bytes, shorter than the ${LLAMA2C_HEADER_BYTES}-byte llama2.c header`);
   }
@@ -60,6 +62,9 @@ export function llama2cFloatCount(h: Llama2cHeader): number {
     h.seqLen * headDim /* two legacy RoPE tables of seq_len*head_dim/2 */ + (h.sharedClassifier ? 0 : h.vocabSize * h.dim);
 }
 
+/** Largest |weight| a checkpoint may hold (f16's largest finite value). */
+export const MAX_WEIGHT_ABS = 65504;
+
 /**
  * Parses a legacy llama2.c checkpoint (the format of Karpathy's tinyllamas, e.g. stories260K).
  * The file size must equal what the header implies exactly: a shorter file is truncated, a longer
@@ -78,8 +83,12 @@ export function parseLlama2cCheckpoint(bytes: Uint8Array): Model {
   }
   const all = new Float32Array(floats);
   new Uint8Array(all.buffer).set(bytes.subarray(LLAMA2C_HEADER_BYTES));
+  // absurd weights (a fuzzed 3e38 loaded and gave non-finite logits): every trained checkpoint
+  // of this format fits f16's range, far inside what the f32 forward pass can multiply and sum
   for (let i = 0; i < all.length; i++) {
-    if (!Number.isFinite(all[i]!)) throw corrupt(`weight float ${i} is ${all[i]}`);
+    const w = all[i]!;
+    if (!Number.isFinite(w)) throw corrupt(`weight float ${i} is ${w}`);
+    if (Math.abs(w) > MAX_WEIGHT_ABS) throw corrupt(`weight float ${i} is ${w}, beyond |w| <= ${MAX_WEIGHT_ABS} (no trained model has such weights)`);
   }
   let off = 0;
   const take = (n: number): Float32Array => { const t = all.subarray(off, off + n); off += n; return t; };

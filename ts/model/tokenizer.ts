@@ -1,4 +1,5 @@
 import { KvpackError } from '../errors.js';
+import { checkBytes } from '../util/args.js';
 
 /** Token ids fixed by llama2.c's tokenizer layout (sentencepiece: <unk>, <s>, </s>). */
 export const BOS = 1;
@@ -155,6 +156,7 @@ function latin1(b: Uint8Array): string {
  * must end exactly after the last piece.
  */
 export function parseLlama2cTokenizer(bytes: Uint8Array, vocabSize: number): Tokenizer {
+  checkBytes(bytes, 'bytes');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bad = (m: string): never => { throw new KvpackError('CORRUPT_DATA', m, 'tokenizer'); };
   if (bytes.byteLength < 4) bad(`${bytes.byteLength} bytes: no max_token_length`);

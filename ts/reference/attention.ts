@@ -1,6 +1,7 @@
 import { check, checkFinite, KvpackError } from '../errors.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
 import type { PackedKvCache } from '../cache/kv-cache.js';
+import { ATTEND_MAX_ABS, checkRange } from '../codecs/range.js';
 
 /**
  * Partial softmax state of one query head over a subset of tokens (flash-decoding):
@@ -61,6 +62,7 @@ export function checkQuery(cache: PackedKvCache, seq: number, q: Float32Array, n
     `nHeads=${nHeads} must be a positive multiple of nKvHeads=${cache.nKvHeads}`, 'nHeads');
   check(q.length === nHeads * cache.headDim, 'BAD_SHAPE', `length ${q.length} != nHeads*headDim=${nHeads * cache.headDim}`, 'q');
   checkFinite(q, 'q');
+  checkRange(q, ATTEND_MAX_ABS, 'q', 'the f32 attention kernels');
   if (!cache.hasSequence(seq) || cache.length(seq) === 0) {
     throw new KvpackError('UNKNOWN_SEQUENCE', `no tokens cached for sequence ${seq}`, 'seq');
   }

@@ -1,7 +1,7 @@
 /**
  * CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of every section of a
  * saved cache (docs/FORMAT.md, "Saved caches"). Slicing-by-8 over the bytes: 8 table lookups
- * per 8 input bytes. Written here rather than taken from npm (decisions.md#D1): the maintained
+ * per 8 input bytes. Written here rather than taken from npm (decisions.md#D60): the maintained
  * pure-JS package (@aws-crypto/crc32c) pulls @aws-sdk/types, @smithy/util-utf8 and tslib into
  * a library bundle that must stay platform-neutral (workerd, browsers), and reads one byte per
  * lookup; tests check this one against it on random inputs.

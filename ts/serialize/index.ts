@@ -4,7 +4,7 @@
  * functions save several layers (a model's caches) into one file and read them back.
  */
 import { PackedKvCache, type TileEncoderSource } from '../cache/kv-cache.js';
-import { QaqKvCache } from '../cache/qaq-cache.js';
+import { QaqKvCache } from '../codecs/qaq/cache.js';
 import { KvpackError } from '../errors.js';
 import { pullChunks, pullSync, type ChunkSource } from './bytes.js';
 import { concatChunks, layersChunks, parseFile, type LayerData } from './cache-file.js';

@@ -1,6 +1,6 @@
 /**
  * mulberry32: a tiny full-period 32-bit PRNG. Integer math only, so every runtime (and the
- * AssemblyScript mirror in assembly/codecs/cq-kmeans.ts, skvq-calibrate.ts) draws the same
+ * AssemblyScript mirror in assembly/codecs/cq/kmeans.ts, skvq-calibrate.ts) draws the same
  * numbers from the same seed: calibration, demo workloads and test data stay reproducible.
  */
 

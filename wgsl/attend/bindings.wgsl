@@ -1,5 +1,5 @@
 // Pipeline constants, bindings and the work item of every tile-attention kernel (tiles.wgsl, the
-// folded drivers attend/fold*.wgsl, the matrix kernel attend/mx-kivi.wgsl), composed before them.
+// folded drivers attend/fold*.wgsl, the matrix kernel kivi/matrix.wgsl), composed before them.
 // The KIVI word-load path of tiles.wgsl swaps the `pages` declaration for a vec4 view
 // (shaders.ts attendTilesSource). Kernels that do not use a constant still declare it, so every
 // pipeline constant the host sets applies.

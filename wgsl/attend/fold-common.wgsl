@@ -1,9 +1,9 @@
 // Shared by the folded attention drivers (wgsl/attend/fold.wgsl: workgroup memory,
-// wgsl/attend/fold-sg.wgsl: subgroups) for every codec with a fold file (attend/fold-kivi.wgsl,
-// fold-skvq.wgsl, fold-q.wgsl): the work item, the lane layout, the queries, exact
+// wgsl/attend/fold-subgroup.wgsl: subgroups) for every codec with a fold file (kivi/fold.wgsl,
+// skvq/fold.wgsl, q-block/fold.wgsl): the work item, the lane layout, the queries, exact
 // code-to-float conversion and the value state. The glue (shaders.ts) defines FOLD_G
 // (heads per workgroup, 1..4), FOLD_LPT (= HEAD_DIM / 8, invocations per token), FOLD_W (rows
-// of 32 invocations), FOLD_PREFETCH (fold-sg.wgsl: load the next tile before computing the
+// of 32 invocations), FOLD_PREFETCH (fold-subgroup.wgsl: load the next tile before computing the
 // current one) and FOLD_EXP_REGISTERS (fold_exact_codes below).
 //
 // A codec's fold file defines what the drivers call (the interface, in driver order):

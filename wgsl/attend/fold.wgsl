@@ -1,6 +1,6 @@
 // Decode attention with the codec folded into the arithmetic (issue 6, GPU speed; KIVI-2/4:
-// attend/fold-kivi.wgsl, SKVQ: attend/fold-skvq.wgsl, interface: attend/fold-common.wgsl),
-// cross-invocation sums through workgroup memory (runs on every adapter; fold-sg.wgsl is the
+// kivi/fold.wgsl, SKVQ: skvq/fold.wgsl, interface: attend/fold-common.wgsl),
+// cross-invocation sums through workgroup memory (runs on every adapter; fold-subgroup.wgsl is the
 // subgroup version). Same bindings, dispatch (work item, KV head, block of FOLD_G query
 // heads) and partial (m, l, acc) layout as wgsl/attend/tiles.wgsl, so attend/merge.wgsl and the
 // job/partials buffers are shared. Selected by shaders.ts chooseAttendKernel for KIVI keys and

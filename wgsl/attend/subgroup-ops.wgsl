@@ -1,4 +1,4 @@
-// The subgroup operations fold-sg.wgsl uses, one function per type (WGSL has no generic
+// The subgroup operations fold-subgroup.wgsl uses, one function per type (WGSL has no generic
 // user functions): the kernel calls only these, so tests can compile it on adapters without
 // subgroups by composing it with stand-ins (tests/conformance/fold-sg-compile.ts).
 // Needs `enable subgroups;` at the top of the module (shaders.ts adds it).

@@ -1,4 +1,4 @@
-// KIVI (docs/FORMAT.md "KIVI", ts/codecs/kivi.ts + uniform.ts): per group zero = f16(lo),
+// KIVI (docs/FORMAT.md "KIVI", ts/codecs/kivi/index.ts + uniform.ts): per group zero = f16(lo),
 // scale = f16((hi - lo) / (2^b - 1)) with [lo, hi] = [min, max] (clip ratio 1, computed as
 // uniform.ts clipRange does so -0 becomes +0 the same way), codes
 // clamp(floor((x - zero) / scale + 0.5), 0, 2^b - 1), 0 where scale = 0.

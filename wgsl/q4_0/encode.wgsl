@@ -1,4 +1,4 @@
-// q4_0 (docs/FORMAT.md "q4_0", ts/codecs/q4_0.ts): per 32-element block s = f16(m / -8), m the
+// q4_0 (docs/FORMAT.md "q4_0", ts/codecs/q4_0/index.ts): per 32-element block s = f16(m / -8), m the
 // element of largest magnitude (first on ties), codes clamp(floor(x / s + 8.5), 0, 15), 8
 // where s = 0; nibble e at bits 4 (e % 8) of code word e / 8.
 var<workgroup> scale_bits: array<u32, MAX_HEAD_DIM>; // blocks per tile = HEAD_DIM

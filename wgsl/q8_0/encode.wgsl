@@ -1,4 +1,4 @@
-// q8_0 (docs/FORMAT.md "q8_0", ts/codecs/q8_0.ts): per 32-element block s = f16(amax / 127),
+// q8_0 (docs/FORMAT.md "q8_0", ts/codecs/q8_0/index.ts): per 32-element block s = f16(amax / 127),
 // codes clamp(floor(x / s + 0.5), -127, 127), 0 where s = 0. Phase 1: one invocation per
 // block computes its scale; phase 2: one invocation per output word.
 var<workgroup> scale_bits: array<u32, MAX_HEAD_DIM>; // blocks per tile = HEAD_DIM

@@ -3,10 +3,10 @@ import { TILE_TOKENS } from '../../format/constants.js';
 import { BufferUsage, MAP_READ_MODE, writeArray } from './device.js';
 import type { GpuKvCache, GpuSequence } from './gpu-cache.js';
 import { kernelsFor } from './kernels.js';
+import { ATTEND_MAX_ABS, checkRange } from '../../codecs/range.js';
 import { bindGroupLayout, getPipeline } from './pipelines.js';
 import { int8MatrixColumns, subgroupSize } from './subgroups.js';
-import { skvqFoldSpan } from '../../codecs/skvq/webgpu.js';
-import { attendRowsSource, chooseAttendKernel, mergeSource, TILES_MAX_HEADS, type AttendKernel } from './shaders.js';
+import { attendRowsSource, chooseAttendKernel, foldSpan, mergeSource, TILES_MAX_HEADS, type AttendKernel } from './shaders.js';
 
 /** Workgroups per dispatch dimension that every adapter allows (WebGPU default limit). */
 const MAX_WORKGROUPS = 65535;
@@ -18,7 +18,7 @@ export interface GpuAttendOptions {
    */
   tilesPerSplit?: number;
   /**
-   * Force a tile kernel (A/B runs, tests): 'fold-sg' (wgsl/attend/fold-sg.wgsl: KIVI-2/4, q8_0/q4_0
+   * Force a tile kernel (A/B runs, tests): 'fold-sg' (wgsl/attend/fold-subgroup.wgsl: KIVI-2/4, q8_0/q4_0
    * and SKVQ at head_dim 64/128 on adapters with 32-wide subgroups; the automatic choice there),
    * 'fold' (wgsl/attend/fold.wgsl, same codecs, any adapter), 'words' (tiles.wgsl + KIVI word-load
    * hooks), 'generic' (tiles.wgsl + the codecs' hooks). Where the forced kernel does not apply,
@@ -73,6 +73,41 @@ function passFor(map: Map<number, Pass>, buffer: number): Pass {
   return p;
 }
 
+/**
+ * Decode attention for a batch of sequences of a GpuKvCache: q [seqs.length][nHeads][headDim]
+ * -> the same shape. Flash-decoding: every (sequence, run of tiles, KV head, head block) is a
+ * workgroup writing a partial (m, l, acc); the sinks + tail rows are one more run; a merge pass
+ * combines each sequence's partials. Validates everything before touching the GPU.
+ */
+export function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: Float32Array, nHeads: number,
+  opts: GpuAttendOptions = {}): Promise<Float32Array> {
+  // validated and copied at call time, run after the cache's earlier appends and attends
+  try {
+    check(opts !== null && typeof opts === 'object', 'BAD_PARAM', 'must be an object', 'opts');
+    check(q instanceof Float32Array, 'BAD_PARAM', 'must be a Float32Array', 'q');
+    validateAttend(cache, seqs, q, nHeads, opts);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const ids = [...seqs], qc = q.slice();
+  return cache.serial(() => attendGpuNow(cache, ids, qc, nHeads, opts));
+}
+
+function validateAttend(cache: GpuKvCache, seqs: readonly number[], q: Float32Array, nHeads: number, opts: GpuAttendOptions): void {
+  const L = cache.layout, d = L.headDim, nKv = L.nKvHeads;
+  check(Array.isArray(seqs) && seqs.length > 0, 'BAD_SHAPE', 'must be a non-empty array of sequence ids', 'seqs');
+  check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % nKv === 0, 'BAD_SHAPE',
+    `nHeads=${nHeads} must be a positive multiple of nKvHeads=${nKv}`, 'nHeads');
+  check(q.length === seqs.length * nHeads * d, 'BAD_SHAPE',
+    `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * nHeads * d}`, 'q');
+  checkFinite(q, 'q');
+  checkRange(q, ATTEND_MAX_ABS, 'q', 'the f32 attention kernels');
+  for (const id of seqs) liveSequence(cache, id);
+  if (opts.tilesPerSplit !== undefined) {
+    check(Number.isInteger(opts.tilesPerSplit) && opts.tilesPerSplit >= 1, 'BAD_PARAM', `must be a positive integer, got ${opts.tilesPerSplit}`, 'tilesPerSplit');
+  }
+}
+
 /** Where the queries of a recorded attention come from. */
 type QuerySource = { kind: 'host'; bits: Uint32Array } | { kind: 'gpu'; buffer: GPUBuffer; offset: number };
 
@@ -120,18 +155,18 @@ async function prepare(cache: GpuKvCache, nHeads: number, opts: GpuAttendOptions
   };
   if (kk.bits !== undefined) tilesConstants.K_BITS = kk.bits;
   if (vk.bits !== undefined) tilesConstants.V_BITS = vk.bits;
-  // the KIVI word-load path reads pages as vec4s: every tile offset must be a multiple of 4
+  // the word-load hooks (KIVI) read pages as vec4s: every tile offset must be a multiple of 4
   // words (page offsets are multiples of the slot size, slots hold nKv (K, V) tile pairs)
   const vec4Aligned = [L.key.tileWords, L.value.tileWords, L.tileSlotWords].every((w) => w % 4 === 0);
   const sgSize = await subgroupSize(ctx.device);
-  const skvqSpan = skvqFoldSpan(L.key, L.value, d);
+  const span = foldSpan(kk, vk, L.key, L.value, d);
   const choice = chooseAttendKernel(kk, vk, {
     headDim: d, group, maxWorkgroupBytes: ctx.limits.maxComputeWorkgroupStorageSize, vec4Aligned,
     maxInvocations: ctx.limits.maxComputeInvocationsPerWorkgroup,
     kernel: opts.kernel ?? 'auto',
     ...(sgSize !== undefined ? { subgroupSize: sgSize } : {}),
     int8MatrixColumns: int8MatrixColumns(ctx.device),
-    ...(skvqSpan !== undefined ? { skvqSpan } : {}),
+    ...(span !== undefined ? { foldSpan: span } : {}),
   });
   // head blocks (dispatch z) of the tile kernel and of the fp rows pass (tiles.wgsl's MAX_G)
   const headBlocks = Math.ceil(group / choice.headsPerWorkgroup);
@@ -342,14 +377,12 @@ function record(enc: GPUCommandEncoder, cache: GpuKvCache, seqs: readonly number
 }
 
 /**
- * Decode attention for a batch of sequences of a GpuKvCache: q [seqs.length][nHeads][headDim]
- * -> the same shape. Flash-decoding: every (sequence, run of tiles, KV head, head block) is a
- * workgroup writing a partial (m, l, acc); the sinks + tail rows are one more run; a merge pass
- * combines each sequence's partials. Validates everything before touching the GPU. The
- * convenience form of `attendInto` (same kernels, same plan, so the same bits): uploads q,
- * submits and reads the output back.
+ * attendGpu without the per-cache ordering: the caller (WebGpuBackend, which orders calls per
+ * host cache itself) guarantees nothing else changes `cache` while this runs. The convenience
+ * form of `attendInto` (same plan and kernels, so the same bits): uploads q, submits and reads
+ * the output back.
  */
-export async function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: Float32Array, nHeads: number,
+export async function attendGpuNow(cache: GpuKvCache, seqs: readonly number[], q: Float32Array, nHeads: number,
   opts: GpuAttendOptions = {}): Promise<Float32Array> {
   const d = cache.layout.headDim;
   checkBatch(cache, seqs, nHeads, opts);
@@ -426,17 +459,21 @@ export async function attendInto(encoder: GPUCommandEncoder, cache: GpuKvCache, 
   }
   const scratch = scratchFor(cache);
   check(scratch.lastIntoEncoder !== encoder, 'BAD_PARAM', 'attendInto was already recorded into this encoder for this cache; submit it first (one call per cache per command buffer)', 'encoder');
-  const prep = await prepare(cache, nHeads, opts);
-  const release = await scratch.acquire();
-  try {
-    // checked again: another call may have recorded while the pipelines were built
-    check(scratch.lastIntoEncoder !== encoder, 'BAD_PARAM', 'attendInto was already recorded into this encoder for this cache; submit it first (one call per cache per command buffer)', 'encoder');
-    const { out, outBytes } = record(encoder, cache, seqs, { kind: 'gpu', buffer: opts.queries.buffer, offset: opts.queries.offset ?? 0 }, prep, scratch, 'into-');
-    encoder.copyBufferToBuffer(out, 0, opts.output.buffer, opts.output.offset ?? 0, outBytes);
-    scratch.lastIntoEncoder = encoder;
-  } finally {
-    release();
-  }
+  // recorded in call order with the cache's appends (appendFromGpuInto called before this on the
+  // same encoder is recorded first, so its tokens are attended)
+  return cache.serial(async () => {
+    const prep = await prepare(cache, nHeads, opts);
+    const release = await scratch.acquire();
+    try {
+      // checked again: another call may have recorded while the pipelines were built
+      check(scratch.lastIntoEncoder !== encoder, 'BAD_PARAM', 'attendInto was already recorded into this encoder for this cache; submit it first (one call per cache per command buffer)', 'encoder');
+      const { out, outBytes } = record(encoder, cache, seqs, { kind: 'gpu', buffer: opts.queries.buffer, offset: opts.queries.offset ?? 0 }, prep, scratch, 'into-');
+      encoder.copyBufferToBuffer(out, 0, opts.output.buffer, opts.output.offset ?? 0, outBytes);
+      scratch.lastIntoEncoder = encoder;
+    } finally {
+      release();
+    }
+  });
 }
 
 /**

@@ -1,10 +1,13 @@
-import type { PackedKvCache } from '../../cache/kv-cache.js';
+import { check, KvpackError } from '../../errors.js';
+import { cacheOrigin, PackedKvCache } from '../../cache/kv-cache.js';
 import { checkQueries } from '../../reference/attention.js';
+import { checkAttendArgs } from '../validate.js';
+import { addSymbolDispose } from '../../util/dispose.js';
 import type { AttentionBackend } from '../types.js';
-import { attendGpu, type GpuAttendOptions } from './attend.js';
+import { attendGpu, attendGpuNow, type GpuAttendOptions } from './attend.js';
 import { getGpuDevice, type GpuContext, type GpuDeviceOptions } from './device.js';
 import { GpuKvCache, type GpuCacheOptions } from './gpu-cache.js';
-import { customAttentionFor, kernelsFor, WGSL_KERNELS, type CustomWebGpuAttention } from './kernels.js';
+import { customAttentionFor, hasWgslKernels, kernelsFor, type CustomWebGpuAttention } from './kernels.js';
 
 export interface WebGpuBackendOptions extends GpuDeviceOptions, GpuAttendOptions {
   /** Passed to the GPU mirrors of host caches (tests use 1 to make a cache span buffers). */
@@ -16,12 +19,25 @@ export interface WebGpuBackendOptions extends GpuDeviceOptions, GpuAttendOptions
  * (GpuKvCache.syncFrom) that uploads only tiles sealed since the previous call, plus the fp32
  * sinks and tail. For a cache that should never exist on the host, use GpuKvCache.append and
  * `attendResident`.
+ *
+ * Calls need not be awaited one by one: each attend reads a snapshot of the cache taken when it
+ * is called (PackedKvCache.snapshot) and runs after the earlier calls on the same cache, so the
+ * result is the one sequential calls would give (tests/reliability/interleave.test.ts).
+ * Mirrors are released by forget(), dispose(), or when the host cache is garbage collected.
  */
 export class WebGpuBackend implements AttentionBackend {
   readonly name = 'webgpu' as const;
   readonly description: string;
-  private readonly mirrors = new Map<PackedKvCache, GpuKvCache>();
+  /** Keyed weakly: a host cache the caller drops takes its mirror with it (finalizer below). */
+  private readonly mirrors = new WeakMap<PackedKvCache, GpuKvCache>();
+  private readonly live = new Set<GpuKvCache>();
+  private readonly finalizer = new FinalizationRegistry<GpuKvCache>((m) => this.release(m));
+  /** Per host cache: the last queued call; the next one starts after it settles. */
+  private readonly queues = new WeakMap<PackedKvCache, Promise<unknown>>();
   private readonly delegates = new Map<CustomWebGpuAttention, Promise<AttentionBackend>>();
+  /** Calls queued or running, for dispose() to wait on. */
+  private readonly inflight = new Set<Promise<void>>();
+  private disposed = false;
 
   constructor(readonly gpu: GpuContext, private readonly opts: WebGpuBackendOptions = {}) {
     this.description = `WebGPU: ${gpu.description}`;
@@ -32,56 +48,115 @@ export class WebGpuBackend implements AttentionBackend {
   }
 
   /**
-   * Whether both of the cache's codecs have WGSL kernels (WGSL_KERNELS); attend throws
+   * Whether both of the cache's codecs have WGSL kernels (CodecInfo.kernels); attend throws
    * BACKEND_UNAVAILABLE otherwise, so drivers running every codec can pick another backend.
    */
   supports(cache: PackedKvCache): boolean {
-    return (WGSL_KERNELS[cache.key.name] !== undefined && WGSL_KERNELS[cache.value.name] !== undefined) ||
-      customAttentionFor(cache.key.name, cache.value.name) !== undefined;
+    return (hasWgslKernels(cache.key) && hasWgslKernels(cache.value)) || customAttentionFor(cache.key, cache.value) !== undefined;
   }
 
   async attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
+    // Everything up to the snapshot runs synchronously at call time (no await before it).
+    check(!this.disposed, 'BACKEND_UNAVAILABLE', 'this WebGpuBackend was disposed', 'backend');
+    checkAttendArgs(cache, seqs, q, nHeads);
     // validate as the reference does, per sequence, before any upload
     checkQueries(cache, seqs, q, nHeads);
-    const custom = WGSL_KERNELS[cache.key.name] && WGSL_KERNELS[cache.value.name] ? undefined : customAttentionFor(cache.key.name, cache.value.name);
-    if (custom) {
-      this.gpu.assertAlive();
-      let delegate = this.delegates.get(custom);
-      if (!delegate) {
-        delegate = custom.load().then((make) => make(this.gpu));
-        this.delegates.set(custom, delegate);
-      }
-      return (await delegate).attend(cache, seqs, q, nHeads);
+    const custom = hasWgslKernels(cache.key) && hasWgslKernels(cache.value) ? undefined : customAttentionFor(cache.key, cache.value);
+    if (!custom) {
+      kernelsFor(cache.key);
+      kernelsFor(cache.value);
     }
-    kernelsFor(cache.key);
-    kernelsFor(cache.value);
     this.gpu.assertAlive();
-    let mirror = this.mirrors.get(cache);
-    if (!mirror) {
-      const gcOpts: GpuCacheOptions = { gpu: this.gpu };
-      if (this.opts.pagesPerBuffer !== undefined) gcOpts.pagesPerBuffer = this.opts.pagesPerBuffer;
-      mirror = new GpuKvCache(this.gpu, cache, gcOpts);
-      this.mirrors.set(cache, mirror);
-    }
-    mirror.syncFrom(cache, seqs);
-    return attendGpu(mirror, seqs, q, nHeads, this.opts);
+    const origin = cacheOrigin(cache);
+    const snap = cache.snapshot(seqs), ids = [...seqs], qc = q.slice();
+    return this.serial(origin, async () => {
+      if (custom) {
+        let delegate = this.delegates.get(custom);
+        if (!delegate) {
+          delegate = custom.load().then((make) => make(this.gpu));
+          this.delegates.set(custom, delegate);
+        }
+        return (await delegate).attend(snap, ids, qc, nHeads);
+      }
+      this.gpu.assertAlive();
+      let mirror = this.mirrors.get(origin);
+      if (!mirror) {
+        const gcOpts: GpuCacheOptions = { gpu: this.gpu };
+        if (this.opts.pagesPerBuffer !== undefined) gcOpts.pagesPerBuffer = this.opts.pagesPerBuffer;
+        // the mirror holds a shape-only copy, never the host cache: it must not keep it alive
+        mirror = new GpuKvCache(this.gpu, layoutOf(origin), gcOpts);
+        this.mirrors.set(origin, mirror);
+        this.live.add(mirror);
+        this.finalizer.register(origin, mirror, mirror);
+        forgetOnDispose(this, origin);
+      }
+      mirror.syncFrom(snap, ids);
+      return attendGpuNow(mirror, ids, qc, nHeads, this.opts);
+    });
+  }
+
+  /** GPU mirrors of host caches alive now (soak tests watch it return to 0). */
+  get liveMirrors(): number {
+    return this.live.size;
   }
 
   /** Attention over a GPU-resident cache (filled with GpuKvCache.append). */
   attendResident(cache: GpuKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
+    if (this.disposed) return Promise.reject(new KvpackError('BACKEND_UNAVAILABLE', 'this WebGpuBackend was disposed', 'backend'));
     return attendGpu(cache, seqs, q, nHeads, this.opts);
   }
 
-  /** Drops the GPU mirror of a host cache (done for all by dispose). */
+  /**
+   * Drops the GPU mirror of a host cache (done for all by dispose). Calls already made on it
+   * finish first (they hold snapshots); a later call builds a new mirror.
+   */
   forget(cache: PackedKvCache): void {
-    this.mirrors.get(cache)?.destroy();
-    this.mirrors.delete(cache);
+    const origin = cacheOrigin(cache);
+    const m = this.mirrors.get(origin);
+    if (!m) return;
+    this.mirrors.delete(origin);
+    this.finalizer.unregister(m);
+    void this.serial(origin, async () => this.release(m));
   }
 
+  /**
+   * Releases every mirror once the calls already made have settled; any call after this throws
+   * BACKEND_UNAVAILABLE.
+   */
   dispose(): void {
-    for (const m of this.mirrors.values()) m.destroy();
-    this.mirrors.clear();
-    for (const d of this.delegates.values()) void d.then((b) => b.dispose(), () => {});
+    if (this.disposed) return;
+    this.disposed = true;
+    const delegates = [...this.delegates.values()];
     this.delegates.clear();
+    void Promise.allSettled([...this.inflight]).then(() => {
+      for (const m of [...this.live]) this.release(m);
+      for (const d of delegates) void d.then((b) => b.dispose(), () => {});
+    });
   }
+
+  private release(m: GpuKvCache): void {
+    this.live.delete(m);
+    m.destroy();
+  }
+
+  private serial<T>(key: PackedKvCache, fn: () => Promise<T>): Promise<T> {
+    const run = (this.queues.get(key) ?? Promise.resolve()).then(fn);
+    const settled = run.then(() => undefined, () => undefined);
+    this.queues.set(key, settled);
+    this.inflight.add(settled);
+    void settled.then(() => this.inflight.delete(settled));
+    return run;
+  }
+}
+
+addSymbolDispose(WebGpuBackend);
+
+/** cache.dispose() frees its mirror; out of attend's closures so none of them retains the cache. */
+function forgetOnDispose(backend: WebGpuBackend, cache: PackedKvCache): void {
+  cache.onDispose(() => backend.forget(cache));
+}
+
+/** A cache of the same shape and codecs holding no tokens, for a mirror's layout. */
+function layoutOf(cache: PackedKvCache): PackedKvCache {
+  return new PackedKvCache({ nKvHeads: cache.nKvHeads, headDim: cache.headDim, key: cache.key, value: cache.value, window: cache.window, sinks: cache.sinks });
 }

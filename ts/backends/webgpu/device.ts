@@ -123,7 +123,11 @@ async function nodeDawnSources(): Promise<AdapterSource[]> {
   const g = globalThis as Record<string, unknown>;
   for (const [k, v] of Object.entries(mod.globals)) if (g[k] === undefined) g[k] = v;
   const env = processEnv();
-  if (env.EGL_PLATFORM === undefined) env.EGL_PLATFORM = 'surfaceless';
+  if (env.EGL_PLATFORM === undefined) {
+    env.EGL_PLATFORM = 'surfaceless';
+    // Bun's process.env writes stay in JS: libc getenv (Mesa's EGL, inside Dawn) never sees them
+    if (isBun()) eglHint = 'Bun: EGL_PLATFORM=surfaceless set inside the process does not reach Dawn\'s EGL (Bun\'s process.env writes do not reach libc getenv); on a machine without a display start bun with EGL_PLATFORM=surfaceless in its environment';
+  }
   return [
     ...(env.KVPACK_DAWN_SKIP_DEFAULT || env.KVPACK_DAWN === 'opengl' ? [] : [{ gpu: () => mod.create([]), label: 'Dawn default backend', adapterOptions: {} }]),
     { gpu: () => mod.create(['backend=opengl']), label: 'Dawn opengl, compatibility', adapterOptions: { featureLevel: 'compatibility' } },
@@ -131,6 +135,13 @@ async function nodeDawnSources(): Promise<AdapterSource[]> {
 }
 
 const triedInstances: GPU[] = [];
+
+/** Why the adapter search may have failed that the adapter errors do not say (see nodeDawnSources). */
+let eglHint: string | undefined;
+
+function isBun(): boolean {
+  return typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined';
+}
 
 // Cached per process: Dawn instances are heavy and adapters are shared between backends.
 let sharedContext: Promise<GpuContext> | undefined;
@@ -181,7 +192,7 @@ async function acquire(opts: GpuDeviceOptions): Promise<GpuContext> {
     ctx.instance = gpu;
     return ctx;
   }
-  throw new KvpackError('BACKEND_UNAVAILABLE', `no WebGPU adapter (${tried.join('; ')})`);
+  throw new KvpackError('BACKEND_UNAVAILABLE', `no WebGPU adapter (${tried.join('; ')})${eglHint ? `; ${eglHint}` : ''}`);
 }
 
 function describeAdapter(adapter: GPUAdapter): string {

@@ -1,6 +1,6 @@
 import { check, checkFinite, KvpackError } from '../../errors.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../../format/constants.js';
-import { PackedKvCache, pickLayer, type CacheOptions } from '../../cache/kv-cache.js';
+import { PackedKvCache, pickLayer, viewOrigin, type CacheOptions } from '../../cache/kv-cache.js';
 import { pullChunks, pullSync, type ChunkSource } from '../../serialize/bytes.js';
 import {
   concatChunks, endChunks, fileChunks, packedLayerChunks, packedSequenceChunks, parseFile,
@@ -9,6 +9,8 @@ import {
 import { BufferUsage, getGpuDevice, MAP_READ_MODE, writeArray, type GpuContext } from './device.js';
 import { encodeSource } from './shaders.js';
 import { kernelsFor } from './kernels.js';
+import { checkRange } from '../../codecs/range.js';
+import { addSymbolDispose } from '../../util/dispose.js';
 import { getPipeline, bindGroupLayout } from './pipelines.js';
 import { SlabPool, type SlabRef } from './pool.js';
 
@@ -70,15 +72,6 @@ export class GpuKvCache {
   private mode: 'append' | 'mirror' | undefined;
   private destroyed = false;
   private readonly disposers: (() => void)[] = [];
-  /** Temporary buffers of appends recorded into a caller's encoder, destroyed by a later append into another encoder. */
-  private deferredTemps: { encoder: GPUCommandEncoder; buffer: GPUBuffer }[] = [];
-
-  /** Destroys deferred temporaries except those of `keep` (an encoder still being recorded). */
-  private releaseDeferred(keep?: GPUCommandEncoder): void {
-    const stay = this.deferredTemps.filter((t) => t.encoder === keep);
-    for (const t of this.deferredTemps) if (t.encoder !== keep) t.buffer.destroy();
-    this.deferredTemps = stay;
-  }
   /** Tokens per append step, see GpuCacheOptions.appendChunkTokens. */
   readonly appendChunkTokens: number;
 
@@ -155,9 +148,35 @@ export class GpuKvCache {
     this.seqs.delete(seq);
   }
 
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Temporary buffers of appends recorded into a caller's encoder, destroyed by a later append into another encoder. */
+  private deferredTemps: { encoder: GPUCommandEncoder; buffer: GPUBuffer }[] = [];
+
+  /** Destroys deferred temporaries except those of `keep` (an encoder still being recorded). */
+  private releaseDeferred(keep?: GPUCommandEncoder): void {
+    const stay = this.deferredTemps.filter((t) => t.encoder === keep);
+    for (const t of this.deferredTemps) if (t.encoder !== keep) t.buffer.destroy();
+    this.deferredTemps = stay;
+  }
+
+  /**
+   * Runs `fn` after every append and attend called on this cache before it (each validated and
+   * its input copied at call time), so calls made without awaiting give what sequential calls give.
+   */
+  serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
   /** Registers cleanup (e.g. attention scratch buffers) to run on destroy(). */
   onDestroy(fn: () => void): void {
     this.disposers.push(fn);
+  }
+
+  /** The same as destroy() (and `using`). */
+  dispose(): void {
+    this.destroy();
   }
 
   destroy(): void {
@@ -203,12 +222,12 @@ export class GpuKvCache {
       const v = host.view(id);
       let s = this.seqs.get(id);
       // a host sequence deleted and re-created since the last sync is a new state object
-      if (s && s.hostView !== v) {
+      if (s && s.hostView !== viewOrigin(v)) {
         this.releaseSequence(s);
         this.seqs.delete(id);
         s = undefined;
       }
-      if (!s) { s = this.newSequence(); s.hostView = v; this.seqs.set(id, s); }
+      if (!s) { s = this.newSequence(); s.hostView = viewOrigin(v); this.seqs.set(id, s); }
       const length = host.length(id);
       if (s.hostLength === length) continue;
       if (v.tiles > s.tiles) {
@@ -246,12 +265,21 @@ export class GpuKvCache {
    */
   async append(seq: number, keys: Float32Array, values: Float32Array): Promise<void> {
     this.assertUsable('append');
+    check(keys instanceof Float32Array && values instanceof Float32Array, 'BAD_PARAM', 'keys and values must be Float32Arrays', 'keys');
     const tf = this.layout.tokenFloats;
     check(Number.isInteger(seq) && seq >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${seq}`, 'seq');
     check(keys.length % tf === 0 && keys.length > 0, 'BAD_SHAPE', `length ${keys.length} is not a positive multiple of nKvHeads*headDim=${tf}`, 'keys');
     check(values.length === keys.length, 'BAD_SHAPE', `length ${values.length} != keys length ${keys.length}`, 'values');
     checkFinite(keys, 'keys');
     checkFinite(values, 'values');
+    checkRange(keys, this.layout.keyMaxAbs, 'keys', `key codec '${this.layout.key.name}'`);
+    checkRange(values, this.layout.valueMaxAbs, 'values', `value codec '${this.layout.value.name}'`);
+    const k = keys.slice(), v = values.slice();
+    return this.serial(() => this.appendNow(seq, k, v));
+  }
+
+  private async appendNow(seq: number, keys: Float32Array, values: Float32Array): Promise<void> {
+    const tf = this.layout.tokenFloats;
     // pipelines first: a shader that fails to build must leave the cache unchanged
     const pipes = await this.encodePipelines();
     this.assertUsable('append');
@@ -277,23 +305,29 @@ export class GpuKvCache {
    */
   async appendFromGpu(seq: number, keys: GpuRows, values: GpuRows, n: number): Promise<void> {
     this.checkGpuAppend(seq, keys, values, n);
-    const pipes = await this.encodePipelines();
-    this.assertUsable('append');
-    this.recordGpuAppend(undefined, seq, keys, values, n, pipes);
+    return this.serial(async () => {
+      const pipes = await this.encodePipelines();
+      this.assertUsable('append');
+      this.recordGpuAppend(undefined, seq, keys, values, n, pipes);
+    });
   }
 
   /**
    * appendFromGpu recorded into the caller's command encoder instead of a submit of its own,
    * so a forward pass can write K/V, append them and attend (attendInto) in one command buffer
-   * with no host round trip. The cache's state (tile and tail counts) advances at call time, so
-   * an attendInto recorded after this in the same encoder sees the new tokens. Submit `encoder`
-   * before the next call on this cache: the temporary buffers of this append are released then.
+   * with no host round trip. The cache's state (tile and tail counts) advances when the append
+   * is recorded (in call order with the cache's other calls), so an attendInto called after this
+   * on the same encoder sees the new tokens. Submit `encoder` before the next call on this cache:
+   * the temporary buffers of this append are released then.
    */
   async appendFromGpuInto(encoder: GPUCommandEncoder, seq: number, keys: GpuRows, values: GpuRows, n: number): Promise<void> {
     this.checkGpuAppend(seq, keys, values, n);
-    const pipes = await this.encodePipelines();
-    this.assertUsable('append');
-    this.recordGpuAppend(encoder, seq, keys, values, n, pipes);
+    check(encoder !== null && typeof encoder === 'object', 'BAD_PARAM', 'must be a GPUCommandEncoder', 'encoder');
+    return this.serial(async () => {
+      const pipes = await this.encodePipelines();
+      this.assertUsable('append');
+      this.recordGpuAppend(encoder, seq, keys, values, n, pipes);
+    });
   }
 
   private checkGpuAppend(seq: number, keys: GpuRows, values: GpuRows, n: number): void {
@@ -556,3 +590,5 @@ export class GpuKvCache {
     }
   }
 }
+
+addSymbolDispose(GpuKvCache);

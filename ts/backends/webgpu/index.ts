@@ -6,7 +6,7 @@ export { BufferUsage, GpuContext, getGpuDevice, type GpuDeviceOptions } from './
 export { WebGpuBackend, type WebGpuBackendOptions } from './backend.js';
 export { GpuKvCache, type GpuCacheOptions, type GpuRows, type GpuSequence } from './gpu-cache.js';
 export { attendGpu, attendInto, type AttendIntoOptions, type GpuAttendOptions, type GpuBufferSlice } from './attend.js';
-export { WGSL_KERNELS, kernelsFor, standardKernels, type WgslCodecKernels } from './kernels.js';
+export { kernelsFor, type WgslCodecKernels } from './kernels.js';
 export { chooseAttendKernel, type AttendKernel } from './shaders.js';
 export { subgroupSize } from './subgroups.js';
 import { WebGpuBackend, type WebGpuBackendOptions } from './backend.js';

@@ -4,7 +4,7 @@ import { BufferUsage, MAP_READ_MODE, writeArray } from './device.js';
  * The adapter's subgroup size, when the device has the `subgroups` feature and every subgroup
  * of a 128-invocation workgroup reports the same size; else undefined. Probed once per context
  * with a tiny kernel (WebGPU exposes no per-device subgroup size the kernels could rely on:
- * adapters report a min..max range). fold-sg.wgsl needs exactly 32.
+ * adapters report a min..max range). fold-subgroup.wgsl needs exactly 32.
  */
 export function subgroupSize(device: GPUDevice): Promise<number | undefined> {
   let p = probes.get(device);

@@ -68,6 +68,8 @@ export function cqParamWords(cfg: CqConfig, precision: CqPrecision, codebook: Ui
  */
 export class CqCodec implements StreamCodec {
   readonly name: string;
+  /** Every configuration, registered or not, runs CQ's kernels (CQ_KERNELS). */
+  readonly family = 'cq';
   readonly kind: StreamKind;
   readonly headDim: number;
   readonly nKvHeads: number;

@@ -1,8 +1,11 @@
 import { registerCodec } from '../registry.js';
+import { F16_MAX } from '../uniform.js';
+import { ATTEND_MAX_ABS } from '../range.js';
 import type { CalibrationSample } from '../types.js';
-import { calibrateCqStream, type CqCalibrateOptions } from '../../calibrate/cq.js';
+import { calibrateCqStream, type CqCalibrateOptions } from './calibrate.js';
 import { CqCodec } from './codec.js';
 import { CQ_REGISTERED, cqName, type CqConfig } from './config.js';
+import { CQ_KERNELS } from './kernels.js';
 
 export { CqCodec, nearestCentroid } from './codec.js';
 export { CQ_REGISTERED, cqName, cqShape, parseCqName } from './config.js';
@@ -30,6 +33,10 @@ for (const cfg of CQ_REGISTERED) {
     streams: ['key', 'value'],
     needsCalibration: true,
     create: (ctx) => new CqCodec(cfg, ctx),
+    // f16 codebooks hold centroids up to 65504; f32 ones take what the kernels take
+    maxAbs: (c) => (c as CqCodec).precision === 'f16' ? F16_MAX : ATTEND_MAX_ABS,
     calibrate: (sample) => calibrateSample(cfg, sample),
+    kernels: CQ_KERNELS,
+    family: 'cq',
   });
 }

@@ -1,14 +1,9 @@
-import { checkKmeansInput, type KmeansOptions, type KmeansResult } from '../../calibrate/kmeans.js';
-import type { KmeansFn } from '../../calibrate/cq.js';
+import { checkKmeansInput, type KmeansOptions, type KmeansResult } from './kmeans.js';
+import type { KmeansFn } from './calibrate.js';
 import type { KvpackWasm } from '../../backends/wasm-loader.js';
-import type { WasmCodecKernels, WasmKernelEntry } from '../../backends/wasm-kernels.js';
-import type { StreamCodec } from '../types.js';
-import { CqCodec } from './codec.js';
-import { CQ_GROUP_SIZES, CQ_MAX_BITS, CQ_MAX_GROUP_FLOATS, cqName } from './config.js';
 
 /**
- * The WASM side of CQ: kernel table entries for the WASM backend (assembly/codecs/cq.ts) and the
- * calibration k-means in WASM (assembly/codecs/cq-kmeans.ts), which returns the same centroids
+ * The calibration k-means of CQ in WASM (assembly/codecs/cq/kmeans.ts), which returns the same centroids
  * as the TS oracle bit for bit (tests/conformance/cq-wasm.test.ts).
  */
 
@@ -56,27 +51,3 @@ export function kmeansWasm(wasm: KvpackWasm): KmeansFn {
     }
   };
 }
-
-/** WASM kernels of a CQ codec: one generic set for every configuration (params carry c, b). */
-function cqWasmKernels(codec: StreamCodec): WasmCodecKernels {
-  const { groups, centroids } = (codec as CqCodec).shape;
-  return {
-    key: {
-      encode: 'encode_cq', score: 'score_cq', prepare: 'prepare_cq',
-      scratchBytes: (_headDim, group) => group * groups * centroids * 4, // the lookup tables
-    },
-    value: {
-      encode: 'encode_cq', accumulate: 'accumulate_cq', finish: 'finish_cq',
-      stateFloats: () => groups * centroids, // the histogram over codes, per query head
-    },
-  };
-}
-
-/**
- * Entries for ts/backends/wasm-kernels.ts: every constructible CQ configuration (registered or
- * built with `new CqCodec`), all served by the same generic kernels.
- */
-export const CQ_WASM_KERNELS: Record<string, WasmKernelEntry> = Object.fromEntries(
-  CQ_GROUP_SIZES.flatMap((c) => Array.from({ length: CQ_MAX_BITS }, (_, i) => ({ channelsPerGroup: c, bits: i + 1 })))
-    .filter((cfg) => 2 ** cfg.bits * cfg.channelsPerGroup <= CQ_MAX_GROUP_FLOATS)
-    .map((cfg) => [cqName(cfg), cqWasmKernels] as const));

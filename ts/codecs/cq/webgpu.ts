@@ -1,6 +1,6 @@
 import { check, checkFinite, KvpackError } from '../../errors.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../../format/constants.js';
-import type { PackedKvCache } from '../../cache/kv-cache.js';
+import { cacheOrigin, viewOrigin, type PackedKvCache } from '../../cache/kv-cache.js';
 import { checkQueries } from '../../reference/attention.js';
 import type { AttentionBackend } from '../../backends/types.js';
 import { BufferUsage, getGpuDevice, MAP_READ_MODE, writeArray, type GpuContext, type GpuDeviceOptions } from '../../backends/webgpu/device.js';
@@ -33,7 +33,7 @@ function source(...paths: string[]): string {
   }).join('\n');
 }
 
-interface SeqMirror { tiles: number; pages: GPUBuffer | undefined }
+interface SeqMirror { tiles: number; pages: GPUBuffer | undefined; origin?: object }
 interface CacheMirror { kparams: GPUBuffer; vparams: GPUBuffer; seqs: Map<number, SeqMirror> }
 
 /**
@@ -137,10 +137,11 @@ export class CqWebGpuAttention implements AttentionBackend {
     this.gpu.assertAlive();
     const dev = this.gpu.device;
     const group = nHeads / cache.nKvHeads;
-    let m = this.mirrors.get(cache);
+    // keyed on the cache a snapshot was taken of (WebGpuBackend passes snapshots)
+    let m = this.mirrors.get(cacheOrigin(cache));
     if (!m) {
       m = { kparams: this.buffer(cache.key.paramWords), vparams: this.buffer(cache.value.paramWords), seqs: new Map() };
-      this.mirrors.set(cache, m);
+      this.mirrors.set(cacheOrigin(cache), m);
     }
     const out = new Float32Array(q.length);
     const tf = cache.tokenFloats;
@@ -148,7 +149,9 @@ export class CqWebGpuAttention implements AttentionBackend {
       const view = cache.view(seqs[b]!);
       let sm = m.seqs.get(seqs[b]!);
       if (!sm) { sm = { tiles: -1, pages: undefined }; m.seqs.set(seqs[b]!, sm); }
-      if (sm.tiles !== view.tiles) {
+      // a sequence deleted and re-created since the last call is new data even at equal length
+      if (sm.tiles !== view.tiles || sm.origin !== viewOrigin(view)) {
+        sm.origin = viewOrigin(view);
         // tiles are contiguous slots across pages (pageWords = TILES_PER_PAGE * tileSlotWords)
         sm.pages?.destroy();
         const flat = new Uint32Array(Math.max(1, view.tiles * cache.tileSlotWords));
@@ -208,6 +211,7 @@ export class CqWebGpuAttention implements AttentionBackend {
   }
 
   forget(cache: PackedKvCache): void {
+    cache = cacheOrigin(cache);
     const m = this.mirrors.get(cache);
     if (!m) return;
     m.kparams.destroy();

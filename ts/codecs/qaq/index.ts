@@ -1,6 +1,6 @@
 import { KvpackError } from '../../errors.js';
-import { calibrateQaqSample, qaqOptionsFromCalibration } from '../../calibrate/qaq.js';
-import { QaqKvCache } from '../../cache/qaq-cache.js';
+import { calibrateQaqSample, qaqOptionsFromCalibration } from './calibrate.js';
+import { QaqKvCache } from './cache.js';
 import { registerCodec } from '../registry.js';
 import type { LayerCacheSpec } from '../types.js';
 
@@ -30,5 +30,5 @@ registerCodec({
   createCache: createQaqCache,
 });
 
-export { QaqKvCache } from '../../cache/qaq-cache.js';
+export { QaqKvCache } from './cache.js';
 export { QAQ_DEFAULTS, resolveQaqOptions, type QaqOptions } from './options.js';

@@ -4,7 +4,7 @@ import { loadKvpackWasm, type KvpackWasm } from '../../backends/wasm-loader.js';
 import type { PackedPartials, QaqPackedView } from './attend.js';
 import { outlierSplit } from './outliers.js';
 
-/** Field count of qaq_packed_partials' argument block (assembly/codecs/qaq.ts A_*). */
+/** Field count of qaq_packed_partials' argument block (assembly/codecs/qaq/kernels.ts A_*). */
 export const QAQ_ARG_COUNT = 15;
 
 interface PageMirror {
@@ -23,7 +23,7 @@ interface SequenceMirror {
 }
 
 /**
- * QAQ's packed attention on WebAssembly SIMD (assembly/codecs/qaq.ts): a drop-in for
+ * QAQ's packed attention on WebAssembly SIMD (assembly/codecs/qaq/kernels.ts): a drop-in for
  * QaqCacheOptions.packedAttention. Pages are mirrored into WASM memory incrementally (only words
  * appended since the last call, keyed by the sequence's page list), the offset table likewise;
  * one kernel call computes every head's partial softmax over all records. The fp32 tail and the

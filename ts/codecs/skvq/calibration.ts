@@ -4,7 +4,7 @@ import { SKVQ_BITS, SKVQ_GROUP_SIZES, skvqGeometry, type SkvqBits, type SkvqGeom
 
 /**
  * The SKVQ calibration of one stream (keys or values) of one layer: JSON-safe and versioned
- * (docs/codecs/skvq.md, "Calibration object"). Produced by `calibrateSkvq` (ts/calibrate/skvq.ts).
+ * (docs/codecs/skvq.md, "Calibration object"). Produced by `calibrateSkvq` (ts/codecs/skvq/calibrate.ts).
  */
 export const SKVQ_CALIBRATION_FORMAT = 'kvpack-skvq';
 export const SKVQ_CALIBRATION_VERSION = 1;

@@ -1,8 +1,10 @@
 import { registerCodec } from '../registry.js';
+import { F16_MAX } from '../uniform.js';
 import type { CalibrationSample, StreamKind } from '../types.js';
-import { calibrateSkvqStream } from '../../calibrate/skvq.js';
+import { calibrateSkvqStream } from './calibrate.js';
 import { SkvqCodec } from './codec.js';
 import type { SkvqBits } from './geometry.js';
+import { skvqKernels } from './kernels.js';
 
 /** Registers skvq-k2, skvq-k4 (keys), skvq-v2, skvq-v1.5 (values): docs/codecs/skvq.md. */
 const variants: { name: string; kind: StreamKind; bits: SkvqBits; summary: string }[] = [
@@ -19,7 +21,9 @@ for (const v of variants) {
     streams: [v.kind],
     needsCalibration: true,
     create: (ctx) => new SkvqCodec(v.name, v.bits, ctx),
+    maxAbs: F16_MAX, // f16 scale/zero per (cluster, token group)
     calibrate: (sample: CalibrationSample) => calibrateSkvqStream(sample, { ...sample.options, bits: v.bits }),
+    kernels: skvqKernels(v.kind, v.bits),
   });
 }
 

@@ -1,27 +1,4 @@
-import type { WgslCodecKernels } from '../../backends/webgpu/kernels.js';
 import type { StreamCodec } from '../types.js';
-
-/**
- * WGSL kernels of SKVQ (wgsl/skvq/): one set of generic hooks for every bit width (levels, groups
- * and the permutation come from the params buffer; the init hooks record the workgroup's KV
- * head, whose permutation the chunk hooks read), and the folded kernels' file
- * (wgsl/attend/fold-skvq.wgsl) for 2/4-bit keys with 2/4-bit or ternary values.
- */
-const kernels: WgslCodecKernels = {
-  attend: 'skvq/attend.wgsl',
-  keyChunk: 'skvq_key_chunk',
-  valueChunk: 'skvq_value_chunk',
-  keyInit: 'skvq_key_init',
-  valueInit: 'skvq_value_init',
-  encode: 'skvq/encode.wgsl',
-};
-
-export const SKVQ_WGSL_KERNELS: Record<string, WgslCodecKernels> = {
-  'skvq-k2': { ...kernels, bits: 2 },
-  'skvq-k4': { ...kernels, bits: 4 },
-  'skvq-v2': { ...kernels, bits: 2 },
-  'skvq-v1.5': { ...kernels, ternary: true },
-};
 
 /** Channel positions per invocation chunk of the folded kernels (fold-common.wgsl). */
 const CHUNK = 8;
@@ -29,7 +6,7 @@ const CHUNK = 8;
 /**
  * The most channel groups one 8-position chunk of the permuted order meets, over every KV head
  * of one SKVQ stream's params ([levels, C, m, alpha], then per head perm[d], groupStart[C+1],
- * slot[d]; docs/FORMAT.md "SKVQ"). fold-skvq.wgsl handles up to 4 (SKVQ_FOLD_MAX_SPAN).
+ * slot[d]; docs/FORMAT.md "SKVQ"). skvq/fold.wgsl handles up to 4 (SKVQ_FOLD_MAX_SPAN, kernels.ts).
  */
 export function skvqChunkSpan(paramWords: Uint32Array, headDim: number): number {
   const C = paramWords[1]!;

@@ -1,0 +1,545 @@
+// SKVQ (Duanmu et al. 2024, arXiv 2405.06219; docs/codecs/skvq.md): per-head channel permutation,
+// variable-size channel groups x blocks of m tokens, clipped asymmetric codes (2/4 bits or ternary
+// "1.5-bit" packed 5 per byte) with f16 (scale, zero) words. Mirror of ts/codecs/skvq/*.ts.
+// Params (the codec's paramWords): [levels, C, m, f32 alpha], then per head perm[d], groupStart[C+1],
+// slot[d] (model channel -> permuted position | group << 16; used by the WGSL port).
+// Keys: PrepareKeys permutes the query once per (query, KV head); tiles are scored in permuted
+// order. Values: accumulated in permuted order into a value state of d floats per query head;
+// FinishValues scatters it back to model order. Nothing per cached element beyond the unpack.
+import { TILE_TOKENS } from '../../constants';
+import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../../f16';
+import { placeQuery, placedCodes, unpack8Codes } from '../../bitpack';
+import { metaScale, metaScale4, metaZero, metaZero4 } from '../../quant';
+import { META_A, META_B, ROW } from '../../scratch';
+import { axpyGroup, dotGroup, madd4, maxLanes, minLanes } from '../../vec';
+
+const HEADER: i32 = 4;
+/** Element codes of one tile (TILE_TOKENS * MAX_HEAD_DIM) while encoding, + the last ternary word's padding. */
+const CODES: usize = memory.data(TILE_TOKENS * 256 + 32, 16);
+/** The tile being encoded in permuted channel order (TILE_TOKENS * MAX_HEAD_DIM f32). */
+const XP: usize = memory.data(TILE_TOKENS * 256 * 4, 16);
+/** Ternary byte -> its 5 base-3 digits (8 bytes per entry). */
+const TRIT_TABLE: usize = memory.data(256 * 8, 16);
+/** The same digits as f32 (8 floats per entry, 3 unused): a whole byte is two loads and two stores. */
+const TRIT_F32: usize = memory.data(256 * 32, 16);
+let tritTableReady = false;
+
+function buildTritTable(): void {
+  for (let b = 0; b < 243; b++) {
+    let v = b;
+    for (let i = 0; i < 5; i++) {
+      store<u8>(TRIT_TABLE + (<usize>b << 3) + i, <u8>(v % 3));
+      store<f32>(TRIT_F32 + (<usize>b << 5) + (<usize>i << 2), <f32>(v % 3));
+      v /= 3;
+    }
+  }
+  tritTableReady = true;
+}
+
+@inline function pLevels(params: usize): i32 { return <i32>load<u32>(params); }
+@inline function pClusters(params: usize): i32 { return <i32>load<u32>(params + 4); }
+@inline function pTokens(params: usize): i32 { return <i32>load<u32>(params + 8); }
+@inline function pAlpha(params: usize): f32 { return load<f32>(params + 12); }
+/** Byte pointer of head h's perm[d]; groupStart follows at + d words. */
+@inline function pHead(params: usize, d: i32, C: i32, h: i32): usize {
+  return params + (<usize>(HEADER + h * (2 * d + C + 1)) << 2);
+}
+
+@inline function metaWordsOf(C: i32, m: i32): i32 { return (TILE_TOKENS / m) * C; }
+
+
+/** Number of thresholds (k + 0.5) * scale, k < L, reached by x - zero: only exact f32 ops. */
+@inline function clippedCode(x: f32, scale: f32, zero: f32, levels: i32): u32 {
+  if (scale == 0) return 0;
+  const dx: f32 = x - zero;
+  let q: u32 = 0;
+  for (let k = 0; k < levels - 1; k++) if (dx >= (<f32>k + <f32>0.5) * scale) q++;
+  return q;
+}
+
+/** min and max of XP[t*d + p0 .. p1) over tokens t0..t1-1: the scalar scan's `<` / `>` order. */
+let rangeMin: f32 = 0;
+let rangeMax: f32 = 0;
+function scanRange(d: i32, t0: i32, t1: i32, p0: i32, p1: i32): void {
+  let mn: f32 = Infinity, mx: f32 = -Infinity;
+  let vmn = f32x4.splat(Infinity), vmx = f32x4.splat(-Infinity);
+  for (let t = t0; t < t1; t++) {
+    const row = XP + (<usize>(t * d) << 2);
+    let p = p0;
+    // pmin(a, v) = v < a ? v : a: the scalar update, lane by lane
+    for (; p + 4 <= p1; p += 4) {
+      const v = v128.load(row + (<usize>p << 2));
+      vmn = f32x4.pmin(vmn, v);
+      vmx = f32x4.pmax(vmx, v);
+    }
+    for (; p < p1; p++) {
+      const v = load<f32>(row + (<usize>p << 2));
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
+    }
+  }
+  mn = min4(mn, vmn);
+  mx = max4(mx, vmx);
+  // -0 and +0 compare equal: which one the element-order scan keeps decides the f16 bits
+  if (mn == 0 || mx == 0) {
+    mn = Infinity; mx = -Infinity;
+    for (let t = t0; t < t1; t++) {
+      for (let p = p0; p < p1; p++) {
+        const v = load<f32>(XP + (<usize>(t * d + p) << 2));
+        if (v < mn) mn = v;
+        if (v > mx) mx = v;
+      }
+    }
+  }
+  rangeMin = mn;
+  rangeMax = mx;
+}
+
+// the scalar tail's m combined with the lanes (a zero result is rescanned by scanRange)
+@inline function min4(m: f32, v: v128): f32 {
+  const x = minLanes(v);
+  return x < m ? x : m;
+}
+
+@inline function max4(m: f32, v: v128): f32 {
+  const x = maxLanes(v);
+  return x > m ? x : m;
+}
+
+/** CODES[t*d + p] for p in p0..p1: the number of thresholds (k + 0.5) s reached by x - z. */
+function codeRange(d: i32, t: i32, p0: i32, p1: i32, s: f32, z: f32, levels: i32): void {
+  const row = XP + (<usize>(t * d) << 2), dst = CODES + <usize>(t * d);
+  let p = p0;
+  if (s != 0) {
+    const zv = f32x4.splat(z);
+    const sv = f32x4.splat(s), inv = f32x4.splat(<f32>1 / s), half = f32x4.splat(0.5);
+    const top = i32x4.splat(levels - 1), zero = i32x4.splat(0);
+    for (; p + 4 <= p1; p += 4) {
+      const dx = f32x4.sub(v128.load(row + (<usize>p << 2)), zv);
+      let n = i32x4.splat(0);
+      if (levels <= 4) {
+        // the same f32 products as clippedCode; a true compare is -1
+        for (let k = 0; k < levels - 1; k++) n = i32x4.sub(n, f32x4.ge(dx, f32x4.splat((<f32>k + <f32>0.5) * s)));
+      } else {
+        // 15 thresholds: a candidate floor(dx / s + 0.5) off by at most one from the count, then
+        // the count's own threshold products (k + 0.5) s one step up and one down
+        n = i32x4.min_s(i32x4.max_s(i32x4.trunc_sat_f32x4_s(f32x4.floor(f32x4.add(f32x4.mul(dx, inv), half))), zero), top);
+        const nf = f32x4.convert_i32x4_s(n);
+        const up = v128.and(f32x4.ge(dx, f32x4.mul(f32x4.add(nf, half), sv)), i32x4.lt_s(n, top));
+        const down = v128.and(f32x4.lt(dx, f32x4.mul(f32x4.sub(nf, half), sv)), i32x4.gt_s(n, zero));
+        n = i32x4.add(i32x4.sub(n, up), down); // masks are -1 where true
+      }
+      const b16 = i16x8.narrow_i32x4_u(n, n);
+      store<u32>(dst + <usize>p, i32x4.extract_lane(i8x16.narrow_i16x8_u(b16, b16), 0));
+    }
+  }
+  for (; p < p1; p++) store<u8>(dst + <usize>p, <u8>clippedCode(load<f32>(row + (<usize>p << 2)), s, z, levels));
+}
+
+/** scanRange over group j (positions gs[j]..gs[j+1]) of token block b (m tokens). */
+@inline function scanGroup(d: i32, b: i32, m: i32, gs: usize, j: i32): void {
+  scanRange(d, b * m, (b + 1) * m, <i32>load<u32>(gs + (<usize>j << 2)), <i32>load<u32>(gs + (<usize>(j + 1) << 2)));
+}
+
+/** codeRange over group j of token block b with its (scale, zero). */
+@inline function codeGroup(d: i32, b: i32, m: i32, gs: usize, j: i32, s: f32, z: f32, levels: i32): void {
+  const p0 = <i32>load<u32>(gs + (<usize>j << 2)), p1 = <i32>load<u32>(gs + (<usize>(j + 1) << 2));
+  for (let t = b * m; t < (b + 1) * m; t++) codeRange(d, t, p0, p1, s, z, levels);
+}
+
+export function encode_skvq(x: usize, out: usize, d: i32, head: i32, params: usize): void {
+  const levels = pLevels(params), C = pClusters(params), m = pTokens(params), alpha = pAlpha(params);
+  const perm = pHead(params, d, C, head), gs = perm + (<usize>d << 2);
+  const metaWords = metaWordsOf(C, m);
+  // the tile in permuted order once: the groups are then contiguous runs of each row
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    const src = x + (<usize>(t * d) << 2), dst = XP + (<usize>(t * d) << 2);
+    for (let p = 0; p < d; p++) store<f32>(dst + (<usize>p << 2), load<f32>(src + (<usize>load<u32>(perm + (<usize>p << 2)) << 2)));
+  }
+  for (let b = 0; b < TILE_TOKENS / m; b++) {
+    // groups in fours: their ranges first, then the four clipped (scale, zero) pairs at once
+    // (docs/codecs/skvq.md s.2: lo = alpha min, hi = alpha max, scale = (hi - lo) f32(1/L), each
+    // to f16 through the SIMD conversion: lane by lane the scalar f32 ops), then the codes
+    for (let j0 = 0; j0 < C; j0 += 4) {
+      const k = min(4, C - j0);
+      let mn = f32x4.splat(0), mx = f32x4.splat(0);
+      scanGroup(d, b, m, gs, j0); mn = f32x4.replace_lane(mn, 0, rangeMin); mx = f32x4.replace_lane(mx, 0, rangeMax);
+      if (k > 1) { scanGroup(d, b, m, gs, j0 + 1); mn = f32x4.replace_lane(mn, 1, rangeMin); mx = f32x4.replace_lane(mx, 1, rangeMax); }
+      if (k > 2) { scanGroup(d, b, m, gs, j0 + 2); mn = f32x4.replace_lane(mn, 2, rangeMin); mx = f32x4.replace_lane(mx, 2, rangeMax); }
+      if (k > 3) { scanGroup(d, b, m, gs, j0 + 3); mn = f32x4.replace_lane(mn, 3, rangeMin); mx = f32x4.replace_lane(mx, 3, rangeMax); }
+      const av = f32x4.splat(alpha);
+      const lo = f32x4.mul(av, mn), hi = f32x4.mul(av, mx);
+      const zeroBits = f32x4ToF16x4Sat(lo);
+      const scaleBits = f32x4ToF16x4Sat(f32x4.mul(f32x4.sub(hi, lo), f32x4.splat(<f32>1 / <f32>(levels - 1))));
+      const zs = f16x4ToF32x4(zeroBits), ss = f16x4ToF32x4(scaleBits);
+      const words = v128.or(scaleBits, i32x4.shl(zeroBits, 16));
+      const mw = out + (<usize>(b * C + j0) << 2);
+      store<u32>(mw, i32x4.extract_lane(words, 0));
+      codeGroup(d, b, m, gs, j0, f32x4.extract_lane(ss, 0), f32x4.extract_lane(zs, 0), levels);
+      if (k > 1) { store<u32>(mw, i32x4.extract_lane(words, 1), 4); codeGroup(d, b, m, gs, j0 + 1, f32x4.extract_lane(ss, 1), f32x4.extract_lane(zs, 1), levels); }
+      if (k > 2) { store<u32>(mw, i32x4.extract_lane(words, 2), 8); codeGroup(d, b, m, gs, j0 + 2, f32x4.extract_lane(ss, 2), f32x4.extract_lane(zs, 2), levels); }
+      if (k > 3) { store<u32>(mw, i32x4.extract_lane(words, 3), 12); codeGroup(d, b, m, gs, j0 + 3, f32x4.extract_lane(ss, 3), f32x4.extract_lane(zs, 3), levels); }
+    }
+  }
+  const codes = out + (<usize>metaWords << 2);
+  const n = TILE_TOKENS * d;
+  if (levels == 3) {
+    // 20 codes per word, 5 per byte (digit i weighs 3^i): Horner over each byte's 5 codes; the
+    // last word's missing codes count as 0 (CODES past n is zeroed for it)
+    const words = (n + 19) / 20;
+    memory.fill(CODES + <usize>n, 0, <usize>(words * 20 - n));
+    for (let w = 0; w < words; w++) {
+      let word: u32 = 0;
+      for (let byte = 0; byte < 4; byte++) {
+        const c = CODES + <usize>(w * 20 + byte * 5);
+        const v = <u32>load<u8>(c) + 3 * (<u32>load<u8>(c, 1) + 3 * (<u32>load<u8>(c, 2) + 3 * (<u32>load<u8>(c, 3) + 3 * <u32>load<u8>(c, 4))));
+        word |= v << (8 * byte);
+      }
+      store<u32>(codes + (<usize>w << 2), word);
+    }
+  } else if (levels == 4) {
+    // 16 one-byte codes -> one word of 2-bit codes (element e at bits 2(e % 16)): pairs, nibbles, bytes
+    for (let w = 0; w < n >> 4; w++) {
+      const lo = pack8x2(load<u64>(CODES + (<usize>w << 4))), hi = pack8x2(load<u64>(CODES + (<usize>w << 4) + 8));
+      store<u32>(codes + (<usize>w << 2), lo | (hi << 16));
+    }
+  } else {
+    // 8 one-byte codes -> one word of 4-bit codes (element e at bits 4(e % 8))
+    for (let w = 0; w < n >> 3; w++) {
+      let v = load<u64>(CODES + (<usize>w << 3));
+      v = (v | (v >> 4)) & 0x00ff00ff00ff00ff;
+      v = (v | (v >> 8)) & 0x0000ffff0000ffff;
+      store<u32>(codes + (<usize>w << 2), <u32>(v | (v >> 16)));
+    }
+  }
+}
+
+/** 8 one-byte 2-bit codes (a u64) -> 16 bits, code i at bits 2i. */
+@inline function pack8x2(v: u64): u32 {
+  v = (v | (v >> 6)) & 0x000f000f000f000f;
+  v = (v | (v >> 12)) & 0x000000ff000000ff;
+  return <u32>((v | (v >> 24)) & 0xffff);
+}
+
+/** META_A[p] / META_B[p] = scale / zero of the group holding permuted position p, token block b. */
+function blockMeta(tile: usize, b: i32, C: i32, gs: usize): void {
+  for (let j = 0; j < C; j++) {
+    const w = load<u32>(tile + (<usize>(b * C + j) << 2));
+    const s = metaScale(w), z = metaZero(w);
+    const p1 = <i32>load<u32>(gs + (<usize>(j + 1) << 2));
+    for (let p = <i32>load<u32>(gs + (<usize>j << 2)); p < p1; p++) {
+      store<f32>(META_A + (<usize>p << 2), s);
+      store<f32>(META_B + (<usize>p << 2), z);
+    }
+  }
+}
+
+/** Row t of the tile in permuted order into ROW: code * scale + zero (multiply, then add). */
+function decodeRow(codes: usize, t: i32, d: i32, levels: i32): void {
+  if (levels == 3) {
+    for (let p = 0; p < d; p++) {
+      const e = t * d + p;
+      const word = load<u32>(codes + (<usize>(e / 20) << 2));
+      const r = e % 20;
+      const byte = (word >>> (8 * (r / 5))) & 0xff;
+      store<f32>(ROW + (<usize>p << 2), <f32>load<u8>(TRIT_TABLE + (<usize>byte << 3) + <usize>(r % 5)));
+    }
+  } else {
+    const bits = levels == 4 ? 2 : 4;
+    for (let p = 0; p < d; p += 8) unpack8Codes(codes, t * d + p, bits, ROW + (<usize>p << 2));
+  }
+  for (let p = 0; p < d; p += 4) {
+    const o = <usize>p << 2;
+    v128.store(ROW + o, f32x4.add(f32x4.mul(v128.load(ROW + o), v128.load(META_A + o)), v128.load(META_B + o)));
+  }
+}
+
+// Fast path for C <= 4 groups (the default geometry for head_dim <= 128): a tile's per-token
+// (scale, zero) rows are built with one i8x16.swizzle per 4 channels from the block's <= 4 meta
+// words, instead of storing d scalars per block. IDX[k] holds, for channels 4k..4k+3, the byte
+// indices 4g..4g+3 of each channel's group g; it depends only on (params, head, stream), so it is
+// cached: IDX_SLOTS direct-mapped tables (keyed by where groupStart sits, checked by content),
+// enough for the keys and values of every KV head when the driver walks all heads per tile.
+const IDX_SLOT_COUNT: i32 = 128;
+const IDX_SLOTS: usize = memory.data(IDX_SLOT_COUNT * 64 * 16, 16);
+let IDX: usize = IDX_SLOTS;
+// A table depends only on (d, C, groupStart), so that is its cache key (compared word by word:
+// params of another cache may later sit at the same address). Keys in static memory (a global
+// array literal would allocate above __heap_base, in the host's arena): per slot d, C, gs[0..4].
+const IDX_KEYS: usize = memory.data(IDX_SLOT_COUNT * 32, 16);
+
+function buildIdx(table: usize, gs: usize, d: i32): void {
+  let j = 0;
+  for (let p = 0; p < d; p++) {
+    while (p >= <i32>load<u32>(gs + (<usize>(j + 1) << 2))) j++;
+    for (let b = 0; b < 4; b++) store<u8>(table + <usize>(p * 4 + b), <u8>(4 * j + b));
+  }
+}
+
+@inline function idxKeyMatches(k: usize, gs: usize, d: i32, C: i32): bool {
+  if (load<i32>(k) != d || load<i32>(k + 4) != C) return false;
+  for (let j = 0; j <= C; j++) if (load<u32>(k + 8 + (<usize>j << 2)) != load<u32>(gs + (<usize>j << 2))) return false;
+  return true;
+}
+
+/** Points IDX at the table for this (d, C, groupStart), building it in its slot when missing. */
+function ensureIdx(gs: usize, d: i32, C: i32): void {
+  const s = <i32>(((<u32>gs >>> 2) * 2654435761) >>> 25); // 7 bits: IDX_SLOT_COUNT = 128
+  const k = IDX_KEYS + <usize>(s * 32);
+  IDX = IDX_SLOTS + <usize>(s * 64 * 16);
+  if (idxKeyMatches(k, gs, d, C)) return;
+  buildIdx(IDX, gs, d);
+  store<i32>(k, d);
+  store<i32>(k + 4, C);
+  for (let j = 0; j <= C; j++) store<u32>(k + 8 + (<usize>j << 2), load<u32>(gs + (<usize>j << 2)));
+}
+
+/**
+ * Ternary codes of row t into ROW as f32. Element e is digit e % 5 of byte e / 5 of the code
+ * stream (bytes little-endian in words, docs/FORMAT.md), so whole bytes inside the row are one
+ * table entry each (TRIT_F32: 4 floats + 1); the row's partial first and last bytes go digit by
+ * digit. Reads only bytes holding the row's elements (the row may end the tile).
+ */
+function unpackTritRow(codes: usize, t: i32, d: i32, row: usize = ROW): void {
+  const e0 = t * d, e1 = e0 + d;
+  let e = e0;
+  for (; e < e1 && e % 5 != 0; e++) {
+    store<f32>(row + (<usize>(e - e0) << 2), <f32>load<u8>(TRIT_TABLE + (<usize>load<u8>(codes + <usize>(e / 5)) << 3) + <usize>(e % 5)));
+  }
+  let byte = codes + <usize>(e / 5);
+  for (; e + 5 <= e1; e += 5) {
+    const src = TRIT_F32 + (<usize>load<u8>(byte) << 5);
+    const dst = row + (<usize>(e - e0) << 2);
+    v128.store(dst, v128.load(src));
+    store<f32>(dst + 16, load<f32>(src + 16));
+    byte++;
+  }
+  for (; e < e1; e++) {
+    store<f32>(row + (<usize>(e - e0) << 2), <f32>load<u8>(TRIT_TABLE + (<usize>load<u8>(codes + <usize>(e / 5)) << 3) + <usize>(e % 5)));
+  }
+}
+
+/** The <= 4 metadata words of token block b, lanes = groups (lanes >= C zero). */
+@inline function blockWords(tile: usize, b: i32, C: i32): v128 {
+  const mw = tile + (<usize>(b * C) << 2);
+  let w = i32x4.splat(0);
+  w = i32x4.replace_lane(w, 0, load<u32>(mw));
+  if (C > 1) w = i32x4.replace_lane(w, 1, load<u32>(mw + 4));
+  if (C > 2) w = i32x4.replace_lane(w, 2, load<u32>(mw + 8));
+  if (C > 3) w = i32x4.replace_lane(w, 3, load<u32>(mw + 12));
+  return w;
+}
+
+/** Row t (permuted order) into ROW with the swizzled per-channel scale/zero of its block. */
+function decodeRowFast(tile: usize, codes: usize, t: i32, d: i32, levels: i32, C: i32, m: i32): void {
+  const w = blockWords(tile, t / m, C);
+  const scales = metaScale4(w);
+  const zeros = metaZero4(w);
+  if (levels == 3) unpackTritRow(codes, t, d);
+  else if (levels == 4) for (let p = 0; p < d; p += 8) unpack8Codes(codes, t * d + p, 2, ROW + (<usize>p << 2));
+  else for (let p = 0; p < d; p += 8) unpack8Codes(codes, t * d + p, 4, ROW + (<usize>p << 2));
+  for (let p = 0; p < d; p += 4) {
+    const o = <usize>p << 2;
+    const ix = v128.load(IDX + (<usize>p << 2));
+    v128.store(ROW + o, madd4(v128.load(ROW + o), i8x16.swizzle(scales, ix), i8x16.swizzle(zeros, ix)));
+  }
+}
+
+// Folded kernels (C <= 4 groups, like decodeRowFast; bench/README.md "SKVQ folded kernels"): no
+// decoded rows. Keys, one query head: per token block the permuted query times each position's
+// group scale (and 2^-P for codes left in their word, placedCodes), then each token is one dot
+// product with its codes; the zeros add sum_g z_g * (sum of the query over group g) per block.
+// Values: the tile's codes as f32 once (TILE_CODES), then per 32-channel chunk 8 register
+// accumulators over the tile's tokens with weight x group scale per lane; the zeros as one
+// per-group sum over the tile, spread to the lanes at the end. Rounding differs from
+// decode-then-dot (products in another order); the conformance tolerance covers it.
+const QPL: usize = memory.data(256 * 4, 16);
+const QS: usize = memory.data(256 * 4, 16);
+const QSUM: usize = memory.data(16, 16);
+const TILE_CODES: usize = memory.data(TILE_TOKENS * 256 * 4, 16);
+/** Per token block b: scales (SC) and zeros (ZE) of the block's groups as f32 lanes. */
+const SC: usize = memory.data(TILE_TOKENS * 16, 16);
+const ZE: usize = memory.data(TILE_TOKENS * 16, 16);
+
+/** SC / ZE for the tile's 32 / m blocks. */
+function blockScales(tile: usize, C: i32, m: i32): void {
+  for (let b = 0; b < TILE_TOKENS / m; b++) {
+    const w = blockWords(tile, b, C);
+    v128.store(SC + (<usize>b << 4), metaScale4(w));
+    v128.store(ZE + (<usize>b << 4), metaZero4(w));
+  }
+}
+
+/** s + q0 . codes 0-3 + ... of one 16-channel stretch of a code row (one 2-bit word or two 4-bit words). */
+@inline function placedDot16(a: v128, q: usize, row: usize, bits: i32, k: i32): v128 {
+  if (bits == 2) return madd4(v128.load(q), placedCodes(v128.load32_splat(row), k, 2), a);
+  return madd4(v128.load(q), placedCodes(v128.load32_splat(row + <usize>((k >> 1) << 2)), k & 1, 4), a);
+}
+
+function scoreSkvqFolded(tile: usize, codes: usize, qp: usize, d: i32, C: i32, m: i32, gs: usize, bits: i32, scores: usize): void {
+  placeQuery(qp, QPL, d, bits); // the permuted query times each lane's 2^-P
+  // the query's sum over each group (lanes = groups, C <= 4)
+  v128.store(QSUM, f32x4.splat(0));
+  for (let j = 0; j < C; j++) {
+    let sum: f32 = 0;
+    for (let p = <i32>load<u32>(gs + (<usize>j << 2)); p < <i32>load<u32>(gs + (<usize>(j + 1) << 2)); p++) sum += load<f32>(qp + (<usize>p << 2));
+    store<f32>(QSUM + (<usize>j << 2), sum);
+  }
+  const qsum = v128.load(QSUM);
+  const codeRow = <usize>((d * bits) >> 3);
+  for (let b = 0; b < TILE_TOKENS / m; b++) {
+    const scales = v128.load(SC + (<usize>b << 4));
+    const z = f32x4.mul(v128.load(ZE + (<usize>b << 4)), qsum);
+    const bias = (f32x4.extract_lane(z, 0) + f32x4.extract_lane(z, 1)) + (f32x4.extract_lane(z, 2) + f32x4.extract_lane(z, 3));
+    for (let p = 0; p < d; p += 4) {
+      const o = <usize>p << 2;
+      v128.store(QS + o, f32x4.mul(v128.load(QPL + o), i8x16.swizzle(scales, v128.load(IDX + o))));
+    }
+    for (let t = b * m; t < (b + 1) * m; t++) {
+      const row = codes + <usize>t * codeRow;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      for (let p = 0; p < d; p += 16) {
+        const q = QS + (<usize>p << 2), r = row + <usize>((p * bits) >> 3);
+        a0 = placedDot16(a0, q, r, bits, 0);
+        a1 = placedDot16(a1, q + 16, r, bits, 1);
+        a2 = placedDot16(a2, q + 32, r, bits, 2);
+        a3 = placedDot16(a3, q + 48, r, bits, 3);
+      }
+      const a = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
+      store<f32>(scores + (<usize>t << 2), ((f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1)) +
+        (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3))) + bias);
+    }
+  }
+}
+
+/** acc_v += (w_t scale lanes swizzled to the positions) * code over the tile's tokens, 8 vectors at a time. */
+@inline function accumulateChunk8(acc: usize, w: usize, p: i32, d: i32, m: i32): void {
+  const o = <usize>p << 2;
+  let a0 = v128.load(acc + o), a1 = v128.load(acc + o, 16), a2 = v128.load(acc + o, 32), a3 = v128.load(acc + o, 48);
+  let a4 = v128.load(acc + o, 64), a5 = v128.load(acc + o, 80), a6 = v128.load(acc + o, 96), a7 = v128.load(acc + o, 112);
+  const ix = IDX + o;
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    const ws = f32x4.mul(v128.load32_splat(w + (<usize>t << 2)), v128.load(SC + (<usize>(t / m) << 4)));
+    const c = TILE_CODES + ((<usize>(t * d) << 2) + o);
+    a0 = madd4(i8x16.swizzle(ws, v128.load(ix)), v128.load(c), a0);
+    a1 = madd4(i8x16.swizzle(ws, v128.load(ix, 16)), v128.load(c, 16), a1);
+    a2 = madd4(i8x16.swizzle(ws, v128.load(ix, 32)), v128.load(c, 32), a2);
+    a3 = madd4(i8x16.swizzle(ws, v128.load(ix, 48)), v128.load(c, 48), a3);
+    a4 = madd4(i8x16.swizzle(ws, v128.load(ix, 64)), v128.load(c, 64), a4);
+    a5 = madd4(i8x16.swizzle(ws, v128.load(ix, 80)), v128.load(c, 80), a5);
+    a6 = madd4(i8x16.swizzle(ws, v128.load(ix, 96)), v128.load(c, 96), a6);
+    a7 = madd4(i8x16.swizzle(ws, v128.load(ix, 112)), v128.load(c, 112), a7);
+  }
+  v128.store(acc + o, a0); v128.store(acc + o, a1, 16); v128.store(acc + o, a2, 32); v128.store(acc + o, a3, 48);
+  v128.store(acc + o, a4, 64); v128.store(acc + o, a5, 80); v128.store(acc + o, a6, 96); v128.store(acc + o, a7, 112);
+}
+
+function accumulateSkvqFolded(codes: usize, weights: usize, group: i32, d: i32, m: i32, levels: i32, state: usize): void {
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    const row = TILE_CODES + (<usize>(t * d) << 2);
+    if (levels == 3) unpackTritRow(codes, t, d, row);
+    else for (let p = 0; p < d; p += 8) unpack8Codes(codes, t * d + p, levels == 4 ? 2 : 4, row + (<usize>p << 2));
+  }
+  for (let j = 0; j < group; j++) {
+    const w = weights + (<usize>(j * TILE_TOKENS) << 2), acc = state + (<usize>(j * d) << 2);
+    for (let p = 0; p < d; p += 32) accumulateChunk8(acc, w, p, d, m);
+    // zeros: sum_t w_t z_(block of t, group) per group, then to every position of the group
+    let zs = f32x4.splat(0);
+    for (let t = 0; t < TILE_TOKENS; t++) zs = madd4(v128.load32_splat(w + (<usize>t << 2)), v128.load(ZE + (<usize>(t / m) << 4)), zs);
+    for (let p = 0; p < d; p += 4) {
+      const o = <usize>p << 2;
+      v128.store(acc + o, f32x4.add(v128.load(acc + o), i8x16.swizzle(zs, v128.load(IDX + o))));
+    }
+  }
+}
+
+/** Query heads of the group gathered into permuted order: scratch[j*d + p] = q[j*d + perm[p]]. */
+function prepareSkvq(q: usize, group: i32, d: i32, head: i32, params: usize, scratch: usize): void {
+  const perm = pHead(params, d, pClusters(params), head);
+  for (let j = 0; j < group; j++) {
+    for (let p = 0; p < d; p++) {
+      store<f32>(scratch + (<usize>(j * d + p) << 2), load<f32>(q + (<usize>(j * d + <i32>load<u32>(perm + (<usize>p << 2))) << 2)));
+    }
+  }
+}
+
+function scoreSkvq(tile: usize, q: usize, group: i32, d: i32, head: i32, params: usize, scratch: usize, scores: usize): void {
+  const levels = pLevels(params), C = pClusters(params), m = pTokens(params);
+  if (levels == 3 && !tritTableReady) buildTritTable();
+  const gs = pHead(params, d, C, head) + (<usize>d << 2);
+  const codes = tile + (<usize>metaWordsOf(C, m) << 2);
+  if (C <= 4) {
+    ensureIdx(gs, d, C);
+    if (group == 1 && levels != 3 && d % 16 == 0) {
+      blockScales(tile, C, m);
+      scoreSkvqFolded(tile, codes, scratch, d, C, m, gs, levels == 4 ? 2 : 4, scores);
+      return;
+    }
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      decodeRowFast(tile, codes, t, d, levels, C, m);
+      dotGroup(ROW, scratch, group, d, scores, t, TILE_TOKENS);
+    }
+    return;
+  }
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    if (t % m == 0) blockMeta(tile, t / m, C, gs);
+    decodeRow(codes, t, d, levels);
+    dotGroup(ROW, scratch, group, d, scores, t, TILE_TOKENS);
+  }
+}
+
+function accumulateSkvq(tile: usize, weights: usize, group: i32, d: i32, head: i32, params: usize, state: usize): void {
+  const levels = pLevels(params), C = pClusters(params), m = pTokens(params);
+  if (levels == 3 && !tritTableReady) buildTritTable();
+  const gs = pHead(params, d, C, head) + (<usize>d << 2);
+  const codes = tile + (<usize>metaWordsOf(C, m) << 2);
+  if (C <= 4) {
+    ensureIdx(gs, d, C);
+    if (d % 32 == 0) {
+      blockScales(tile, C, m);
+      accumulateSkvqFolded(codes, weights, group, d, m, levels, state);
+      return;
+    }
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      decodeRowFast(tile, codes, t, d, levels, C, m);
+      axpyGroup(ROW, weights, t, group, d, state, TILE_TOKENS);
+    }
+    return;
+  }
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    if (t % m == 0) blockMeta(tile, t / m, C, gs);
+    decodeRow(codes, t, d, levels);
+    axpyGroup(ROW, weights, t, group, d, state, TILE_TOKENS);
+  }
+}
+
+/** out[j*d + perm[p]] += state[j*d + p]: the permuted value state back to model order. */
+function finishSkvq(state: usize, group: i32, d: i32, head: i32, params: usize, out: usize): void {
+  const perm = pHead(params, d, pClusters(params), head);
+  for (let j = 0; j < group; j++) {
+    for (let p = 0; p < d; p++) {
+      const o = out + (<usize>(j * d + <i32>load<u32>(perm + (<usize>p << 2))) << 2);
+      store<f32>(o, load<f32>(o) + load<f32>(state + (<usize>(j * d + p) << 2)));
+    }
+  }
+}
+
+export function prepare_skvq(): usize { return changetype<usize>(prepareSkvq); }
+export function score_skvq(): usize { return changetype<usize>(scoreSkvq); }
+export function accumulate_skvq(): usize { return changetype<usize>(accumulateSkvq); }
+export function finish_skvq(): usize { return changetype<usize>(finishSkvq); }
+
+/** Whole tile decoded into model channel order (calibration's clip search; not used by attention). */
+export function decodeTileModel(tile: usize, d: i32, head: i32, params: usize, out: usize): void {
+  const levels = pLevels(params), C = pClusters(params), m = pTokens(params);
+  if (levels == 3 && !tritTableReady) buildTritTable();
+  const perm = pHead(params, d, C, head), gs = perm + (<usize>d << 2);
+  const codes = tile + (<usize>metaWordsOf(C, m) << 2);
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    if (t % m == 0) blockMeta(tile, t / m, C, gs);
+    decodeRow(codes, t, d, levels);
+    for (let p = 0; p < d; p++) {
+      store<f32>(out + (<usize>(t * d + <i32>load<u32>(perm + (<usize>p << 2))) << 2), load<f32>(ROW + (<usize>p << 2)));
+    }
+  }
+}

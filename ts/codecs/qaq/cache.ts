@@ -1,0 +1,488 @@
+import { check, checkFinite, KvpackError } from '../../errors.js';
+import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS } from '../../format/constants.js';
+import { keyBits, valueBits } from './allocation.js';
+import { AttentionWindow } from './attention-window.js';
+import { packedPartialsReference, type PackedPartials, type QaqPackedView } from './attend.js';
+import { resolveQaqOptions, type QaqOptions, type ResolvedQaqOptions } from './options.js';
+import { outlierCount, selectOutliers } from './outliers.js';
+import { encodeRecord, maxRecordWords, recordWords } from './record.js';
+import { MAX_FP_TOKENS, type CacheStats } from '../../cache/kv-cache.js';
+import { checkF32, checkObject, checkSeqIds } from '../../util/args.js';
+import { ATTEND_MAX_ABS, checkRange } from '../range.js';
+import { F16_MAX } from '../uniform.js';
+import { pickLayer } from '../../cache/kv-cache.js';
+import { pullChunks, pullSync, type ChunkSource } from '../../serialize/bytes.js';
+import { concatChunks, endChunks, fileChunks, parseFile, qaqLayerChunks, qaqSequenceChunks, type LayerData, type QaqLayerData } from '../../serialize/cache-file.js';
+import { corrupt } from '../../serialize/bytes.js';
+import type { SelfAttendingCache } from '../../cache/kv-cache-like.js';
+
+export interface QaqCacheOptions {
+  nKvHeads: number;
+  headDim: number;
+  /** QAQ hyper-parameters (defaults: QAQ_DEFAULTS); validated, BAD_PARAM naming the field. */
+  qaq?: Partial<QaqOptions>;
+  /**
+   * Recent tokens kept in fp32 (default attentionWindow, so that a token is sealed only after
+   * the whole attention window has seen it). The tail holds window..window+31 tokens.
+   */
+  window?: number;
+  /**
+   * Computes the packed part of attention (default: the TS reference). The WASM and WebGPU
+   * kernels plug in here; the tail and the attention bookkeeping stay on the host.
+   */
+  packedAttention?: (view: QaqPackedView, q: Float32Array, nHeads: number) => PackedPartials | Promise<PackedPartials>;
+}
+
+/** Bits of one quantization group and stream, everything counted. */
+export interface QaqGroupStats {
+  /** KV head, or -1 for a 'layer' group covering every head. */
+  head: number;
+  keyBitsPerElement: number;
+  valueBitsPerElement: number;
+  /** Mean code width chosen per token (before metadata). */
+  meanKeyWidth: number;
+  meanValueWidth: number;
+}
+
+export interface QaqCacheStats extends CacheStats {
+  /** Per quantization group over the packed tokens: record words + offset words, no fp tail. */
+  groups: QaqGroupStats[];
+  /** Tokens per chosen width 1..8 (index = width), keys and values. */
+  keyWidthHistogram: number[];
+  valueWidthHistogram: number[];
+  /** Bits per packed element split into parts (K and V together). */
+  breakdown: { codes: number; widthsAndMeta: number; outliers: number; offsets: number };
+}
+
+/** A sequence's storage; a restored one holds only its saved rows and grows on its next append. */
+class QaqSequence {
+  pages: Uint32Array[] = [];
+  pageUsed = 0;
+  offsets = new Uint32Array(64);
+  tiles = 0;
+  tailCount = 0;
+  constructor(public tailK: Float32Array, public tailV: Float32Array, readonly window: AttentionWindow) {}
+}
+
+/** Default words per arena page (1 MiB); larger if one record could exceed it. */
+export const QAQ_PAGE_WORDS = 1 << 18;
+
+/**
+ * A layer's K/V cache coded with QAQ: per-token, per-stream bit widths chosen from the
+ * attention each token received (docs/codecs/qaq.md). Tokens enter an fp32 tail; when it holds
+ * window + TILE_TOKENS tokens the oldest TILE_TOKENS are sealed into one variable-size record
+ * per (group, stream), appended to the sequence's arena pages, addressed by an offset table.
+ * Attention must go through `attend`, which also records the weights that drive allocation.
+ */
+export class QaqKvCache implements SelfAttendingCache {
+  readonly nKvHeads: number;
+  readonly headDim: number;
+  readonly window: number;
+  readonly options: ResolvedQaqOptions;
+  readonly rowWidth: number;
+  readonly groups: number;
+  readonly outliersPerRow: number;
+  readonly pageWords: number;
+  private readonly seqs = new Map<number, QaqSequence>();
+  private readonly packedAttention: NonNullable<QaqCacheOptions['packedAttention']>;
+  private readonly widthHist = [new Array<number>(9).fill(0), new Array<number>(9).fill(0)];
+  private readonly groupWords: Float64Array; // [group][stream] record words
+  private readonly groupWidthSum: Float64Array; // [group][stream] sum of widths over tokens
+  private readonly parts = { codes: 0, meta: 0, outliers: 0 };
+
+  constructor(opts: QaqCacheOptions) {
+    checkObject(opts, 'opts');
+    const { nKvHeads, headDim } = opts;
+    check(Number.isInteger(nKvHeads) && nKvHeads > 0, 'BAD_PARAM', `must be a positive integer, got ${nKvHeads}`, 'nKvHeads');
+    check(Number.isInteger(headDim) && headDim > 0 && headDim % HEAD_DIM_MULTIPLE === 0 && headDim <= MAX_HEAD_DIM,
+      'BAD_PARAM', `must be a multiple of ${HEAD_DIM_MULTIPLE} in [${HEAD_DIM_MULTIPLE}, ${MAX_HEAD_DIM}], got ${headDim}`, 'headDim');
+    this.options = resolveQaqOptions(opts.qaq as Record<string, unknown> | undefined, nKvHeads, headDim);
+    const window = opts.window ?? this.options.attentionWindow;
+    // the tail (window + TILE_TOKENS rows) is allocated per sequence on its first append: bounded
+    // as PackedKvCache bounds it, so window: 1e9 fails here and not as a RangeError later
+    check(Number.isInteger(window) && window >= 0 && window <= MAX_FP_TOKENS, 'BAD_PARAM', `must be an integer in [0, ${MAX_FP_TOKENS}], got ${window}`, 'window');
+    this.nKvHeads = nKvHeads;
+    this.headDim = headDim;
+    this.window = window;
+    this.groups = this.options.level === 'head' ? nKvHeads : 1;
+    this.rowWidth = this.options.level === 'head' ? headDim : nKvHeads * headDim;
+    // outlier columns are stored in 16 bits
+    check(this.rowWidth <= 65536, 'BAD_PARAM', `level 'layer' rows of ${this.rowWidth} elements exceed 65536`, 'level');
+    this.outliersPerRow = outlierCount(this.rowWidth, this.options.outlierRatio);
+    this.pageWords = Math.max(QAQ_PAGE_WORDS, maxRecordWords(this.rowWidth, this.outliersPerRow));
+    this.packedAttention = opts.packedAttention ?? packedPartialsReference;
+    this.groupWords = new Float64Array(this.groups * 2);
+    this.groupWidthSum = new Float64Array(this.groups * 2);
+  }
+
+  get tokenFloats(): number {
+    return this.nKvHeads * this.headDim;
+  }
+
+  hasSequence(seq: number): boolean {
+    return this.seqs.has(seq);
+  }
+
+  sequenceIds(): number[] {
+    return [...this.seqs.keys()];
+  }
+
+  length(seq: number): number {
+    const s = this.seqs.get(seq);
+    return s ? s.tiles * TILE_TOKENS + s.tailCount : 0;
+  }
+
+  delete(seq: number): void {
+    this.seqs.delete(seq);
+  }
+
+  /** Read-only view of the packed part for attention kernels; throws UNKNOWN_SEQUENCE. */
+  view(seq: number): QaqPackedView & { tailCount: number; tailK: Float32Array; tailV: Float32Array } {
+    const s = this.seqs.get(seq);
+    if (!s) throw new KvpackError('UNKNOWN_SEQUENCE', `no sequence ${seq} in this cache`, 'seq');
+    return {
+      headDim: this.headDim, nKvHeads: this.nKvHeads, rowWidth: this.rowWidth, groups: this.groups,
+      outliersPerRow: this.outliersPerRow, pageWords: this.pageWords, tiles: s.tiles, pages: s.pages, pageUsed: s.pageUsed,
+      offsets: s.offsets.subarray(0, s.tiles * this.groups * 2),
+      tailCount: s.tailCount, tailK: s.tailK, tailV: s.tailV,
+    };
+  }
+
+  /**
+   * Appends tokens (keys/values [n][nKvHeads][headDim]) to a sequence, created on first use.
+   * Everything is validated first: a rejected append leaves the cache exactly as it was.
+   */
+  append(seq: number, keys: Float32Array, values: Float32Array): void {
+    check(Number.isInteger(seq) && seq >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${seq}`, 'seq');
+    const tf = this.tokenFloats;
+    checkF32(keys, 'keys');
+    checkF32(values, 'values');
+    check(keys instanceof Float32Array && keys.length % tf === 0 && keys.length > 0, 'BAD_SHAPE',
+      `length ${keys.length} is not a positive multiple of nKvHeads*headDim=${tf}`, 'keys');
+    check(values instanceof Float32Array && values.length === keys.length, 'BAD_SHAPE',
+      `length ${values.length} != keys length ${keys.length}`, 'values');
+    checkFinite(keys, 'keys');
+    checkFinite(values, 'values');
+    // f16 scale/zero and f16 outliers (codecs/qaq/record.ts)
+    checkRange(keys, F16_MAX, 'keys', 'codec qaq');
+    checkRange(values, F16_MAX, 'values', 'codec qaq');
+    let s = this.seqs.get(seq);
+    const cap = this.window + TILE_TOKENS;
+    if (!s) {
+      s = new QaqSequence(new Float32Array(cap * tf), new Float32Array(cap * tf),
+        new AttentionWindow(this.groups, this.options.attentionWindow, cap));
+      this.seqs.set(seq, s);
+    } else if (s.tailK.length < cap * tf) {
+      const k = new Float32Array(cap * tf), v = new Float32Array(cap * tf);
+      k.set(s.tailK); v.set(s.tailV);
+      s.tailK = k; s.tailV = v;
+      s.window.grow(cap);
+    }
+    const n = keys.length / tf;
+    for (let i = 0; i < n; i++) {
+      s.tailK.set(keys.subarray(i * tf, (i + 1) * tf), s.tailCount * tf);
+      s.tailV.set(values.subarray(i * tf, (i + 1) * tf), s.tailCount * tf);
+      s.window.arrive(s.tailCount);
+      s.tailCount++;
+      if (s.tailCount === this.window + TILE_TOKENS) this.sealOldestTile(s);
+    }
+  }
+
+  /**
+   * Decode attention for each sequence (AttentionBackend.attend contract); records the weights.
+   * Works with synchronous and asynchronous (WebGPU) packed attention.
+   */
+  async attend(seqs: readonly number[], q: Float32Array, nHeads: number, record = true): Promise<Float32Array> {
+    this.checkAttend(seqs, q, nHeads);
+    const per = nHeads * this.headDim, out = new Float32Array(q.length);
+    const parts = await Promise.all(seqs.map((seq, i) => this.packedAttention(this.view(seq), q.subarray(i * per, (i + 1) * per), nHeads)));
+    seqs.forEach((seq, i) => this.finishAttend(seq, q.subarray(i * per, (i + 1) * per), nHeads, parts[i]!, out.subarray(i * per, (i + 1) * per), record));
+    return out;
+  }
+
+  /**
+   * Synchronous attend (TS or WASM packed attention). `record` = false computes attention
+   * without recording it (e.g. an evaluation query that must not influence allocation).
+   */
+  attendSync(seqs: readonly number[], q: Float32Array, nHeads: number, record = true): Float32Array {
+    this.checkAttend(seqs, q, nHeads);
+    const per = nHeads * this.headDim, out = new Float32Array(q.length);
+    const parts = seqs.map((seq, i) => {
+      const p = this.packedAttention(this.view(seq), q.subarray(i * per, (i + 1) * per), nHeads);
+      if (p instanceof Promise) {
+        throw new KvpackError('BACKEND_UNAVAILABLE', 'the packed attention of this cache is asynchronous (WebGPU): use attend()', 'packedAttention');
+      }
+      return p;
+    });
+    seqs.forEach((seq, i) => this.finishAttend(seq, q.subarray(i * per, (i + 1) * per), nHeads, parts[i]!, out.subarray(i * per, (i + 1) * per), record));
+    return out;
+  }
+
+  private checkAttend(seqs: readonly number[], q: Float32Array, nHeads: number): void {
+    const d = this.headDim;
+    checkSeqIds(seqs);
+    checkF32(q, 'q');
+    check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % this.nKvHeads === 0, 'BAD_SHAPE',
+      `nHeads=${nHeads} must be a positive multiple of nKvHeads=${this.nKvHeads}`, 'nHeads');
+    check(q.length === seqs.length * nHeads * d, 'BAD_SHAPE',
+      `length ${q.length} != seqs.length*nHeads*headDim=${seqs.length * nHeads * d}`, 'q');
+    checkFinite(q, 'q');
+    checkRange(q, ATTEND_MAX_ABS, 'q', 'the f32 attention kernels');
+    for (const seq of seqs) {
+      if (this.length(seq) === 0) throw new KvpackError('UNKNOWN_SEQUENCE', `no tokens cached for sequence ${seq}`, 'seqs');
+    }
+    check(new Set(seqs).size === seqs.length, 'BAD_PARAM', 'a sequence appears twice', 'seqs');
+  }
+
+  stats(): QaqCacheStats {
+    let tokens = 0, tiles = 0, fpTokens = 0, offsetWords = 0;
+    for (const s of this.seqs.values()) {
+      tiles += s.tiles;
+      fpTokens += s.tailCount;
+      tokens += s.tiles * TILE_TOKENS + s.tailCount;
+      offsetWords += s.tiles * this.groups * 2;
+    }
+    let recWords = 0;
+    for (const w of this.groupWords) recWords += w;
+    const packedBytes = (recWords + offsetWords) * 4;
+    const elements = tokens * this.tokenFloats * 2, fpElements = fpTokens * this.tokenFloats * 2;
+    const packedElements = tiles * TILE_TOKENS * this.tokenFloats * 2;
+    const groupElements = (tiles * TILE_TOKENS * this.rowWidth) || 1;
+    const groupTokens = (tiles * TILE_TOKENS) || 1;
+    const groups: QaqGroupStats[] = [];
+    for (let g = 0; g < this.groups; g++) {
+      // each record has one offset word
+      groups.push({
+        head: this.groups === 1 ? -1 : g,
+        keyBitsPerElement: tiles ? ((this.groupWords[g * 2]! + tiles) * 32) / groupElements : 0,
+        valueBitsPerElement: tiles ? ((this.groupWords[g * 2 + 1]! + tiles) * 32) / groupElements : 0,
+        meanKeyWidth: tiles ? this.groupWidthSum[g * 2]! / groupTokens : 0,
+        meanValueWidth: tiles ? this.groupWidthSum[g * 2 + 1]! / groupTokens : 0,
+      });
+    }
+    const pe = packedElements || 1;
+    return {
+      tokens, packedBytes, fpTokens, paramBytes: 0,
+      effectiveBits: elements ? (packedBytes * 8 + fpElements * 16) / elements : 0,
+      effectiveBitsStored: elements ? (packedBytes * 8 + fpElements * 32) / elements : 0,
+      groups,
+      keyWidthHistogram: [...this.widthHist[0]!],
+      valueWidthHistogram: [...this.widthHist[1]!],
+      breakdown: {
+        codes: (this.parts.codes * 32) / pe,
+        widthsAndMeta: (this.parts.meta * 32) / pe,
+        outliers: (this.parts.outliers * 32) / pe,
+        offsets: (offsetWords * 32) / pe,
+      },
+    };
+  }
+
+  // ---- save and restore (docs/FORMAT.md, "Saved caches") ---------------------------------------
+
+  /** The cache as plain layer data for the saved-cache writer (views of the live arrays). */
+  toLayerData(): QaqLayerData {
+    const o = this.options;
+    return {
+      kind: 'qaq', nKvHeads: this.nKvHeads, headDim: this.headDim, window: this.window,
+      options: {
+        targetKeyError: o.targetKeyError, targetValueError: o.targetValueError, bitsMin: o.bitsMin, bitsMax: o.bitsMax,
+        attentionWindow: o.attentionWindow, qMax: [...o.qMax], outlierRatio: o.outlierRatio, level: o.level,
+      },
+      groups: this.groups, rowWidth: this.rowWidth, outliersPerRow: this.outliersPerRow, pageWords: this.pageWords,
+      counters: {
+        keyWidthHistogram: new Float64Array(this.widthHist[0]!), valueWidthHistogram: new Float64Array(this.widthHist[1]!),
+        groupWords: this.groupWords, groupWidthSum: this.groupWidthSum,
+        parts: new Float64Array([this.parts.codes, this.parts.meta, this.parts.outliers]),
+      },
+      sequences: [...this.seqs].map(([id, s]) => ({
+        id, tiles: s.tiles, tailCount: s.tailCount, pages: s.pages, pageUsed: s.pageUsed,
+        offsets: s.offsets.subarray(0, s.tiles * this.groups * 2), tailK: s.tailK, tailV: s.tailV,
+        window: s.window.exportState(s.tailCount),
+      })),
+    };
+  }
+
+  /** The cache as chunks of the saved format (records as stored, no re-encoding). */
+  *serializeChunks(): Generator<Uint8Array> {
+    const l = this.toLayerData();
+    yield* fileChunks(1);
+    yield* qaqLayerChunks(l, l.sequences.length);
+    for (const s of l.sequences) yield* qaqSequenceChunks(l, s);
+    yield* endChunks();
+  }
+
+  serialize(): Uint8Array {
+    return concatChunks(this.serializeChunks());
+  }
+
+  /** Restores a cache saved by serialize(); untrusted bytes, every failure a KvpackError naming the field. */
+  static deserialize(bytes: Uint8Array, options: { layer?: number; packedAttention?: QaqCacheOptions['packedAttention'] } = {}): QaqKvCache {
+    return QaqKvCache.fromLayerData(pickLayer(pullSync(bytes, parseFile()).layers, options), options);
+  }
+
+  static async deserializeFrom(source: ChunkSource, options: { layer?: number; packedAttention?: QaqCacheOptions['packedAttention'] } = {}): Promise<QaqKvCache> {
+    return QaqKvCache.fromLayerData(pickLayer((await pullChunks(source, parseFile())).layers, options), options);
+  }
+
+  /** Builds a cache from parsed layer data; the options must rebuild the saved geometry. */
+  static fromLayerData(data: LayerData, options: { packedAttention?: QaqCacheOptions['packedAttention'] } = {}): QaqKvCache {
+    if (data.kind !== 'qaq') {
+      throw new KvpackError('BAD_PARAM', `the saved layer is a ${data.kind} cache: restore it with PackedKvCache.deserialize or deserializeCaches`, 'bytes');
+    }
+    let cache: QaqKvCache;
+    try {
+      cache = new QaqKvCache({
+        nKvHeads: data.nKvHeads, headDim: data.headDim, window: data.window, qaq: data.options as Partial<QaqOptions>,
+        ...(options.packedAttention ? { packedAttention: options.packedAttention } : {}),
+      });
+    } catch (e) {
+      if (e instanceof KvpackError) throw corrupt(`qaq.options${e.arg ? `.${e.arg}` : ''}`, e.message);
+      throw e;
+    }
+    for (const [k, v] of [['groups', data.groups], ['rowWidth', data.rowWidth], ['outliersPerRow', data.outliersPerRow], ['pageWords', data.pageWords]] as const) {
+      if (cache[k] !== v) throw corrupt(`layer.${k}`, `${v} where the saved options give ${cache[k]}`);
+    }
+    const c = data.counters;
+    const f64 = (name: string, n: number): Float64Array => {
+      const a = c[name];
+      if (!(a instanceof Float64Array) || a.length !== n) throw corrupt(`qaq.counters.${name}`, `must be a Float64Array of ${n}`);
+      for (const x of a) if (!(Number.isFinite(x) && x >= 0)) throw corrupt(`qaq.counters.${name}`, 'counts are finite and >= 0');
+      return a;
+    };
+    const kh = f64('keyWidthHistogram', 9), vh = f64('valueWidthHistogram', 9);
+    cache.groupWords.set(f64('groupWords', cache.groups * 2));
+    cache.groupWidthSum.set(f64('groupWidthSum', cache.groups * 2));
+    const parts = f64('parts', 3);
+    if (Object.keys(c).length !== 5) throw corrupt('qaq.counters', 'unknown members');
+    for (let i = 0; i < 9; i++) { cache.widthHist[0]![i] = kh[i]!; cache.widthHist[1]![i] = vh[i]!; }
+    cache.parts.codes = parts[0]!; cache.parts.meta = parts[1]!; cache.parts.outliers = parts[2]!;
+    for (const d of data.sequences) {
+      const s = new QaqSequence(d.tailK, d.tailV, AttentionWindow.fromState(cache.groups, cache.options.attentionWindow, d.window));
+      s.pages = [...d.pages];
+      s.pageUsed = d.pageUsed;
+      s.offsets = d.offsets as Uint32Array<ArrayBuffer>;
+      s.tiles = d.tiles;
+      s.tailCount = d.tailCount;
+      cache.seqs.set(d.id, s);
+    }
+    return cache;
+  }
+
+  /** Folds the fp32 tail into the packed partials, writes the output, records the weights. */
+  private finishAttend(seq: number, q: Float32Array, nHeads: number, part: PackedPartials, out: Float32Array, record: boolean): void {
+    const s = this.seqs.get(seq)!;
+    const d = this.headDim, tf = this.tokenFloats, group = nHeads / this.nKvHeads, scale = 1 / Math.sqrt(d);
+    const nt = s.tailCount;
+    const tailScores = new Float64Array(nHeads * nt);
+    const units = this.groups;
+    const weights = new Float64Array(units * nt);
+    const outsideTop = new Float64Array(units).fill(-Infinity);
+    for (let h = 0; h < nHeads; h++) {
+      const g = Math.floor(h / group);
+      let M = part.m[h]!;
+      for (let t = 0; t < nt; t++) {
+        let sc = 0;
+        for (let c = 0; c < d; c++) sc += q[h * d + c]! * s.tailK[t * tf + g * d + c]!;
+        sc *= scale;
+        tailScores[h * nt + t] = sc;
+        if (sc > M) M = sc;
+      }
+      const cp = part.m[h] === -Infinity ? 0 : Math.exp(part.m[h]! - M);
+      let L = part.l[h]! * cp;
+      for (let t = 0; t < nt; t++) L += Math.exp(tailScores[h * nt + t]! - M);
+      for (let c = 0; c < d; c++) {
+        let acc = part.acc[h * d + c]! * cp;
+        for (let t = 0; t < nt; t++) acc += Math.exp(tailScores[h * nt + t]! - M) * s.tailV[t * tf + g * d + c]!;
+        out[h * d + c] = acc / L;
+      }
+      if (!record) continue;
+      const u = units === 1 ? 0 : g;
+      // the largest weight of a packed token: its score is m, so its weight is exp(m - M) / L
+      if (part.m[h] !== -Infinity) outsideTop[u] = Math.max(outsideTop[u]!, cp / L);
+      for (let t = 0; t < nt; t++) {
+        const w = Math.exp(tailScores[h * nt + t]! - M) / L;
+        if (w > weights[u * nt + t]!) weights[u * nt + t] = w;
+      }
+    }
+    if (record) s.window.record(weights, nt, nt, outsideTop, s.tiles * TILE_TOKENS);
+  }
+
+  private sealOldestTile(s: QaqSequence): void {
+    const o = this.options, d = this.headDim, tf = this.tokenFloats, R = this.rowWidth, m = this.outliersPerRow;
+    const n = s.tiles * TILE_TOKENS + s.tailCount; // sequence length now: the reference's seq_len
+    const rows = new Float32Array(TILE_TOKENS * R);
+    const bits = new Uint8Array(TILE_TOKENS);
+    const outliers: number[][] = [];
+    const scratch = new Uint32Array(R);
+    const recs = new Uint32Array(this.groups * 2);
+    const encoded: Uint32Array[] = [];
+    for (let g = 0; g < this.groups; g++) {
+      for (let stream = 0; stream < 2; stream++) {
+        const tail = stream === 0 ? s.tailK : s.tailV;
+        outliers.length = 0;
+        for (let t = 0; t < TILE_TOKENS; t++) {
+          rows.set(tail.subarray(t * tf + g * R, t * tf + g * R + R), t * R);
+          const cols = selectOutliers(rows, t * R, R, o.outlierRatio, scratch);
+          outliers.push(cols);
+          let min = Infinity, max = -Infinity, k = 0;
+          for (let c = 0; c < R; c++) {
+            if (k < cols.length && cols[k] === c) { k++; continue; }
+            const v = rows[t * R + c]!;
+            if (v < min) min = v;
+            if (v > max) max = v;
+          }
+          const range = min <= max ? max - min : 0;
+          if (s.window.seen(t) < o.attentionWindow) {
+            bits[t] = o.bitsMax; // not enough history: the reference code's rule
+            continue;
+          }
+          const { a, other } = s.window.predict(t, g, s.tiles * TILE_TOKENS + t);
+          // level 'layer' takes the largest qMax of its heads (the group spans them all)
+          const qMax = this.groups === 1 ? Math.max(...o.qMax) : o.qMax[g]!;
+          bits[t] = stream === 0
+            ? keyBits(range, a, other, n, d, qMax, o.targetKeyError, o.bitsMin, o.bitsMax)
+            : valueBits(range, a, n, o.targetValueError, o.bitsMin, o.bitsMax);
+        }
+        const words = new Uint32Array(recordWords(R, m, bits));
+        encodeRecord(rows, R, bits, outliers, m, words, 0);
+        encoded.push(words);
+        for (let t = 0; t < TILE_TOKENS; t++) {
+          this.widthHist[stream]![bits[t]!]!++;
+          this.groupWidthSum[g * 2 + stream] = this.groupWidthSum[g * 2 + stream]! + bits[t]!;
+        }
+        this.groupWords[g * 2 + stream] = this.groupWords[g * 2 + stream]! + words.length;
+        this.parts.meta += 36;
+        this.parts.outliers += TILE_TOKENS * m;
+        this.parts.codes += words.length - 36 - TILE_TOKENS * m;
+      }
+    }
+    // store: every record of the tile, each whole inside one page
+    for (let i = 0; i < encoded.length; i++) {
+      const w = encoded[i]!;
+      if (s.pages.length === 0 || s.pageUsed + w.length > this.pageWords) {
+        s.pages.push(new Uint32Array(this.pageWords));
+        s.pageUsed = 0;
+      } else if (s.pages[s.pages.length - 1]!.length < this.pageWords) {
+        // a restored last page holds its used words only
+        const whole = new Uint32Array(this.pageWords);
+        whole.set(s.pages[s.pages.length - 1]!);
+        s.pages[s.pages.length - 1] = whole;
+      }
+      s.pages[s.pages.length - 1]!.set(w, s.pageUsed);
+      recs[i] = (s.pages.length - 1) * this.pageWords + s.pageUsed;
+      s.pageUsed += w.length;
+    }
+    const need = (s.tiles + 1) * this.groups * 2;
+    if (s.offsets.length < need) {
+      const grown = new Uint32Array(Math.max(need, s.offsets.length * 2));
+      grown.set(s.offsets);
+      s.offsets = grown;
+    }
+    s.offsets.set(recs, s.tiles * this.groups * 2);
+    s.tiles++;
+    s.tailK.copyWithin(0, TILE_TOKENS * tf, s.tailCount * tf);
+    s.tailV.copyWithin(0, TILE_TOKENS * tf, s.tailCount * tf);
+    s.window.shift(TILE_TOKENS, s.tailCount);
+    s.tailCount -= TILE_TOKENS;
+  }
+}

@@ -1,0 +1,56 @@
+import type { CodecKernels, WasmCodecKernels, WgslCodecKernels, WgslFold } from '../kernels.js';
+import type { SkvqBits } from './geometry.js';
+import { skvqChunkSpan } from './webgpu.js';
+
+/**
+ * SKVQ's kernels (assembly/codecs/skvq/kernels.ts, wgsl/skvq/). WASM: the encoder and the tile
+ * kernels read levels/groups/permutation from the codec's paramWords, so every bit width shares
+ * them. Keys: the query is permuted once per (query, KV head) into scratch (group * d floats).
+ * Values: accumulated in permuted order in a d-float state per query head, scattered back to
+ * model order by finish_skvq. WGSL: one set of generic hooks for every bit width (the init hooks
+ * record the workgroup's KV head, whose permutation the chunk hooks read), and the folded
+ * drivers' file for 2/4-bit keys with 2/4-bit or ternary values whose chunks meet at most 4
+ * channel groups.
+ */
+const keys: WasmCodecKernels = {
+  key: { encode: 'encode_skvq', score: 'score_skvq', prepare: 'prepare_skvq', scratchBytes: (d, group) => d * group * 4 },
+};
+const values: WasmCodecKernels = {
+  value: { encode: 'encode_skvq', accumulate: 'accumulate_skvq', finish: 'finish_skvq', stateFloats: (d) => d },
+};
+
+/** Most channel groups one chunk of 8 positions may meet in wgsl/skvq/fold.wgsl (FOLD_SPAN there). */
+export const SKVQ_FOLD_MAX_SPAN = 4;
+
+const SKVQ_FOLD: WgslFold = {
+  file: 'skvq/fold.wgsl',
+  tableBytes: 4 * 256, // trit_lut
+  rowsOneHead: 8,
+  // GQA 32/8 at 128K on the H100: 16 rows 9-21% faster than 4 (bench/README.md)
+  rowsSeveralHeads: 16,
+  prefetch: false,
+  // exponents in registers, g128 on the H100: one head 3.5% slower, four heads 3.7% faster
+  expRegisters: { oneHead: false, severalHeads: true },
+  span: { of: skvqChunkSpan, max: SKVQ_FOLD_MAX_SPAN },
+  // the fold file decodes 2/4-bit keys (ternary codes are values only)
+  pairs: (key) => key.ternary !== true,
+  glue: (_key, value, span) => `const FOLD_SPAN: u32 = ${span}u;\nconst FOLD_V_TERNARY: bool = ${value.ternary === true};`,
+};
+
+const wgsl: WgslCodecKernels = {
+  attend: 'skvq/attend.wgsl',
+  keyChunk: 'skvq_key_chunk',
+  valueChunk: 'skvq_value_chunk',
+  keyInit: 'skvq_key_init',
+  valueInit: 'skvq_value_init',
+  encode: 'skvq/encode.wgsl',
+  fold: SKVQ_FOLD,
+};
+
+/** The kernels of SKVQ keys or values at `bits` (1.5: ternary values). */
+export function skvqKernels(kind: 'key' | 'value', bits: SkvqBits): CodecKernels {
+  return {
+    wasm: kind === 'key' ? keys : values,
+    wgsl: bits === 1.5 ? { ...wgsl, ternary: true } : { ...wgsl, bits },
+  };
+}
