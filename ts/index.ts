@@ -75,8 +75,8 @@ export { codecKernels } from './codecs/registry.js';
 export { standardWasm, standardWgsl } from './codecs/kernels.js';
 export type { CodecKernels, CustomWebGpuAttention, WasmCodecKernels, WasmKeyKernels, WasmValueKernels, WgslFold } from './codecs/kernels.js';
 // WebGPU: importing is free (the Node 'webgpu' addon is loaded only when a device is requested)
-export { WebGpuBackend, createWebGpuBackend, GpuKvCache, GpuContext, getGpuDevice, attendGpu, kernelsFor } from './backends/webgpu/index.js';
-export type { WebGpuBackendOptions, GpuCacheOptions, GpuDeviceOptions, GpuAttendOptions, WgslCodecKernels } from './backends/webgpu/index.js';
+export { WebGpuBackend, createWebGpuBackend, GpuKvCache, GpuContext, getGpuDevice, attendGpu, attendInto, kernelsFor } from './backends/webgpu/index.js';
+export type { WebGpuBackendOptions, GpuCacheOptions, GpuDeviceOptions, GpuAttendOptions, AttendIntoOptions, GpuBufferSlice, GpuRows, WgslCodecKernels } from './backends/webgpu/index.js';
 
 // model harness (llama2.c checkpoints, tokenizer, forward pass over a kvpack cache)
 export * from './model/index.js';

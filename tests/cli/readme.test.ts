@@ -28,6 +28,20 @@ describe('README', () => {
     expect(Number(m![2])).toBeLessThan(4.5);
   });
 
+  it('the zero-copy WebGPU example runs (on whatever adapter Dawn finds: llvmpipe here)', () => {
+    const dist = join(root, 'dist', 'index.js');
+    if (!existsSync(dist)) throw new Error('dist/index.js missing: run `npm run build` (npm test does) before this test');
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Zero-copy WebGPU'));
+    const block = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(block, 'README has a ```js block under ### Zero-copy WebGPU').toBeTruthy();
+    const dir = mkdtempSync(join(tmpdir(), 'kvpack-readme-'));
+    writeFileSync(join(dir, 'zero-copy.mjs'), block!.replace("from 'kvpack'", `from '${pathToFileURL(dist).href}'`));
+    const r = spawnSync(process.execPath, [join(dir, 'zero-copy.mjs')], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, (r.stderr ?? '').slice(-1500)).toBe(0);
+    expect(r.stdout).toMatch(/^zero-copy 40 tokens$/m);
+  }, 130_000);
+
   it('the save-and-restore example runs: bytes, restored length 701, two layers back', () => {
     const dist = join(root, 'dist', 'index.js');
     if (!existsSync(dist)) throw new Error('dist/index.js missing: run `npm run build` (npm test does) before this test');

@@ -27,6 +27,9 @@ export interface GpuCacheOptions {
   gpu?: GpuContext;
 }
 
+/** f32 rows [n][nKvHeads][headDim] at byte `offset` (a multiple of 4, default 0) of a GPU buffer with COPY_SRC usage. */
+export interface GpuRows { buffer: GPUBuffer; offset?: number }
+
 /** Per-sequence GPU state. */
 export interface GpuSequence {
   /** Pages of packed tiles, one-to-one with the host layout (docs/FORMAT.md). */
@@ -146,6 +149,15 @@ export class GpuKvCache {
   }
 
   private queue: Promise<unknown> = Promise.resolve();
+  /** Temporary buffers of appends recorded into a caller's encoder, destroyed by a later append into another encoder. */
+  private deferredTemps: { encoder: GPUCommandEncoder; buffer: GPUBuffer }[] = [];
+
+  /** Destroys deferred temporaries except those of `keep` (an encoder still being recorded). */
+  private releaseDeferred(keep?: GPUCommandEncoder): void {
+    const stay = this.deferredTemps.filter((t) => t.encoder === keep);
+    for (const t of this.deferredTemps) if (t.encoder !== keep) t.buffer.destroy();
+    this.deferredTemps = stay;
+  }
 
   /**
    * Runs `fn` after every append and attend called on this cache before it (each validated and
@@ -169,6 +181,7 @@ export class GpuKvCache {
 
   destroy(): void {
     for (const fn of this.disposers.splice(0)) fn();
+    this.releaseDeferred();
     this.destroyed = true;
     this.pages.destroy();
     this.fpRows.destroy();
@@ -290,7 +303,34 @@ export class GpuKvCache {
    * any state changes; finiteness cannot be checked without a readback, so non-finite values are
    * the caller's responsibility (they would make attention NaN).
    */
-  async appendFromGpu(seq: number, keys: { buffer: GPUBuffer; offset?: number }, values: { buffer: GPUBuffer; offset?: number }, n: number): Promise<void> {
+  async appendFromGpu(seq: number, keys: GpuRows, values: GpuRows, n: number): Promise<void> {
+    this.checkGpuAppend(seq, keys, values, n);
+    return this.serial(async () => {
+      const pipes = await this.encodePipelines();
+      this.assertUsable('append');
+      this.recordGpuAppend(undefined, seq, keys, values, n, pipes);
+    });
+  }
+
+  /**
+   * appendFromGpu recorded into the caller's command encoder instead of a submit of its own,
+   * so a forward pass can write K/V, append them and attend (attendInto) in one command buffer
+   * with no host round trip. The cache's state (tile and tail counts) advances when the append
+   * is recorded (in call order with the cache's other calls), so an attendInto called after this
+   * on the same encoder sees the new tokens. Submit `encoder` before the next call on this cache:
+   * the temporary buffers of this append are released then.
+   */
+  async appendFromGpuInto(encoder: GPUCommandEncoder, seq: number, keys: GpuRows, values: GpuRows, n: number): Promise<void> {
+    this.checkGpuAppend(seq, keys, values, n);
+    check(encoder !== null && typeof encoder === 'object', 'BAD_PARAM', 'must be a GPUCommandEncoder', 'encoder');
+    return this.serial(async () => {
+      const pipes = await this.encodePipelines();
+      this.assertUsable('append');
+      this.recordGpuAppend(encoder, seq, keys, values, n, pipes);
+    });
+  }
+
+  private checkGpuAppend(seq: number, keys: GpuRows, values: GpuRows, n: number): void {
     this.assertUsable('append');
     const rowBytes = this.layout.tokenFloats * 4;
     check(Number.isInteger(seq) && seq >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${seq}`, 'seq');
@@ -301,14 +341,15 @@ export class GpuKvCache {
       check(src.buffer.size >= off + n * rowBytes, 'BAD_SHAPE', `buffer of ${src.buffer.size} bytes cannot hold ${n} tokens (${n * rowBytes} bytes) at offset ${off}`, arg);
       check((src.buffer.usage & BufferUsage.COPY_SRC) !== 0, 'BAD_PARAM', 'buffer needs COPY_SRC usage', arg);
     }
-    return this.serial(async () => {
-      const pipes = await this.encodePipelines();
-      this.assertUsable('append');
-      for (let at = 0; at < n; at += this.appendChunkTokens) {
-        const m = Math.min(this.appendChunkTokens, n - at);
-        this.appendRows(seq, keys.buffer, (keys.offset ?? 0) + at * rowBytes, values.buffer, (values.offset ?? 0) + at * rowBytes, m, pipes);
-      }
-    });
+  }
+
+  private recordGpuAppend(encoder: GPUCommandEncoder | undefined, seq: number, keys: GpuRows, values: GpuRows, n: number,
+    pipes: [GPUComputePipeline, GPUComputePipeline]): void {
+    const rowBytes = this.layout.tokenFloats * 4;
+    for (let at = 0; at < n; at += this.appendChunkTokens) {
+      const m = Math.min(this.appendChunkTokens, n - at);
+      this.appendRows(seq, keys.buffer, (keys.offset ?? 0) + at * rowBytes, values.buffer, (values.offset ?? 0) + at * rowBytes, m, pipes, encoder);
+    }
   }
 
   private encodePipelines(): Promise<[GPUComputePipeline, GPUComputePipeline]> {
@@ -322,14 +363,17 @@ export class GpuKvCache {
    * it seals whenever its tail reaches window + TILE_TOKENS), and the rest becomes the new tail.
    */
   private appendRows(seq: number, kBuf: GPUBuffer, kOff: number, vBuf: GPUBuffer, vOff: number, n: number,
-    [encK, encV]: [GPUComputePipeline, GPUComputePipeline]): void {
+    [encK, encV]: [GPUComputePipeline, GPUComputePipeline], into?: GPUCommandEncoder): void {
     this.mode = 'append';
+    // temporaries of an earlier append recorded into another encoder: that encoder has been
+    // submitted by now (appendFromGpuInto's rule), so the GPU keeps them alive as long as needed
+    this.releaseDeferred(into);
     const L = this.layout, tf = L.tokenFloats, rowBytes = tf * 4;
     const dev = this.ctx.device;
     const fpBuf = (s: GpuSequence) => this.fpRows.buffers[s.fp.buffer]!;
     let s = this.seqs.get(seq);
     if (!s) { s = this.newSequence(); this.seqs.set(seq, s); }
-    const enc = dev.createCommandEncoder({ label: 'kvpack-append' });
+    const enc = into ?? dev.createCommandEncoder({ label: 'kvpack-append' });
     const temps: GPUBuffer[] = [];
 
     const nSink = Math.min(n, L.sinks - s.sinkCount);
@@ -364,6 +408,7 @@ export class GpuKvCache {
       }
       s.tailCount = keep;
     }
+    if (into) { this.deferredTemps.push(...temps.map((buffer) => ({ encoder: into, buffer }))); return; }
     dev.queue.submit([enc.finish()]);
     for (const b of temps) b.destroy(); // after submit: the GPU keeps them alive for the queued work
   }

@@ -4,8 +4,8 @@
  */
 export { BufferUsage, GpuContext, getGpuDevice, type GpuDeviceOptions } from './device.js';
 export { WebGpuBackend, type WebGpuBackendOptions } from './backend.js';
-export { GpuKvCache, type GpuCacheOptions, type GpuSequence } from './gpu-cache.js';
-export { attendGpu, type GpuAttendOptions } from './attend.js';
+export { GpuKvCache, type GpuCacheOptions, type GpuRows, type GpuSequence } from './gpu-cache.js';
+export { attendGpu, attendInto, type AttendIntoOptions, type GpuAttendOptions, type GpuBufferSlice } from './attend.js';
 export { kernelsFor, type WgslCodecKernels } from './kernels.js';
 export { chooseAttendKernel, type AttendKernel } from './shaders.js';
 export { subgroupSize } from './subgroups.js';
