@@ -1,17 +1,10 @@
-// Entry of build/kvpack.wasm: one re-export line per kernel module. A codec adds its kernels as
-// assembly/codecs/<codec>.ts and one line here (docs/ARCHITECTURE.md "WASM kernels").
+// Entry of build/kvpack.wasm: one re-export line per shared kernel module. Codec kernels come in
+// through assembly/codecs/index.ts, generated from the folders assembly/codecs/<codec>/ by
+// scripts/gen-assembly-codecs.mjs (`npm run build`), so a codec adds no line here
+// (docs/ARCHITECTURE.md "Adding a codec").
 export { heap_base } from './memory';
 export { attend_sequence, attend_arg_count, attend_work_bytes } from './attention';
 export { relaxed_simd } from './vec';
 export { gemm_nt, gemm_nn_f64 } from './gemm';
 export { set_integer_attention } from './int-dot';
-export * from './codecs/fp32/kernels';
-export * from './codecs/fp16/kernels';
-export * from './codecs/q8_0/kernels';
-export * from './codecs/q4_0/kernels';
-export * from './codecs/kivi/kernels';
-export * from './codecs/cq/kernels';
-export * from './codecs/cq/kmeans';
-export * from './codecs/skvq/kernels';
-export * from './codecs/skvq/calibrate';
-export * from './codecs/qaq/kernels';
+export * from './codecs/index';

@@ -1,6 +1,8 @@
 /**
  * Importing this module registers every built-in codec (each codec module calls registerCodec
- * at import). Add one import line per codec module here.
+ * at import). Add one import line per codec module here: the only registry line of a codec
+ * (its WASM kernels in assembly/codecs/<codec>/ are exported by the generated
+ * assembly/codecs/index.ts, in the order of these lines; scripts/gen-assembly-codecs.mjs).
  */
 import './fp32/index.js';
 import './fp16/index.js';
