@@ -122,6 +122,30 @@ describe('QaqKvCache: attend calls issued without awaiting equal sequential exec
   }
 });
 
+describe('QaqKvCache on WebGPU: a call in flight keeps the mirror buffers it bound', () => {
+  it('an append that grows the GPU offset table does not destroy the buffer a pending attend reads', async () => {
+    const q = new Float32Array(nHeads * headDim).map((_, i) => Math.cos(i));
+    const outputs = async (concurrent: boolean): Promise<Float32Array[]> => {
+      const cache = new QaqKvCache({ ...opts, packedAttention: gpu.packedAttention });
+      try {
+        const res: (Float32Array | Promise<Float32Array>)[] = [];
+        // 2000 tokens: 62 tiles, 248 offset words (the GPU table is made for 496); 4100: 512 words,
+        // so the second call replaces the table the first one has yet to bind
+        for (const [n, seed] of [[2000, 1], [2100, 2], [40, 3]] as const) {
+          cache.append(0, gaussianKv(n, nKvHeads, headDim, seed), gaussianKv(n, nKvHeads, headDim, seed + 9));
+          const p = cache.attend([0], q, nHeads, false);
+          res.push(concurrent ? p : await p);
+        }
+        return await Promise.all(res);
+      } finally {
+        cache.dispose();
+      }
+    };
+    const sequential = await outputs(false);
+    expect(compare(await outputs(true), sequential)).toEqual({ diff: 0, differing: 0 });
+  }, 120_000);
+});
+
 describe('QaqKvCache lifetime', () => {
   for (const [name, kernel] of kernels) {
     it(`${name}: dispose() frees the kernel's copies; later calls throw KvpackError`, async () => {
