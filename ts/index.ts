@@ -49,7 +49,7 @@ export { CqWebGpuAttention } from './codecs/cq/webgpu.js';
 export { PackedKvCache } from './cache/kv-cache.js';
 export type { CacheOptions, CacheStats, DeserializeOptions, SequenceView, TileEncoderSource } from './cache/kv-cache.js';
 export { QaqKvCache } from './codecs/qaq/cache.js';
-export type { QaqCacheOptions, QaqCacheStats } from './codecs/qaq/cache.js';
+export type { QaqCacheOptions, QaqCacheStats, QaqPackedAttention } from './codecs/qaq/cache.js';
 // save and restore (docs/FORMAT.md, "Saved caches")
 export * from './serialize/index.js';
 

@@ -15,6 +15,7 @@ import { pullChunks, pullSync, type ChunkSource } from '../../serialize/bytes.js
 import { concatChunks, endChunks, fileChunks, parseFile, qaqLayerChunks, qaqSequenceChunks, type LayerData, type QaqLayerData } from '../../serialize/cache-file.js';
 import { corrupt } from '../../serialize/bytes.js';
 import type { SelfAttendingCache } from '../../cache/kv-cache-like.js';
+import { addSymbolDispose } from '../../util/dispose.js';
 
 export interface QaqCacheOptions {
   nKvHeads: number;
@@ -30,7 +31,25 @@ export interface QaqCacheOptions {
    * Computes the packed part of attention (default: the TS reference). The WASM and WebGPU
    * kernels plug in here; the tail and the attention bookkeeping stay on the host.
    */
-  packedAttention?: (view: QaqPackedView, q: Float32Array, nHeads: number) => PackedPartials | Promise<PackedPartials>;
+  packedAttention?: QaqPackedAttention;
+}
+
+/**
+ * The packed part of attention. It reads the view when called (an asynchronous kernel copies
+ * what it needs before its first await: records are only appended, so words below the view's
+ * pageUsed never change). `release`, when present, frees what the kernel keeps for a sequence
+ * (keyed by its page list); the cache calls it on delete and dispose.
+ */
+export type QaqPackedAttention = ((view: QaqPackedView, q: Float32Array, nHeads: number) => PackedPartials | Promise<PackedPartials>)
+  & { release?: (pages: readonly Uint32Array[]) => void };
+
+/** A sequence's tail as an attend saw it at call time (copied only for asynchronous kernels). */
+interface TailSnapshot {
+  s: QaqSequence;
+  tiles: number;
+  tailCount: number;
+  tailK: Float32Array;
+  tailV: Float32Array;
 }
 
 /** Bits of one quantization group and stream, everything counted. */
@@ -89,6 +108,7 @@ export class QaqKvCache implements SelfAttendingCache {
   private readonly groupWords: Float64Array; // [group][stream] record words
   private readonly groupWidthSum: Float64Array; // [group][stream] sum of widths over tokens
   private readonly parts = { codes: 0, meta: 0, outliers: 0 };
+  private isDisposed = false;
 
   constructor(opts: QaqCacheOptions) {
     checkObject(opts, 'opts');
@@ -133,11 +153,37 @@ export class QaqKvCache implements SelfAttendingCache {
   }
 
   delete(seq: number): void {
+    const s = this.seqs.get(seq);
+    if (!s) return;
     this.seqs.delete(seq);
+    this.packedAttention.release?.(s.pages);
+  }
+
+  /** Whether dispose() was called. */
+  get disposed(): boolean {
+    return this.isDisposed;
+  }
+
+  /**
+   * Drops every sequence and frees what the packed-attention kernel keeps for them (WASM
+   * memory, GPU buffers) now; also `using cache = new QaqKvCache(...)`. Attends already made
+   * still complete (they hold what they read at call time); later calls throw BAD_PARAM.
+   */
+  dispose(): void {
+    if (this.isDisposed) return;
+    this.isDisposed = true;
+    const pages = [...this.seqs.values()].map((s) => s.pages);
+    this.seqs.clear();
+    for (const p of pages) this.packedAttention.release?.(p);
+  }
+
+  private checkAlive(): void {
+    check(!this.isDisposed, 'BAD_PARAM', 'this cache was disposed', 'cache');
   }
 
   /** Read-only view of the packed part for attention kernels; throws UNKNOWN_SEQUENCE. */
   view(seq: number): QaqPackedView & { tailCount: number; tailK: Float32Array; tailV: Float32Array } {
+    this.checkAlive();
     const s = this.seqs.get(seq);
     if (!s) throw new KvpackError('UNKNOWN_SEQUENCE', `no sequence ${seq} in this cache`, 'seq');
     return {
@@ -153,6 +199,7 @@ export class QaqKvCache implements SelfAttendingCache {
    * Everything is validated first: a rejected append leaves the cache exactly as it was.
    */
   append(seq: number, keys: Float32Array, values: Float32Array): void {
+    this.checkAlive();
     check(Number.isInteger(seq) && seq >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${seq}`, 'seq');
     const tf = this.tokenFloats;
     checkF32(keys, 'keys');
@@ -195,9 +242,28 @@ export class QaqKvCache implements SelfAttendingCache {
   async attend(seqs: readonly number[], q: Float32Array, nHeads: number, record = true): Promise<Float32Array> {
     this.checkAttend(seqs, q, nHeads);
     const per = nHeads * this.headDim, out = new Float32Array(q.length);
-    const parts = await Promise.all(seqs.map((seq, i) => this.packedAttention(this.view(seq), q.subarray(i * per, (i + 1) * per), nHeads)));
-    seqs.forEach((seq, i) => this.finishAttend(seq, q.subarray(i * per, (i + 1) * per), nHeads, parts[i]!, out.subarray(i * per, (i + 1) * per), record));
+    // issue 18: the answer is the one at call time. A synchronous kernel (TS, WASM) finishes
+    // here, before this function first awaits; an asynchronous one (WebGPU) reads the packed
+    // view now, and the query and the tails are copied now for the host part that follows.
+    const parts = seqs.map((seq, i) => this.packedAttention(this.view(seq), q.subarray(i * per, (i + 1) * per), nHeads));
+    if (parts.every((p) => !(p instanceof Promise))) {
+      seqs.forEach((seq, i) => this.finishAttend(this.tailNow(seq), q.subarray(i * per, (i + 1) * per), nHeads, parts[i] as PackedPartials, out.subarray(i * per, (i + 1) * per), record, 'now'));
+      return out;
+    }
+    const tails = seqs.map((seq) => this.tailCopy(seq)), qc = q.slice();
+    const done = await Promise.all(parts);
+    seqs.forEach((seq, i) => this.finishAttend(tails[i]!, qc.subarray(i * per, (i + 1) * per), nHeads, done[i]!, out.subarray(i * per, (i + 1) * per), record, this.seqs.get(seq) === tails[i]!.s ? 'late' : 'gone'));
     return out;
+  }
+
+  private tailNow(seq: number): TailSnapshot {
+    const s = this.seqs.get(seq)!;
+    return { s, tiles: s.tiles, tailCount: s.tailCount, tailK: s.tailK, tailV: s.tailV };
+  }
+
+  private tailCopy(seq: number): TailSnapshot {
+    const s = this.seqs.get(seq)!, n = s.tailCount * this.tokenFloats;
+    return { s, tiles: s.tiles, tailCount: s.tailCount, tailK: s.tailK.slice(0, n), tailV: s.tailV.slice(0, n) };
   }
 
   /**
@@ -214,11 +280,12 @@ export class QaqKvCache implements SelfAttendingCache {
       }
       return p;
     });
-    seqs.forEach((seq, i) => this.finishAttend(seq, q.subarray(i * per, (i + 1) * per), nHeads, parts[i]!, out.subarray(i * per, (i + 1) * per), record));
+    seqs.forEach((seq, i) => this.finishAttend(this.tailNow(seq), q.subarray(i * per, (i + 1) * per), nHeads, parts[i]!, out.subarray(i * per, (i + 1) * per), record, 'now'));
     return out;
   }
 
   private checkAttend(seqs: readonly number[], q: Float32Array, nHeads: number): void {
+    this.checkAlive();
     const d = this.headDim;
     checkSeqIds(seqs);
     checkF32(q, 'q');
@@ -235,6 +302,7 @@ export class QaqKvCache implements SelfAttendingCache {
   }
 
   stats(): QaqCacheStats {
+    this.checkAlive();
     let tokens = 0, tiles = 0, fpTokens = 0, offsetWords = 0;
     for (const s of this.seqs.values()) {
       tiles += s.tiles;
@@ -281,6 +349,7 @@ export class QaqKvCache implements SelfAttendingCache {
 
   /** The cache as plain layer data for the saved-cache writer (views of the live arrays). */
   toLayerData(): QaqLayerData {
+    this.checkAlive();
     const o = this.options;
     return {
       kind: 'qaq', nKvHeads: this.nKvHeads, headDim: this.headDim, window: this.window,
@@ -304,6 +373,7 @@ export class QaqKvCache implements SelfAttendingCache {
 
   /** The cache as chunks of the saved format (records as stored, no re-encoding). */
   *serializeChunks(): Generator<Uint8Array> {
+    this.checkAlive();
     const l = this.toLayerData();
     yield* fileChunks(1);
     yield* qaqLayerChunks(l, l.sequences.length);
@@ -312,6 +382,7 @@ export class QaqKvCache implements SelfAttendingCache {
   }
 
   serialize(): Uint8Array {
+    this.checkAlive();
     return concatChunks(this.serializeChunks());
   }
 
@@ -369,8 +440,7 @@ export class QaqKvCache implements SelfAttendingCache {
   }
 
   /** Folds the fp32 tail into the packed partials, writes the output, records the weights. */
-  private finishAttend(seq: number, q: Float32Array, nHeads: number, part: PackedPartials, out: Float32Array, record: boolean): void {
-    const s = this.seqs.get(seq)!;
+  private finishAttend(s: TailSnapshot, q: Float32Array, nHeads: number, part: PackedPartials, out: Float32Array, record: boolean, when: 'now' | 'late' | 'gone'): void {
     const d = this.headDim, tf = this.tokenFloats, group = nHeads / this.nKvHeads, scale = 1 / Math.sqrt(d);
     const nt = s.tailCount;
     const tailScores = new Float64Array(nHeads * nt);
@@ -404,7 +474,21 @@ export class QaqKvCache implements SelfAttendingCache {
         if (w > weights[u * nt + t]!) weights[u * nt + t] = w;
       }
     }
-    if (record) s.window.record(weights, nt, nt, outsideTop, s.tiles * TILE_TOKENS);
+    if (!record || when === 'gone') return;
+    if (when === 'now') {
+      s.s.window.record(weights, nt, nt, outsideTop, s.tiles * TILE_TOKENS);
+      return;
+    }
+    // an asynchronous kernel's record lands when it completes (a deleted sequence gets none);
+    // tiles sealed meanwhile left the tail: their tokens count as outside it
+    const live = s.s, shift = (live.tiles - s.tiles) * TILE_TOKENS;
+    for (let u = 0; u < units; u++) {
+      for (let t = 0; t < Math.min(shift, nt); t++) outsideTop[u] = Math.max(outsideTop[u]!, weights[u * nt + t]!);
+    }
+    const keep = Math.max(0, nt - shift);
+    const w = new Float64Array(units * keep);
+    for (let u = 0; u < units; u++) w.set(weights.subarray(u * nt + nt - keep, (u + 1) * nt), u * keep);
+    live.window.record(w, keep, keep, outsideTop, live.tiles * TILE_TOKENS);
   }
 
   private sealOldestTile(s: QaqSequence): void {
@@ -486,3 +570,5 @@ export class QaqKvCache implements SelfAttendingCache {
     s.tailCount -= TILE_TOKENS;
   }
 }
+
+addSymbolDispose(QaqKvCache);

@@ -46,7 +46,22 @@ export class QaqWasmAttention {
 
   /** The function to pass as QaqCacheOptions.packedAttention. */
   get packedAttention(): (view: QaqPackedView, q: Float32Array, nHeads: number) => PackedPartials {
-    return (view, q, nHeads) => this.partials(view, q, nHeads);
+    return Object.assign((view: QaqPackedView, q: Float32Array, nHeads: number) => this.partials(view, q, nHeads),
+      { release: (pages: readonly Uint32Array[]) => this.releasePages(pages) });
+  }
+
+  /** Sequences mirrored in WASM memory now. */
+  get liveMirrors(): number {
+    return this.live.size;
+  }
+
+  /** Frees one sequence's mirror (QaqKvCache calls it on delete and dispose). */
+  releasePages(pages: readonly Uint32Array[]): void {
+    const m = this.mirrors.get(pages);
+    if (!m) return;
+    this.mirrors.delete(pages);
+    this.live.delete(m);
+    this.release(m);
   }
 
   partials(v: QaqPackedView, q: Float32Array, nHeads: number): PackedPartials {

@@ -34,6 +34,9 @@ export class QaqGpu {
   private readonly mirrors = new WeakMap<readonly Uint32Array[], GpuMirror>();
   private readonly live = new Set<GpuMirror>();
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  /** Calls between their start and their last GPU use; buffers dropped meanwhile wait in `retired`. */
+  private inFlight = 0;
+  private retired: GPUBuffer[] = [];
 
   constructor(readonly ctx: GpuContext) {}
 
@@ -43,7 +46,35 @@ export class QaqGpu {
 
   /** For QaqCacheOptions.packedAttention (QaqKvCache.attend awaits it). */
   get packedAttention(): (view: QaqPackedView, q: Float32Array, nHeads: number) => Promise<PackedPartials> {
-    return (view, q, nHeads) => this.partials(view, q, nHeads);
+    return Object.assign((view: QaqPackedView, q: Float32Array, nHeads: number) => this.partials(view, q, nHeads),
+      { release: (pages: readonly Uint32Array[]) => this.release(pages) });
+  }
+
+  /** Sequences mirrored on the GPU now (their buffers live until release or dispose). */
+  get liveMirrors(): number {
+    return this.live.size;
+  }
+
+  /** Frees one sequence's mirror (QaqKvCache calls it on delete and dispose). */
+  release(pages: readonly Uint32Array[]): void {
+    const m = this.mirrors.get(pages);
+    if (!m) return;
+    this.mirrors.delete(pages);
+    this.live.delete(m);
+    this.drop(m);
+  }
+
+  /** Destroys a buffer now, or once the calls in flight (which may have bound it) are done. */
+  private destroy(b: GPUBuffer | undefined): void {
+    if (!b) return;
+    if (this.inFlight > 0) this.retired.push(b);
+    else b.destroy();
+  }
+
+  private drop(m: GpuMirror): void {
+    this.destroy(m.pages);
+    this.destroy(m.offsets);
+    m.pages = undefined; m.offsets = undefined; m.pagesCap = 0; m.copied = 0; m.offsetsCap = 0; m.offsetsCopied = 0;
   }
 
   private pipeline(key: string, code: string, entry: string, constants: Record<string, number>): Promise<GPUComputePipeline> {
@@ -99,7 +130,7 @@ export class QaqGpu {
         const enc = device.createCommandEncoder();
         enc.copyBufferToBuffer(m.pages, 0, grown, 0, m.copied * 4);
         device.queue.submit([enc.finish()]);
-        m.pages.destroy();
+        this.destroy(m.pages);
       }
       m.pages = grown;
       m.pagesCap = capped;
@@ -117,7 +148,7 @@ export class QaqGpu {
         const enc = device.createCommandEncoder();
         enc.copyBufferToBuffer(m.offsets, 0, grown, 0, m.offsetsCopied * 4);
         device.queue.submit([enc.finish()]);
-        m.offsets.destroy();
+        this.destroy(m.offsets);
       }
       m.offsets = grown;
       m.offsetsCap = cap;
@@ -131,16 +162,27 @@ export class QaqGpu {
 
   /** Destroys every mirrored sequence's GPU buffers (mirrors are rebuilt on the next call). */
   dispose(): void {
-    for (const m of this.live) {
-      m.pages?.destroy();
-      m.offsets?.destroy();
-      m.pages = undefined; m.offsets = undefined; m.pagesCap = 0; m.copied = 0; m.offsetsCap = 0; m.offsetsCopied = 0;
-    }
+    for (const m of this.live) this.drop(m);
     this.live.clear();
   }
 
   /** Partial softmax of every query head over the packed records (oracle: packedPartialsReference). */
   async partials(v: QaqPackedView, q: Float32Array, nHeads: number): Promise<PackedPartials> {
+    // everything the call reads is taken before its first await: the mirror is synced now (the
+    // arena only grows), the query copied (the caller may reuse its buffer), and buffers a later
+    // call replaces stay alive until this one is done
+    this.inFlight++;
+    try {
+      return await this.partialsInFlight(v, q.slice(), nHeads);
+    } finally {
+      if (--this.inFlight === 0) {
+        for (const b of this.retired) b.destroy();
+        this.retired = [];
+      }
+    }
+  }
+
+  private async partialsInFlight(v: QaqPackedView, q: Float32Array, nHeads: number): Promise<PackedPartials> {
     this.ctx.assertAlive();
     const d = v.headDim, group = nHeads / v.nKvHeads;
     check(Number.isInteger(group) && group > 0, 'BAD_SHAPE', `nHeads=${nHeads} not a multiple of nKvHeads=${v.nKvHeads}`, 'nHeads');
@@ -149,6 +191,7 @@ export class QaqGpu {
     if (v.tiles === 0) return { m, l, acc };
     const device = this.ctx.device;
     const mir = this.mirror(v);
+    const pagesBuf = mir.pages!, offsetsBuf = mir.offsets!;
     const splits = Math.ceil(v.tiles / TILES_PER_SPLIT);
     const constants = { HEAD_DIM: d, N_HEADS: nHeads, GROUP: group, GROUPS: v.groups, ROW_WIDTH: v.rowWidth, OUTLIERS: v.outliersPerRow };
     const pipe = await this.pipeline(`qaq-attend ${JSON.stringify(constants)}`,
@@ -164,7 +207,7 @@ export class QaqGpu {
     const bind = device.createBindGroup({
       layout: pipe.getBindGroupLayout(0),
       entries: [
-        { binding: 0, resource: { buffer: mir.pages! } }, { binding: 1, resource: { buffer: mir.offsets! } },
+        { binding: 0, resource: { buffer: pagesBuf } }, { binding: 1, resource: { buffer: offsetsBuf } },
         { binding: 2, resource: { buffer: jobBuf } }, { binding: 3, resource: { buffer: partBuf } },
       ],
     });
