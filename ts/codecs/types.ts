@@ -87,8 +87,9 @@ export interface CodecInfo {
   /**
    * Saved caches (docs/FORMAT.md "Saved caches", D123): the file stores a codec's param words and
    * its calibration; `strip` drops from the calibration what the param words already hold (CQ:
-   * its codebook) and `restore` puts it back from them. `restore` must return a calibration that
-   * was not stripped unchanged. Absent: the calibration travels whole.
+   * its codebook) and `restore` puts it back from them; `restore` returns a calibration that was
+   * not stripped (files written before the codec had `strip`) unchanged. Absent: the calibration
+   * travels whole.
    */
   savedCalibration?: {
     strip(calibration: unknown, paramWords: Uint32Array): unknown;
