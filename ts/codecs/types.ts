@@ -84,6 +84,17 @@ export interface CodecInfo {
    * depends on the instance (CQ: f16 or f32 codebooks). Default: ATTEND_MAX_ABS.
    */
   maxAbs?: number | ((codec: StreamCodec) => number);
+  /**
+   * Saved caches (docs/FORMAT.md "Saved caches", D123): the file stores a codec's param words and
+   * its calibration; `strip` drops from the calibration what the param words already hold (CQ:
+   * its codebook) and `restore` puts it back from them; `restore` returns a calibration that was
+   * not stripped (files written before the codec had `strip`) unchanged. Absent: the calibration
+   * travels whole.
+   */
+  savedCalibration?: {
+    strip(calibration: unknown, paramWords: Uint32Array): unknown;
+    restore(saved: unknown, paramWords: Uint32Array): unknown;
+  };
 }
 
 /** Shape and settings of one layer's cache, for CodecInfo.createCache. */

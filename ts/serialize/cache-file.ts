@@ -1,6 +1,6 @@
 import { KvpackError } from '../errors.js';
 import { FORMAT_VERSION, MAX_HEAD_DIM, HEAD_DIM_MULTIPLE, TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
-import { createCodec } from '../codecs/registry.js';
+import { codecInfo, createCodec } from '../codecs/registry.js';
 import type { StreamCodec } from '../codecs/types.js';
 import { QAQ_MAX_ATTENTION_WINDOW } from '../codecs/qaq/options.js';
 import { QAQ_OUTLIER_OFFSET, recordCodeOffset, recordTokenBits } from '../codecs/qaq/record.js';
@@ -118,18 +118,25 @@ function sameWords(a: Uint32Array, b: Uint32Array): boolean {
   return true;
 }
 
-/** The saved description of a codec: its registry name and calibration; checked to rebuild the same codec. */
+/**
+ * The saved description of a codec: its registry name and calibration, less what its param words
+ * hold (CodecInfo.savedCalibration); checked to rebuild the same codec from what the file keeps.
+ */
 function codecSpec(c: StreamCodec, headDim: number, nKvHeads: number, field: string): Record<string, unknown> {
   let rebuilt: StreamCodec;
+  let calibration = c.calibration;
   try {
-    rebuilt = createCodec(c.name, { kind: c.kind, headDim, nKvHeads, calibration: c.calibration });
+    const sc = codecInfo(c.name).savedCalibration;
+    if (sc && calibration !== undefined) calibration = sc.strip(calibration, c.paramWords);
+    const full = sc && calibration !== undefined ? sc.restore(calibration, c.paramWords) : calibration;
+    rebuilt = createCodec(c.name, { kind: c.kind, headDim, nKvHeads, calibration: full });
   } catch (e) {
     throw new KvpackError('BAD_PARAM', `codec '${c.name}' cannot be rebuilt from its name and calibration (${(e as Error).message}), so it cannot be saved`, field);
   }
   if (rebuilt.tileWords !== c.tileWords || !sameWords(rebuilt.paramWords, c.paramWords)) {
     throw new KvpackError('BAD_PARAM', `codec '${c.name}' was built with options its name and calibration do not carry, so it cannot be saved`, field);
   }
-  return c.calibration === undefined ? { name: c.name } : { name: c.name, calibration: c.calibration };
+  return calibration === undefined ? { name: c.name } : { name: c.name, calibration };
 }
 
 function checkId(id: number): void {
@@ -289,7 +296,10 @@ function rebuildCodec(spec: unknown, kind: 'key' | 'value', headDim: number, nKv
   if (Object.keys(rest).length) throw corrupt(field, `unknown member '${Object.keys(rest)[0]}'`);
   let codec: StreamCodec;
   try {
-    codec = createCodec(name, { kind, headDim, nKvHeads, ...(calibration !== undefined ? { calibration } : {}) });
+    // a calibration saved without what the param words hold (CQ: the codebook) gets it back from them
+    const sc = codecInfo(name).savedCalibration;
+    const full = sc && calibration !== undefined ? sc.restore(calibration, params) : calibration;
+    codec = createCodec(name, { kind, headDim, nKvHeads, ...(full !== undefined ? { calibration: full } : {}) });
   } catch (e) {
     if (e instanceof KvpackError && e.code === 'UNKNOWN_CODEC') throw new KvpackError('UNKNOWN_CODEC', e.message, `${field}.name`);
     if (e instanceof KvpackError) throw corrupt(`${field}`, `codec '${name}' does not rebuild from the saved calibration: ${e.message}`);

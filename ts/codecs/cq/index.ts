@@ -3,7 +3,8 @@ import { F16_MAX } from '../uniform.js';
 import { ATTEND_MAX_ABS } from '../range.js';
 import type { CalibrationSample } from '../types.js';
 import { calibrateCqStream, type CqCalibrateOptions } from './calibrate.js';
-import { CqCodec } from './codec.js';
+import { CqCodec, CQ_PARAM_HEADER_WORDS } from './codec.js';
+import { wordsToBase64 } from './calibration.js';
 import { CQ_REGISTERED, cqName, type CqConfig } from './config.js';
 import { CQ_KERNELS } from './kernels.js';
 
@@ -15,6 +16,24 @@ export type { CqCalibration, CqPrecision } from './calibration.js';
 
 /** Calibration options a generic driver may pass through CalibrationSample.options. */
 const SAMPLE_OPTIONS = ['seed', 'maxIterations', 'precision', 'maxSamples', 'fisher'] as const;
+
+/**
+ * Saved caches store the codebook once, as param words (D123): the calibration travels without
+ * its `codebook` member, and a calibration without one gets it back from the param words.
+ */
+const savedCalibration = {
+  strip(calibration: unknown): unknown {
+    if (typeof calibration !== 'object' || calibration === null || Array.isArray(calibration)) return calibration;
+    const { codebook: _omitted, ...rest } = calibration as Record<string, unknown>;
+    return rest;
+  },
+  restore(saved: unknown, paramWords: Uint32Array): unknown {
+    if (typeof saved !== 'object' || saved === null || Array.isArray(saved) || ArrayBuffer.isView(saved) || 'codebook' in saved) return saved;
+    const { meta, ...rest } = saved as Record<string, unknown>;
+    const codebook = wordsToBase64(paramWords.subarray(Math.min(CQ_PARAM_HEADER_WORDS, paramWords.length)));
+    return { ...rest, codebook, ...(meta !== undefined ? { meta } : {}) };
+  },
+};
 
 function calibrateSample(cfg: CqConfig, sample: CalibrationSample): unknown {
   const o: CqCalibrateOptions = { ...cfg };
@@ -38,5 +57,6 @@ for (const cfg of CQ_REGISTERED) {
     calibrate: (sample) => calibrateSample(cfg, sample),
     kernels: CQ_KERNELS,
     family: 'cq',
+    savedCalibration,
   });
 }
