@@ -9,39 +9,16 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { gaussianKv, makeRng, randomQuery } from '../helpers/data.js';
+import { gaussianKv, randomQuery } from '../helpers/data.js';
+import { interleaveScript, type Op } from '../helpers/interleave.js';
 
 const distUrl = new URL('../../dist/index.js', import.meta.url);
 type Kvpack = typeof import('../../ts/index.js');
 type Backend = import('../../ts/index.js').AttentionBackend;
 const load = async (): Promise<Kvpack> => await import(distUrl.href) as Kvpack;
 
-type Op = { op: 'append'; seq: number; n: number; seed: number } | { op: 'delete'; seq: number } | { op: 'attend'; seqs: number[]; seed: number };
-
 const shape = { nKvHeads: 2, headDim: 16, key: 'q4_0', value: 'kivi2', window: 4, sinks: 1 } as const;
 const nHeads = 4;
-
-/** A random script over 3 sequences: appends of 1-40 tokens (tiles seal), deletes, batched attends of live sequences. */
-function script(seed: number, ops: number): Op[] {
-  const rng = makeRng(seed);
-  const live = new Set<number>();
-  const out: Op[] = [];
-  for (let i = 0; i < ops; i++) {
-    const r = rng.uniform();
-    const seq = Math.floor(rng.uniform() * 3);
-    if (r < 0.4 || live.size === 0) {
-      out.push({ op: 'append', seq, n: 1 + Math.floor(rng.uniform() * 40), seed: 1000 + i });
-      live.add(seq);
-    } else if (r < 0.48 && live.has(seq)) {
-      out.push({ op: 'delete', seq });
-      live.delete(seq);
-    } else {
-      const ids = [...live].filter(() => rng.uniform() < 0.7);
-      out.push({ op: 'attend', seqs: ids.length ? ids : [[...live][0]!], seed: 5000 + i });
-    }
-  }
-  return out;
-}
 
 /** Runs a script; concurrent: no attend is awaited before the end and the query buffer is reused. */
 async function run(kv: Kvpack, backend: Backend, ops: Op[], concurrent: boolean): Promise<Float32Array[]> {
@@ -93,7 +70,7 @@ describe('attend calls issued without awaiting equal sequential execution', () =
       const backend = await make(kv);
       try {
         for (const seed of [1, 2, 3]) {
-          const ops = script(seed, 80);
+          const ops = interleaveScript(seed, 80);
           const attends = ops.filter((o) => o.op === 'attend').length;
           expect(attends).toBeGreaterThan(20);
           expect(ops.some((o) => o.op === 'delete')).toBe(true);

@@ -9,35 +9,12 @@ import { QaqKvCache, type QaqCacheOptions } from '../../ts/codecs/qaq/cache.js';
 import { QaqWasmAttention } from '../../ts/codecs/qaq/wasm.js';
 import { QaqGpu } from '../../ts/codecs/qaq/webgpu.js';
 import { KvpackError } from '../../ts/errors.js';
-import { gaussianKv, makeRng, randomQuery } from '../helpers/data.js';
-
-type Op = { op: 'append'; seq: number; n: number; seed: number } | { op: 'delete'; seq: number } | { op: 'attend'; seqs: number[]; seed: number };
+import { gaussianKv, randomQuery } from '../helpers/data.js';
+import { interleaveScript, type Op } from '../helpers/interleave.js';
 
 const nKvHeads = 2, headDim = 16, nHeads = 4;
 // window 4 with an attention window of 2: tiles seal after 36 tokens, widths follow the records
 const opts = { nKvHeads, headDim, window: 4, qaq: { attentionWindow: 2 } };
-
-/** A random script over 3 sequences: appends of 1-40 tokens (tiles seal), deletes, batched attends. */
-function script(seed: number, ops: number): Op[] {
-  const rng = makeRng(seed);
-  const live = new Set<number>();
-  const out: Op[] = [];
-  for (let i = 0; i < ops; i++) {
-    const r = rng.uniform();
-    const seq = Math.floor(rng.uniform() * 3);
-    if (r < 0.4 || live.size === 0) {
-      out.push({ op: 'append', seq, n: 1 + Math.floor(rng.uniform() * 40), seed: 1000 + i });
-      live.add(seq);
-    } else if (r < 0.48 && live.has(seq)) {
-      out.push({ op: 'delete', seq });
-      live.delete(seq);
-    } else {
-      const ids = [...live].filter(() => rng.uniform() < 0.7);
-      out.push({ op: 'attend', seqs: ids.length ? ids : [[...live][0]!], seed: 5000 + i });
-    }
-  }
-  return out;
-}
 
 /** Runs a script on a fresh cache; concurrent: no attend is awaited before the end. */
 async function run(packedAttention: QaqCacheOptions['packedAttention'], ops: Op[], concurrent: boolean, record: boolean): Promise<Float32Array[]> {
@@ -103,7 +80,7 @@ describe('QaqKvCache: attend calls issued without awaiting equal sequential exec
     it(`${name}, record ${record}: 3 random scripts of 80 ops`, async () => {
       const found: { seed: number; attends: number; differing: number; diff: number; error?: string }[] = [];
       for (const seed of [1, 2, 3]) {
-        const ops = script(seed, 80);
+        const ops = interleaveScript(seed, 80);
         const attends = ops.filter((o) => o.op === 'attend').length;
         expect(attends).toBeGreaterThan(20);
         expect(ops.some((o) => o.op === 'delete')).toBe(true);
