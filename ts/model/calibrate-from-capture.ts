@@ -4,12 +4,17 @@ import { check, KvpackError } from '../errors.js';
 import type { ModelConfig } from './config.js';
 import type { KvCapture } from './kv-capture.js';
 
+/** What evaluation needs of a calibrator: one calibration object per codec, stream and layer. */
+export interface LayerCalibrator {
+  forLayer(codec: string, kind: StreamKind, layer: number, fisher?: boolean, extra?: Record<string, unknown>): unknown;
+}
+
 /**
  * Builds per-layer calibration objects for codecs that need them, through the registry's
  * `CodecInfo.calibrate` hook, from a capture of the calibration split. Results are memoized per
  * (codec, stream, layer) so a codec used in several pairings calibrates once.
  */
-export class CaptureCalibrator {
+export class CaptureCalibrator implements LayerCalibrator {
   private readonly memo = new Map<string, unknown>();
 
   constructor(readonly capture: KvCapture, config: ModelConfig, readonly options: Record<string, unknown> = {}) {

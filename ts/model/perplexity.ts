@@ -3,7 +3,7 @@ import { codecInfo, createCodec } from '../codecs/registry.js';
 import { RotatedCodec } from '../codecs/rotation.js';
 import type { StreamCodec } from '../codecs/types.js';
 import { check, KvpackError } from '../errors.js';
-import type { CaptureCalibrator } from './calibrate-from-capture.js';
+import type { LayerCalibrator } from './calibrate-from-capture.js';
 import type { CodecPairing } from './codec-pairing.js';
 import type { Model } from './config.js';
 import { ModelRunner, type LayerCacheSpec, type ModelCacheStats } from './forward.js';
@@ -21,7 +21,7 @@ export interface PerplexityOptions {
   batch?: number;
   backend?: AttentionBackend;
   /** Needed when a codec of the pairing needs calibration. */
-  calibrator?: CaptureCalibrator;
+  calibrator?: LayerCalibrator;
   onProgress?: (predicted: number, total: number) => void;
   /**
    * 'window': each window in one pass (windowNll, window-forward.ts): same numbers as decoding
