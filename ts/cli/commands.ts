@@ -11,6 +11,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'demo', summary: 'synthetic LLaMA-shaped KV cache: every codec, bits, error, decode time', load: () => import('./demo.js') },
   { name: 'backends', summary: 'which attention backends (WebGPU, WASM SIMD, TS) run here, and why', load: () => import('./backends.js') },
   { name: 'eval', summary: 'perplexity of a real model with its KV cache held by each codec (table, JSON, SVG)', load: () => import('./eval.js') },
+  { name: 'tune', summary: 'pick codec, window and sinks for a model under a quality or bits budget from a short measurement', load: () => import('./tune.js') },
   { name: 'generate', summary: 'generate text with the KV cache held by a codec; cache memory vs fp32', load: () => import('./generate.js') },
   { name: 'conformance', summary: 'check every codec on every backend here against the TS reference (words, attention)', load: () => import('./conformance.js') },
   { name: 'inspect', summary: 'describe a saved cache file: header, codecs, sequences, sizes, checksum status', load: () => import('./inspect.js') },

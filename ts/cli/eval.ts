@@ -6,7 +6,8 @@ import type { AttentionBackend, BackendName } from '../backends/types.js';
 import '../codecs/index.js';
 import { codecInfo } from '../codecs/registry.js';
 import { KvpackError } from '../errors.js';
-import { CaptureCalibrator } from '../model/calibrate-from-capture.js';
+import { CaptureCalibrator, type LayerCalibrator } from '../model/calibrate-from-capture.js';
+import { parseTuneConfig, tuneCalibrator } from '../model/tune.js';
 import { captureKv } from '../model/capture.js';
 import { captureKvWindows } from '../model/capture-windows.js';
 import { gunzipSync } from 'node:zlib';
@@ -36,6 +37,7 @@ const FLAGS = {
   'calib-tokens': { type: 'int', default: 2048, min: 1, help: 'tokens captured when --calib is not given' },
   json: { type: 'string', help: 'write results as JSON here' },
   svg: { type: 'string', help: 'write the perplexity-vs-bits plot (SVG) here' },
+  config: { type: 'string', help: 'evaluate the configuration `kvpack tune --out` wrote (its pairing and calibration) instead of --codecs' },
 } as const;
 
 export const usage = `kvpack eval --model DIR --text FILE [--codecs a,b:c@w32,...] [--ctx N] [--json out] [--svg out]
@@ -52,12 +54,16 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const f = parseFlags(argv, FLAGS);
   for (const k of ['model', 'text'] as const) if (!f[k]) throw new KvpackError('BAD_PARAM', 'is required', `--${k}`);
   // 'default' expands to every registered codec, so a run can add variants: --codecs default,kivi2@w32
-  const specs = [...new Set((f.codecs ?? ['default']).flatMap((s) => (s === 'default' ? defaultPairings() : [s])))];
+  if (f.config && (f.codecs || f.calib)) throw new KvpackError('BAD_PARAM', '--config brings its own pairing and calibration: drop --codecs / --calib', '--config');
+  const tuned = f.config ? parseTuneConfig(JSON.parse(await readFile(f.config, 'utf8')) as unknown) : undefined;
+  const specs = tuned ? [tuned.pairing]
+    : [...new Set((f.codecs ?? ['default']).flatMap((s) => (s === 'default' ? defaultPairings() : [s])))];
   const pairings: CodecPairing[] = specs.map(parsePairing); // unknown codecs fail here, before any work
   if (!pairings.some((p) => p.key === 'fp32' && p.value === 'fp32' && !p.window && p.sinks === 0)) pairings.unshift(parsePairing('fp32'));
 
   const loaded = await loadModel(f.model!);
   const { model, tokenizer } = loaded;
+  if (tuned) parseTuneConfig(tuned, model.config);
   const ctx = f.ctx ?? model.config.seqLen;
   if (ctx > model.config.seqLen) throw new KvpackError('BAD_PARAM', `must be at most the model's seq_len=${model.config.seqLen}`, '--ctx');
   const split = f['calib-text']
@@ -72,9 +78,12 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   });
   io.err(`kvpack eval: backend ${report.chosen} (${report.description})\n`);
 
-  let calibrator: CaptureCalibrator | undefined;
+  let calibrator: LayerCalibrator | undefined;
   let calibration: Record<string, unknown> = { used: false };
-  if (pairings.some((p) => codecInfo(p.key).needsCalibration || codecInfo(p.value).needsCalibration)) {
+  if (tuned) {
+    calibrator = tuneCalibrator(tuned);
+    calibration = { used: true, source: f.config };
+  } else if (pairings.some((p) => codecInfo(p.key).needsCalibration || codecInfo(p.value).needsCalibration)) {
     let cap: KvCapture;
     if (f.calib) {
       cap = await loadKvCapture(f.calib);

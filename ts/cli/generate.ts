@@ -6,7 +6,8 @@ import type { BackendName } from '../backends/types.js';
 import '../codecs/index.js';
 import { codecInfo } from '../codecs/registry.js';
 import { KvpackError } from '../errors.js';
-import { CaptureCalibrator } from '../model/calibrate-from-capture.js';
+import { CaptureCalibrator, type LayerCalibrator } from '../model/calibrate-from-capture.js';
+import { parseTuneConfig, tuneCalibrator } from '../model/tune.js';
 import { captureKv } from '../model/capture.js';
 import { parsePairing } from '../model/codec-pairing.js';
 import { ModelRunner } from '../model/forward.js';
@@ -30,6 +31,7 @@ const FLAGS = {
   text: { type: 'string', help: 'or: a text whose calibration split (last 20% of lines) is captured now' },
   'save-cache': { type: 'string', help: 'save every layer\'s cache after the prompt to FILE (docs/FORMAT.md "Saved caches")' },
   'load-cache': { type: 'string', help: 'resume from a FILE saved with --save-cache: its prompt, codec and calibration, no prefill' },
+  config: { type: 'string', help: 'the configuration `kvpack tune --out` wrote: its pairing and calibration instead of --codec / --calib' },
 } as const;
 
 /** What --save-cache stores beside the caches (META section) so --load-cache can check and resume. */
@@ -64,6 +66,11 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     promptText = loaded.meta.prompt;
     codecText = loaded.meta.codec;
   }
+  if (f.config && (f['load-cache'] || f.calib || f.text || argv.some((a) => a === '--codec' || a.startsWith('--codec=')))) {
+    throw new KvpackError('BAD_PARAM', '--config brings its own pairing and calibration: drop --codec / --calib / --text / --load-cache', '--config');
+  }
+  const tuned = f.config ? parseTuneConfig(JSON.parse(await readFile(f.config, 'utf8')) as unknown) : undefined;
+  if (tuned) codecText = tuned.pairing;
   const pairing = parsePairing(codecText);
   const { model, tokenizer } = await loadModel(f.model);
   const prompt = tokenizer.encode(promptText, { bos: true });
@@ -74,8 +81,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (prompt.length >= model.config.seqLen) {
     throw new KvpackError('BAD_PARAM', `${prompt.length} tokens leave no room in seq_len=${model.config.seqLen}`, '--prompt');
   }
-  let calibrator: CaptureCalibrator | undefined;
-  if (!loaded && (codecInfo(pairing.key).needsCalibration || codecInfo(pairing.value).needsCalibration)) {
+  let calibrator: LayerCalibrator | undefined;
+  if (tuned) calibrator = tuneCalibrator(parseTuneConfig(tuned, model.config));
+  else if (!loaded && (codecInfo(pairing.key).needsCalibration || codecInfo(pairing.value).needsCalibration)) {
     if (f.calib) calibrator = new CaptureCalibrator(await loadKvCapture(f.calib), model.config);
     else if (f.text) {
       const cal = tokenizeLines(tokenizer, splitText(await readFile(f.text, 'utf8')).calibration).slice(0, 2048);
