@@ -22,17 +22,18 @@ CAL=cq-2c8b,cq-4c8b,cq-4c9b,cq-8c8b,cq-8c10b,skvq-k2:skvq-v1.5@w128@s5@g128,skvq
 mkdir -p "$DEST"
 if [ $# -ge 2 ]; then cp "$2" "$DEST/calib.json"; else $J calibrate --model $M --calib-text $C --tokens 16384 --codecs $CAL --out "$DEST/calib.json"; fi
 xz -T2 -6 -f "$DEST/calib.json"
-# priority order: every ctx reaches 32K scored tokens before any goes on to 64K; QAQ decodes
+# priority order: every ctx reaches 32K scored tokens before any goes on to 64K, the papers'
+# pairings (CORE) reach 64K before the others go past 32K; QAQ decodes
 # step by step (minutes a window), so its long units start first
 {
   $J units --codecs qaq --ctx 4096:0:4:1
   $J units --codecs $CORE,$EXTRA,$LOW --ctx 4096:0:8:1
   $J units --codecs $CORE --ctx 2048:0:16:2,1024:0:32:4
   $J units --codecs qaq --ctx 1024:0:8:4
-  $J units --codecs $CORE,$EXTRA --ctx 4096:8:16:1
-  $J units --codecs $CORE --ctx 2048:16:32:2,1024:32:64:4
+  $J units --codecs $CORE --ctx 4096:8:16:1,2048:16:32:2,1024:32:64:4
+  $J units --codecs $EXTRA --ctx 4096:8:16:1
 } > "$DEST/units.txt"
-cp build/bench/quality-gutenberg-job.mjs "$DEST/job.mjs"
+xz -T2 -6 -c build/bench/quality-gutenberg-job.mjs > "$DEST/job.mjs.xz"
 cp bench/job20/run.sh "$DEST/run.sh"
 cp $M/tokenizer.bin "$DEST/"
 sha256sum $M/model.bin | cut -d' ' -f1 > "$DEST/model.sha256"

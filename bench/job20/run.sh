@@ -24,6 +24,7 @@ unpack node.xz "$W/node" && chmod +x "$W/node" || { echo "FATAL: node did not un
 unpack model.shuf.xz "$W/model.shuf" &
 unpack calib.json.xz "$W/calib.json" &
 unpack frankenstein.txt.xz "$W/frankenstein.txt" &
+unpack job.mjs.xz "$W/job.mjs" &
 wait
 cp tokenizer.bin "$W/model/"
 # the model's floats were stored byte-plane by byte-plane (xz packs that 8% smaller)
@@ -40,7 +41,7 @@ grep -v '^\s*$' units.txt | xargs -P "$N" -L 1 bash -c '
   rem=$((DEADLINE - $(date +%s)))
   if [ "$rem" -le 5 ]; then echo "skip $*"; exit 0; fi
   t0=$(date +%s)
-  timeout "$rem" "$W/node" "$HERE/job.mjs" unit --model "$W/model" --text "$W/frankenstein.txt" --calib "$W/calib.json" \
+  timeout "$rem" "$W/node" "$W/job.mjs" unit --model "$W/model" --text "$W/frankenstein.txt" --calib "$W/calib.json" \
     --spec "$1" --ctx "$2" --first "$3" --count "$4" --out "$OUT/results.ndjson" || echo "FAILED rc=$? $*"
   echo "unit $* $(( $(date +%s) - t0 )) s"
 ' unit
