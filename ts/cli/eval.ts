@@ -3,7 +3,9 @@ import { dirname } from 'node:path';
 import { chooseBackend, BACKEND_ORDER } from '../backends/detect.js';
 import { TsBackend } from '../backends/ts-backend.js';
 import type { AttentionBackend, BackendName } from '../backends/types.js';
+import { loadKvpackWasm, wasmSimdSupported } from '../backends/wasm-loader.js';
 import '../codecs/index.js';
+import { kmeansWasm } from '../codecs/cq/wasm.js';
 import { codecInfo } from '../codecs/registry.js';
 import { KvpackError } from '../errors.js';
 import { CaptureCalibrator, type LayerCalibrator } from '../model/calibrate-from-capture.js';
@@ -99,7 +101,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       bar.done();
       calibration = { used: true, source: f['calib-text'] ?? `calibration split (${split.calibration.length} lines)`, tokens: cap.nTokens };
     }
-    calibrator = new CaptureCalibrator(cap, model.config);
+    // CQ's k-means in WASM where it runs: the same centroids as the TS default (cq-wasm conformance), faster
+    calibrator = new CaptureCalibrator(cap, model.config, wasmSimdSupported() ? { kmeans: kmeansWasm(await loadKvpackWasm()) } : {});
   }
 
   const results: (PerplexityResult & { note?: string })[] = [];

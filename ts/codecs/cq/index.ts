@@ -15,7 +15,7 @@ export { loadCqCalibration, makeCqCalibration } from './calibration.js';
 export type { CqCalibration, CqPrecision } from './calibration.js';
 
 /** Calibration options a generic driver may pass through CalibrationSample.options. */
-const SAMPLE_OPTIONS = ['seed', 'maxIterations', 'precision', 'maxSamples', 'fisher'] as const;
+const SAMPLE_OPTIONS = ['seed', 'maxIterations', 'precision', 'maxSamples', 'fisher', 'kmeans'] as const;
 
 /**
  * Saved caches store the codebook once, as param words (D123): the calibration travels without
