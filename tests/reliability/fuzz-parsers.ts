@@ -114,9 +114,14 @@ function captureSeeds(): Uint8Array[] {
 }
 
 /** A tiny legacy llama2.c checkpoint (dim 8, 1 layer, vocab 12): header + weights. */
-function checkpointSeeds(): Uint8Array[] {
-  const mk = (shared: boolean, nKvHeads: number): Uint8Array => {
-    const dim = 8, hidden = 16, nLayers = 1, nHeads = 2, vocab = 12, seqLen = 8, hd = dim / nHeads, kvDim = nKvHeads * hd;
+export function checkpointSeeds(): Uint8Array[] {
+  return [tinyCheckpoint(true, 2), tinyCheckpoint(false, 1)];
+}
+
+/** A legacy llama2.c checkpoint with small random weights (dim 8: head size 4; 16: 8, a cache's minimum). */
+export function tinyCheckpoint(shared: boolean, nKvHeads: number, dim = 8): Uint8Array {
+  {
+    const hidden = 16, nLayers = 1, nHeads = 2, vocab = 12, seqLen = 8, hd = dim / nHeads, kvDim = nKvHeads * hd;
     const floats = vocab * dim + nLayers * (2 * dim + 2 * dim * dim + 2 * kvDim * dim + 3 * dim * hidden) + dim + seqLen * hd + (shared ? 0 : vocab * dim);
     const b = new Uint8Array(28 + 4 * floats);
     const dv = new DataView(b.buffer);
@@ -124,8 +129,7 @@ function checkpointSeeds(): Uint8Array[] {
     const rng = makeRng(5);
     for (let i = 0; i < floats; i++) dv.setFloat32(28 + 4 * i, rng.gaussian() * 0.3, true);
     return b;
-  };
-  return [mk(true, 2), mk(false, 1)];
+  }
 }
 
 /** A llama2.c tokenizer file of `vocab` pieces (the 256 byte tokens and a few merges). */

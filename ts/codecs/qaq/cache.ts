@@ -7,7 +7,7 @@ import { resolveQaqOptions, type QaqOptions, type ResolvedQaqOptions } from './o
 import { outlierCount, selectOutliers } from './outliers.js';
 import { encodeRecord, maxRecordWords, recordWords } from './record.js';
 import { MAX_FP_TOKENS, type CacheStats } from '../../cache/kv-cache.js';
-import { checkF32, checkObject, checkSeqIds } from '../../util/args.js';
+import { checkF32, checkObject, checkOptionalObject, checkSeqIds } from '../../util/args.js';
 import { ATTEND_MAX_ABS, checkRange } from '../range.js';
 import { F16_MAX } from '../uniform.js';
 import { pickLayer } from '../../cache/kv-cache.js';
@@ -484,10 +484,12 @@ export class QaqKvCache implements SelfAttendingCache {
 
   /** Restores a cache saved by serialize(); untrusted bytes, every failure a KvpackError naming the field. */
   static deserialize(bytes: Uint8Array, options: { layer?: number; packedAttention?: QaqCacheOptions['packedAttention'] } = {}): QaqKvCache {
+    checkOptionalObject(options, 'options');
     return QaqKvCache.fromLayerData(pickLayer(pullSync(bytes, parseFile()).layers, options), options);
   }
 
   static async deserializeFrom(source: ChunkSource, options: { layer?: number; packedAttention?: QaqCacheOptions['packedAttention'] } = {}): Promise<QaqKvCache> {
+    checkOptionalObject(options, 'options');
     return QaqKvCache.fromLayerData(pickLayer((await pullChunks(source, parseFile())).layers, options), options);
   }
 
