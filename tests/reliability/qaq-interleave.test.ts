@@ -11,6 +11,11 @@ import { QaqGpu } from '../../ts/codecs/qaq/webgpu.js';
 import { KvpackError } from '../../ts/errors.js';
 import { gaussianKv, randomQuery } from '../helpers/data.js';
 import { interleaveScript, type Op } from '../helpers/interleave.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 const nKvHeads = 2, headDim = 16, nHeads = 4;
 // window 4 with an attention window of 2: tiles seal after 36 tokens, widths follow the records
@@ -155,6 +160,24 @@ describe('QaqKvCache on WebGPU: saving while attends are in flight', () => {
 });
 
 describe('QaqKvCache lifetime', () => {
+  for (const [name, kernel] of kernels.filter(([n]) => n !== 'ts')) {
+    it(`${name}: 40 caches dropped without dispose() free the kernel's copies once collected`, async () => {
+      const live = (): number => (name === 'wasm' ? wasm.liveMirrors : gpu.liveMirrors);
+      const before = live();
+      // in a function of its own: no variable here keeps the last cache
+      const one = async (i: number): Promise<void> => {
+        const cache = new QaqKvCache({ ...opts, packedAttention: kernel()! });
+        cache.append(0, gaussianKv(80, nKvHeads, headDim, i), gaussianKv(80, nKvHeads, headDim, i + 1));
+        cache.append(1, gaussianKv(40, nKvHeads, headDim, i + 2), gaussianKv(40, nKvHeads, headDim, i + 3));
+        await cache.attend([0, 1], new Float32Array(2 * nHeads * headDim).fill(0.5), nHeads);
+      };
+      for (let i = 0; i < 40; i++) await one(i);
+      expect(live()).toBeGreaterThan(before);
+      for (let i = 0; i < 40 && live() > before; i++) { gc(); await new Promise((r) => setTimeout(r, 25)); }
+      expect(live()).toBe(before);
+    }, 60_000);
+  }
+
   for (const [name, kernel] of kernels) {
     it(`${name}: dispose() frees the kernel's copies; later calls throw KvpackError`, async () => {
       const before = name === 'wasm' ? wasm.liveMirrors : name === 'ts' ? 0 : gpu.liveMirrors;

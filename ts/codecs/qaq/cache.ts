@@ -97,6 +97,17 @@ class QaqSequence {
 const DONE: Promise<void> = Promise.resolve();
 const noop = (): void => {};
 
+/**
+ * A dropped cache (never disposed) frees its kernel copies when V8 collects it, like the
+ * backends' registries do for PackedKvCache: the held value names the kernel's release and the
+ * page lists of the live sequences, never the cache itself.
+ */
+interface KernelHold { release: (pages: readonly Uint32Array[]) => void; pages: Set<readonly Uint32Array[]> }
+const qaqFinalizer = new FinalizationRegistry<KernelHold>((h) => {
+  for (const p of h.pages) h.release(p);
+  h.pages.clear();
+});
+
 /** Default words per arena page (1 MiB); larger if one record could exceed it. */
 export const QAQ_PAGE_WORDS = 1 << 18;
 
@@ -123,6 +134,8 @@ export class QaqKvCache implements SelfAttendingCache {
   private readonly groupWidthSum: Float64Array; // [group][stream] sum of widths over tokens
   private readonly parts = { codes: 0, meta: 0, outliers: 0 };
   private isDisposed = false;
+  /** What the finalizer frees if the cache is dropped without dispose() (undefined: the kernel keeps nothing). */
+  private readonly hold: KernelHold | undefined;
 
   constructor(opts: QaqCacheOptions) {
     checkObject(opts, 'opts');
@@ -147,6 +160,17 @@ export class QaqKvCache implements SelfAttendingCache {
     this.packedAttention = opts.packedAttention ?? packedPartialsReference;
     this.groupWords = new Float64Array(this.groups * 2);
     this.groupWidthSum = new Float64Array(this.groups * 2);
+    const release = this.packedAttention.release;
+    if (release) {
+      this.hold = { release, pages: new Set() };
+      qaqFinalizer.register(this, this.hold, this);
+    }
+  }
+
+  /** A sequence enters `seqs`: its kernel copy is freed with the cache if that is dropped. */
+  private adopt(seq: number, s: QaqSequence): void {
+    this.seqs.set(seq, s);
+    this.hold?.pages.add(s.pages);
   }
 
   get tokenFloats(): number {
@@ -170,6 +194,7 @@ export class QaqKvCache implements SelfAttendingCache {
     const s = this.seqs.get(seq);
     if (!s) return;
     this.seqs.delete(seq);
+    this.hold?.pages.delete(s.pages);
     this.releaseWhenIdle(s);
   }
 
@@ -204,6 +229,8 @@ export class QaqKvCache implements SelfAttendingCache {
     this.isDisposed = true;
     const seqs = [...this.seqs.values()];
     this.seqs.clear();
+    this.hold?.pages.clear();
+    qaqFinalizer.unregister(this);
     for (const s of seqs) this.releaseWhenIdle(s);
   }
 
@@ -252,7 +279,7 @@ export class QaqKvCache implements SelfAttendingCache {
     if (!s) {
       s = new QaqSequence(new Float32Array(cap * tf), new Float32Array(cap * tf),
         new AttentionWindow(this.groups, this.options.attentionWindow, cap));
-      this.seqs.set(seq, s);
+      this.adopt(seq, s);
     } else if (s.tailK.length < cap * tf) {
       this.growTail(s, cap);
     }
@@ -532,7 +559,7 @@ export class QaqKvCache implements SelfAttendingCache {
       s.offsets = d.offsets as Uint32Array<ArrayBuffer>;
       s.tiles = d.tiles;
       s.tailCount = d.tailCount;
-      cache.seqs.set(d.id, s);
+      cache.adopt(d.id, s);
     }
     return cache;
   }
