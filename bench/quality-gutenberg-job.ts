@@ -12,6 +12,7 @@
  *   unit --model M --text T --calib calib.json --spec S --ctx N --first I --count K --out r.ndjson
  *       evaluates windows I..I+K-1 of ctx tokens of T (non-overlapping, as kvpack eval cuts them)
  *       and appends one JSON line (summed NLL, predictions, cache stats, CPU seconds) to r.ndjson.
+ *   --extra-cq cq-4c6b,... (any command) registers CQ shapes the registry does not name.
  *   merge --out-prefix P r.ndjson...
  *       sums the units per (ctx, pairing) into P-ctxN.json files in kvpack eval's JSON shape
  *       (bench/quality-gutenberg.ts prints the tables and plots from them).
@@ -22,9 +23,10 @@ import { chooseBackend } from '../ts/backends/detect.js';
 import { loadKvpackWasm } from '../ts/backends/wasm-loader.js';
 import '../ts/codecs/index.js';
 import { calibrateCqStream } from '../ts/codecs/cq/calibrate.js';
-import { parseCqName } from '../ts/codecs/cq/config.js';
+import { CqCodec } from '../ts/codecs/cq/codec.js';
+import { cqName, parseCqName } from '../ts/codecs/cq/config.js';
 import { kmeansWasm } from '../ts/codecs/cq/wasm.js';
-import { codecInfo } from '../ts/codecs/registry.js';
+import { codecInfo, listCodecs, registerCodec } from '../ts/codecs/registry.js';
 import type { StreamKind } from '../ts/codecs/types.js';
 import { KvpackError } from '../ts/errors.js';
 import { CaptureCalibrator, type LayerCalibrator } from '../ts/model/calibrate-from-capture.js';
@@ -53,6 +55,17 @@ const readText = (path: string): string => {
   const b = readFileSync(path);
   return (path.endsWith('.gz') ? gunzipSync(b) : b).toString('utf8');
 };
+// CQ shapes the registry does not name (e.g. cq-4c6b, 1.5 bits per channel), registered for this
+// process only, as ts/codecs/cq/index.ts registers the paper's: --extra-cq cq-4c6b,cq-8c6b
+for (const name of (flags.get('extra-cq') ?? '').split(',').filter(Boolean)) {
+  const cfg = parseCqName(name);
+  if (!listCodecs().some((c) => c.name === cqName(cfg))) {
+    registerCodec({
+      name: cqName(cfg), summary: `CQ ${name} (bench only)`, streams: ['key', 'value'], needsCalibration: true,
+      create: (ctx) => new CqCodec(cfg, ctx), calibrate: (sample) => calibrateCqStream(sample.data, sample, { ...cfg }),
+    });
+  }
+}
 const memoKey = (codec: string, kind: StreamKind, layer: number, fisher: boolean, extra: Record<string, unknown>): string =>
   `${codec}/${kind}/${layer}/${fisher}/${JSON.stringify(extra)}`;
 
