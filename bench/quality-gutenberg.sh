@@ -1,13 +1,28 @@
 #!/bin/sh
-# Issue #20's study: gutenberg-bytes-9M on frankenstein.txt, calibrated on train.txt.gz (4,096
-# tokens), whole-window evaluation (kvpack eval --mode auto). Run from the repository root after
-# npm run build; each line writes bench/results/quality-gutenberg-*.json and .svg, then
-#   node build/bench/quality-gutenberg.mjs --amortize 16 bench/results/quality-gutenberg-ctx*.json
-# prints the tables of docs/QUALITY.md. Runs in the background with nice (hours on 2 loaded cores
-# for the full 64K-token evaluation: raise --windows to 16 / 32 / 64 for 4096 / 2048 / 1024).
+# Issue #20's study: gutenberg-bytes-9M on frankenstein.txt, calibrated on train.txt.gz only.
+# Run from the repository root after npm run build and
+#   node scripts/build-bench-bundle.mjs bench/quality-gutenberg-job.ts build/bench/quality-gutenberg-job.mjs
+#   npx esbuild bench/quality-gutenberg.ts --bundle --platform=node --format=esm --outfile=build/bench/quality-gutenberg.mjs
+#
+# 1. The table (every codec, ctx 1024/2048/4096, 64K tokens each; ~3 CPU-hours): staged for a
+#    many-core machine by bench/quality-gutenberg-job.sh DIR (calibrates here), run there with
+#    `cd DIR && bash run.sh 555` (one worker per core, results.ndjson), merged back here:
+#      node build/bench/quality-gutenberg-job.mjs merge --out-prefix bench/results/quality-gutenberg results.ndjson
+#      node build/bench/quality-gutenberg.mjs --amortize 16 bench/results/quality-gutenberg-ctx*.json
+# 2. Below 1.5 bits (CQ shapes the registry does not name, --extra-cq), ctx 4096, on this machine:
+J="node build/bench/quality-gutenberg-job.mjs"
 M=../shared/models/gutenberg-bytes-9M; T=../shared/data/gutenberg/frankenstein.txt; C=../shared/data/gutenberg/train.txt.gz
-K="node dist/cli.js eval --model $M --text $T --calib-text $C --calib-tokens 4096"
-CORE=fp32,kivi2,kivi2@w128,kivi2@w128@s5,skvq-k2:skvq-v1.5@w128@s5@g128,skvq-k2:skvq-v2@w128@s5@g128,skvq-k2:skvq-v1.5,cq-4c8b,cq-8c8b,cq-8c10b,q4_0,kivi4
+X=cq-4c6b,cq-4c7b,cq-8c6b,cq-8c4b
 R=bench/results/quality-gutenberg
-$K --ctx 4096 --windows 1 --codecs $CORE --json $R-ctx4096.json
-$K --ctx 1024 --windows 4 --codecs fp32,q4_0,q4_0@rk@rv,kivi2,kivi2@rk,kivi2@rv,kivi2@w128@rv,kivi2@w128@rk@rv --json $R-rotation-ctx1024.json
+lowbit() {
+  $J calibrate --extra-cq $X --model $M --calib-text $C --tokens 16384 --codecs cq-4c6b:cq-8c6b,cq-4c7b:cq-8c4b,cq-4c8b:cq-8c8b --out /tmp/lowbit-calib.json
+  { $J units --codecs fp32,cq-4c6b:cq-8c4b,cq-4c6b:cq-8c6b,cq-4c7b:cq-8c4b,cq-4c7b:cq-8c6b,cq-4c8b:cq-8c4b,cq-4c6b:cq-8c8b --ctx 4096:0:2:1
+    $J units --codecs cq-4c6b:cq-8c6b,cq-4c7b:cq-8c6b,fp32 --ctx 4096:2:8:1; } |
+    xargs -P 2 -L 1 sh -c "$J unit --extra-cq $X --model $M --text $T --calib /tmp/lowbit-calib.json --spec \$0 --ctx \$1 --first \$2 --count \$3 --out /tmp/lowbit.ndjson"
+  $J merge --extra-cq $X --out-prefix $R-lowbit /tmp/lowbit.ndjson
+  node build/bench/quality-gutenberg.mjs --amortize 16 $R-lowbit-ctx4096.json
+}
+lowbit
+# 3. Rotation at ctx 1024 (TS reference of @rk/@rv, D122), through kvpack eval:
+node dist/cli.js eval --model $M --text $T --calib-text $C --calib-tokens 4096 --ctx 1024 --windows 4 \
+  --codecs fp32,q4_0,q4_0@rk@rv,kivi2,kivi2@rk,kivi2@rv,kivi2@w128@rv,kivi2@w128@rk@rv --json $R-rotation-ctx1024.json
