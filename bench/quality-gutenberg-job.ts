@@ -158,7 +158,13 @@ interface UnitLine {
 }
 
 function merge(): void {
-  const lines = rest.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as UnitLine));
+  const all = rest.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as UnitLine));
+  // a unit run twice (two machines, a rerun) counts once: units are deterministic (D124)
+  const seen = new Set<string>();
+  const lines = all.filter((u) => {
+    const k = `${u.spec} ${u.ctx} ${u.first} ${u.count}`;
+    return seen.has(k) ? false : (seen.add(k), true);
+  });
   const prefix = need('out-prefix');
   const byCtx = new Map<number, Map<string, UnitLine[]>>();
   for (const u of lines) {
