@@ -9,18 +9,21 @@
 #    `cd DIR && bash run.sh 555` (one worker per core, results.ndjson), merged back here:
 #      node build/bench/quality-gutenberg-job.mjs merge --out-prefix bench/results/quality-gutenberg results.ndjson
 #      node build/bench/quality-gutenberg.mjs --amortize 16 bench/results/quality-gutenberg-ctx*.json
-# 2. Below 1.5 bits (CQ shapes the registry does not name, --extra-cq), ctx 4096, on this machine:
+# 2. Below 1.5 bits (CQ shapes the registry does not name, --extra-cq), ctx 4096, on this machine,
+#    then every unit (and the core pairings at ctx 2048/1024 run the same way) merged into the tables:
+#      cat results.ndjson /tmp/lowbit.ndjson > $R-units.ndjson
+#      node build/bench/quality-gutenberg-job.mjs merge --extra-cq $X --out-prefix $R $R-units.ndjson
 J="node build/bench/quality-gutenberg-job.mjs"
 M=../shared/models/gutenberg-bytes-9M; T=../shared/data/gutenberg/frankenstein.txt; C=../shared/data/gutenberg/train.txt.gz
 X=cq-4c6b,cq-4c7b,cq-8c6b,cq-8c4b
 R=bench/results/quality-gutenberg
 lowbit() {
-  $J calibrate --extra-cq $X --model $M --calib-text $C --tokens 16384 --codecs cq-4c6b:cq-8c6b,cq-4c7b:cq-8c4b,cq-4c8b:cq-8c8b --out /tmp/lowbit-calib.json
+  $J calibrate --extra-cq $X --model $M --calib-text $C --tokens 16384 --codecs cq-4c6b:cq-8c6b,cq-4c7b:cq-8c4b,cq-4c8b:cq-8c8b,cq-8c8b:cq-8c4b --out /tmp/lowbit-calib.json
   { $J units --codecs fp32,cq-4c6b:cq-8c4b,cq-4c6b:cq-8c6b,cq-4c7b:cq-8c4b,cq-4c7b:cq-8c6b,cq-4c8b:cq-8c4b,cq-4c6b:cq-8c8b --ctx 4096:0:2:1
-    $J units --codecs cq-4c6b:cq-8c6b,cq-4c7b:cq-8c6b,fp32 --ctx 4096:2:8:1; } |
+    $J units --codecs cq-4c6b:cq-8c6b,cq-4c7b:cq-8c6b,fp32 --ctx 4096:2:8:1
+    $J units --codecs cq-4c6b:cq-8c6b,fp32 --ctx 4096:8:16:1
+    $J units --codecs cq-8c8b:cq-8c6b@w32,cq-8c8b:cq-8c4b@w32 --ctx 4096:0:4:1; } |
     xargs -P 2 -L 1 sh -c "$J unit --extra-cq $X --model $M --text $T --calib /tmp/lowbit-calib.json --spec \$0 --ctx \$1 --first \$2 --count \$3 --out /tmp/lowbit.ndjson"
-  $J merge --extra-cq $X --out-prefix $R-lowbit /tmp/lowbit.ndjson
-  node build/bench/quality-gutenberg.mjs --amortize 16 $R-lowbit-ctx4096.json
 }
 lowbit
 # 3. Rotation at ctx 1024 (TS reference of @rk/@rv, D122), through kvpack eval:
