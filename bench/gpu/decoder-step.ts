@@ -207,6 +207,30 @@ for (const m of models) {
   const stepStride = Math.ceil(querySlots * 8 / 256) * 256;
   const resolve = hasTimestamps ? device.createBuffer({ size: stepStride * steps, usage: U.QUERY_RESOLVE | U.COPY_SRC }) : undefined;
   const readTs = hasTimestamps ? device.createBuffer({ size: stepStride * steps, usage: U.COPY_DST | U.MAP_READ }) : undefined;
+  // layer 0's attention alone, 16 calls back to back on the same cache (warm, no other work between)
+  const qsAlone = hasTimestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
+  const resAlone = hasTimestamps ? device.createBuffer({ size: 256, usage: U.QUERY_RESOLVE | U.COPY_SRC }) : undefined;
+  const readAlone = hasTimestamps ? device.createBuffer({ size: 256, usage: U.COPY_DST | U.MAP_READ }) : undefined;
+  const attendAlone = async (c: GpuKvCache): Promise<number | undefined> => {
+    if (!qsAlone) return undefined;
+    const N = 16, cbs: GPUCommandBuffer[] = [];
+    for (let i = 0; i < N; i++) {
+      const e = device.createCommandEncoder();
+      if (i === 0) e.beginComputePass({ timestampWrites: { querySet: qsAlone, beginningOfPassWriteIndex: 0 } }).end();
+      await attendInto(e, c, [0], { queries: { buffer: qkv, offset: 0 }, output: { buffer: attn, offset: 0 }, nHeads: m.nHeads });
+      if (i === N - 1) {
+        e.beginComputePass({ timestampWrites: { querySet: qsAlone, beginningOfPassWriteIndex: 1 } }).end();
+        e.resolveQuerySet(qsAlone, 0, 2, resAlone!, 0);
+        e.copyBufferToBuffer(resAlone!, 0, readAlone!, 0, 16);
+      }
+      cbs.push(e.finish());
+    }
+    device.queue.submit(cbs);
+    await readAlone!.mapAsync(GPUMapMode.READ);
+    const t = new BigUint64Array(readAlone!.getMappedRange().slice(0, 16));
+    readAlone!.unmap();
+    return Number(t[1]! - t[0]!) / 1e6 / N;
+  };
 
   for (const poolMode of poolModes) for (const codecName of codecNames) {
     const pair = PAIRS[codecName];
@@ -320,6 +344,7 @@ for (const m of models) {
         const med = (v: number[]): number => v.sort((p, q) => p - q)[v.length >> 1]!;
         gpuMs = med(g); attnMs = med(at); appendMs = med(ap); attendMs = med(ad);
       }
+      const attendAloneMs = await attendAlone(caches[0]!);
       // the residual stream after the steps: finite (a broken kernel would show NaN / Inf)
       const rb = device.createBuffer({ size: m.dim * 4, usage: U.COPY_DST | U.MAP_READ });
       const e2 = device.createCommandEncoder(); e2.copyBufferToBuffer(x, 0, rb, 0, m.dim * 4); device.queue.submit([e2.finish()]);
@@ -330,12 +355,12 @@ for (const m of models) {
       const row: Row = {
         model: m.name, codec: pair.name, context: T, tokensPerSecond: 1000 / wallMs, stepMs: wallMs,
         gpuStepMs: gpuMs, appendAttentionMs: attnMs, attentionShare: gpuMs && attnMs ? attnMs / gpuMs : undefined,
-        appendMs, attendMs, pools: poolMode, reserveTokens, pageBuffersPerLayer: caches[0]!.pages.buffers.length,
+        appendMs, attendMs, attendAloneMs, pools: poolMode, reserveTokens, pageBuffersPerLayer: caches[0]!.pages.buffers.length,
         hostRecordMs: recordMs / steps, cacheBytesPerToken: bytesPerToken, cacheGiB, weightsGiB: wBytes / GiB, finite,
         longestThatFits: T === maxT,
       };
       rows.push(row);
-      log(`${m.name} ${pair.name} ${T}: ${wallMs.toFixed(2)} ms/step = ${(1000 / wallMs).toFixed(1)} tok/s; GPU ${gpuMs?.toFixed(2)} ms, append+attention ${attnMs?.toFixed(2)} ms (${gpuMs && attnMs ? (100 * attnMs / gpuMs).toFixed(0) : '?'}%; append ${appendMs?.toFixed(2)}, attention ${attendMs?.toFixed(2)}; ${caches[0]!.pages.buffers.length} page buffers/layer, pools ${poolMode}), host record ${(recordMs / steps).toFixed(2)} ms; caches ${cacheGiB.toFixed(1)} GiB; finite ${finite}`);
+      log(`${m.name} ${pair.name} ${T}: ${wallMs.toFixed(2)} ms/step = ${(1000 / wallMs).toFixed(1)} tok/s; GPU ${gpuMs?.toFixed(2)} ms, append+attention ${attnMs?.toFixed(2)} ms (${gpuMs && attnMs ? (100 * attnMs / gpuMs).toFixed(0) : '?'}%; append ${appendMs?.toFixed(2)}, attention ${attendMs?.toFixed(2)}, layer 0 alone ${attendAloneMs?.toFixed(3)}; ${caches[0]!.pages.buffers.length} page buffers/layer, pools ${poolMode}), host record ${(recordMs / steps).toFixed(2)} ms; caches ${cacheGiB.toFixed(1)} GiB; finite ${finite}`);
       if (jsonPath) writeFileSync(jsonPath, JSON.stringify(result, null, 1));
     }
     log(`${pair.name}: cache fill (GPU encoders) ${(encodeMs / 1000).toFixed(1)} s of ${((performance.now() - encodeT0) / 1000).toFixed(1)} s`);
@@ -344,7 +369,7 @@ for (const m of models) {
   }
   for (const w of weights) for (const b of Object.values(w)) b.destroy();
   for (const b of [x, xn, qkv, attn, gu, h, pos, randRows]) b.destroy();
-  qs?.destroy(); resolve?.destroy(); readTs?.destroy();
+  qs?.destroy(); resolve?.destroy(); readTs?.destroy(); qsAlone?.destroy(); resAlone?.destroy(); readAlone?.destroy();
   await device.queue.onSubmittedWorkDone();
 }
 if (jsonPath) writeFileSync(jsonPath, JSON.stringify(result, null, 1));
