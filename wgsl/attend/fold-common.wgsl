@@ -156,10 +156,10 @@ fn fold_dot8(a: Codes8, b: Codes8) -> f32 {
 }
 
 // FOLD_DOT_CHAIN: dot products of 8 as one multiply-add chain (started from a value the caller
-// adds anyway, e.g. KIVI's q . zero), 8 instructions per head and token where two vec4 dots and an
-// add took 9 plus the caller's add (decisions.md#D150); false = the vec4 dots (the bench's
-// -xFOLD_DOT_CHAIN=false A/B).
-const FOLD_DOT_CHAIN: bool = true;
+// adds anyway, e.g. KIVI's q . zero) instead of two vec4 dots and two adds. With one head per
+// workgroup only: measured 1-1.4% faster there, and up to 2.5% slower with 4 heads
+// (decisions.md#D150, #D152); the bench's -xFOLD_DOT_CHAIN=true/false forces either.
+const FOLD_DOT_CHAIN: bool = FOLD_G == 1u;
 
 // init + a . b; with `first` the chain starts at a.lo.x * b.lo.x + init, else `init` already holds it
 fn fold_dot8_from(a: Codes8, b: Codes8, init: f32, first: bool) -> f32 {
