@@ -7,7 +7,7 @@
  * lavapipe) exposes subgroups, so its numerics are checked on the H100 by bench/gpu/attention.ts
  * (every case <= 4K tokens against a float64 reference, bench/README.md). Here it is compiled,
  * pipeline constants included, with its subgroup operations (attend/subgroup-ops.wgsl) swapped
- * for identity stand-ins (fold-sg-compile.ts, also run on wgpu by tests/deno/conformance.ts):
+ * for identity stand-ins (fold-sg-compile.ts, also run on wgpu by tests/deno/matrix.ts):
  * that catches every WGSL error outside that 8-line file.
  */
 import { beforeAll, describe, expect, it } from 'vitest';

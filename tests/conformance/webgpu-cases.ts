@@ -1,6 +1,6 @@
 /**
  * WebGPU conformance cases, shared by the vitest run on Dawn (tests/conformance/webgpu.test.ts)
- * and the Deno run on wgpu (tests/deno/conformance.ts). No test-framework imports here.
+ * and the Deno run on wgpu (tests/deno/matrix.ts). No test-framework imports here.
  *
  * Each case builds the same tokens into (a) a host PackedKvCache (TS reference encoders) and
  * (b) a GpuKvCache filled by GpuKvCache.append (WGSL encoders), with different append chunking,
@@ -16,7 +16,7 @@
  * split merge; outlier channels (x30) make scores large, so errors scale with |score| * 2^-24.
  * Observed max ~3e-7 on llvmpipe and lavapipe; 2e-4 leaves room for GPU exp/fma approximations.
  */
-import { listCodecs } from '../../ts/codecs/index.js';
+import '../../ts/codecs/index.js';
 import { PackedKvCache, type CacheOptions } from '../../ts/cache/kv-cache.js';
 import { attendReference } from '../../ts/reference/attention.js';
 import { TILES_PER_PAGE } from '../../ts/format/constants.js';
@@ -63,21 +63,14 @@ export interface WebGpuCaseResult {
   ms: number;
 }
 
-// every registered codec that needs no calibration and has WGSL kernels (calibrated codecs: their own case lists)
-const BASELINES = listCodecs().filter((c) => !c.needsCalibration && !c.createCache && c.kernels?.wgsl).map((c) => c.name);
-
-/** Every baseline codec on several shapes, plus mixed key/value codecs and stress settings. */
+/**
+ * The WGSL drivers' and GpuKvCache's own cases (every codec on the shared shapes is the
+ * conformance matrix's: ts/conformance/matrix.ts, tests/conformance/matrix.test.ts and
+ * tests/deno/matrix.ts): head_dim 40 and 256, head blocks, mixed widths in one shader, each
+ * attention kernel forced, several GPU buffers, appends from GPU buffers, resident attention.
+ */
 export function webGpuCases(): WebGpuCase[] {
   const cases: WebGpuCase[] = [];
-  // head_dim 8 and 64 (window + sinks) of every codec: the conformance matrix
-  // (ts/conformance/matrix.ts, tests/conformance/matrix.test.ts and tests/deno/matrix.ts)
-  for (const c of BASELINES) {
-    // head_dim 128, MHA-like group 1, gaussian
-    cases.push({ name: `${c} d128 kv2 h2 w8`, key: c, value: c, nKvHeads: 2, headDim: 128, nHeads: 2, window: 8, sinks: 0, lengths: [97, 140], data: 'gaussian' });
-  }
-  // head_dim 24: 3 chunks per token (not a power of two), q8_0/q4_0 blocks straddle tokens
-  cases.push({ name: 'q8_0 d24 kv1 h3', key: 'q8_0', value: 'q8_0', nKvHeads: 1, headDim: 24, nHeads: 3, window: 5, sinks: 1, lengths: [120, 40], data: 'outlier' });
-  cases.push({ name: 'kivi4 d24 kv1 h3', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 24, nHeads: 3, window: 5, sinks: 1, lengths: [120, 40], data: 'outlier' });
   // head_dim 40: not a multiple of 32, so KIVI value groups and q8_0/q4_0 blocks span tokens
   cases.push({ name: 'kivi2 d40 kv2 h4', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 40, nHeads: 4, window: 2, sinks: 0, lengths: [90, 64], data: 'outlier' });
   cases.push({ name: 'q4_0/kivi8 d40 kv1 h2', key: 'q4_0', value: 'kivi8', nKvHeads: 1, headDim: 40, nHeads: 2, window: 0, sinks: 3, lengths: [100, 45], data: 'outlier' });
