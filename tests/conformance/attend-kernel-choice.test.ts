@@ -43,30 +43,6 @@ describe('attention kernel choice', () => {
     expect(flag(chooseAttendKernel(sk, sv, { ...sg, foldSpan: 1, group: 1 }).source)).toBe('false');
     expect(flag(chooseAttendKernel(sk, sv, { ...sg, foldSpan: 1 }).source)).toBe('true');
   });
-  it('the matrix kernel (kivi/matrix.wgsl) only when asked for, on KIVI pairs with i8 subgroup matrices', () => {
-    const mx = { ...base, subgroupSize: 32, int8MatrixColumns: [8, 16] };
-    for (const [key, value] of [[k.kivi2!, k.kivi2!], [k.kivi4!, k.kivi2!]] as const) {
-      // never automatic (slower than fold-sg on the H100)
-      expect(chooseAttendKernel(key, value, mx).kernel).toBe('fold-sg');
-      const gqa = chooseAttendKernel(key, value, { ...mx, kernel: 'mx' });
-      expect(gqa.kernel).toBe('mx');
-      expect(gqa.headsPerWorkgroup).toBe(4); // 4 heads x 4 limbs = 16 columns
-      expect(gqa.source).toContain('enable chromium_experimental_subgroup_matrix;');
-      expect(gqa.source).toContain('const MX_N: u32 = 16u;');
-      // 8 columns only: 2 heads per workgroup
-      const n8 = chooseAttendKernel(key, value, { ...mx, kernel: 'mx', int8MatrixColumns: [8] });
-      expect([n8.kernel, n8.headsPerWorkgroup]).toEqual(['mx', 2]);
-      expect(chooseAttendKernel(key, value, { ...mx, kernel: 'mx', group: 1 }).source).toContain('const MX_N: u32 = 8u;');
-      // without the matrices, other subgroup sizes or head sizes: the fold kernels
-      expect(chooseAttendKernel(key, value, { ...mx, kernel: 'mx', int8MatrixColumns: [] }).kernel).toBe('fold-sg');
-      expect(chooseAttendKernel(key, value, { ...mx, kernel: 'mx', subgroupSize: 64 }).kernel).toBe('fold');
-      expect(chooseAttendKernel(key, value, { ...mx, kernel: 'mx', headDim: 256 }).kernel).not.toBe('mx');
-      const emu = chooseAttendKernel(key, value, { ...base, kernel: 'mx-emulated' });
-      expect(emu.kernel).toBe('mx-emulated');
-      expect(emu.source).not.toContain('subgroup_matrix');
-    }
-    expect(chooseAttendKernel(k.q8_0!, k.q8_0!, { ...mx, kernel: 'mx' }).kernel).toBe('fold-sg');
-  });
   it('SKVQ (2/4-bit keys; 2/4-bit or ternary values) folds where no chunk meets more than 4 groups', () => {
     const sk = (key: string, value: string) => [k[key]!, k[value]!] as const;
     for (const [key, value] of [sk('skvq-k2', 'skvq-v1.5'), sk('skvq-k4', 'skvq-v2'), sk('skvq-k2', 'skvq-v2')]) {

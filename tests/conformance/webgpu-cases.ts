@@ -23,7 +23,7 @@ import { TILES_PER_PAGE } from '../../ts/format/constants.js';
 import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
 import { WebGpuBackend } from '../../ts/backends/webgpu/backend.js';
 import { BufferUsage, writeArray } from '../../ts/backends/webgpu/device.js';
-import type { AttendKernel } from '../../ts/backends/webgpu/shaders.js';
+import type { AttendDriverFn, AttendKernel } from '../../ts/backends/webgpu/shaders.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../helpers/data.js';
 
 export const ATTEND_TOL = 2e-4;
@@ -47,6 +47,8 @@ export interface WebGpuCase {
   appendChunkTokens?: number;
   /** Backend option kernel: force a tile kernel (default: the automatic choice). */
   kernel?: AttendKernel;
+  /** Backend option driver: a driver composed outside the library (bench/gpu/matrix/driver.ts). */
+  driver?: AttendDriverFn;
 }
 
 export interface WebGpuCaseResult {
@@ -99,18 +101,6 @@ export function webGpuCases(): WebGpuCase[] {
   cases.push({ name: 'kivi4/kivi2 d128 kv1 h3 fold', key: 'kivi4', value: 'kivi2', nKvHeads: 1, headDim: 128, nHeads: 3, window: 9, sinks: 0, lengths: [260, 40], data: 'outlier', tilesPerSplit: 64 });
   cases.push({ name: 'kivi2 d64 kv2 h4 2 pages fold', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 64, nHeads: 4, window: 0, sinks: 0,
     lengths: [TILES_PER_PAGE * 32 + 100, 130], data: 'outlier', pagesPerBuffer: 1, tilesPerSplit: 7 });
-  // the matrix kernel (wgsl/kivi/matrix.wgsl) with its plain-WGSL products (mx-ops-emulated.wgsl:
-  // the same workgroup bytes and results as the subgroup matrices; those run on the H100 bench):
-  // MHA (8 result columns), GQA 4 (16), group 6 (4 + 2 repeating), 4-bit and mixed widths,
-  // head_dim 64, partial last tiles, sinks and windows, 2 pages. Work items stay short: llvmpipe
-  // stops a shader's loops after 65535 iterations in all (seen: wrong outputs from ~31 tiles per
-  // item at head_dim 128), and the emulation's products loop per byte.
-  cases.push({ name: 'kivi2 d128 kv3 h3 MHA mx', key: 'kivi2', value: 'kivi2', nKvHeads: 3, headDim: 128, nHeads: 3, window: 5, sinks: 2, lengths: [420, 199], data: 'outlier', tilesPerSplit: 5, kernel: 'mx-emulated' });
-  cases.push({ name: 'kivi2 d128 kv2 h8 GQA mx', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 0, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2, kernel: 'mx-emulated' });
-  cases.push({ name: 'kivi4 d64 kv1 h6 mx', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 64, nHeads: 6, window: 0, sinks: 1, lengths: [110, 66], data: 'gaussian', kernel: 'mx-emulated' });
-  cases.push({ name: 'kivi2/kivi4 d128 kv1 h2 mx', key: 'kivi2', value: 'kivi4', nKvHeads: 1, headDim: 128, nHeads: 2, window: 0, sinks: 0, lengths: [333, 97], data: 'outlier', tilesPerSplit: 3, kernel: 'mx-emulated' });
-  cases.push({ name: 'kivi4/kivi2 d64 kv2 h4 2 pages mx', key: 'kivi4', value: 'kivi2', nKvHeads: 2, headDim: 64, nHeads: 4, window: 9, sinks: 0,
-    lengths: [TILES_PER_PAGE * 32 + 40, 100], data: 'outlier', pagesPerBuffer: 1, tilesPerSplit: 16, kernel: 'mx-emulated' });
   // the folded q8_0/q4_0 kernel (wgsl/q-block/fold.wgsl): 8-bit keys with 4-bit values and the
   // reverse (q4_0's -8 on either side), GQA 4 and MHA, a generic fallback forced for comparison
   cases.push({ name: 'q8_0/q4_0 d128 kv2 h8 GQA fold', key: 'q8_0', value: 'q4_0', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 1, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2 });
@@ -209,6 +199,7 @@ export async function runWebGpuCase(c: WebGpuCase, backend: WebGpuBackend): Prom
       ...(c.tilesPerSplit ? { tilesPerSplit: c.tilesPerSplit } : {}),
       ...(c.pagesPerBuffer ? { pagesPerBuffer: c.pagesPerBuffer } : {}),
       ...(c.kernel ? { kernel: c.kernel } : {}),
+      ...(c.driver ? { driver: c.driver } : {}),
     });
     let mirrorErr = 0, residentErr = 0;
     try {
