@@ -30,13 +30,14 @@ const filter = Deno.args[0];
 let passed = 0, failed = 0;
 
 // 1. the matrix (its own device, released at its end)
+const started = performance.now();
 const report = await runConformance({
   backends: conformanceBackends(['wasm', 'webgpu']),
   shapes: SOFTWARE_GPU_SHAPES,
   mixed: false,
   ...(filter ? { codecs: [filter] } : {}),
 });
-console.log(formatConformance(report));
+console.log(`${formatConformance(report)}\nmatrix: ${((performance.now() - started) / 1000).toFixed(1)} s`);
 const cells = report.cells.filter((c) => c.status === 'pass' || c.status === 'fail');
 const cellFailures = cells.filter((c) => c.status === 'fail').length + report.backends.filter((b) => !b.ran).length;
 passed += cells.length - cells.filter((c) => c.status === 'fail').length;
@@ -58,6 +59,7 @@ console.log(`\ncase lists on ${gpu.description}`);
 async function runList<C extends { name: string }, R extends { pass: boolean }>(title: string, cases: readonly C[],
   run: (c: C) => Promise<R>, onError: (c: C, message: string) => R, format: (rs: R[]) => string): Promise<void> {
   const results: R[] = [];
+  const t0 = performance.now();
   for (const c of cases) {
     if (filter && !c.name.includes(filter)) continue;
     try {
@@ -68,7 +70,7 @@ async function runList<C extends { name: string }, R extends { pass: boolean }>(
     }
   }
   if (!results.length) return;
-  console.log(`\n${title}\n${format(results)}`);
+  console.log(`\n${title}: ${((performance.now() - t0) / 1000).toFixed(1)} s\n${format(results)}`);
   const ok = results.filter((r) => r.pass).length;
   passed += ok;
   failed += results.length - ok;
