@@ -131,9 +131,17 @@ function kvData(shape: ConformanceShape, n: number, seed: number): KvSeq {
   return { K, V: gaussianKv(n, shape.nKvHeads, shape.headDim, seed + 1000) };
 }
 
-/** A stream codec for the shape, calibrated on separate seeded data where the codec needs it (once per run). */
-function streamCodec(info: CodecInfo, kind: StreamKind, shape: ConformanceShape, memo: Map<string, StreamCodec>): StreamCodec {
-  const id = `${info.name} ${kind} ${shape.name}`;
+/**
+ * Codecs made for the matrix, per registered codec, stream and shape: calibration is most of the
+ * matrix's time, and a process running it for several backends (matrix.test.ts) calibrates once.
+ */
+const madeCodecs = new WeakMap<CodecInfo, Map<string, StreamCodec>>();
+
+/** A stream codec for the shape, calibrated on separate seeded data where the codec needs it (once per process). */
+function streamCodec(info: CodecInfo, kind: StreamKind, shape: ConformanceShape): StreamCodec {
+  let memo = madeCodecs.get(info);
+  if (!memo) madeCodecs.set(info, memo = new Map());
+  const id = `${kind} ${JSON.stringify(shape)}`;
   const known = memo.get(id);
   if (known) return known;
   let calibration: unknown;
@@ -208,7 +216,6 @@ export async function runConformance(opts: RunConformanceOptions): Promise<Confo
   const shapes = opts.shapes ?? CONFORMANCE_SHAPES;
   const pairs = conformancePairs().pairs.filter((p) => opts.mixed !== false || !p.mixed);
   const chosen = opts.codecs ? pairs.filter((p) => opts.codecs!.some((c) => p.name.includes(c))) : pairs;
-  const codecs = new Map<string, StreamCodec>();
   const report: ConformanceReport = { backends: [], cells: [], pass: true };
   const running: { spec: ConformanceBackend; backend: AttentionBackend }[] = [];
   try {
@@ -224,7 +231,7 @@ export async function runConformance(opts: RunConformanceOptions): Promise<Confo
     // codecs (calibration included), reference cache and reference attention once per pair and shape
     for (const pair of chosen) {
       for (const shape of shapes) {
-        const setup = prepare(pair, shape, codecs);
+        const setup = prepare(pair, shape);
         for (const { spec, backend } of running) {
           const base = { pair: pair.name, shape: shape.name, backend: spec.name };
           const cell: ConformanceCell = 'error' in setup ? { ...base, status: 'shape n/a', detail: setup.error }
@@ -253,11 +260,11 @@ interface CellSetup {
   expected: Float32Array[];
 }
 
-function prepare(pair: CodecPair, shape: ConformanceShape, memo: Map<string, StreamCodec>): CellSetup | { error: string } {
+function prepare(pair: CodecPair, shape: ConformanceShape): CellSetup | { error: string } {
   let key: StreamCodec, value: StreamCodec;
   try {
-    key = streamCodec(pair.key, 'key', shape, memo);
-    value = streamCodec(pair.value, 'value', shape, memo);
+    key = streamCodec(pair.key, 'key', shape);
+    value = streamCodec(pair.value, 'value', shape);
   } catch (e) {
     return { error: (e as Error).message };
   }
