@@ -6,7 +6,8 @@
  * probes measure an older commit:
  *   node scripts/reliability-probes.mjs                 # this tree's dist/ (npm run build first)
  *   node scripts/reliability-probes.mjs /tmp/base/dist  # another worktree's build
- * Options: --json FILE writes the rows. Needs ../shared (the stories260K model) for two probes.
+ * Options: --json FILE writes the rows, --only REGEX runs the probes whose name matches. Needs
+ * ../shared (the stories260K model) for two probes.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -22,6 +23,8 @@ const gc = runInNewContext('gc');
 const args = process.argv.slice(2);
 const jsonAt = args.indexOf('--json');
 const jsonOut = jsonAt >= 0 ? args.splice(jsonAt, 2)[1] : undefined;
+const onlyAt = args.indexOf('--only');
+const only = onlyAt >= 0 ? new RegExp(args.splice(onlyAt, 2)[1]) : undefined;
 const distDir = resolve(args[0] ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'dist'));
 const root = dirname(distDir);
 const kv = await import(pathToFileURL(join(distDir, 'index.js')).href);
@@ -39,6 +42,7 @@ const isKv = (e) => e instanceof kv.KvpackError;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const rows = [];
 async function probe(name, what, fn) {
+  if (only && !only.test(name)) return;
   const t0 = Date.now();
   let r;
   try { r = await fn(); } catch (e) { r = { tried: 1, failures: 1, note: `probe threw: ${String(e?.message ?? e).split('\n')[0]}` }; }
@@ -84,6 +88,85 @@ for (const name of ['ts', 'wasm', 'threads', 'webgpu']) {
   await probe(`concurrent + delete/re-create: ${name}`, 'same, a sequence re-created every 10 calls', () => interleave(B[name], true));
 }
 
+// ---- 1b. QAQ (QaqKvCache attends itself through a packed-attention kernel): the same
+// interleavings with recording on (the weights pick later tiles' widths), per kernel
+function qaqScript(s, nOps) {
+  seed = s;
+  const live = new Set(), out = [];
+  for (let i = 0; i < nOps; i++) {
+    const r = rand(), sq = Math.floor(rand() * 3);
+    if (r < 0.4 || live.size === 0) { out.push({ op: 'append', seq: sq, n: 1 + Math.floor(rand() * 40) }); live.add(sq); }
+    else if (r < 0.48 && live.has(sq)) { out.push({ op: 'delete', seq: sq }); live.delete(sq); }
+    else { const ids = [...live].filter(() => rand() < 0.7); out.push({ op: 'attend', seqs: ids.length ? ids : [[...live][0]] }); }
+  }
+  return out;
+}
+const qaqOpts = { nKvHeads: 2, headDim: 16, window: 4, qaq: { attentionWindow: 2 } };
+async function qaqKernel(name) {
+  if (name === 'ts') return { packedAttention: undefined };
+  if (typeof kv.QaqWasmAttention !== 'function') return undefined;
+  const k = name === 'wasm' ? await kv.QaqWasmAttention.create() : await kv.QaqGpu.create();
+  return { packedAttention: k.packedAttention, kernel: k };
+}
+async function qaqInterleave(name) {
+  const k = await qaqKernel(name);
+  if (!k) return { tried: 0, failures: 0, note: 'QaqWasmAttention / QaqGpu not exported by this build' };
+  const run = async (ops, concurrent, s) => {
+    seed = s;
+    const cache = new kv.QaqKvCache({ ...qaqOpts, ...(k.packedAttention ? { packedAttention: k.packedAttention } : {}) });
+    const qBuf = new Float32Array(3 * QL), res = [];
+    for (const o of ops) {
+      if (o.op === 'append') cache.append(o.seq, gauss(o.n * TF), gauss(o.n * TF));
+      else if (o.op === 'delete') cache.delete(o.seq);
+      else {
+        const q = qBuf.subarray(0, o.seqs.length * QL);
+        q.set(gauss(q.length));
+        const p = cache.attend(o.seqs, q, NH, true);
+        res.push(concurrent ? p : await p);
+        q.fill(3); // the caller reuses its buffer
+      }
+    }
+    const out = await Promise.all(res);
+    cache.dispose?.();
+    return out;
+  };
+  let tried = 0, failures = 0, worst = 0, errors = 0;
+  for (const s of [1, 2, 3]) {
+    const ops = qaqScript(s, 80), attends = ops.filter((o) => o.op === 'attend').length;
+    tried += attends;
+    const want = await run(ops, false, 99 + s);
+    const got = await settle(run(ops, true, 99 + s));
+    if (got.error) { failures += attends; errors++; continue; }
+    got.value.forEach((o, i) => { const d = maxDiff(o, want[i]); if (d !== 0) failures++; worst = Math.max(worst, d); });
+  }
+  k.kernel?.dispose();
+  return { tried, failures, note: `max |diff| ${worst.toPrecision(2)}${errors ? `, ${errors} scripts threw` : ''}` };
+}
+for (const name of ['ts', 'wasm', 'webgpu']) {
+  if (name === 'webgpu' && !B.webgpu) continue;
+  await probe(`QAQ concurrent attend, recording: ${name}`, '3 scripts of 80 ops, attends not awaited', () => qaqInterleave(name));
+}
+for (const name of ['wasm', 'webgpu']) {
+  if (name === 'webgpu' && !B.webgpu) continue;
+  await probe(`QAQ dropped caches collected: ${name}`, '40 caches attended once, dropped, gc: kernel copies left', async () => {
+    const k = await qaqKernel(name);
+    if (!k) return { tried: 0, failures: 0, note: 'QaqWasmAttention / QaqGpu not exported by this build' };
+    const live = () => k.kernel.liveMirrors;
+    const one = async () => {
+      const c = new kv.QaqKvCache({ ...qaqOpts, packedAttention: k.packedAttention });
+      c.append(0, gauss(80 * TF), gauss(80 * TF));
+      c.append(1, gauss(40 * TF), gauss(40 * TF));
+      await c.attend([0, 1], gauss(2 * QL), NH);
+    };
+    for (let i = 0; i < 40; i++) await one();
+    const made = 80; // 40 caches x 2 sequences (some may be collected during the loop already)
+    for (let i = 0; i < 40 && live() > 0; i++) { gc(); await sleep(25); }
+    const left = live();
+    k.kernel.dispose();
+    return { tried: made, failures: left, note: `${made} kernel copies made, ${left} left` };
+  });
+}
+
 // ---- 2. argument types: wrong types at public entries must be KvpackError, state unchanged
 await probe('wrong argument types', 'null/undefined/plain arrays/strings at public entries', async () => {
   const cache = new kv.PackedKvCache(shape);
@@ -113,6 +196,13 @@ await probe('wrong argument types', 'null/undefined/plain arrays/strings at publ
   }
   if (state() !== before || cache.hasSequence(1)) { failures++; kinds.add('state changed'); }
   return { tried: calls.length, failures, note: kinds.size ? [...kinds].join(', ') : '' };
+});
+await probe('wrong argument types: rest of the API', 'tests/reliability/argument-walk.mjs: calibration, model, save/restore, chooseBackend, QAQ kernels, GPU buffers', async () => {
+  const walk = join(dirname(fileURLToPath(import.meta.url)), '..', 'tests', 'reliability', 'argument-walk.mjs');
+  const { argumentWalk } = await import(pathToFileURL(walk).href);
+  const { calls, problems } = await argumentWalk(kv, { gpu: !!B.webgpu });
+  const kinds = [...new Set(problems.map((p) => p.replace(/^.*?: /, '').slice(0, 40)))];
+  return { tried: calls, failures: problems.length, note: kinds.slice(0, 4).join('; ') };
 });
 await probe('seqs: [] on every backend', 'BAD_SHAPE expected from each', async () => {
   const cache = new kv.PackedKvCache(shape);

@@ -50,6 +50,9 @@ export { PackedKvCache } from './cache/kv-cache.js';
 export type { CacheOptions, CacheStats, DeserializeOptions, SequenceView, TileEncoderSource } from './cache/kv-cache.js';
 export { QaqKvCache } from './codecs/qaq/cache.js';
 export type { QaqCacheOptions, QaqCacheStats, QaqPackedAttention } from './codecs/qaq/cache.js';
+// QAQ's packed-attention kernels (QaqCacheOptions.packedAttention), as docs/codecs/qaq.md shows them
+export { QaqWasmAttention } from './codecs/qaq/wasm.js';
+export { QaqGpu } from './codecs/qaq/webgpu.js';
 // save and restore (docs/FORMAT.md, "Saved caches")
 export * from './serialize/index.js';
 

@@ -4,7 +4,7 @@
  * that disagree with sizes, and the same with every checksum recomputed so the content checks
  * must catch them). Every input must end in a restored cache that attends and appends, or in a
  * KvpackError; anything else is counted as a failure. Used by tests/serialize/fuzz.test.ts (CI,
- * bounded) and scripts/fuzz-saved-cache.ts (`npm run fuzz`, >= 1,000,000 inputs).
+ * bounded) and scripts/fuzz.ts (`npm run fuzz`, >= 1,000,000 inputs; tests/reliability/fuzz-parsers.ts covers the other parsers).
  */
 import {
   deserializeCaches, deserializeCachesFrom, KvpackError, PackedKvCache, QaqKvCache, serializeCaches, attendReference,

@@ -1,8 +1,8 @@
-import { KvpackError } from '../errors.js';
+import { check, KvpackError } from '../errors.js';
 import { envChoice, processEnv } from '../util/env.js';
 import { TsBackend } from './ts-backend.js';
 import type { AttentionBackend, BackendName } from './types.js';
-import { checkOptionalObject } from '../util/args.js';
+import { checkOptionalBool, checkOptionalFn, checkOptionalNumber, checkOptionalObject, typeName } from '../util/args.js';
 import { FailoverBackend } from './failover.js';
 
 /** Preference order when nothing is requested: fastest first. */
@@ -74,6 +74,14 @@ export interface ChosenBackend {
  */
 export async function chooseBackend(opts: ChooseOptions = {}): Promise<ChosenBackend> {
   checkOptionalObject(opts, 'opts');
+  checkOptionalFn(opts.log, 'log');
+  checkOptionalObject(opts.env, 'env');
+  checkOptionalObject(opts.probes, 'probes');
+  for (const [name, p] of Object.entries(opts.probes ?? {})) checkOptionalFn(p, `probes.${name}`);
+  for (const f of ['probeAll', 'allowSoftwareGpu', 'failover'] as const) checkOptionalBool(opts[f], f);
+  checkOptionalNumber(opts.probeTimeoutMs, 'probeTimeoutMs');
+  check(opts.probeTimeoutMs === undefined || opts.probeTimeoutMs > 0, 'BAD_PARAM', `must be a positive number of milliseconds, got ${opts.probeTimeoutMs}`, 'probeTimeoutMs');
+  check(opts.prefer === undefined || typeof opts.prefer === 'string', 'BAD_PARAM', `must be a backend name, got ${typeName(opts.prefer)}`, 'prefer');
   const log = opts.log ?? (() => {});
   const requested = resolveRequest(opts);
   const probes = { ...defaultProbes, ...opts.probes };

@@ -3,7 +3,7 @@ import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS, TILES_PER_PAGE } from '..
 import { createCodec } from '../codecs/registry.js';
 import { checkRange, codecMaxAbs } from '../codecs/range.js';
 import { addSymbolDispose } from '../util/dispose.js';
-import { checkF32, checkObject, typeName } from '../util/args.js';
+import { checkF32, checkObject, checkOptionalObject, typeName } from '../util/args.js';
 import type { StreamCodec } from '../codecs/types.js';
 import { pullChunks, pullSync, type ChunkSource } from '../serialize/bytes.js';
 import {
@@ -110,6 +110,7 @@ export interface DeserializeOptions {
 
 /** Picks one layer of a parsed file for a single-layer restore. */
 export function pickLayer(layers: LayerData[], options: { layer?: number }): LayerData {
+  check(options.layer === undefined || Number.isInteger(options.layer), 'BAD_PARAM', `must be an integer, got ${String(options.layer)}`, 'layer');
   const i = options.layer ?? 0;
   if (options.layer === undefined && layers.length !== 1) {
     throw new KvpackError('BAD_PARAM', `the file holds ${layers.length} layers: pass options.layer or use deserializeCaches`, 'layer');
@@ -357,16 +358,19 @@ export class PackedKvCache {
    * UNSUPPORTED_VERSION, UNKNOWN_CODEC), raised before any cache exists.
    */
   static deserialize(bytes: Uint8Array, options: DeserializeOptions = {}): PackedKvCache {
+    checkOptionalObject(options, 'options');
     return PackedKvCache.fromLayerData(pickLayer(pullSync(bytes, parseFile()).layers, options), options);
   }
 
   /** deserialize from chunks (async iterable, iterable or Web ReadableStream of Uint8Array). */
   static async deserializeFrom(source: ChunkSource, options: DeserializeOptions = {}): Promise<PackedKvCache> {
+    checkOptionalObject(options, 'options');
     return PackedKvCache.fromLayerData(pickLayer((await pullChunks(source, parseFile())).layers, options), options);
   }
 
   /** Builds a cache from parsed layer data (the arrays are adopted, not copied). */
   static fromLayerData(data: LayerData, options: { encodeWith?: TileEncoderSource } = {}): PackedKvCache {
+    check(options.encodeWith === undefined || typeof options.encodeWith?.fastEncoder === 'function', 'BAD_PARAM', 'must have a fastEncoder method (e.g. a WasmBackend)', 'encodeWith');
     if (data.kind !== 'packed') {
       throw new KvpackError('BAD_PARAM', `the saved layer is a ${data.kind} cache: restore it with its own class (QaqKvCache.deserialize) or deserializeCaches`, 'bytes');
     }

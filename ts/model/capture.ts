@@ -2,7 +2,9 @@ import type { AttentionBackend } from '../backends/types.js';
 import '../codecs/fp32/index.js'; // the capture runs over an fp32 cache, whatever else is registered
 import { check } from '../errors.js';
 import type { Model } from './config.js';
-import { ModelRunner } from './forward.js';
+import { checkBackendLike, ModelRunner } from './forward.js';
+import { checkModel } from './config.js';
+import { checkOptionalBool, checkOptionalFn, checkOptionalObject, checkTokenIds } from '../util/args.js';
 import type { KvCapture, LayerCapture } from './kv-capture.js';
 import { kvGradients } from './kv-gradients.js';
 
@@ -26,7 +28,14 @@ export interface CaptureOptions {
  * fresh sequence starting at position 0, like the evaluation does.
  */
 export async function captureKv(model: Model, tokens: readonly number[], opts: CaptureOptions = {}): Promise<KvCapture> {
+  checkModel(model);
+  checkOptionalObject(opts, 'opts');
   const c = model.config;
+  checkTokenIds(tokens, c.vocabSize);
+  checkOptionalBool(opts.fisher, 'fisher');
+  checkBackendLike(opts.backend, 'backend');
+  checkOptionalFn(opts.onProgress, 'onProgress');
+  check(opts.window === undefined || Number.isInteger(opts.window), 'BAD_PARAM', `must be an integer, got ${String(opts.window)}`, 'window');
   const window = opts.window ?? c.seqLen;
   check(Number.isInteger(window) && window >= 1 && window <= c.seqLen, 'BAD_PARAM', `must be in [1, seq_len=${c.seqLen}], got ${window}`, 'window');
   check(tokens.length > 0, 'BAD_SHAPE', 'no tokens to capture', 'tokens');

@@ -6,6 +6,8 @@ import { codecInfo } from '../codecs/registry.js';
 import { check, KvpackError } from '../errors.js';
 import type { Model } from './config.js';
 import { applyRope, matVec, rmsNorm, ropeAngles } from './math.js';
+import { checkModel } from './config.js';
+import { checkArray, checkObject, checkOptionalBool, checkOptionalFn, checkSeqId, checkSeqIds, checkTokenIds, typeName } from '../util/args.js';
 
 /** Cache settings of one layer (shape comes from the model). */
 export type LayerCacheSpec = Omit<CacheOptions, 'nKvHeads' | 'headDim'>;
@@ -38,6 +40,12 @@ export function createLayerCache(spec: LayerCacheSpec, nKvHeads: number, headDim
     });
   }
   return new PackedKvCache({ ...spec, nKvHeads, headDim });
+}
+
+/** undefined, or an AttentionBackend (an object with attend()). */
+export function checkBackendLike(b: unknown, arg: string): void {
+  check(b === undefined || (b !== null && typeof b === 'object' && typeof (b as { attend?: unknown }).attend === 'function'), 'BAD_PARAM',
+    `must be an AttentionBackend, got ${typeName(b)}`, arg);
 }
 
 export interface RunnerOptions {
@@ -77,6 +85,17 @@ export class ModelRunner {
   private readonly ropeCache = new Map<number, { cos: Float64Array; sin: Float64Array }>();
 
   constructor(model: Model, opts: RunnerOptions) {
+    checkModel(model);
+    checkObject(opts, 'opts');
+    if (opts.caches !== undefined) {
+      checkArray(opts.caches, 'caches');
+      opts.caches.forEach((k, l) => checkObject(k, `caches[${l}]`));
+    } else {
+      check(typeof opts.cache === 'function' || (opts.cache !== null && typeof opts.cache === 'object' && !Array.isArray(opts.cache)), 'BAD_PARAM',
+        `must be a cache spec object or a function of the layer, got ${typeName(opts.cache)}`, 'cache');
+    }
+    checkBackendLike(opts.backend, 'backend');
+    checkOptionalFn(opts.observe, 'observe');
     this.model = model;
     const c = model.config;
     const spec = typeof opts.cache === 'function' ? opts.cache : () => opts.cache as LayerCacheSpec;
@@ -97,11 +116,13 @@ export class ModelRunner {
 
   /** Tokens cached for a sequence (its next position). */
   position(seq: number): number {
+    checkSeqId(seq);
     return this.caches[0]!.length(seq);
   }
 
   /** Drops a sequence from every layer's cache. */
   deleteSequence(seq: number): void {
+    checkSeqId(seq);
     for (const cache of this.caches) cache.delete(seq);
   }
 
@@ -111,6 +132,8 @@ export class ModelRunner {
    */
   async step(seqs: readonly number[], tokens: readonly number[]): Promise<Float32Array> {
     const c = this.model.config, w = this.model.weights;
+    checkSeqIds(seqs);
+    checkTokenIds(tokens, c.vocabSize);
     check(seqs.length > 0 && seqs.length === tokens.length, 'BAD_SHAPE',
       `${tokens.length} tokens for ${seqs.length} sequences`, 'tokens');
     check(new Set(seqs).size === seqs.length, 'BAD_PARAM', 'a sequence appears twice in one step', 'seqs');
@@ -173,6 +196,9 @@ export class ModelRunner {
    */
   async prefill(seq: number, tokens: readonly number[], lastOnly = false): Promise<Float32Array> {
     const V = this.model.config.vocabSize;
+    checkSeqId(seq);
+    checkTokenIds(tokens, V);
+    checkOptionalBool(lastOnly, 'lastOnly');
     check(tokens.length > 0, 'BAD_SHAPE', 'empty prompt', 'tokens');
     check(this.position(seq) + tokens.length <= this.model.config.seqLen, 'BAD_PARAM',
       `${this.position(seq)} cached + ${tokens.length} tokens exceed seq_len=${this.model.config.seqLen}`, 'tokens');

@@ -121,6 +121,10 @@ export function pullSync<T>(bytes: Uint8Array, parser: Pull<T>): T {
 export type ChunkSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | ReadableStream<Uint8Array>;
 
 async function* chunksOf(source: ChunkSource): AsyncGenerator<Uint8Array> {
+  const s = source as unknown as Record<symbol | string, unknown> | null;
+  if (s === null || typeof s !== 'object' || !(typeof s.getReader === 'function' || typeof s[Symbol.asyncIterator] === 'function' || typeof s[Symbol.iterator] === 'function')) {
+    throw new KvpackError('BAD_PARAM', `must be an async iterable, an iterable or a ReadableStream of Uint8Array chunks, got ${s === null ? 'null' : typeof s}`, 'source');
+  }
   // ReadableStream is not async-iterable in every runtime (Safari): read it through its reader
   if (typeof (source as ReadableStream).getReader === 'function') {
     const reader = (source as ReadableStream<Uint8Array>).getReader();

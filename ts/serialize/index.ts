@@ -6,6 +6,7 @@
 import { PackedKvCache, type TileEncoderSource } from '../cache/kv-cache.js';
 import { QaqKvCache } from '../codecs/qaq/cache.js';
 import { KvpackError } from '../errors.js';
+import { checkArray, checkOptionalObject } from '../util/args.js';
 import { pullChunks, pullSync, type ChunkSource } from './bytes.js';
 import { concatChunks, layersChunks, parseFile, type LayerData } from './cache-file.js';
 
@@ -29,11 +30,15 @@ export interface SerializeCachesOptions {
 
 /** Chunks of one file holding every cache (e.g. one per model layer), in order. */
 export function* serializeCachesChunks(caches: readonly SavableCache[], options: SerializeCachesOptions = {}): Generator<Uint8Array> {
+  checkArray(caches, 'caches');
+  checkOptionalObject(options, 'options');
   yield* layersChunks(caches.map(layerData), options.meta);
 }
 
 /** One file holding every cache (e.g. one per model layer), in order. */
 export function serializeCaches(caches: readonly SavableCache[], options: SerializeCachesOptions = {}): Uint8Array {
+  checkArray(caches, 'caches');
+  checkOptionalObject(options, 'options');
   return concatChunks(serializeCachesChunks(caches, options));
 }
 
@@ -47,15 +52,18 @@ function build(layers: LayerData[], o: DeserializeCachesOptions): SavableCache[]
 
 /** Every cache of a file written by serializeCaches (or a cache's serialize()). */
 export function deserializeCaches(bytes: Uint8Array, options: DeserializeCachesOptions = {}): SavableCache[] {
+  checkOptionalObject(options, 'options');
   return build(pullSync(bytes, parseFile()).layers, options);
 }
 
 /** The caches and the META value of a file written by serializeCaches. */
 export function loadSavedCaches(bytes: Uint8Array, options: DeserializeCachesOptions = {}): { caches: SavableCache[]; meta: unknown } {
+  checkOptionalObject(options, 'options');
   const f = pullSync(bytes, parseFile());
   return { caches: build(f.layers, options), meta: f.meta };
 }
 
 export async function deserializeCachesFrom(source: ChunkSource, options: DeserializeCachesOptions = {}): Promise<SavableCache[]> {
+  checkOptionalObject(options, 'options');
   return build((await pullChunks(source, parseFile())).layers, options);
 }

@@ -1,4 +1,5 @@
 import { KvpackError } from '../errors.js';
+import { checkBytes } from '../util/args.js';
 import { TILE_TOKENS } from '../format/constants.js';
 import { pullSync } from './bytes.js';
 import { parseFile, SAVE_FORMAT_VERSION, type ReadObserver } from './cache-file.js';
@@ -22,6 +23,7 @@ export interface CacheInspection {
 
 /** Reads a saved cache fully (every checksum, every bound) and describes it; never throws on bad bytes. */
 export function inspectSavedCache(bytes: Uint8Array): CacheInspection {
+  checkBytes(bytes, 'bytes'); // a wrong type is an error; bad bytes are reported
   const counts = new Map<string, { count: number; bytes: number }>();
   const obs: ReadObserver = {
     section(info) {

@@ -6,6 +6,7 @@ import { kernelsFor } from './kernels.js';
 import { ATTEND_MAX_ABS, checkRange } from '../../codecs/range.js';
 import { bindGroupLayout, getPipeline } from './pipelines.js';
 import { int8MatrixColumns, subgroupSize } from './subgroups.js';
+import { checkEncoder, checkObject, checkSeqIds, typeName } from '../../util/args.js';
 import { attendRowsSource, chooseAttendKernel, foldSpan, mergeSource, TILES_MAX_HEADS, type AttendKernel } from './shaders.js';
 
 /** Workgroups per dispatch dimension that every adapter allows (WebGPU default limit). */
@@ -59,6 +60,13 @@ interface Pass {
   entries: number[];
 }
 
+/** A GpuKvCache (duck-typed: this module imports its type only). */
+function checkGpuCache(cache: unknown): asserts cache is GpuKvCache {
+  const c = cache as { layout?: unknown; serial?: unknown } | null;
+  check(c !== null && typeof c === 'object' && typeof c.serial === 'function' && c.layout !== null && typeof c.layout === 'object',
+    'BAD_PARAM', `must be a GpuKvCache, got ${typeName(cache)}`, 'cache');
+}
+
 function liveSequence(cache: GpuKvCache, id: number): GpuSequence {
   const s = cache.sequence(id);
   if (!s || cache.length(id) === 0) throw new KvpackError('UNKNOWN_SEQUENCE', `no tokens cached for sequence ${id}`, 'seqs');
@@ -81,7 +89,9 @@ export function attendGpu(cache: GpuKvCache, seqs: readonly number[], q: Float32
   opts: GpuAttendOptions = {}): Promise<Float32Array> {
   // validated and copied at call time, run after the cache's earlier appends and attends
   try {
-    check(opts !== null && typeof opts === 'object', 'BAD_PARAM', 'must be an object', 'opts');
+    checkGpuCache(cache);
+    checkSeqIds(seqs);
+    checkObject(opts, 'opts');
     check(q instanceof Float32Array, 'BAD_PARAM', 'must be a Float32Array', 'q');
     validateAttend(cache, seqs, q, nHeads, opts);
   } catch (e) {
@@ -444,6 +454,10 @@ export interface AttendIntoOptions extends GpuAttendOptions {
  */
 export async function attendInto(encoder: GPUCommandEncoder, cache: GpuKvCache, seqs: readonly number[],
   opts: AttendIntoOptions): Promise<void> {
+  checkEncoder(encoder);
+  checkGpuCache(cache);
+  checkSeqIds(seqs);
+  checkObject(opts, 'opts');
   const d = cache.layout.headDim;
   const nHeads = opts.nHeads;
   checkBatch(cache, seqs, nHeads, opts);

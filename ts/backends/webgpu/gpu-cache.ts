@@ -11,12 +11,20 @@ import { encodeSource } from './shaders.js';
 import { kernelsFor } from './kernels.js';
 import { checkRange } from '../../codecs/range.js';
 import { addSymbolDispose } from '../../util/dispose.js';
+import { checkEncoder, checkGpuSlice, checkOptionalObject } from '../../util/args.js';
 import { getPipeline, bindGroupLayout } from './pipelines.js';
 import { SlabPool, type SlabRef } from './pool.js';
 
 export interface GpuCacheOptions {
   /** Cap on pages per GPU buffer (default: as many as maxStorageBufferBindingSize holds). Tests use 1 to span buffers. */
   pagesPerBuffer?: number;
+  /**
+   * Tokens (all sequences together) to size the first page buffer for, up to what one binding
+   * holds. Pages otherwise come in buffers of 1, 2, 4, ... pages and attention dispatches once per
+   * buffer, one after the other; an engine that knows its context length gets one buffer and one
+   * dispatch (decisions.md#D151). Memory is allocated when the first page is, not before.
+   */
+  reserveTokens?: number;
   /**
    * Most tokens one append step moves (larger appends are split): the staging buffer the
    * encoders read holds old tail + new rows for K and V and is bound whole, so it must stay
@@ -88,7 +96,12 @@ export class GpuKvCache {
     this.layout = layout;
     const tf = layout.tokenFloats;
     this.fpRowCount = layout.sinks + layout.window + TILE_TOKENS;
-    this.pages = new SlabPool(ctx, layout.pageWords, 'pages', opts.pagesPerBuffer);
+    if (opts.reserveTokens !== undefined) {
+      check(Number.isInteger(opts.reserveTokens) && opts.reserveTokens >= 0, 'BAD_PARAM',
+        `must be a non-negative integer, got ${opts.reserveTokens}`, 'reserveTokens');
+    }
+    const reservePages = Math.max(1, Math.ceil((opts.reserveTokens ?? 0) / (TILE_TOKENS * TILES_PER_PAGE)));
+    this.pages = new SlabPool(ctx, layout.pageWords, 'pages', opts.pagesPerBuffer, reservePages);
     const rowBytes = tf * 4;
     const fit = Math.floor(Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize) / (2 * rowBytes)) - (layout.window + TILE_TOKENS);
     if (opts.appendChunkTokens !== undefined) {
@@ -321,8 +334,8 @@ export class GpuKvCache {
    * the temporary buffers of this append are released then.
    */
   async appendFromGpuInto(encoder: GPUCommandEncoder, seq: number, keys: GpuRows, values: GpuRows, n: number): Promise<void> {
+    checkEncoder(encoder);
     this.checkGpuAppend(seq, keys, values, n);
-    check(encoder !== null && typeof encoder === 'object', 'BAD_PARAM', 'must be a GPUCommandEncoder', 'encoder');
     return this.serial(async () => {
       const pipes = await this.encodePipelines();
       this.assertUsable('append');
@@ -336,6 +349,7 @@ export class GpuKvCache {
     check(Number.isInteger(seq) && seq >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${seq}`, 'seq');
     check(Number.isInteger(n) && n > 0, 'BAD_SHAPE', `must be a positive integer, got ${n}`, 'n');
     for (const [arg, src] of [['keys', keys], ['values', values]] as const) {
+      checkGpuSlice(src, arg);
       const off = src.offset ?? 0;
       check(Number.isInteger(off) && off >= 0 && off % 4 === 0, 'BAD_PARAM', `offset must be a non-negative multiple of 4, got ${off}`, arg);
       check(src.buffer.size >= off + n * rowBytes, 'BAD_SHAPE', `buffer of ${src.buffer.size} bytes cannot hold ${n} tokens (${n * rowBytes} bytes) at offset ${off}`, arg);
@@ -494,10 +508,12 @@ export class GpuKvCache {
 
   /** Restores a saved cache (PackedKvCache's or a GpuKvCache's bytes) onto the GPU: pages uploaded as stored. */
   static async deserialize(bytes: Uint8Array, opts: GpuCacheOptions & { layer?: number } = {}): Promise<GpuKvCache> {
+    checkOptionalObject(opts, 'opts');
     return GpuKvCache.fromLayerData(pickLayer(pullSync(bytes, parseFile()).layers, opts), opts);
   }
 
   static async deserializeFrom(source: ChunkSource, opts: GpuCacheOptions & { layer?: number } = {}): Promise<GpuKvCache> {
+    checkOptionalObject(opts, 'opts');
     return GpuKvCache.fromLayerData(pickLayer((await pullChunks(source, parseFile())).layers, opts), opts);
   }
 

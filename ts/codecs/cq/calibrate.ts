@@ -3,6 +3,7 @@ import type { StreamKind } from '../types.js';
 import { makeCqCalibration, type CqCalibration, type CqPrecision } from './calibration.js';
 import { cqShape, type CqConfig } from './config.js';
 import { kmeans, type KmeansOptions, type KmeansResult } from './kmeans.js';
+import { checkArray, checkF32, checkNumbers, checkObject, checkOptionalFn, checkOptionalNumber } from '../../util/args.js';
 
 /**
  * CQ calibration (Zhang et al. 2024, arXiv 2405.03917, Sec. 3.2-3.3): for every head and every
@@ -58,6 +59,15 @@ function sampleTokens(n: number, max: number | undefined): Int32Array {
 }
 
 function checkOptions(s: StreamData, opts: CqCalibrateOptions): void {
+  checkObject(opts, 'opts');
+  checkF32(s.data, 'data');
+  for (const f of ['seed', 'maxIterations', 'maxSamples'] as const) checkOptionalNumber(opts[f], f);
+  if (opts.fisher !== undefined) checkNumbers(opts.fisher, 'fisher');
+  checkOptionalFn(opts.kmeans, 'kmeans');
+  checkOptionalFn(opts.onProgress, 'onProgress');
+  check(Number.isInteger(s.nKvHeads) && s.nKvHeads > 0, 'BAD_PARAM', `must be a positive integer, got ${String(s.nKvHeads)}`, 'nKvHeads');
+  check(Number.isInteger(s.headDim) && s.headDim > 0, 'BAD_PARAM', `must be a positive integer, got ${String(s.headDim)}`, 'headDim');
+  check(opts.seed === undefined || (Number.isInteger(opts.seed) && opts.seed >= 0 && opts.seed <= 0xffffffff), 'BAD_PARAM', `must be a u32, got ${opts.seed}`, 'seed');
   cqShape(opts, s.headDim, s.nKvHeads);
   const tf = s.nKvHeads * s.headDim;
   check(s.data.length % tf === 0, 'BAD_SHAPE', `length ${s.data.length} is not a multiple of nKvHeads*headDim = ${tf}`, 'data');
@@ -134,7 +144,9 @@ function learnCodebooks(s: StreamData, opts: CqCalibrateOptions, taskBase: numbe
 /** Calibrates one stream of one layer. data: [tokens][nKvHeads][headDim] activations as cached. */
 export function calibrateCqStream(data: Float32Array, stream: { kind: StreamKind; nKvHeads: number; headDim: number },
   opts: CqCalibrateOptions): CqCalibration {
-  const s: StreamData = { data, ...stream };
+  checkObject(stream, 'stream');
+  check(stream.kind === 'key' || stream.kind === 'value', 'BAD_PARAM', `must be 'key' or 'value', got ${String(stream.kind)}`, 'kind');
+  const s: StreamData = { data, kind: stream.kind, nKvHeads: stream.nKvHeads, headDim: stream.headDim };
   checkOptions(s, opts);
   const shape = cqShape(opts, s.headDim, s.nKvHeads);
   const r = learnCodebooks(s, opts, 0, s.nKvHeads * shape.groups);
@@ -165,6 +177,14 @@ export interface CqLayerCalibration {
 export function calibrateCq(capture: CqCaptureLike, opts: Omit<CqCalibrateOptions, 'fisher'> & {
   fisher?: readonly { keys?: Float32Array; values?: Float32Array }[];
 }): CqLayerCalibration[] {
+  checkObject(capture, 'capture');
+  checkObject(opts, 'opts');
+  checkArray(capture.layers, 'capture.layers');
+  capture.layers.forEach((l, i) => checkObject(l, `capture.layers[${i}]`));
+  if (opts.fisher !== undefined) {
+    checkArray(opts.fisher, 'fisher');
+    opts.fisher.forEach((f, i) => { if (f !== undefined) checkObject(f, `fisher[${i}]`); });
+  }
   const { nKvHeads, headDim } = capture;
   check(capture.layers.length > 0, 'BAD_SHAPE', 'capture has no layers', 'capture');
   const streams = capture.layers.flatMap((l, i) => (['key', 'value'] as const).map((kind) => {

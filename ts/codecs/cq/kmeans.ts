@@ -1,5 +1,6 @@
 import { check, KvpackError } from '../../errors.js';
 import { mulberry32Next } from '../../util/random.js';
+import { checkNumbers, checkOptionalFn, checkOptionalNumber, checkOptionalObject } from '../../util/args.js';
 
 /**
  * Weighted k-means with k-means++ seeding: the calibration math of CQ (docs/codecs/cq.md,
@@ -36,6 +37,12 @@ export { mulberry32Next };
 /** Validates k-means inputs; throws before any work. Shared by the TS and WASM entry points. */
 export function checkKmeansInput(samples: ArrayLike<number>, n: number, dim: number, k: number,
   opts: KmeansOptions, arg = 'samples'): void {
+  checkNumbers(samples, arg);
+  checkOptionalObject(opts, 'opts');
+  checkOptionalNumber(opts.maxIterations, 'maxIterations');
+  checkOptionalNumber(opts.seed, 'seed');
+  if (opts.weights !== undefined) checkNumbers(opts.weights, 'weights');
+  checkOptionalFn(opts.onProgress, 'onProgress');
   check(Number.isInteger(dim) && dim > 0, 'BAD_PARAM', `must be a positive integer, got ${dim}`, 'dim');
   check(Number.isInteger(k) && k > 0, 'BAD_PARAM', `must be a positive integer, got ${k}`, 'k');
   check(Number.isInteger(n) && n >= 0 && samples.length === n * dim, 'BAD_SHAPE',

@@ -1,6 +1,7 @@
 import { checkKmeansInput, type KmeansOptions, type KmeansResult } from './kmeans.js';
 import type { KmeansFn } from './calibrate.js';
 import type { KvpackWasm } from '../../backends/wasm-loader.js';
+import { checkWasmInstance } from '../../util/args.js';
 
 /**
  * The calibration k-means of CQ in WASM (assembly/codecs/cq/kmeans.ts), which returns the same centroids
@@ -16,6 +17,7 @@ interface CqKmeansExports {
 
 /** A k-means running in the given kvpack.wasm instance; same contract and result as kmeans(). */
 export function kmeansWasm(wasm: KvpackWasm): KmeansFn {
+  checkWasmInstance(wasm);
   const ex = {
     kmeans_seed: wasm.fn('kmeans_seed'), kmeans_assign: wasm.fn('kmeans_assign'),
     kmeans_update: wasm.fn('kmeans_update'), kmeans_inertia: wasm.fn('kmeans_inertia'),

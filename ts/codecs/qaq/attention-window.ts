@@ -14,8 +14,14 @@
  * max_{j != i} a_j of the key formula is exact for every tail token i.
  */
 export class AttentionWindow {
-  /** Queries recorded so far (rows of the attention matrix). */
+  /**
+   * Rows of the attention matrix so far: queries recorded, and those reserved by attends whose
+   * weights land later (an asynchronous kernel, docs/reliability.md "QAQ"): a row is numbered
+   * when its attend is called, so arrivals and seals count it as sequential execution does.
+   */
   rows = 0;
+  /** The row whose weights each ring slot holds (-1: none): a late record never overwrites a newer row. */
+  private ringRow: Float64Array;
   private top1: Float64Array;
   private top1Pos: Float64Array;
   private top2: Float64Array;
@@ -30,6 +36,12 @@ export class AttentionWindow {
     this.top2 = new Float64Array(units * window);
     this.hist = new Float32Array(capacity * units * window);
     this.firstRow = new Float64Array(capacity);
+    this.ringRow = new Float64Array(window).fill(-1);
+  }
+
+  /** Numbers the next row (an attend that will record later); see `record`'s `row`. */
+  reserve(): number {
+    return this.rows++;
   }
 
   /** The state of the first `slots` tail slots, as saved (docs/FORMAT.md, "Saved caches"). */
@@ -78,10 +90,14 @@ export class AttentionWindow {
   /**
    * Records one query: `weights[u * stride + s]` = weight of tail slot s (< tailCount) for unit
    * u, `outsideTop[u]` = largest weight of any token outside the tail (-Infinity if none), and
-   * `tailBase` = absolute position of slot 0.
+   * `tailBase` = absolute position of slot 0. `row`: the row reserved at the attend's call
+   * (default: a new row now). Rows may land out of order; a row W or more behind one already
+   * written is out of the window and dropped, as sequential execution would have overwritten it.
    */
-  record(weights: Float64Array, stride: number, tailCount: number, outsideTop: Float64Array, tailBase: number): void {
-    const W = this.window, r = this.rows % W;
+  record(weights: Float64Array, stride: number, tailCount: number, outsideTop: Float64Array, tailBase: number, row = this.reserve()): void {
+    const W = this.window, r = row % W;
+    if (row < this.ringRow[r]!) return;
+    this.ringRow[r] = row;
     for (let u = 0; u < this.units; u++) {
       let best = outsideTop[u]!, bestSlot = -1;
       for (let s = 0; s < tailCount; s++) {
@@ -99,23 +115,22 @@ export class AttentionWindow {
       this.top1Pos[u * W + r] = bestSlot >= 0 ? tailBase + bestSlot : -1;
       this.top2[u * W + r] = bestSlot >= 0 ? second : best;
     }
-    this.rows++;
   }
 
-  /** Rows that saw the token in `slot`, capped at the window. */
-  seen(slot: number): number {
-    return Math.min(this.window, this.rows - this.firstRow[slot]!);
+  /** Rows that saw the token in `slot`, capped at the window; `rows`: the row count to look from (a deferred seal's). */
+  seen(slot: number, rows = this.rows): number {
+    return Math.min(this.window, rows - this.firstRow[slot]!);
   }
 
   /**
    * Predicted weight a_i of the token in `slot` (absolute position `pos`) for unit u and the
    * largest predicted weight of any other token, over the last `seen(slot)` rows.
    */
-  predict(slot: number, u: number, pos: number): { a: number; other: number } {
-    const W = this.window, n = this.seen(slot);
+  predict(slot: number, u: number, pos: number, rows = this.rows): { a: number; other: number } {
+    const W = this.window, n = this.seen(slot, rows);
     let a = 0, other = 0;
     for (let i = 0; i < n; i++) {
-      const r = (this.rows - 1 - i) % W;
+      const r = (rows - 1 - i) % W;
       const w = this.hist[(slot * this.units + u) * W + r]!;
       if (w > a) a = w;
       const o = this.top1Pos[u * W + r] === pos ? this.top2[u * W + r]! : this.top1[u * W + r]!;

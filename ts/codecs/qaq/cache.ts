@@ -7,7 +7,7 @@ import { resolveQaqOptions, type QaqOptions, type ResolvedQaqOptions } from './o
 import { outlierCount, selectOutliers } from './outliers.js';
 import { encodeRecord, maxRecordWords, recordWords } from './record.js';
 import { MAX_FP_TOKENS, type CacheStats } from '../../cache/kv-cache.js';
-import { checkF32, checkObject, checkSeqIds } from '../../util/args.js';
+import { checkF32, checkObject, checkOptionalObject, checkSeqIds } from '../../util/args.js';
 import { ATTEND_MAX_ABS, checkRange } from '../range.js';
 import { F16_MAX } from '../uniform.js';
 import { pickLayer } from '../../cache/kv-cache.js';
@@ -80,8 +80,33 @@ class QaqSequence {
   offsets = new Uint32Array(64);
   tiles = 0;
   tailCount = 0;
+  // asynchronous kernels (docs/reliability.md, "QAQ"): the weights an attend records land when
+  // its kernel completes, and a seal must see every record of the attends called before it
+  /** Seals waiting for records (their tokens stay in the tail until then), and the last of them. */
+  sealsPending = 0;
+  sealChain: Promise<void> = DONE;
+  /** Recording attends not yet landed, and a promise settled once all of them have. */
+  recordsPending = 0;
+  records: Promise<void> = DONE;
+  /** Asynchronous attends in flight (recording or not), and a promise settled after all of them. */
+  inFlight = 0;
+  idle: Promise<void> = DONE;
   constructor(public tailK: Float32Array, public tailV: Float32Array, readonly window: AttentionWindow) {}
 }
+
+const DONE: Promise<void> = Promise.resolve();
+const noop = (): void => {};
+
+/**
+ * A dropped cache (never disposed) frees its kernel copies when V8 collects it, like the
+ * backends' registries do for PackedKvCache: the held value names the kernel's release and the
+ * page lists of the live sequences, never the cache itself.
+ */
+interface KernelHold { release: (pages: readonly Uint32Array[]) => void; pages: Set<readonly Uint32Array[]> }
+const qaqFinalizer = new FinalizationRegistry<KernelHold>((h) => {
+  for (const p of h.pages) h.release(p);
+  h.pages.clear();
+});
 
 /** Default words per arena page (1 MiB); larger if one record could exceed it. */
 export const QAQ_PAGE_WORDS = 1 << 18;
@@ -109,6 +134,8 @@ export class QaqKvCache implements SelfAttendingCache {
   private readonly groupWidthSum: Float64Array; // [group][stream] sum of widths over tokens
   private readonly parts = { codes: 0, meta: 0, outliers: 0 };
   private isDisposed = false;
+  /** What the finalizer frees if the cache is dropped without dispose() (undefined: the kernel keeps nothing). */
+  private readonly hold: KernelHold | undefined;
 
   constructor(opts: QaqCacheOptions) {
     checkObject(opts, 'opts');
@@ -133,6 +160,17 @@ export class QaqKvCache implements SelfAttendingCache {
     this.packedAttention = opts.packedAttention ?? packedPartialsReference;
     this.groupWords = new Float64Array(this.groups * 2);
     this.groupWidthSum = new Float64Array(this.groups * 2);
+    const release = this.packedAttention.release;
+    if (release) {
+      this.hold = { release, pages: new Set() };
+      qaqFinalizer.register(this, this.hold, this);
+    }
+  }
+
+  /** A sequence enters `seqs`: its kernel copy is freed with the cache if that is dropped. */
+  private adopt(seq: number, s: QaqSequence): void {
+    this.seqs.set(seq, s);
+    this.hold?.pages.add(s.pages);
   }
 
   get tokenFloats(): number {
@@ -156,7 +194,24 @@ export class QaqKvCache implements SelfAttendingCache {
     const s = this.seqs.get(seq);
     if (!s) return;
     this.seqs.delete(seq);
-    this.packedAttention.release?.(s.pages);
+    this.hold?.pages.delete(s.pages);
+    this.releaseWhenIdle(s);
+  }
+
+  /** Frees the kernel's copy of a dropped sequence once the attends and seals still using it are done. */
+  private releaseWhenIdle(s: QaqSequence): void {
+    const release = this.packedAttention.release;
+    if (!release) return;
+    if (s.inFlight === 0 && s.sealsPending === 0) release(s.pages);
+    else void Promise.all([s.sealChain, s.idle]).then(() => release(s.pages), () => release(s.pages));
+  }
+
+  /**
+   * Settles once every attend in flight has landed and every seal that waited for one is done:
+   * after it, stats() and serialize() see what sequential execution would have.
+   */
+  async settled(): Promise<void> {
+    await Promise.all([...this.seqs.values()].flatMap((s) => [s.sealChain.catch(noop), s.idle]));
   }
 
   /** Whether dispose() was called. */
@@ -172,9 +227,11 @@ export class QaqKvCache implements SelfAttendingCache {
   dispose(): void {
     if (this.isDisposed) return;
     this.isDisposed = true;
-    const pages = [...this.seqs.values()].map((s) => s.pages);
+    const seqs = [...this.seqs.values()];
     this.seqs.clear();
-    for (const p of pages) this.packedAttention.release?.(p);
+    this.hold?.pages.clear();
+    qaqFinalizer.unregister(this);
+    for (const s of seqs) this.releaseWhenIdle(s);
   }
 
   private checkAlive(): void {
@@ -186,11 +243,15 @@ export class QaqKvCache implements SelfAttendingCache {
     this.checkAlive();
     const s = this.seqs.get(seq);
     if (!s) throw new KvpackError('UNKNOWN_SEQUENCE', `no sequence ${seq} in this cache`, 'seq');
+    return { ...this.packedView(s, s.tiles), tailCount: s.tailCount, tailK: s.tailK, tailV: s.tailV };
+  }
+
+  /** The first `tiles` sealed tiles of a sequence (records are only appended: later ones are not read). */
+  private packedView(s: QaqSequence, tiles: number): QaqPackedView {
     return {
       headDim: this.headDim, nKvHeads: this.nKvHeads, rowWidth: this.rowWidth, groups: this.groups,
-      outliersPerRow: this.outliersPerRow, pageWords: this.pageWords, tiles: s.tiles, pages: s.pages, pageUsed: s.pageUsed,
-      offsets: s.offsets.subarray(0, s.tiles * this.groups * 2),
-      tailCount: s.tailCount, tailK: s.tailK, tailV: s.tailV,
+      outliersPerRow: this.outliersPerRow, pageWords: this.pageWords, tiles, pages: s.pages, pageUsed: s.pageUsed,
+      offsets: s.offsets.subarray(0, tiles * this.groups * 2),
     };
   }
 
@@ -218,21 +279,45 @@ export class QaqKvCache implements SelfAttendingCache {
     if (!s) {
       s = new QaqSequence(new Float32Array(cap * tf), new Float32Array(cap * tf),
         new AttentionWindow(this.groups, this.options.attentionWindow, cap));
-      this.seqs.set(seq, s);
+      this.adopt(seq, s);
     } else if (s.tailK.length < cap * tf) {
-      const k = new Float32Array(cap * tf), v = new Float32Array(cap * tf);
-      k.set(s.tailK); v.set(s.tailV);
-      s.tailK = k; s.tailV = v;
-      s.window.grow(cap);
+      this.growTail(s, cap);
     }
     const n = keys.length / tf;
     for (let i = 0; i < n; i++) {
+      // seals waiting for records keep their tokens in the tail: it grows past window + 32 rows
+      if ((s.tailCount + 1) * tf > s.tailK.length) this.growTail(s, s.tailCount + 1 + TILE_TOKENS * (1 + s.sealsPending));
       s.tailK.set(keys.subarray(i * tf, (i + 1) * tf), s.tailCount * tf);
       s.tailV.set(values.subarray(i * tf, (i + 1) * tf), s.tailCount * tf);
       s.window.arrive(s.tailCount);
       s.tailCount++;
-      if (s.tailCount === this.window + TILE_TOKENS) this.sealOldestTile(s);
+      if (s.tailCount - s.sealsPending * TILE_TOKENS === this.window + TILE_TOKENS) {
+        if (s.recordsPending > 0 || s.sealsPending > 0) this.deferSeal(s);
+        else this.sealOldestTile(s, s.window.rows);
+      }
     }
+  }
+
+  private growTail(s: QaqSequence, rows: number): void {
+    const tf = this.tokenFloats;
+    const k = new Float32Array(rows * tf), v = new Float32Array(rows * tf);
+    k.set(s.tailK.subarray(0, Math.min(s.tailK.length, rows * tf))); v.set(s.tailV.subarray(0, Math.min(s.tailV.length, rows * tf)));
+    s.tailK = k; s.tailV = v;
+    s.window.grow(rows);
+  }
+
+  /**
+   * A tile that sequential execution would seal now, while attends that record are in flight: it
+   * is sealed once their weights (and earlier waiting seals) have landed, from the rows recorded
+   * before this append (later attends wait for it: they read the sealed tile).
+   */
+  private deferSeal(s: QaqSequence): void {
+    const rows = s.window.rows;
+    s.sealsPending++;
+    s.sealChain = Promise.all([s.sealChain, s.records]).then(() => {
+      s.sealsPending--;
+      this.sealOldestTile(s, rows);
+    });
   }
 
   /**
@@ -242,28 +327,58 @@ export class QaqKvCache implements SelfAttendingCache {
   async attend(seqs: readonly number[], q: Float32Array, nHeads: number, record = true): Promise<Float32Array> {
     this.checkAttend(seqs, q, nHeads);
     const per = nHeads * this.headDim, out = new Float32Array(q.length);
-    // issue 18: the answer is the one at call time. A synchronous kernel (TS, WASM) finishes
-    // here, before this function first awaits; an asynchronous one (WebGPU) reads the packed
-    // view now, and the query and the tails are copied now for the host part that follows.
-    const parts = seqs.map((seq, i) => this.packedAttention(this.view(seq), q.subarray(i * per, (i + 1) * per), nHeads));
-    if (parts.every((p) => !(p instanceof Promise))) {
-      seqs.forEach((seq, i) => this.finishAttend(this.tailNow(seq), q.subarray(i * per, (i + 1) * per), nHeads, parts[i] as PackedPartials, out.subarray(i * per, (i + 1) * per), record, 'now'));
-      return out;
+    const ss = seqs.map((seq) => this.seqs.get(seq)!);
+    // issue 18: every call gives what sequential execution gives (docs/reliability.md, "QAQ").
+    // A synchronous kernel (TS, WASM) finishes and records here, before this function awaits.
+    const waiting = ss.filter((s) => s.sealsPending > 0);
+    let parts: (PackedPartials | Promise<PackedPartials>)[] | undefined;
+    if (waiting.length === 0) {
+      parts = ss.map((s, i) => this.packedAttention(this.packedView(s, s.tiles), q.subarray(i * per, (i + 1) * per), nHeads));
+      if (parts.every((p) => !(p instanceof Promise))) {
+        ss.forEach((s, i) => this.finishAttend(this.tailNow(s), q.subarray(i * per, (i + 1) * per), nHeads, parts![i] as PackedPartials,
+          out.subarray(i * per, (i + 1) * per), record ? s.window.reserve() : -1));
+        return out;
+      }
     }
-    const tails = seqs.map((seq) => this.tailCopy(seq)), qc = q.slice();
-    const done = await Promise.all(parts);
-    seqs.forEach((seq, i) => this.finishAttend(tails[i]!, qc.subarray(i * per, (i + 1) * per), nHeads, done[i]!, out.subarray(i * per, (i + 1) * per), record, this.seqs.get(seq) === tails[i]!.s ? 'late' : 'gone'));
-    return out;
+    // asynchronous (WebGPU): the query, the tails and the attention row are taken now; the kernel
+    // reads the packed view now, or, where tiles wait to be sealed, right after those seals
+    const snaps = ss.map((s) => this.tailCopy(s)), qc = q.slice();
+    const rows = ss.map((s) => (record ? s.window.reserve() : -1));
+    const run = async (): Promise<Float32Array> => {
+      if (!parts) {
+        await Promise.all(waiting.map((s) => s.sealChain));
+        parts = snaps.map((t, i) => this.packedAttention(this.packedView(t.s, t.tiles), qc.subarray(i * per, (i + 1) * per), nHeads));
+      }
+      const done = await Promise.all(parts);
+      snaps.forEach((t, i) => this.finishAttend(t, qc.subarray(i * per, (i + 1) * per), nHeads, done[i]!, out.subarray(i * per, (i + 1) * per), rows[i]!));
+      return out;
+    };
+    const p = run();
+    const settled = p.then(noop, noop);
+    for (const s of ss) {
+      s.inFlight++;
+      if (record) s.recordsPending++;
+      const after = settled.then(() => {
+        s.inFlight--;
+        if (record) s.recordsPending--;
+      });
+      s.idle = Promise.all([s.idle, after]).then(noop);
+      if (record) s.records = Promise.all([s.records, after]).then(noop);
+    }
+    return p;
   }
 
-  private tailNow(seq: number): TailSnapshot {
-    const s = this.seqs.get(seq)!;
+  private tailNow(s: QaqSequence): TailSnapshot {
     return { s, tiles: s.tiles, tailCount: s.tailCount, tailK: s.tailK, tailV: s.tailV };
   }
 
-  private tailCopy(seq: number): TailSnapshot {
-    const s = this.seqs.get(seq)!, n = s.tailCount * this.tokenFloats;
-    return { s, tiles: s.tiles, tailCount: s.tailCount, tailK: s.tailK.slice(0, n), tailV: s.tailV.slice(0, n) };
+  /** The tail as sequential execution has it now: without the rows of tiles waiting to be sealed. */
+  private tailCopy(s: QaqSequence): TailSnapshot {
+    const tf = this.tokenFloats, skip = s.sealsPending * TILE_TOKENS;
+    return {
+      s, tiles: s.tiles + s.sealsPending, tailCount: s.tailCount - skip,
+      tailK: s.tailK.slice(skip * tf, s.tailCount * tf), tailV: s.tailV.slice(skip * tf, s.tailCount * tf),
+    };
   }
 
   /**
@@ -280,7 +395,10 @@ export class QaqKvCache implements SelfAttendingCache {
       }
       return p;
     });
-    seqs.forEach((seq, i) => this.finishAttend(this.tailNow(seq), q.subarray(i * per, (i + 1) * per), nHeads, parts[i]!, out.subarray(i * per, (i + 1) * per), record, 'now'));
+    seqs.forEach((seq, i) => {
+      const s = this.seqs.get(seq)!;
+      this.finishAttend(this.tailNow(s), q.subarray(i * per, (i + 1) * per), nHeads, parts[i]!, out.subarray(i * per, (i + 1) * per), record ? s.window.reserve() : -1);
+    });
     return out;
   }
 
@@ -350,6 +468,11 @@ export class QaqKvCache implements SelfAttendingCache {
   /** The cache as plain layer data for the saved-cache writer (views of the live arrays). */
   toLayerData(): QaqLayerData {
     this.checkAlive();
+    for (const [id, s] of this.seqs) {
+      // their weights belong in the saved state: a file written now would not restore to it
+      check(s.inFlight === 0 && s.sealsPending === 0, 'BAD_PARAM',
+        `sequence ${id} has attends in flight: await them (or cache.settled()) before saving`, 'cache');
+    }
     const o = this.options;
     return {
       kind: 'qaq', nKvHeads: this.nKvHeads, headDim: this.headDim, window: this.window,
@@ -388,10 +511,12 @@ export class QaqKvCache implements SelfAttendingCache {
 
   /** Restores a cache saved by serialize(); untrusted bytes, every failure a KvpackError naming the field. */
   static deserialize(bytes: Uint8Array, options: { layer?: number; packedAttention?: QaqCacheOptions['packedAttention'] } = {}): QaqKvCache {
+    checkOptionalObject(options, 'options');
     return QaqKvCache.fromLayerData(pickLayer(pullSync(bytes, parseFile()).layers, options), options);
   }
 
   static async deserializeFrom(source: ChunkSource, options: { layer?: number; packedAttention?: QaqCacheOptions['packedAttention'] } = {}): Promise<QaqKvCache> {
+    checkOptionalObject(options, 'options');
     return QaqKvCache.fromLayerData(pickLayer((await pullChunks(source, parseFile())).layers, options), options);
   }
 
@@ -434,13 +559,17 @@ export class QaqKvCache implements SelfAttendingCache {
       s.offsets = d.offsets as Uint32Array<ArrayBuffer>;
       s.tiles = d.tiles;
       s.tailCount = d.tailCount;
-      cache.seqs.set(d.id, s);
+      cache.adopt(d.id, s);
     }
     return cache;
   }
 
-  /** Folds the fp32 tail into the packed partials, writes the output, records the weights. */
-  private finishAttend(s: TailSnapshot, q: Float32Array, nHeads: number, part: PackedPartials, out: Float32Array, record: boolean, when: 'now' | 'late' | 'gone'): void {
+  /**
+   * Folds the fp32 tail into the packed partials, writes the output, records the weights in
+   * attention row `row` (-1: none). A late record finds the tiles it saw: seals wait for it.
+   */
+  private finishAttend(s: TailSnapshot, q: Float32Array, nHeads: number, part: PackedPartials, out: Float32Array, row: number): void {
+    const record = row >= 0;
     const d = this.headDim, tf = this.tokenFloats, group = nHeads / this.nKvHeads, scale = 1 / Math.sqrt(d);
     const nt = s.tailCount;
     const tailScores = new Float64Array(nHeads * nt);
@@ -474,26 +603,13 @@ export class QaqKvCache implements SelfAttendingCache {
         if (w > weights[u * nt + t]!) weights[u * nt + t] = w;
       }
     }
-    if (!record || when === 'gone') return;
-    if (when === 'now') {
-      s.s.window.record(weights, nt, nt, outsideTop, s.tiles * TILE_TOKENS);
-      return;
-    }
-    // an asynchronous kernel's record lands when it completes (a deleted sequence gets none);
-    // tiles sealed meanwhile left the tail: their tokens count as outside it
-    const live = s.s, shift = (live.tiles - s.tiles) * TILE_TOKENS;
-    for (let u = 0; u < units; u++) {
-      for (let t = 0; t < Math.min(shift, nt); t++) outsideTop[u] = Math.max(outsideTop[u]!, weights[u * nt + t]!);
-    }
-    const keep = Math.max(0, nt - shift);
-    const w = new Float64Array(units * keep);
-    for (let u = 0; u < units; u++) w.set(weights.subarray(u * nt + nt - keep, (u + 1) * nt), u * keep);
-    live.window.record(w, keep, keep, outsideTop, live.tiles * TILE_TOKENS);
+    if (record) s.s.window.record(weights, nt, nt, outsideTop, s.tiles * TILE_TOKENS, row);
   }
 
-  private sealOldestTile(s: QaqSequence): void {
+  /** `rowsBefore`: attention rows recorded before the append that sealed it (a deferred seal runs later). */
+  private sealOldestTile(s: QaqSequence, rowsBefore: number): void {
     const o = this.options, d = this.headDim, tf = this.tokenFloats, R = this.rowWidth, m = this.outliersPerRow;
-    const n = s.tiles * TILE_TOKENS + s.tailCount; // sequence length now: the reference's seq_len
+    const n = s.tiles * TILE_TOKENS + this.window + TILE_TOKENS; // sequence length at the seal: the reference's seq_len
     const rows = new Float32Array(TILE_TOKENS * R);
     const bits = new Uint8Array(TILE_TOKENS);
     const outliers: number[][] = [];
@@ -516,11 +632,11 @@ export class QaqKvCache implements SelfAttendingCache {
             if (v > max) max = v;
           }
           const range = min <= max ? max - min : 0;
-          if (s.window.seen(t) < o.attentionWindow) {
+          if (s.window.seen(t, rowsBefore) < o.attentionWindow) {
             bits[t] = o.bitsMax; // not enough history: the reference code's rule
             continue;
           }
-          const { a, other } = s.window.predict(t, g, s.tiles * TILE_TOKENS + t);
+          const { a, other } = s.window.predict(t, g, s.tiles * TILE_TOKENS + t, rowsBefore);
           // level 'layer' takes the largest qMax of its heads (the group spans them all)
           const qMax = this.groups === 1 ? Math.max(...o.qMax) : o.qMax[g]!;
           bits[t] = stream === 0

@@ -1,4 +1,5 @@
 import { check, KvpackError } from '../../errors.js';
+import { checkWasmInstance } from '../../util/args.js';
 import { TILE_TOKENS } from '../../format/constants.js';
 import { loadKvpackWasm, type KvpackWasm } from '../../backends/wasm-loader.js';
 import type { PackedPartials, QaqPackedView } from './attend.js';
@@ -34,6 +35,7 @@ export class QaqWasmAttention {
   private readonly live = new Set<SequenceMirror>();
 
   constructor(readonly wasm: KvpackWasm) {
+    checkWasmInstance(wasm);
     const n = wasm.fn('qaq_arg_count')();
     if (n !== QAQ_ARG_COUNT) {
       throw new KvpackError('BACKEND_UNAVAILABLE', `kvpack.wasm qaq_packed_partials takes ${n} arguments, host ${QAQ_ARG_COUNT}: stale build?`, 'wasm');

@@ -38,7 +38,10 @@ export class QaqGpu {
   private inFlight = 0;
   private retired: GPUBuffer[] = [];
 
-  constructor(readonly ctx: GpuContext) {}
+  constructor(readonly ctx: GpuContext) {
+    const c = ctx as unknown as { device?: unknown } | null;
+    check(c !== null && typeof c === 'object' && c.device !== null && typeof c.device === 'object', 'BAD_PARAM', 'must be a GpuContext (getGpuDevice())', 'ctx');
+  }
 
   static async create(): Promise<QaqGpu> {
     return new QaqGpu(await getGpuDevice());

@@ -7,6 +7,7 @@ import {
 } from './calibration.js';
 import { checkSkvqBits, skvqGeometry, SKVQ_DEFAULT_GROUP_SIZE, type SkvqBits } from './geometry.js';
 import { mulberry32 } from '../../util/random.js';
+import { checkArray, checkF32, checkNumbers, checkObject, checkOptionalBool, checkOptionalNumber, checkOptionalObject, typeName } from '../../util/args.js';
 
 /**
  * SKVQ calibration (docs/codecs/skvq.md, sections 1 and 3): per KV head, k-means of the
@@ -184,10 +185,35 @@ export interface SkvqCalibrationMath {
 
 export const tsSkvqMath: SkvqCalibrationMath = { channelMinMax, kmeans2d, tileSquaredError };
 
+function checkMath(math: unknown): void {
+  checkObject(math, 'math');
+  for (const f of ['channelMinMax', 'kmeans2d', 'tileSquaredError']) {
+    if (typeof math[f] !== 'function') checkObject(null, `math.${f}`);
+  }
+}
+
+/** Types of the optional fields (ranges are checked where they are used). */
+function checkSkvqOptionTypes(o: Record<string, unknown>): void {
+  for (const f of ['bits', 'keyBits', 'valueBits', 'groupSize', 'clusters', 'restarts', 'seed', 'maxClipTokens']) checkOptionalNumber(o[f], `options.${f}`);
+  for (const f of ['reorder', 'clip']) checkOptionalBool(o[f], `options.${f}`);
+  check(o.seed === undefined || (Number.isInteger(o.seed) && (o.seed as number) >= 0 && (o.seed as number) <= 0xffffffff), 'BAD_PARAM', `must be a u32, got ${String(o.seed)}`, 'options.seed');
+  check(o.maxClipTokens === undefined || (Number.isInteger(o.maxClipTokens) && (o.maxClipTokens as number) > 0), 'BAD_PARAM',
+    `must be a positive integer, got ${String(o.maxClipTokens)}`, 'options.maxClipTokens');
+  if (o.clipGrid !== undefined) {
+    checkNumbers(o.clipGrid, 'options.clipGrid');
+    for (const a of Array.from(o.clipGrid)) check(typeof a === 'number', 'BAD_PARAM', `clip ratios are numbers, got ${typeName(a)}`, 'options.clipGrid');
+  }
+}
+
 /** Calibrates one stream of one layer. Throws BAD_SHAPE / NON_FINITE / BAD_PARAM before any work. */
 export function calibrateSkvqStream(sample: SkvqStreamSample, options: SkvqCalibrateOptions,
   math: SkvqCalibrationMath = tsSkvqMath): SkvqCalibration {
+  checkObject(sample, 'sample');
+  checkObject(options, 'options');
+  checkMath(math);
   const { kind, headDim: d, nKvHeads, data } = sample;
+  checkF32(data, 'data');
+  checkSkvqOptionTypes(options as unknown as Record<string, unknown>);
   check(kind === 'key' || kind === 'value', 'BAD_PARAM', `must be 'key' or 'value', got ${String(kind)}`, 'kind');
   check(Number.isInteger(nKvHeads) && nKvHeads > 0, 'BAD_PARAM', `must be a positive integer, got ${nKvHeads}`, 'nKvHeads');
   check(Number.isInteger(d) && d > 0 && d % 8 === 0, 'BAD_PARAM', `must be a positive multiple of 8, got ${d}`, 'headDim');
@@ -247,6 +273,16 @@ export interface SkvqCaptureOptions extends Omit<SkvqCalibrateOptions, 'bits'> {
  */
 export function calibrateSkvq(capture: SkvqCaptureLike, options: SkvqCaptureOptions = {},
   math: SkvqCalibrationMath = tsSkvqMath): { key: SkvqCalibration; value: SkvqCalibration }[] {
+  checkObject(capture, 'capture');
+  checkOptionalObject(options, 'options');
+  checkMath(math);
+  checkArray(capture.layers, 'capture.layers');
+  capture.layers.forEach((l, i) => {
+    checkObject(l, `capture.layers[${i}]`);
+    checkF32(l.keys, `capture.layers[${i}].keys`);
+    checkF32(l.values, `capture.layers[${i}].values`);
+  });
+  checkSkvqOptionTypes(options as Record<string, unknown>);
   const { keyBits = 2, valueBits = 1.5, ...rest } = options;
   checkSkvqBits(keyBits, 'options.keyBits');
   checkSkvqBits(valueBits, 'options.valueBits');

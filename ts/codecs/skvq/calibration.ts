@@ -102,7 +102,8 @@ export function validateSkvqCalibration(x: unknown, expect: SkvqExpectation): { 
     bad(`is ${String(x.tokensPerGroup)}, groupSize ${geometry.groupSize} with ${geometry.clusters} clusters gives ${geometry.tokensPerGroup}`, 'tokensPerGroup');
   }
   if (!Array.isArray(x.heads) || x.heads.length !== expect.nKvHeads) bad(`must be an array of nKvHeads=${expect.nKvHeads} entries`, 'heads');
-  const heads = x.heads.map((h: unknown, i: number) => {
+  // Array.from, not map: map skips the holes of a sparse array (found by fuzzing, issue 18)
+  const heads = Array.from(x.heads as unknown[], (h: unknown, i: number) => {
     if (!isRecord(h)) bad('must be an object { perm, groupStart }', `heads[${i}]`);
     return {
       perm: checkPermutation(h.perm, expect.headDim, `heads[${i}].perm`),

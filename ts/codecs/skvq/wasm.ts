@@ -1,6 +1,7 @@
 import type { KvpackWasm } from '../../backends/wasm-loader.js';
 import type { SkvqCalibrationMath } from './calibrate.js';
 import { TILE_TOKENS } from '../../format/constants.js';
+import { checkWasmInstance } from '../../util/args.js';
 
 /** Exports of assembly/codecs/skvq/calibrate.ts. */
 interface SkvqCalibrateExports {
@@ -16,6 +17,7 @@ interface SkvqCalibrateExports {
  * Pass it as `calibrateSkvq(capture, options, skvqMathWasm(await loadKvpackWasm()))`.
  */
 export function skvqMathWasm(wasm: KvpackWasm): SkvqCalibrationMath {
+  checkWasmInstance(wasm);
   const ex = {
     skvq_channel_minmax: wasm.fn('skvq_channel_minmax'), skvq_kmeans_work_bytes: wasm.fn('skvq_kmeans_work_bytes'),
     skvq_kmeans2d: wasm.fn('skvq_kmeans2d'), skvq_tile_sq_error: wasm.fn('skvq_tile_sq_error'),
