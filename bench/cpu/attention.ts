@@ -4,9 +4,9 @@
  * contexts 4K..32K; plus quantize+pack throughput WASM vs TS reference per codec.
  * Everything is measured in one process, one run, so the ratios share the machine's state.
  *
- *   npm run bench:cpu                      # full run (~10 min on 2 cores), writes bench/results/cpu-<date>.json
+ *   npm run bench:cpu                      # full run (~10 min on 2 cores), overwrites bench/results/cpu.json
  *   npm run bench:cpu -- --quick           # 4K only, few repeats (a smoke run)
- *   npm run bench:cpu -- --contexts 4096,32768 --shapes gqa --codecs fp32,kivi2 --out /tmp/x.json
+ *   npm run bench:cpu -- --contexts 4096,32768 --shapes gqa --codecs fp32,kivi2   # partial: build/bench/cpu-partial.json
  *   node build/bench/cpu-attention.js --wasm /tmp/other.wasm ...   # A/B a kernel build
  *   node --experimental-wasm-relaxed-simd build/bench/cpu-attention.js ...  # the relaxed-SIMD build on Node 20
  *
@@ -40,7 +40,7 @@ import { describeMachine } from './machine.js';
 import { OnnxAttention, headMajor, type OnnxAttentionGraph, type OrtModule } from './onnx-attention.js';
 import { timeInterleaved, timeIt, type Timing } from './timing.js';
 import { gatherTiles, measurePack, withWasmEncoder, WasmTileEncoder, type PackThroughput } from './wasm-encode.js';
-import { formatTargets, printAttentionTable, printPackTable, summarizeTargets } from './report.js';
+import { formatTargets, printAttentionTable, printPackTable, printScalingTable, summarizeTargets } from './report.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -117,6 +117,23 @@ export interface AttentionRow {
   threadsVsWasmMaxAbs: number | null;
 }
 
+/** One codec at one thread count (--scaling): WASMt and onnxruntime (same graph as ORT) wall times. */
+export interface ScalingRow {
+  shape: string;
+  context: number;
+  codec: string;
+  threads: number;
+  wasmThreads: Timing;
+  ort: Timing;
+  /** WASM 1 thread (the main row's, same run) / WASMt at this count: wall-time scaling. */
+  speedupVsOne: number;
+  /** onnxruntime 1 thread / onnxruntime at this count. */
+  ortSpeedupVsOne: number;
+  /** onnxruntime / WASMt at the same thread count. */
+  speedupVsOrtSameThreads: number;
+  maxAbsVsOneThread: number;
+}
+
 interface Pairing { label: string; key: string; value: string }
 
 function parsePairing(spec: string): Pairing {
@@ -166,6 +183,10 @@ async function main(): Promise<void> {
       wasm: { type: 'string' },
       /** WASM and WASMt with the integer-domain KIVI kernels (WasmBackendOptions.integerAttention). */
       integer: { type: 'boolean', default: false },
+      /** Thread counts for the scaling table (WASMt at each count vs onnxruntime at each count), e.g. 1,2,4,8,16. */
+      scaling: { type: 'string' },
+      /** Codecs of the scaling table (default: every benchmarked pairing). */
+      'scaling-codecs': { type: 'string' },
     },
   });
   const quick = values.quick!;
@@ -181,9 +202,15 @@ async function main(): Promise<void> {
   const pairings = (values.codecs ? values.codecs.split(',') : DEFAULT_CODECS).map(parsePairing);
   const packTokens = Number(values['pack-tokens']), calibTokens = Number(values['calib-tokens']);
   const tsMaxContext = Number(values['ts-max-context']);
-  const date = new Date().toISOString().slice(0, 10);
-  const outPath = values.out ?? join(root, 'bench', 'results', `cpu-${date}.json`);
+  // bench/results keeps the latest full run of each benchmark (bench/README.md "Results");
+  // partial runs (a subset, another kernel build) go to build/bench unless --out says otherwise
+  const name = values.integer ? 'cpu-integer' : 'cpu';
+  const partial = quick || values.contexts !== undefined || values.codecs !== undefined || values.shapes !== 'mha,gqa' || values.wasm !== undefined;
+  const outPath = values.out ?? (partial ? join(root, 'build', 'bench', `${name}-partial.json`) : join(root, 'bench', 'results', `${name}.json`));
   const maxCtx = Math.max(...contexts);
+  const scalingThreads = values.scaling ? values.scaling.split(',').map(Number) : [];
+  if (scalingThreads.some((t) => !Number.isInteger(t) || t < 1 || t > 64)) throw new Error('--scaling: thread counts in 1..64 expected');
+  const scalingCodecs = values['scaling-codecs']?.split(',');
 
   const machine = describeMachine();
   const ort = await loadOrt();
@@ -201,12 +228,13 @@ async function main(): Promise<void> {
   const ortRows: OrtRow[] = [];
   const rows: AttentionRow[] = [];
   const pack: PackThroughput[] = [];
+  const scaling: ScalingRow[] = [];
   const skipped: string[] = [];
   const started = performance.now();
   const result = () => ({
     date: new Date().toISOString(), machine, onnxruntimeNode: ort.env.versions?.node ?? null,
     settings: { wasm: wasmPath, wasmBuild: wasm.build, integerAttention, contexts, shapes, codecs: pairings.map((p) => p.label), quick, window: 0, sinks: 0, batch: 1, packTokens, calibTokens, tsMaxContext },
-    ort: ortRows, attention: rows, pack, skipped,
+    ort: ortRows, attention: rows, pack, scaling, skipped,
     targets: summarizeTargets(rows, pack),
     seconds: (performance.now() - started) / 1000,
   });
@@ -286,6 +314,14 @@ async function main(): Promise<void> {
       const best = sessions[bestIdx]!;
       for (const s of sessions) if (s !== best) await s.release();
       const one = await OnnxAttention.create(ort, best.kind, ortShape, kh, vh, 1);
+      // onnxruntime at each thread count of --scaling (its intra-op threads), same graph
+      const ortScaling = new Map<number, Timing>();
+      for (const n of scalingThreads) {
+        const s = n === 1 ? one : await OnnxAttention.create(ort, best.kind, ortShape, kh, vh, n);
+        ortScaling.set(n, await timeIt(() => s.step(q), r.warmup, r.runs));
+        if (s !== one) await s.release();
+        log(`[${shape.name} ${ctx}] onnxruntime ${best.kind} ${n} threads: ${ortScaling.get(n)!.medianMs.toFixed(2)} ms`);
+      }
 
       for (const { p, key, value } of prepared) {
         const kEnc = new WasmTileEncoder(wasm, key), vEnc = new WasmTileEncoder(wasm, value);
@@ -325,6 +361,23 @@ async function main(): Promise<void> {
             threadsVsWasmMaxAbs: maxAbsError(threadedOut, wasmOut),
           };
           rows.push(row);
+          if (scalingThreads.length && (!scalingCodecs || scalingCodecs.includes(p.label))) {
+            for (const n of scalingThreads) {
+              const tb = await WasmThreadsBackend.create({ threads: n, wasm: wasmBytes, workerModule: pathToFileURL(join(root, 'dist', 'index.js')), integerAttention });
+              try {
+                const o = await tb.attend(cache, [0], q, nHeads); // mirrors the pages into the workers
+                const t = await timeIt(() => tb.attend(cache, [0], q, nHeads), r.warmup, r.runs);
+                const ortN = ortScaling.get(n)!;
+                scaling.push({ shape: shape.name, context: ctx, codec: p.label, threads: n, wasmThreads: t, ort: ortN,
+                  speedupVsOne: wasmT!.medianMs / t.medianMs, ortSpeedupVsOne: ort1T!.medianMs / ortN.medianMs,
+                  speedupVsOrtSameThreads: ortN.medianMs / t.medianMs, maxAbsVsOneThread: maxAbsError(o, wasmOut) });
+                log(`[${shape.name} ${ctx}] ${p.label} ${n} threads: WASMt ${t.medianMs.toFixed(2)} ms (x${(wasmT!.medianMs / t.medianMs).toFixed(2)} vs 1), ORT ${ortN.medianMs.toFixed(2)} ms`);
+              } finally {
+                await tb.forget(cache);
+                tb.dispose();
+              }
+            }
+          }
           log(`[${shape.name} ${ctx}] ${p.label}: WASM ${wasmT!.medianMs.toFixed(2)} ms, ${threaded.threads} threads ${wasmThreadsT!.medianMs.toFixed(2)} ms, ORT ${ortT!.medianMs.toFixed(2)} ms` +
             (tsT ? `, TS ${tsT.medianMs.toFixed(1)} ms` : '') + `, x${row.speedupVsOrt.toFixed(2)} vs onnxruntime, err ${row.relErrVsFp32.toExponential(2)}`);
         } finally {
@@ -342,12 +395,13 @@ async function main(): Promise<void> {
   threaded.dispose();
   const res = result();
   save();
-  process.stdout.write(`\nkvpack CPU benchmark, ${date}: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs` +
+  process.stdout.write(`\nkvpack CPU benchmark, ${new Date().toISOString().slice(0, 10)}: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs` +
     `${machine.physicalCores ? ` (${machine.physicalCores} cores)` : ''}, ${machine.simdFlags.join('/')}, node ${machine.node}, onnxruntime-node ${res.onnxruntimeNode}\n`);
   process.stdout.write(`WASM = kvpack WebAssembly SIMD, 1 thread; WASMt = the same on ${threaded.threads} worker threads; ORT = onnxruntime-node fp32 (default threads, faster graph); ORT1 = same, 1 thread; TS = kvpack TS reference.\n` +
     'ms = median wall time; cpu = median process CPU time (single-threaded runs: robust to other load); xORT, xORT1, xORTt (ORT / WASMt) wall ratios, xORT1c and xTS CPU-time ratios\n\n');
   printAttentionTable(rows, (s) => process.stdout.write(s));
   printPackTable(pack, packTokens, shapes[0]!, (s) => process.stdout.write(s));
+  if (scaling.length) printScalingTable(scaling, (s) => process.stdout.write(s));
   process.stdout.write('\n' + formatTargets(res.targets));
   process.stdout.write(`wrote ${outPath} (${res.seconds.toFixed(0)} s)\n`);
 }

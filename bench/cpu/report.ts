@@ -1,5 +1,5 @@
 /** Tables and the target summary of the CPU benchmark (bench/cpu/attention.ts). */
-import type { AttentionRow, BenchShape } from './attention.js';
+import type { AttentionRow, BenchShape, ScalingRow } from './attention.js';
 import type { PackThroughput } from './wasm-encode.js';
 
 /** Issue 6's CPU targets. */
@@ -113,4 +113,16 @@ export function formatTargets(t: TargetSummary): string {
   const met = t.pack.filter((p) => p.meets).length;
   lines.push(`quantize+pack >= ${t.packTarget}x TS reference: ${met}/${t.pack.length} streams meet it: ${packs.join(', ')}`);
   return lines.map((l) => `target: ${l}\n`).join('');
+}
+
+/** Thread scaling (--scaling): WASMt and onnxruntime (same graph) at each thread count, wall time. */
+export function printScalingTable(rows: readonly ScalingRow[], write: (s: string) => void): void {
+  write('\nthread scaling (wall ms per step, median; x1 = 1-thread time / this; xORT = onnxruntime / WASMt at the same count)\n');
+  table(
+    ['shape', 'ctx', 'codec', 'threads', 'WASMt ms', 'x1', 'ORT ms', 'ORT x1', 'xORT', '|WASMt-WASM|'],
+    rows.map((r) => [
+      r.shape, `${r.context / 1024}K`, r.codec, String(r.threads), ms(r.wasmThreads.medianMs), r.speedupVsOne.toFixed(2),
+      ms(r.ort.medianMs), r.ortSpeedupVsOne.toFixed(2), r.speedupVsOrtSameThreads.toFixed(2), r.maxAbsVsOneThread.toExponential(1),
+    ]),
+    write);
 }

@@ -15,6 +15,8 @@
  * flags: --models llama3-8b,llama2-7b (or NAME:layers:dim:heads:kvHeads:headDim:ffn[:theta])
  *        --codecs fp16,kivi2,kivi4,skvq --contexts 4096,32768,131072,524288,max --steps 12
  *        --mem-gib 79 (GPU memory: what "max" and the fit check assume) --wgsl PATH
+ *        --pools grow,reserve (GpuKvCache page pools: grown 1, 2, 4, ... pages per buffer, the
+ *        default, or reserved for the run's longest context: reserveTokens, one buffer per layer)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import '../../ts/codecs/index.js';
@@ -77,6 +79,8 @@ const memBytes = Number(flag('mem-gib', '79')) * GiB;
 // kept free beside weights, caches and fill staging (Dawn's own allocations, fragmentation)
 const marginBytes = Number(flag('margin-gib', '3')) * GiB;
 const jsonPath = flag('json', '');
+const poolModes = flag('pools', 'grow').split(',') as ('grow' | 'reserve')[];
+for (const p of poolModes) if (p !== 'grow' && p !== 'reserve') throw new Error(`--pools: grow or reserve, got ${p}`);
 const wgsl = readFileSync(flag('wgsl', 'bench/gpu/decoder-step.wgsl'), 'utf8');
 const randomWgsl = readFileSync('bench/gpu/random-rows.wgsl', 'utf8');
 
@@ -89,12 +93,12 @@ const hasTimestamps = device.features.has('timestamp-query');
 const module = device.createShaderModule({ code: wgsl });
 const U = GPUBufferUsage;
 
-/** Bytes a pool of `pages` units of `unitBytes` allocates (SlabPool: buffers of 1, 2, 4, ... units up to the binding limit). */
-function poolBytes(pages: number, unitBytes: number): number {
+/** Bytes a pool of `pages` units of `unitBytes` allocates (SlabPool: buffers of first, 2 first, 4 first, ... units up to the binding limit). */
+function poolBytes(pages: number, unitBytes: number, first = 1): number {
   const maxUnits = Math.floor(Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize) / unitBytes);
   let bytes = 0;
   for (let b = 0, left = pages; left > 0; b++) {
-    const cap = Math.min(maxUnits, 2 ** Math.min(b, 20));
+    const cap = Math.min(maxUnits, first * 2 ** Math.min(b, 20));
     bytes += cap * unitBytes;
     left -= cap;
   }
@@ -195,27 +199,60 @@ for (const m of models) {
     cfg.destroy();
   }
 
-  const querySlots = 4 * m.layers;
+  // per layer: pass a (begin, end), pass b (begin, end), and an empty marker pass between the
+  // append and the attention (its begin): append = marker - end of a, attention = begin of b - marker
+  const TS = 5;
+  const querySlots = TS * m.layers;
   const qs = hasTimestamps ? device.createQuerySet({ type: 'timestamp', count: querySlots }) : undefined;
   const stepStride = Math.ceil(querySlots * 8 / 256) * 256;
   const resolve = hasTimestamps ? device.createBuffer({ size: stepStride * steps, usage: U.QUERY_RESOLVE | U.COPY_SRC }) : undefined;
   const readTs = hasTimestamps ? device.createBuffer({ size: stepStride * steps, usage: U.COPY_DST | U.MAP_READ }) : undefined;
+  // layer 0's attention alone, 16 calls back to back on the same cache (warm, no other work between)
+  const qsAlone = hasTimestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
+  const resAlone = hasTimestamps ? device.createBuffer({ size: 256, usage: U.QUERY_RESOLVE | U.COPY_SRC }) : undefined;
+  const readAlone = hasTimestamps ? device.createBuffer({ size: 256, usage: U.COPY_DST | U.MAP_READ }) : undefined;
+  const attendAlone = async (c: GpuKvCache): Promise<number | undefined> => {
+    if (!qsAlone) return undefined;
+    const N = 16, cbs: GPUCommandBuffer[] = [];
+    for (let i = 0; i < N; i++) {
+      const e = device.createCommandEncoder();
+      if (i === 0) e.beginComputePass({ timestampWrites: { querySet: qsAlone, beginningOfPassWriteIndex: 0 } }).end();
+      await attendInto(e, c, [0], { queries: { buffer: qkv, offset: 0 }, output: { buffer: attn, offset: 0 }, nHeads: m.nHeads });
+      if (i === N - 1) {
+        e.beginComputePass({ timestampWrites: { querySet: qsAlone, beginningOfPassWriteIndex: 1 } }).end();
+        e.resolveQuerySet(qsAlone, 0, 2, resAlone!, 0);
+        e.copyBufferToBuffer(resAlone!, 0, readAlone!, 0, 16);
+      }
+      cbs.push(e.finish());
+    }
+    device.queue.submit(cbs);
+    await readAlone!.mapAsync(GPUMapMode.READ);
+    const t = new BigUint64Array(readAlone!.getMappedRange().slice(0, 16));
+    readAlone!.unmap();
+    return Number(t[1]! - t[0]!) / 1e6 / N;
+  };
 
-  for (const codecName of codecNames) {
+  for (const poolMode of poolModes) for (const codecName of codecNames) {
     const pair = PAIRS[codecName];
     if (!pair) throw new Error(`unknown codec ${codecName}`);
     const key = makeCodec(pair, m, 'key'), value = makeCodec(pair, m, 'value');
     const pageBytes = m.nKv * (key.tileWords + value.tileWords) * 4 * TILES_PER_PAGE;
     const bytesPerToken = m.layers * m.nKv * (key.tileWords + value.tileWords) * 4 / TILE_TOKENS;
-    const cacheBytesAt = (T: number): number => m.layers * poolBytes(Math.ceil((T + 64 * steps) / (TILE_TOKENS * TILES_PER_PAGE)), pageBytes);
+    const pagesAt = (T: number): number => Math.ceil((T + 64 * steps) / (TILE_TOKENS * TILES_PER_PAGE));
+    // reserve: the first buffer sized for the context itself (what an engine that knows its length asks for)
+    const cacheBytesAt = (T: number): number => m.layers * poolBytes(pagesAt(T), pageBytes, poolMode === 'reserve' ? pagesAt(T) : 1);
     // what the step needs beside weights and caches: activations, scratch, fill staging (2 x fill rows)
     const budget = memBytes - wBytes - 4 * fillTokens * rowFloats * 4 - marginBytes;
     let maxT = 0;
     for (let T = 4096; cacheBytesAt(T) <= budget; T += 4096) maxT = T;
     const contexts = [...new Set(contextSpec.map((c) => (c === 'max' ? maxT : Number(c))))].sort((a, b) => a - b);
-    log(`-- ${pair.name}: ${(bytesPerToken / 1024).toFixed(1)} KiB/token over ${m.layers} layers; longest that fits ${maxT} tokens (${(budget / GiB).toFixed(1)} GiB for caches)`);
+    const fitting = contexts.filter((T) => T > 0 && cacheBytesAt(T) <= budget);
+    const reserveTokens = poolMode === 'reserve' && fitting.length ? pagesAt(Math.max(...fitting)) * TILE_TOKENS * TILES_PER_PAGE : undefined;
+    log(`-- ${pair.name} (pools: ${poolMode}${reserveTokens ? `, reserveTokens ${reserveTokens}` : ''}): ${(bytesPerToken / 1024).toFixed(1)} KiB/token over ${m.layers} layers; longest that fits ${maxT} tokens (${(budget / GiB).toFixed(1)} GiB for caches)`);
     const caches: GpuKvCache[] = [];
-    for (let l = 0; l < m.layers; l++) caches.push(await GpuKvCache.create({ nKvHeads: m.nKv, headDim: m.d, key, value, window: 0, sinks: 0, gpu: ctx }));
+    for (let l = 0; l < m.layers; l++) {
+      caches.push(await GpuKvCache.create({ nKvHeads: m.nKv, headDim: m.d, key, value, window: 0, sinks: 0, gpu: ctx, ...(reserveTokens ? { reserveTokens } : {}) }));
+    }
     const release = (): void => { for (const c of caches) c.destroy(); };
     let filled = 0;
     const encodeT0 = performance.now();
@@ -247,7 +284,7 @@ for (const m of models) {
         const enc = device.createCommandEncoder({ label: 'decoder-step' });
         for (let l = 0; l < m.layers; l++) {
           const b = binds[l]!;
-          const ts = (i: number): GPUComputePassTimestampWrites | undefined => (qs && step !== undefined ? { querySet: qs, beginningOfPassWriteIndex: 4 * l + i, endOfPassWriteIndex: 4 * l + i + 1 } : undefined);
+          const ts = (i: number): GPUComputePassTimestampWrites | undefined => (qs && step !== undefined ? { querySet: qs, beginningOfPassWriteIndex: TS * l + i, endOfPassWriteIndex: TS * l + i + 1 } : undefined);
           const t1 = ts(0);
           const a = enc.beginComputePass(t1 ? { timestampWrites: t1 } : {});
           a.setPipeline(pRms); a.setBindGroup(0, b.rms1); a.dispatchWorkgroups(1);
@@ -255,6 +292,7 @@ for (const m of models) {
           a.setPipeline(pRope); a.setBindGroup(0, b.rope); a.dispatchWorkgroups(Math.ceil((m.nHeads + m.nKv) * m.d / 2 / 64));
           a.end();
           await caches[l]!.appendFromGpuInto(enc, 0, { buffer: qkv, offset: m.nHeads * m.d * 4 }, { buffer: qkv, offset: (m.nHeads + m.nKv) * m.d * 4 }, 1);
+          if (qs && step !== undefined) enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: TS * l + 4 } }).end();
           await attendInto(enc, caches[l]!, [0], { queries: { buffer: qkv, offset: 0 }, output: { buffer: attn, offset: 0 }, nHeads: m.nHeads });
           const t2 = ts(2);
           const bp = enc.beginComputePass(t2 ? { timestampWrites: t2 } : {});
@@ -283,7 +321,7 @@ for (const m of models) {
       }
       await device.queue.onSubmittedWorkDone();
       const wallMs = (performance.now() - w0) / steps;
-      let gpuMs: number | undefined, attnMs: number | undefined;
+      let gpuMs: number | undefined, attnMs: number | undefined, appendMs: number | undefined, attendMs: number | undefined;
       if (resolve && readTs) {
         const enc = device.createCommandEncoder();
         enc.copyBufferToBuffer(resolve, 0, readTs, 0, stepStride * steps);
@@ -291,17 +329,22 @@ for (const m of models) {
         await readTs.mapAsync(GPUMapMode.READ);
         const all = new BigUint64Array(readTs.getMappedRange().slice(0));
         readTs.unmap();
-        const g: number[] = [], at: number[] = [];
+        const g: number[] = [], at: number[] = [], ap: number[] = [], ad: number[] = [];
         for (let s = 0; s < steps; s++) {
           const t = (i: number): number => Number(all[s * stepStride / 8 + i]!);
-          g.push((t(4 * (m.layers - 1) + 3) - t(0)) / 1e6);
-          let a = 0;
-          for (let l = 0; l < m.layers; l++) a += (t(4 * l + 2) - t(4 * l + 1)) / 1e6;
-          at.push(a);
+          g.push((t(TS * (m.layers - 1) + 3) - t(0)) / 1e6);
+          let a = 0, a1 = 0, a2 = 0;
+          for (let l = 0; l < m.layers; l++) {
+            a += (t(TS * l + 2) - t(TS * l + 1)) / 1e6;
+            a1 += (t(TS * l + 4) - t(TS * l + 1)) / 1e6;
+            a2 += (t(TS * l + 2) - t(TS * l + 4)) / 1e6;
+          }
+          at.push(a); ap.push(a1); ad.push(a2);
         }
-        g.sort((p, q) => p - q); at.sort((p, q) => p - q);
-        gpuMs = g[g.length >> 1]; attnMs = at[at.length >> 1];
+        const med = (v: number[]): number => v.sort((p, q) => p - q)[v.length >> 1]!;
+        gpuMs = med(g); attnMs = med(at); appendMs = med(ap); attendMs = med(ad);
       }
+      const attendAloneMs = await attendAlone(caches[0]!);
       // the residual stream after the steps: finite (a broken kernel would show NaN / Inf)
       const rb = device.createBuffer({ size: m.dim * 4, usage: U.COPY_DST | U.MAP_READ });
       const e2 = device.createCommandEncoder(); e2.copyBufferToBuffer(x, 0, rb, 0, m.dim * 4); device.queue.submit([e2.finish()]);
@@ -312,11 +355,12 @@ for (const m of models) {
       const row: Row = {
         model: m.name, codec: pair.name, context: T, tokensPerSecond: 1000 / wallMs, stepMs: wallMs,
         gpuStepMs: gpuMs, appendAttentionMs: attnMs, attentionShare: gpuMs && attnMs ? attnMs / gpuMs : undefined,
+        appendMs, attendMs, attendAloneMs, pools: poolMode, reserveTokens, pageBuffersPerLayer: caches[0]!.pages.buffers.length,
         hostRecordMs: recordMs / steps, cacheBytesPerToken: bytesPerToken, cacheGiB, weightsGiB: wBytes / GiB, finite,
         longestThatFits: T === maxT,
       };
       rows.push(row);
-      log(`${m.name} ${pair.name} ${T}: ${wallMs.toFixed(2)} ms/step = ${(1000 / wallMs).toFixed(1)} tok/s; GPU ${gpuMs?.toFixed(2)} ms, append+attention ${attnMs?.toFixed(2)} ms (${gpuMs && attnMs ? (100 * attnMs / gpuMs).toFixed(0) : '?'}%), host record ${(recordMs / steps).toFixed(2)} ms; caches ${cacheGiB.toFixed(1)} GiB; finite ${finite}`);
+      log(`${m.name} ${pair.name} ${T}: ${wallMs.toFixed(2)} ms/step = ${(1000 / wallMs).toFixed(1)} tok/s; GPU ${gpuMs?.toFixed(2)} ms, append+attention ${attnMs?.toFixed(2)} ms (${gpuMs && attnMs ? (100 * attnMs / gpuMs).toFixed(0) : '?'}%; append ${appendMs?.toFixed(2)}, attention ${attendMs?.toFixed(2)}, layer 0 alone ${attendAloneMs?.toFixed(3)}; ${caches[0]!.pages.buffers.length} page buffers/layer, pools ${poolMode}), host record ${(recordMs / steps).toFixed(2)} ms; caches ${cacheGiB.toFixed(1)} GiB; finite ${finite}`);
       if (jsonPath) writeFileSync(jsonPath, JSON.stringify(result, null, 1));
     }
     log(`${pair.name}: cache fill (GPU encoders) ${(encodeMs / 1000).toFixed(1)} s of ${((performance.now() - encodeT0) / 1000).toFixed(1)} s`);
@@ -325,7 +369,7 @@ for (const m of models) {
   }
   for (const w of weights) for (const b of Object.values(w)) b.destroy();
   for (const b of [x, xn, qkv, attn, gu, h, pos, randRows]) b.destroy();
-  qs?.destroy(); resolve?.destroy(); readTs?.destroy();
+  qs?.destroy(); resolve?.destroy(); readTs?.destroy(); qsAlone?.destroy(); resAlone?.destroy(); readAlone?.destroy();
   await device.queue.onSubmittedWorkDone();
 }
 if (jsonPath) writeFileSync(jsonPath, JSON.stringify(result, null, 1));

@@ -12,10 +12,11 @@ const out = {
   torch: { version: t.torch, device: t.device },
   commands: [
     `node build/bench/gpu-decoder-step.js ${w.command}`,
-    'python3 bench/gpu/torch_decoder_step.py --steps 32',
+    `python3 bench/gpu/torch_decoder_step.py ${t.command ?? '--steps 32'}`,
   ],
   steps: w.steps, memGiB: w.memGiB,
-  rows: [...w.rows, ...t.rows],
+  // rows of reserved page pools (decoder-step --pools reserve) are told apart by their codec label
+  rows: [...w.rows.map((r) => (r.pools === 'reserve' ? { ...r, codec: `${r.codec}+reserve` } : r)), ...t.rows],
 };
 writeFileSync(outPath, JSON.stringify(out, null, 1));
 

@@ -8,7 +8,7 @@ SDPA calls alone at the same context. Prints and writes one JSON object.
 usage: python3 bench/gpu/torch_decoder_step.py --models llama3-8b,llama2-7b \
          --contexts 4096,32768,131072,524288 --out FILE
 """
-import argparse, json, math, time, warnings
+import argparse, json, math, sys, time, warnings
 warnings.filterwarnings('ignore')
 import torch
 import torch.nn.functional as F
@@ -154,7 +154,7 @@ def main():
     ap.add_argument('--out', default='')
     a = ap.parse_args()
     ctxs = [int(c) for c in a.contexts.split(',')]
-    out = dict(torch=torch.__version__, device=torch.cuda.get_device_name(0),
+    out = dict(torch=torch.__version__, device=torch.cuda.get_device_name(0), command=' '.join(sys.argv[1:]),
                memGiB=torch.cuda.get_device_properties(0).total_memory / 2**30, rows=[])
     for name in a.models.split(','):
         out['rows'] += run_model(name, MODELS[name], ctxs, a.steps, a.margin_gib, a.graph)

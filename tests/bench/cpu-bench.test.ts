@@ -21,7 +21,7 @@ import { WasmBackend } from '../../ts/backends/wasm.js';
 import { attentionModelBytes, headMajor, OnnxAttention, type OrtModule } from '../../bench/cpu/onnx-attention.js';
 import { gatherTiles, measurePack, withWasmEncoder, WasmTileEncoder } from '../../bench/cpu/wasm-encode.js';
 import { median, timeInterleaved } from '../../bench/cpu/timing.js';
-import { summarizeTargets } from '../../bench/cpu/report.js';
+import { printScalingTable, summarizeTargets } from '../../bench/cpu/report.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../helpers/data.js';
 import { maxAbsError } from '../helpers/metrics.js';
 
@@ -102,6 +102,17 @@ describe('bench helpers', () => {
     const t = summarizeTargets(rows as never, []);
     expect(t.attention32k[0]!.best!.codec).toBe('kivi2');
     expect(t.attention32k[0]!.meeting).toEqual(['kivi2']);
+  });
+
+  it('printScalingTable: one row per codec and thread count with its ratios', () => {
+    const timing = (ms: number) => ({ medianMs: ms, minMs: ms, cpuMedianMs: ms, runs: 3 });
+    const row = (threads: number, ms: number) => ({ shape: 'gqa', context: 32768, codec: 'kivi2', threads, wasmThreads: timing(ms),
+      ort: timing(40 / threads), speedupVsOne: 20 / ms, ortSpeedupVsOne: threads, speedupVsOrtSameThreads: 40 / threads / ms, maxAbsVsOneThread: 0 });
+    let text = '';
+    printScalingTable([row(1, 20), row(4, 6.25)], (s) => { text += s; });
+    const lines = text.trim().split('\n');
+    expect(lines.at(-2)!.split(/\s+/)).toEqual(['gqa', '32K', 'kivi2', '1', '20.0', '1.00', '40.0', '1.00', '2.00', '0.0e+0']);
+    expect(lines.at(-1)!.split(/\s+/)).toEqual(['gqa', '32K', 'kivi2', '4', '6.25', '3.20', '10.0', '4.00', '1.60', '0.0e+0']);
   });
 });
 

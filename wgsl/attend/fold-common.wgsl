@@ -150,7 +150,25 @@ fn fold_acc_zero() -> FoldAcc {
 
 // Codes8 arithmetic the fold files share
 fn fold_sum8(a: Codes8) -> f32 { return dot(a.lo + a.hi, vec4<f32>(1.0)); }
-fn fold_dot8(a: Codes8, b: Codes8) -> f32 { return dot(a.lo, b.lo) + dot(a.hi, b.hi); }
+fn fold_dot8(a: Codes8, b: Codes8) -> f32 {
+  if (FOLD_DOT_CHAIN) { return fold_dot8_from(a, b, a.lo.x * b.lo.x, false); }
+  return dot(a.lo, b.lo) + dot(a.hi, b.hi);
+}
+
+// FOLD_DOT_CHAIN: dot products of 8 as one multiply-add chain (started from a value the caller
+// adds anyway, e.g. KIVI's q . zero) instead of two vec4 dots and two adds. With one head per
+// workgroup only: measured 1-1.4% faster there, and up to 2.5% slower with 4 heads
+// (decisions.md#D150, #D152); the bench's -xFOLD_DOT_CHAIN=true/false forces either.
+const FOLD_DOT_CHAIN: bool = FOLD_G == 1u;
+
+// init + a . b; with `first` the chain starts at a.lo.x * b.lo.x + init, else `init` already holds it
+fn fold_dot8_from(a: Codes8, b: Codes8, init: f32, first: bool) -> f32 {
+  var d = init;
+  if (first) { d = fma(a.lo.x, b.lo.x, d); }
+  d = fma(a.lo.y, b.lo.y, d); d = fma(a.lo.z, b.lo.z, d); d = fma(a.lo.w, b.lo.w, d);
+  d = fma(a.hi.x, b.hi.x, d); d = fma(a.hi.y, b.hi.y, d); d = fma(a.hi.z, b.hi.z, d); d = fma(a.hi.w, b.hi.w, d);
+  return d;
+}
 fn fold_axpy8(a: Codes8, w: f32, x: Codes8) -> Codes8 { return Codes8(a.lo + w * x.lo, a.hi + w * x.hi); }
 fn fold_scale8(a: Codes8, c: f32) -> Codes8 { return Codes8(a.lo * c, a.hi * c); }
 
@@ -200,6 +218,17 @@ fn fold_head_acc(st: FoldAcc, j: u32) -> Codes8 {
   var a = st.a0;
   if (j == 1u) { a = st.a1; } else if (j == 2u) { a = st.a2; } else if (j == 3u) { a = st.a3; }
   return a;
+}
+
+// init + the heads' partial dots (components of unused heads: init's)
+fn fold_heads_dot_from(q0: Codes8, q1: Codes8, q2: Codes8, q3: Codes8, x: Codes8, init: vec4<f32>) -> vec4<f32> {
+  if (!FOLD_DOT_CHAIN) { return fold_heads_dot(q0, q1, q2, q3, x) + init; }
+  var d = init;
+  d.x = fold_dot8_from(q0, x, init.x, true);
+  if (FOLD_G > 1u) { d.y = fold_dot8_from(q1, x, init.y, true); }
+  if (FOLD_G > 2u) { d.z = fold_dot8_from(q2, x, init.z, true); }
+  if (FOLD_G > 3u) { d.w = fold_dot8_from(q3, x, init.w, true); }
+  return d;
 }
 
 // the heads' partial dots of one token's decoded values x (queries q0..q3 = heads 0..3)

@@ -96,7 +96,7 @@ fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ {
 
 // One token's partial dot products (chunk of 8 channels) for every head, in the components.
 fn fold_key_dots(fq: FoldQ, word: u32, sh: u32) -> vec4<f32> {
-  return fold_heads_dot(fq.q0, fq.q1, fq.q2, fq.q3, fold_exact_codes(word, sh, K_BITS)) + fq.sums;
+  return fold_heads_dot_from(fq.q0, fq.q1, fq.q2, fq.q3, fold_exact_codes(word, sh, K_BITS), fq.sums);
 }
 
 // tokens 4b..4b+3 of the invocation: column u = token 4b+u's partial dots (heads in the rows)

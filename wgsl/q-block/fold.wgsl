@@ -106,7 +106,7 @@ fn fold_query(tw: TileWords, o: TileOffsets, qv: u32) -> FoldQ {
 fn q_key_token(fq: FoldQ, o: TileOffsets, w: u32, x: u32, sw: u32) -> vec4<f32> {
   let c = q_codes(w, x, K_BITS);
   let s = q_scale(sw, o.s_half);
-  return s * (fold_heads_dot(fq.q0, fq.q1, fq.q2, fq.q3, c) - fq.sums);
+  return s * fold_heads_dot_from(fq.q0, fq.q1, fq.q2, fq.q3, c, -fq.sums);
 }
 
 // tokens 4b..4b+3 of the invocation: column u = token 4b+u's partial dots (heads in the rows)

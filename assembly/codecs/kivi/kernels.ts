@@ -555,42 +555,91 @@ function dacc(s: v128, x: v128, p: usize): v128 {
   return i32x4.add(s, i32x4.dot_i16x8_s(x, v128.load(p)));
 }
 
-/** TOK[j][t] = the integer dot products of H (1..4, a literal) heads' i16 queries at qi with every token. */
+@inline
+function daccV(s: v128, x: v128, q: v128): v128 {
+  return i32x4.add(s, i32x4.dot_i16x8_s(x, q));
+}
+
+/**
+ * TOK[j][t] = the integer dot products of H (1..4, a literal) heads' i16 queries at qi with every
+ * token. Two tokens per pass: each query vector is loaded once for both (decisions.md#D100).
+ */
 @inline
 function dotTokensInt(codes: usize, qi: usize, d: i32, H: i32, bits: i32): void {
   const codeRow = <usize>((d * bits) >> 3), qS = <usize>d << 1;
   const m = laneMask(bits);
-  for (let t = 0; t < TILE_TOKENS; t++) {
+  const n = 16 / bits;
+  for (let t = 0; t < TILE_TOKENS; t += 2) {
     const row = codes + <usize>t * codeRow;
-    let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
     for (let c: usize = 0; c < codeRow; c += 16) {
-      const v = v128.load(row + c);
-      const qc = qi + c * <usize>(16 / bits);
-      let x: v128;
-    x = laneCodes(v, 0, bits, m);
-    s0 = dacc(s0, x, qc); if (H > 1) s1 = dacc(s1, x, qc + qS); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS);
-    x = laneCodes(v, 1, bits, m);
-    s0 = dacc(s0, x, qc + 16); if (H > 1) s1 = dacc(s1, x, qc + qS + 16); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS + 16); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS + 16);
-    x = laneCodes(v, 2, bits, m);
-    s0 = dacc(s0, x, qc + 32); if (H > 1) s1 = dacc(s1, x, qc + qS + 32); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS + 32); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS + 32);
-    x = laneCodes(v, 3, bits, m);
-    s0 = dacc(s0, x, qc + 48); if (H > 1) s1 = dacc(s1, x, qc + qS + 48); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS + 48); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS + 48);
-      if (bits == 2) {
-      x = laneCodes(v, 4, bits, m);
-      s0 = dacc(s0, x, qc + 64); if (H > 1) s1 = dacc(s1, x, qc + qS + 64); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS + 64); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS + 64);
-      x = laneCodes(v, 5, bits, m);
-      s0 = dacc(s0, x, qc + 80); if (H > 1) s1 = dacc(s1, x, qc + qS + 80); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS + 80); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS + 80);
-      x = laneCodes(v, 6, bits, m);
-      s0 = dacc(s0, x, qc + 96); if (H > 1) s1 = dacc(s1, x, qc + qS + 96); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS + 96); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS + 96);
-      x = laneCodes(v, 7, bits, m);
-      s0 = dacc(s0, x, qc + 112); if (H > 1) s1 = dacc(s1, x, qc + qS + 112); if (H > 2) s2 = dacc(s2, x, qc + 2 * qS + 112); if (H > 3) s3 = dacc(s3, x, qc + 3 * qS + 112);
+      const va = v128.load(row + c), vb = v128.load(row + codeRow + c);
+      const qc = qi + c * <usize>n;
+      // code positions k = 0..n-1, unrolled (literal shifts; n is 4 or 8)
+      let xa: v128, xb: v128, q: v128;
+      {
+        xa = laneCodes(va, 0, bits, m); xb = laneCodes(vb, 0, bits, m);
+        q = v128.load(qc, 0); a0 = daccV(a0, xa, q); b0 = daccV(b0, xb, q);
+        if (H > 1) { q = v128.load(qc + qS, 0); a1 = daccV(a1, xa, q); b1 = daccV(b1, xb, q); }
+        if (H > 2) { q = v128.load(qc + 2 * qS, 0); a2 = daccV(a2, xa, q); b2 = daccV(b2, xb, q); }
+        if (H > 3) { q = v128.load(qc + 3 * qS, 0); a3 = daccV(a3, xa, q); b3 = daccV(b3, xb, q); }
+      }
+      {
+        xa = laneCodes(va, 1, bits, m); xb = laneCodes(vb, 1, bits, m);
+        q = v128.load(qc, 16); a0 = daccV(a0, xa, q); b0 = daccV(b0, xb, q);
+        if (H > 1) { q = v128.load(qc + qS, 16); a1 = daccV(a1, xa, q); b1 = daccV(b1, xb, q); }
+        if (H > 2) { q = v128.load(qc + 2 * qS, 16); a2 = daccV(a2, xa, q); b2 = daccV(b2, xb, q); }
+        if (H > 3) { q = v128.load(qc + 3 * qS, 16); a3 = daccV(a3, xa, q); b3 = daccV(b3, xb, q); }
+      }
+      {
+        xa = laneCodes(va, 2, bits, m); xb = laneCodes(vb, 2, bits, m);
+        q = v128.load(qc, 32); a0 = daccV(a0, xa, q); b0 = daccV(b0, xb, q);
+        if (H > 1) { q = v128.load(qc + qS, 32); a1 = daccV(a1, xa, q); b1 = daccV(b1, xb, q); }
+        if (H > 2) { q = v128.load(qc + 2 * qS, 32); a2 = daccV(a2, xa, q); b2 = daccV(b2, xb, q); }
+        if (H > 3) { q = v128.load(qc + 3 * qS, 32); a3 = daccV(a3, xa, q); b3 = daccV(b3, xb, q); }
+      }
+      {
+        xa = laneCodes(va, 3, bits, m); xb = laneCodes(vb, 3, bits, m);
+        q = v128.load(qc, 48); a0 = daccV(a0, xa, q); b0 = daccV(b0, xb, q);
+        if (H > 1) { q = v128.load(qc + qS, 48); a1 = daccV(a1, xa, q); b1 = daccV(b1, xb, q); }
+        if (H > 2) { q = v128.load(qc + 2 * qS, 48); a2 = daccV(a2, xa, q); b2 = daccV(b2, xb, q); }
+        if (H > 3) { q = v128.load(qc + 3 * qS, 48); a3 = daccV(a3, xa, q); b3 = daccV(b3, xb, q); }
+      }
+      if (n > 4) {
+        xa = laneCodes(va, 4, bits, m); xb = laneCodes(vb, 4, bits, m);
+        q = v128.load(qc, 64); a0 = daccV(a0, xa, q); b0 = daccV(b0, xb, q);
+        if (H > 1) { q = v128.load(qc + qS, 64); a1 = daccV(a1, xa, q); b1 = daccV(b1, xb, q); }
+        if (H > 2) { q = v128.load(qc + 2 * qS, 64); a2 = daccV(a2, xa, q); b2 = daccV(b2, xb, q); }
+        if (H > 3) { q = v128.load(qc + 3 * qS, 64); a3 = daccV(a3, xa, q); b3 = daccV(b3, xb, q); }
+      }
+      if (n > 4) {
+        xa = laneCodes(va, 5, bits, m); xb = laneCodes(vb, 5, bits, m);
+        q = v128.load(qc, 80); a0 = daccV(a0, xa, q); b0 = daccV(b0, xb, q);
+        if (H > 1) { q = v128.load(qc + qS, 80); a1 = daccV(a1, xa, q); b1 = daccV(b1, xb, q); }
+        if (H > 2) { q = v128.load(qc + 2 * qS, 80); a2 = daccV(a2, xa, q); b2 = daccV(b2, xb, q); }
+        if (H > 3) { q = v128.load(qc + 3 * qS, 80); a3 = daccV(a3, xa, q); b3 = daccV(b3, xb, q); }
+      }
+      if (n > 4) {
+        xa = laneCodes(va, 6, bits, m); xb = laneCodes(vb, 6, bits, m);
+        q = v128.load(qc, 96); a0 = daccV(a0, xa, q); b0 = daccV(b0, xb, q);
+        if (H > 1) { q = v128.load(qc + qS, 96); a1 = daccV(a1, xa, q); b1 = daccV(b1, xb, q); }
+        if (H > 2) { q = v128.load(qc + 2 * qS, 96); a2 = daccV(a2, xa, q); b2 = daccV(b2, xb, q); }
+        if (H > 3) { q = v128.load(qc + 3 * qS, 96); a3 = daccV(a3, xa, q); b3 = daccV(b3, xb, q); }
+      }
+      if (n > 4) {
+        xa = laneCodes(va, 7, bits, m); xb = laneCodes(vb, 7, bits, m);
+        q = v128.load(qc, 112); a0 = daccV(a0, xa, q); b0 = daccV(b0, xb, q);
+        if (H > 1) { q = v128.load(qc + qS, 112); a1 = daccV(a1, xa, q); b1 = daccV(b1, xb, q); }
+        if (H > 2) { q = v128.load(qc + 2 * qS, 112); a2 = daccV(a2, xa, q); b2 = daccV(b2, xb, q); }
+        if (H > 3) { q = v128.load(qc + 3 * qS, 112); a3 = daccV(a3, xa, q); b3 = daccV(b3, xb, q); }
       }
     }
     const o = TOK + (<usize>t << 4);
-    v128.store(o, s0);
-    if (H > 1) v128.store(o + (TILE_TOKENS << 4), s1);
-    if (H > 2) v128.store(o + (2 * TILE_TOKENS << 4), s2);
-    if (H > 3) v128.store(o + (3 * TILE_TOKENS << 4), s3);
+    v128.store(o, a0); v128.store(o, b0, 16);
+    if (H > 1) { v128.store(o + (TILE_TOKENS << 4), a1); v128.store(o + (TILE_TOKENS << 4), b1, 16); }
+    if (H > 2) { v128.store(o + (2 * TILE_TOKENS << 4), a2); v128.store(o + (2 * TILE_TOKENS << 4), b2, 16); }
+    if (H > 3) { v128.store(o + (3 * TILE_TOKENS << 4), a3); v128.store(o + (3 * TILE_TOKENS << 4), b3, 16); }
   }
 }
 

@@ -19,6 +19,13 @@ export interface GpuCacheOptions {
   /** Cap on pages per GPU buffer (default: as many as maxStorageBufferBindingSize holds). Tests use 1 to span buffers. */
   pagesPerBuffer?: number;
   /**
+   * Tokens (all sequences together) to size the first page buffer for, up to what one binding
+   * holds. Pages otherwise come in buffers of 1, 2, 4, ... pages and attention dispatches once per
+   * buffer, one after the other; an engine that knows its context length gets one buffer and one
+   * dispatch (decisions.md#D151). Memory is allocated when the first page is, not before.
+   */
+  reserveTokens?: number;
+  /**
    * Most tokens one append step moves (larger appends are split): the staging buffer the
    * encoders read holds old tail + new rows for K and V and is bound whole, so it must stay
    * under maxStorageBufferBindingSize. Default: what that limit allows. Tests set it small.
@@ -89,7 +96,12 @@ export class GpuKvCache {
     this.layout = layout;
     const tf = layout.tokenFloats;
     this.fpRowCount = layout.sinks + layout.window + TILE_TOKENS;
-    this.pages = new SlabPool(ctx, layout.pageWords, 'pages', opts.pagesPerBuffer);
+    if (opts.reserveTokens !== undefined) {
+      check(Number.isInteger(opts.reserveTokens) && opts.reserveTokens >= 0, 'BAD_PARAM',
+        `must be a non-negative integer, got ${opts.reserveTokens}`, 'reserveTokens');
+    }
+    const reservePages = Math.max(1, Math.ceil((opts.reserveTokens ?? 0) / (TILE_TOKENS * TILES_PER_PAGE)));
+    this.pages = new SlabPool(ctx, layout.pageWords, 'pages', opts.pagesPerBuffer, reservePages);
     const rowBytes = tf * 4;
     const fit = Math.floor(Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize) / (2 * rowBytes)) - (layout.window + TILE_TOKENS);
     if (opts.appendChunkTokens !== undefined) {

@@ -14,7 +14,9 @@ export interface SlabRef {
  * maxStorageBufferBindingSize (128 MiB on the CI software adapter, 2 GiB+ on big GPUs) so any
  * buffer can be bound whole. Buffers are never resized or copied: a long cache simply spans
  * several buffers and the attention dispatches once per buffer (partials merge).
- * Buffer i holds min(maxUnits, 2^i) units, so a short cache does not reserve 128 MiB.
+ * Buffer i holds min(maxUnits, first * 2^i) units (first = 1 unless reserved), so a short cache
+ * does not reserve 128 MiB, and a cache whose owner knows its size up front (GpuCacheOptions
+ * .reserveTokens) gets one buffer, i.e. one attention dispatch (decisions.md#D151).
  */
 export class SlabPool {
   readonly unitWords: number;
@@ -23,8 +25,11 @@ export class SlabPool {
   private readonly capacity: number[] = [];
   private readonly used: number[] = [];
   private readonly free: SlabRef[] = [];
+  /** Units of the first buffer (later ones double it), at most maxUnitsPerBuffer. */
+  readonly firstUnits: number;
 
-  constructor(private readonly ctx: GpuContext, unitWords: number, private readonly label: string, unitsPerBuffer?: number) {
+  constructor(private readonly ctx: GpuContext, unitWords: number, private readonly label: string, unitsPerBuffer?: number,
+    firstUnits = 1) {
     this.unitWords = unitWords;
     const maxBytes = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
     const fit = Math.floor(maxBytes / (unitWords * 4));
@@ -38,6 +43,10 @@ export class SlabPool {
       }
     }
     this.maxUnitsPerBuffer = Math.min(fit, unitsPerBuffer ?? fit);
+    if (!(Number.isInteger(firstUnits) && firstUnits >= 1)) {
+      throw new KvpackError('BAD_PARAM', `must be a positive integer, got ${firstUnits}`, 'reserveTokens');
+    }
+    this.firstUnits = Math.min(this.maxUnitsPerBuffer, firstUnits);
   }
 
   alloc(): SlabRef {
@@ -46,7 +55,7 @@ export class SlabPool {
     let b = this.buffers.length - 1;
     if (b < 0 || this.used[b] === this.capacity[b]) {
       b = this.buffers.length;
-      const cap = Math.min(this.maxUnitsPerBuffer, 2 ** Math.min(b, 20));
+      const cap = Math.min(this.maxUnitsPerBuffer, this.firstUnits * 2 ** Math.min(b, 20));
       this.ctx.assertAlive();
       this.buffers.push(this.ctx.device.createBuffer({
         label: `kvpack-${this.label}-${b}`,
