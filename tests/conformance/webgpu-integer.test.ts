@@ -16,6 +16,7 @@ import { GpuContext, getGpuDevice } from '../../ts/backends/webgpu/device.js';
 import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
 import { attendGpu } from '../../ts/backends/webgpu/attend.js';
 import { packedDot4 } from '../../ts/backends/webgpu/int-dot.js';
+import { WebGpuBackend } from '../../ts/backends/webgpu/backend.js';
 import { chooseAttendKernel } from '../../ts/backends/webgpu/shaders.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { attendReference } from '../../ts/reference/attention.js';
@@ -138,6 +139,23 @@ describe('integer-domain KIVI keys on WebGPU (integerAttention)', () => {
       dev.destroy();
     });
   }
+
+  it('WebGpuBackend({ integerAttention: true }) runs the integer driver on a host cache, the default backend the float one', async ({ skip }) => {
+    const ctx = gpu(); if (!ctx) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)');
+    const host = new PackedKvCache({ nKvHeads: 2, headDim: 128, key: 'kivi2', value: 'kivi2', window: 0, sinks: 0 });
+    const V = gaussianKv(400, 2, 128, 12);
+    host.append(0, outlierKeys(400, 2, 128, 11), V);
+    const q = randomQuery(8, 128, 13);
+    const want = attendReference(host, 0, q, 8);
+    const integer = new WebGpuBackend(ctx, { integerAttention: true });
+    const float = new WebGpuBackend(ctx);
+    const a = await integer.attend(host, [0], q, 8);
+    const b = await float.attend(host, [0], q, 8);
+    const vmax = maxAbs(V);
+    expect(maxDiff(a, want) / vmax).toBeLessThanOrEqual(INT_TOL);
+    expect(maxDiff(b, want) / vmax).toBeLessThanOrEqual(FLOAT_TOL);
+    expect(maxDiff(a, b)).toBeGreaterThan(0);
+  });
 
   it('falls back to the float kernels bit for bit where it does not apply (fp16 values, q4_0, head_dim 40)', async ({ skip }) => {
     const ctx = gpu(); if (!ctx) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)');
