@@ -26,7 +26,7 @@ import { PackedKvCache } from '../ts/cache/kv-cache.js';
 import { attendDense, attendReference } from '../ts/reference/attention.js';
 import { calibrateCqStream } from '../ts/codecs/cq/calibrate.js';
 import { CqCodec } from '../ts/codecs/cq/codec.js';
-import type { CqCalibration } from '../ts/codecs/cq/calibration.js';
+import type { CqCalibration } from '../ts/codecs/cq/calibration-format.js';
 import { kmeansWasm } from '../ts/codecs/cq/wasm.js';
 import { loadKvpackWasm } from '../ts/backends/wasm.js';
 import { tileBitsPerElement } from '../ts/codecs/types.js';

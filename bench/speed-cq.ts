@@ -26,7 +26,7 @@ import { loadKvpackWasm, WasmBackend } from '../ts/backends/wasm.js';
 import { WebGpuBackend } from '../ts/backends/webgpu/backend.js';
 import { getGpuDevice } from '../ts/backends/webgpu/device.js';
 import { CqCodec } from '../ts/codecs/cq/codec.js';
-import { makeCqCalibration } from '../ts/codecs/cq/calibration.js';
+import { makeCqCalibration } from '../ts/codecs/cq/calibration-format.js';
 import { attendCqLut } from '../ts/codecs/cq/lut-attention.js';
 import { CqWebGpuAttention } from '../ts/codecs/cq/webgpu.js';
 import { TILE_TOKENS } from '../ts/format/constants.js';

@@ -4,9 +4,9 @@
  * contexts 4K..32K; plus quantize+pack throughput WASM vs TS reference per codec.
  * Everything is measured in one process, one run, so the ratios share the machine's state.
  *
- *   npm run bench:cpu                      # full run (~10 min on 2 cores), writes bench/results/cpu-<date>.json
+ *   npm run bench:cpu                      # full run (~10 min on 2 cores), overwrites bench/results/cpu.json
  *   npm run bench:cpu -- --quick           # 4K only, few repeats (a smoke run)
- *   npm run bench:cpu -- --contexts 4096,32768 --shapes gqa --codecs fp32,kivi2 --out /tmp/x.json
+ *   npm run bench:cpu -- --contexts 4096,32768 --shapes gqa --codecs fp32,kivi2   # partial: build/bench/cpu-partial.json
  *   node build/bench/cpu-attention.js --wasm /tmp/other.wasm ...   # A/B a kernel build
  *   node --experimental-wasm-relaxed-simd build/bench/cpu-attention.js ...  # the relaxed-SIMD build on Node 20
  *
@@ -181,8 +181,11 @@ async function main(): Promise<void> {
   const pairings = (values.codecs ? values.codecs.split(',') : DEFAULT_CODECS).map(parsePairing);
   const packTokens = Number(values['pack-tokens']), calibTokens = Number(values['calib-tokens']);
   const tsMaxContext = Number(values['ts-max-context']);
-  const date = new Date().toISOString().slice(0, 10);
-  const outPath = values.out ?? join(root, 'bench', 'results', `cpu-${date}.json`);
+  // bench/results keeps the latest full run of each benchmark (bench/README.md "Results");
+  // partial runs (a subset, another kernel build) go to build/bench unless --out says otherwise
+  const name = values.integer ? 'cpu-integer' : 'cpu';
+  const partial = quick || values.contexts !== undefined || values.codecs !== undefined || values.shapes !== 'mha,gqa' || values.wasm !== undefined;
+  const outPath = values.out ?? (partial ? join(root, 'build', 'bench', `${name}-partial.json`) : join(root, 'bench', 'results', `${name}.json`));
   const maxCtx = Math.max(...contexts);
 
   const machine = describeMachine();
@@ -342,7 +345,7 @@ async function main(): Promise<void> {
   threaded.dispose();
   const res = result();
   save();
-  process.stdout.write(`\nkvpack CPU benchmark, ${date}: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs` +
+  process.stdout.write(`\nkvpack CPU benchmark, ${new Date().toISOString().slice(0, 10)}: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs` +
     `${machine.physicalCores ? ` (${machine.physicalCores} cores)` : ''}, ${machine.simdFlags.join('/')}, node ${machine.node}, onnxruntime-node ${res.onnxruntimeNode}\n`);
   process.stdout.write(`WASM = kvpack WebAssembly SIMD, 1 thread; WASMt = the same on ${threaded.threads} worker threads; ORT = onnxruntime-node fp32 (default threads, faster graph); ORT1 = same, 1 thread; TS = kvpack TS reference.\n` +
     'ms = median wall time; cpu = median process CPU time (single-threaded runs: robust to other load); xORT, xORT1, xORTt (ORT / WASMt) wall ratios, xORT1c and xTS CPU-time ratios\n\n');

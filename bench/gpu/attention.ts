@@ -29,8 +29,9 @@ import { attendTilesSource, chooseAttendKernel, encodeSource, foldSpan, mergeSou
 import { gaussianKv, outlierKeys, randomQuery } from '../../tests/helpers/data.js';
 import { openBenchDevice } from './bench-device.js';
 import { autoTilesPerSplit } from '../../ts/backends/webgpu/attend.js';
-import { int8MatrixColumns, subgroupSize } from '../../ts/backends/webgpu/subgroups.js';
+import { subgroupSize } from '../../ts/backends/webgpu/subgroups.js';
 import { packedDot4 } from '../../ts/backends/webgpu/int-dot.js';
+import { composeMatrix, int8MatrixColumns, matrixTilesPerSplit } from './matrix/driver.js';
 import { measureStreamRead } from './stream-read.js';
 import { timeSteps } from './gpu-timer.js';
 
@@ -67,7 +68,8 @@ const PAIRS: Record<string, Pair> = {
  */
 function tilesPerSplit(policy: string, totalTiles: number, nKv: number, headBlocks: number, pipes: Pipes): number {
   const units = totalTiles * nKv * headBlocks;
-  if (policy === 'auto') return autoTilesPerSplit(totalTiles, nKv, headBlocks, { kernel: pipes.kernel as AttendKernel, headsPerWorkgroup: pipes.heads });
+  if (policy === 'auto' && pipes.kernel.startsWith('mx')) return matrixTilesPerSplit(units);
+  if (policy === 'auto') return autoTilesPerSplit(totalTiles, nKv, headBlocks, { kernel: pipes.kernel, headsPerWorkgroup: pipes.heads });
   if (policy.startsWith('wg')) return Math.max(1, Math.ceil(units / Number(policy.slice(2))));
   if (policy.startsWith('t')) return Number(policy.slice(1));
   throw new Error(`unknown split policy ${policy}`);
@@ -317,8 +319,9 @@ async function checkStep(c: Ctx, pool: SlotPool, plan: StepPlan, key: StreamCode
 interface Pipes { tiles: GPUComputePipeline; merge: GPUComputePipeline; kernel: string; heads: number }
 
 /**
- * Variants: 'base' = the backend's automatic kernel choice; 'mx' (KIVI on subgroup matrices; Dawn
- * needs KVPACK_DAWN_ENABLE=allow_unsafe_apis), 'mx-emulated', 'fold-sg', 'fold', 'words', 'generic'
+ * Variants: 'base' = the backend's automatic kernel choice; 'mx' (KIVI on subgroup matrices,
+ * bench/gpu/matrix/; Dawn needs KVPACK_DAWN_ENABLE=allow_unsafe_apis; elsewhere the automatic
+ * choice), 'mx-emulated' (else words/generic), 'fold-sg', 'fold', 'words', 'generic'
  * = that kernel forced where it applies (chooseAttendKernel falls back as the backend does), fold
  * kernels with shape suffixes (-wN rows, -gN heads, -pN prefetch) and @NAME (the kernel file
  * replaced by bench/gpu/experiments/NAME.wgsl); any other name = bench/gpu/experiments/<name>.wgsl
@@ -335,15 +338,16 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
   };
   if (kk.bits !== undefined) constants.K_BITS = kk.bits;
   if (vk.bits !== undefined) constants.V_BITS = vk.bits;
-  const forced: Record<string, AttendKernel | 'auto'> = { base: 'auto', mx: 'mx', 'mx-emulated': 'mx-emulated', 'fold-sg': 'fold-sg', fold: 'fold', words: 'words', generic: 'generic' };
+  const forced: Record<string, AttendKernel | 'auto'> = { base: 'auto', mx: 'auto', 'mx-emulated': 'words', 'fold-sg': 'fold-sg', fold: 'fold', words: 'words', generic: 'generic' };
+  // mx / mx-emulated (with -xNAME=VALUE knobs): the bench's matrix kernel where it applies
   // fold shape overrides: fold-w8 (8 rows per workgroup), fold-g2 (at most 2 heads per workgroup),
   // fold-sg-p1 / -p0 (prefetch on / off), combinations such as fold-sg-w4-g2-p1
   // fold...@NAME: bench/gpu/experiments/NAME.wgsl in place of the driver wgsl/attend/fold(-sg).wgsl
   const [foldVariant, foldFile] = variant.split('@') as [string, string | undefined];
   const fm = /^fold(-sg)?((?:-[wgp]\d+)*)((?:-x\w+=[\w.]+)*)$/.exec(foldVariant);
   // mx-xNAME=VALUE: the matrix kernel with knobs
-  const mxm = /^mx(-emulated)?(?:-x\w+=[\w.]+)+$/.exec(variant);
-  if (mxm) forced[variant] = mxm[1] ? 'mx-emulated' : 'mx';
+  const mxm = /^mx(-emulated)?(?:-x\w+=[\w.]+)*$/.exec(variant);
+  if (mxm) forced[variant] = mxm[1] ? 'words' : 'auto';
   // int, int-xKINT_LIMBS=1u: the integer-key kernel (opt-in integerAttention)
   const integer = /^int(?:-x\w+=[\w.]+)*$/.test(variant);
   if (integer) forced[variant] = 'auto';
@@ -357,12 +361,12 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
   }
   const vec4Aligned = [key.tileWords, value.tileWords].every((w) => w % 4 === 0);
   const span = foldSpan(kk, vk, key, value, s.d);
-  const choice = chooseAttendKernel(kk, vk, { headDim: s.d, group: s.nHeads / s.nKv, maxWorkgroupBytes: dev.limits.maxComputeWorkgroupStorageSize,
+  const chooseOpts = { headDim: s.d, group: s.nHeads / s.nKv, maxWorkgroupBytes: dev.limits.maxComputeWorkgroupStorageSize,
     maxInvocations: dev.limits.maxComputeInvocationsPerWorkgroup,
     vec4Aligned, kernel: forced[variant] ?? 'words', ...foldOpts, ...(c.subgroupSize !== undefined ? { subgroupSize: c.subgroupSize } : {}),
-    int8MatrixColumns: int8MatrixColumns(dev),
     ...(integer ? { integerAttention: true, packedDot4: c.packedDot4 } : {}),
-    ...(span !== undefined ? { foldSpan: span } : {}) });
+    ...(span !== undefined ? { foldSpan: span } : {}) };
+  const choice = (mxm ? composeMatrix(kk, vk, chooseOpts, mxm[1] !== undefined, int8MatrixColumns(dev)) : undefined) ?? chooseAttendKernel(kk, vk, chooseOpts);
   if (integer && !choice.kernel.endsWith('-int')) throw new Error(`variant ${variant}: the integer kernel does not apply (got ${choice.kernel}; dot4I8Packed: ${c.packedDot4})`);
   let src = choice.source;
   let kernel: string = choice.kernel;

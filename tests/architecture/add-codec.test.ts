@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import '../../ts/codecs/index.js';
 import { listCodecs } from '../../ts/codecs/registry.js';
-import { conformancePairs, runConformance } from '../../ts/conformance/matrix.js';
+import { CONFORMANCE_SHAPES, conformancePairs, runConformance } from '../../ts/conformance/matrix.js';
 import { conformanceBackends } from '../../ts/conformance/backends.js';
 import { wasmKernelsFor } from '../../ts/backends/wasm-kernels.js';
 import { ToyCodec } from '../fixtures/toy-codec/index.js';
@@ -21,9 +21,9 @@ describe('adding a codec', () => {
   });
 
   it('runs on TS and WASM through its descriptor: words bit-identical, attention within tolerance', async () => {
-    const report = await runConformance({ backends: conformanceBackends(['ts', 'wasm']), codecs: ['toy-f32'] });
+    const report = await runConformance({ backends: conformanceBackends(['ts', 'wasm']), codecs: ['toy-f32'], mixed: false });
     const cells = report.cells.filter((c) => c.pair === 'toy-f32');
-    expect(cells.length).toBe(2 * 3); // 2 backends x 3 shapes
+    expect(cells.length).toBe(2 * CONFORMANCE_SHAPES.length); // 2 backends x every shape
     expect(cells.every((c) => c.status === 'pass'), JSON.stringify(cells)).toBe(true);
     expect(cells.filter((c) => c.backend === 'wasm').every((c) => (c.tiles ?? 0) > 0 && c.tileMismatches === 0)).toBe(true);
   }, 120_000);

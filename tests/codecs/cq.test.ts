@@ -3,7 +3,7 @@ import '../../ts/codecs/index.js';
 import { createCodec, listCodecs } from '../../ts/codecs/registry.js';
 import { readCode } from '../../ts/codecs/bitpack.js';
 import { CqCodec } from '../../ts/codecs/cq/codec.js';
-import { makeCqCalibration, type CqCalibration } from '../../ts/codecs/cq/calibration.js';
+import { makeCqCalibration, type CqCalibration } from '../../ts/codecs/cq/calibration-format.js';
 import { attendCqLut } from '../../ts/codecs/cq/lut-attention.js';
 import { calibrateCq, calibrateCqStream } from '../../ts/codecs/cq/calibrate.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';

@@ -7,7 +7,7 @@
  * lavapipe) exposes subgroups, so its numerics are checked on the H100 by bench/gpu/attention.ts
  * (every case <= 4K tokens against a float64 reference, bench/README.md). Here it is compiled,
  * pipeline constants included, with its subgroup operations (attend/subgroup-ops.wgsl) swapped
- * for identity stand-ins (fold-sg-compile.ts, also run on wgpu by tests/deno/conformance.ts):
+ * for identity stand-ins (fold-sg-compile.ts, also run on wgpu by tests/deno/matrix.ts):
  * that catches every WGSL error outside that 8-line file.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -42,30 +42,6 @@ describe('attention kernel choice', () => {
     const [sk, sv] = [k['skvq-k2']!, k['skvq-v1.5']!];
     expect(flag(chooseAttendKernel(sk, sv, { ...sg, foldSpan: 1, group: 1 }).source)).toBe('false');
     expect(flag(chooseAttendKernel(sk, sv, { ...sg, foldSpan: 1 }).source)).toBe('true');
-  });
-  it('the matrix kernel (kivi/matrix.wgsl) only when asked for, on KIVI pairs with i8 subgroup matrices', () => {
-    const mx = { ...base, subgroupSize: 32, int8MatrixColumns: [8, 16] };
-    for (const [key, value] of [[k.kivi2!, k.kivi2!], [k.kivi4!, k.kivi2!]] as const) {
-      // never automatic (slower than fold-sg on the H100)
-      expect(chooseAttendKernel(key, value, mx).kernel).toBe('fold-sg');
-      const gqa = chooseAttendKernel(key, value, { ...mx, kernel: 'mx' });
-      expect(gqa.kernel).toBe('mx');
-      expect(gqa.headsPerWorkgroup).toBe(4); // 4 heads x 4 limbs = 16 columns
-      expect(gqa.source).toContain('enable chromium_experimental_subgroup_matrix;');
-      expect(gqa.source).toContain('const MX_N: u32 = 16u;');
-      // 8 columns only: 2 heads per workgroup
-      const n8 = chooseAttendKernel(key, value, { ...mx, kernel: 'mx', int8MatrixColumns: [8] });
-      expect([n8.kernel, n8.headsPerWorkgroup]).toEqual(['mx', 2]);
-      expect(chooseAttendKernel(key, value, { ...mx, kernel: 'mx', group: 1 }).source).toContain('const MX_N: u32 = 8u;');
-      // without the matrices, other subgroup sizes or head sizes: the fold kernels
-      expect(chooseAttendKernel(key, value, { ...mx, kernel: 'mx', int8MatrixColumns: [] }).kernel).toBe('fold-sg');
-      expect(chooseAttendKernel(key, value, { ...mx, kernel: 'mx', subgroupSize: 64 }).kernel).toBe('fold');
-      expect(chooseAttendKernel(key, value, { ...mx, kernel: 'mx', headDim: 256 }).kernel).not.toBe('mx');
-      const emu = chooseAttendKernel(key, value, { ...base, kernel: 'mx-emulated' });
-      expect(emu.kernel).toBe('mx-emulated');
-      expect(emu.source).not.toContain('subgroup_matrix');
-    }
-    expect(chooseAttendKernel(k.q8_0!, k.q8_0!, { ...mx, kernel: 'mx' }).kernel).toBe('fold-sg');
   });
   it('SKVQ (2/4-bit keys; 2/4-bit or ternary values) folds where no chunk meets more than 4 groups', () => {
     const sk = (key: string, value: string) => [k[key]!, k[value]!] as const;

@@ -1,6 +1,6 @@
 /**
  * CQ WebGPU conformance cases, shared by vitest on Dawn (tests/conformance/cq-webgpu.test.ts) and
- * Deno on wgpu (tests/deno/cq.ts). No test-framework imports here.
+ * Deno on wgpu (tests/deno/matrix.ts). No test-framework imports here.
  * - encode: cq_encode words === CqCodec.encodeTile words (configurations up to 10 bits, f16/f32
  *   codebooks, head_dim 8/64/128, 4 tiles of two heads);
  * - attend: cq_attend + cq_attend_fp + cq_merge vs attendReference, two sequences, GQA, window,
@@ -14,7 +14,7 @@
 import '../../ts/codecs/index.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { CqCodec } from '../../ts/codecs/cq/codec.js';
-import { makeCqCalibration, type CqCalibration } from '../../ts/codecs/cq/calibration.js';
+import { makeCqCalibration, type CqCalibration } from '../../ts/codecs/cq/calibration-format.js';
 import type { CqWebGpuAttention } from '../../ts/codecs/cq/webgpu.js';
 import { attendReference } from '../../ts/reference/attention.js';
 import { TILE_TOKENS } from '../../ts/format/constants.js';
@@ -63,9 +63,8 @@ export function cqGpuCases(): CqGpuCase[] {
     });
   }
   const attendCases = [
-    { kc: [8, 8], vc: [8, 8], d: 8, nKv: 4, group: 2, lens: [1, 300], window: 0, sinks: 0 },
+    // (calibrated CQ on the shared shapes: the conformance matrix, ts/conformance/matrix.ts)
     { kc: [4, 8], vc: [8, 10], d: 8, nKv: 4, group: 2, lens: [2300, 33], window: 32, sinks: 4 },
-    { kc: [2, 8], vc: [4, 9], d: 64, nKv: 2, group: 4, lens: [97, 31], window: 0, sinks: 4 },
     { kc: [8, 8], vc: [4, 8], d: 128, nKv: 1, group: 1, lens: [4200, 200], window: 32, sinks: 0 },
     // > 16384 tokens: splits of 8192 tokens (TPT = 32)
     { kc: [8, 8], vc: [8, 8], d: 8, nKv: 1, group: 4, lens: [17000, 5], window: 0, sinks: 2 },

@@ -1,6 +1,6 @@
 /**
  * CQ on WebGPU, Dawn in Node: the cases of tests/conformance/cq-webgpu-cases.ts (also run on wgpu by
- * tests/deno/cq.ts). No adapter FAILS unless KVPACK_ALLOW_NO_GPU=1, then it says so loudly.
+ * tests/deno/matrix.ts). No adapter FAILS unless KVPACK_ALLOW_NO_GPU=1, then it says so loudly.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { CqWebGpuAttention } from '../../ts/codecs/cq/webgpu.js';

@@ -3,7 +3,7 @@
  * subgroups: its subgroup operations (attend/subgroup-ops.wgsl) are swapped for identity
  * stand-ins and the `enable subgroups` prelude dropped, so every WGSL error outside that 8-line
  * file shows up, pipeline constants included. Shared by the vitest run on Dawn
- * (attend-kernel-choice.test.ts) and the Deno run on wgpu (tests/deno/conformance.ts); no
+ * (attend-kernel-choice.test.ts) and the Deno run on wgpu (tests/deno/matrix.ts); no
  * test-framework imports here. The kernel's numbers are checked on an H100 (bench/README.md).
  */
 import { WGSL_BY_NAME as WGSL_KERNELS } from '../helpers/wgsl-kernels.js';

@@ -4,12 +4,13 @@
  * same run as `kvpack conformance`. Prints the matrix of what ran. Every backend but
  * wasm-relaxed must run (Node 20 validates relaxed SIMD only with a flag: scripts/test-relaxed.mjs
  * reruns the WASM suites on that build); KVPACK_ALLOW_NO_GPU=1 lets WebGPU be missing outside CI.
- * WebGPU runs on the smaller shapes only (llvmpipe is slow); WASM and TS on all.
+ * WebGPU runs the codecs' own pairs on the shapes marked softwareGpu (llvmpipe is slow); WASM
+ * and TS every pair, mixed ones included, on every shape.
  */
 import { describe, expect, it } from 'vitest';
 import { listCodecs } from '../../ts/codecs/index.js';
 import { relaxedSimdSupported } from '../../ts/backends/wasm-loader.js';
-import { CONFORMANCE_SHAPES, conformancePairs, formatConformance, runConformance, type ConformanceReport } from '../../ts/conformance/matrix.js';
+import { conformancePairs, SOFTWARE_GPU_SHAPES, formatConformance, runConformance, type ConformanceReport } from '../../ts/conformance/matrix.js';
 import { conformanceBackends } from '../../ts/conformance/backends.js';
 
 const allowNoGpu = process.env.KVPACK_ALLOW_NO_GPU === '1' && process.env.CI !== 'true';
@@ -42,7 +43,7 @@ describe('conformance matrix', () => {
   }, 600_000);
 
   it('WebGPU (Dawn here; Deno runs wgpu): words bit-identical, attention within tolerance', async () => {
-    const report = await runConformance({ backends: conformanceBackends(['webgpu']), shapes: CONFORMANCE_SHAPES.slice(0, 2) });
+    const report = await runConformance({ backends: conformanceBackends(['webgpu']), shapes: SOFTWARE_GPU_SHAPES, mixed: false });
     console.log(formatConformance(report));
     if (allowNoGpu && !report.backends[0]!.ran) return;
     mustRun(report, 'webgpu');

@@ -1,6 +1,6 @@
 /**
  * QAQ WebGPU conformance cases, shared by the vitest run on Dawn (qaq-webgpu.test.ts) and the
- * Deno run on wgpu (tests/deno/qaq.ts). No test-framework imports: each case returns its
+ * Deno run on wgpu (tests/deno/matrix.ts). No test-framework imports: each case returns its
  * measurements and a pass flag; tolerances are written here with their reason.
  */
 import { TILE_TOKENS } from '../../ts/format/constants.js';

@@ -1,13 +1,14 @@
 /**
  * SKVQ WebGPU conformance cases, shared by vitest on Dawn (tests/conformance/skvq-webgpu.test.ts)
- * and Deno on wgpu (tests/deno/skvq.ts). No test-framework imports here.
+ * and Deno on wgpu (tests/deno/matrix.ts). No test-framework imports here.
  * - encode: GpuKvCache.append seals tiles with wgsl/skvq/encode.wgsl; every page read back equals
  *   the TS reference's (PackedKvCache.append) word for word;
  * - attend: WebGpuBackend (model-order decode through the slot table) vs attendReference, two
  *   sequences.
- * Shapes: head_dim 8/24/64/128, GQA, random permutations with variable groups, clip < 1,
- * window/sinks, a context crossing a page (> 64 tiles); at head_dim 64/128 with group boundaries
- * chosen for the folded kernels (wgsl/skvq/fold.wgsl) and one that falls back.
+ * Shapes: SKVQ's own group layouts (random permutations, one channel per group, clip < 1), a
+ * context crossing a page (> 64 tiles), and at head_dim 64/128 group boundaries chosen for the
+ * folded kernels (wgsl/skvq/fold.wgsl) and one that falls back. Calibrated SKVQ on the shared
+ * shapes is the conformance matrix's (ts/conformance/matrix.ts).
  * Tolerance, max |gpu - ref| <= ATTN_TOL * max |V|: both decode the same codes and f16 metadata;
  * the GPU may fuse code*scale+zero into an FMA, sums in another order and uses its own exp;
  * observed <= 1e-7 on llvmpipe; a wrong code or group is off by ~1e-2 or more.
@@ -37,11 +38,8 @@ interface CaseShape { key: string; value: string; d: number; nKv: number; group:
 
 const SHAPES: [string, string, number, number, number, number, number, number, number?][] = [
   // key, value, d, nKv, group, window, sinks, tokens, clusters (default from the geometry)
+  // (default groups on the shared shapes: the conformance matrix, ts/conformance/matrix.ts)
   ['skvq-k2', 'skvq-v1.5', 64, 2, 2, 0, 0, 70, 64], // one channel per group, m = 32
-  ['skvq-k2', 'skvq-v1.5', 8, 4, 2, 0, 0, 100],
-  ['skvq-k4', 'skvq-v2', 64, 2, 4, 32, 5, 140],
-  ['skvq-k2', 'skvq-v2', 128, 2, 8, 0, 4, 70],
-  ['skvq-k4', 'skvq-v1.5', 24, 1, 1, 32, 0, 97],
   ['skvq-k2', 'skvq-v1.5', 8, 4, 2, 128, 5, 2300], // > 64 tiles: crosses a page
 ];
 

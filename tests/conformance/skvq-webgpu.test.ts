@@ -1,6 +1,6 @@
 /**
  * SKVQ on WebGPU, Dawn in Node: the cases of tests/conformance/skvq-webgpu-cases.ts (also run on
- * wgpu by tests/deno/skvq.ts). No adapter FAILS, unless KVPACK_ALLOW_NO_GPU=1, which says so loudly.
+ * wgpu by tests/deno/matrix.ts). No adapter FAILS, unless KVPACK_ALLOW_NO_GPU=1, which says so loudly.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { getGpuDevice, type GpuContext } from '../../ts/backends/webgpu/index.js';

@@ -1,59 +1,19 @@
 /**
  * PackedKvCache packing through kvpack.wasm's encoders (`encodeWith: wasmBackend`,
- * ts/backends/wasm-encoder.ts): every sealed tile holds the TS reference encoder's words, and
- * attention over the two caches is identical. Calibrated codecs (SKVQ, CQ) included.
+ * ts/backends/wasm-encoder.ts). Every codec pair's words through encodeWith, bit for bit, are the
+ * conformance matrix's `wasm` column (ts/conformance/matrix.ts, encoderWords); here: signed-zero
+ * group bounds, SKVQ's 4-bit thresholds, and one encoder per codec instance.
  */
 import { describe, expect, it } from 'vitest';
 import '../../ts/codecs/index.js';
-import { PackedKvCache, type CacheOptions } from '../../ts/cache/kv-cache.js';
+import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { WasmBackend } from '../../ts/backends/wasm.js';
-import { makeCqCalibration } from '../../ts/codecs/cq/calibration.js';
-import { gaussianKv, outlierKeys, randomQuery } from '../helpers/data.js';
+import { gaussianKv } from '../helpers/data.js';
 import { randomSkvqCalibration } from '../helpers/skvq-calibration.js';
 import { plainSkvqCalibration } from '../../ts/codecs/skvq/index.js';
 import { roundF16 } from '../../ts/format/f16.js';
 
 describe('PackedKvCache with WASM encoders (encodeWith)', () => {
-  const cases: { key: string; value: string; d: number; nKv: number; extra?: Partial<CacheOptions> }[] = [
-    { key: 'fp16', value: 'fp32', d: 8, nKv: 3 },
-    { key: 'q8_0', value: 'q4_0', d: 64, nKv: 2 },
-    { key: 'kivi2', value: 'kivi4', d: 128, nKv: 2 },
-    { key: 'kivi8', value: 'kivi2', d: 40, nKv: 1 },
-    { key: 'skvq-k2', value: 'skvq-v1.5', d: 64, nKv: 2, extra: { calibration: {
-      key: randomSkvqCalibration('key', 2, 64, 2, 1), value: randomSkvqCalibration('value', 2, 64, 1.5, 2) } } },
-    // 4-bit SKVQ codes take the WASM encoder's candidate-and-adjust path (15 thresholds)
-    { key: 'skvq-k4', value: 'skvq-v2', d: 128, nKv: 2, extra: { calibration: {
-      key: randomSkvqCalibration('key', 2, 128, 4, 3, 0.8), value: randomSkvqCalibration('value', 2, 128, 2, 4, 0.9) } } },
-    { key: 'cq-4c8b', value: 'cq-2c8b', d: 64, nKv: 2, extra: { calibration: {
-      key: makeCqCalibration({ channelsPerGroup: 4, bits: 8 }, 'key', 2, 64, gaussianKv(2 * 64 * 256 / 64, 1, 64, 3)),
-      value: makeCqCalibration({ channelsPerGroup: 2, bits: 8 }, 'value', 2, 64, gaussianKv(2 * 64 * 256 / 64, 1, 64, 4)) } } },
-  ];
-  for (const c of cases) {
-    it(`${c.key}/${c.value} ${c.nKv}x${c.d}: same words as the TS encoders, same attention`, async () => {
-      const wasm = await WasmBackend.create();
-      try {
-        const base = { key: c.key, value: c.value, nKvHeads: c.nKv, headDim: c.d, window: 5, sinks: 2, ...c.extra };
-        const ts = new PackedKvCache(base);
-        const fast = new PackedKvCache({ ...base, encodeWith: wasm });
-        expect(fast.key).not.toBe(ts.key);
-        expect(fast.key.name).toBe(c.key);
-        const n = 5 * 32 + 19;
-        for (const cache of [ts, fast]) {
-          cache.append(0, outlierKeys(n, c.nKv, c.d, 7), gaussianKv(n, c.nKv, c.d, 8));
-          cache.append(0, outlierKeys(40, c.nKv, c.d, 9), gaussianKv(40, c.nKv, c.d, 10));
-        }
-        const a = ts.view(0), b = fast.view(0);
-        expect(b.tiles).toBe(a.tiles);
-        expect(a.tiles).toBeGreaterThan(4);
-        for (let p = 0; p < a.pages.length; p++) expect(b.pages[p]).toEqual(a.pages[p]);
-        const q = randomQuery(c.nKv * 2, c.d, 11);
-        expect(wasm.attendSync(fast, [0], q, c.nKv * 2)).toEqual(wasm.attendSync(ts, [0], q, c.nKv * 2));
-      } finally {
-        wasm.dispose();
-      }
-    });
-  }
-
   it('groups whose min or max is a zero of either sign keep the TS encoder\'s f16 bits (SKVQ, KIVI, q8_0/q4_0)', async () => {
     // ReLU-like rows with -0 and +0 at the zeros: the SIMD min/max scans (lane-wise, then across
     // lanes) must keep the element order's choice between them (they compare equal), as the scalar

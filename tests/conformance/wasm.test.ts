@@ -1,14 +1,12 @@
 /**
- * WASM conformance (build/kvpack.wasm, built by `npm run build:wasm`; a missing build FAILS):
- * 1. tile words: WASM encoder === TS reference encodeTile, bit for bit, every baseline codec,
- *    both streams, head_dim 8/24/40/64/128 (24 and 40 do not divide q8_0/q4_0 blocks or KIVI
- *    value groups), gaussian / outlier-channel / constant / extreme / random-bit-pattern data;
- * 2. fused attention: WasmBackend vs attendReference over sinks + tiles + tail, head_dim
- *    8/64/128 (and 24/40 at 100 tokens), nKvHeads 1/4 x GQA group 1/4, contexts 1/31/33/2100
- *    (2100 crosses a page of 64 tiles), window 0/32, sinks 0/4, two sequences of different
- *    lengths (n and n + 7), gaussian or outlier-channel keys; configurations rotate so every
- *    codec pair meets every option.
- * Prints the matrix of what ran.
+ * WASM properties beyond the conformance matrix (ts/conformance/matrix.ts runs every codec pair x
+ * shape on WASM: words and attention vs attendReference; tests/conformance/matrix.test.ts):
+ * 1. tile words on adversarial data: WASM encoder === TS reference encodeTile, bit for bit, every
+ *    baseline codec, both streams, head_dim 8/24/40/64/128, gaussian / outlier-channel / constant
+ *    / zero / extreme / random-bit-pattern / rounding-tie / signed-zero / f16-midpoint data;
+ * 2. WasmBackend's incremental mirror (growing, deleting, re-creating sequences) and its typed
+ *    errors.
+ * Prints what ran.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { listCodecs } from '../../ts/codecs/index.js';
@@ -157,77 +155,12 @@ describe('wasm tile encoders === TS reference words', () => {
   }
 });
 
-interface Variant { nKv: number; group: number; window: number; sinks: number; data: 'gaussian' | 'outlier' }
-const VARIANTS: Variant[] = [
-  { nKv: 1, group: 1, window: 0, sinks: 0, data: 'gaussian' },
-  { nKv: 4, group: 4, window: 32, sinks: 4, data: 'outlier' },
-  { nKv: 1, group: 4, window: 32, sinks: 0, data: 'outlier' },
-  { nKv: 4, group: 1, window: 0, sinks: 4, data: 'gaussian' },
-];
-
-function kv(n: number, v: Variant, d: number, seed: number): { K: Float32Array; V: Float32Array } {
-  const K = v.data === 'outlier' ? outlierKeys(n, v.nKv, d, seed) : gaussianKv(n, v.nKv, d, seed);
-  return { K, V: gaussianKv(n, v.nKv, d, seed + 7) };
-}
-
-function maxAbs(x: Float32Array): number {
-  let m = 0;
-  for (const v of x) m = Math.max(m, Math.abs(v));
-  return m;
-}
-
 /** max |a - b| / scale */
 function err(a: Float32Array, b: Float32Array, scale: number): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m / scale;
 }
-
-async function checkAttention(backend: WasmBackend, key: string, value: string, d: number, ctx: number, v: Variant,
-  seed: number): Promise<number> {
-  const cache = new PackedKvCache({ nKvHeads: v.nKv, headDim: d, key, value, window: v.window, sinks: v.sinks });
-  const lens = [ctx, ctx + 7];
-  let vmax = 0;
-  for (const [s, n] of lens.entries()) {
-    const { K, V } = kv(n, v, d, seed + s);
-    cache.append(s, K, V);
-    vmax = Math.max(vmax, maxAbs(V));
-  }
-  const nHeads = v.nKv * v.group;
-  const q = new Float32Array(2 * nHeads * d);
-  q.set(randomQuery(nHeads, d, seed + 11), 0);
-  q.set(randomQuery(nHeads, d, seed + 12), nHeads * d);
-  const got = await backend.attend(cache, [0, 1], q, nHeads);
-  const want = new Float32Array(2 * nHeads * d);
-  for (const s of [0, 1]) want.set(attendReference(cache, s, q.subarray(s * nHeads * d, (s + 1) * nHeads * d), nHeads), s * nHeads * d);
-  const e = err(got, want, vmax);
-  expect(e, `${key}/${value} d=${d} ctx=${ctx} ${JSON.stringify(v)}`).toBeLessThanOrEqual(ATTN_TOL);
-  return e;
-}
-
-describe('wasm fused attention vs attendReference', () => {
-  const CONTEXTS = [1, 31, 33, 2100];
-  const pairs = [...CODECS.map((c) => [c, c] as const), ['kivi2', 'fp16'] as const, ['q4_0', 'kivi4'] as const];
-  for (const [ci, [key, value]] of pairs.entries()) {
-    it(`${key} keys / ${value} values`, async () => {
-      const backend = await WasmBackend.create();
-      for (const [di, d] of [8, 64, 128].entries()) {
-        for (const [xi, ctx] of CONTEXTS.entries()) {
-          const v = VARIANTS[(ci + di + xi) % VARIANTS.length]!;
-          const e = await checkAttention(backend, key, value, d, ctx, v, 100 * ci + 10 * di + xi);
-          record('wasm attention max|err|/max|V| (nKvHeads x group, window, sinks)', `${key}/${value}`, `d${d} n${ctx}`, `${e.toExponential(1)} ${v.nKv}x${v.group} w${v.window}s${v.sinks}`);
-        }
-      }
-      // head_dim 24 and 40: q8_0/q4_0 blocks and KIVI value groups (32 elements) cross tokens
-      for (const [di, d] of [24, 40].entries()) {
-        const v = VARIANTS[(ci + di + 1) % VARIANTS.length]!;
-        const e = await checkAttention(backend, key, value, d, 100, v, 1000 + 10 * ci + di);
-        record('wasm attention max|err|/max|V| (nKvHeads x group, window, sinks)', `${key}/${value}`, `d${d} n100`, `${e.toExponential(1)} ${v.nKv}x${v.group} w${v.window}s${v.sinks}`);
-      }
-      backend.dispose();
-    });
-  }
-});
 
 describe('WasmBackend incremental mirror and errors', () => {
   it('copies only new tiles: growing, deleting and re-creating sequences stay exact', async () => {

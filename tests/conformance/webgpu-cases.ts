@@ -1,6 +1,6 @@
 /**
  * WebGPU conformance cases, shared by the vitest run on Dawn (tests/conformance/webgpu.test.ts)
- * and the Deno run on wgpu (tests/deno/conformance.ts). No test-framework imports here.
+ * and the Deno run on wgpu (tests/deno/matrix.ts). No test-framework imports here.
  *
  * Each case builds the same tokens into (a) a host PackedKvCache (TS reference encoders) and
  * (b) a GpuKvCache filled by GpuKvCache.append (WGSL encoders), with different append chunking,
@@ -16,14 +16,14 @@
  * split merge; outlier channels (x30) make scores large, so errors scale with |score| * 2^-24.
  * Observed max ~3e-7 on llvmpipe and lavapipe; 2e-4 leaves room for GPU exp/fma approximations.
  */
-import { listCodecs } from '../../ts/codecs/index.js';
+import '../../ts/codecs/index.js';
 import { PackedKvCache, type CacheOptions } from '../../ts/cache/kv-cache.js';
 import { attendReference } from '../../ts/reference/attention.js';
 import { TILES_PER_PAGE } from '../../ts/format/constants.js';
 import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
 import { WebGpuBackend } from '../../ts/backends/webgpu/backend.js';
 import { BufferUsage, writeArray } from '../../ts/backends/webgpu/device.js';
-import type { AttendKernel } from '../../ts/backends/webgpu/shaders.js';
+import type { AttendDriverFn, AttendKernel } from '../../ts/backends/webgpu/shaders.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../helpers/data.js';
 
 export const ATTEND_TOL = 2e-4;
@@ -47,6 +47,8 @@ export interface WebGpuCase {
   appendChunkTokens?: number;
   /** Backend option kernel: force a tile kernel (default: the automatic choice). */
   kernel?: AttendKernel;
+  /** Backend option driver: a driver composed outside the library (bench/gpu/matrix/driver.ts). */
+  driver?: AttendDriverFn;
 }
 
 export interface WebGpuCaseResult {
@@ -63,21 +65,14 @@ export interface WebGpuCaseResult {
   ms: number;
 }
 
-// every registered codec that needs no calibration and has WGSL kernels (calibrated codecs: their own case lists)
-const BASELINES = listCodecs().filter((c) => !c.needsCalibration && !c.createCache && c.kernels?.wgsl).map((c) => c.name);
-
-/** Every baseline codec on several shapes, plus mixed key/value codecs and stress settings. */
+/**
+ * The WGSL drivers' and GpuKvCache's own cases (every codec on the shared shapes is the
+ * conformance matrix's: ts/conformance/matrix.ts, tests/conformance/matrix.test.ts and
+ * tests/deno/matrix.ts): head_dim 40 and 256, head blocks, mixed widths in one shader, each
+ * attention kernel forced, several GPU buffers, appends from GPU buffers, resident attention.
+ */
 export function webGpuCases(): WebGpuCase[] {
   const cases: WebGpuCase[] = [];
-  // head_dim 8 and 64 (window + sinks) of every codec: the conformance matrix
-  // (ts/conformance/matrix.ts, tests/conformance/matrix.test.ts and tests/deno/matrix.ts)
-  for (const c of BASELINES) {
-    // head_dim 128, MHA-like group 1, gaussian
-    cases.push({ name: `${c} d128 kv2 h2 w8`, key: c, value: c, nKvHeads: 2, headDim: 128, nHeads: 2, window: 8, sinks: 0, lengths: [97, 140], data: 'gaussian' });
-  }
-  // head_dim 24: 3 chunks per token (not a power of two), q8_0/q4_0 blocks straddle tokens
-  cases.push({ name: 'q8_0 d24 kv1 h3', key: 'q8_0', value: 'q8_0', nKvHeads: 1, headDim: 24, nHeads: 3, window: 5, sinks: 1, lengths: [120, 40], data: 'outlier' });
-  cases.push({ name: 'kivi4 d24 kv1 h3', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 24, nHeads: 3, window: 5, sinks: 1, lengths: [120, 40], data: 'outlier' });
   // head_dim 40: not a multiple of 32, so KIVI value groups and q8_0/q4_0 blocks span tokens
   cases.push({ name: 'kivi2 d40 kv2 h4', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 40, nHeads: 4, window: 2, sinks: 0, lengths: [90, 64], data: 'outlier' });
   cases.push({ name: 'q4_0/kivi8 d40 kv1 h2', key: 'q4_0', value: 'kivi8', nKvHeads: 1, headDim: 40, nHeads: 2, window: 0, sinks: 3, lengths: [100, 45], data: 'outlier' });
@@ -106,18 +101,6 @@ export function webGpuCases(): WebGpuCase[] {
   cases.push({ name: 'kivi4/kivi2 d128 kv1 h3 fold', key: 'kivi4', value: 'kivi2', nKvHeads: 1, headDim: 128, nHeads: 3, window: 9, sinks: 0, lengths: [260, 40], data: 'outlier', tilesPerSplit: 64 });
   cases.push({ name: 'kivi2 d64 kv2 h4 2 pages fold', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 64, nHeads: 4, window: 0, sinks: 0,
     lengths: [TILES_PER_PAGE * 32 + 100, 130], data: 'outlier', pagesPerBuffer: 1, tilesPerSplit: 7 });
-  // the matrix kernel (wgsl/kivi/matrix.wgsl) with its plain-WGSL products (mx-ops-emulated.wgsl:
-  // the same workgroup bytes and results as the subgroup matrices; those run on the H100 bench):
-  // MHA (8 result columns), GQA 4 (16), group 6 (4 + 2 repeating), 4-bit and mixed widths,
-  // head_dim 64, partial last tiles, sinks and windows, 2 pages. Work items stay short: llvmpipe
-  // stops a shader's loops after 65535 iterations in all (seen: wrong outputs from ~31 tiles per
-  // item at head_dim 128), and the emulation's products loop per byte.
-  cases.push({ name: 'kivi2 d128 kv3 h3 MHA mx', key: 'kivi2', value: 'kivi2', nKvHeads: 3, headDim: 128, nHeads: 3, window: 5, sinks: 2, lengths: [420, 199], data: 'outlier', tilesPerSplit: 5, kernel: 'mx-emulated' });
-  cases.push({ name: 'kivi2 d128 kv2 h8 GQA mx', key: 'kivi2', value: 'kivi2', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 0, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2, kernel: 'mx-emulated' });
-  cases.push({ name: 'kivi4 d64 kv1 h6 mx', key: 'kivi4', value: 'kivi4', nKvHeads: 1, headDim: 64, nHeads: 6, window: 0, sinks: 1, lengths: [110, 66], data: 'gaussian', kernel: 'mx-emulated' });
-  cases.push({ name: 'kivi2/kivi4 d128 kv1 h2 mx', key: 'kivi2', value: 'kivi4', nKvHeads: 1, headDim: 128, nHeads: 2, window: 0, sinks: 0, lengths: [333, 97], data: 'outlier', tilesPerSplit: 3, kernel: 'mx-emulated' });
-  cases.push({ name: 'kivi4/kivi2 d64 kv2 h4 2 pages mx', key: 'kivi4', value: 'kivi2', nKvHeads: 2, headDim: 64, nHeads: 4, window: 9, sinks: 0,
-    lengths: [TILES_PER_PAGE * 32 + 40, 100], data: 'outlier', pagesPerBuffer: 1, tilesPerSplit: 16, kernel: 'mx-emulated' });
   // the folded q8_0/q4_0 kernel (wgsl/q-block/fold.wgsl): 8-bit keys with 4-bit values and the
   // reverse (q4_0's -8 on either side), GQA 4 and MHA, a generic fallback forced for comparison
   cases.push({ name: 'q8_0/q4_0 d128 kv2 h8 GQA fold', key: 'q8_0', value: 'q4_0', nKvHeads: 2, headDim: 128, nHeads: 8, window: 0, sinks: 1, lengths: [141, 77], data: 'outlier', tilesPerSplit: 2 });
@@ -216,6 +199,7 @@ export async function runWebGpuCase(c: WebGpuCase, backend: WebGpuBackend): Prom
       ...(c.tilesPerSplit ? { tilesPerSplit: c.tilesPerSplit } : {}),
       ...(c.pagesPerBuffer ? { pagesPerBuffer: c.pagesPerBuffer } : {}),
       ...(c.kernel ? { kernel: c.kernel } : {}),
+      ...(c.driver ? { driver: c.driver } : {}),
     });
     let mirrorErr = 0, residentErr = 0;
     try {

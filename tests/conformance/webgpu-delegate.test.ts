@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import '../../ts/codecs/index.js';
 import { KvpackError } from '../../ts/errors.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
-import { makeCqCalibration } from '../../ts/codecs/cq/calibration.js';
+import { makeCqCalibration } from '../../ts/codecs/cq/calibration-format.js';
 import { attendReference } from '../../ts/reference/attention.js';
 import { getGpuDevice, type GpuContext } from '../../ts/backends/webgpu/device.js';
 import { WebGpuBackend } from '../../ts/backends/webgpu/backend.js';

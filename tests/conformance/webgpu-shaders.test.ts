@@ -25,7 +25,6 @@ describe('embedded WGSL', () => {
       expect(WGSL_SOURCES[k.encode], `${name} encode`).toMatch(/fn encode_key\(.*\n?[\s\S]*fn encode_value\(/);
       if (k.fold) expect(WGSL_SOURCES[k.fold.file], `${name} fold`).toContain('fn fold_key_batch(');
       if (k.words) expect(WGSL_SOURCES[k.words.file], `${name} words`).toContain(`fn ${k.words.keyChunk}(`);
-      if (k.matrix) expect(WGSL_SOURCES[k.matrix.file], `${name} matrix`).toBeDefined();
     }
   });
 });

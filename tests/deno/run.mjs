@@ -9,7 +9,8 @@
  * without a GPU). Without one, wgpu found an adapter some other way and a script ran for 28
  * minutes with no output; so a missing loader or ICD fails at once, naming the packages
  * (KVPACK_DENO_SKIP_VULKAN_CHECK=1 runs anyway), and each script has a time limit
- * (KVPACK_DENO_TIMEOUT_S, default 1200 s: conformance.ts alone took over 300 s on the shared 2-core machine).
+ * (KVPACK_DENO_TIMEOUT_S, default 1200 s: matrix.ts, every WebGPU case list in one process, and
+ * saved-cache.ts took 212 s together on the shared 2-core machine at load ~10).
  * Exit code: non-zero if any script fails (each prints `N passed, N failed`).
  * Usage: node tests/deno/run.mjs [case-name-filter]
  */

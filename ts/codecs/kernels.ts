@@ -88,8 +88,6 @@ export interface WgslCodecKernels {
    * word): used when both streams name the same file and have the same bits.
    */
   words?: { file: string; keyChunk: string; valueChunk: string };
-  /** The opt-in matrix kernel on i8 subgroup matrices (both streams the same file): its file, composed after attend/bindings.wgsl. */
-  matrix?: { file: string };
 }
 
 /**

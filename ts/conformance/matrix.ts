@@ -31,14 +31,25 @@ export interface ConformanceShape {
   sinks: number;
   /** Keys with outlier channels (x30, like real keys after RoPE) or plain Gaussian. */
   keys: 'outlier' | 'gaussian';
+  /** Small enough for software GPU adapters (llvmpipe, lavapipe): the tests run WebGPU on these. */
+  softwareGpu: boolean;
 }
 
-/** The shared shapes: small enough for software GPUs (llvmpipe), each with a partial last tile. */
+/**
+ * The shared shapes, each with a partial last tile: GQA, MQA and MHA; head_dim 24 and 40 (q8_0 /
+ * q4_0 blocks and KIVI value groups of 32 cross tokens); a one-token sequence (tail only); a
+ * sequence crossing a page (64 tiles); windows and sinks; outlier-channel or Gaussian keys.
+ */
 export const CONFORMANCE_SHAPES: readonly ConformanceShape[] = [
-  { name: 'd8 kv4 h8', headDim: 8, nKvHeads: 4, nHeads: 8, lengths: [75, 33], window: 0, sinks: 0, keys: 'outlier' },
-  { name: 'd64 kv2 h8 w16 s4', headDim: 64, nKvHeads: 2, nHeads: 8, lengths: [150, 61], window: 16, sinks: 4, keys: 'outlier' },
-  { name: 'd128 kv2 h2 w8', headDim: 128, nKvHeads: 2, nHeads: 2, lengths: [97, 70], window: 8, sinks: 0, keys: 'gaussian' },
+  { name: 'd8 kv4 h8', headDim: 8, nKvHeads: 4, nHeads: 8, lengths: [75, 33], window: 0, sinks: 0, keys: 'outlier', softwareGpu: true },
+  { name: 'd64 kv2 h8 w16 s4', headDim: 64, nKvHeads: 2, nHeads: 8, lengths: [150, 61], window: 16, sinks: 4, keys: 'outlier', softwareGpu: true },
+  { name: 'd128 kv2 h2 w8', headDim: 128, nKvHeads: 2, nHeads: 2, lengths: [97, 70], window: 8, sinks: 0, keys: 'gaussian', softwareGpu: true },
+  { name: 'd24 kv1 h4 w32 s4', headDim: 24, nKvHeads: 1, nHeads: 4, lengths: [100, 1], window: 32, sinks: 4, keys: 'outlier', softwareGpu: true },
+  { name: 'd40 kv1 h1 s4 2 pages', headDim: 40, nKvHeads: 1, nHeads: 1, lengths: [2100, 31], window: 0, sinks: 4, keys: 'gaussian', softwareGpu: false },
 ];
+
+/** The shapes the tests run on software GPU adapters. */
+export const SOFTWARE_GPU_SHAPES: readonly ConformanceShape[] = CONFORMANCE_SHAPES.filter((s) => s.softwareGpu);
 
 /** A backend the matrix can run: its name, how to make it, and which codec pairs it has kernels for. */
 export interface ConformanceBackend {
@@ -76,22 +87,42 @@ export interface ConformanceReport {
 }
 
 /** A codec pair of the matrix: the names, and the registered infos of both streams. */
-export interface CodecPair { name: string; key: CodecInfo; value: CodecInfo }
+export interface CodecPair {
+  name: string;
+  key: CodecInfo;
+  value: CodecInfo;
+  /** Keys and values of different codecs (widths, metadata, value-state order) in one kernel call. */
+  mixed: boolean;
+}
 
 /**
  * Every codec pair to check: a codec coding both streams with itself; a keys-only codec with
  * every values-only codec (and a values-only codec with fp32 keys when no keys-only codec
- * exists). Codecs that build their own cache (createCache) are listed apart.
+ * exists). Mixed pairs (keys and values of different codecs in one kernel call): each uncalibrated
+ * both-streams codec's keys with the next one's values (registration order, the last with the
+ * first); the first calibrated both-streams codec's keys with the last one's values (calibration
+ * makes those the matrix's costly cells, so one pair); the second both-streams codec (fp16) with
+ * each single-stream codec. Codecs that build their own cache (createCache) are listed apart.
  */
 export function conformancePairs(codecs: readonly CodecInfo[] = listCodecs()): { pairs: CodecPair[]; ownCache: string[] } {
   const tile = codecs.filter((c) => !c.createCache);
   const both = tile.filter((c) => c.streams.includes('key') && c.streams.includes('value'));
   const keysOnly = tile.filter((c) => c.streams.length === 1 && c.streams[0] === 'key');
   const valuesOnly = tile.filter((c) => c.streams.length === 1 && c.streams[0] === 'value');
-  const pairs: CodecPair[] = both.map((c) => ({ name: c.name, key: c, value: c }));
-  for (const k of keysOnly) for (const v of valuesOnly) pairs.push({ name: `${k.name}/${v.name}`, key: k, value: v });
+  const pair = (key: CodecInfo, value: CodecInfo, mixed: boolean): CodecPair =>
+    ({ name: key === value ? key.name : `${key.name}/${value.name}`, key, value, mixed });
+  const pairs: CodecPair[] = both.map((c) => pair(c, c, false));
+  for (const k of keysOnly) for (const v of valuesOnly) pairs.push(pair(k, v, false));
   const fp32 = both.find((c) => c.name === 'fp32');
-  if (!keysOnly.length && fp32) for (const v of valuesOnly) pairs.push({ name: `fp32/${v.name}`, key: fp32, value: v });
+  if (!keysOnly.length && fp32) for (const v of valuesOnly) pairs.push(pair(fp32, v, false));
+  const plain = both.filter((c) => !c.needsCalibration), calibrated = both.filter((c) => c.needsCalibration);
+  if (plain.length > 1) plain.forEach((c, i) => pairs.push(pair(c, plain[(i + 1) % plain.length]!, true)));
+  if (calibrated.length > 1) pairs.push(pair(calibrated[0]!, calibrated[calibrated.length - 1]!, true));
+  const other = both[1] ?? both[0];
+  if (other) {
+    for (const k of keysOnly) pairs.push(pair(k, other, true));
+    for (const v of valuesOnly) pairs.push(pair(other, v, true));
+  }
   return { pairs, ownCache: codecs.filter((c) => c.createCache).map((c) => c.name) };
 }
 
@@ -100,15 +131,28 @@ function kvData(shape: ConformanceShape, n: number, seed: number): KvSeq {
   return { K, V: gaussianKv(n, shape.nKvHeads, shape.headDim, seed + 1000) };
 }
 
-/** A stream codec for the shape, calibrated on separate seeded data where the codec needs it. */
+/**
+ * Codecs made for the matrix, per registered codec, stream and shape: calibration is most of the
+ * matrix's time, and a process running it for several backends (matrix.test.ts) calibrates once.
+ */
+const madeCodecs = new WeakMap<CodecInfo, Map<string, StreamCodec>>();
+
+/** A stream codec for the shape, calibrated on separate seeded data where the codec needs it (once per process). */
 function streamCodec(info: CodecInfo, kind: StreamKind, shape: ConformanceShape): StreamCodec {
+  let memo = madeCodecs.get(info);
+  if (!memo) madeCodecs.set(info, memo = new Map());
+  const id = `${kind} ${JSON.stringify(shape)}`;
+  const known = memo.get(id);
+  if (known) return known;
   let calibration: unknown;
   if (info.needsCalibration) {
     // 1024 tokens: CQ with 10-bit codes needs a sample per centroid
     const sample = kvData(shape, 1024, 7 + shape.headDim);
     calibration = info.calibrate!({ kind, headDim: shape.headDim, nKvHeads: shape.nKvHeads, data: kind === 'key' ? sample.K : sample.V });
   }
-  return createCodec(info.name, { kind, headDim: shape.headDim, nKvHeads: shape.nKvHeads, ...(calibration !== undefined ? { calibration } : {}) });
+  const codec = createCodec(info.name, { kind, headDim: shape.headDim, nKvHeads: shape.nKvHeads, ...(calibration !== undefined ? { calibration } : {}) });
+  memo.set(id, codec);
+  return codec;
 }
 
 function relErr(got: Float32Array, ref: Float32Array): number {
@@ -161,6 +205,8 @@ export interface RunConformanceOptions {
   shapes?: readonly ConformanceShape[];
   /** Only pairs whose name contains one of these (default: every pair). */
   codecs?: readonly string[];
+  /** Include the mixed pairs (conformancePairs; default true). */
+  mixed?: boolean;
   /** Called with each cell as it completes (progress). */
   onCell?: (cell: ConformanceCell) => void;
 }
@@ -168,7 +214,7 @@ export interface RunConformanceOptions {
 /** Runs the matrix; backends that cannot start are reported (ran: false, reason), not thrown. */
 export async function runConformance(opts: RunConformanceOptions): Promise<ConformanceReport> {
   const shapes = opts.shapes ?? CONFORMANCE_SHAPES;
-  const { pairs } = conformancePairs();
+  const pairs = conformancePairs().pairs.filter((p) => opts.mixed !== false || !p.mixed);
   const chosen = opts.codecs ? pairs.filter((p) => opts.codecs!.some((c) => p.name.includes(c))) : pairs;
   const report: ConformanceReport = { backends: [], cells: [], pass: true };
   const running: { spec: ConformanceBackend; backend: AttentionBackend }[] = [];

@@ -5,10 +5,10 @@ import type { GpuKvCache, GpuSequence } from './gpu-cache.js';
 import { kernelsFor } from './kernels.js';
 import { ATTEND_MAX_ABS, checkRange } from '../../codecs/range.js';
 import { bindGroupLayout, getPipeline } from './pipelines.js';
-import { int8MatrixColumns, subgroupSize } from './subgroups.js';
+import { subgroupSize } from './subgroups.js';
 import { packedDot4 } from './int-dot.js';
 import { checkEncoder, checkObject, checkSeqIds, typeName } from '../../util/args.js';
-import { attendRowsSource, chooseAttendKernel, foldSpan, mergeSource, TILES_MAX_HEADS, type AttendKernel } from './shaders.js';
+import { attendRowsSource, chooseAttendKernel, foldSpan, mergeSource, TILES_MAX_HEADS, type AttendDriverFn, type AttendKernel, type ChooseAttendOptions } from './shaders.js';
 
 /** Workgroups per dispatch dimension that every adapter allows (WebGPU default limit). */
 const MAX_WORKGROUPS = 65535;
@@ -36,6 +36,11 @@ export interface GpuAttendOptions {
    * float kernels run, unchanged.
    */
   integerAttention?: boolean;
+  /**
+   * A driver composed outside the library, tried before the chooser (bench experiments such as
+   * bench/gpu/matrix/driver.ts; decisions.md#D27). Where it returns undefined the chooser decides.
+   */
+  driver?: AttendDriverFn;
 }
 
 /**
@@ -48,10 +53,8 @@ export interface GpuAttendOptions {
  * on fold-sg take 256 (below). Measured: decisions.md#D18.
  */
 export function autoTilesPerSplit(dispatchTiles: number, nKv: number, headBlocks: number,
-  choice: { kernel: AttendKernel; headsPerWorkgroup: number }): number {
+  choice: { kernel: string; headsPerWorkgroup: number }): number {
   const units = dispatchTiles * nKv * headBlocks;
-  // the matrix kernel's workgroups are one subgroup of 32: ~4096 of them fill the H100
-  if (choice.kernel === 'mx' || choice.kernel === 'mx-emulated') return Math.max(4, Math.ceil(units / 4096));
   // the integer-key kernels are the folded drivers with another key file: their rule
   const kernel = choice.kernel === 'fold-sg-int' ? 'fold-sg' : choice.kernel === 'fold-int' ? 'fold' : choice.kernel;
   const work = units * choice.headsPerWorkgroup; // single-head tile steps
@@ -184,15 +187,15 @@ async function prepare(cache: GpuKvCache, nHeads: number, opts: GpuAttendOptions
   const vec4Aligned = [L.key.tileWords, L.value.tileWords, L.tileSlotWords].every((w) => w % 4 === 0);
   const sgSize = await subgroupSize(ctx.device);
   const span = foldSpan(kk, vk, L.key, L.value, d);
-  const choice = chooseAttendKernel(kk, vk, {
+  const chooseOpts: ChooseAttendOptions = {
     headDim: d, group, maxWorkgroupBytes: ctx.limits.maxComputeWorkgroupStorageSize, vec4Aligned,
     maxInvocations: ctx.limits.maxComputeInvocationsPerWorkgroup,
     kernel: opts.kernel ?? 'auto',
     ...(sgSize !== undefined ? { subgroupSize: sgSize } : {}),
-    int8MatrixColumns: int8MatrixColumns(ctx.device),
     ...(span !== undefined ? { foldSpan: span } : {}),
     ...(opts.integerAttention === true ? { integerAttention: true, packedDot4: await packedDot4(ctx.device) } : {}),
-  });
+  };
+  const choice = opts.driver?.(kk, vk, chooseOpts) ?? chooseAttendKernel(kk, vk, chooseOpts);
   // head blocks (dispatch z) of the tile kernel and of the fp rows pass (tiles.wgsl's MAX_G)
   const headBlocks = Math.ceil(group / choice.headsPerWorkgroup);
   const rowHeadBlocks = Math.ceil(group / TILES_MAX_HEADS);

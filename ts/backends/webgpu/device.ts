@@ -29,8 +29,8 @@ const WANTED_LIMITS = [
   'maxComputeWorkgroupsPerDimension',
 ] as const;
 
-// chromium-experimental-subgroup-matrix: the matrix attention kernel (shaders.ts matrixShape)
-const OPTIONAL_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query', 'chromium-experimental-subgroup-matrix'] as const;
+// (subgroup matrices: only the bench's matrix kernel uses them, bench/gpu/matrix/; its device is bench/gpu/bench-device.ts)
+const OPTIONAL_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
 
 export interface GpuDeviceOptions {
   /** Use this device instead of acquiring one (an app that owns its WebGPU device). */

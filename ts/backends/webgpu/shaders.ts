@@ -133,28 +133,6 @@ export function foldSgWorkgroupBytes(heads: number, headDim: number, rows = FOLD
 
 /** Source prelude of fold-subgroup.wgsl: directives must precede every declaration. */
 const SUBGROUP_PRELUDE = 'enable subgroups;\ndiagnostic(off, subgroup_uniformity);\n';
-/** Source prelude of the matrix kernel with subgroup matrices (attend/mx-ops.wgsl). */
-const MATRIX_PRELUDE = 'enable subgroups;\nenable chromium_experimental_subgroup_matrix;\ndiagnostic(off, subgroup_uniformity);\n';
-
-/**
- * The matrix kernel's shape for a codec pair (WgslCodecKernels.matrix, kivi/matrix.wgsl), or
- * undefined where it does not apply: both streams name the same matrix file, head size 64 or
- * 128, and an i8 product with `n` result columns among `columns` (4 limbs per head: 8 columns
- * take 2 heads, 16 take 4).
- */
-export function matrixShape(key: WgslCodecKernels, value: WgslCodecKernels, headDim: number, group: number,
-  columns: readonly number[]): { heads: number; n: number } | undefined {
-  if (!key.matrix || !value.matrix || key.matrix.file !== value.matrix.file || (headDim !== 64 && headDim !== 128)) return undefined;
-  const heads = Math.min(group, columns.includes(16) ? 4 : 2);
-  const n = 4 * heads <= 8 && columns.includes(8) ? 8 : 16;
-  return columns.includes(n) ? { heads, n } : undefined;
-}
-
-/** Workgroup memory of the matrix kernel (queries, codes, limbs, results; + the emulation's reductions), in bytes. */
-export function matrixWorkgroupBytes(heads: number, headDim: number, n: number, emulated: boolean): number {
-  return 4 * heads * headDim + TILE_TOKENS * headDim + headDim * n + headDim * n + 4 * headDim * n + (emulated ? 512 : 0);
-}
-
 export interface ChooseAttendOptions {
   headDim: number;
   group: number;
@@ -172,8 +150,6 @@ export interface ChooseAttendOptions {
   maxInvocations?: number;
   /** Pairs whose fold file has a span limit (SKVQ): the pair's span (foldSpan). */
   foldSpan?: number;
-  /** Result columns N of the device's i8 x i8 -> i32 subgroup matrices with M 16, K 32 (subgroups.ts int8MatrixColumns). */
-  int8MatrixColumns?: readonly number[];
   /** The caller opted in to integer-domain KIVI keys (GpuAttendOptions.integerAttention). */
   integerAttention?: boolean;
   /** The adapter's WGSL has dot4I8Packed (language feature packed_4x8_integer_dot_product; int-dot.ts). */
@@ -181,14 +157,22 @@ export interface ChooseAttendOptions {
 }
 
 /** Which attention kernel runs over the packed tiles (ts/backends/webgpu/attend.ts, bench/gpu). */
-export type AttendKernel = 'mx' | 'mx-emulated' | 'fold-sg-int' | 'fold-int' | 'fold-sg' | 'fold' | 'words' | 'generic';
+export type AttendKernel = 'fold-sg-int' | 'fold-int' | 'fold-sg' | 'fold' | 'words' | 'generic';
 
 export interface AttendKernelChoice {
-  kernel: AttendKernel;
+  /** An AttendKernel, or an outside driver's own name (AttendDriverFn). */
+  kernel: string;
   source: string;
   /** Query heads per workgroup: the dispatch's z dimension is ceil(group / headsPerWorkgroup). */
   headsPerWorkgroup: number;
 }
+
+/**
+ * A WGSL attention driver composed outside the library (GpuAttendOptions.driver; e.g. the bench's
+ * matrix kernel, bench/gpu/matrix/driver.ts): its choice for a pair, or undefined where it does
+ * not apply (then the library's chooser decides). Same bindings, dispatch and partials as tiles.wgsl.
+ */
+export type AttendDriverFn = (key: WgslCodecKernels, value: WgslCodecKernels, opts: ChooseAttendOptions) => AttendKernelChoice | undefined;
 
 /**
  * One WGSL attention driver: which requested kernels it may serve ('auto' included) and, for a
@@ -201,21 +185,18 @@ interface AttendDriver {
 }
 
 /**
- * The kernel chooser: the first row that serves the request and applies wins. The matrix kernels
- * are opt-in only (never automatic: decisions.md#D22); a forced kernel that does not apply falls
- * through to the next rows, ending at tiles.wgsl with the codecs' generic hooks.
+ * The kernel chooser: the first row that serves the request and applies wins; a forced kernel
+ * that does not apply falls through to the next rows, ending at tiles.wgsl with the codecs'
+ * generic hooks. (The matrix kernel on i8 subgroup matrices is a bench experiment:
+ * bench/gpu/matrix/, decisions.md#D27.)
  */
 const ATTEND_DRIVERS: readonly AttendDriver[] = [
-  // i8 subgroup matrices where the device has them and subgroups of 32 (attend/mx-ops.wgsl)
-  { kernel: 'mx', serves: ['mx'], compose: (k, v, o) => composeMatrix(k, v, o, false) },
-  // the same kernel with plain-WGSL products, on any adapter (tests)
-  { kernel: 'mx-emulated', serves: ['mx-emulated'], compose: (k, v, o) => composeMatrix(k, v, o, true) },
   // opt-in (integerAttention) on adapters with dot4I8Packed: KIVI-2/4 keys by 8-bit integer dots (kivi/fold-int.wgsl)
-  { kernel: 'fold-sg-int', serves: ['auto', 'fold-sg', 'fold', 'mx'], compose: composeFoldInteger },
-  { kernel: 'fold-sg', serves: ['auto', 'fold-sg', 'mx'], compose: composeFoldSubgroup },
-  { kernel: 'fold', serves: ['auto', 'fold', 'fold-sg', 'mx'], compose: composeFold },
-  { kernel: 'words', serves: ['auto', 'fold', 'fold-sg', 'mx', 'mx-emulated', 'words'], compose: (k, v, o) => composeTiles(k, v, o, false) },
-  { kernel: 'generic', serves: ['auto', 'fold', 'fold-sg', 'mx', 'mx-emulated', 'words', 'generic'], compose: (k, v, o) => composeTiles(k, v, o, true) },
+  { kernel: 'fold-sg-int', serves: ['auto', 'fold-sg', 'fold'], compose: composeFoldInteger },
+  { kernel: 'fold-sg', serves: ['auto', 'fold-sg'], compose: composeFoldSubgroup },
+  { kernel: 'fold', serves: ['auto', 'fold', 'fold-sg'], compose: composeFold },
+  { kernel: 'words', serves: ['auto', 'fold', 'fold-sg', 'words'], compose: (k, v, o) => composeTiles(k, v, o, false) },
+  { kernel: 'generic', serves: ['auto', 'fold', 'fold-sg', 'words', 'generic'], compose: (k, v, o) => composeTiles(k, v, o, true) },
 ];
 
 /**
@@ -242,20 +223,6 @@ export function chooseAttendKernel(key: WgslCodecKernels, value: WgslCodecKernel
 }
 
 const choices = new Map<string, AttendKernelChoice>();
-
-function composeMatrix(key: WgslCodecKernels, value: WgslCodecKernels, opts: ChooseAttendOptions,
-  emulated: boolean): AttendKernelChoice | undefined {
-  const mx = matrixShape(key, value, opts.headDim, opts.group, emulated ? [8, 16] : opts.subgroupSize === 32 ? opts.int8MatrixColumns ?? [] : []);
-  if (!mx) return undefined;
-  let { heads } = mx;
-  const { n } = mx;
-  while (heads > 1 && matrixWorkgroupBytes(heads, opts.headDim, n, emulated) > opts.maxWorkgroupBytes) heads--;
-  if (matrixWorkgroupBytes(heads, opts.headDim, n, emulated) > opts.maxWorkgroupBytes) return undefined;
-  const glue = `const MX_D: u32 = ${opts.headDim}u;\nconst MX_N: u32 = ${n}u;\nconst MX_G: u32 = ${heads}u;\nconst MX_KB: u32 = ${key.bits}u;\nconst MX_VB: u32 = ${value.bits}u;`;
-  return { kernel: emulated ? 'mx-emulated' : 'mx', headsPerWorkgroup: heads,
-    source: (emulated ? '' : MATRIX_PRELUDE) + join(['constants.wgsl'], glue) + '\n' +
-      join(['attend/bindings.wgsl', key.matrix!.file, emulated ? 'attend/mx-ops-emulated.wgsl' : 'attend/mx-ops.wgsl']) };
-}
 
 /** The pair's fold file where the head size has folded kernels, heads before the memory limit and rows within maxComputeInvocationsPerWorkgroup. */
 function foldSetup(key: WgslCodecKernels, value: WgslCodecKernels, opts: ChooseAttendOptions):

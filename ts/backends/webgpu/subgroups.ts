@@ -49,21 +49,3 @@ async function probe(dev: GPUDevice): Promise<number | undefined> {
     read.destroy();
   }
 }
-
-/** The feature of Dawn's experimental subgroup matrices (needs the allow_unsafe_apis toggle in Dawn). */
-export const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
-
-interface MatrixConfig { componentType: string; resultComponentType: string; M: number; N: number; K: number }
-
-/**
- * Result columns N of the device's i8 x i8 -> i32 subgroup matrices with M = 16, K = 32 (the
- * matrix kernel's products, attend/mx-ops.wgsl), from the adapter info the device carries; empty
- * without the feature (browsers without it, every software adapter, Dawn without the toggle).
- */
-export function int8MatrixColumns(device: GPUDevice): number[] {
-  if (!device.features.has(SUBGROUP_MATRIX_FEATURE)) return [];
-  const info = adapterInfoOf(device);
-  const configs = [...((info as { subgroupMatrixConfigs?: Iterable<MatrixConfig> } | undefined)?.subgroupMatrixConfigs ?? [])];
-  return configs.filter((c) => c.componentType === 'i8' && c.resultComponentType === 'i32' && c.M === 16 && c.K === 32)
-    .map((c) => c.N).sort((a, b) => a - b);
-}

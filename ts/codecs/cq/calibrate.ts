@@ -1,14 +1,16 @@
 import { check, KvpackError } from '../../errors.js';
 import type { StreamKind } from '../types.js';
-import { makeCqCalibration, type CqCalibration, type CqPrecision } from './calibration.js';
+import { makeCqCalibration, type CqCalibration, type CqPrecision } from './calibration-format.js';
 import { cqShape, type CqConfig } from './config.js';
 import { kmeans, type KmeansOptions, type KmeansResult } from './kmeans.js';
 import { checkArray, checkF32, checkNumbers, checkObject, checkOptionalFn, checkOptionalNumber } from '../../util/args.js';
 
 /**
- * CQ calibration (Zhang et al. 2024, arXiv 2405.03917, Sec. 3.2-3.3): for every head and every
- * group of c contiguous channels, k-means with 2^b centroids over the calibration activations of
- * that group, optionally weighted per sample ("Fisher-guided centroid learning").
+ * CQ calibration, how a calibration is COMPUTED (Zhang et al. 2024, arXiv 2405.03917, Sec.
+ * 3.2-3.3): for every head and every group of c contiguous channels, k-means (kmeans.ts, or the
+ * WASM one: wasm.ts) with 2^b centroids over the calibration activations of that group,
+ * optionally weighted per sample ("Fisher-guided centroid learning"). The object it returns, its
+ * codebook words and validation: calibration-format.ts.
  */
 
 /** A k-means implementation: the TS oracle (ts/codecs/cq/kmeans.ts) or the WASM one. */

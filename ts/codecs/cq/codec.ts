@@ -2,7 +2,7 @@ import { check } from '../../errors.js';
 import { HEAD_DIM_MULTIPLE, MAX_HEAD_DIM, TILE_TOKENS } from '../../format/constants.js';
 import { packCodes, unpackCodes } from '../bitpack.js';
 import type { CodecContext, StreamCodec, StreamKind } from '../types.js';
-import { codebookFloats, loadCqCalibration, type CqPrecision } from './calibration.js';
+import { codebookFloats, loadCqCalibration, type CqPrecision } from './calibration-format.js';
 import { cqName, cqShape, type CqConfig, type CqShape } from './config.js';
 
 const fr = Math.fround;

@@ -4,15 +4,15 @@ import { ATTEND_MAX_ABS } from '../range.js';
 import type { CalibrationSample } from '../types.js';
 import { calibrateCqStream, type CqCalibrateOptions } from './calibrate.js';
 import { CqCodec, CQ_PARAM_HEADER_WORDS } from './codec.js';
-import { wordsToBase64 } from './calibration.js';
+import { wordsToBase64 } from './calibration-format.js';
 import { CQ_REGISTERED, cqName, type CqConfig } from './config.js';
 import { CQ_KERNELS } from './kernels.js';
 
 export { CqCodec, nearestCentroid } from './codec.js';
 export { CQ_REGISTERED, cqName, cqShape, parseCqName } from './config.js';
 export type { CqConfig, CqShape } from './config.js';
-export { loadCqCalibration, makeCqCalibration } from './calibration.js';
-export type { CqCalibration, CqPrecision } from './calibration.js';
+export { loadCqCalibration, makeCqCalibration } from './calibration-format.js';
+export type { CqCalibration, CqPrecision } from './calibration-format.js';
 
 /** Calibration options a generic driver may pass through CalibrationSample.options. */
 const SAMPLE_OPTIONS = ['seed', 'maxIterations', 'precision', 'maxSamples', 'fisher'] as const;

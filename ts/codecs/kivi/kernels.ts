@@ -11,8 +11,7 @@ const KIVI_FOLD: WgslFold = {
 
 /**
  * KIVI's kernels at `bits` (assembly/codecs/kivi/kernels.ts, wgsl/kivi/): 2 and 4 bits also have
- * the folded drivers' file, the word-load hooks (8 codes of a chunk in one word) and the opt-in
- * matrix kernel.
+ * the folded drivers' file and the word-load hooks (8 codes of a chunk in one word).
  */
 export function kiviKernels(bits: number): CodecKernels {
   const packed = bits === 2 || bits === 4;
@@ -26,7 +25,6 @@ export function kiviKernels(bits: number): CodecKernels {
       ...(packed ? {
         fold: KIVI_FOLD,
         words: { file: 'kivi/words.wgsl', keyChunk: 'kivi_words_key_chunk', valueChunk: 'kivi_words_value_chunk' },
-        matrix: { file: 'kivi/matrix.wgsl' },
       } : {}),
     }),
   };

@@ -4,16 +4,18 @@ import type { StreamKind } from '../types.js';
 import { SkvqCodec } from './codec.js';
 import {
   SKVQ_CALIBRATION_FORMAT, SKVQ_CALIBRATION_VERSION, equalGroupStart, type SkvqCalibration, type SkvqHeadCalibration,
-} from './calibration.js';
+} from './calibration-format.js';
 import { checkSkvqBits, skvqGeometry, SKVQ_DEFAULT_GROUP_SIZE, type SkvqBits } from './geometry.js';
 import { mulberry32 } from '../../util/random.js';
 import { checkArray, checkF32, checkNumbers, checkObject, checkOptionalBool, checkOptionalNumber, checkOptionalObject, typeName } from '../../util/args.js';
 
 /**
- * SKVQ calibration (docs/codecs/skvq.md, sections 1 and 3): per KV head, k-means of the
- * per-channel (min, max) statistics into C clusters gives the channel permutation and the
- * variable-size groups (reference calibration.py, metric "minmax"); then one clip ratio per
- * stream by grid search minimizing the quantize-dequantize squared error of the calibration data.
+ * SKVQ calibration, how a calibration is COMPUTED (docs/codecs/skvq.md, sections 1 and 3): per KV
+ * head, k-means of the per-channel (min, max) statistics into C clusters gives the channel
+ * permutation and the variable-size groups (reference calibration.py, metric "minmax"); then one
+ * clip ratio per stream by grid search minimizing the quantize-dequantize squared error of the
+ * calibration data. The object it returns, and its validation: calibration-format.ts; the same
+ * math in WASM: assembly/codecs/skvq/calibrate.ts.
  */
 
 export interface SkvqCalibrateOptions {

@@ -3,7 +3,7 @@ import { TILE_TOKENS } from '../../format/constants.js';
 import { packCodes } from '../bitpack.js';
 import { packAffineMeta, unpackAffineMeta } from '../uniform.js';
 import type { CodecContext, StreamCodec, StreamKind } from '../types.js';
-import { equalGroupStart, validateSkvqCalibration, type SkvqCalibration } from './calibration.js';
+import { equalGroupStart, validateSkvqCalibration, type SkvqCalibration } from './calibration-format.js';
 import type { SkvqBits, SkvqGeometry } from './geometry.js';
 import { clippedCode, clippedDecode, clippedParams } from './quantizer.js';
 import { packTrits, readTrit } from './ternary.js';

@@ -28,5 +28,5 @@ for (const v of variants) {
 }
 
 export { SkvqCodec, skvqParamWords, SKVQ_PARAM_HEADER_WORDS, type SkvqOptions } from './codec.js';
-export * from './calibration.js';
+export * from './calibration-format.js';
 export * from './geometry.js';

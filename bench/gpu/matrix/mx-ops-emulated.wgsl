@@ -1,4 +1,4 @@
-// attend/mx-ops.wgsl in plain WGSL: the same products read the same workgroup bytes and write
+// mx-ops.wgsl in plain WGSL: the same products read the same workgroup bytes and write
 // the same results, reductions through workgroup memory. For conformance tests on adapters
 // without subgroup matrices (the software adapters of CI); far slower, never chosen on its own.
 // Its per-byte loops run ~2000 iterations per tile at head_dim 128: llvmpipe ends a shader's

@@ -1,3 +1,8 @@
+/**
+ * The CQ calibration object, what a calibration IS: the JSON-safe, versioned codebooks of one
+ * stream of one layer (docs/FORMAT.md, "CQ"), their words (f16 or f32 centroids, base64), and
+ * validation against a cache's shape. How one is computed from data: calibrate.ts beside this file.
+ */
 import { check, KvpackError } from '../../errors.js';
 import { f16BitsToF32 } from '../../format/f16.js';
 import type { StreamKind } from '../types.js';

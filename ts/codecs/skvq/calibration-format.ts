@@ -3,8 +3,10 @@ import type { StreamKind } from '../types.js';
 import { SKVQ_BITS, SKVQ_GROUP_SIZES, skvqGeometry, type SkvqBits, type SkvqGeometry } from './geometry.js';
 
 /**
- * The SKVQ calibration of one stream (keys or values) of one layer: JSON-safe and versioned
- * (docs/codecs/skvq.md, "Calibration object"). Produced by `calibrateSkvq` (ts/codecs/skvq/calibrate.ts).
+ * The SKVQ calibration object, what a calibration IS: the JSON-safe, versioned record of one
+ * stream (keys or values) of one layer (docs/codecs/skvq.md, "Calibration object"), its
+ * validation against a cache's shape, and the plain (identity permutation) calibration.
+ * How one is computed from data: calibrate.ts (`calibrateSkvq`) beside this file.
  */
 export const SKVQ_CALIBRATION_FORMAT = 'kvpack-skvq';
 export const SKVQ_CALIBRATION_VERSION = 1;

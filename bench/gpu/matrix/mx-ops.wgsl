@@ -1,6 +1,6 @@
-// The products and reductions of kivi/matrix.wgsl on subgroup matrices (Dawn's
+// The products and reductions of kivi.wgsl on subgroup matrices (Dawn's
 // chromium_experimental_subgroup_matrix: i8 x i8 -> i32, M = 16, K = 32, N = MX_N) and subgroup
-// operations. Needs `enable subgroups; enable chromium_experimental_subgroup_matrix;` (shaders.ts)
+// operations. Needs `enable subgroups; enable chromium_experimental_subgroup_matrix;` (driver.ts)
 // and a workgroup of one subgroup of 32; `lane` is unused here (the emulation needs it).
 // Offsets and strides count bytes for the i8 operands, words for the i32 results.
 

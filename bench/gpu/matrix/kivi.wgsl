@@ -3,7 +3,7 @@
 // probabilities, which are written as 4 signed bytes (limbs) of a 28-bit fixed-point number per
 // head and tile, so the products are exact and the result keeps float32's precision
 // (decisions.md#D22: design, H100 timings). Same bindings, dispatch and partials
-// as tiles.wgsl. Opt-in (backend option kernel: 'mx'): slower than fold-sg on the H100 (decisions.md#D22).
+// as tiles.wgsl. Bench only (bench/gpu/matrix/driver.ts, variant mx): slower than fold-sg on the H100 (decisions.md#D22, #D27).
 //
 // One workgroup = one subgroup of 32 invocations walking its work item's tiles; per tile:
 // 1. key codes to one byte each in mx_codes (token rows), the query times the tile's key scales
@@ -17,11 +17,11 @@
 // Byte order in a token's row: a code word's codes split by shifts into 8/bits words of 4 bytes
 // (code j + (8/bits) b in byte b of word j), mx_channel maps a row position to its channel.
 //
-// The products are attend/mx-ops.wgsl (subgroup matrices) or attend/mx-ops-emulated.wgsl
+// The products are mx-ops.wgsl (subgroup matrices) or mx-ops-emulated.wgsl
 // (plain WGSL, for tests on adapters without them), with the subgroup reductions.
 // Written out per head and position with literal indices (no function-scope arrays: with Dawn's
 // index clamping the first version, with arrays and loops, was slower: decisions.md#D22).
-// Glue constants (shaders.ts): MX_D (= HEAD_DIM: 64 or 128), MX_N (8 or 16 result columns), MX_G (heads per
+// Glue constants (driver.ts): MX_D (= HEAD_DIM: 64 or 128), MX_N (8 or 16 result columns), MX_G (heads per
 // workgroup, 4 MX_G <= MX_N), MX_KB / MX_VB (key / value bits, 2 or 4).
 
 const NEG_INF: f32 = -3.0e38;
