@@ -17,6 +17,7 @@
  * flags: --contexts 4096,32768,131072,1048576 --batches 1,8 --shapes 32x32x128,32x8x128
  *        --codecs fp32,fp16,q8_0,q4_0,kivi2,kivi4,skvq,skvq128 --variants auto --mem-gib 40 --layers 32
  *        --sweep (split-size sweep at a few cases) --check-tokens 4096 (reference check size)
+ *        --variants base:auto,int:auto,int-xKINT_LIMBS=1u:auto (integer KIVI keys, two / one int8 limbs)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import '../../ts/codecs/index.js';
@@ -29,6 +30,7 @@ import { gaussianKv, outlierKeys, randomQuery } from '../../tests/helpers/data.j
 import { openBenchDevice } from './bench-device.js';
 import { autoTilesPerSplit } from '../../ts/backends/webgpu/attend.js';
 import { subgroupSize } from '../../ts/backends/webgpu/subgroups.js';
+import { packedDot4 } from '../../ts/backends/webgpu/int-dot.js';
 import { composeMatrix, int8MatrixColumns, matrixTilesPerSplit } from './matrix/driver.js';
 import { measureStreamRead } from './stream-read.js';
 import { timeSteps } from './gpu-timer.js';
@@ -114,6 +116,8 @@ interface Ctx {
   randomPipe: GPUComputePipeline;
   /** The adapter's uniform subgroup size (ts/backends/webgpu/subgroups.ts), if any. */
   subgroupSize: number | undefined;
+  /** The adapter's WGSL has dot4I8Packed (ts/backends/webgpu/int-dot.ts). */
+  packedDot4: boolean;
 }
 
 /**
@@ -321,7 +325,9 @@ interface Pipes { tiles: GPUComputePipeline; merge: GPUComputePipeline; kernel: 
  * = that kernel forced where it applies (chooseAttendKernel falls back as the backend does), fold
  * kernels with shape suffixes (-wN rows, -gN heads, -pN prefetch) and @NAME (the kernel file
  * replaced by bench/gpu/experiments/NAME.wgsl); any other name = bench/gpu/experiments/<name>.wgsl
- * in place of tiles.wgsl (older driver versions kept as experiment records).
+ * in place of tiles.wgsl (older driver versions kept as experiment records). 'int' (and int-xNAME=VALUE):
+ * the automatic choice with integerAttention (KIVI keys by dot4I8Packed, kivi/fold-int.wgsl),
+ * skipped where the integer kernel does not apply.
  */
 function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, variant: string): Pipes {
   const dev = c.device;
@@ -342,6 +348,9 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
   // mx-xNAME=VALUE: the matrix kernel with knobs
   const mxm = /^mx(-emulated)?(?:-x\w+=[\w.]+)*$/.exec(variant);
   if (mxm) forced[variant] = mxm[1] ? 'words' : 'auto';
+  // int, int-xKINT_LIMBS=1u: the integer-key kernel (opt-in integerAttention)
+  const integer = /^int(?:-x\w+=[\w.]+)*$/.test(variant);
+  if (integer) forced[variant] = 'auto';
   const foldOpts: { foldRows?: number; foldMaxHeads?: number; foldPrefetch?: boolean } = {};
   if (fm) {
     forced[variant] = fm[1] ? 'fold-sg' : 'fold';
@@ -355,8 +364,10 @@ function tilesPipelines(c: Ctx, key: StreamCodec, value: StreamCodec, s: Shape, 
   const chooseOpts = { headDim: s.d, group: s.nHeads / s.nKv, maxWorkgroupBytes: dev.limits.maxComputeWorkgroupStorageSize,
     maxInvocations: dev.limits.maxComputeInvocationsPerWorkgroup,
     vec4Aligned, kernel: forced[variant] ?? 'words', ...foldOpts, ...(c.subgroupSize !== undefined ? { subgroupSize: c.subgroupSize } : {}),
+    ...(integer ? { integerAttention: true, packedDot4: c.packedDot4 } : {}),
     ...(span !== undefined ? { foldSpan: span } : {}) };
   const choice = (mxm ? composeMatrix(kk, vk, chooseOpts, mxm[1] !== undefined, int8MatrixColumns(dev)) : undefined) ?? chooseAttendKernel(kk, vk, chooseOpts);
+  if (integer && !choice.kernel.endsWith('-int')) throw new Error(`variant ${variant}: the integer kernel does not apply (got ${choice.kernel}; dot4I8Packed: ${c.packedDot4})`);
   let src = choice.source;
   let kernel: string = choice.kernel;
   if (foldFile !== undefined && (choice.kernel === 'fold' || choice.kernel === 'fold-sg')) {
@@ -409,8 +420,8 @@ const maxBinding = Math.min(device.limits.maxStorageBufferBindingSize, device.li
 log(`device: ${description}`);
 const randomModule = device.createShaderModule({ code: readFileSync('bench/gpu/random-rows.wgsl', 'utf8') });
 const c: Ctx = { device, maxBinding, randomPipe: device.createComputePipeline({ layout: 'auto', compute: { module: randomModule, entryPoint: 'fill' } }),
-  subgroupSize: await subgroupSize(device) };
-log(`subgroup size: ${c.subgroupSize ?? 'none (no subgroups feature or mixed sizes)'}; i8 subgroup matrices (N): ${int8MatrixColumns(device).join(',') || 'none'}`);
+  subgroupSize: await subgroupSize(device), packedDot4: await packedDot4(device) };
+log(`subgroup size: ${c.subgroupSize ?? 'none (no subgroups feature or mixed sizes)'}; i8 subgroup matrices (N): ${int8MatrixColumns(device).join(',') || 'none'}; dot4I8Packed: ${c.packedDot4}`);
 const streamSrc = readFileSync('bench/gpu/stream-read.wgsl', 'utf8');
 const streamMib = Math.min(2048, Math.floor(maxBinding / 2 ** 20 / 2) * 2);
 // the H100 behind the device tool has been seen at ~1770 GB/s streaming right after start and
@@ -429,7 +440,7 @@ log(`stream-read ${Math.min(256, streamMib)} MiB: ${streamSmall.gbps.toFixed(0)}
 const stream0 = streamSmall.gbps > streamBig.gbps ? streamSmall : streamBig;
 log(`stream-read ceiling: ${stream0.gbps.toFixed(0)} GB/s (${stream0.bytes >> 20} MiB, ${stream0.method}); 2 GiB: ${streamBig.gbps.toFixed(0)} GB/s`);
 
-const result: Record<string, unknown> = { date: new Date().toISOString(), adapter: description, maxBindingBytes: maxBinding, streamRead: [...warmReads, streamBig, streamSmall] };
+const result: Record<string, unknown> = { date: new Date().toISOString(), adapter: description, packedDot4: c.packedDot4, maxBindingBytes: maxBinding, streamRead: [...warmReads, streamBig, streamSmall] };
 const cases: Record<string, unknown>[] = [];
 const encodes: Record<string, unknown>[] = [];
 const sweeps: Record<string, unknown>[] = [];

@@ -6,6 +6,7 @@ import { kernelsFor } from './kernels.js';
 import { ATTEND_MAX_ABS, checkRange } from '../../codecs/range.js';
 import { bindGroupLayout, getPipeline } from './pipelines.js';
 import { subgroupSize } from './subgroups.js';
+import { packedDot4 } from './int-dot.js';
 import { checkEncoder, checkObject, checkSeqIds, typeName } from '../../util/args.js';
 import { attendRowsSource, chooseAttendKernel, foldSpan, mergeSource, TILES_MAX_HEADS, type AttendDriverFn, type AttendKernel, type ChooseAttendOptions } from './shaders.js';
 
@@ -27,6 +28,15 @@ export interface GpuAttendOptions {
    */
   kernel?: AttendKernel | 'auto';
   /**
+   * Integer-domain KIVI keys (the WasmBackend option of the same name, same meaning): with
+   * KIVI-2/4 keys at head_dim 64/128, on adapters whose WGSL has dot4I8Packed (int-dot.ts), the
+   * folded kernels score keys by 8-bit integer dot products (wgsl/kivi/fold-int.wgsl; values
+   * stay on the float path). The rounding moves outputs by more than the float kernels'
+   * tolerance (bound and measurement: docs/decisions.md#D153), so it is opt-in; elsewhere the
+   * float kernels run, unchanged.
+   */
+  integerAttention?: boolean;
+  /**
    * A driver composed outside the library, tried before the chooser (bench experiments such as
    * bench/gpu/matrix/driver.ts; decisions.md#D27). Where it returns undefined the chooser decides.
    */
@@ -45,13 +55,15 @@ export interface GpuAttendOptions {
 export function autoTilesPerSplit(dispatchTiles: number, nKv: number, headBlocks: number,
   choice: { kernel: string; headsPerWorkgroup: number }): number {
   const units = dispatchTiles * nKv * headBlocks;
+  // the integer-key kernels are the folded drivers with another key file: their rule
+  const kernel = choice.kernel === 'fold-sg-int' ? 'fold-sg' : choice.kernel === 'fold-int' ? 'fold' : choice.kernel;
   const work = units * choice.headsPerWorkgroup; // single-head tile steps
   const folded = Math.max(4, Math.ceil(work / 1024));
   // fold-sg on long caches (>= 128K single-head tile steps): 256 tiles per item (16 per row of a
   // 16-row workgroup), or more for several heads when ~1024 steps per item asks more
   // (in-call A/Bs against the rule above: decisions.md#D18)
-  if (choice.kernel === 'fold-sg' && work >= 131072) return choice.headsPerWorkgroup > 1 ? Math.max(256, folded) : 256;
-  if (choice.kernel === 'fold' || choice.kernel === 'fold-sg') return folded;
+  if (kernel === 'fold-sg' && work >= 131072) return choice.headsPerWorkgroup > 1 ? Math.max(256, folded) : 256;
+  if (kernel === 'fold' || kernel === 'fold-sg') return folded;
   return Math.max(2, Math.ceil(units / 1024));
 }
 
@@ -114,6 +126,8 @@ function validateAttend(cache: GpuKvCache, seqs: readonly number[], q: Float32Ar
   checkFinite(q, 'q');
   checkRange(q, ATTEND_MAX_ABS, 'q', 'the f32 attention kernels');
   for (const id of seqs) liveSequence(cache, id);
+  check(opts.integerAttention === undefined || typeof opts.integerAttention === 'boolean', 'BAD_PARAM',
+    `must be a boolean, got ${typeName(opts.integerAttention)}`, 'integerAttention');
   if (opts.tilesPerSplit !== undefined) {
     check(Number.isInteger(opts.tilesPerSplit) && opts.tilesPerSplit >= 1, 'BAD_PARAM', `must be a positive integer, got ${opts.tilesPerSplit}`, 'tilesPerSplit');
   }
@@ -141,6 +155,8 @@ function checkBatch(cache: GpuKvCache, seqs: readonly number[], nHeads: number, 
   check(Number.isInteger(nHeads) && nHeads > 0 && nHeads % nKv === 0, 'BAD_SHAPE',
     `nHeads=${nHeads} must be a positive multiple of nKvHeads=${nKv}`, 'nHeads');
   for (const id of seqs) liveSequence(cache, id);
+  check(opts.integerAttention === undefined || typeof opts.integerAttention === 'boolean', 'BAD_PARAM',
+    `must be a boolean, got ${typeName(opts.integerAttention)}`, 'integerAttention');
   const tilesPerSplitOpt = opts.tilesPerSplit;
   if (tilesPerSplitOpt !== undefined) {
     check(Number.isInteger(tilesPerSplitOpt) && tilesPerSplitOpt >= 1, 'BAD_PARAM', `must be a positive integer, got ${tilesPerSplitOpt}`, 'tilesPerSplit');
@@ -177,6 +193,7 @@ async function prepare(cache: GpuKvCache, nHeads: number, opts: GpuAttendOptions
     kernel: opts.kernel ?? 'auto',
     ...(sgSize !== undefined ? { subgroupSize: sgSize } : {}),
     ...(span !== undefined ? { foldSpan: span } : {}),
+    ...(opts.integerAttention === true ? { integerAttention: true, packedDot4: await packedDot4(ctx.device) } : {}),
   };
   const choice = opts.driver?.(kk, vk, chooseOpts) ?? chooseAttendKernel(kk, vk, chooseOpts);
   // head blocks (dispatch z) of the tile kernel and of the fp rows pass (tiles.wgsl's MAX_G)

@@ -150,10 +150,14 @@ export interface ChooseAttendOptions {
   maxInvocations?: number;
   /** Pairs whose fold file has a span limit (SKVQ): the pair's span (foldSpan). */
   foldSpan?: number;
+  /** The caller opted in to integer-domain KIVI keys (GpuAttendOptions.integerAttention). */
+  integerAttention?: boolean;
+  /** The adapter's WGSL has dot4I8Packed (language feature packed_4x8_integer_dot_product; int-dot.ts). */
+  packedDot4?: boolean;
 }
 
 /** Which attention kernel runs over the packed tiles (ts/backends/webgpu/attend.ts, bench/gpu). */
-export type AttendKernel = 'fold-sg' | 'fold' | 'words' | 'generic';
+export type AttendKernel = 'fold-sg-int' | 'fold-int' | 'fold-sg' | 'fold' | 'words' | 'generic';
 
 export interface AttendKernelChoice {
   /** An AttendKernel, or an outside driver's own name (AttendDriverFn). */
@@ -187,6 +191,8 @@ interface AttendDriver {
  * bench/gpu/matrix/, decisions.md#D27.)
  */
 const ATTEND_DRIVERS: readonly AttendDriver[] = [
+  // opt-in (integerAttention) on adapters with dot4I8Packed: KIVI-2/4 keys by 8-bit integer dots (kivi/fold-int.wgsl)
+  { kernel: 'fold-sg-int', serves: ['auto', 'fold-sg', 'fold'], compose: composeFoldInteger },
   { kernel: 'fold-sg', serves: ['auto', 'fold-sg'], compose: composeFoldSubgroup },
   { kernel: 'fold', serves: ['auto', 'fold', 'fold-sg'], compose: composeFold },
   { kernel: 'words', serves: ['auto', 'fold', 'fold-sg', 'words'], compose: (k, v, o) => composeTiles(k, v, o, false) },
@@ -269,6 +275,34 @@ function composeFold(key: WgslCodecKernels, value: WgslCodecKernels, opts: Choos
   if (bytes(heads) > opts.maxWorkgroupBytes) return undefined;
   return { kernel: 'fold', headsPerWorkgroup: heads,
     source: join(['constants.wgsl'], foldGlue(fold, opts.headDim, heads, rows, false)) + '\n' + foldSources(fold, ['attend/fold.wgsl']) };
+}
+
+/** Directive of the integer key file's builtins (dot4I8Packed, pack4xI8). */
+const PACKED_DOT4_PRELUDE = 'requires packed_4x8_integer_dot_product;\n';
+
+/**
+ * The folded drivers with KIVI-2/4 keys scored by dot4I8Packed (kivi/fold-int.wgsl, composed
+ * after kivi/fold.wgsl with that file's fold_query / fold_key_batch renamed away), where the
+ * caller opted in and the adapter has the language feature: fold-subgroup.wgsl on 32-wide
+ * subgroups (unless 'fold' is asked for), else fold.wgsl; shapes and split rule as theirs.
+ */
+function composeFoldInteger(key: WgslCodecKernels, value: WgslCodecKernels, opts: ChooseAttendOptions): AttendKernelChoice | undefined {
+  if (!opts.integerAttention || !opts.packedDot4 || key.fold?.file !== 'kivi/fold.wgsl' || (key.bits !== 2 && key.bits !== 4)) return undefined;
+  const sg = opts.subgroupSize === 32 && opts.kernel !== 'fold';
+  const float = sg ? composeFoldSubgroup(key, value, opts) : composeFold(key, value, opts);
+  if (!float) return undefined;
+  const kivi = wgslFile('kivi/fold.wgsl');
+  const renamed = kivi.replace('fn fold_query(', 'fn kivi_fold_query_f32(').replace('fn fold_key_batch(', 'fn kivi_fold_key_batch_f32(');
+  if (!/fn kivi_fold_query_f32\(/.test(renamed) || !/fn kivi_fold_key_batch_f32\(/.test(renamed)) {
+    throw new KvpackError('BACKEND_UNAVAILABLE', 'kivi/fold.wgsl no longer defines fold_query and fold_key_batch', 'wgsl');
+  }
+  const marker = '// ---- wgsl/kivi/fold.wgsl\n';
+  const at = float.source.indexOf(marker);
+  if (at < 0) throw new KvpackError('BACKEND_UNAVAILABLE', 'folded KIVI source without kivi/fold.wgsl', 'wgsl');
+  const end = at + marker.length + kivi.length;
+  const source = PACKED_DOT4_PRELUDE + float.source.slice(0, at) + `// ---- wgsl/kivi/fold.wgsl (fold_query, fold_key_batch renamed)\n${renamed}\n` +
+    `// ---- wgsl/kivi/fold-int.wgsl\n${wgslFile('kivi/fold-int.wgsl')}` + float.source.slice(end);
+  return { kernel: sg ? 'fold-sg-int' : 'fold-int', headsPerWorkgroup: float.headsPerWorkgroup, source };
 }
 
 /** tiles.wgsl: with the pair's word-load hooks (vec4-aligned tiles only), or with the codecs' generic hooks. */
