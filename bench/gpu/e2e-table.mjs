@@ -1,5 +1,5 @@
 // Joins the outputs of one device call (decoder-step.ts JSON + torch_decoder_step.py JSON) into
-// bench/results/e2e-DATE.json and prints the README table (tokens/s, attention share).
+// bench/results/e2e.json and prints the README table (tokens/s, attention share).
 // usage: node bench/gpu/e2e-table.mjs WEBGPU.json TORCH.json OUT.json [gpu.txt]
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 

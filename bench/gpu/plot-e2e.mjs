@@ -1,6 +1,6 @@
-// Plot of bench/results/e2e-*.json (bench/gpu/decoder-step.ts + torch_decoder_step.py rows):
+// Plot of bench/results/e2e.json (bench/gpu/decoder-step.ts + torch_decoder_step.py rows):
 // tokens/s against context (log scale), one panel per model, one line per cache codec.
-// usage: node bench/gpu/plot-e2e.mjs bench/results/e2e-DATE.json  (writes the .svg beside it)
+// usage: node bench/gpu/plot-e2e.mjs bench/results/e2e.json  (writes the .svg beside it)
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const file = process.argv[2];

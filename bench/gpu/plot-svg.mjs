@@ -1,6 +1,6 @@
 // Hand-written SVG of a bench/results/gpu-*.json: time per decode step vs context (log-log), one
 // panel per (shape, batch), one line per kvpack codec plus PyTorch SDPA fp16 (best backend).
-// usage: node bench/gpu/plot-svg.mjs bench/results/gpu-2026-11-25.json > bench/results/gpu-2026-11-25.svg
+// usage: node bench/gpu/plot-svg.mjs bench/results/gpu-sweep.json > bench/results/gpu-sweep.svg
 import { readFileSync } from 'node:fs';
 
 const r = JSON.parse(readFileSync(process.argv[2], 'utf8'));
