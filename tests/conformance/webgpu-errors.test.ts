@@ -3,7 +3,7 @@
  * before any state changes or GPU work; a lost device gives DEVICE_LOST on later calls instead
  * of a hang. Needs an adapter like webgpu.test.ts (fails without one unless KVPACK_ALLOW_NO_GPU=1).
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import '../../ts/codecs/index.js';
 import { KvpackError } from '../../ts/errors.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
@@ -12,17 +12,9 @@ import { BufferUsage, GpuContext, getGpuDevice } from '../../ts/backends/webgpu/
 import { WebGpuBackend } from '../../ts/backends/webgpu/backend.js';
 import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
 import { gaussianKv, randomQuery } from '../helpers/data.js';
+import { useGpu } from '../helpers/gpu.js';
 
-const allowNoGpu = process.env.KVPACK_ALLOW_NO_GPU === '1';
-let ctx: GpuContext | undefined;
-let unavailable: string | undefined;
-beforeAll(async () => {
-  try { ctx = await getGpuDevice(); } catch (e) { unavailable = (e as Error).message; }
-});
-function gpu(): GpuContext | undefined {
-  if (!ctx && !allowNoGpu) throw new Error(`no WebGPU adapter: ${unavailable}`);
-  return ctx;
-}
+const gpu = useGpu();
 
 async function expectKvpack(p: Promise<unknown> | (() => unknown), code: string, arg?: string): Promise<void> {
   let err: unknown;

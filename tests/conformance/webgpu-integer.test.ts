@@ -9,10 +9,9 @@
  * GPU by bench/gpu/attention.ts at 4K). Fails without an adapter unless KVPACK_ALLOW_NO_GPU=1,
  * and fails (no skip) when the adapter lacks dot4I8Packed.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import '../../ts/codecs/index.js';
 import { KvpackError } from '../../ts/errors.js';
-import { GpuContext, getGpuDevice } from '../../ts/backends/webgpu/device.js';
 import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
 import { attendGpu } from '../../ts/backends/webgpu/attend.js';
 import { packedDot4 } from '../../ts/backends/webgpu/int-dot.js';
@@ -22,6 +21,7 @@ import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { attendReference } from '../../ts/reference/attention.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../helpers/data.js';
 import { WGSL_BY_NAME as K } from '../helpers/wgsl-kernels.js';
+import { useGpu } from '../helpers/gpu.js';
 
 /**
  * max |integer - reference| <= INT_TOL x max|V|, the CPU integer path's tolerance
@@ -39,16 +39,7 @@ const INT_TOL = 5e-3;
 /** The float GPU kernels' tolerance against attendReference (webgpu-reserve.test.ts). */
 const FLOAT_TOL = 2e-4;
 
-const allowNoGpu = process.env.KVPACK_ALLOW_NO_GPU === '1';
-let shared: GpuContext | undefined;
-let unavailable: string | undefined;
-beforeAll(async () => {
-  try { shared = await getGpuDevice(); } catch (e) { unavailable = (e as Error).message; }
-});
-function gpu(): GpuContext | undefined {
-  if (!shared && !allowNoGpu) throw new Error(`no WebGPU adapter: ${unavailable}`);
-  return shared;
-}
+const gpu = useGpu();
 
 function maxAbs(x: Float32Array): number { let m = 0; for (const v of x) m = Math.max(m, Math.abs(v)); return m; }
 function maxDiff(a: Float32Array, b: Float32Array): number { let m = 0; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!)); return m; }

@@ -7,27 +7,18 @@
  * whatever adapter getGpuDevice finds (Dawn over llvmpipe here); fails without one unless
  * KVPACK_ALLOW_NO_GPU=1, like webgpu.test.ts.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import '../../ts/codecs/index.js';
 import { KvpackError } from '../../ts/errors.js';
-import { GpuContext, getGpuDevice } from '../../ts/backends/webgpu/device.js';
 import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
 import { attendGpu } from '../../ts/backends/webgpu/attend.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { attendReference } from '../../ts/reference/attention.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../../ts/format/constants.js';
 import { gaussianKv, randomQuery } from '../helpers/data.js';
+import { useGpu } from '../helpers/gpu.js';
 
-const allowNoGpu = process.env.KVPACK_ALLOW_NO_GPU === '1';
-let shared: GpuContext | undefined;
-let unavailable: string | undefined;
-beforeAll(async () => {
-  try { shared = await getGpuDevice(); } catch (e) { unavailable = (e as Error).message; }
-});
-function gpu(): GpuContext | undefined {
-  if (!shared && !allowNoGpu) throw new Error(`no WebGPU adapter: ${unavailable}`);
-  return shared;
-}
+const gpu = useGpu();
 
 const PAGE_TOKENS = TILE_TOKENS * TILES_PER_PAGE;
 

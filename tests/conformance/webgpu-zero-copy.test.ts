@@ -7,24 +7,16 @@
  * (append + attendGpu on an identical cache) bit for bit. Fails without an adapter unless
  * KVPACK_ALLOW_NO_GPU=1, like webgpu.test.ts.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import '../../ts/codecs/index.js';
 import { KvpackError } from '../../ts/errors.js';
 import { BufferUsage, GpuContext, getGpuDevice, MAP_READ_MODE, writeArray } from '../../ts/backends/webgpu/device.js';
 import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
 import { attendGpu, attendInto } from '../../ts/backends/webgpu/attend.js';
 import { gaussianKv, randomQuery } from '../helpers/data.js';
+import { useGpu } from '../helpers/gpu.js';
 
-const allowNoGpu = process.env.KVPACK_ALLOW_NO_GPU === '1';
-let shared: GpuContext | undefined;
-let unavailable: string | undefined;
-beforeAll(async () => {
-  try { shared = await getGpuDevice(); } catch (e) { unavailable = (e as Error).message; }
-});
-function gpu(): GpuContext | undefined {
-  if (!shared && !allowNoGpu) throw new Error(`no WebGPU adapter: ${unavailable}`);
-  return shared;
-}
+const gpu = useGpu();
 
 /** Counts calls of GPUBuffer.mapAsync and GPUQueue.onSubmittedWorkDone while `fn` runs. */
 async function countSyncs(dev: GPUDevice, fn: () => Promise<void>): Promise<{ mapAsync: number; onSubmittedWorkDone: number }> {
