@@ -414,26 +414,24 @@ function scoreSkvqFolded(tile: usize, codes: usize, qp: usize, d: i32, C: i32, m
   }
 }
 
-/** acc_v += (w_t scale lanes swizzled to the positions) * code over the tile's tokens, 8 vectors at a time. */
-@inline function accumulateChunk8(acc: usize, p: i32, d: i32): void {
+/**
+ * acc_v += (w_t scale lanes swizzled to the positions) * code over the tile's tokens, 4 vectors at a
+ * time: their swizzle indices stay in registers across the tokens (decisions.md#D106).
+ */
+@inline function accumulateChunk4(acc: usize, p: i32, d: i32): void {
   const o = <usize>p << 2;
   let a0 = v128.load(acc + o), a1 = v128.load(acc + o, 16), a2 = v128.load(acc + o, 32), a3 = v128.load(acc + o, 48);
-  let a4 = v128.load(acc + o, 64), a5 = v128.load(acc + o, 80), a6 = v128.load(acc + o, 96), a7 = v128.load(acc + o, 112);
   const ix = IDX + o;
+  const i0 = v128.load(ix), i1 = v128.load(ix, 16), i2 = v128.load(ix, 32), i3 = v128.load(ix, 48);
   for (let t = 0; t < TILE_TOKENS; t++) {
     const ws = v128.load(WS + (<usize>t << 4));
     const c = TILE_CODES + ((<usize>(t * d) << 2) + o);
-    a0 = madd4(i8x16.swizzle(ws, v128.load(ix)), v128.load(c), a0);
-    a1 = madd4(i8x16.swizzle(ws, v128.load(ix, 16)), v128.load(c, 16), a1);
-    a2 = madd4(i8x16.swizzle(ws, v128.load(ix, 32)), v128.load(c, 32), a2);
-    a3 = madd4(i8x16.swizzle(ws, v128.load(ix, 48)), v128.load(c, 48), a3);
-    a4 = madd4(i8x16.swizzle(ws, v128.load(ix, 64)), v128.load(c, 64), a4);
-    a5 = madd4(i8x16.swizzle(ws, v128.load(ix, 80)), v128.load(c, 80), a5);
-    a6 = madd4(i8x16.swizzle(ws, v128.load(ix, 96)), v128.load(c, 96), a6);
-    a7 = madd4(i8x16.swizzle(ws, v128.load(ix, 112)), v128.load(c, 112), a7);
+    a0 = madd4(i8x16.swizzle(ws, i0), v128.load(c), a0);
+    a1 = madd4(i8x16.swizzle(ws, i1), v128.load(c, 16), a1);
+    a2 = madd4(i8x16.swizzle(ws, i2), v128.load(c, 32), a2);
+    a3 = madd4(i8x16.swizzle(ws, i3), v128.load(c, 48), a3);
   }
   v128.store(acc + o, a0); v128.store(acc + o, a1, 16); v128.store(acc + o, a2, 32); v128.store(acc + o, a3, 48);
-  v128.store(acc + o, a4, 64); v128.store(acc + o, a5, 80); v128.store(acc + o, a6, 96); v128.store(acc + o, a7, 112);
 }
 
 /**
@@ -470,7 +468,7 @@ function accumulateSkvqFolded(codes: usize, weights: usize, group: i32, d: i32, 
       v128.store(WS + (<usize>t << 4), f32x4.mul(wt, v128.load(SC + b)));
       zs = madd4(wt, v128.load(ZE + b), zs);
     }
-    for (let p = 0; p < d; p += 32) accumulateChunk8(acc, p, d);
+    for (let p = 0; p < d; p += 16) accumulateChunk4(acc, p, d);
     for (let p = 0; p < d; p += 4) {
       const o = <usize>p << 2;
       v128.store(acc + o, f32x4.add(v128.load(acc + o), i8x16.swizzle(zs, v128.load(IDX + o))));
