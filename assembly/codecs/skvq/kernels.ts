@@ -322,6 +322,7 @@ function unpackTritRow(codes: usize, t: i32, d: i32, row: usize = ROW): void {
 /** The <= 4 metadata words of token block b, lanes = groups (lanes >= C zero). */
 @inline function blockWords(tile: usize, b: i32, C: i32): v128 {
   const mw = tile + (<usize>(b * C) << 2);
+  if (C == 4) return v128.load(mw); // decisions.md#D107
   let w = i32x4.splat(0);
   w = i32x4.replace_lane(w, 0, load<u32>(mw));
   if (C > 1) w = i32x4.replace_lane(w, 1, load<u32>(mw + 4));
