@@ -424,6 +424,20 @@ function scoreSkvqFolded(tile: usize, codes: usize, qp: usize, d: i32, C: i32, m
   let a0 = v128.load(acc + o), a1 = v128.load(acc + o, 16), a2 = v128.load(acc + o, 32), a3 = v128.load(acc + o, 48);
   const ix = IDX + o;
   const i0 = v128.load(ix), i1 = v128.load(ix, 16), i2 = v128.load(ix, 32), i3 = v128.load(ix, 48);
+  // all 16 positions in one group g: its scale lane splatted straight from WS (decisions.md#D108)
+  const g4 = <usize>load<u8>(ix), lane = v128.load(LANE_SPLAT + (g4 << 2));
+  if (v128.all_true<i8>(v128.and(v128.and(i8x16.eq(i0, lane), i8x16.eq(i1, lane)), v128.and(i8x16.eq(i2, lane), i8x16.eq(i3, lane))))) {
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      const ws = v128.load32_splat(WS + (<usize>t << 4) + g4);
+      const c = TILE_CODES + ((<usize>(t * d) << 2) + o);
+      a0 = madd4(ws, v128.load(c), a0);
+      a1 = madd4(ws, v128.load(c, 16), a1);
+      a2 = madd4(ws, v128.load(c, 32), a2);
+      a3 = madd4(ws, v128.load(c, 48), a3);
+    }
+    v128.store(acc + o, a0); v128.store(acc + o, a1, 16); v128.store(acc + o, a2, 32); v128.store(acc + o, a3, 48);
+    return;
+  }
   for (let t = 0; t < TILE_TOKENS; t++) {
     const ws = v128.load(WS + (<usize>t << 4));
     const c = TILE_CODES + ((<usize>(t * d) << 2) + o);
