@@ -77,6 +77,10 @@ describe('SKVQ WASM fused attention vs attendReference', () => {
     ['skvq-k2', 'skvq-v1.5', 128, 2, 1, 0, 0],
     ['skvq-k2', 'skvq-v1.5', 128, 1, 4, 16, 2, 128],
     ['skvq-k4', 'skvq-v1.5', 64, 2, 1, 32, 3, 128],
+    // 2-bit keys by group (decisions.md#D105): 2 + 1 query heads per pass (group 3), 4 + 2 (group 6)
+    // at d = 8 (m = 8 tokens per group block, 2-byte code rows)
+    ['skvq-k2', 'skvq-v1.5', 64, 1, 3, 0, 0],
+    ['skvq-k2', 'skvq-v2', 8, 2, 6, 0, 0],
   ];
   for (const [key, value, d, nKv, group, window, sinks, gsz] of cases) {
     for (const ctx of [33, 2100]) {

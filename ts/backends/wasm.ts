@@ -13,7 +13,8 @@ import { chooseWasmBuild, KvpackWasm, loadKvpackWasm, relaxedSimdSupported, WASM
 import { WasmTileEncoder, withWasmEncoder } from './wasm-encoder.js';
 
 /** Key scratch + value state of one KV head up to which each head gets its own (tile-major kernels). */
-const PER_HEAD_SCRATCH_BYTES = 4096;
+// 4096 + 512: SKVQ's 2-bit key scratch at d 128, group 4 (decisions.md#D105) stays per head
+const PER_HEAD_SCRATCH_BYTES = 4608;
 
 export { chooseWasmBuild, KvpackWasm, loadKvpackWasm, relaxedSimdSupported, wasmSimdSupported, type WasmBuild };
 

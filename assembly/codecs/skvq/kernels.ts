@@ -11,7 +11,7 @@ import { f16x4ToF32x4, f32x4ToF16x4Sat } from '../../f16';
 import { placeQuery, placedCodes, unpack8Codes } from '../../bitpack';
 import { metaScale, metaScale4, metaZero, metaZero4 } from '../../quant';
 import { META_A, META_B, ROW } from '../../scratch';
-import { axpyGroup, dotGroup, madd4, maxLanes, minLanes } from '../../vec';
+import { axpyGroup, dotGroup, hsum4, madd4, maxLanes, minLanes } from '../../vec';
 
 const HEADER: i32 = 4;
 /** Element codes of one tile (TILE_TOKENS * MAX_HEAD_DIM) while encoding, + the last ternary word's padding. */
@@ -322,6 +322,7 @@ function unpackTritRow(codes: usize, t: i32, d: i32, row: usize = ROW): void {
 /** The <= 4 metadata words of token block b, lanes = groups (lanes >= C zero). */
 @inline function blockWords(tile: usize, b: i32, C: i32): v128 {
   const mw = tile + (<usize>(b * C) << 2);
+  if (C == 4) return v128.load(mw); // decisions.md#D107
   let w = i32x4.splat(0);
   w = i32x4.replace_lane(w, 0, load<u32>(mw));
   if (C > 1) w = i32x4.replace_lane(w, 1, load<u32>(mw + 4));
@@ -356,7 +357,9 @@ function decodeRowFast(tile: usize, codes: usize, t: i32, d: i32, levels: i32, C
 const QPL: usize = memory.data(256 * 4, 16);
 const QS: usize = memory.data(256 * 4, 16);
 const QSUM: usize = memory.data(16, 16);
-const TILE_CODES: usize = memory.data(TILE_TOKENS * 256 * 4, 16);
+const TILE_CODES: usize = memory.data(TILE_TOKENS * 256 * 4 + 32, 16); // + one 8-float table entry's overrun
+/** Per token t of the tile: its weight times its block's group scales (lanes = groups). */
+const WS: usize = memory.data(TILE_TOKENS * 16, 16);
 /** Per token block b: scales (SC) and zeros (ZE) of the block's groups as f32 lanes. */
 const SC: usize = memory.data(TILE_TOKENS * 16, 16);
 const ZE: usize = memory.data(TILE_TOKENS * 16, 16);
@@ -412,40 +415,75 @@ function scoreSkvqFolded(tile: usize, codes: usize, qp: usize, d: i32, C: i32, m
   }
 }
 
-/** acc_v += (w_t scale lanes swizzled to the positions) * code over the tile's tokens, 8 vectors at a time. */
-@inline function accumulateChunk8(acc: usize, w: usize, p: i32, d: i32, m: i32): void {
+/**
+ * acc_v += (w_t scale lanes swizzled to the positions) * code over the tile's tokens, 4 vectors at a
+ * time: their swizzle indices stay in registers across the tokens (decisions.md#D106).
+ */
+@inline function accumulateChunk4(acc: usize, p: i32, d: i32): void {
   const o = <usize>p << 2;
   let a0 = v128.load(acc + o), a1 = v128.load(acc + o, 16), a2 = v128.load(acc + o, 32), a3 = v128.load(acc + o, 48);
-  let a4 = v128.load(acc + o, 64), a5 = v128.load(acc + o, 80), a6 = v128.load(acc + o, 96), a7 = v128.load(acc + o, 112);
   const ix = IDX + o;
+  const i0 = v128.load(ix), i1 = v128.load(ix, 16), i2 = v128.load(ix, 32), i3 = v128.load(ix, 48);
+  // all 16 positions in one group g: its scale lane splatted straight from WS (decisions.md#D108)
+  const g4 = <usize>load<u8>(ix), lane = v128.load(LANE_SPLAT + (g4 << 2));
+  if (v128.all_true<i8>(v128.and(v128.and(i8x16.eq(i0, lane), i8x16.eq(i1, lane)), v128.and(i8x16.eq(i2, lane), i8x16.eq(i3, lane))))) {
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      const ws = v128.load32_splat(WS + (<usize>t << 4) + g4);
+      const c = TILE_CODES + ((<usize>(t * d) << 2) + o);
+      a0 = madd4(ws, v128.load(c), a0);
+      a1 = madd4(ws, v128.load(c, 16), a1);
+      a2 = madd4(ws, v128.load(c, 32), a2);
+      a3 = madd4(ws, v128.load(c, 48), a3);
+    }
+    v128.store(acc + o, a0); v128.store(acc + o, a1, 16); v128.store(acc + o, a2, 32); v128.store(acc + o, a3, 48);
+    return;
+  }
   for (let t = 0; t < TILE_TOKENS; t++) {
-    const ws = f32x4.mul(v128.load32_splat(w + (<usize>t << 2)), v128.load(SC + (<usize>(t / m) << 4)));
+    const ws = v128.load(WS + (<usize>t << 4));
     const c = TILE_CODES + ((<usize>(t * d) << 2) + o);
-    a0 = madd4(i8x16.swizzle(ws, v128.load(ix)), v128.load(c), a0);
-    a1 = madd4(i8x16.swizzle(ws, v128.load(ix, 16)), v128.load(c, 16), a1);
-    a2 = madd4(i8x16.swizzle(ws, v128.load(ix, 32)), v128.load(c, 32), a2);
-    a3 = madd4(i8x16.swizzle(ws, v128.load(ix, 48)), v128.load(c, 48), a3);
-    a4 = madd4(i8x16.swizzle(ws, v128.load(ix, 64)), v128.load(c, 64), a4);
-    a5 = madd4(i8x16.swizzle(ws, v128.load(ix, 80)), v128.load(c, 80), a5);
-    a6 = madd4(i8x16.swizzle(ws, v128.load(ix, 96)), v128.load(c, 96), a6);
-    a7 = madd4(i8x16.swizzle(ws, v128.load(ix, 112)), v128.load(c, 112), a7);
+    a0 = madd4(i8x16.swizzle(ws, i0), v128.load(c), a0);
+    a1 = madd4(i8x16.swizzle(ws, i1), v128.load(c, 16), a1);
+    a2 = madd4(i8x16.swizzle(ws, i2), v128.load(c, 32), a2);
+    a3 = madd4(i8x16.swizzle(ws, i3), v128.load(c, 48), a3);
   }
   v128.store(acc + o, a0); v128.store(acc + o, a1, 16); v128.store(acc + o, a2, 32); v128.store(acc + o, a3, 48);
-  v128.store(acc + o, a4, 64); v128.store(acc + o, a5, 80); v128.store(acc + o, a6, 96); v128.store(acc + o, a7, 112);
+}
+
+/**
+ * The tile's n ternary codes as f32 into dst, in element order (rows are contiguous there): one
+ * TRIT_F32 entry (8 floats: 5 digits, 3 zeros the next byte overwrites) per code byte, no row
+ * boundaries and no divisions (decisions.md#D105). Writes up to 3 floats past dst + n.
+ */
+function unpackTritTile(codes: usize, n: i32, dst: usize): void {
+  const bytes = (n + 4) / 5;
+  for (let i = 0; i < bytes; i++) {
+    const src = TRIT_F32 + (<usize>load<u8>(codes + <usize>i) << 5);
+    const o = dst + <usize>(i * 20);
+    v128.store(o, v128.load(src));
+    v128.store(o, v128.load(src, 16), 16);
+  }
 }
 
 function accumulateSkvqFolded(codes: usize, weights: usize, group: i32, d: i32, m: i32, levels: i32, state: usize): void {
-  for (let t = 0; t < TILE_TOKENS; t++) {
-    const row = TILE_CODES + (<usize>(t * d) << 2);
-    if (levels == 3) unpackTritRow(codes, t, d, row);
-    else for (let p = 0; p < d; p += 8) unpack8Codes(codes, t * d + p, levels == 4 ? 2 : 4, row + (<usize>p << 2));
+  if (levels == 3) unpackTritTile(codes, TILE_TOKENS * d, TILE_CODES);
+  else {
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      const row = TILE_CODES + (<usize>(t * d) << 2);
+      for (let p = 0; p < d; p += 8) unpack8Codes(codes, t * d + p, levels == 4 ? 2 : 4, row + (<usize>p << 2));
+    }
   }
+  const mShift = ctz(m); // m is a power of two (docs/codecs/skvq.md "Group geometry")
   for (let j = 0; j < group; j++) {
     const w = weights + (<usize>(j * TILE_TOKENS) << 2), acc = state + (<usize>(j * d) << 2);
-    for (let p = 0; p < d; p += 32) accumulateChunk8(acc, w, p, d, m);
-    // zeros: sum_t w_t z_(block of t, group) per group, then to every position of the group
+    // per token: its weight times its block's scales (WS), and the zeros as one per-group sum
+    // over the tile, sum_t w_t z_(block of t, group), spread to every position of the group
     let zs = f32x4.splat(0);
-    for (let t = 0; t < TILE_TOKENS; t++) zs = madd4(v128.load32_splat(w + (<usize>t << 2)), v128.load(ZE + (<usize>(t / m) << 4)), zs);
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      const wt = v128.load32_splat(w + (<usize>t << 2)), b = <usize>(t >> mShift) << 4;
+      v128.store(WS + (<usize>t << 4), f32x4.mul(wt, v128.load(SC + b)));
+      zs = madd4(wt, v128.load(ZE + b), zs);
+    }
+    for (let p = 0; p < d; p += 16) accumulateChunk4(acc, p, d);
     for (let p = 0; p < d; p += 4) {
       const o = <usize>p << 2;
       v128.store(acc + o, f32x4.add(v128.load(acc + o), i8x16.swizzle(zs, v128.load(IDX + o))));
@@ -453,9 +491,168 @@ function accumulateSkvqFolded(codes: usize, weights: usize, group: i32, d: i32, 
   }
 }
 
+// 2-bit keys, C <= 4 groups, any query group (decisions.md#D105). prepare_skvq lays out in the
+// key scratch, per (query, KV head): EXT, the permuted query split by channel group into 4-lane
+// vectors (vector v = permuted positions 4v..4v+3, lanes outside the group zero, so a vector
+// shared by two groups appears once in each), lane l times 4^-l, vector e of head j at
+// (e * group + j) * 16; QSUMS, per query head the query's sum over each group (lanes = groups);
+// SEG, per group its first EXT vector, vector count and first code byte. A token's 4 codes of
+// vector v are byte v of its code row: splatted, ANDed with (3, 3 << 2, 3 << 4, 3 << 6) and
+// converted they are code * 4^l, which EXT's 4^-l undoes exactly. Per token and group the
+// group's dot products are scaled once by the token's group scale; the zeros add the token's
+// zeros times QSUMS. Four units (query heads x tokens: 4 x 1, 2 x 2 or 1 x 4) per pass, so each
+// code byte or query vector loaded feeds several multiply-adds.
+/** Byte indices splatting f32 lane g of a vector (i8x16.swizzle), g = 0..3. */
+const LANE_SPLAT: usize = memory.data<u8>([
+  0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3,
+  4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7,
+  8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11, 8, 9, 10, 11,
+  12, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15, 12, 13, 14, 15,
+], 16);
+
+@inline function extBytesOf(group: i32, d: i32): usize { return <usize>(group * ((d >> 2) + 3)) << 4; }
+
+function prepareKeys2(q: usize, group: i32, d: i32, perm: usize, gs: usize, C: i32, scratch: usize): void {
+  const qsums = scratch + extBytesOf(group, d), seg = qsums + (<usize>group << 4);
+  memory.fill(qsums, 0, <usize>group << 4);
+  let e = 0;
+  for (let g = 0; g < C; g++) {
+    const p0 = <i32>load<u32>(gs + (<usize>g << 2)), p1 = <i32>load<u32>(gs + (<usize>(g + 1) << 2));
+    const sg = seg + (<usize>g << 4);
+    store<u32>(sg, e);
+    if (p1 <= p0) { store<u32>(sg, 0, 4); store<u32>(sg, 0, 8); continue; }
+    const vf = p0 >> 2, vl = (p1 - 1) >> 2;
+    store<u32>(sg, vl - vf + 1, 4);
+    store<u32>(sg, vf, 8);
+    for (let v = vf; v <= vl; v++, e++) {
+      for (let j = 0; j < group; j++) {
+        const dst = scratch + (<usize>(e * group + j) << 4), sp = qsums + (<usize>((j << 2) + g) << 2);
+        let sum = load<f32>(sp), place: f32 = 1;
+        for (let l = 0; l < 4; l++, place *= 0.25) {
+          const p = 4 * v + l;
+          let x: f32 = 0;
+          if (p >= p0 && p < p1) {
+            x = load<f32>(q + (<usize>(j * d + <i32>load<u32>(perm + (<usize>p << 2))) << 2));
+            sum += x;
+          }
+          store<f32>(dst + (<usize>l << 2), x * place);
+        }
+        store<f32>(sp, sum);
+      }
+    }
+  }
+}
+
+/** The 4 placed codes of code byte r: code_l * 4^l in lane l. */
+@inline function byteCodes(r: usize, mask: v128): v128 {
+  return f32x4.convert_i32x4_s(v128.and(v128.load8_splat(r), mask));
+}
+
+/** Scores of query heads j..j+H-1 (H = 1, 2 or 4, a literal) over the tile, 4 / H tokens per pass. */
+@inline function scoreUnits2(H: i32, codes: usize, rowBytes: usize, ext: usize, group: i32, qsums: usize, seg: usize,
+  C: i32, mShift: i32, scores: usize, j: i32): void {
+  const P = 4 / H;
+  const eStride = <usize>group << 4;
+  const q0 = ext + (<usize>j << 4), qs = qsums + (<usize>j << 4);
+  const mask = i32x4(3, 3 << 2, 3 << 4, 3 << 6);
+  for (let t = 0; t < TILE_TOKENS; t += P) {
+    const r0 = codes + <usize>t * rowBytes;
+    const S0 = v128.load(SC + (<usize>(t >> mShift) << 4));
+    const S1 = P > 1 ? v128.load(SC + (<usize>((t + 1) >> mShift) << 4)) : S0;
+    const S2 = P > 2 ? v128.load(SC + (<usize>((t + 2) >> mShift) << 4)) : S0;
+    const S3 = P > 2 ? v128.load(SC + (<usize>((t + 3) >> mShift) << 4)) : S0;
+    let T0 = f32x4.splat(0), T1 = f32x4.splat(0), T2 = f32x4.splat(0), T3 = f32x4.splat(0);
+    for (let g = 0; g < C; g++) {
+      const sg = seg + (<usize>g << 4);
+      const n = load<u32>(sg, 4);
+      let e = q0 + <usize>load<u32>(sg) * eStride, r = r0 + <usize>load<u32>(sg, 8);
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      for (let k: u32 = 0; k < n; k++) {
+        if (H == 4) {
+          const c = byteCodes(r, mask);
+          a0 = madd4(v128.load(e), c, a0);
+          a1 = madd4(v128.load(e, 16), c, a1);
+          a2 = madd4(v128.load(e, 32), c, a2);
+          a3 = madd4(v128.load(e, 48), c, a3);
+        } else if (H == 2) {
+          const c0 = byteCodes(r, mask), c1 = byteCodes(r + rowBytes, mask);
+          const qa = v128.load(e), qb = v128.load(e, 16);
+          a0 = madd4(qa, c0, a0);
+          a1 = madd4(qb, c0, a1);
+          a2 = madd4(qa, c1, a2);
+          a3 = madd4(qb, c1, a3);
+        } else {
+          const qa = v128.load(e);
+          a0 = madd4(qa, byteCodes(r, mask), a0);
+          a1 = madd4(qa, byteCodes(r + rowBytes, mask), a1);
+          a2 = madd4(qa, byteCodes(r + 2 * rowBytes, mask), a2);
+          a3 = madd4(qa, byteCodes(r + 3 * rowBytes, mask), a3);
+        }
+        r++;
+        e += eStride;
+      }
+      // unit u times its token's scale of group g
+      const li = v128.load(LANE_SPLAT + (<usize>g << 4));
+      const s0 = i8x16.swizzle(S0, li);
+      if (H == 4) {
+        T0 = madd4(a0, s0, T0); T1 = madd4(a1, s0, T1); T2 = madd4(a2, s0, T2); T3 = madd4(a3, s0, T3);
+      } else if (H == 2) {
+        const s1 = i8x16.swizzle(S1, li);
+        T0 = madd4(a0, s0, T0); T1 = madd4(a1, s0, T1); T2 = madd4(a2, s1, T2); T3 = madd4(a3, s1, T3);
+      } else {
+        T0 = madd4(a0, s0, T0); T1 = madd4(a1, i8x16.swizzle(S1, li), T1);
+        T2 = madd4(a2, i8x16.swizzle(S2, li), T2); T3 = madd4(a3, i8x16.swizzle(S3, li), T3);
+      }
+    }
+    // zeros: the token's group zeros times the head's group sums (lanes = groups; both 0 past C)
+    const Z0 = v128.load(ZE + (<usize>(t >> mShift) << 4));
+    if (H == 4) {
+      T0 = madd4(Z0, v128.load(qs), T0); T1 = madd4(Z0, v128.load(qs, 16), T1);
+      T2 = madd4(Z0, v128.load(qs, 32), T2); T3 = madd4(Z0, v128.load(qs, 48), T3);
+      const res = hsum4(T0, T1, T2, T3);
+      const o = scores + (<usize>(j * TILE_TOKENS + t) << 2);
+      store<f32>(o, f32x4.extract_lane(res, 0));
+      store<f32>(o, f32x4.extract_lane(res, 1), TILE_TOKENS * 4);
+      store<f32>(o, f32x4.extract_lane(res, 2), TILE_TOKENS * 8);
+      store<f32>(o, f32x4.extract_lane(res, 3), TILE_TOKENS * 12);
+    } else if (H == 2) {
+      const Z1 = v128.load(ZE + (<usize>((t + 1) >> mShift) << 4));
+      const qa = v128.load(qs), qb = v128.load(qs, 16);
+      T0 = madd4(Z0, qa, T0); T1 = madd4(Z0, qb, T1); T2 = madd4(Z1, qa, T2); T3 = madd4(Z1, qb, T3);
+      const res = hsum4(T0, T1, T2, T3);
+      const o = scores + (<usize>(j * TILE_TOKENS + t) << 2);
+      store<f32>(o, f32x4.extract_lane(res, 0));
+      store<f32>(o, f32x4.extract_lane(res, 1), TILE_TOKENS * 4);
+      store<f32>(o, f32x4.extract_lane(res, 2), 4);
+      store<f32>(o, f32x4.extract_lane(res, 3), TILE_TOKENS * 4 + 4);
+    } else {
+      const qa = v128.load(qs);
+      T0 = madd4(Z0, qa, T0);
+      T1 = madd4(v128.load(ZE + (<usize>((t + 1) >> mShift) << 4)), qa, T1);
+      T2 = madd4(v128.load(ZE + (<usize>((t + 2) >> mShift) << 4)), qa, T2);
+      T3 = madd4(v128.load(ZE + (<usize>((t + 3) >> mShift) << 4)), qa, T3);
+      v128.store(scores + (<usize>(j * TILE_TOKENS + t) << 2), hsum4(T0, T1, T2, T3));
+    }
+  }
+}
+
+function scoreSkvq2(tile: usize, codes: usize, group: i32, d: i32, C: i32, m: i32, scratch: usize, scores: usize): void {
+  blockScales(tile, C, m);
+  const qsums = scratch + extBytesOf(group, d), seg = qsums + (<usize>group << 4);
+  const rowBytes = <usize>(d >> 2), mShift = ctz(m);
+  let j = 0;
+  for (; j + 4 <= group; j += 4) scoreUnits2(4, codes, rowBytes, scratch, group, qsums, seg, C, mShift, scores, j);
+  for (; j + 2 <= group; j += 2) scoreUnits2(2, codes, rowBytes, scratch, group, qsums, seg, C, mShift, scores, j);
+  for (; j < group; j++) scoreUnits2(1, codes, rowBytes, scratch, group, qsums, seg, C, mShift, scores, j);
+}
+
 /** Query heads of the group gathered into permuted order: scratch[j*d + p] = q[j*d + perm[p]]. */
 function prepareSkvq(q: usize, group: i32, d: i32, head: i32, params: usize, scratch: usize): void {
-  const perm = pHead(params, d, pClusters(params), head);
+  const C = pClusters(params), perm = pHead(params, d, C, head);
+  if (pLevels(params) == 4 && C <= 4) {
+    prepareKeys2(q, group, d, perm, perm + (<usize>d << 2), C, scratch);
+    return;
+  }
   for (let j = 0; j < group; j++) {
     for (let p = 0; p < d; p++) {
       store<f32>(scratch + (<usize>(j * d + p) << 2), load<f32>(q + (<usize>(j * d + <i32>load<u32>(perm + (<usize>p << 2))) << 2)));
@@ -468,6 +665,10 @@ function scoreSkvq(tile: usize, q: usize, group: i32, d: i32, head: i32, params:
   if (levels == 3 && !tritTableReady) buildTritTable();
   const gs = pHead(params, d, C, head) + (<usize>d << 2);
   const codes = tile + (<usize>metaWordsOf(C, m) << 2);
+  if (C <= 4 && levels == 4) {
+    scoreSkvq2(tile, codes, group, d, C, m, scratch, scores); // the scratch prepareKeys2 laid out
+    return;
+  }
   if (C <= 4) {
     ensureIdx(gs, d, C);
     if (group == 1 && levels != 3 && d % 16 == 0) {

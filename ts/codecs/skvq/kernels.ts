@@ -5,7 +5,9 @@ import { skvqChunkSpan } from './webgpu.js';
 /**
  * SKVQ's kernels (assembly/codecs/skvq/kernels.ts, wgsl/skvq/). WASM: the encoder and the tile
  * kernels read levels/groups/permutation from the codec's paramWords, so every bit width shares
- * them. Keys: the query is permuted once per (query, KV head) into scratch (group * d floats).
+ * them. Keys: the query is permuted once per (query, KV head) into scratch (group * d floats; for
+ * 2-bit keys in <= 4 groups, split by group with its per-group sums: group * (4d + 64) + 64 bytes,
+ * decisions.md#D105).
  * Values: accumulated in permuted order in a d-float state per query head, scattered back to
  * model order by finish_skvq. WGSL: one set of generic hooks for every bit width (the init hooks
  * record the workgroup's KV head, whose permutation the chunk hooks read), and the folded
@@ -13,7 +15,7 @@ import { skvqChunkSpan } from './webgpu.js';
  * channel groups.
  */
 const keys: WasmCodecKernels = {
-  key: { encode: 'encode_skvq', score: 'score_skvq', prepare: 'prepare_skvq', scratchBytes: (d, group) => d * group * 4 },
+  key: { encode: 'encode_skvq', score: 'score_skvq', prepare: 'prepare_skvq', scratchBytes: (d, group) => group * (4 * d + 64) + 64 },
 };
 const values: WasmCodecKernels = {
   value: { encode: 'encode_skvq', accumulate: 'accumulate_skvq', finish: 'finish_skvq', stateFloats: (d) => d },
