@@ -142,3 +142,122 @@ function dotColumn(a: usize, b: usize, sb: usize, k: i32): f64 {
   }
   return acc;
 }
+
+// gemm_nn_f64 with B already widened to f64 (k-major, ldb doubles per k; the window engine
+// widens each weight matrix once, ts/model/window-engine.ts): the same products and the same
+// in-order f64 sums, so the same bits, without two promotes and a shuffle per 4 outputs and k.
+// Blocks of 2 rows x 8 columns as gemm_nn_f64.
+export function gemm_nn_f64w(c: usize, ldc: i32, a: usize, lda: i32, bt: usize, ldb: i32,
+  m: i32, n: i32, k: i32, scale: f64, scratch: usize, scratchBytes: i32): void {
+  const sa = <usize>lda << 2, sb = <usize>ldb << 3, sc = <usize>ldc << 2, sk = <usize>k << 4;
+  const n8 = n & ~7, m2 = m & ~1;
+  // Row blocks: the block's A rows, widened to f64 and splatted to both lanes once into
+  // `scratch` (16 bytes per element), stay in L2 while every 8-column strip of B passes over
+  // them (a strip stays in L1); the inner loop then only loads and multiply-adds.
+  const block = max(2, <i32>(<usize>scratchBytes / sk) & ~1);
+  for (let i0 = 0; i0 < m2; i0 += block) {
+    const i1 = min(m2, i0 + block);
+    for (let i = i0; i < i1; i++) {
+      const ai = a + <usize>i * sa, si = scratch + <usize>(i - i0) * sk;
+      for (let t: usize = 0; t < <usize>k; t++) v128.store(si + (t << 4), f64x2.splat(<f64>load<f32>(ai + (t << 2))));
+    }
+    for (let j = 0; j < n8; j += 8) {
+      const bj = bt + (<usize>j << 3);
+      for (let i = i0; i < i1; i += 2) {
+        const s0 = scratch + <usize>(i - i0) * sk, s1 = s0 + sk;
+        let c00 = f64x2.splat(0), c01 = f64x2.splat(0), c02 = f64x2.splat(0), c03 = f64x2.splat(0);
+        let c10 = f64x2.splat(0), c11 = f64x2.splat(0), c12 = f64x2.splat(0), c13 = f64x2.splat(0);
+        let bp = bj;
+        for (let t: usize = 0; t < sk; t += 16) {
+          const b0 = v128.load(bp), b1 = v128.load(bp, 16), b2 = v128.load(bp, 32), b3 = v128.load(bp, 48);
+          const x0 = v128.load(s0 + t), x1 = v128.load(s1 + t);
+          c00 = f64x2.add(c00, f64x2.mul(x0, b0)); c01 = f64x2.add(c01, f64x2.mul(x0, b1));
+          c02 = f64x2.add(c02, f64x2.mul(x0, b2)); c03 = f64x2.add(c03, f64x2.mul(x0, b3));
+          c10 = f64x2.add(c10, f64x2.mul(x1, b0)); c11 = f64x2.add(c11, f64x2.mul(x1, b1));
+          c12 = f64x2.add(c12, f64x2.mul(x1, b2)); c13 = f64x2.add(c13, f64x2.mul(x1, b3));
+          bp += sb;
+        }
+        const r0 = c + <usize>i * sc + (<usize>j << 2), r1 = r0 + sc;
+        storeRow8(r0, c00, c01, c02, c03, scale);
+        storeRow8(r1, c10, c11, c12, c13, scale);
+      }
+    }
+  }
+  for (let i = m2; i < m; i++) {
+    const ai = a + <usize>i * sa;
+    for (let j = 0; j < n8; j++) store<f32>(c + <usize>i * sc + (<usize>j << 2), <f32>(dotColumnW(ai, bt + (<usize>j << 3), sb, k) * scale));
+  }
+  for (let j = n8; j < n; j++) {
+    for (let i = 0; i < m; i++) {
+      store<f32>(c + <usize>i * sc + (<usize>j << 2), <f32>(dotColumnW(a + <usize>i * sa, bt + (<usize>j << 3), sb, k) * scale));
+    }
+  }
+}
+
+@inline
+function dotColumnW(a: usize, b: usize, sb: usize, k: i32): f64 {
+  let acc: f64 = 0;
+  for (let t: usize = 0; t < <usize>k << 2; t += 4) {
+    acc += <f64>load<f32>(a + t) * load<f64>(b);
+    b += sb;
+  }
+  return acc;
+}
+
+// Causal softmax of `rows` score rows (stride n floats) in place: row r covers keys 0..p0 + r,
+// later keys are set to 0. exp in f32 (Cephes' expf polynomial, ~1 ulp of f32), max in f32, the
+// sum in f64, each weight times 1 / sum: the JS loop it replaces (ts/model/window-forward.ts)
+// rounds exp(s - m) to f32 as well, so the two differ by an ulp of f32 at most per weight, the
+// order of the attention sums' rounding (docs/decisions.md#D130).
+export function softmax_causal(s: usize, n: i32, rows: i32, p0: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const row = s + (<usize>r * <usize>n << 2);
+    const len = p0 + r + 1, len4 = len & ~3;
+    let mv = f32x4.splat(-Infinity);
+    for (let t: usize = 0; t < <usize>len4 << 2; t += 16) mv = f32x4.max(mv, v128.load(row + t));
+    let m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    for (let t = len4; t < len; t++) m = max(m, load<f32>(row + (<usize>t << 2)));
+    const ms = f32x4.splat(m);
+    let acc0 = f64x2.splat(0), acc1 = f64x2.splat(0);
+    for (let t: usize = 0; t < <usize>len4 << 2; t += 16) {
+      const e = expf4(f32x4.sub(v128.load(row + t), ms));
+      v128.store(row + t, e);
+      acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(e));
+      acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(v128.shuffle<f32>(e, e, 2, 3, 0, 1)));
+    }
+    const acc = f64x2.add(acc0, acc1);
+    let sum = f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
+    for (let t = len4; t < len; t++) {
+      const p = row + (<usize>t << 2);
+      const e = f32x4.extract_lane(expf4(f32x4.splat(load<f32>(p) - m)), 0);
+      store<f32>(p, e);
+      sum += <f64>e;
+    }
+    const inv = f32x4.splat(<f32>(1 / sum));
+    for (let t: usize = 0; t < <usize>len4 << 2; t += 16) v128.store(row + t, f32x4.mul(v128.load(row + t), inv));
+    for (let t = len4; t < len; t++) {
+      const p = row + (<usize>t << 2);
+      store<f32>(p, load<f32>(p) * f32x4.extract_lane(inv, 0));
+    }
+    for (let t = len; t < n; t++) store<f32>(row + (<usize>t << 2), 0);
+  }
+}
+
+// exp per lane for x <= 0 (inputs below -87.3 give ~2^-126 instead of 0: weights that small
+// change no f32 sum of probabilities). Cephes expf: x = n ln2 + r, |r| <= ln2 / 2, degree-7 polynomial.
+@inline
+function expf4(x: v128): v128 {
+  x = f32x4.max(x, f32x4.splat(-87.3));
+  const fx = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
+  let r = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(fx, f32x4.splat(-2.12194440e-4)));
+  let y = f32x4.splat(1.9875691500e-4);
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.3981999507e-3));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(8.3334519073e-3));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(4.1665795894e-2));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.6666665459e-1));
+  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(5.0000001201e-1));
+  y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(y, r), r), r), f32x4.splat(1));
+  const pow2 = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(fx), i32x4.splat(127)), 23);
+  return f32x4.mul(y, pow2);
+}

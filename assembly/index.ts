@@ -5,6 +5,6 @@
 export { heap_base } from './memory';
 export { attend_sequence, attend_arg_count, attend_work_bytes } from './attention';
 export { relaxed_simd } from './vec';
-export { gemm_nt, gemm_nn_f64 } from './gemm';
+export { gemm_nt, gemm_nn_f64, gemm_nn_f64w, softmax_causal } from './gemm';
 export { set_integer_attention } from './int-dot';
 export * from './codecs/index';

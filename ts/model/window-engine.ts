@@ -16,7 +16,9 @@ export interface WindowEngine {
   arrays(lengths: readonly number[]): Float32Array[];
   /** Attention products (scores, weighted values): f32 rounding is fine there. */
   readonly gemm: Gemm;
-  /** Copies weight matrix `w` ([rows][cols]) into `into` (same length) in the layout `dense` reads. */
+  /** Floats a prepared weight matrix of `n` elements takes in `arrays` (the WASM engine widens to f64). */
+  weightLength(n: number): number;
+  /** Copies weight matrix `w` ([rows][cols]) into `into` (weightLength floats) in the layout `dense` reads. */
   prepareWeight(w: Float32Array, rows: number, cols: number, into: Float32Array): void;
   /**
    * out[m][n] = sum_k x[m][k] W[n][k] for a prepared W, bit for bit as matVec (math.ts): the
@@ -24,13 +26,37 @@ export interface WindowEngine {
    * boundary (docs/decisions.md).
    */
   dense(out: Float32Array, x: Float32Array, w: Float32Array, m: number, n: number, k: number): void;
+  /**
+   * Causal softmax in place of `rows` score rows of stride n: row r over keys 0..p0 + r, later
+   * keys set to 0 (f32 weights; the engines round exp differently, by an ulp of f32).
+   */
+  softmaxCausal(scores: Float32Array, n: number, rows: number, p0: number): void;
+}
+
+function softmaxCausalTs(scores: Float32Array, n: number, rows: number, p0: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * n, last = p0 + r; // causal: keys 0..last
+    let m = -Infinity;
+    for (let t = 0; t <= last; t++) if (scores[o + t]! > m) m = scores[o + t]!;
+    let sum = 0;
+    for (let t = 0; t <= last; t++) {
+      const e = Math.exp(scores[o + t]! - m);
+      scores[o + t] = e;
+      sum += e;
+    }
+    const inv = 1 / sum;
+    for (let t = 0; t <= last; t++) scores[o + t] = scores[o + t]! * inv;
+    for (let t = last + 1; t < n; t++) scores[o + t] = 0;
+  }
 }
 
 export const tsWindowEngine: WindowEngine = {
   name: 'ts',
   arrays: (lengths) => lengths.map((n) => new Float32Array(n)),
   gemm: gemmNT,
+  weightLength: (n) => n,
   prepareWeight: (w, _rows, _cols, into) => into.set(w),
+  softmaxCausal: softmaxCausalTs,
   dense: (out, x, w, m, n, k) => gemmNT(out, 0, n, x, 0, k, w, 0, k, m, n, k),
 };
 
@@ -50,11 +76,16 @@ export function defaultWindowEngine(): Promise<WindowEngine> {
   return defaultEngine;
 }
 
+/** gemm_nn_f64w's block of A rows widened to f64x2 splats: 32 rows at k = 1024, within L2. */
+const SCRATCH_BYTES = 512 * 1024;
+
 class WasmWindowEngine implements WindowEngine {
   readonly name: string;
   readonly gemm: Gemm;
   readonly dense: WindowEngine['dense'];
+  readonly softmaxCausal: WindowEngine['softmaxCausal'];
   private block: number | undefined;
+  private scratch = 0;
 
   constructor(private readonly wasm: KvpackWasm) {
     this.name = `wasm (${wasm.build})`;
@@ -66,18 +97,33 @@ class WasmWindowEngine implements WindowEngine {
       }
       f(c.byteOffset + 4 * cOff, ldc, a.byteOffset + 4 * aOff, lda, b.byteOffset + 4 * bOff, ldb, m, n, k, accumulate ? 1 : 0, scale);
     };
-    const f64 = wasm.fn('gemm_nn_f64');
+    const f64 = wasm.fn('gemm_nn_f64w');
     this.dense = (out, x, w, m, n, k) => {
       for (const [arr, name] of [[out, 'out'], [x, 'x'], [w, 'w']] as const) {
         check(arr.buffer === mem.buffer, 'BAD_PARAM', 'the WASM gemm reads arrays from its engine\'s arrays() only', name);
       }
-      f64(out.byteOffset, n, x.byteOffset, k, w.byteOffset, n, m, n, k, 1);
+      check(this.block !== undefined, 'BAD_PARAM', 'dense before arrays()', 'out');
+      f64(out.byteOffset, n, x.byteOffset, k, w.byteOffset, n, m, n, k, 1, this.scratch, SCRATCH_BYTES);
+    };
+    const sm = wasm.fn('softmax_causal');
+    this.softmaxCausal = (scores, n, rows, p0) => {
+      check(scores.buffer === mem.buffer, 'BAD_PARAM', 'the WASM softmax reads arrays from its engine\'s arrays() only', 'scores');
+      sm(scores.byteOffset, n, rows, p0);
     };
   }
 
-  /** Transposed ([cols][rows]): gemm_nn_f64 runs SIMD lanes over outputs, so they must be adjacent. */
+  /** f64, so the kernel widens no weight per product: two floats of arrays() per element. */
+  weightLength(n: number): number {
+    return 2 * n;
+  }
+
+  /**
+   * Transposed ([cols][rows]) and widened to f64: gemm_nn_f64w runs SIMD lanes over outputs, so
+   * they must be adjacent; f32 -> f64 is exact, so the products are the same.
+   */
   prepareWeight(w: Float32Array, rows: number, cols: number, into: Float32Array): void {
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) into[c * rows + r] = w[r * cols + c]!;
+    const o = new Float64Array(into.buffer, into.byteOffset, rows * cols);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) o[c * rows + r] = w[r * cols + c]!;
   }
 
   arrays(lengths: readonly number[]): Float32Array[] {
@@ -86,7 +132,8 @@ class WasmWindowEngine implements WindowEngine {
     const padded = lengths.map((n) => Math.ceil(n / 4) * 4); // 16-byte aligned starts
     const total = padded.reduce((s, n) => s + n, 0) * 4;
     if (total > 3.5 * 2 ** 30) throw new KvpackError('BAD_PARAM', `window needs ${total} bytes of WASM memory`, 'ctx');
-    this.block = this.wasm.arena.alloc(total);
+    this.block = this.wasm.arena.alloc(total + SCRATCH_BYTES);
+    this.scratch = this.block + total;
     const buf = this.wasm.memory.buffer;
     let at = this.block;
     return lengths.map((n, i) => {

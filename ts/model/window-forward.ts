@@ -3,7 +3,7 @@ import { check, KvpackError } from '../errors.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
 import type { Model } from './config.js';
 import type { ModelRunner } from './forward.js';
-import { tsWindowEngine, type Gemm, type WindowEngine } from './window-engine.js';
+import { tsWindowEngine, type WindowEngine } from './window-engine.js';
 import { applyRope, logProb, rmsNorm, ropeAngles } from './math.js';
 
 /**
@@ -38,7 +38,7 @@ export function windowNll(runner: ModelRunner, seq: number, tokens: readonly num
     check(!cache.hasSequence(seq), 'BAD_PARAM', `sequence ${seq} is already cached`, 'seq');
   }
   const ws = workspace(engine, model, T);
-  const gemm = engine.gemm, w = model.weights;
+  const w = model.weights;
   const dense = (o: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number): void => engine.dense(o, a, b, m, n, k);
   const dim = c.dim, hd = c.headDim, nH = c.nHeads, group = nH / c.nKvHeads;
   const qDim = nH * hd, kvDim = c.nKvHeads * hd, hidden = c.hiddenDim;
@@ -58,7 +58,7 @@ export function windowNll(runner: ModelRunner, seq: number, tokens: readonly num
     observe?.(l, q, k, v);
     cache.append(seq, k, v);
     heads.forEach((h, g) => h.load(cache, seq, g, k, v));
-    attendWindow(gemm, att, q, heads, cache, T, nH, group, hd, scores);
+    attendWindow(engine, att, q, heads, cache, T, nH, group, hd, scores);
 
     dense(proj, att, mw.wo, T, dim, qDim);
     for (let i = 0; i < T * dim; i++) x[i] = x[i]! + proj[i]!;
@@ -116,8 +116,8 @@ function workspace(engine: WindowEngine, model: Model, T: number): Workspace {
   const c = model.config, w = model.weights, d = c.headDim;
   const qDim = c.nHeads * d, kvDim = c.nKvHeads * d;
   const lengths: number[] = [];
-  for (const lw of w.layers) for (const m of MATRICES) lengths.push(lw[m].length);
-  lengths.push(w.classifier.length);
+  for (const lw of w.layers) for (const m of MATRICES) lengths.push(engine.weightLength(lw[m].length));
+  lengths.push(engine.weightLength(w.classifier.length));
   const work = [T * c.dim, T * c.dim, T * qDim, T * kvDim, T * kvDim, T * qDim, T * c.dim, T * c.hiddenDim, T * c.hiddenDim,
     TILE_TOKENS * T, (T - 1) * c.vocabSize];
   lengths.push(...work);
@@ -179,9 +179,9 @@ class HeadKv {
 }
 
 /** Causal attention of every position over what the cache holds at its step (see windowNll). */
-function attendWindow(gemm: Gemm, att: Float32Array, q: Float32Array, heads: readonly HeadKv[], cache: PackedKvCache,
+function attendWindow(engine: WindowEngine, att: Float32Array, q: Float32Array, heads: readonly HeadKv[], cache: PackedKvCache,
   T: number, nH: number, group: number, d: number, scores: Float32Array): void {
-  const qDim = nH * d, scale = 1 / Math.sqrt(d);
+  const qDim = nH * d, scale = 1 / Math.sqrt(d), gemm = engine.gemm;
   const S = cache.sinks;
   const firstSeal = S + cache.window + TILE_TOKENS - 1; // step at which tile 0 is sealed
   for (let p0 = 0; p0 < T;) {
@@ -198,20 +198,7 @@ function attendWindow(gemm: Gemm, att: Float32Array, q: Float32Array, heads: rea
         for (const [a, b, dec] of segs) {
           if (b > a) gemm(scores, a, n, q, qOff, qDim, dec ? hk.kq : hk.k, a * d, d, rows, b - a, d, false, scale);
         }
-        for (let r = 0; r < rows; r++) {
-          const o = r * n, last = p0 + r; // causal: keys 0..last
-          let m = -Infinity;
-          for (let t = 0; t <= last; t++) if (scores[o + t]! > m) m = scores[o + t]!;
-          let sum = 0;
-          for (let t = 0; t <= last; t++) {
-            const e = Math.exp(scores[o + t]! - m);
-            scores[o + t] = e;
-            sum += e;
-          }
-          const inv = 1 / sum;
-          for (let t = 0; t <= last; t++) scores[o + t] = scores[o + t]! * inv;
-          for (let t = last + 1; t < n; t++) scores[o + t] = 0;
-        }
+        engine.softmaxCausal(scores, n, rows, p0);
         let first = true;
         for (const [a, b, dec] of segs) {
           if (b <= a) continue;
