@@ -143,13 +143,15 @@ function dotColumn(a: usize, b: usize, sb: usize, k: i32): f64 {
   return acc;
 }
 
-// gemm_nn_f64 with B already widened to f64 (k-major, ldb doubles per k; the window engine
-// widens each weight matrix once, ts/model/window-engine.ts): the same products and the same
+// gemm_nn_f64 with B already widened to f64 and packed in panels of 8 columns (panel p: [k][8]
+// doubles, columns 8p..8p+7; columns past the last multiple of 8: one contiguous [k] column each,
+// after the panels; ldb unused), so a k step reads the next 64 bytes instead of a row of B
+// pages away (the window engine packs each weight matrix once, ts/model/window-engine.ts): the same products and the same
 // in-order f64 sums, so the same bits, without two promotes and a shuffle per 4 outputs and k.
 // Blocks of 2 rows x 8 columns as gemm_nn_f64.
 export function gemm_nn_f64w(c: usize, ldc: i32, a: usize, lda: i32, bt: usize, ldb: i32,
   m: i32, n: i32, k: i32, scale: f64, scratch: usize, scratchBytes: i32): void {
-  const sa = <usize>lda << 2, sb = <usize>ldb << 3, sc = <usize>ldc << 2, sk = <usize>k << 4;
+  const sa = <usize>lda << 2, sc = <usize>ldc << 2, sk = <usize>k << 4;
   const n8 = n & ~7, m2 = m & ~1;
   // Row blocks: the block's A rows, widened to f64 and splatted to both lanes once into
   // `scratch` (16 bytes per element), stay in L2 while every 8-column strip of B passes over
@@ -162,7 +164,7 @@ export function gemm_nn_f64w(c: usize, ldc: i32, a: usize, lda: i32, bt: usize, 
       for (let t: usize = 0; t < <usize>k; t++) v128.store(si + (t << 4), f64x2.splat(<f64>load<f32>(ai + (t << 2))));
     }
     for (let j = 0; j < n8; j += 8) {
-      const bj = bt + (<usize>j << 3);
+      const bj = bt + <usize>j * (<usize>k << 3); // panel j / 8: [k][8] doubles
       for (let i = i0; i < i1; i += 2) {
         const s0 = scratch + <usize>(i - i0) * sk, s1 = s0 + sk;
         let c00 = f64x2.splat(0), c01 = f64x2.splat(0), c02 = f64x2.splat(0), c03 = f64x2.splat(0);
@@ -175,7 +177,7 @@ export function gemm_nn_f64w(c: usize, ldc: i32, a: usize, lda: i32, bt: usize, 
           c02 = f64x2.add(c02, f64x2.mul(x0, b2)); c03 = f64x2.add(c03, f64x2.mul(x0, b3));
           c10 = f64x2.add(c10, f64x2.mul(x1, b0)); c11 = f64x2.add(c11, f64x2.mul(x1, b1));
           c12 = f64x2.add(c12, f64x2.mul(x1, b2)); c13 = f64x2.add(c13, f64x2.mul(x1, b3));
-          bp += sb;
+          bp += 64;
         }
         const r0 = c + <usize>i * sc + (<usize>j << 2), r1 = r0 + sc;
         storeRow8(r0, c00, c01, c02, c03, scale);
@@ -185,12 +187,14 @@ export function gemm_nn_f64w(c: usize, ldc: i32, a: usize, lda: i32, bt: usize, 
   }
   for (let i = m2; i < m; i++) {
     const ai = a + <usize>i * sa;
-    for (let j = 0; j < n8; j++) store<f32>(c + <usize>i * sc + (<usize>j << 2), <f32>(dotColumnW(ai, bt + (<usize>j << 3), sb, k) * scale));
-  }
-  for (let j = n8; j < n; j++) {
-    for (let i = 0; i < m; i++) {
-      store<f32>(c + <usize>i * sc + (<usize>j << 2), <f32>(dotColumnW(a + <usize>i * sa, bt + (<usize>j << 3), sb, k) * scale));
+    for (let j = 0; j < n8; j++) {
+      const col = bt + <usize>(j & ~7) * (<usize>k << 3) + (<usize>(j & 7) << 3);
+      store<f32>(c + <usize>i * sc + (<usize>j << 2), <f32>(dotColumnW(ai, col, 64, k) * scale));
     }
+  }
+  for (let j = n8; j < n; j++) { // columns past the panels: one contiguous [k] column each
+    const col = bt + <usize>j * (<usize>k << 3);
+    for (let i = 0; i < m; i++) store<f32>(c + <usize>i * sc + (<usize>j << 2), <f32>(dotColumnW(a + <usize>i * sa, col, 8, k) * scale));
   }
 }
 

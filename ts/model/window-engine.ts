@@ -118,12 +118,16 @@ class WasmWindowEngine implements WindowEngine {
   }
 
   /**
-   * Transposed ([cols][rows]) and widened to f64: gemm_nn_f64w runs SIMD lanes over outputs, so
-   * they must be adjacent; f32 -> f64 is exact, so the products are the same.
+   * Widened to f64 (exact, so the products are the same) and packed as gemm_nn_f64w reads it:
+   * panels of 8 outputs, [cols][8] each, then the outputs past the last multiple of 8 one
+   * [cols] column each (every k step of the kernel reads the next 64 bytes).
    */
   prepareWeight(w: Float32Array, rows: number, cols: number, into: Float32Array): void {
-    const o = new Float64Array(into.buffer, into.byteOffset, rows * cols);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) o[c * rows + r] = w[r * cols + c]!;
+    const o = new Float64Array(into.buffer, into.byteOffset, rows * cols), r8 = rows & ~7;
+    for (let r = 0; r < rows; r++) {
+      const base = r < r8 ? (r & ~7) * cols : r * cols, lane = r < r8 ? r & 7 : 0, step = r < r8 ? 8 : 1;
+      for (let c = 0; c < cols; c++) o[base + c * step + lane] = w[r * cols + c]!;
+    }
   }
 
   arrays(lengths: readonly number[]): Float32Array[] {
