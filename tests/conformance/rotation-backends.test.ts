@@ -12,7 +12,11 @@ import { encodeTileWasm } from '../../ts/backends/wasm.js';
 import { TILE_TOKENS } from '../../ts/format/constants.js';
 import { conformancePairs, formatConformance, runConformance, SOFTWARE_GPU_SHAPES, type ConformanceReport } from '../../ts/conformance/matrix.js';
 import { conformanceBackends } from '../../ts/conformance/backends.js';
-import { allowNoGpu } from '../helpers/gpu.js';
+import { allowNoGpu, useGpu } from '../helpers/gpu.js';
+import { attendInto, GpuKvCache } from '../../ts/backends/webgpu/index.js';
+import { BufferUsage } from '../../ts/backends/webgpu/device.js';
+
+const gpu = useGpu();
 
 const ROTATED = ['@rk', '@rv'];
 
@@ -45,6 +49,36 @@ describe('rotated pairings on WASM and WebGPU', () => {
     }
     expect(report.cells.some((c) => c.backend === 'wasm' && c.pair === 'q4_0@rk@rv' && (c.tiles ?? 0) > 0)).toBe(true);
   }, 300_000);
+
+  it('WebGPU (Dawn here): words of the GPU encoders bit-identical, attention within tolerance', async () => {
+    const report = await runConformance({ backends: conformanceBackends(['webgpu']), shapes: SOFTWARE_GPU_SHAPES, codecs: ROTATED });
+    console.log(formatConformance(report));
+    if (allowNoGpu && !report.backends[0]!.ran) return;
+    expect(report.backends[0]!.ran, report.backends[0]!.reason).toBe(true);
+    check(report, 'webgpu');
+    expect(report.cells.filter((c) => c.status === 'pass' && (c.tiles ?? 0) > 0).length).toBeGreaterThanOrEqual(6);
+  }, 300_000);
+
+  it('WebGPU paths with no rotation pass (GPU-buffer queries and rows, serialize) throw BACKEND_UNAVAILABLE', async () => {
+    const ctx = gpu();
+    if (!ctx) return;
+    const d = 64, nKvHeads = 1;
+    const key = new RotatedCodec(createCodec('q4_0', { kind: 'key', headDim: d, nKvHeads }));
+    const value = createCodec('q4_0', { kind: 'value', headDim: d, nKvHeads });
+    const cache = await GpuKvCache.create({ gpu: ctx, headDim: d, nKvHeads, key, value });
+    try {
+      const buf = ctx.device.createBuffer({ size: 4 * d * 4, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
+      const enc = ctx.device.createCommandEncoder();
+      await expect(attendInto(enc, cache, [0], { queries: { buffer: buf }, output: { buffer: buf }, nHeads: 1 }))
+        .rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+      await expect(cache.appendFromGpu(0, { buffer: buf }, { buffer: buf }, 1)).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+      expect(cache.length(0)).toBe(0);
+      await expect(cache.serialize()).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+      buf.destroy();
+    } finally {
+      cache.destroy();
+    }
+  });
 
   it('encodeTileWasm does not pack a rotated codec as its inner one: BACKEND_UNAVAILABLE', async () => {
     const rot = new RotatedCodec(createCodec('q4_0', { kind: 'key', headDim: 64, nKvHeads: 1 }));

@@ -419,6 +419,12 @@ export async function attendGpuNow(cache: GpuKvCache, seqs: readonly number[], q
   checkFinite(q, 'q');
   const ctx = cache.ctx;
   const prep = await prepare(cache, nHeads, opts);
+  // rotated keys / values (decisions.md#D135): queries R q on the host, output R^T o' below
+  const group = nHeads / cache.layout.nKvHeads;
+  if (cache.keyRot) {
+    q = q.slice();
+    cache.keyRot.rotateRows(q, seqs.length, group, false);
+  }
 
   // ---- buffers and dispatches (scratch buffers reused across calls, calls serialized per cache)
   const scratch = scratchFor(cache);
@@ -432,7 +438,9 @@ export async function attendGpuNow(cache: GpuKvCache, seqs: readonly number[], q
     dev.queue.submit([enc.finish()]);
     await ctx.guard(readback.mapAsync(MAP_READ_MODE, 0, outBytes));
     try {
-      return new Float32Array(readback.getMappedRange(0, outBytes).slice(0));
+      const o = new Float32Array(readback.getMappedRange(0, outBytes).slice(0));
+      cache.valueRot?.rotateRows(o, seqs.length, group, true);
+      return o;
     } finally {
       readback.unmap();
     }
@@ -478,6 +486,7 @@ export async function attendInto(encoder: GPUCommandEncoder, cache: GpuKvCache, 
   checkGpuCache(cache);
   checkSeqIds(seqs);
   checkObject(opts, 'opts');
+  cache.checkNoRotation('attendInto');
   const d = cache.layout.headDim;
   const nHeads = opts.nHeads;
   checkBatch(cache, seqs, nHeads, opts);
