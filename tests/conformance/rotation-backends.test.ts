@@ -13,8 +13,11 @@ import { TILE_TOKENS } from '../../ts/format/constants.js';
 import { conformancePairs, formatConformance, runConformance, SOFTWARE_GPU_SHAPES, type ConformanceReport } from '../../ts/conformance/matrix.js';
 import { conformanceBackends } from '../../ts/conformance/backends.js';
 import { allowNoGpu, useGpu } from '../helpers/gpu.js';
-import { attendInto, GpuKvCache } from '../../ts/backends/webgpu/index.js';
-import { BufferUsage } from '../../ts/backends/webgpu/device.js';
+import { attendGpu, attendInto, GpuKvCache } from '../../ts/backends/webgpu/index.js';
+import { BufferUsage, MAP_READ_MODE } from '../../ts/backends/webgpu/device.js';
+import { PackedKvCache } from '../../ts/cache/kv-cache.js';
+import { attendReference } from '../../ts/reference/attention.js';
+import { gaussianKv, outlierKeys, randomQuery } from '../../ts/util/kv-data.js';
 
 const gpu = useGpu();
 
@@ -59,22 +62,52 @@ describe('rotated pairings on WASM and WebGPU', () => {
     expect(report.cells.filter((c) => c.status === 'pass' && (c.tiles ?? 0) > 0).length).toBeGreaterThanOrEqual(6);
   }, 300_000);
 
-  it('WebGPU paths with no rotation pass (GPU-buffer queries and rows, serialize) throw BACKEND_UNAVAILABLE', async () => {
+  it('WebGPU attendInto (the WGSL rotation pre- and post-pass) matches attendReference; GPU-buffer appends throw BACKEND_UNAVAILABLE', async () => {
     const ctx = gpu();
     if (!ctx) return;
-    const d = 64, nKvHeads = 1;
+    const d = 64, nKvHeads = 2, nHeads = 6, dev = ctx.device;
     const key = new RotatedCodec(createCodec('q4_0', { kind: 'key', headDim: d, nKvHeads }));
-    const value = createCodec('q4_0', { kind: 'value', headDim: d, nKvHeads });
-    const cache = await GpuKvCache.create({ gpu: ctx, headDim: d, nKvHeads, key, value });
+    const value = new RotatedCodec(createCodec('q4_0', { kind: 'value', headDim: d, nKvHeads }));
+    const opts = { headDim: d, nKvHeads, key, value, window: 8, sinks: 2 };
+    const cache = await GpuKvCache.create({ ...opts, gpu: ctx });
+    const host = new PackedKvCache(opts);
+    const lengths = [100, 45];
     try {
-      const buf = ctx.device.createBuffer({ size: 4 * d * 4, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
-      const enc = ctx.device.createCommandEncoder();
-      await expect(attendInto(enc, cache, [0], { queries: { buffer: buf }, output: { buffer: buf }, nHeads: 1 }))
-        .rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
-      await expect(cache.appendFromGpu(0, { buffer: buf }, { buffer: buf }, 1)).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
-      expect(cache.length(0)).toBe(0);
+      for (const [s, n] of lengths.entries()) {
+        const K = outlierKeys(n, nKvHeads, d, 3 + s), V = gaussianKv(n, nKvHeads, d, 9 + s);
+        await cache.append(s, K, V);
+        host.append(s, K, V);
+      }
+      const per = nHeads * d, bytes = lengths.length * per * 4;
+      const q = new Float32Array(lengths.length * per);
+      lengths.forEach((_, s) => q.set(randomQuery(nHeads, d, 40 + s), s * per));
+      const qBuf = dev.createBuffer({ size: bytes, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
+      const oBuf = dev.createBuffer({ size: bytes, usage: BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
+      const rb = dev.createBuffer({ size: bytes, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+      dev.queue.writeBuffer(qBuf, 0, q);
+      const enc = dev.createCommandEncoder();
+      await attendInto(enc, cache, [0, 1], { queries: { buffer: qBuf }, output: { buffer: oBuf }, nHeads });
+      enc.copyBufferToBuffer(oBuf, 0, rb, 0, bytes);
+      dev.queue.submit([enc.finish()]);
+      await rb.mapAsync(MAP_READ_MODE);
+      const got = new Float32Array(rb.getMappedRange().slice(0));
+      rb.unmap();
+      let err = 0, scale = 1;
+      for (const s of [0, 1]) {
+        const ref = attendReference(host, s, q.subarray(s * per, (s + 1) * per), nHeads);
+        for (let i = 0; i < per; i++) {
+          err = Math.max(err, Math.abs(got[s * per + i]! - ref[i]!));
+          scale = Math.max(scale, Math.abs(ref[i]!));
+        }
+      }
+      expect(err / scale).toBeLessThan(2e-4);
+      // the host-array path agrees too
+      const viaHost = await attendGpu(cache, [0, 1], q, nHeads);
+      for (let i = 0; i < got.length; i++) expect(Math.abs(viaHost[i]! - got[i]!)).toBeLessThan(2e-4 * scale);
+      await expect(cache.appendFromGpu(0, { buffer: qBuf }, { buffer: qBuf }, 1)).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+      expect(cache.length(0)).toBe(lengths[0]);
       await expect(cache.serialize()).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
-      buf.destroy();
+      for (const b of [qBuf, oBuf, rb]) b.destroy();
     } finally {
       cache.destroy();
     }

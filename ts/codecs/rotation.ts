@@ -24,8 +24,8 @@ export class RotatedCodec implements StreamCodec {
   readonly nKvHeads: number;
   readonly tileWords: number;
   readonly paramWords: Uint32Array;
-  /** Signs per head: [nKvHeads][headDim] of +-1. */
-  private readonly signs: Float32Array;
+  /** Signs per head: [nKvHeads][headDim] of +-1 (read by the WGSL rotation pass, attendInto). */
+  readonly signs: Float32Array;
   private readonly buf: Float32Array;
 
   constructor(readonly inner: StreamCodec, readonly seed = 1) {

@@ -70,9 +70,10 @@ export interface GpuSequence {
  * Rotated codecs (`@rk` / `@rv`, RotatedCodec) run the inner codec's WGSL kernels with every row
  * on the GPU in the rotated space (decisions.md#D135): host rows (append, syncFrom's sinks and
  * tail) are rotated on the host before upload, so tiles are the TS reference's words bit for
- * bit; attendGpu rotates the queries and rotates the output back. The GPU-buffer paths
- * (appendFromGpu, appendFromGpuInto, attendInto) and serialize have no rotation pass: they
- * throw BACKEND_UNAVAILABLE for such a cache.
+ * bit; attendGpu rotates the queries and the output back on the host, attendInto by a WGSL pass
+ * (attend/rotate.wgsl) in the caller's encoder. appendFromGpu(Into) (GPU rows: no rotation pass
+ * for rows yet) and serialize (the fp rows are stored rotated) throw BACKEND_UNAVAILABLE for
+ * such a cache.
  */
 export class GpuKvCache {
   readonly ctx: GpuContext;
@@ -239,7 +240,7 @@ export class GpuKvCache {
   /** BACKEND_UNAVAILABLE for a path with no rotation pass, on a cache with a rotated stream. */
   checkNoRotation(what: string): void {
     check(!this.keyRot && !this.valueRot, 'BACKEND_UNAVAILABLE',
-      `${what} has no rotation pass for rotated codecs ('${this.layout.key.name}' / '${this.layout.value.name}'); use the host-array path (decisions.md#D135)`, 'cache');
+      `${what} has no rotation pass for rotated codecs ('${this.layout.key.name}' / '${this.layout.value.name}'); use append (decisions.md#D135)`, 'cache');
   }
 
   private ensurePages(s: GpuSequence, tiles: number): void {
