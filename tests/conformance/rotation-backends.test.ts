@@ -9,6 +9,7 @@ import '../../ts/codecs/index.js';
 import { createCodec } from '../../ts/codecs/registry.js';
 import { RotatedCodec } from '../../ts/codecs/rotation.js';
 import { encodeTileWasm } from '../../ts/backends/wasm.js';
+import { WasmThreadsBackend } from '../../ts/backends/wasm-threads.js';
 import { TILE_TOKENS } from '../../ts/format/constants.js';
 import { conformancePairs, formatConformance, runConformance, SOFTWARE_GPU_SHAPES, type ConformanceReport } from '../../ts/conformance/matrix.js';
 import { conformanceBackends } from '../../ts/conformance/backends.js';
@@ -110,6 +111,24 @@ describe('rotated pairings on WASM and WebGPU', () => {
       for (const b of [qBuf, oBuf, rb]) b.destroy();
     } finally {
       cache.destroy();
+    }
+  });
+
+  it('WASM threads with one KV head (tiles split over workers, merged by softmax statistics) match attendReference', async () => {
+    const d = 64, nKvHeads = 1, nHeads = 3;
+    const key = new RotatedCodec(createCodec('kivi2', { kind: 'key', headDim: d, nKvHeads }));
+    const value = new RotatedCodec(createCodec('q4_0', { kind: 'value', headDim: d, nKvHeads }));
+    const cache = new PackedKvCache({ headDim: d, nKvHeads, key, value, window: 4, sinks: 1 });
+    cache.append(0, outlierKeys(300, nKvHeads, d, 5), gaussianKv(300, nKvHeads, d, 6));
+    const q = randomQuery(nHeads, d, 7);
+    const threads = await WasmThreadsBackend.create({ threads: 2, workerModule: new URL('../../dist/index.js', import.meta.url) });
+    try {
+      const got = await threads.attend(cache, [0], q, nHeads);
+      const ref = attendReference(cache, 0, q, nHeads);
+      const scale = Math.max(1, ...ref.map(Math.abs));
+      for (let i = 0; i < ref.length; i++) expect(Math.abs(got[i]! - ref[i]!)).toBeLessThan(1e-5 * scale);
+    } finally {
+      threads.dispose();
     }
   });
 

@@ -11,6 +11,8 @@
  * Calibrated codecs (SKVQ, CQ) travel as their calibration objects (StreamCodec.calibration)
  * and are rebuilt in each worker; the rebuilt codec's tile size and parameter words must equal
  * the cache's, or the call fails with BACKEND_UNAVAILABLE.
+ * Rotated streams (`@rk` / `@rv`) travel as their inner codec and the rotation's seed; each
+ * worker's WasmBackend folds the rotation as the single-threaded one does (decisions.md#D135).
  *
  * Costs: one replica per worker (the packed cache once per thread) and a message round trip
  * per call (~0.1 ms), so it pays at long contexts. Limits: Node only (Web Workers in browsers
