@@ -31,9 +31,10 @@ describe('the model with attention on the WASM SIMD backend', () => {
     wasm.dispose();
   });
 
-  it('4-bit and 8-bit codecs: perplexity equals the TS reference path (well below its 0.1% noise)', async () => {
+  it('4-bit and 8-bit codecs, one rotated: perplexity equals the TS reference path (well below its 0.1% noise)', async () => {
     const wasm = await createWasmBackend();
-    for (const spec of ['q8_0', 'kivi4']) {
+    // q4_0@rk@rv: the rotation folded around the q4_0 kernels (decisions.md#D135)
+    for (const spec of ['q8_0', 'kivi4', 'q4_0@rk@rv']) {
       const opts = { ctx: 128, maxWindows: 1 };
       const a = await evaluatePerplexity(model, evalTokens, parsePairing(spec), opts);
       const b = await evaluatePerplexity(model, evalTokens, parsePairing(spec), { ...opts, backend: wasm });

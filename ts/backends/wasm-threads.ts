@@ -11,6 +11,8 @@
  * Calibrated codecs (SKVQ, CQ) travel as their calibration objects (StreamCodec.calibration)
  * and are rebuilt in each worker; the rebuilt codec's tile size and parameter words must equal
  * the cache's, or the call fails with BACKEND_UNAVAILABLE.
+ * Rotated streams (`@rk` / `@rv`) travel as their inner codec and the rotation's seed; each
+ * worker's WasmBackend folds the rotation as the single-threaded one does (decisions.md#D135).
  *
  * Costs: one replica per worker (the packed cache once per thread) and a message round trip
  * per call (~0.1 ms), so it pays at long contexts. Limits: Node only (Web Workers in browsers
@@ -24,6 +26,7 @@ import { check, KvpackError } from '../errors.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
 import { cacheOrigin, SequenceState, viewOrigin, type PackedKvCache, type SequenceView } from '../cache/kv-cache.js';
 import { codecInfo, createCodec } from '../codecs/registry.js';
+import { kernelCodec, RotatedCodec, rotationOf } from '../codecs/rotation.js';
 import type { StreamCodec } from '../codecs/types.js';
 import { checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
@@ -49,6 +52,9 @@ interface CacheSpec {
   /** Calibrated codecs (SKVQ, CQ): StreamCodec.calibration, to rebuild them from. */
   keyCalibration?: unknown;
   valueCalibration?: unknown;
+  /** Rotated streams (`@rk` / `@rv`): the rotation's seed; key / value name the inner codec. */
+  keyRotation?: number;
+  valueRotation?: number;
 }
 
 /** New data of one sequence since the last call. */
@@ -105,8 +111,10 @@ class ReplicaCache {
 
   constructor(spec: CacheSpec) {
     const ctx = { headDim: spec.headDim, nKvHeads: spec.nKvHeads };
-    this.key = createCodec(spec.key, { ...ctx, kind: 'key', calibration: spec.keyCalibration });
-    this.value = createCodec(spec.value, { ...ctx, kind: 'value', calibration: spec.valueCalibration });
+    const key = createCodec(spec.key, { ...ctx, kind: 'key', calibration: spec.keyCalibration });
+    const value = createCodec(spec.value, { ...ctx, kind: 'value', calibration: spec.valueCalibration });
+    this.key = spec.keyRotation !== undefined ? new RotatedCodec(key, spec.keyRotation) : key;
+    this.value = spec.valueRotation !== undefined ? new RotatedCodec(value, spec.valueRotation) : value;
     const same = (a: Uint32Array, b: Uint32Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
     if (this.key.tileWords !== spec.keyTileWords || this.value.tileWords !== spec.valueTileWords
       || !same(this.key.paramWords, spec.keyParams) || !same(this.value.paramWords, spec.valueParams)) {
@@ -351,7 +359,7 @@ parentPort.postMessage({ id: 0 });`;
       checkAttendArgs(cache, seqs, q, nHeads);
       check(nHeads % cache.nKvHeads === 0, 'BAD_SHAPE', `nHeads=${nHeads} must be a positive multiple of nKvHeads=${cache.nKvHeads}`, 'nHeads');
       checkQueries(cache, seqs, q, nHeads);
-      for (const c of [cache.key, cache.value]) {
+      for (const c of [kernelCodec(cache.key), kernelCodec(cache.value)]) {
         if (codecInfo(c.name).needsCalibration && c.calibration === undefined) {
           throw new KvpackError('BACKEND_UNAVAILABLE', `codec '${c.name}' does not expose the calibration it was built from, which the WASM threads need to rebuild it; use the single-threaded WASM backend`, 'cache');
         }
@@ -375,10 +383,13 @@ parentPort.postMessage({ id: 0 });`;
       this.sent.set(origin, state);
       this.finalizer.register(origin, state.id, state);
       forgetOnDispose(this, origin);
+      const key = kernelCodec(cache.key), value = kernelCodec(cache.value);
+      const keyRot = rotationOf(cache.key), valueRot = rotationOf(cache.value);
       spec = {
-        key: cache.key.name, value: cache.value.name, headDim: d, nKvHeads: cache.nKvHeads, sinks: cache.sinks, window: cache.window,
-        keyTileWords: cache.key.tileWords, valueTileWords: cache.value.tileWords, keyParams: cache.key.paramWords, valueParams: cache.value.paramWords,
-        keyCalibration: cache.key.calibration, valueCalibration: cache.value.calibration,
+        key: key.name, value: value.name, headDim: d, nKvHeads: cache.nKvHeads, sinks: cache.sinks, window: cache.window,
+        keyTileWords: key.tileWords, valueTileWords: value.tileWords, keyParams: key.paramWords, valueParams: value.paramWords,
+        keyCalibration: key.calibration, valueCalibration: value.calibration,
+        ...(keyRot ? { keyRotation: keyRot.seed } : {}), ...(valueRot ? { valueRotation: valueRot.seed } : {}),
       };
     }
     const updates = [...new Set(seqs)].map((seq) => this.updateFor(cache, state!, seq));

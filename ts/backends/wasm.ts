@@ -11,6 +11,7 @@ import { ATTEND_ARG, ATTEND_ARG_COUNT } from './wasm-abi.js';
 import { wasmKernelsFor, type WasmKeyKernels, type WasmValueKernels } from './wasm-kernels.js';
 import { chooseWasmBuild, KvpackWasm, loadKvpackWasm, relaxedSimdSupported, WASM_BUILD_FILES, wasmSimdSupported, type WasmBuild } from './wasm-loader.js';
 import { WasmTileEncoder, withWasmEncoder } from './wasm-encoder.js';
+import { kernelCodec, rotationOf, withInnerCodec, type RotatedCodec } from '../codecs/rotation.js';
 
 /** Key scratch + value state of one KV head up to which each head gets its own (tile-major kernels). */
 // 4096 + 512: SKVQ's 2-bit key scratch at d 128, group 4 (decisions.md#D105) stays per head
@@ -39,6 +40,9 @@ interface SeqMirror {
 
 /** Per-cache state: codec parameters, kernel references, sequence mirrors. */
 interface CacheMirror {
+  /** Rotated streams (@rk / @rv, decisions.md#D135): attention runs in the rotated space. */
+  keyRot: RotatedCodec | undefined;
+  valueRot: RotatedCodec | undefined;
   keyParams: number;
   valueParams: number;
   keyScore: number;
@@ -199,10 +203,15 @@ export class WasmBackend implements AttentionBackend {
         // sinks with the first part, the tail with the last
         a[ATTEND_ARG.REGIONS] = part ? (part.index === 0 ? 1 : 0) | (part.index === part.of - 1 ? 2 : 0) : 3;
         a[ATTEND_ARG.STATS] = stats;
-        arena.f32(qPtr, qLen).set(q.subarray(i * qLen, (i + 1) * qLen));
+        const qi = arena.f32(qPtr, qLen);
+        qi.set(q.subarray(i * qLen, (i + 1) * qLen));
+        // rotated keys: scores of R q against the rotated keys (R orthogonal, decisions.md#D135)
+        mirror.keyRot?.rotateRows(qi, 1, group, false);
         if (kvHeads[0] !== 0 || kvHeads[1] !== cache.nKvHeads) arena.f32(outPtr, qLen).fill(0);
         w.exports.attend_sequence(args);
         out.set(arena.f32(outPtr, qLen), i * qLen);
+        // rotated values: the kernel's output is R o; back with R^T
+        mirror.valueRot?.rotateRows(out, 1, group, true, i * qLen);
         if (part) part.stats.set(arena.f32(stats, nHeads * 2), i * nHeads * 2);
       }
     } finally {
@@ -221,7 +230,10 @@ export class WasmBackend implements AttentionBackend {
     check(!this.disposed, 'BACKEND_UNAVAILABLE', 'backend was disposed', 'backend');
     let view = this.encoders.get(codec);
     if (!view) {
-      view = wasmKernelsFor(codec) ? withWasmEncoder(codec, new WasmTileEncoder(this.wasm, codec)) : codec;
+      const rot = rotationOf(codec);
+      // a rotated codec: its rotation, then the inner codec's WASM encoder (decisions.md#D135)
+      if (rot) view = withInnerCodec(rot, this.fastEncoder(rot.inner));
+      else view = wasmKernelsFor(codec) ? withWasmEncoder(codec, new WasmTileEncoder(this.wasm, codec)) : codec;
       this.encoders.set(codec, view);
     }
     return view;
@@ -264,8 +276,9 @@ export class WasmBackend implements AttentionBackend {
       }
       return m;
     }
-    const key = wasmKernelsFor(cache.key) as WasmKeyKernels | undefined;
-    const value = wasmKernelsFor(cache.value) as WasmValueKernels | undefined;
+    // rotated streams run the inner codec's kernels on the same words
+    const key = wasmKernelsFor(kernelCodec(cache.key)) as WasmKeyKernels | undefined;
+    const value = wasmKernelsFor(kernelCodec(cache.value)) as WasmValueKernels | undefined;
     if (!key) throw new KvpackError('BACKEND_UNAVAILABLE', `no WASM kernels for key codec '${cache.key.name}'`, 'cache');
     if (!value) throw new KvpackError('BACKEND_UNAVAILABLE', `no WASM kernels for value codec '${cache.value.name}'`, 'cache');
     const w = this.wasm;
@@ -281,7 +294,7 @@ export class WasmBackend implements AttentionBackend {
     const keyParams = copyWords(w, cache.key.paramWords);
     const valueParams = copyWords(w, cache.value.paramWords);
     m = {
-      ...refs, keyParams, valueParams, valueStateFloats,
+      ...refs, keyParams, valueParams, valueStateFloats, keyRot: rotationOf(cache.key), valueRot: rotationOf(cache.value),
       keyScratchBytes: key.scratchBytes ?? (() => 0),
       seqs: new Map(),
       blocks: [keyParams, valueParams],
@@ -326,13 +339,19 @@ export class WasmBackend implements AttentionBackend {
       arena.u32(sm.pages[p]! + from * slot * 4, (to - from) * slot).set(view.pages[p]!.subarray(from * slot, to * slot));
       sm.tilesCopied = p * TILES_PER_PAGE + to;
     }
+    // fp32 sinks and tail of a rotated stream are rotated like its tiles (decisions.md#D135)
+    const copy = (to: number, from: Float32Array, n: number, rot: RotatedCodec | undefined): void => {
+      const dst = arena.f32(to, n * tf);
+      dst.set(from.subarray(0, n * tf));
+      rot?.rotateRows(dst, n, 1, false);
+    };
     if (sm.sinksCopied !== view.sinkCount) {
-      arena.f32(sm.sinkK, view.sinkCount * tf).set(view.sinkK.subarray(0, view.sinkCount * tf));
-      arena.f32(sm.sinkV, view.sinkCount * tf).set(view.sinkV.subarray(0, view.sinkCount * tf));
+      copy(sm.sinkK, view.sinkK, view.sinkCount, m.keyRot);
+      copy(sm.sinkV, view.sinkV, view.sinkCount, m.valueRot);
       sm.sinksCopied = view.sinkCount;
     }
-    arena.f32(sm.tailK, view.tailCount * tf).set(view.tailK.subarray(0, view.tailCount * tf));
-    arena.f32(sm.tailV, view.tailCount * tf).set(view.tailV.subarray(0, view.tailCount * tf));
+    copy(sm.tailK, view.tailK, view.tailCount, m.keyRot);
+    copy(sm.tailV, view.tailV, view.tailCount, m.valueRot);
   }
 
   private releaseSeq(sm: SeqMirror): void {

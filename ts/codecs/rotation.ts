@@ -12,8 +12,9 @@ import type { StreamCodec } from './types.js';
  * QuaRot (Ashkboos et al. 2024) and QuIP# (Tseng et al. 2024), so per-token groups see no
  * single huge channel; per-channel schemes (KIVI keys) lose the channel structure instead.
  *
- * TS reference only: the WASM and WGSL backends have no kernels for it (they report
- * BACKEND_UNAVAILABLE and `kvpack eval` falls back to TS), the whole-window evaluation runs it.
+ * The backends fold it at their boundary with the inner codec's kernels unchanged
+ * (docs/decisions.md#D135): encoders rotate rows then run the inner encoder; attention runs in
+ * the rotated space (query R q, fp32 sinks and tail rotated like the tiles, output R^T o').
  * headDim must be a power of two (64, 128).
  */
 export class RotatedCodec implements StreamCodec {
@@ -23,8 +24,8 @@ export class RotatedCodec implements StreamCodec {
   readonly nKvHeads: number;
   readonly tileWords: number;
   readonly paramWords: Uint32Array;
-  /** Signs per head: [nKvHeads][headDim] of +-1. */
-  private readonly signs: Float32Array;
+  /** Signs per head: [nKvHeads][headDim] of +-1 (read by the WGSL rotation pass, attendInto). */
+  readonly signs: Float32Array;
   private readonly buf: Float32Array;
 
   constructor(readonly inner: StreamCodec, readonly seed = 1) {
@@ -51,6 +52,20 @@ export class RotatedCodec implements StreamCodec {
     this.inner.encodeTile(this.buf, head, out);
   }
 
+  /**
+   * In place, `rows` consecutive rows of `group` head vectors each laid out [row][kvHead][group][d]
+   * from `off` (tokens: group 1; queries / outputs of GQA: group = nHeads / nKvHeads): R_h x
+   * (forward) or R_h^T x (inverse), h the KV head. Bit for bit the rotation encodeTile applies.
+   */
+  rotateRows(v: Float32Array, rows: number, group: number, inverse: boolean, off = 0): void {
+    const d = this.headDim;
+    for (let r = 0; r < rows; r++) {
+      for (let h = 0; h < this.nKvHeads; h++) {
+        for (let g = 0; g < group; g++) this.rotate(v, off + ((r * this.nKvHeads + h) * group + g) * d, h, inverse);
+      }
+    }
+  }
+
   decodeTile(words: Uint32Array, head: number, out: Float32Array): void {
     this.inner.decodeTile(words, head, out);
     for (let t = 0; t < TILE_TOKENS; t++) this.rotate(out, t * this.headDim, head, true);
@@ -72,4 +87,24 @@ export class RotatedCodec implements StreamCodec {
     const n = 1 / Math.sqrt(d);
     for (let i = 0; i < d; i++) v[off + i] = v[off + i]! * n * (inverse ? s[so + i]! : 1);
   }
+}
+
+/** The rotation wrapping `codec` (also through views made with Object.create), or undefined. */
+export function rotationOf(codec: StreamCodec): RotatedCodec | undefined {
+  return codec instanceof RotatedCodec ? codec : undefined;
+}
+
+/** The codec whose kernels pack a stream's words: the inner codec of a rotation, else the codec. */
+export function kernelCodec(codec: StreamCodec): StreamCodec {
+  return codec instanceof RotatedCodec ? codec.inner : codec;
+}
+
+/**
+ * `rot` with its inner codec replaced by `inner` (e.g. the inner codec's WASM-encoder view):
+ * encodeTile rotates as `rot` does, then packs through `inner`.
+ */
+export function withInnerCodec(rot: RotatedCodec, inner: StreamCodec): RotatedCodec {
+  const view = Object.create(rot) as RotatedCodec;
+  Object.defineProperty(view, 'inner', { value: inner });
+  return view;
 }

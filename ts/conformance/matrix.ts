@@ -13,6 +13,7 @@
 import { listCodecs } from '../codecs/registry.js';
 import type { CodecInfo, StreamCodec, StreamKind } from '../codecs/types.js';
 import { codecKernels, createCodec } from '../codecs/registry.js';
+import { kernelCodec, RotatedCodec } from '../codecs/rotation.js';
 import { PackedKvCache, type CacheOptions } from '../cache/kv-cache.js';
 import { attendReference } from '../reference/attention.js';
 import { TILES_PER_PAGE } from '../format/constants.js';
@@ -93,7 +94,18 @@ export interface CodecPair {
   value: CodecInfo;
   /** Keys and values of different codecs (widths, metadata, value-state order) in one kernel call. */
   mixed: boolean;
+  /** Streams wrapped in the seeded Hadamard rotation (RotatedCodec, seed 1; `@rk` / `@rv`). */
+  rotate?: { key: boolean; value: boolean };
 }
+
+/**
+ * Rotated pairs (`@rk` / `@rv`, decisions.md#D135), when both codecs are registered: KIVI keys
+ * rotated with plain values (the fold on one stream only) and q4_0 with both streams rotated.
+ */
+const ROTATED_PAIRS: readonly { codec: string; key: boolean; value: boolean }[] = [
+  { codec: 'kivi2', key: true, value: false },
+  { codec: 'q4_0', key: true, value: true },
+];
 
 /**
  * Every codec pair to check: a codec coding both streams with itself; a keys-only codec with
@@ -102,7 +114,7 @@ export interface CodecPair {
  * both-streams codec's keys with the next one's values (registration order, the last with the
  * first); the first calibrated both-streams codec's keys with the last one's values (calibration
  * makes those the matrix's costly cells, so one pair); the second both-streams codec (fp16) with
- * each single-stream codec. Codecs that build their own cache (createCache) are listed apart.
+ * each single-stream codec; the rotated pairs (ROTATED_PAIRS). Codecs that build their own cache (createCache) are listed apart.
  */
 export function conformancePairs(codecs: readonly CodecInfo[] = listCodecs()): { pairs: CodecPair[]; ownCache: string[] } {
   const tile = codecs.filter((c) => !c.createCache);
@@ -122,6 +134,10 @@ export function conformancePairs(codecs: readonly CodecInfo[] = listCodecs()): {
   if (other) {
     for (const k of keysOnly) pairs.push(pair(k, other, true));
     for (const v of valuesOnly) pairs.push(pair(other, v, true));
+  }
+  for (const r of ROTATED_PAIRS) {
+    const c = plain.find((x) => x.name === r.codec);
+    if (c) pairs.push({ ...pair(c, c, false), name: `${c.name}${r.key ? '@rk' : ''}${r.value ? '@rv' : ''}`, rotate: { key: r.key, value: r.value } });
   }
   return { pairs, ownCache: codecs.filter((c) => c.createCache).map((c) => c.name) };
 }
@@ -265,6 +281,9 @@ function prepare(pair: CodecPair, shape: ConformanceShape): CellSetup | { error:
   try {
     key = streamCodec(pair.key, 'key', shape);
     value = streamCodec(pair.value, 'value', shape);
+    // a power-of-two head_dim, else BAD_PARAM: the shape reads 'shape n/a'
+    if (pair.rotate?.key) key = new RotatedCodec(key);
+    if (pair.rotate?.value) value = new RotatedCodec(value);
   } catch (e) {
     return { error: (e as Error).message };
   }
@@ -305,7 +324,7 @@ async function runCell(b: ConformanceBackend, backend: AttentionBackend, c: Cell
 
 /** Whether both codecs name WASM exports in their kernel descriptors. */
 export function hasWasm(key: StreamCodec, value: StreamCodec): boolean {
-  return codecKernels(key)?.wasm !== undefined && codecKernels(value)?.wasm !== undefined;
+  return codecKernels(kernelCodec(key))?.wasm !== undefined && codecKernels(kernelCodec(value))?.wasm !== undefined;
 }
 
 /** The matrix as text: one row per codec pair, one column per backend, cells summarizing the shapes. */

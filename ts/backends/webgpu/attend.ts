@@ -8,7 +8,7 @@ import { bindGroupLayout, getPipeline } from './pipelines.js';
 import { subgroupSize } from './subgroups.js';
 import { packedDot4 } from './int-dot.js';
 import { checkEncoder, checkObject, checkSeqIds, typeName } from '../../util/args.js';
-import { attendRowsSource, chooseAttendKernel, foldSpan, mergeSource, TILES_MAX_HEADS, type AttendDriverFn, type AttendKernel, type ChooseAttendOptions } from './shaders.js';
+import { attendRowsSource, chooseAttendKernel, foldSpan, mergeSource, rotateSource, TILES_MAX_HEADS, type AttendDriverFn, type AttendKernel, type ChooseAttendOptions } from './shaders.js';
 
 /** Workgroups per dispatch dimension that every adapter allows (WebGPU default limit). */
 const MAX_WORKGROUPS = 65535;
@@ -419,6 +419,12 @@ export async function attendGpuNow(cache: GpuKvCache, seqs: readonly number[], q
   checkFinite(q, 'q');
   const ctx = cache.ctx;
   const prep = await prepare(cache, nHeads, opts);
+  // rotated keys / values (decisions.md#D135): queries R q on the host, output R^T o' below
+  const group = nHeads / cache.layout.nKvHeads;
+  if (cache.keyRot) {
+    q = q.slice();
+    cache.keyRot.rotateRows(q, seqs.length, group, false);
+  }
 
   // ---- buffers and dispatches (scratch buffers reused across calls, calls serialized per cache)
   const scratch = scratchFor(cache);
@@ -432,7 +438,9 @@ export async function attendGpuNow(cache: GpuKvCache, seqs: readonly number[], q
     dev.queue.submit([enc.finish()]);
     await ctx.guard(readback.mapAsync(MAP_READ_MODE, 0, outBytes));
     try {
-      return new Float32Array(readback.getMappedRange(0, outBytes).slice(0));
+      const o = new Float32Array(readback.getMappedRange(0, outBytes).slice(0));
+      cache.valueRot?.rotateRows(o, seqs.length, group, true);
+      return o;
     } finally {
       readback.unmap();
     }
@@ -495,17 +503,57 @@ export async function attendInto(encoder: GPUCommandEncoder, cache: GpuKvCache, 
   // same encoder is recorded first, so its tokens are attended)
   return cache.serial(async () => {
     const prep = await prepare(cache, nHeads, opts);
+    const rotQ = cache.keyRot ? await rotatePipeline(cache, nHeads, false) : undefined;
+    const rotOut = cache.valueRot ? await rotatePipeline(cache, nHeads, true) : undefined;
     const release = await scratch.acquire();
     try {
       // checked again: another call may have recorded while the pipelines were built
       check(scratch.lastIntoEncoder !== encoder, 'BAD_PARAM', 'attendInto was already recorded into this encoder for this cache; submit it first (one call per cache per command buffer)', 'encoder');
-      const { out, outBytes } = record(encoder, cache, seqs, { kind: 'gpu', buffer: opts.queries.buffer, offset: opts.queries.offset ?? 0 }, prep, scratch, 'into-');
+      let queries: QuerySource = { kind: 'gpu', buffer: opts.queries.buffer, offset: opts.queries.offset ?? 0 };
+      const vectors = seqs.length * nHeads;
+      if (cache.keyRot && rotQ) {
+        // rotated keys: R q into a scratch copy, by the WGSL pass in the same encoder (decisions.md#D135)
+        const qr = scratch.buffer(cache.ctx.device, 'into-rot-q', bytes, BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC);
+        encoder.copyBufferToBuffer(opts.queries.buffer, opts.queries.offset ?? 0, qr, 0, bytes);
+        recordRotation(encoder, cache, scratch, qr, cache.keyRot.signs, rotQ, vectors, 'key');
+        queries = { kind: 'gpu', buffer: qr, offset: 0 };
+      }
+      const { out, outBytes } = record(encoder, cache, seqs, queries, prep, scratch, 'into-');
+      // rotated values: the merged output is R o; R^T in place before the copy out
+      if (cache.valueRot && rotOut) recordRotation(encoder, cache, scratch, out, cache.valueRot.signs, rotOut, vectors, 'value');
       encoder.copyBufferToBuffer(out, 0, opts.output.buffer, opts.output.offset ?? 0, outBytes);
       scratch.lastIntoEncoder = encoder;
     } finally {
       release();
     }
   });
+}
+
+/** The rotation pass (attend/rotate.wgsl) for a cache's head_dim and nHeads, forward or inverse. */
+function rotatePipeline(cache: GpuKvCache, nHeads: number, inverse: boolean): Promise<GPUComputePipeline> {
+  const L = cache.layout;
+  return getPipeline(cache.ctx, {
+    label: 'kvpack-rotate', layout: 'rotate', source: rotateSource(), entryPoint: 'rotate',
+    constants: { HEAD_DIM: L.headDim, N_HEADS: nHeads, GROUP: nHeads / L.nKvHeads, INVERSE: inverse ? 1 : 0 },
+  });
+}
+
+/** Records the rotation of the first `vectors` head vectors of `buf` (and the scratch rest) in place. */
+function recordRotation(enc: GPUCommandEncoder, cache: GpuKvCache, scratch: Scratch, buf: GPUBuffer, signs: Float32Array,
+  pipe: GPUComputePipeline, vectors: number, stream: 'key' | 'value'): void {
+  const dev = cache.ctx.device;
+  const signBuf = scratch.buffer(dev, `into-rot-signs-${stream}`, signs.byteLength, BufferUsage.STORAGE | BufferUsage.COPY_DST);
+  writeArray(dev.queue, signBuf, 0, signs);
+  const bind = dev.createBindGroup({
+    layout: bindGroupLayout(cache.ctx, 'rotate'),
+    entries: [buf, signBuf].map((b, binding) => ({ binding, resource: { buffer: b } })),
+  });
+  const pass = enc.beginComputePass({ label: 'kvpack-rotate' });
+  pass.setPipeline(pipe);
+  pass.setBindGroup(0, bind);
+  // every vector the buffer holds (the shader bounds by its length): scratch grows, never shrinks
+  pass.dispatchWorkgroups(Math.ceil(Math.max(vectors, buf.size / 4 / cache.layout.headDim) / 64));
+  pass.end();
 }
 
 /**

@@ -9,6 +9,7 @@ import {
 import { BufferUsage, getGpuDevice, MAP_READ_MODE, writeArray, type GpuContext } from './device.js';
 import { encodeSource } from './shaders.js';
 import { kernelsFor } from './kernels.js';
+import { rotationOf, type RotatedCodec } from '../../codecs/rotation.js';
 import { checkRange } from '../../codecs/range.js';
 import { addSymbolDispose } from '../../util/dispose.js';
 import { checkEncoder, checkGpuSlice, checkOptionalObject } from '../../util/args.js';
@@ -65,6 +66,14 @@ export interface GpuSequence {
  * - `syncFrom(host)` (mirror): uploads the tiles a host PackedKvCache sealed since the last
  *   sync (tiles never change once sealed) plus its sinks and tail. WebGpuBackend uses this.
  * Do not mix the two on one instance.
+ *
+ * Rotated codecs (`@rk` / `@rv`, RotatedCodec) run the inner codec's WGSL kernels with every row
+ * on the GPU in the rotated space (decisions.md#D135): host rows (append, syncFrom's sinks and
+ * tail) are rotated on the host before upload, so tiles are the TS reference's words bit for
+ * bit; attendGpu rotates the queries and the output back on the host, attendInto by a WGSL pass
+ * (attend/rotate.wgsl) in the caller's encoder. appendFromGpu(Into) (GPU rows: no rotation pass
+ * for rows yet) and serialize (the fp rows are stored rotated) throw BACKEND_UNAVAILABLE for
+ * such a cache.
  */
 export class GpuKvCache {
   readonly ctx: GpuContext;
@@ -82,6 +91,9 @@ export class GpuKvCache {
   private readonly disposers: (() => void)[] = [];
   /** Tokens per append step, see GpuCacheOptions.appendChunkTokens. */
   readonly appendChunkTokens: number;
+  /** The rotations of rotated streams (@rk / @rv), else undefined (decisions.md#D135). */
+  readonly keyRot: RotatedCodec | undefined;
+  readonly valueRot: RotatedCodec | undefined;
 
   static async create(opts: CacheOptions & GpuCacheOptions): Promise<GpuKvCache> {
     const layout = new PackedKvCache(opts);
@@ -92,6 +104,8 @@ export class GpuKvCache {
   constructor(ctx: GpuContext, layout: PackedKvCache, opts: GpuCacheOptions = {}) {
     kernelsFor(layout.key);
     kernelsFor(layout.value);
+    this.keyRot = rotationOf(layout.key);
+    this.valueRot = rotationOf(layout.value);
     this.ctx = ctx;
     this.layout = layout;
     const tf = layout.tokenFloats;
@@ -214,6 +228,21 @@ export class GpuKvCache {
     writeArray(this.ctx.device.queue, this.fpRows.buffers[s.fp.buffer]!, this.fpRowByte(s, row, value), src, srcRow * tf, count * tf);
   }
 
+  /** writeRows of host rows: rows of a rotated stream are rotated first (a copy). */
+  private writeHostRows(s: GpuSequence, row: number, value: boolean, src: Float32Array, srcRow: number, count: number): void {
+    const rot = value ? this.valueRot : this.keyRot, tf = this.layout.tokenFloats;
+    if (!rot || count <= 0) return this.writeRows(s, row, value, src, srcRow, count);
+    const rows = src.slice(srcRow * tf, (srcRow + count) * tf);
+    rot.rotateRows(rows, count, 1, false);
+    this.writeRows(s, row, value, rows, 0, count);
+  }
+
+  /** BACKEND_UNAVAILABLE for a path with no rotation pass, on a cache with a rotated stream. */
+  checkNoRotation(what: string): void {
+    check(!this.keyRot && !this.valueRot, 'BACKEND_UNAVAILABLE',
+      `${what} has no rotation pass for rotated codecs ('${this.layout.key.name}' / '${this.layout.value.name}'); use append (decisions.md#D135)`, 'cache');
+  }
+
   private ensurePages(s: GpuSequence, tiles: number): void {
     while (s.pages.length * TILES_PER_PAGE < tiles) s.pages.push(this.pages.alloc());
   }
@@ -258,12 +287,12 @@ export class GpuKvCache {
         s.tiles = v.tiles;
       }
       if (v.sinkCount !== s.sinkCount) {
-        this.writeRows(s, s.sinkCount, false, v.sinkK, s.sinkCount, v.sinkCount - s.sinkCount);
-        this.writeRows(s, s.sinkCount, true, v.sinkV, s.sinkCount, v.sinkCount - s.sinkCount);
+        this.writeHostRows(s, s.sinkCount, false, v.sinkK, s.sinkCount, v.sinkCount - s.sinkCount);
+        this.writeHostRows(s, s.sinkCount, true, v.sinkV, s.sinkCount, v.sinkCount - s.sinkCount);
         s.sinkCount = v.sinkCount;
       }
-      this.writeRows(s, this.layout.sinks, false, v.tailK.subarray(0, v.tailCount * tf), 0, v.tailCount);
-      this.writeRows(s, this.layout.sinks, true, v.tailV.subarray(0, v.tailCount * tf), 0, v.tailCount);
+      this.writeHostRows(s, this.layout.sinks, false, v.tailK.subarray(0, v.tailCount * tf), 0, v.tailCount);
+      this.writeHostRows(s, this.layout.sinks, true, v.tailV.subarray(0, v.tailCount * tf), 0, v.tailCount);
       s.tailCount = v.tailCount;
       s.hostLength = length;
     }
@@ -288,6 +317,9 @@ export class GpuKvCache {
     checkRange(keys, this.layout.keyMaxAbs, 'keys', `key codec '${this.layout.key.name}'`);
     checkRange(values, this.layout.valueMaxAbs, 'values', `value codec '${this.layout.value.name}'`);
     const k = keys.slice(), v = values.slice();
+    // rotated streams: the rows the GPU encoders and attention see are rotated (decisions.md#D135)
+    this.keyRot?.rotateRows(k, k.length / tf, 1, false);
+    this.valueRot?.rotateRows(v, v.length / tf, 1, false);
     return this.serial(() => this.appendNow(seq, k, v));
   }
 
@@ -345,6 +377,7 @@ export class GpuKvCache {
 
   private checkGpuAppend(seq: number, keys: GpuRows, values: GpuRows, n: number): void {
     this.assertUsable('append');
+    this.checkNoRotation('appendFromGpu');
     const rowBytes = this.layout.tokenFloats * 4;
     check(Number.isInteger(seq) && seq >= 0, 'BAD_PARAM', `must be a non-negative integer, got ${seq}`, 'seq');
     check(Number.isInteger(n) && n > 0, 'BAD_SHAPE', `must be a positive integer, got ${n}`, 'n');
@@ -492,6 +525,7 @@ export class GpuKvCache {
    */
   async *serializeChunks(): AsyncGenerator<Uint8Array> {
     this.assertAlive();
+    this.checkNoRotation('serialize');
     const layout = this.layout.toLayerData();
     const ids = [...this.seqs.keys()];
     yield* fileChunks(1);

@@ -1,6 +1,7 @@
 import '../../codecs/index.js';
 import { KvpackError } from '../../errors.js';
 import { codecKernels, listCodecs } from '../../codecs/registry.js';
+import { kernelCodec } from '../../codecs/rotation.js';
 import type { StreamCodec } from '../../codecs/types.js';
 import type { CustomWebGpuAttention, WgslCodecKernels } from '../../codecs/kernels.js';
 import type { AttentionBackend } from '../types.js';
@@ -10,10 +11,11 @@ export type { CustomWebGpuAttention, WgslCodecKernels, WgslFold } from '../../co
 
 /**
  * The WGSL kernels of a codec instance (its CodecInfo.kernels.wgsl; docs/ARCHITECTURE.md "Adding
- * a codec"), or BACKEND_UNAVAILABLE naming the codec (it has no WGSL port).
+ * a codec"; a rotated codec's: its inner codec's, decisions.md#D135), or BACKEND_UNAVAILABLE naming the codec (it has no WGSL port).
  */
 export function kernelsFor(codec: StreamCodec): WgslCodecKernels {
-  const k = codecKernels(codec)?.wgsl;
+  // a rotated stream runs its inner codec's kernels; the rotation is folded around them (D135)
+  const k = codecKernels(kernelCodec(codec))?.wgsl;
   if (!k) {
     const known = listCodecs().filter((c) => c.kernels?.wgsl).map((c) => c.name);
     throw new KvpackError('BACKEND_UNAVAILABLE',
@@ -24,7 +26,7 @@ export function kernelsFor(codec: StreamCodec): WgslCodecKernels {
 
 /** Whether a codec instance has WGSL kernels for the tile drivers. */
 export function hasWgslKernels(codec: StreamCodec): boolean {
-  return codecKernels(codec)?.wgsl !== undefined;
+  return codecKernels(kernelCodec(codec))?.wgsl !== undefined;
 }
 
 /**

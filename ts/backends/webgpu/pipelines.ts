@@ -8,7 +8,7 @@ import type { GpuContext } from './device.js';
  * one bind-group recipe invalid for some codecs.
  */
 
-export type LayoutName = 'attend' | 'merge' | 'encode';
+export type LayoutName = 'attend' | 'merge' | 'encode' | 'rotate';
 
 /** Binding types in order, per layout (see the WGSL files' @binding declarations). */
 const LAYOUTS: Record<LayoutName, GPUBufferBindingType[]> = {
@@ -18,6 +18,8 @@ const LAYOUTS: Record<LayoutName, GPUBufferBindingType[]> = {
   merge: ['read-only-storage', 'read-only-storage', 'storage'],
   // rows, out_words, params, jobs
   encode: ['read-only-storage', 'storage', 'read-only-storage', 'read-only-storage'],
+  // vectors, signs
+  rotate: ['storage', 'read-only-storage'],
 };
 
 interface DeviceCache {

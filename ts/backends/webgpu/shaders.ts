@@ -320,6 +320,12 @@ export function attendRowsSource(): string {
   return (rowsSource ??= join(['constants.wgsl', 'attend/bindings.wgsl', 'attend/tiles.wgsl', 'attend/rows.wgsl']));
 }
 
+/** The rotation pass of rotated streams (attend/rotate.wgsl, entry point `rotate`). */
+export function rotateSource(): string {
+  return (rotateSrc ??= join(['attend/rotate.wgsl']));
+}
+let rotateSrc: string | undefined;
+
 export function mergeSource(): string {
   return (mergeSrc ??= join(['constants.wgsl', 'attend/merge.wgsl']));
 }
