@@ -1,6 +1,5 @@
-import { KvpackError } from '../errors.js';
+import { KvpackError, check } from '../errors.js';
 import type { CodecKernels } from './kernels.js';
-import { check } from '../errors.js';
 import { checkObject, typeName } from '../util/args.js';
 import type { CodecContext, CodecInfo, StreamCodec } from './types.js';
 

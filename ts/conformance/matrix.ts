@@ -10,9 +10,8 @@
  * WebGPU: 2e-4 (f32 exp and the split merge; outlier channels make scores large; observed
  * ~3e-7 on llvmpipe and lavapipe). TS is the oracle itself (0).
  */
-import { listCodecs } from '../codecs/registry.js';
+import { listCodecs, codecKernels, createCodec } from '../codecs/registry.js';
 import type { CodecInfo, StreamCodec, StreamKind } from '../codecs/types.js';
-import { codecKernels, createCodec } from '../codecs/registry.js';
 import { kernelCodec, RotatedCodec } from '../codecs/rotation.js';
 import { PackedKvCache, type CacheOptions } from '../cache/kv-cache.js';
 import { attendReference } from '../reference/attention.js';

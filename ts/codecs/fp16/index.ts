@@ -3,9 +3,8 @@ import { TILE_TOKENS } from '../../format/constants.js';
 import { checkCodecContext, TileCodec } from '../base.js';
 import { registerCodec } from '../registry.js';
 import type { CodecContext } from '../types.js';
-import { metaF16Bits as saturatingF16Bits } from '../uniform.js';
+import { metaF16Bits as saturatingF16Bits, F16_MAX } from '../uniform.js';
 import { FP16_KERNELS } from './kernels.js';
-import { F16_MAX } from '../uniform.js';
 
 /**
  * fp16: word i = f16 pair (element 2i, element 2i+1), round-to-nearest-even, saturating at

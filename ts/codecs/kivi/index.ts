@@ -3,9 +3,8 @@ import { checkCodecContext, TileCodec } from '../base.js';
 import { packCodes, unpackCodes } from '../bitpack.js';
 import { registerCodec } from '../registry.js';
 import type { CodecContext } from '../types.js';
-import { dequantizeAffineGroup, packAffineMeta, quantizeAffineGroup, unpackAffineMeta } from '../uniform.js';
+import { dequantizeAffineGroup, packAffineMeta, quantizeAffineGroup, unpackAffineMeta, F16_MAX } from '../uniform.js';
 import { kiviKernels } from './kernels.js';
-import { F16_MAX } from '../uniform.js';
 
 /**
  * KIVI (Liu et al., "KIVI: A Tuning-Free Asymmetric 2bit Quantization for KV Cache", ICML 2024,

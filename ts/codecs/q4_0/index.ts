@@ -3,9 +3,8 @@ import { checkCodecContext, TileCodec } from '../base.js';
 import { Q_BLOCK, readBlockScale, writeBlockScale } from '../q8_0/index.js';
 import { registerCodec } from '../registry.js';
 import type { CodecContext } from '../types.js';
-import { blockSignedAbsMax, q4Code, q4Scale } from '../uniform.js';
+import { blockSignedAbsMax, q4Code, q4Scale, F16_MAX } from '../uniform.js';
 import { Q4_0_KERNELS } from './kernels.js';
-import { F16_MAX } from '../uniform.js';
 
 /**
  * q4_0 (docs/FORMAT.md "q4_0"): llama.cpp block math (s = m / -8, codes 0..15 with 8 = zero),

@@ -3,9 +3,8 @@ import { TILE_TOKENS } from '../../format/constants.js';
 import { checkCodecContext, TileCodec } from '../base.js';
 import { registerCodec } from '../registry.js';
 import type { CodecContext } from '../types.js';
-import { blockAbsMax, metaF16Bits, q8Code, q8Scale } from '../uniform.js';
+import { blockAbsMax, metaF16Bits, q8Code, q8Scale, F16_MAX } from '../uniform.js';
 import { Q8_0_KERNELS } from './kernels.js';
-import { F16_MAX } from '../uniform.js';
 
 /** Scale of block b: f16 in the low (b even) or high (b odd) half of word b / 2. */
 export function writeBlockScale(out: Uint32Array, b: number, s: number): void {

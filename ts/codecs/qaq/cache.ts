@@ -6,14 +6,12 @@ import { packedPartialsReference, type PackedPartials, type QaqPackedView } from
 import { resolveQaqOptions, type QaqOptions, type ResolvedQaqOptions } from './options.js';
 import { outlierCount, selectOutliers } from './outliers.js';
 import { encodeRecord, maxRecordWords, recordWords } from './record.js';
-import { MAX_FP_TOKENS, type CacheStats } from '../../cache/kv-cache.js';
+import { MAX_FP_TOKENS, type CacheStats, pickLayer } from '../../cache/kv-cache.js';
 import { checkF32, checkObject, checkOptionalObject, checkSeqIds } from '../../util/args.js';
 import { ATTEND_MAX_ABS, checkRange } from '../range.js';
 import { F16_MAX } from '../uniform.js';
-import { pickLayer } from '../../cache/kv-cache.js';
-import { pullChunks, pullSync, type ChunkSource } from '../../serialize/bytes.js';
+import { pullChunks, pullSync, type ChunkSource, corrupt } from '../../serialize/bytes.js';
 import { concatChunks, endChunks, fileChunks, parseFile, qaqLayerChunks, qaqSequenceChunks, type LayerData, type QaqLayerData } from '../../serialize/cache-file.js';
-import { corrupt } from '../../serialize/bytes.js';
 import type { SelfAttendingCache } from '../../cache/kv-cache-like.js';
 import { addSymbolDispose } from '../../util/dispose.js';
 
