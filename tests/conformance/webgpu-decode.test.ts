@@ -5,22 +5,17 @@
  * Tolerance as tests/conformance/webgpu-cases.ts. Needs an adapter (fails without one unless
  * KVPACK_ALLOW_NO_GPU=1).
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import '../../ts/codecs/index.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { attendReference } from '../../ts/reference/attention.js';
-import { getGpuDevice, type GpuContext } from '../../ts/backends/webgpu/device.js';
 import { WebGpuBackend } from '../../ts/backends/webgpu/backend.js';
 import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../helpers/data.js';
 import { ATTEND_TOL } from './webgpu-cases.js';
+import { useGpu } from '../helpers/gpu.js';
 
-const allowNoGpu = process.env.KVPACK_ALLOW_NO_GPU === '1';
-let ctx: GpuContext | undefined;
-let unavailable: string | undefined;
-beforeAll(async () => {
-  try { ctx = await getGpuDevice(); } catch (e) { unavailable = (e as Error).message; }
-});
+const gpuDevice = useGpu();
 
 function relErr(got: Float32Array, ref: Float32Array): number {
   let m = 0, s = 1;
@@ -30,7 +25,7 @@ function relErr(got: Float32Array, ref: Float32Array): number {
 
 describe('webgpu decode loop', () => {
   it('append one token, attend, repeat: mirror and resident agree with the reference at every step', async ({ skip }) => {
-    if (!ctx) { if (allowNoGpu) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)'); throw new Error(`no WebGPU adapter: ${unavailable}`); }
+    const ctx = gpuDevice(); if (!ctx) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)');
     const nKv = 2, d = 64, nHeads = 4, steps = 60;
     const opts = { nKvHeads: nKv, headDim: d, key: 'kivi4', value: 'q8_0', window: 6, sinks: 2 } as const;
     const host = new PackedKvCache(opts);
@@ -59,7 +54,7 @@ describe('webgpu decode loop', () => {
   });
 
   it('mirror notices a host sequence deleted and re-created with other tokens', async ({ skip }) => {
-    if (!ctx) { if (allowNoGpu) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)'); throw new Error(`no WebGPU adapter: ${unavailable}`); }
+    const ctx = gpuDevice(); if (!ctx) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)');
     const nKv = 1, d = 8, nHeads = 2;
     const host = new PackedKvCache({ nKvHeads: nKv, headDim: d, key: 'q4_0', value: 'q4_0' });
     const be = new WebGpuBackend(ctx);

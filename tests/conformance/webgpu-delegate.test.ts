@@ -4,22 +4,17 @@
  * serves every codec; mixed custom/generic caches are BACKEND_UNAVAILABLE. Tolerance 1e-4 as
  * tests/conformance/cq-webgpu-cases.ts (fixed-point value histograms).
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import '../../ts/codecs/index.js';
 import { KvpackError } from '../../ts/errors.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { makeCqCalibration } from '../../ts/codecs/cq/calibration-format.js';
 import { attendReference } from '../../ts/reference/attention.js';
-import { getGpuDevice, type GpuContext } from '../../ts/backends/webgpu/device.js';
 import { WebGpuBackend } from '../../ts/backends/webgpu/backend.js';
 import { gaussianKv, makeRng, outlierKeys, randomQuery } from '../helpers/data.js';
+import { useGpu } from '../helpers/gpu.js';
 
-const allowNoGpu = process.env.KVPACK_ALLOW_NO_GPU === '1';
-let ctx: GpuContext | undefined;
-let unavailable: string | undefined;
-beforeAll(async () => {
-  try { ctx = await getGpuDevice(); } catch (e) { unavailable = (e as Error).message; }
-});
+const gpuDevice = useGpu();
 
 function calibration(kind: 'key' | 'value', nKv: number, d: number, seed: number) {
   const rng = makeRng(seed);
@@ -29,7 +24,7 @@ function calibration(kind: 'key' | 'value', nKv: number, d: number, seed: number
 
 describe('webgpu backend delegation', () => {
   it('a CQ cache runs through WebGpuBackend.attend (CQ LUT attention) within tolerance', async ({ skip }) => {
-    if (!ctx) { if (allowNoGpu) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)'); throw new Error(`no WebGPU adapter: ${unavailable}`); }
+    const ctx = gpuDevice(); if (!ctx) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)');
     const nKv = 2, d = 16, nHeads = 4;
     const host = new PackedKvCache({ nKvHeads: nKv, headDim: d, key: 'cq-4c8b', value: 'cq-4c8b', window: 4,
       calibration: { key: calibration('key', nKv, d, 1), value: calibration('value', nKv, d, 2) } });

@@ -5,21 +5,16 @@
  * bit-identical (GPU-resident attendGpu, and the WebGpuBackend mirroring a restored host cache).
  * Needs an adapter (fails without one unless KVPACK_ALLOW_NO_GPU=1).
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PackedKvCache } from '../../ts/index.js';
-import { getGpuDevice, type GpuContext } from '../../ts/backends/webgpu/device.js';
 import { WebGpuBackend } from '../../ts/backends/webgpu/backend.js';
 import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
 import { attendGpu } from '../../ts/backends/webgpu/attend.js';
 import { randomQuery } from '../helpers/data.js';
 import { appendRange, caseData, saveCases } from './cases.js';
+import { useGpu } from '../helpers/gpu.js';
 
-const allowNoGpu = process.env.KVPACK_ALLOW_NO_GPU === '1';
-let ctx: GpuContext | undefined;
-let unavailable: string | undefined;
-beforeAll(async () => {
-  try { ctx = await getGpuDevice(); } catch (e) { unavailable = (e as Error).message; }
-});
+const gpuDevice = useGpu();
 
 async function gpuAppend(g: GpuKvCache, seq: number, d: { k: Float32Array; v: Float32Array }, from: number, to: number): Promise<void> {
   const tf = g.layout.tokenFloats;
@@ -33,7 +28,7 @@ async function gpuAppend(g: GpuKvCache, seq: number, d: { k: Float32Array; v: Fl
 describe('GpuKvCache save and restore (WebGPU, Dawn)', () => {
   for (const c of saveCases().filter((x) => /kivi2|skvq/.test(x.name))) {
     it(`${c.name}: GPU-saved bytes = host-saved bytes; restored on the GPU, +300 tokens, every word and output equal`, async ({ skip }) => {
-      if (!ctx) { if (allowNoGpu) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)'); throw new Error(`no WebGPU adapter: ${unavailable}`); }
+      const ctx = gpuDevice(); if (!ctx) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)');
       const d = caseData(c, 1000, 31);
       const never = await GpuKvCache.create({ ...c.opts, gpu: ctx, pagesPerBuffer: 3 });
       const saved = await GpuKvCache.create({ ...c.opts, gpu: ctx, pagesPerBuffer: 3 });
