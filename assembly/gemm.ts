@@ -5,6 +5,7 @@
 // Blocks of 4 A rows x 2 B rows keep 8 accumulators and 6 row loads in the 16 SIMD registers
 // V8 gives x86-64; k runs in steps of 4 with a scalar tail. Pointers are byte addresses; strides
 // are in floats.
+import { expf4 } from './expf';
 import { madd4 } from './vec';
 
 @inline
@@ -209,7 +210,7 @@ function dotColumnW(a: usize, b: usize, sb: usize, k: i32): f64 {
 }
 
 // Causal softmax of `rows` score rows (stride n floats) in place: row r covers keys 0..p0 + r,
-// later keys are set to 0. exp in f32 (Cephes' expf polynomial, ~1 ulp of f32), max in f32, the
+// later keys are set to 0. exp in f32 (assembly/expf.ts, the attention kernels' Cephes expf, ~1 ulp of f32), max in f32, the
 // sum in f64, each weight times 1 / sum: the JS loop it replaces (ts/model/window-forward.ts)
 // rounds exp(s - m) to f32 as well, so the two differ by an ulp of f32 at most per weight, the
 // order of the attention sums' rounding (docs/decisions.md#D130).
@@ -245,23 +246,4 @@ export function softmax_causal(s: usize, n: i32, rows: i32, p0: i32): void {
     }
     for (let t = len; t < n; t++) store<f32>(row + (<usize>t << 2), 0);
   }
-}
-
-// exp per lane for x <= 0 (inputs below -87.3 give ~2^-126 instead of 0: weights that small
-// change no f32 sum of probabilities). Cephes expf: x = n ln2 + r, |r| <= ln2 / 2, degree-7 polynomial.
-@inline
-function expf4(x: v128): v128 {
-  x = f32x4.max(x, f32x4.splat(-87.3));
-  const fx = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
-  let r = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(fx, f32x4.splat(-2.12194440e-4)));
-  let y = f32x4.splat(1.9875691500e-4);
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.3981999507e-3));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(8.3334519073e-3));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(4.1665795894e-2));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(1.6666665459e-1));
-  y = f32x4.add(f32x4.mul(y, r), f32x4.splat(5.0000001201e-1));
-  y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(y, r), r), r), f32x4.splat(1));
-  const pow2 = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(fx), i32x4.splat(127)), 23);
-  return f32x4.mul(y, pow2);
 }
