@@ -419,7 +419,11 @@ export class QaqKvCache implements SelfAttendingCache {
     check(weights instanceof Float64Array && weights.length === u * n, 'BAD_SHAPE',
       `must be a Float64Array of groups * tail tokens = ${u * n}`, 'weights');
     check(outsideTop instanceof Float64Array && outsideTop.length === u, 'BAD_SHAPE', `must be a Float64Array of groups = ${u}`, 'outsideTop');
-    for (const w of weights) check(Number.isFinite(w) && w >= 0, 'BAD_PARAM', `weights are finite and >= 0, got ${w}`, 'weights');
+    for (let i = 0; i < weights.length; i++) {
+      const w = weights[i]!;
+      // (w >= 0 is false for NaN) the message is built only for a bad weight: this runs per token and row
+      if (!(w >= 0 && w < Infinity)) throw new KvpackError('BAD_PARAM', `weights are finite and >= 0, got ${w} at ${i}`, 'weights');
+    }
     for (const w of outsideTop) {
       check(s.tiles === 0 ? w === -Infinity : Number.isFinite(w) && w >= 0, 'BAD_PARAM',
         s.tiles === 0 ? `must be -Infinity while no tile is sealed, got ${w}` : `must be finite and >= 0, got ${w}`, 'outsideTop');
