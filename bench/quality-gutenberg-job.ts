@@ -2,7 +2,7 @@
  * Issue #20's full study as independent units, so it can run on many cores (docs/QUALITY.md,
  * "How the study was run"; docs/decisions.md#D124). Bundled by bench/quality-gutenberg-job.sh.
  *
- *   calibrate --model M --calib-text train.txt.gz --tokens N --codecs a,b --out calib.json
+ *   calibrate --model M --calib-text train.txt.gz --tokens N --codecs a,b [--kinds key|value] --out calib.json
  *       captures N training tokens (whole-window pass) and calibrates every codec of the pairings
  *       that has a calibrate hook (CQ k-means in WASM, SKVQ, QAQ's qMax): one JSON object keyed
  *       like CaptureCalibrator's memo. Calibration never reads the evaluation text.
@@ -95,10 +95,13 @@ async function calibrate(): Promise<void> {
   const calibrator = new CaptureCalibrator(cap, c);
   const kmeans = kmeansWasm(await loadKvpackWasm());
   const table: Record<string, unknown> = {};
+  // --kinds key or value: one stream's calibrations only (run.sh splits the work per codec and stream)
+  const kinds = (flags.get('kinds') ?? 'key,value').split(',') as StreamKind[];
+  for (const k of kinds) if (k !== 'key' && k !== 'value') throw new KvpackError('BAD_PARAM', `must be key and/or value, got '${k}'`, '--kinds');
   for (const spec of need('codecs').split(',')) {
     const p = parsePairing(spec);
     const group = p.group !== undefined ? { groupSize: p.group } : {};
-    for (const kind of ['key', 'value'] as const) {
+    for (const kind of kinds) {
       const codec = p[kind];
       if (!codecInfo(codec).calibrate) continue;
       for (let l = 0; l < c.nLayers; l++) {
