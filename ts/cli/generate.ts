@@ -9,7 +9,7 @@ import { KvpackError } from '../errors.js';
 import { CaptureCalibrator, type LayerCalibrator } from '../model/calibrate-from-capture.js';
 import { parseTuneConfig, tuneCalibrator } from '../model/tune.js';
 import { captureKv } from '../model/capture.js';
-import { parsePairing } from '../model/codec-pairing.js';
+import { pairingLayerSpec, parsePairing } from '../model/codec-pairing.js';
 import { ModelRunner } from '../model/forward.js';
 import { loadKvCapture } from '../model/kv-capture-file.js';
 import { loadModel } from '../model/load-model.js';
@@ -102,14 +102,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const runner = new ModelRunner(model, {
     backend,
     ...(restored ? { caches: restored } : {}),
-    cache: (l) => ({
-      key: pairing.key, value: pairing.value, sinks: pairing.sinks,
-      ...(pairing.window !== undefined ? { window: pairing.window } : {}),
-      calibration: {
-        key: calibrator?.forLayer(pairing.key, 'key', l, pairing.fisher),
-        value: calibrator?.forLayer(pairing.value, 'value', l, pairing.fisher),
-      },
-    }),
+    cache: (l) => pairingLayerSpec(pairing, model.config, l, calibrator),
   });
   const rng = new XorShiftRng(f.seed);
   const decoder = new TextDecoder();
