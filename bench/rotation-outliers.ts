@@ -54,7 +54,7 @@ function stats(x: Float32Array, nKvHeads: number, d: number): Stats {
       let m2 = 0, m4 = 0, tokSq = 0, tokMax = 0;
       for (let c = 0; c < d; c++) {
         const v = x[o + c]!;
-        energy[c] += v * v;
+        energy[c] = energy[c]! + v * v;
         sumSq += v * v;
         maxAbs = Math.max(maxAbs, Math.abs(v));
         tokSq += v * v;
