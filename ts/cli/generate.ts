@@ -22,7 +22,7 @@ import type { CliIo } from './command.js';
 const FLAGS = {
   model: { type: 'string', help: 'model folder or checkpoint file' },
   prompt: { type: 'string', default: 'Once upon a time', help: 'prompt text' },
-  codec: { type: 'string', default: 'fp32', help: 'cache pairing KEY[:VALUE][@wN][@sN], e.g. kivi2@w32' },
+  codec: { type: 'string', default: 'fp32', help: 'cache pairing KEY[:VALUE][@wN][@sN][@gN][@rk][@rv][@fisher], e.g. kivi2@w32, cq-4c8b@rk' },
   steps: { type: 'int', default: 200, min: 1, help: 'tokens to generate (stops early at BOS/EOS or seq_len)' },
   temperature: { type: 'float', default: 0, min: 0, help: '0 = greedy' },
   seed: { type: 'int', default: 42, min: 1, help: 'sampling seed (llama2.c xorshift)' },
