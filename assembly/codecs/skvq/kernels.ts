@@ -12,7 +12,7 @@ import { placeQuery, placedCodes, unpack8Codes } from '../../bitpack';
 import { metaScale, metaScale4, metaZero, metaZero4 } from '../../quant';
 import { META_A, META_B, ROW } from '../../scratch';
 import { axpyGroup, dotGroup, hsum4, madd4, maxLanes, minLanes } from '../../vec';
-import { integerAttention, laneMask, quantizeQueryI16 } from '../../int-dot';
+import { integerAttention, laneMask, quantizeQueryI16, roundToI32 } from '../../int-dot';
 
 const HEADER: i32 = 4;
 /** Element codes of one tile (TILE_TOKENS * MAX_HEAD_DIM) while encoding, + the last ternary word's padding. */
@@ -463,6 +463,107 @@ function unpackTritTile(codes: usize, n: i32, dst: usize): void {
     v128.store(o, v128.load(src));
     v128.store(o, v128.load(src, 16), 16);
   }
+}
+
+// Integer-domain ternary values (opt-in: `integerAttention`; decisions.md#D48), C <= 4 groups:
+// acc_p += sum_t (w_t s_t,g(p)) code_t,p + sum_t w_t z_t,g(p). Per head and group the tile's
+// W_t,g = w_t s_t,g are rounded to i16 with one scale beta_g = max_t |W_t,g| / 32767; the tile's
+// digits are unpacked to bytes once (one TRIT_TABLE entry per code byte) and token pairs
+// interleaved as i16 pairs (code_2i,p, code_2i+1,p) per position, so i32x4.dot_i16x8_s against
+// the pair's weights (W_2i,g | W_2i+1,g << 16, splatted or swizzled per lane's group) sums two
+// tokens of 4 positions in one instruction. Shared by the group's heads; per head the sums are
+// converted and times beta once per tile.
+/** The tile's ternary digits as bytes, [token][position] (+ 8: one table entry's overrun). */
+const VI8: usize = memory.data(TILE_TOKENS * 256 + 8, 16);
+/** Token pairs' digits as i16 pairs, [pair][4-position vector] (16 bytes each). */
+const VPAIR: usize = memory.data((TILE_TOKENS / 2) * 64 * 16, 16);
+/** Per token pair the i16 weight pairs of the 4 groups (lanes = groups). */
+const VWP: usize = memory.data((TILE_TOKENS / 2) * 16, 16);
+
+@inline function useIntValues(levels: i32, C: i32, d: i32): bool {
+  return integerAttention() && levels == 3 && C <= 4 && (d & 31) == 0 && d <= 256;
+}
+
+function accumulateSkvqInt(codes: usize, weights: usize, group: i32, d: i32, m: i32, state: usize): void {
+  const n = TILE_TOKENS * d;
+  for (let i = 0; i < (n + 4) / 5; i++) {
+    store<u64>(VI8 + <usize>(i * 5), load<u64>(TRIT_TABLE + (<usize>load<u8>(codes + <usize>i) << 3)));
+  }
+  const vecs = d >> 2, rowB = <usize>d;
+  for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
+    const ra = VI8 + <usize>(2 * pp) * rowB, rb = ra + rowB;
+    const dst = VPAIR + (<usize>(pp * vecs) << 4);
+    for (let p = 0; p < d; p += 16) {
+      const a = v128.load(ra + <usize>p), b = v128.load(rb + <usize>p);
+      const lo = v128.shuffle<u8>(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+      const hi = v128.shuffle<u8>(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+      const o = dst + (<usize>p << 2);
+      v128.store(o, i16x8.extend_low_i8x16_u(lo));
+      v128.store(o, i16x8.extend_high_i8x16_u(lo), 16);
+      v128.store(o, i16x8.extend_low_i8x16_u(hi), 32);
+      v128.store(o, i16x8.extend_high_i8x16_u(hi), 48);
+    }
+  }
+  const mShift = ctz(m);
+  for (let j = 0; j < group; j++) {
+    const w = weights + (<usize>(j * TILE_TOKENS) << 2), acc = state + (<usize>(j * d) << 2);
+    let zs = f32x4.splat(0), mx = f32x4.splat(0);
+    for (let t = 0; t < TILE_TOKENS; t++) {
+      const wt = v128.load32_splat(w + (<usize>t << 2)), b = <usize>(t >> mShift) << 4;
+      const ws = f32x4.mul(wt, v128.load(SC + b));
+      v128.store(WS + (<usize>t << 4), ws);
+      mx = f32x4.pmax(mx, f32x4.abs(ws));
+      zs = madd4(wt, v128.load(ZE + b), zs);
+    }
+    // beta = max / 32767 per group lane; an all-zero group gets inv 0 (its codes add nothing)
+    const inv = v128.and(f32x4.div(f32x4.splat(32767.0), mx), f32x4.gt(mx, f32x4.splat(0)));
+    const beta = f32x4.mul(mx, f32x4.splat(<f32>1.0 / <f32>32767.0));
+    for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
+      const q0 = roundToI32(f32x4.mul(v128.load(WS + (<usize>(2 * pp) << 4)), inv));
+      const q1 = roundToI32(f32x4.mul(v128.load(WS + (<usize>(2 * pp + 1) << 4)), inv));
+      v128.store(VWP + (<usize>pp << 4), v128.or(v128.and(q0, i32x4.splat(0xffff)), i32x4.shl(q1, 16)));
+    }
+    for (let p = 0; p < d; p += 16) accumulateChunkInt(acc, p, vecs, beta);
+    for (let p = 0; p < d; p += 4) {
+      const o = <usize>p << 2;
+      v128.store(acc + o, f32x4.add(v128.load(acc + o), i8x16.swizzle(zs, v128.load(IDX + o))));
+    }
+  }
+}
+
+/** acc[p..p+16) += beta_g x sum over token pairs of dot(code pairs, weight pairs), 4 vectors in registers. */
+@inline function accumulateChunkInt(acc: usize, p: i32, vecs: i32, beta: v128): void {
+  const o = <usize>p << 2;
+  const ix = IDX + o;
+  const i0 = v128.load(ix), i1 = v128.load(ix, 16), i2 = v128.load(ix, 32), i3 = v128.load(ix, 48);
+  let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+  const pS = <usize>vecs << 4;
+  let c = VPAIR + o;
+  const g4 = <usize>load<u8>(ix), lane = v128.load(LANE_SPLAT + (g4 << 2));
+  if (v128.all_true<i8>(v128.and(v128.and(i8x16.eq(i0, lane), i8x16.eq(i1, lane)), v128.and(i8x16.eq(i2, lane), i8x16.eq(i3, lane))))) {
+    // all 16 positions in one group: its weight pair splatted
+    for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
+      const wp = v128.load32_splat(VWP + (<usize>pp << 4) + g4);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load(c), wp));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load(c, 16), wp));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.load(c, 32), wp));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load(c, 48), wp));
+      c += pS;
+    }
+  } else {
+    for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
+      const wv = v128.load(VWP + (<usize>pp << 4));
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load(c), i8x16.swizzle(wv, i0)));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load(c, 16), i8x16.swizzle(wv, i1)));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.load(c, 32), i8x16.swizzle(wv, i2)));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load(c, 48), i8x16.swizzle(wv, i3)));
+      c += pS;
+    }
+  }
+  v128.store(acc + o, madd4(f32x4.convert_i32x4_s(a0), i8x16.swizzle(beta, i0), v128.load(acc + o)));
+  v128.store(acc + o, madd4(f32x4.convert_i32x4_s(a1), i8x16.swizzle(beta, i1), v128.load(acc + o, 16)), 16);
+  v128.store(acc + o, madd4(f32x4.convert_i32x4_s(a2), i8x16.swizzle(beta, i2), v128.load(acc + o, 32)), 32);
+  v128.store(acc + o, madd4(f32x4.convert_i32x4_s(a3), i8x16.swizzle(beta, i3), v128.load(acc + o, 48)), 48);
 }
 
 function accumulateSkvqFolded(codes: usize, weights: usize, group: i32, d: i32, m: i32, levels: i32, state: usize): void {
@@ -959,6 +1060,11 @@ function accumulateSkvq(tile: usize, weights: usize, group: i32, d: i32, head: i
   const codes = tile + (<usize>metaWordsOf(C, m) << 2);
   if (C <= 4) {
     ensureIdx(gs, d, C);
+    if (useIntValues(levels, C, d)) {
+      blockScales(tile, C, m);
+      accumulateSkvqInt(codes, weights, group, d, m, state);
+      return;
+    }
     if (d % 32 == 0) {
       blockScales(tile, C, m);
       accumulateSkvqFolded(codes, weights, group, d, m, levels, state);
