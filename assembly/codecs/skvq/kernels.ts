@@ -477,18 +477,27 @@ function unpackTritTile(codes: usize, n: i32, dst: usize): void {
 const VI8: usize = memory.data(TILE_TOKENS * 256 + 8, 16);
 /** Token pairs' digits as i16 pairs, [pair][4-position vector] (16 bytes each). */
 const VPAIR: usize = memory.data((TILE_TOKENS / 2) * 64 * 16, 16);
-/** Per token pair the i16 weight pairs of the 4 groups (lanes = groups). */
+/** Per token pair the i16 weight pairs of the 4 groups (lanes = groups); the zeros' sums per group. */
 const VWP: usize = memory.data((TILE_TOKENS / 2) * 16, 16);
+const VZS: usize = memory.data(16, 16);
 
 @inline function useIntValues(levels: i32, C: i32, d: i32): bool {
   return integerAttention() && levels == 3 && C <= 4 && (d & 31) == 0 && d <= 256;
 }
 
 function accumulateSkvqInt(codes: usize, weights: usize, group: i32, d: i32, m: i32, state: usize): void {
-  const n = TILE_TOKENS * d;
-  for (let i = 0; i < (n + 4) / 5; i++) {
-    store<u64>(VI8 + <usize>(i * 5), load<u64>(TRIT_TABLE + (<usize>load<u8>(codes + <usize>i) << 3)));
+  const n = TILE_TOKENS * d, bytes = (n + 4) / 5;
+  // one 8-byte table entry per code byte, 4 bytes per code word read (each store's 3 spare
+  // bytes are overwritten by the next)
+  let i = 0;
+  for (; i + 4 <= bytes; i += 4) {
+    const w = load<u32>(codes + <usize>i), o = VI8 + <usize>(i * 5);
+    store<u64>(o, load<u64>(TRIT_TABLE + (<usize>(w & 0xff) << 3)));
+    store<u64>(o + 5, load<u64>(TRIT_TABLE + (<usize>((w >>> 8) & 0xff) << 3)));
+    store<u64>(o + 10, load<u64>(TRIT_TABLE + (<usize>((w >>> 16) & 0xff) << 3)));
+    store<u64>(o + 15, load<u64>(TRIT_TABLE + (<usize>(w >>> 24) << 3)));
   }
+  for (; i < bytes; i++) store<u64>(VI8 + <usize>(i * 5), load<u64>(TRIT_TABLE + (<usize>load<u8>(codes + <usize>i) << 3)));
   const vecs = d >> 2, rowB = <usize>d;
   for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
     const ra = VI8 + <usize>(2 * pp) * rowB, rb = ra + rowB;
@@ -506,29 +515,43 @@ function accumulateSkvqInt(codes: usize, weights: usize, group: i32, d: i32, m: 
   }
   const mShift = ctz(m);
   for (let j = 0; j < group; j++) {
-    const w = weights + (<usize>(j * TILE_TOKENS) << 2), acc = state + (<usize>(j * d) << 2);
-    let zs = f32x4.splat(0), mx = f32x4.splat(0);
-    for (let t = 0; t < TILE_TOKENS; t++) {
-      const wt = v128.load32_splat(w + (<usize>t << 2)), b = <usize>(t >> mShift) << 4;
-      const ws = f32x4.mul(wt, v128.load(SC + b));
-      v128.store(WS + (<usize>t << 4), ws);
-      mx = f32x4.pmax(mx, f32x4.abs(ws));
-      zs = madd4(wt, v128.load(ZE + b), zs);
-    }
-    // beta = max / 32767 per group lane; an all-zero group gets inv 0 (its codes add nothing)
-    const inv = v128.and(f32x4.div(f32x4.splat(32767.0), mx), f32x4.gt(mx, f32x4.splat(0)));
-    const beta = f32x4.mul(mx, f32x4.splat(<f32>1.0 / <f32>32767.0));
-    for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
-      const q0 = roundToI32(f32x4.mul(v128.load(WS + (<usize>(2 * pp) << 4)), inv));
-      const q1 = roundToI32(f32x4.mul(v128.load(WS + (<usize>(2 * pp + 1) << 4)), inv));
-      v128.store(VWP + (<usize>pp << 4), v128.or(v128.and(q0, i32x4.splat(0xffff)), i32x4.shl(q1, 16)));
-    }
+    const acc = state + (<usize>(j * d) << 2);
+    const beta = weighHeadInt(weights + (<usize>(j * TILE_TOKENS) << 2), mShift, VWP, VZS);
     for (let p = 0; p < d; p += 16) accumulateChunkInt(acc, p, vecs, beta);
-    for (let p = 0; p < d; p += 4) {
-      const o = <usize>p << 2;
-      v128.store(acc + o, f32x4.add(v128.load(acc + o), i8x16.swizzle(zs, v128.load(IDX + o))));
-    }
+    addZerosInt(acc, d, v128.load(VZS));
   }
+}
+
+/** Per group the zeros' sum over the tile, spread to its positions. */
+@inline function addZerosInt(acc: usize, d: i32, zs: v128): void {
+  for (let p = 0; p < d; p += 4) {
+    const o = <usize>p << 2;
+    v128.store(acc + o, f32x4.add(v128.load(acc + o), i8x16.swizzle(zs, v128.load(IDX + o))));
+  }
+}
+
+/**
+ * One head's i16 weight pairs (W_2i,g | W_2i+1,g << 16, lanes = groups) into wp, its zeros'
+ * sums sum_t w_t z_t,g into zsOut; returns beta (per group lane).
+ */
+@inline function weighHeadInt(w: usize, mShift: i32, wp: usize, zsOut: usize): v128 {
+  let zs = f32x4.splat(0), mx = f32x4.splat(0);
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    const wt = v128.load32_splat(w + (<usize>t << 2)), b = <usize>(t >> mShift) << 4;
+    const ws = f32x4.mul(wt, v128.load(SC + b));
+    v128.store(WS + (<usize>t << 4), ws);
+    mx = f32x4.pmax(mx, f32x4.abs(ws));
+    zs = madd4(wt, v128.load(ZE + b), zs);
+  }
+  v128.store(zsOut, zs);
+  // beta = max / 32767 per group lane; an all-zero group gets inv 0 (its codes add nothing)
+  const inv = v128.and(f32x4.div(f32x4.splat(32767.0), mx), f32x4.gt(mx, f32x4.splat(0)));
+  for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
+    const q0 = roundToI32(f32x4.mul(v128.load(WS + (<usize>(2 * pp) << 4)), inv));
+    const q1 = roundToI32(f32x4.mul(v128.load(WS + (<usize>(2 * pp + 1) << 4)), inv));
+    v128.store(wp + (<usize>pp << 4), v128.or(v128.and(q0, i32x4.splat(0xffff)), i32x4.shl(q1, 16)));
+  }
+  return f32x4.mul(mx, f32x4.splat(<f32>1.0 / <f32>32767.0));
 }
 
 /** acc[p..p+16) += beta_g x sum over token pairs of dot(code pairs, weight pairs), 4 vectors in registers. */
@@ -885,42 +908,82 @@ function prepareKeys2Int(q: usize, group: i32, d: i32, perm: usize, gs: usize, C
     let T0 = f32x4.splat(0), T1 = f32x4.splat(0), T2 = f32x4.splat(0), T3 = f32x4.splat(0);
     for (let c = 0; c < chunks; c++) {
       const r = r0 + (<usize>c << 4);
-      let e = q0 + <usize>c * chunkS;
+      const e = q0 + <usize>c * chunkS;
       let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
       if (H == 4) {
-        let v = v128.load(r);
-        for (let k = 0; k < 8; k++) {
-          const x = v128.and(v, m);
-          a0 = dotI16(a0, x, v128.load(e));
-          a1 = dotI16(a1, x, v128.load(e, 128));
-          a2 = dotI16(a2, x, v128.load(e, 256));
-          a3 = dotI16(a3, x, v128.load(e, 384));
-          v = i16x8.shr_u(v, 2);
-          e += 16;
-        }
+        // the 8 code positions unrolled (decisions.md#D49)
+        const v = v128.load(r);
+        let x: v128;
+        x = v128.and(v, m);
+        a0 = dotI16(a0, x, v128.load(e, 0)); a1 = dotI16(a1, x, v128.load(e, 128));
+        a2 = dotI16(a2, x, v128.load(e, 256)); a3 = dotI16(a3, x, v128.load(e, 384));
+        x = v128.and(i16x8.shr_u(v, 2), m);
+        a0 = dotI16(a0, x, v128.load(e, 16)); a1 = dotI16(a1, x, v128.load(e, 144));
+        a2 = dotI16(a2, x, v128.load(e, 272)); a3 = dotI16(a3, x, v128.load(e, 400));
+        x = v128.and(i16x8.shr_u(v, 4), m);
+        a0 = dotI16(a0, x, v128.load(e, 32)); a1 = dotI16(a1, x, v128.load(e, 160));
+        a2 = dotI16(a2, x, v128.load(e, 288)); a3 = dotI16(a3, x, v128.load(e, 416));
+        x = v128.and(i16x8.shr_u(v, 6), m);
+        a0 = dotI16(a0, x, v128.load(e, 48)); a1 = dotI16(a1, x, v128.load(e, 176));
+        a2 = dotI16(a2, x, v128.load(e, 304)); a3 = dotI16(a3, x, v128.load(e, 432));
+        x = v128.and(i16x8.shr_u(v, 8), m);
+        a0 = dotI16(a0, x, v128.load(e, 64)); a1 = dotI16(a1, x, v128.load(e, 192));
+        a2 = dotI16(a2, x, v128.load(e, 320)); a3 = dotI16(a3, x, v128.load(e, 448));
+        x = v128.and(i16x8.shr_u(v, 10), m);
+        a0 = dotI16(a0, x, v128.load(e, 80)); a1 = dotI16(a1, x, v128.load(e, 208));
+        a2 = dotI16(a2, x, v128.load(e, 336)); a3 = dotI16(a3, x, v128.load(e, 464));
+        x = v128.and(i16x8.shr_u(v, 12), m);
+        a0 = dotI16(a0, x, v128.load(e, 96)); a1 = dotI16(a1, x, v128.load(e, 224));
+        a2 = dotI16(a2, x, v128.load(e, 352)); a3 = dotI16(a3, x, v128.load(e, 480));
+        x = v128.and(i16x8.shr_u(v, 14), m);
+        a0 = dotI16(a0, x, v128.load(e, 112)); a1 = dotI16(a1, x, v128.load(e, 240));
+        a2 = dotI16(a2, x, v128.load(e, 368)); a3 = dotI16(a3, x, v128.load(e, 496));
       } else if (H == 2) {
-        let v0 = v128.load(r), v1 = v128.load(r + rowBytes);
-        for (let k = 0; k < 8; k++) {
-          const x0 = v128.and(v0, m), x1 = v128.and(v1, m);
-          const qa = v128.load(e), qb = v128.load(e, 128);
-          a0 = dotI16(a0, x0, qa);
-          a1 = dotI16(a1, x0, qb);
-          a2 = dotI16(a2, x1, qa);
-          a3 = dotI16(a3, x1, qb);
-          v0 = i16x8.shr_u(v0, 2); v1 = i16x8.shr_u(v1, 2);
-          e += 16;
-        }
+        const v0 = v128.load(r), v1 = v128.load(r + rowBytes);
+        let x0: v128, x1: v128, qa: v128, qb: v128;
+        x0 = v128.and(v0, m); x1 = v128.and(v1, m); qa = v128.load(e, 0); qb = v128.load(e, 128);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
+        x0 = v128.and(i16x8.shr_u(v0, 2), m); x1 = v128.and(i16x8.shr_u(v1, 2), m); qa = v128.load(e, 16); qb = v128.load(e, 144);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
+        x0 = v128.and(i16x8.shr_u(v0, 4), m); x1 = v128.and(i16x8.shr_u(v1, 4), m); qa = v128.load(e, 32); qb = v128.load(e, 160);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
+        x0 = v128.and(i16x8.shr_u(v0, 6), m); x1 = v128.and(i16x8.shr_u(v1, 6), m); qa = v128.load(e, 48); qb = v128.load(e, 176);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
+        x0 = v128.and(i16x8.shr_u(v0, 8), m); x1 = v128.and(i16x8.shr_u(v1, 8), m); qa = v128.load(e, 64); qb = v128.load(e, 192);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
+        x0 = v128.and(i16x8.shr_u(v0, 10), m); x1 = v128.and(i16x8.shr_u(v1, 10), m); qa = v128.load(e, 80); qb = v128.load(e, 208);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
+        x0 = v128.and(i16x8.shr_u(v0, 12), m); x1 = v128.and(i16x8.shr_u(v1, 12), m); qa = v128.load(e, 96); qb = v128.load(e, 224);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
+        x0 = v128.and(i16x8.shr_u(v0, 14), m); x1 = v128.and(i16x8.shr_u(v1, 14), m); qa = v128.load(e, 112); qb = v128.load(e, 240);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
       } else {
-        let v0 = v128.load(r), v1 = v128.load(r + rowBytes), v2 = v128.load(r + 2 * rowBytes), v3 = v128.load(r + 3 * rowBytes);
-        for (let k = 0; k < 8; k++) {
-          const qa = v128.load(e);
-          a0 = dotI16(a0, v128.and(v0, m), qa);
-          a1 = dotI16(a1, v128.and(v1, m), qa);
-          a2 = dotI16(a2, v128.and(v2, m), qa);
-          a3 = dotI16(a3, v128.and(v3, m), qa);
-          v0 = i16x8.shr_u(v0, 2); v1 = i16x8.shr_u(v1, 2); v2 = i16x8.shr_u(v2, 2); v3 = i16x8.shr_u(v3, 2);
-          e += 16;
-        }
+        const v0 = v128.load(r), v1 = v128.load(r + rowBytes), v2 = v128.load(r + 2 * rowBytes), v3 = v128.load(r + 3 * rowBytes);
+        let qa: v128;
+        qa = v128.load(e, 0);
+        a0 = dotI16(a0, v128.and(v0, m), qa); a1 = dotI16(a1, v128.and(v1, m), qa);
+        a2 = dotI16(a2, v128.and(v2, m), qa); a3 = dotI16(a3, v128.and(v3, m), qa);
+        qa = v128.load(e, 16);
+        a0 = dotI16(a0, v128.and(i16x8.shr_u(v0, 2), m), qa); a1 = dotI16(a1, v128.and(i16x8.shr_u(v1, 2), m), qa);
+        a2 = dotI16(a2, v128.and(i16x8.shr_u(v2, 2), m), qa); a3 = dotI16(a3, v128.and(i16x8.shr_u(v3, 2), m), qa);
+        qa = v128.load(e, 32);
+        a0 = dotI16(a0, v128.and(i16x8.shr_u(v0, 4), m), qa); a1 = dotI16(a1, v128.and(i16x8.shr_u(v1, 4), m), qa);
+        a2 = dotI16(a2, v128.and(i16x8.shr_u(v2, 4), m), qa); a3 = dotI16(a3, v128.and(i16x8.shr_u(v3, 4), m), qa);
+        qa = v128.load(e, 48);
+        a0 = dotI16(a0, v128.and(i16x8.shr_u(v0, 6), m), qa); a1 = dotI16(a1, v128.and(i16x8.shr_u(v1, 6), m), qa);
+        a2 = dotI16(a2, v128.and(i16x8.shr_u(v2, 6), m), qa); a3 = dotI16(a3, v128.and(i16x8.shr_u(v3, 6), m), qa);
+        qa = v128.load(e, 64);
+        a0 = dotI16(a0, v128.and(i16x8.shr_u(v0, 8), m), qa); a1 = dotI16(a1, v128.and(i16x8.shr_u(v1, 8), m), qa);
+        a2 = dotI16(a2, v128.and(i16x8.shr_u(v2, 8), m), qa); a3 = dotI16(a3, v128.and(i16x8.shr_u(v3, 8), m), qa);
+        qa = v128.load(e, 80);
+        a0 = dotI16(a0, v128.and(i16x8.shr_u(v0, 10), m), qa); a1 = dotI16(a1, v128.and(i16x8.shr_u(v1, 10), m), qa);
+        a2 = dotI16(a2, v128.and(i16x8.shr_u(v2, 10), m), qa); a3 = dotI16(a3, v128.and(i16x8.shr_u(v3, 10), m), qa);
+        qa = v128.load(e, 96);
+        a0 = dotI16(a0, v128.and(i16x8.shr_u(v0, 12), m), qa); a1 = dotI16(a1, v128.and(i16x8.shr_u(v1, 12), m), qa);
+        a2 = dotI16(a2, v128.and(i16x8.shr_u(v2, 12), m), qa); a3 = dotI16(a3, v128.and(i16x8.shr_u(v3, 12), m), qa);
+        qa = v128.load(e, 112);
+        a0 = dotI16(a0, v128.and(i16x8.shr_u(v0, 14), m), qa); a1 = dotI16(a1, v128.and(i16x8.shr_u(v1, 14), m), qa);
+        a2 = dotI16(a2, v128.and(i16x8.shr_u(v2, 14), m), qa); a3 = dotI16(a3, v128.and(i16x8.shr_u(v3, 14), m), qa);
       }
       // block sums times the token's scale of each block's main group
       const idx = v128.load(tab + (<usize>c << 4));
