@@ -1,4 +1,6 @@
 import type { AttentionBackend } from '../backends/types.js';
+import { WasmBackend } from '../backends/wasm.js';
+import { wasmSimdSupported } from '../backends/wasm-loader.js';
 import { codecInfo } from '../codecs/registry.js';
 import { check, KvpackError } from '../errors.js';
 import type { LayerCalibrator } from './calibrate-from-capture.js';
@@ -85,7 +87,25 @@ export async function evaluatePerplexity(model: Model, tokens: readonly number[]
       throw new KvpackError('BAD_CALIBRATION', `codec '${name}' (${kind}s) needs calibration: pass a capture of the calibration split`, 'calibrator');
     }
   }
-  const spec = (layer: number): LayerCacheSpec => pairingLayerSpec(pairing, c, layer, opts.calibrator);
+  // With no backend given (the whole-window path), tiles are packed by the WASM encoders where WASM
+  // runs: the same words as the TS reference (conformance matrix), and CQ's nearest-centroid
+  // search in TS was ~40% of a window's CPU (docs/decisions.md#D159).
+  const encoders = !opts.backend && opts.mode !== 'step' && wasmSimdSupported()
+    ? await WasmBackend.create().catch(() => undefined) : undefined;
+  try {
+    const spec = (layer: number): LayerCacheSpec => {
+      const s = pairingLayerSpec(pairing, c, layer, opts.calibrator);
+      return encoders && !s.encodeWith ? { ...s, encodeWith: encoders } : s;
+    };
+    return await evaluateWith(model, tokens, pairing, opts, windows, batch, spec);
+  } finally {
+    encoders?.dispose();
+  }
+}
+
+async function evaluateWith(model: Model, tokens: readonly number[], pairing: CodecPairing, opts: PerplexityOptions,
+  windows: number, batch: number, spec: (layer: number) => LayerCacheSpec): Promise<PerplexityResult> {
+  const c = model.config, { ctx } = opts;
   // Calibrate (and build every codec) before timing, so tokens/s measures decoding only.
   const runner = new ModelRunner(model, { cache: spec, ...(opts.backend ? { backend: opts.backend } : {}) });
   const total = windows * (ctx - 1);
