@@ -223,7 +223,7 @@ async function main(): Promise<void> {
   const threaded = await WasmThreadsBackend.create({ wasm: wasmBytes, workerModule: pathToFileURL(join(root, 'dist', 'index.js')), integerAttention });
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   log(`machine: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs, node ${machine.node}, onnxruntime-node ${ort.env.versions?.node ?? '?'}`);
-  log(`kernels: ${wasmPath} (${wasm.build} build${integerAttention ? ', integer-domain KIVI kernels' : ''})`);
+  log(`kernels: ${wasmPath} (${wasm.build} build${integerAttention ? ', integer-domain KIVI and SKVQ kernels' : ''})`);
 
   const ortRows: OrtRow[] = [];
   const rows: AttentionRow[] = [];

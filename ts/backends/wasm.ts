@@ -77,11 +77,14 @@ export interface TilePart {
 /** Options of WasmBackend / WasmThreadsBackend. */
 export interface WasmBackendOptions {
   /**
-   * Integer-domain KIVI kernels (2/4-bit keys and values, head_dim a multiple of 64 / 32): the
-   * folded query and the softmax weights times the value scales rounded to i16 per head, tile (and
-   * value group), dotted with the codes by i32x4.dot_i16x8_s. Faster on CPU (GQA most), but the
-   * rounding moves outputs by up to ~1e-3 x max|V| (tests/conformance/wasm-integer.test.ts), past
-   * the float kernels' 1e-5 x max|V| tolerance, so it is opt-in. docs/decisions.md D50-D52.
+   * Integer-domain kernels. KIVI (2/4-bit keys and values, head_dim a multiple of 64 / 32, GQA
+   * groups): the folded query and the softmax weights times the value scales rounded to i16 per
+   * head, tile (and value group), dotted with the codes by i32x4.dot_i16x8_s. SKVQ (2-bit keys,
+   * ternary values, <= 4 channel groups, head_dim a multiple of 64 / 32, any group): the permuted
+   * query rounded to i16 once per call, the weights times the group scales per head, group and
+   * tile (docs/decisions.md D47-D49). Faster on CPU (GQA most), but the rounding moves outputs by
+   * up to ~1e-3 x max|V| (tests/conformance/wasm-integer.test.ts, skvq-integer.test.ts), past the
+   * float kernels' 1e-5 x max|V| tolerance, so it is opt-in. docs/decisions.md D50-D52.
    */
   integerAttention?: boolean;
 }
@@ -102,7 +105,7 @@ export class WasmBackend implements AttentionBackend {
     // an explicit request for a kernel the module lacks fails here, not at the first call
     if (this.integer) wasm.fn('set_integer_attention');
     this.description = wasmBuildLabel(wasm.build, `${(wasm.memory.buffer.byteLength / 1024) | 0} KiB memory at start`) +
-      (this.integer ? ', integer-domain KIVI kernels' : '');
+      (this.integer ? ', integer-domain KIVI and SKVQ kernels' : '');
     this.finalizer = new FinalizationRegistry((m) => this.releaseMirror(m));
   }
 

@@ -1,10 +1,10 @@
 import type { AttentionBackend } from '../backends/types.js';
-import { codecInfo, createCodec } from '../codecs/registry.js';
-import { RotatedCodec } from '../codecs/rotation.js';
-import type { StreamCodec } from '../codecs/types.js';
+import { WasmBackend } from '../backends/wasm.js';
+import { wasmSimdSupported } from '../backends/wasm-loader.js';
+import { codecInfo } from '../codecs/registry.js';
 import { check, KvpackError } from '../errors.js';
 import type { LayerCalibrator } from './calibrate-from-capture.js';
-import type { CodecPairing } from './codec-pairing.js';
+import { pairingLayerSpec, type CodecPairing } from './codec-pairing.js';
 import type { Model } from './config.js';
 import { ModelRunner, type LayerCacheSpec, type ModelCacheStats } from './forward.js';
 import { logProb } from './math.js';
@@ -90,19 +90,25 @@ export async function evaluatePerplexity(model: Model, tokens: readonly number[]
       throw new KvpackError('BAD_CALIBRATION', `codec '${name}' (${kind}s) needs calibration: pass a capture of the calibration split`, 'calibrator');
     }
   }
-  const group = pairing.group !== undefined ? { groupSize: pairing.group } : {};
-  // @rk / @rv: the codec wrapped in a seeded Hadamard rotation (uncalibrated codecs only, parsePairing)
-  const stream = (kind: 'key' | 'value'): string | StreamCodec => pairing.rotate?.[kind]
-    ? new RotatedCodec(createCodec(pairing[kind], { kind, headDim: c.headDim, nKvHeads: c.nKvHeads }))
-    : pairing[kind];
-  const spec = (layer: number): LayerCacheSpec => ({
-    key: stream('key'), value: stream('value'), sinks: pairing.sinks,
-    ...(pairing.window !== undefined ? { window: pairing.window } : {}),
-    calibration: {
-      key: opts.calibrator?.forLayer(pairing.key, 'key', layer, pairing.fisher, group),
-      value: opts.calibrator?.forLayer(pairing.value, 'value', layer, pairing.fisher, group),
-    },
-  });
+  // With no backend given (the whole-window path), tiles are packed by the WASM encoders where WASM
+  // runs: the same words as the TS reference (conformance matrix), and CQ's nearest-centroid
+  // search in TS was ~40% of a window's CPU (docs/decisions.md#D159).
+  const encoders = !opts.backend && opts.mode !== 'step' && wasmSimdSupported()
+    ? await WasmBackend.create().catch(() => undefined) : undefined;
+  try {
+    const spec = (layer: number): LayerCacheSpec => {
+      const s = pairingLayerSpec(pairing, c, layer, opts.calibrator);
+      return encoders && !s.encodeWith ? { ...s, encodeWith: encoders } : s;
+    };
+    return await evaluateWith(model, tokens, pairing, opts, windows, batch, spec);
+  } finally {
+    encoders?.dispose();
+  }
+}
+
+async function evaluateWith(model: Model, tokens: readonly number[], pairing: CodecPairing, opts: PerplexityOptions,
+  windows: number, batch: number, spec: (layer: number) => LayerCacheSpec): Promise<PerplexityResult> {
+  const c = model.config, { ctx } = opts;
   // Calibrate (and build every codec) before timing, so tokens/s measures decoding only.
   const runner = new ModelRunner(model, { cache: spec, ...(opts.backend ? { backend: opts.backend } : {}) });
   const total = windows * (ctx - 1);
