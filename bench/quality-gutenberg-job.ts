@@ -19,7 +19,6 @@
  */
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { chooseBackend } from '../ts/backends/detect.js';
 import { loadKvpackWasm } from '../ts/backends/wasm-loader.js';
 import '../ts/codecs/index.js';
 import { calibrateCqStream } from '../ts/codecs/cq/calibrate.js';
@@ -141,13 +140,10 @@ async function unit(): Promise<void> {
   const tokens = tokenizeLines(tokenizer, linesOf(readFileSync(need('text'), 'utf8')));
   if ((first + count) * ctx > tokens.length) throw new KvpackError('BAD_PARAM', `windows ${first}..${first + count - 1} of ${ctx} pass the text's ${tokens.length} tokens`, '--first');
   const calib = flags.has('calib') ? JSON.parse(readFileSync(need('calib'), 'utf8')) as { table: Record<string, unknown> } : undefined;
-  const step = !!(codecInfo(p.key).createCache || codecInfo(p.value).createCache);
-  const backend = step ? (await chooseBackend({ prefer: 'wasm' })).backend : undefined;
+  // every pairing, QAQ included (docs/decisions.md#D38), in one pass per window
   const r = await evaluatePerplexity(model, tokens.slice(first * ctx, (first + count) * ctx), p, {
-    ctx, maxWindows: count, ...(calib ? { calibrator: new StoredCalibrator(calib.table) } : {}),
-    ...(backend ? { backend, batch: count } : {}), mode: step ? 'step' : 'window',
+    ctx, maxWindows: count, ...(calib ? { calibrator: new StoredCalibrator(calib.table) } : {}), mode: 'window',
   });
-  backend?.dispose();
   const cpu = process.cpuUsage(cpu0);
   appendFileSync(need('out'), JSON.stringify({
     spec, ctx, first, count, nllSum: r.nll * r.predicted, predicted: r.predicted, cache: r.cache, mode: r.mode,

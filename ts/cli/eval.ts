@@ -35,7 +35,7 @@ const FLAGS = {
   backend: { type: 'string', choices: ['auto', ...BACKEND_ORDER], default: 'auto', help: 'attention backend' },
   calib: { type: 'string', help: '.kvcap from `kvpack capture` (default: capture the calibration split now)' },
   'calib-text': { type: 'string', help: 'calibrate on this one-document-per-line text (.gz read as gzip) instead of the last 20% of --text, which is then evaluated whole' },
-  mode: { type: 'string', choices: ['auto', 'window', 'step'], default: 'auto', help: 'window: each window in one pass, same numbers as step by step (QAQ cannot); step: token by token through --backend; auto: window where possible' },
+  mode: { type: 'string', choices: ['auto', 'window', 'step'], default: 'auto', help: 'window: each window in one pass, same numbers as step by step (QAQ included); step: token by token through --backend; auto: window' },
   'calib-tokens': { type: 'int', default: 2048, min: 1, help: 'tokens captured when --calib is not given' },
   json: { type: 'string', help: 'write results as JSON here' },
   svg: { type: 'string', help: 'write the perplexity-vs-bits plot (SVG) here' },
@@ -123,7 +123,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   for (const p of pairings) {
     bar.reset(p.label.padEnd(18).slice(0, 18), windows * (ctx - 1));
     const once = (b: AttentionBackend) => evaluatePerplexity(model, tokens, p, {
-      ctx, maxWindows: windows, batch: f.batch, backend: b, ...(calibrator ? { calibrator } : {}), mode: f.mode === 'auto' ? (codecInfo(p.key).createCache ? 'step' : 'window') : f.mode as 'window' | 'step',
+      ctx, maxWindows: windows, batch: f.batch, backend: b, ...(calibrator ? { calibrator } : {}), mode: f.mode === 'auto' ? 'window' : f.mode as 'window' | 'step',
       onProgress: (d, t) => bar.update(d, `of ${t} predictions`),
     });
     let r: PerplexityResult & { note?: string };

@@ -11,6 +11,7 @@ import { logProb } from './math.js';
 import { defaultWindowEngine, type WindowEngine } from './window-engine.js';
 import { windowNll } from './window-forward.js';
 import { PackedKvCache } from '../cache/kv-cache.js';
+import { QaqKvCache } from '../codecs/qaq/cache.js';
 
 export interface PerplexityOptions {
   /** Context length: tokens per window (windows are non-overlapping). */
@@ -26,8 +27,10 @@ export interface PerplexityOptions {
   /**
    * 'window': each window in one pass (windowNll, window-forward.ts): same numbers as decoding
    * step by step, many times faster, attention in TS whatever `backend` says (its encoders still
-   * pack the tiles). 'step': one token at a time through `backend`. 'auto' (default): 'step'
-   * when `backend` is given or a layer cache attends itself (QAQ), else 'window'.
+   * pack the tiles; QAQ caches are driven block by block, their widths chosen from the window's
+   * own attention rows). 'step': one token at a time through `backend`. 'auto' (default):
+   * 'step' when `backend` is given or a layer cache is neither a PackedKvCache nor a QaqKvCache,
+   * else 'window'.
    */
   mode?: 'auto' | 'window' | 'step';
   /** Arrays and matrix products of mode 'window' (default: WASM SIMD where available, else TS). */
@@ -112,14 +115,15 @@ async function evaluateWith(model: Model, tokens: readonly number[], pairing: Co
   let nll = 0, predicted = 0, cache: PerplexityResult['cache'] | undefined;
   const t0 = performance.now();
   const V = c.vocabSize;
-  const tiled = runner.caches.every((l) => l instanceof PackedKvCache);
+  // whole-window evaluation reproduces PackedKvCache and QaqKvCache layers (window-forward.ts)
+  const windowable = runner.caches.every((l) => l instanceof PackedKvCache || l instanceof QaqKvCache);
   const requested = opts.mode ?? 'auto';
   check(['auto', 'window', 'step'].includes(requested), 'BAD_PARAM', `must be auto, window or step, got ${String(requested)}`, 'mode');
-  if (requested === 'window' && !tiled) {
-    throw new KvpackError('BAD_PARAM', `'${pairing.label}' builds caches that attend themselves (QAQ): use mode 'step'`, 'mode');
+  if (requested === 'window' && !windowable) {
+    throw new KvpackError('BAD_PARAM', `'${pairing.label}' builds caches that whole-window evaluation cannot reproduce: use mode 'step'`, 'mode');
   }
   // auto: a backend passed explicitly is measured (step); otherwise the fast path where it applies
-  const mode = requested === 'step' || !tiled || (requested === 'auto' && opts.backend) ? 'step' : 'window';
+  const mode = requested === 'step' || !windowable || (requested === 'auto' && opts.backend) ? 'step' : 'window';
   const engine = mode === 'window' ? opts.engine ?? await defaultWindowEngine() : undefined;
   for (let w0 = 0; mode === 'window' && w0 < windows; w0++) {
     const r = windowNll(runner, w0, tokens.slice(w0 * ctx, (w0 + 1) * ctx), engine);

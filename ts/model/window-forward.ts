@@ -1,4 +1,7 @@
 import { PackedKvCache } from '../cache/kv-cache.js';
+import { decodeRecord } from '../codecs/qaq/record.js';
+import { QaqKvCache } from '../codecs/qaq/cache.js';
+import type { QaqPackedView } from '../codecs/qaq/attend.js';
 import { check, KvpackError } from '../errors.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
 import type { Model } from './config.js';
@@ -23,7 +26,14 @@ import { applyRope, logProb, rmsNorm, ropeAngles } from './math.js';
  *
  * Differences from the step path are rounding only (scores in f32, softmax normalized before
  * the value sum instead of online); projections and the feed-forward match bit for bit.
- * Caches that attend themselves (QAQ: widths depend on attention) are not supported here.
+ *
+ * QaqKvCache layers (widths chosen from the attention each token received) go through the same
+ * blocks in order, driving the real cache as decoding does: before a block, the block's first
+ * token is appended (the cache seals the tile due at that step, choosing its widths from the
+ * rows recorded so far: those of the earlier blocks), the new tile is decoded; after the block's
+ * softmax, each row's token is appended and the row's weights recorded (recordAttention: per
+ * tail token the largest weight of the group's heads, and the largest weight of any sealed
+ * token), as an attend at that step records them. Other caches that attend themselves are refused.
  */
 export function windowNll(runner: ModelRunner, seq: number, tokens: readonly number[],
   engine: WindowEngine = tsWindowEngine, observe?: WindowObserver): { nll: number; predicted: number } {
@@ -32,8 +42,8 @@ export function windowNll(runner: ModelRunner, seq: number, tokens: readonly num
   check(T >= 2 && T <= c.seqLen, 'BAD_PARAM', `window of ${T} tokens outside [2, seq_len=${c.seqLen}]`, 'tokens');
   for (const t of tokens) check(Number.isInteger(t) && t >= 0 && t < c.vocabSize, 'BAD_PARAM', `token ${t} outside [0, ${c.vocabSize})`, 'tokens');
   for (const cache of runner.caches) {
-    if (!(cache instanceof PackedKvCache)) {
-      throw new KvpackError('BAD_PARAM', 'whole-window evaluation needs tiled caches; caches that attend themselves (QAQ) decode step by step', 'cache');
+    if (!(cache instanceof PackedKvCache) && !(cache instanceof QaqKvCache)) {
+      throw new KvpackError('BAD_PARAM', 'whole-window evaluation needs PackedKvCache or QaqKvCache layers; other caches that attend themselves decode step by step', 'cache');
     }
     check(!cache.hasSequence(seq), 'BAD_PARAM', `sequence ${seq} is already cached`, 'seq');
   }
@@ -46,7 +56,7 @@ export function windowNll(runner: ModelRunner, seq: number, tokens: readonly num
   tokens.forEach((t, p) => x.set(w.tokenEmbedding.subarray(t * dim, (t + 1) * dim), p * dim));
 
   for (let l = 0; l < c.nLayers; l++) {
-    const lw = w.layers[l]!, mw = ws.layers[l]!, cache = runner.caches[l] as PackedKvCache;
+    const lw = w.layers[l]!, mw = ws.layers[l]!, cache = runner.caches[l] as PackedKvCache | QaqKvCache;
     for (let p = 0; p < T; p++) rmsNorm(xb.subarray(p * dim, (p + 1) * dim), x.subarray(p * dim, (p + 1) * dim), lw.rmsAtt, c.normEps);
     dense(q, xb, mw.wq, T, qDim, dim);
     dense(k, xb, mw.wk, T, kvDim, dim);
@@ -56,9 +66,14 @@ export function windowNll(runner: ModelRunner, seq: number, tokens: readonly num
       applyRope(k.subarray(p * kvDim, (p + 1) * kvDim), hd, ws.ropes[p]!.cos, ws.ropes[p]!.sin);
     }
     observe?.(l, q, k, v);
-    cache.append(seq, k, v);
-    heads.forEach((h, g) => h.load(cache, seq, g, k, v));
-    attendWindow(engine, att, q, heads, cache, T, nH, group, hd, scores);
+    if (cache instanceof QaqKvCache) {
+      heads.forEach((h, g) => h.loadExact(cache.tokenFloats, g, k, v));
+      attendWindowQaq(engine, att, q, k, v, heads, cache, seq, T, nH, group, hd, scores);
+    } else {
+      cache.append(seq, k, v);
+      heads.forEach((h, g) => h.load(cache, seq, g, k, v));
+      attendWindow(engine, att, q, heads, cache, T, nH, group, hd, scores);
+    }
 
     dense(proj, att, mw.wo, T, dim, qDim);
     for (let i = 0; i < T * dim; i++) x[i] = x[i]! + proj[i]!;
@@ -157,14 +172,20 @@ class HeadKv {
     this.tile = new Float32Array(TILE_TOKENS * d);
   }
 
-  load(cache: PackedKvCache, seq: number, g: number, k: Float32Array, v: Float32Array): void {
-    const { T, d } = this, tf = cache.tokenFloats;
+  /** Exact keys and values of KV head g; the as-cached copies start exact too. */
+  loadExact(tf: number, g: number, k: Float32Array, v: Float32Array): void {
+    const { T, d } = this;
     for (let p = 0; p < T; p++) {
       this.k.set(k.subarray(p * tf + g * d, p * tf + g * d + d), p * d);
       for (let i = 0; i < d; i++) this.vt[i * T + p] = v[p * tf + g * d + i]!;
     }
     this.kq.set(this.k);
     this.vqt.set(this.vt);
+  }
+
+  load(cache: PackedKvCache, seq: number, g: number, k: Float32Array, v: Float32Array): void {
+    const d = this.d;
+    this.loadExact(cache.tokenFloats, g, k, v);
     const s = cache.view(seq);
     for (let t = 0; t < s.tiles; t++) {
       const page = s.pages[Math.floor(t / TILES_PER_PAGE)]!, tip = t % TILES_PER_PAGE;
@@ -173,7 +194,19 @@ class HeadKv {
       cache.key.decodeTile(page.subarray(ko, ko + cache.key.tileWords), g, this.tile);
       this.kq.set(this.tile, p0 * d);
       cache.value.decodeTile(page.subarray(vo, vo + cache.value.tileWords), g, this.tile);
-      for (let j = 0; j < TILE_TOKENS; j++) for (let i = 0; i < d; i++) this.vqt[i * T + p0 + j] = this.tile[j * d + i]!;
+      for (let j = 0; j < TILE_TOKENS; j++) for (let i = 0; i < d; i++) this.vqt[i * this.T + p0 + j] = this.tile[j * d + i]!;
+    }
+  }
+
+  /** KV head g of QAQ tile `tile` as the cache's packed attention decodes it (attend.ts). */
+  loadQaqTile(v: QaqPackedView, g: number, tile: number): void {
+    const { T, d } = this, p0 = tile * TILE_TOKENS;
+    const gr = v.groups === 1 ? 0 : g, col0 = v.groups === 1 ? g * d : 0, rec = (tile * v.groups + gr) * 2;
+    for (let stream = 0; stream < 2; stream++) {
+      const addr = v.offsets[rec + stream]!;
+      decodeRecord(v.pages[Math.floor(addr / v.pageWords)]!, addr % v.pageWords, v.rowWidth, v.outliersPerRow, col0, d, this.tile);
+      if (stream === 0) this.kq.set(this.tile, p0 * d);
+      else for (let j = 0; j < TILE_TOKENS; j++) for (let i = 0; i < d; i++) this.vqt[i * T + p0 + j] = this.tile[j * d + i]!;
     }
   }
 }
@@ -206,6 +239,66 @@ function attendWindow(engine: WindowEngine, att: Float32Array, q: Float32Array, 
           first = false;
         }
       }
+    }
+    p0 = p1;
+  }
+}
+
+/**
+ * attendWindow over a QaqKvCache (see windowNll): the blocks in order, each tile sealed by the
+ * cache at its step from the rows recorded before it, every row's weights recorded after its
+ * block's softmax. No sinks; tile i is sealed at step window + 32(i + 1) - 1.
+ */
+function attendWindowQaq(engine: WindowEngine, att: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array,
+  heads: readonly HeadKv[], cache: QaqKvCache, seq: number, T: number, nH: number, group: number, d: number, scores: Float32Array): void {
+  const qDim = nH * d, scale = 1 / Math.sqrt(d), gemm = engine.gemm, tf = cache.tokenFloats;
+  const units = cache.groups; // record groups: one per KV head ('head') or 1 ('layer')
+  const firstSeal = cache.window + TILE_TOKENS - 1;
+  const maxTail = cache.window + TILE_TOKENS; // tail tokens at any attend: window + 31 at most
+  // per block row r: weights [units][tail tokens] (stride = that row's tail length), outsideTop [units]
+  const recW = new Float64Array(TILE_TOKENS * units * maxTail), recTop = new Float64Array(TILE_TOKENS * units);
+  const append = (p: number): void => cache.append(seq, k.subarray(p * tf, (p + 1) * tf), v.subarray(p * tf, (p + 1) * tf));
+  let tiles = 0;
+  for (let p0 = 0; p0 < T;) {
+    const p1 = Math.min(T, p0 < firstSeal ? Math.min(firstSeal, p0 + TILE_TOKENS) : p0 + TILE_TOKENS);
+    const rows = p1 - p0, n = p1;
+    append(p0); // seals the tile due at step p0, from the rows of the blocks before this one
+    const view = cache.view(seq);
+    for (; tiles < view.tiles; tiles++) heads.forEach((h, g) => h.loadQaqTile(view, g, tiles));
+    const qEnd = tiles * TILE_TOKENS; // keys [0, qEnd) are decoded tiles for every row of the block
+    const segs: [number, number, boolean][] = qEnd > 0 ? [[0, qEnd, true], [qEnd, n, false]] : [[0, n, false]];
+    recW.fill(0, 0, rows * units * maxTail);
+    recTop.fill(-Infinity, 0, rows * units);
+    for (let g = 0; g < heads.length; g++) {
+      const hk = heads[g]!, u = units === 1 ? 0 : g;
+      for (let j = 0; j < group; j++) {
+        const h = g * group + j, qOff = p0 * qDim + h * d;
+        for (const [a, b, dec] of segs) {
+          if (b > a) gemm(scores, a, n, q, qOff, qDim, dec ? hk.kq : hk.k, a * d, d, rows, b - a, d, false, scale);
+        }
+        engine.softmaxCausal(scores, n, rows, p0);
+        // what an attend at step p0 + i records (QaqKvCache.finishAttend): max over the group's heads
+        for (let i = 0; i < rows; i++) {
+          const o = i * n, nt = p0 + i + 1 - qEnd, wb = i * units * maxTail + u * nt;
+          if (qEnd > 0) {
+            let top = recTop[i * units + u]!;
+            for (let t = 0; t < qEnd; t++) if (scores[o + t]! > top) top = scores[o + t]!;
+            recTop[i * units + u] = top;
+          }
+          for (let t = 0; t < nt; t++) if (scores[o + qEnd + t]! > recW[wb + t]!) recW[wb + t] = scores[o + qEnd + t]!;
+        }
+        let first = true;
+        for (const [a, b, dec] of segs) {
+          if (b <= a) continue;
+          gemm(att, qOff, qDim, scores, a, n, dec ? hk.vqt : hk.vt, a, T, rows, d, b - a, !first);
+          first = false;
+        }
+      }
+    }
+    for (let i = 0; i < rows; i++) {
+      if (i > 0) append(p0 + i); // no seal inside a block
+      const nt = p0 + i + 1 - qEnd, wb = i * units * maxTail;
+      cache.recordAttention(seq, recW.subarray(wb, wb + units * nt), recTop.subarray(i * units, (i + 1) * units));
     }
     p0 = p1;
   }

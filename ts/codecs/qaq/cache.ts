@@ -7,7 +7,7 @@ import { resolveQaqOptions, type QaqOptions, type ResolvedQaqOptions } from './o
 import { outlierCount, selectOutliers } from './outliers.js';
 import { encodeRecord, maxRecordWords, recordWords } from './record.js';
 import { MAX_FP_TOKENS, type CacheStats, pickLayer } from '../../cache/kv-cache.js';
-import { checkF32, checkObject, checkOptionalObject, checkSeqIds } from '../../util/args.js';
+import { checkF32, checkObject, checkOptionalObject, checkSeqId, checkSeqIds } from '../../util/args.js';
 import { ATTEND_MAX_ABS, checkRange } from '../range.js';
 import { F16_MAX } from '../uniform.js';
 import { pullChunks, pullSync, type ChunkSource, corrupt } from '../../serialize/bytes.js';
@@ -398,6 +398,37 @@ export class QaqKvCache implements SelfAttendingCache {
       this.finishAttend(this.tailNow(s), q.subarray(i * per, (i + 1) * per), nHeads, parts[i]!, out.subarray(i * per, (i + 1) * per), record ? s.window.reserve() : -1);
     });
     return out;
+  }
+
+  /**
+   * Records one attention row computed outside the cache, as an attend of the sequence's next
+   * query would have recorded it (whole-window evaluation, ts/model/window-forward.ts: the
+   * window's own softmax rows drive QAQ's widths). With n = the tail's tokens now (length(seq)
+   * - 32 * sealed tiles): `weights[u * n + t]` = the largest weight any query head of group u
+   * (a KV head for level 'head', every head for 'layer') gave tail token t, `outsideTop[u]` =
+   * the largest weight of any sealed token, -Infinity while none is sealed. Validated before
+   * anything changes: BAD_PARAM / BAD_SHAPE / UNKNOWN_SEQUENCE.
+   */
+  recordAttention(seq: number, weights: Float64Array, outsideTop: Float64Array): void {
+    this.checkAlive();
+    checkSeqId(seq);
+    const s = this.seqs.get(seq);
+    if (!s) throw new KvpackError('UNKNOWN_SEQUENCE', `no sequence ${seq} in this cache`, 'seq');
+    check(s.inFlight === 0 && s.sealsPending === 0, 'BAD_PARAM', `sequence ${seq} has attends in flight: await them first`, 'seq');
+    const n = s.tailCount, u = this.groups;
+    check(weights instanceof Float64Array && weights.length === u * n, 'BAD_SHAPE',
+      `must be a Float64Array of groups * tail tokens = ${u * n}`, 'weights');
+    check(outsideTop instanceof Float64Array && outsideTop.length === u, 'BAD_SHAPE', `must be a Float64Array of groups = ${u}`, 'outsideTop');
+    for (let i = 0; i < weights.length; i++) {
+      const w = weights[i]!;
+      // (w >= 0 is false for NaN) the message is built only for a bad weight: this runs per token and row
+      if (!(w >= 0 && w < Infinity)) throw new KvpackError('BAD_PARAM', `weights are finite and >= 0, got ${w} at ${i}`, 'weights');
+    }
+    for (const w of outsideTop) {
+      check(s.tiles === 0 ? w === -Infinity : Number.isFinite(w) && w >= 0, 'BAD_PARAM',
+        s.tiles === 0 ? `must be -Infinity while no tile is sealed, got ${w}` : `must be finite and >= 0, got ${w}`, 'outsideTop');
+    }
+    s.window.record(weights, n, n, outsideTop, s.tiles * TILE_TOKENS);
   }
 
   private checkAttend(seqs: readonly number[], q: Float32Array, nHeads: number): void {
