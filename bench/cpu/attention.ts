@@ -215,12 +215,15 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   const ort = await loadOrt();
   const wasmPath = values.wasm ?? join(root, 'build', WASM_BUILD_FILES[chooseWasmBuild()]);
-  const wasmBytes = new Uint8Array(readFileSync(wasmPath));
+  // compiled once: every backend of the run (one thread, the pools of every thread count) runs the
+  // same module, so V8's optimized code of the kernels is shared; a pool compiled from bytes ran
+  // its first steps in baseline code, inside the timed runs (decisions.md#D44)
+  const wasmModule = await WebAssembly.compile(new Uint8Array(readFileSync(wasmPath)));
   const integerAttention = values.integer!;
-  const backend = new WasmBackend(await loadKvpackWasm(wasmBytes), { integerAttention });
+  const backend = new WasmBackend(await loadKvpackWasm(wasmModule), { integerAttention });
   const wasm = backend.wasm;
   // the same kernels on worker threads (one per logical CPU); the workers load dist/index.js
-  const threaded = await WasmThreadsBackend.create({ wasm: wasmBytes, workerModule: pathToFileURL(join(root, 'dist', 'index.js')), integerAttention });
+  const threaded = await WasmThreadsBackend.create({ wasm: wasmModule, workerModule: pathToFileURL(join(root, 'dist', 'index.js')), integerAttention });
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   log(`machine: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs, node ${machine.node}, onnxruntime-node ${ort.env.versions?.node ?? '?'}`);
   log(`kernels: ${wasmPath} (${wasm.build} build${integerAttention ? ', integer-domain KIVI kernels' : ''})`);
@@ -363,10 +366,12 @@ async function main(): Promise<void> {
           rows.push(row);
           if (scalingThreads.length && (!scalingCodecs || scalingCodecs.includes(p.label))) {
             for (const n of scalingThreads) {
-              const tb = await WasmThreadsBackend.create({ threads: n, wasm: wasmBytes, workerModule: pathToFileURL(join(root, 'dist', 'index.js')), integerAttention });
+              const tb = await WasmThreadsBackend.create({ threads: n, wasm: wasmModule, workerModule: pathToFileURL(join(root, 'dist', 'index.js')), integerAttention });
               try {
                 const o = await tb.attend(cache, [0], q, nHeads); // mirrors the pages into the workers
-                const t = await timeIt(() => tb.attend(cache, [0], q, nHeads), r.warmup, r.runs);
+                // new workers: a few more untimed steps than the one-thread row (their first
+                // calls also page in the replicas and the arena)
+                const t = await timeIt(() => tb.attend(cache, [0], q, nHeads), Math.max(3, r.warmup), r.runs);
                 const ortN = ortScaling.get(n)!;
                 scaling.push({ shape: shape.name, context: ctx, codec: p.label, threads: n, wasmThreads: t, ort: ortN,
                   speedupVsOne: wasmT!.medianMs / t.medianMs, ortSpeedupVsOne: ort1T!.medianMs / ortN.medianMs,

@@ -33,7 +33,7 @@ import type { AttentionBackend } from './types.js';
 import { checkAttendArgs } from './validate.js';
 import { addSymbolDispose } from '../util/dispose.js';
 import { WasmBackend, wasmBuildLabel, type WasmBackendOptions } from './wasm.js';
-import { chooseWasmBuild, defaultWasmBytes, KvpackWasm, loadKvpackWasm, wasmSimdSupported, type WasmBuild } from './wasm-loader.js';
+import { chooseWasmBuild, defaultWasmModule, KvpackWasm, loadKvpackWasm, wasmSimdSupported, type WasmBuild } from './wasm-loader.js';
 import { importNode } from '../util/node-import.js';
 
 /** What a worker needs to rebuild a cache's shape and codecs (calibrated ones from their calibration). */
@@ -242,7 +242,12 @@ interface NodeWorker extends Port {
 export interface WasmThreadsOptions {
   /** Worker threads (default: the machine's logical CPUs, at most 8). */
   threads?: number;
-  /** The kernel module (bytes or compiled); default: the one this build carries. */
+  /**
+   * The kernel module (bytes or compiled); default: the one this build carries, compiled once per
+   * process. Bytes are compiled for this pool alone; a compiled module is shared with whatever
+   * else runs it, optimized code included (a fresh compile runs V8's baseline code for the first
+   * steps: decisions.md#D44).
+   */
   wasm?: BufferSource | WebAssembly.Module;
   /**
    * URL of the ES module the workers import `runWasmAttentionWorker` from; default: this module
@@ -306,7 +311,9 @@ export class WasmThreadsBackend implements AttentionBackend {
     }
     let module: WebAssembly.Module;
     try {
-      module = opts.wasm instanceof WebAssembly.Module ? opts.wasm : await WebAssembly.compile(opts.wasm ?? await defaultWasmBytes(chooseWasmBuild()));
+      // without bytes, the process's compiled default module (shared with WasmBackend, D44)
+      module = opts.wasm instanceof WebAssembly.Module ? opts.wasm
+        : opts.wasm !== undefined ? await WebAssembly.compile(opts.wasm) : await defaultWasmModule(chooseWasmBuild());
     } catch (e) {
       if (e instanceof KvpackError) throw e;
       throw new KvpackError('BACKEND_UNAVAILABLE', `cannot compile kvpack.wasm: ${(e as Error).message}`, 'wasm');
