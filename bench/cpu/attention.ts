@@ -8,6 +8,7 @@
  *   npm run bench:cpu -- --quick           # 4K only, few repeats (a smoke run)
  *   npm run bench:cpu -- --contexts 4096,32768 --shapes gqa --codecs fp32,kivi2   # partial: build/bench/cpu-partial.json
  *   node build/bench/cpu-attention.js --wasm /tmp/other.wasm ...   # A/B a kernel build
+ *   node build/bench/cpu-attention.js --exact ...   # float kernels only (integerAttention: false; default: integer for GQA)
  *   node --experimental-wasm-relaxed-simd build/bench/cpu-attention.js ...  # the relaxed-SIMD build on Node 20
  *
  * Method (bench/README.md "CPU benchmark" says why):
@@ -181,8 +182,10 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       /** Another kernel build (A/B of a kernel change); default the loader's choice (chooseWasmBuild). */
       wasm: { type: 'string' },
-      /** WASM and WASMt with the integer-domain KIVI kernels (WasmBackendOptions.integerAttention). */
+      /** The integer-domain KIVI kernels for GQA groups (WasmBackendOptions.integerAttention): the default since D43. */
       integer: { type: 'boolean', default: false },
+      /** WASM and WASMt on the float kernels everywhere (integerAttention: false, the exact tier). */
+      exact: { type: 'boolean', default: false },
       /** Thread counts for the scaling table (WASMt at each count vs onnxruntime at each count), e.g. 1,2,4,8,16. */
       scaling: { type: 'string' },
       /** Codecs of the scaling table (default: every benchmarked pairing). */
@@ -204,7 +207,8 @@ async function main(): Promise<void> {
   const tsMaxContext = Number(values['ts-max-context']);
   // bench/results keeps the latest full run of each benchmark (bench/README.md "Results");
   // partial runs (a subset, another kernel build) go to build/bench unless --out says otherwise
-  const name = values.integer ? 'cpu-integer' : 'cpu';
+  if (values.integer && values.exact) throw new Error('--integer and --exact exclude each other');
+  const name = values.exact ? 'cpu-exact' : 'cpu';
   const partial = quick || values.contexts !== undefined || values.codecs !== undefined || values.shapes !== 'mha,gqa' || values.wasm !== undefined;
   const outPath = values.out ?? (partial ? join(root, 'build', 'bench', `${name}-partial.json`) : join(root, 'bench', 'results', `${name}.json`));
   const maxCtx = Math.max(...contexts);
@@ -219,14 +223,14 @@ async function main(): Promise<void> {
   // same module, so V8's optimized code of the kernels is shared; a pool compiled from bytes ran
   // its first steps in baseline code, inside the timed runs (decisions.md#D44)
   const wasmModule = await WebAssembly.compile(new Uint8Array(readFileSync(wasmPath)));
-  const integerAttention = values.integer!;
+  const integerAttention = !values.exact;
   const backend = new WasmBackend(await loadKvpackWasm(wasmModule), { integerAttention });
   const wasm = backend.wasm;
   // the same kernels on worker threads (one per logical CPU); the workers load dist/index.js
   const threaded = await WasmThreadsBackend.create({ wasm: wasmModule, workerModule: pathToFileURL(join(root, 'dist', 'index.js')), integerAttention });
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   log(`machine: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs, node ${machine.node}, onnxruntime-node ${ort.env.versions?.node ?? '?'}`);
-  log(`kernels: ${wasmPath} (${wasm.build} build${integerAttention ? ', integer-domain KIVI kernels' : ''})`);
+  log(`kernels: ${wasmPath} (${wasm.build} build, ${integerAttention ? 'integer-domain KIVI kernels for GQA groups' : 'float kernels only (--exact)'})`);
 
   const ortRows: OrtRow[] = [];
   const rows: AttentionRow[] = [];

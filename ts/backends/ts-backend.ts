@@ -1,6 +1,6 @@
 import type { PackedKvCache } from '../cache/kv-cache.js';
 import { attendReference, checkQueries } from '../reference/attention.js';
-import type { AttentionBackend } from './types.js';
+import { ATTENTION_TOLERANCE, type AttentionBackend } from './types.js';
 import { checkAttendArgs } from './validate.js';
 import { addSymbolDispose } from '../util/dispose.js';
 
@@ -21,6 +21,11 @@ export class TsBackend implements AttentionBackend {
     const out = new Float32Array(q.length);
     seqs.forEach((seq, i) => out.set(attendReference(cache, seq, q.subarray(i * per, (i + 1) * per), nHeads), i * per));
     return out;
+  }
+
+  /** The reference itself: 0. */
+  attentionTolerance(): number {
+    return ATTENTION_TOLERANCE.reference;
   }
 
   dispose(): void {

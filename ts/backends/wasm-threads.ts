@@ -32,7 +32,7 @@ import { checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
 import { checkAttendArgs } from './validate.js';
 import { addSymbolDispose } from '../util/dispose.js';
-import { WasmBackend, wasmBuildLabel, type WasmBackendOptions } from './wasm.js';
+import { checkWasmBackendOptions, WasmBackend, wasmAttentionTolerance, wasmBuildLabel, type WasmBackendOptions } from './wasm.js';
 import { chooseWasmBuild, defaultWasmModule, KvpackWasm, loadKvpackWasm, wasmSimdSupported, type WasmBuild } from './wasm-loader.js';
 import { importNode } from '../util/node-import.js';
 
@@ -255,7 +255,7 @@ export interface WasmThreadsOptions {
    * dist/index.js here, or the workers would run that program.
    */
   workerModule?: string | URL;
-  /** The workers' WasmBackend options (WasmBackendOptions.integerAttention). */
+  /** The workers' WasmBackend option (WasmBackendOptions.integerAttention: default true). */
   integerAttention?: boolean;
 }
 
@@ -275,8 +275,8 @@ export class WasmThreadsBackend implements AttentionBackend {
   /** A cache the caller drops without forget()/dispose(): its replicas go when it is collected. */
   private readonly finalizer = new FinalizationRegistry<number>((id) => this.dropReplicas(id));
 
-  private constructor(private readonly workers: NodeWorker[], build: WasmBuild) {
-    this.description = `${wasmBuildLabel(build)}, ${workers.length} worker threads`;
+  private constructor(private readonly workers: NodeWorker[], build: WasmBuild, private readonly integer: boolean) {
+    this.description = `${wasmBuildLabel(build)}, ${workers.length} worker threads${integer ? ', integer-domain KIVI kernels for GQA' : ''}`;
     for (const w of workers) {
       w.on('message', (msg) => {
         const r = msg as WorkerReply;
@@ -293,6 +293,7 @@ export class WasmThreadsBackend implements AttentionBackend {
   }
 
   static async create(opts: WasmThreadsOptions = {}): Promise<WasmThreadsBackend> {
+    checkWasmBackendOptions(opts);
     if (!wasmSimdSupported()) throw new KvpackError('BACKEND_UNAVAILABLE', 'this runtime has no WebAssembly SIMD', 'wasm');
     let wt: { Worker: new (url: URL, opts: unknown) => NodeWorker };
     let os: { availableParallelism?: () => number; cpus: () => unknown[] };
@@ -319,7 +320,11 @@ export class WasmThreadsBackend implements AttentionBackend {
       throw new KvpackError('BACKEND_UNAVAILABLE', `cannot compile kvpack.wasm: ${(e as Error).message}`, 'wasm');
     }
     // one instance here: the module's own report of its build (and its ABI check) before any worker starts
-    const { build } = new KvpackWasm(await WebAssembly.instantiate(module, {}));
+    const probe = new KvpackWasm(await WebAssembly.instantiate(module, {}));
+    const { build } = probe;
+    // as WasmBackend: an explicit request needs the kernels; the default takes them where present
+    if (opts.integerAttention === true) probe.fn('set_integer_attention');
+    const integer = opts.integerAttention !== false && typeof probe.exports.set_integer_attention === 'function';
     const boot = `import { parentPort, workerData } from 'node:worker_threads';
 const m = await import(workerData.url);
 await m.runWasmAttentionWorker(parentPort, workerData.wasm, workerData.options);
@@ -327,7 +332,7 @@ parentPort.postMessage({ id: 0 });`;
     const workers: NodeWorker[] = [];
     const ready: Promise<void>[] = [];
     for (let i = 0; i < threads; i++) {
-      const w = new wt.Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: { url: workerUrl, wasm: module, options: { integerAttention: opts.integerAttention === true } } });
+      const w = new wt.Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: { url: workerUrl, wasm: module, options: { integerAttention: integer } } });
       w.unref(); // an idle pool does not keep the process alive (ref'd while a call waits, send())
       ready.push(new Promise((resolve, reject) => {
         const onMsg = (msg: unknown): void => { if ((msg as WorkerReply).id === 0) resolve(); };
@@ -342,11 +347,24 @@ parentPort.postMessage({ id: 0 });`;
       await Promise.all(workers.map((w) => w.terminate()));
       throw e;
     }
-    return new WasmThreadsBackend(workers, build);
+    return new WasmThreadsBackend(workers, build, integer);
   }
 
   get threads(): number {
     return this.workers.length;
+  }
+
+  /** Whether the workers run the integer-domain KIVI kernels (WasmBackendOptions.integerAttention). */
+  get integerAttention(): boolean {
+    return this.integer;
+  }
+
+  /**
+   * The bound attend holds to attendReference (ATTENTION_TOLERANCE), as WasmBackend's: the same
+   * kernels; the tile parts' f64 merge (D55) stays within the `exact` tier.
+   */
+  attentionTolerance(cache: PackedKvCache, nHeads: number): number {
+    return wasmAttentionTolerance(this.integer, cache, nHeads);
   }
 
   /** Post a request and wait for its reply; the worker keeps the process alive meanwhile. */
