@@ -1,7 +1,7 @@
 import type { PackedKvCache } from '../cache/kv-cache.js';
 import { attendReference, checkQueries } from '../reference/attention.js';
 import { ATTENTION_TOLERANCE, type AttentionBackend } from './types.js';
-import { checkAttendArgs } from './validate.js';
+import { checkAttendArgs, checkToleranceArgs } from './validate.js';
 import { addSymbolDispose } from '../util/dispose.js';
 
 /**
@@ -24,7 +24,8 @@ export class TsBackend implements AttentionBackend {
   }
 
   /** The reference itself: 0. */
-  attentionTolerance(): number {
+  attentionTolerance(cache: PackedKvCache, nHeads: number): number {
+    checkToleranceArgs(cache, nHeads);
     return ATTENTION_TOLERANCE.reference;
   }
 

@@ -1,4 +1,7 @@
 import type { PackedKvCache, TileEncoderSource } from '../cache/kv-cache.js';
+import { check } from '../errors.js';
+import { typeName } from '../util/args.js';
+import { checkToleranceArgs } from './validate.js';
 
 export type BackendName = 'webgpu' | 'wasm' | 'ts';
 
@@ -59,6 +62,9 @@ export interface AttentionBackend {
  * else the tier of its kind: 0 for the TS reference, `exact` for WASM, `gpu` for WebGPU.
  */
 export function attentionToleranceOf(backend: AttentionBackend, cache: PackedKvCache, nHeads: number): number {
+  const b = backend as Partial<AttentionBackend> | null;
+  check(b !== null && typeof b === 'object' && typeof b.attend === 'function', 'BAD_PARAM', `must be an AttentionBackend, got ${typeName(backend)}`, 'backend');
+  checkToleranceArgs(cache, nHeads);
   if (typeof backend.attentionTolerance === 'function') return backend.attentionTolerance(cache, nHeads);
   return backend.name === 'ts' ? ATTENTION_TOLERANCE.reference : backend.name === 'webgpu' ? ATTENTION_TOLERANCE.gpu : ATTENTION_TOLERANCE.exact;
 }
