@@ -68,7 +68,14 @@ interface SeqUpdate {
   words: Uint32Array;
   /** Sinks, when their count changed. */
   sinks?: { count: number; k: Float32Array; v: Float32Array };
+  /** Tail tokens after this update. */
   tailCount: number;
+  /**
+   * Tokens of the replica's tail that stay, after the tokens of the tiles sealed since the last
+   * update leave its front (the tail is a window of the token stream: appends add at its end,
+   * seals take 32 from its front); tailK / tailV then hold only the tokens after those.
+   */
+  tailKeep: number;
   tailK: Float32Array;
   tailV: Float32Array;
 }
@@ -168,8 +175,15 @@ class ReplicaCache {
       s.sinkV.set(u.sinks.v);
       s.sinkCount = u.sinks.count;
     }
-    s.tailK.set(u.tailK);
-    s.tailV.set(u.tailV);
+    const tf = this.tokenFloats, drop = s.tailCount - u.tailKeep;
+    check(u.tailKeep >= 0 && drop >= 0 && u.tailKeep * tf + u.tailK.length === u.tailCount * tf, 'CORRUPT_DATA',
+      `replica tail of ${s.tailCount} tokens cannot keep ${u.tailKeep} and reach ${u.tailCount}`, 'tail');
+    if (drop > 0) {
+      s.tailK.copyWithin(0, drop * tf, s.tailCount * tf);
+      s.tailV.copyWithin(0, drop * tf, s.tailCount * tf);
+    }
+    s.tailK.set(u.tailK, u.tailKeep * tf);
+    s.tailV.set(u.tailV, u.tailKeep * tf);
     s.tailCount = u.tailCount;
   }
 
@@ -228,7 +242,7 @@ export async function runWasmAttentionWorker(port: Port, wasm: WebAssembly.Modul
 /** Per cache: what the workers already hold. */
 interface SentState {
   id: number;
-  seqs: Map<number, { view: SequenceView; tiles: number; sinkCount: number }>;
+  seqs: Map<number, { view: SequenceView; tiles: number; sinkCount: number; tailCount: number }>;
 }
 
 interface NodeWorker extends Port {
@@ -448,7 +462,7 @@ parentPort.postMessage({ id: 0 });`;
     let s = state.seqs.get(seq);
     const reset = !s || s.view !== viewOrigin(view);
     if (reset) {
-      s = { view: viewOrigin(view), tiles: 0, sinkCount: -1 };
+      s = { view: viewOrigin(view), tiles: 0, sinkCount: -1, tailCount: 0 };
       state.seqs.set(seq, s);
     }
     const slot = cache.tileSlotWords, tf = cache.tokenFloats;
@@ -460,13 +474,20 @@ parentPort.postMessage({ id: 0 });`;
     }
     const u: SeqUpdate = {
       seq, reset, fromTile: from, tiles: view.tiles, words,
-      tailCount: view.tailCount, tailK: view.tailK.slice(0, view.tailCount * tf), tailV: view.tailV.slice(0, view.tailCount * tf),
+      // only the tail tokens the replica lacks (decisions.md#D46): what it had, less the tokens
+      // of the tiles sealed since, stays; while sinks still fill, the whole tail travels
+      tailCount: view.tailCount, tailKeep: 0, tailK: new Float32Array(0), tailV: new Float32Array(0),
     };
     if (view.sinkCount !== s!.sinkCount) {
       u.sinks = { count: view.sinkCount, k: view.sinkK.slice(0, view.sinkCount * tf), v: view.sinkV.slice(0, view.sinkCount * tf) };
     }
+    const keep = reset || u.sinks ? 0 : Math.min(view.tailCount, Math.max(0, s!.tailCount - (view.tiles - from) * TILE_TOKENS));
+    u.tailKeep = keep;
+    u.tailK = view.tailK.slice(keep * tf, view.tailCount * tf);
+    u.tailV = view.tailV.slice(keep * tf, view.tailCount * tf);
     s!.tiles = view.tiles;
     s!.sinkCount = view.sinkCount;
+    s!.tailCount = view.tailCount;
     return u;
   }
 
