@@ -18,4 +18,5 @@ ORT=node_modules/onnxruntime-node
 tar -cJf "$DEST/payload.tar.xz" build/kvpack.wasm build/bench/cpu-attention.js build/bench/threads-warmup.js dist/index.js \
   "$ORT/package.json" "$ORT/dist" "$ORT/bin/napi-v6/linux/x64" node_modules/onnxruntime-common
 cp bench/cpu/threads-job.sh "$DEST/run.sh"
+echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- ts assembly bench || echo "+uncommitted")" > "$DEST/COMMIT"
 du -sh "$DEST"/*

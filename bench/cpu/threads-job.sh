@@ -36,7 +36,7 @@ if ! tar -xJf "$HERE/payload.tar.xz" -C "$W" 2>/dev/null; then
   python3 -c "import tarfile,sys; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$HERE/payload.tar.xz" "$W"
 fi
 NODE="$W/node"
-say "unpacked; node $("$NODE" -v); CTX=$CTX REPS=$REPS"
+say "unpacked; kvpack $(cat "$HERE/COMMIT" 2>/dev/null || echo "?"); node $("$NODE" -v); CTX=$CTX REPS=$REPS"
 {
   echo "== lscpu"; lscpu
   echo "== nproc $(nproc)"
