@@ -1,6 +1,6 @@
 #!/bin/sh
 # Stages issue #20's full study (docs/QUALITY.md, docs/decisions.md#D124) for a many-core machine:
-#   bench/quality-gutenberg-job.sh DEST [CALIB_JSON]
+#   bench/quality-gutenberg-job.sh DEST [CALIB_JSON | remote]
 # DEST gets node (xz), the model (floats byte-plane shuffled, xz), frankenstein.txt (xz), the
 # bundled job (build/bench/quality-gutenberg-job.mjs, kvpack.wasm inlined), the calibrations
 # (computed here from train.txt.gz only, or CALIB_JSON if given), units.txt and run.sh
@@ -20,8 +20,15 @@ EXTRA=kivi4,kivi2@w128@s5,kivi2@w128@rv,skvq-k2:skvq-v2@w128@s5@g128,skvq-k2:skv
 LOW=fp16,q8_0,kivi8,skvq-k4:skvq-v2,skvq-k4:skvq-v1.5,cq-2c8b
 CAL=cq-2c8b,cq-4c8b,cq-4c9b,cq-8c8b,cq-8c10b,skvq-k2:skvq-v1.5@w128@s5@g128,skvq-k2:skvq-v2@w128@s5@g128,skvq-k2:skvq-v1.5,skvq-k2:skvq-v2,skvq-k4:skvq-v2,skvq-k4:skvq-v1.5,qaq
 mkdir -p "$DEST"
-if [ $# -ge 2 ]; then cp "$2" "$DEST/calib.json"; else $J calibrate --model $M --calib-text $C --tokens 16384 --codecs $CAL --out "$DEST/calib.json"; fi
-xz -T2 -6 -f "$DEST/calib.json"
+if [ "${2:-}" = remote ]; then
+  # calibrate on the many-core machine (run.sh, one process per codec): the training text's first
+  # 1,000 lines (the calibration reads the first 16,384 tokens, well inside them) and the list
+  rm -f "$DEST/calib.json.xz"; echo "${CAL_CODECS:-$CAL}" > "$DEST/cal-codecs.txt"
+  gzip -dc $C | head -n 1000 | gzip -9 > "$DEST/train-head.txt.gz"
+else
+  if [ $# -ge 2 ]; then cp "$2" "$DEST/calib.json"; else $J calibrate --model $M --calib-text $C --tokens 16384 --codecs $CAL --out "$DEST/calib.json"; fi
+  xz -T2 -6 -f "$DEST/calib.json"
+fi
 # priority order: every ctx reaches 32K scored tokens before any goes on to 64K, the papers'
 # pairings (CORE) reach 64K before the others go past 32K; QAQ decodes
 # step by step (minutes a window), so its long units start first

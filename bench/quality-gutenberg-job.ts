@@ -2,7 +2,7 @@
  * Issue #20's full study as independent units, so it can run on many cores (docs/QUALITY.md,
  * "How the study was run"; docs/decisions.md#D124). Bundled by bench/quality-gutenberg-job.sh.
  *
- *   calibrate --model M --calib-text train.txt.gz --tokens N --codecs a,b --out calib.json
+ *   calibrate --model M --calib-text train.txt.gz --tokens N --codecs a,b [--kinds key|value] --out calib.json
  *       captures N training tokens (whole-window pass) and calibrates every codec of the pairings
  *       that has a calibrate hook (CQ k-means in WASM, SKVQ, QAQ's qMax): one JSON object keyed
  *       like CaptureCalibrator's memo. Calibration never reads the evaluation text.
@@ -29,9 +29,9 @@ import { kmeansWasm } from '../ts/codecs/cq/wasm.js';
 import { codecInfo, listCodecs, registerCodec } from '../ts/codecs/registry.js';
 import type { StreamKind } from '../ts/codecs/types.js';
 import { KvpackError } from '../ts/errors.js';
-import { CaptureCalibrator, type LayerCalibrator } from '../ts/model/calibrate-from-capture.js';
+import { calibrationKey, CaptureCalibrator, type LayerCalibrator } from '../ts/model/calibrate-from-capture.js';
 import { captureKvWindows } from '../ts/model/capture-windows.js';
-import { parsePairing } from '../ts/model/codec-pairing.js';
+import { PAIRING_ROTATION_SEED, parsePairing } from '../ts/model/codec-pairing.js';
 import { loadModel } from '../ts/model/load-model.js';
 import { describeMachine } from '../ts/model/machine.js';
 import { evaluatePerplexity } from '../ts/model/perplexity.js';
@@ -66,16 +66,14 @@ for (const name of (flags.get('extra-cq') ?? '').split(',').filter(Boolean)) {
     });
   }
 }
-const memoKey = (codec: string, kind: StreamKind, layer: number, fisher: boolean, extra: Record<string, unknown>): string =>
-  `${codec}/${kind}/${layer}/${fisher}/${JSON.stringify(extra)}`;
-
 /** Calibrations computed beforehand (the `calibrate` step), looked up as CaptureCalibrator would compute them. */
 class StoredCalibrator implements LayerCalibrator {
   constructor(private readonly table: Record<string, unknown>) {}
-  forLayer(codec: string, kind: StreamKind, layer: number, fisher = false, extra: Record<string, unknown> = {}): unknown {
+  forLayer(codec: string, kind: StreamKind, layer: number, fisher = false, extra: Record<string, unknown> = {}, rotation?: number): unknown {
     const info = codecInfo(codec);
     if (!info.calibrate) return undefined;
-    const k = memoKey(codec, kind, layer, fisher, extra);
+    // rotated calibrations (@rk / @rv) are stored under their own keys (decisions.md#D31)
+    const k = calibrationKey(codec, kind, layer, fisher, extra, rotation);
     if (!(k in this.table)) throw new KvpackError('BAD_CALIBRATION', `no stored calibration for ${k}`, 'calib');
     return this.table[k];
   }
@@ -95,22 +93,27 @@ async function calibrate(): Promise<void> {
   const calibrator = new CaptureCalibrator(cap, c);
   const kmeans = kmeansWasm(await loadKvpackWasm());
   const table: Record<string, unknown> = {};
+  // --kinds key or value: one stream's calibrations only (run.sh splits the work per codec and stream)
+  const kinds = (flags.get('kinds') ?? 'key,value').split(',') as StreamKind[];
+  for (const k of kinds) if (k !== 'key' && k !== 'value') throw new KvpackError('BAD_PARAM', `must be key and/or value, got '${k}'`, '--kinds');
   for (const spec of need('codecs').split(',')) {
     const p = parsePairing(spec);
     const group = p.group !== undefined ? { groupSize: p.group } : {};
-    for (const kind of ['key', 'value'] as const) {
+    for (const kind of kinds) {
       const codec = p[kind];
       if (!codecInfo(codec).calibrate) continue;
+      // a rotated stream calibrates on rotated rows, stored under its own key (decisions.md#D31)
+      const rotation = p.rotate?.[kind] ? PAIRING_ROTATION_SEED : undefined;
       for (let l = 0; l < c.nLayers; l++) {
-        const k = memoKey(codec, kind, l, !!p.fisher, group);
+        const k = calibrationKey(codec, kind, l, !!p.fisher, group, rotation);
         if (k in table) continue;
         const t1 = performance.now();
         // CQ: the registry hook runs the TS k-means; the WASM one gives the same centroids bit
         // for bit (tests/conformance/cq-wasm.test.ts) in a fraction of the time
-        table[k] = codec.startsWith('cq-')
-          ? calibrateCqStream(kind === 'key' ? cap.layers[l]!.keys : cap.layers[l]!.values,
+        table[k] = codec.startsWith('cq-') && !p.fisher
+          ? calibrateCqStream(calibrator.rows(kind, l, rotation).data,
             { kind, nKvHeads: c.nKvHeads, headDim: c.headDim }, { ...parseCqName(codec), kmeans })
-          : calibrator.forLayer(codec, kind, l, !!p.fisher, group);
+          : calibrator.forLayer(codec, kind, l, !!p.fisher, group, rotation);
         process.stderr.write(`calibrated ${k} in ${((performance.now() - t1) / 1000).toFixed(1)} s\n`);
       }
     }

@@ -29,3 +29,15 @@ lowbit
 # 3. Rotation at ctx 1024 (TS reference of @rk/@rv, D122), through kvpack eval:
 node dist/cli.js eval --model $M --text $T --calib-text $C --calib-tokens 4096 --ctx 1024 --windows 4 \
   --codecs fp32,q4_0,q4_0@rk@rv,kivi2,kivi2@rk,kivi2@rv,kivi2@w128@rv,kivi2@w128@rk@rv --json $R-rotation-ctx1024.json
+# 4. Rotation before the calibrated codecs (D31, D34) at ctx 1024, 4 windows: plain and rotated
+#    calibrated from one 16,384-token capture of train.txt.gz (rotated ones on rotated rows):
+RC=fp32,cq-4c8b,cq-4c8b@rk,cq-4c8b@rv,cq-4c8b@rk@rv,cq-8c8b,cq-8c8b@rk,cq-8c8b@rv,cq-8c8b@rk@rv,skvq-k2:skvq-v1.5@g128,skvq-k2:skvq-v1.5@g128@rk,skvq-k2:skvq-v1.5@g128@rv,skvq-k2:skvq-v1.5@g128@rk@rv
+RC=$RC,skvq-k2:skvq-v1.5@w128@s5@g128,skvq-k2:skvq-v1.5@w128@s5@g128@rv,skvq-k2:skvq-v1.5@w128@s5@g128@rk@rv,cq-8c8b@w32,cq-8c8b@w32@rv,cq-8c8b@w32@rk@rv,cq-4c8b:cq-8c8b,cq-4c8b:cq-8c8b@rv,cq-4c8b:cq-8c8b@rk@rv
+$J calibrate --model $M --calib-text $C --tokens 16384 --codecs $RC --out /tmp/rot-calib.json
+$J units --codecs $RC --ctx 1024:0:4:4 | while read s ctx first count; do
+  $J unit --model $M --text $T --calib /tmp/rot-calib.json --spec $s --ctx $ctx --first $first --count $count --out /tmp/rot.ndjson
+done
+$J merge --out-prefix $R-rotation-calibrated /tmp/rot.ndjson
+# 5. Outlier channels before and after rotation (D33):
+#    node scripts/build-bench-bundle.mjs bench/rotation-outliers.ts build/bench/rotation-outliers.mjs
+node build/bench/rotation-outliers.mjs --model $M --text $T --tokens 4096 --out bench/results/rotation-outliers.json

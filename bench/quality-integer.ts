@@ -2,7 +2,9 @@
  * Does the integer-domain attention (WasmBackendOptions.integerAttention, docs/decisions.md D50-D52)
  * move perplexity on the real model? Paired per-token comparison: the same windows decoded step by
  * step through two WasmBackends that differ only in `integerAttention`, every layer's cache packed
- * with the same codec (window 0 unless told: every sealed tile goes through the kernels).
+ * with the same codec (window 0 unless told: every sealed tile goes through the kernels). A codec
+ * is a name or KEY:VALUE; calibrated codecs (SKVQ) calibrate per layer on a capture of the text's
+ * calibration split (--calib-tokens, default 4096), as `kvpack eval` does.
  *
  *   npx esbuild bench/quality-integer.ts --bundle --platform=node --format=esm \
  *     --external:onnxruntime-node --external:webgpu --outfile=build/bench/quality-integer.js
@@ -23,6 +25,9 @@ import { ModelRunner } from '../ts/model/forward.js';
 import { loadModel } from '../ts/model/load-model.js';
 import { logProb } from '../ts/model/math.js';
 import { splitText, tokenizeLines } from '../ts/model/text-split.js';
+import { codecInfo } from '../ts/codecs/registry.js';
+import { CaptureCalibrator } from '../ts/model/calibrate-from-capture.js';
+import { captureKvWindows } from '../ts/model/capture-windows.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
@@ -33,6 +38,7 @@ const { values } = parseArgs({
     window: { type: 'string', default: '0' },
     shared: { type: 'string', default: join(root, '..', 'shared') },
     out: { type: 'string' },
+    'calib-tokens': { type: 'string', default: '4096' },
   },
 });
 const ctx = Number(values.ctx), nWin = Number(values.windows), fpWindow = Number(values.window);
@@ -46,9 +52,20 @@ const c = model.config;
 process.stderr.write(`model dim ${c.dim}, ${c.nHeads} heads / ${c.nKvHeads} KV heads x ${c.headDim}, ${c.nLayers} layers; ` +
   `ctx ${ctx} x ${nWin} windows, window ${fpWindow}, kernels ${wasmFloat.wasm.build}\n`);
 
+// calibrated codecs: one capture of the calibration split, per-layer calibration objects
+const needsCal = values.codecs!.split(/[,:]/).some((n) => codecInfo(n).needsCalibration);
+const calibrator = needsCal
+  ? new CaptureCalibrator(await captureKvWindows(model, tokenizeLines(tokenizer, split.calibration).slice(0, Number(values['calib-tokens']))), c)
+  : undefined;
+
 /** Per-token NLL (nats) of every prediction, windows decoded together as sequences. */
 async function perTokenNll(codec: string, backend: AttentionBackend): Promise<Float64Array> {
-  const runner = new ModelRunner(model, { cache: { key: codec, value: codec, window: fpWindow, sinks: 0 }, backend });
+  const [key, value = key] = codec.split(':') as [string, string?];
+  const cache = (layer: number) => ({
+    key, value: value!, window: fpWindow, sinks: 0,
+    calibration: { key: calibrator?.forLayer(key, 'key', layer), value: calibrator?.forLayer(value!, 'value', layer) },
+  });
+  const runner = new ModelRunner(model, { cache, backend });
   const seqs = Array.from({ length: nWin }, (_, i) => i);
   const out = new Float64Array(nWin * (ctx - 1));
   const V = c.vocabSize;

@@ -22,10 +22,10 @@ import { cqName, parseCqName } from '../ts/codecs/cq/config.js';
 import { codecInfo, registerCodec } from '../ts/codecs/registry.js';
 import { kmeansWasm } from '../ts/codecs/cq/wasm.js';
 import type { StreamKind } from '../ts/codecs/types.js';
-import { CaptureCalibrator } from '../ts/model/calibrate-from-capture.js';
+import { calibrationKey, CaptureCalibrator } from '../ts/model/calibrate-from-capture.js';
 import type { KvCapture } from '../ts/model/kv-capture.js';
 import type { ModelConfig } from '../ts/model/config.js';
-import { parsePairing } from '../ts/model/codec-pairing.js';
+import { pairingLayerSpec, parsePairing } from '../ts/model/codec-pairing.js';
 import { loadKvCapture } from '../ts/model/kv-capture-file.js';
 import { loadModel } from '../ts/model/load-model.js';
 import { describeMachine } from '../ts/model/machine.js';
@@ -41,14 +41,16 @@ import { splitText, tokenizeLines } from '../ts/model/text-split.js';
 class WasmCqCalibrator extends CaptureCalibrator {
   private readonly cq = new Map<string, unknown>();
   constructor(capture: KvCapture, config: ModelConfig, private readonly kmeans: KmeansFn) { super(capture, config); }
-  override forLayer(codec: string, kind: StreamKind, layer: number, fisher = false): unknown {
-    if (!codec.startsWith('cq-')) return super.forLayer(codec, kind, layer, fisher);
-    const k = `${codec}/${kind}/${layer}/${fisher}`;
+  override forLayer(codec: string, kind: StreamKind, layer: number, fisher = false, extra: Record<string, unknown> = {}, rotation?: number): unknown {
+    // Fisher weights through a rotation: the base class's typed refusal (decisions.md#D31)
+    if (!codec.startsWith('cq-') || (fisher && rotation !== undefined)) return super.forLayer(codec, kind, layer, fisher, extra, rotation);
+    const k = calibrationKey(codec, kind, layer, fisher, extra, rotation);
     if (!this.cq.has(k)) {
       const L = this.capture.layers[layer]!;
       const weights = kind === 'key' ? L.keysFisher : L.valuesFisher;
       if (fisher && !weights) throw new Error('@fisher needs a capture with Fisher weights (kvpack capture --fisher)');
-      this.cq.set(k, calibrateCqStream(kind === 'key' ? L.keys : L.values, { kind, nKvHeads: this.capture.nKvHeads, headDim: this.capture.headDim },
+      // a rotated stream (@rk / @rv) calibrates on the rotated rows
+      this.cq.set(k, calibrateCqStream(this.rows(kind, layer, rotation).data, { kind, nKvHeads: this.capture.nKvHeads, headDim: this.capture.headDim },
         { ...parseCqName(codec), kmeans: this.kmeans, ...(fisher ? { fisher: weights! } : {}) }));
     }
     return this.cq.get(k);
@@ -93,10 +95,8 @@ async function main(argv: string[]): Promise<void> {
   // Calibrate every pairing up front (timed), so the per-context runs only decode.
   for (const p of pairings) {
     const t0 = performance.now();
-    for (let l = 0; l < model.config.nLayers; l++) {
-      calibrator.forLayer(p.key, 'key', l, p.fisher);
-      calibrator.forLayer(p.value, 'value', l, p.fisher);
-    }
+    // the calibrations evaluatePerplexity will ask for (group size, rotation: pairingLayerSpec)
+    for (let l = 0; l < model.config.nLayers; l++) pairingLayerSpec(p, model.config, l, calibrator);
     process.stderr.write(`calibrated ${p.label} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   }
   for (const ctx of ctxs) {

@@ -14,7 +14,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 // the loader's own probe, from the bundle (npm test builds dist/ first)
 const { relaxedSimdSupported } = await import(new URL('../dist/index.js', import.meta.url).href);
 const flag = relaxedSimdSupported() ? [] : ['--execArgv=--experimental-wasm-relaxed-simd'];
-const suites = ['wasm', 'wasm-loader', 'wasm-threads', 'wasm-encoder', 'wasm-integer', 'skvq-wasm', 'cq-wasm', 'qaq-wasm']
+const suites = ['wasm', 'wasm-loader', 'wasm-threads', 'wasm-encoder', 'wasm-integer', 'skvq-wasm', 'skvq-integer', 'cq-wasm', 'qaq-wasm']
   .map((s) => `tests/conformance/${s}.test.ts`);
 console.log(`test-relaxed: KVPACK_WASM_BUILD=relaxed${flag.length ? ' with --experimental-wasm-relaxed-simd' : ''}`);
 const vitest = fileURLToPath(new URL('../node_modules/vitest/vitest.mjs', import.meta.url));

@@ -182,7 +182,7 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       /** Another kernel build (A/B of a kernel change); default the loader's choice (chooseWasmBuild). */
       wasm: { type: 'string' },
-      /** The integer-domain KIVI kernels for GQA groups (WasmBackendOptions.integerAttention): the default since D43. */
+      /** The integer-domain KIVI (GQA) and SKVQ kernels (WasmBackendOptions.integerAttention): the default since D43. */
       integer: { type: 'boolean', default: false },
       /** WASM and WASMt on the float kernels everywhere (integerAttention: false, the exact tier). */
       exact: { type: 'boolean', default: false },
@@ -230,7 +230,7 @@ async function main(): Promise<void> {
   const threaded = await WasmThreadsBackend.create({ wasm: wasmModule, workerModule: pathToFileURL(join(root, 'dist', 'index.js')), integerAttention });
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   log(`machine: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs, node ${machine.node}, onnxruntime-node ${ort.env.versions?.node ?? '?'}`);
-  log(`kernels: ${wasmPath} (${wasm.build} build, ${integerAttention ? 'integer-domain KIVI kernels for GQA groups' : 'float kernels only (--exact)'})`);
+  log(`kernels: ${wasmPath} (${wasm.build} build, ${integerAttention ? 'integer-domain KIVI (GQA) and SKVQ kernels' : 'float kernels only (--exact)'})`);
 
   const ortRows: OrtRow[] = [];
   const rows: AttentionRow[] = [];

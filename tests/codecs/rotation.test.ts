@@ -50,11 +50,12 @@ describe('RotatedCodec (seeded randomized Hadamard before another codec)', () =>
     expect(new RotatedCodec(inner).name).toBe('rot-fp32');
   });
 
-  it('refuses head_dim that is not a power of two, and calibrated codecs in pairings', () => {
+  it('refuses head_dim that is not a power of two, and codecs that build their own cache in pairings', () => {
     const inner = createCodec('fp32', { kind: 'key', headDim: 24, nKvHeads: 1 });
     expect(() => new RotatedCodec(inner)).toThrow(expect.objectContaining({ code: 'BAD_PARAM', arg: 'headDim' }));
     expect(parsePairing('kivi2@rk@rv').rotate).toEqual({ key: true, value: true });
-    expect(() => parsePairing('cq-4c8b@rk')).toThrow(expect.objectContaining({ code: 'BAD_PARAM' }));
+    // calibrated codecs calibrate on rotated rows (decisions.md#D31; tests/model/rotated-calibration.test.ts)
+    expect(parsePairing('cq-4c8b@rk').rotate).toEqual({ key: true, value: false });
     expect(() => parsePairing('qaq@rv')).toThrow(expect.objectContaining({ code: 'BAD_PARAM' }));
   });
 });

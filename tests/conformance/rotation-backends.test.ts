@@ -36,9 +36,9 @@ function check(report: ConformanceReport, backend: string): void {
 }
 
 describe('rotated pairings on WASM and WebGPU', () => {
-  it('the matrix lists rotated pairs on both streams and on keys only', () => {
+  it('the matrix lists rotated pairs on both streams and on keys only, calibrated codecs included', () => {
     const names = conformancePairs().pairs.filter((p) => p.rotate).map((p) => p.name);
-    expect(names).toEqual(['kivi2@rk', 'q4_0@rk@rv']);
+    expect(names).toEqual(['kivi2@rk', 'q4_0@rk@rv', 'skvq-k2/skvq-v1.5@rk@rv', 'cq-4c8b@rk']);
   });
 
   it('TS, WASM and WASM threads: words bit-identical, attention within tolerance', async () => {

@@ -85,6 +85,7 @@ describe('WASM attention on worker threads', () => {
     { key: 'kivi2', value: 'kivi2', nKv: 1, d: 128, nH: 4, n: 3 * 2048 + 45, sinks: 4, window: 32, threads: 3, integer: false },
     { key: 'skvq-k2', value: 'skvq-v1.5', nKv: 2, d: 64, nH: 8, n: 900, sinks: 0, window: 0, threads: 4, integer: false },
     { key: 'kivi4', value: 'kivi2', nKv: 1, d: 64, nH: 4, n: 200, sinks: 0, window: 16, threads: 2, integer: true },
+    { key: 'skvq-k2', value: 'skvq-v1.5', nKv: 1, d: 128, nH: 4, n: 2100, sinks: 2, window: 0, threads: 2, integer: true },
   ] as const;
   for (const c of split) {
     it(`${c.key}/${c.value} ${c.nKv} KV heads on ${c.threads} threads${c.integer ? ' (integer kernels)' : ''}: tile parts merged`, async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../ts/cli/main.js';
-import { MODEL_DIR, requireShared } from '../model/model-paths.js';
+import { MODEL_DIR, requireShared, TEXT_FILE } from '../model/model-paths.js';
 
 requireShared();
 
@@ -19,10 +19,15 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 
 describe('kvpack generate --save-cache / --load-cache, kvpack inspect', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvpack-save-'));
-  for (const [codec, backend] of [['kivi2@w16', 'wasm'], ['qaq', 'ts']] as const) {
+  // a rotated calibrated pairing (decisions.md#D32) calibrates from --text and saves its rotation's
+  // seed; its longer prompt seals tiles before the save
+  const long = 'Once upon a time there was a little cat named Tom. He liked to play in the garden with his friend, a big dog named Max. One day they';
+  for (const [codec, backend, extra, text] of [
+    ['kivi2@w16', 'wasm', [], ''], ['qaq', 'ts', [], ''], ['skvq-k2:skvq-v1.5@rk@rv', 'wasm', ['--text', TEXT_FILE], long],
+  ] as const) {
     it(`${codec} (${backend}): resuming from the saved prompt prints the same text and cache line as not saving`, async () => {
-      const prompt = 'Once upon a time there was a little cat named Tom. He liked to';
-      const base = ['generate', '--model', MODEL_DIR, '--codec', codec, '--steps', '40', '--backend', backend, '--prompt', prompt];
+      const prompt = text || 'Once upon a time there was a little cat named Tom. He liked to';
+      const base = ['generate', '--model', MODEL_DIR, '--codec', codec, '--steps', '40', '--backend', backend, '--prompt', prompt, ...extra];
       const plain = await cli(...base);
       expect(plain.code).toBe(0);
       const file = join(dir, `${codec}.kvpk`);

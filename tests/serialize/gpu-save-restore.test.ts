@@ -11,6 +11,9 @@ import { WebGpuBackend } from '../../ts/backends/webgpu/backend.js';
 import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
 import { attendGpu } from '../../ts/backends/webgpu/attend.js';
 import { randomQuery } from '../helpers/data.js';
+import { createCodec } from '../../ts/codecs/registry.js';
+import { RotatedCodec } from '../../ts/codecs/rotation.js';
+import { attendReference } from '../../ts/reference/attention.js';
 import { appendRange, caseData, saveCases } from './cases.js';
 import { useGpu } from '../helpers/gpu.js';
 
@@ -56,4 +59,32 @@ describe('GpuKvCache save and restore (WebGPU, Dawn)', () => {
       for (const g of [never, saved, restored]) g.destroy();
     }, 120_000);
   }
+
+  it('a host-saved rotated cache (q4_0@rk@rv, 4 sinks and a 32-token window) restored on the GPU: attention equals the host cache\'s, +tokens word for word', async ({ skip }) => {
+    const ctx = gpuDevice(); if (!ctx) return skip('webgpu: unavailable (KVPACK_ALLOW_NO_GPU=1)');
+    const d = 64, nKvHeads = 2, nHeads = 6;
+    const rot = (kind: 'key' | 'value') => new RotatedCodec(createCodec('q4_0', { kind, headDim: d, nKvHeads }));
+    const opts = { nKvHeads, headDim: d, key: rot('key'), value: rot('value'), window: 32, sinks: 4 };
+    const c = { name: 'q4_0@rk@rv', nHeads, opts };
+    const data = caseData(c, 300, 41);
+    const host = new PackedKvCache(opts), never = new PackedKvCache(opts);
+    appendRange(host, 0, data, 0, 200);
+    appendRange(never, 0, data, 0, 300);
+    // the file's fp rows are in model space; the GPU cache holds them rotated (decisions.md#D32)
+    const restored = await GpuKvCache.deserialize(host.serialize(), { gpu: ctx });
+    try {
+      const q = randomQuery(nHeads, d, 5);
+      const ref = attendReference(host, 0, q, nHeads), got = await attendGpu(restored, [0], q, nHeads);
+      const scale = Math.max(1, ...ref.map(Math.abs));
+      let err = 0;
+      for (let i = 0; i < ref.length; i++) err = Math.max(err, Math.abs(got[i]! - ref[i]!));
+      expect(err).toBeLessThan(2e-4 * scale); // GPU_TOL of the matrix
+      await gpuAppend(restored, 0, data, 200, 300);
+      for (let p = 0; p < never.view(0).pages.length; p++) {
+        const tiles = Math.min(64, never.view(0).tiles - 64 * p);
+        expect((await restored.readPage(0, p)).subarray(0, tiles * never.tileSlotWords)).toEqual(never.view(0).pages[p]!.subarray(0, tiles * never.tileSlotWords));
+      }
+      await expect(restored.serialize()).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+    } finally { restored.destroy(); }
+  }, 120_000);
 });

@@ -9,8 +9,11 @@ import {
 } from '../../ts/index.js';
 import { crc32c } from '../../ts/serialize/crc32c.js';
 import { crc32c as awsCrc32c } from '@aws-crypto/crc32c';
-import { randomQuery } from '../helpers/data.js';
-import { appendRange, caseData, saveCases, sequenceWords } from './cases.js';
+import { makeRng, randomQuery } from '../helpers/data.js';
+import { randomSkvqCalibration } from '../helpers/skvq-calibration.js';
+import { createCodec, makeCqCalibration } from '../../ts/index.js';
+import { RotatedCodec } from '../../ts/codecs/rotation.js';
+import { appendRange, caseData, saveCases, sequenceWords, type SaveCase } from './cases.js';
 import { fixCrc, sectionsOf } from './fuzz-harness.js';
 
 /** Reference attention of sequences 0 and 3 (q: [2][nHeads][headDim]). */
@@ -38,38 +41,41 @@ describe('CRC-32C', () => {
   });
 });
 
+/** Saved at 700 of 1,000 tokens, restored, +300: the restored cache is the never-saved one, word for word. */
+async function roundTrip(c: SaveCase): Promise<void> {
+  const d = caseData(c, 1000, 31);
+  const d2 = caseData(c, 300, 77);
+  const never = new PackedKvCache(c.opts);
+  const saved = new PackedKvCache(c.opts);
+  appendRange(never, 0, d, 0, 1000);
+  appendRange(never, 3, d2, 0, 300);
+  appendRange(saved, 0, d, 0, 700);
+  appendRange(saved, 3, d2, 0, 300);
+  const bytes = saved.serialize();
+  const restored = PackedKvCache.deserialize(bytes);
+  expect(restored.sequenceIds().sort()).toEqual([0, 3]);
+  for (const seq of [0, 3]) expect(sequenceWords(restored, seq)).toEqual(sequenceWords(saved, seq));
+  expect(restored.stats()).toEqual(saved.stats());
+
+  // attention over the restored cache: bit-identical on TS and WASM
+  const q = randomQuery(2 * c.nHeads, c.opts.headDim, 9);
+  expect(refAll(restored, q, c.nHeads)).toEqual(refAll(saved, q, c.nHeads));
+  const wasm = await WasmBackend.create();
+  try {
+    expect(await wasm.attend(restored, [0, 3], q, c.nHeads)).toEqual(await wasm.attend(saved, [0, 3], q, c.nHeads));
+  } finally { wasm.dispose(); }
+
+  appendRange(restored, 0, d, 700, 1000);
+  expect(sequenceWords(restored, 0)).toEqual(sequenceWords(never, 0));
+  expect(sequenceWords(restored, 3)).toEqual(sequenceWords(never, 3));
+  expect(refAll(restored, q, c.nHeads)).toEqual(refAll(never, q, c.nHeads));
+  // the restored cache saves to the same bytes as the never-saved one
+  expect(restored.serialize()).toEqual(never.serialize());
+}
+
 describe('PackedKvCache save and restore', () => {
   for (const c of saveCases()) {
-    it(`${c.name}: 1,000 tokens, saved at 700, restored, +300: every word equal to the never-saved cache`, async () => {
-      const d = caseData(c, 1000, 31);
-      const d2 = caseData(c, 300, 77);
-      const never = new PackedKvCache(c.opts);
-      const saved = new PackedKvCache(c.opts);
-      appendRange(never, 0, d, 0, 1000);
-      appendRange(never, 3, d2, 0, 300);
-      appendRange(saved, 0, d, 0, 700);
-      appendRange(saved, 3, d2, 0, 300);
-      const bytes = saved.serialize();
-      const restored = PackedKvCache.deserialize(bytes);
-      expect(restored.sequenceIds().sort()).toEqual([0, 3]);
-      for (const seq of [0, 3]) expect(sequenceWords(restored, seq)).toEqual(sequenceWords(saved, seq));
-      expect(restored.stats()).toEqual(saved.stats());
-
-      // attention over the restored cache: bit-identical on TS and WASM
-      const q = randomQuery(2 * c.nHeads, c.opts.headDim, 9);
-      expect(refAll(restored, q, c.nHeads)).toEqual(refAll(saved, q, c.nHeads));
-      const wasm = await WasmBackend.create();
-      try {
-        expect(await wasm.attend(restored, [0, 3], q, c.nHeads)).toEqual(await wasm.attend(saved, [0, 3], q, c.nHeads));
-      } finally { wasm.dispose(); }
-
-      appendRange(restored, 0, d, 700, 1000);
-      expect(sequenceWords(restored, 0)).toEqual(sequenceWords(never, 0));
-      expect(sequenceWords(restored, 3)).toEqual(sequenceWords(never, 3));
-      expect(refAll(restored, q, c.nHeads)).toEqual(refAll(never, q, c.nHeads));
-      // the restored cache saves to the same bytes as the never-saved one
-      expect(restored.serialize()).toEqual(never.serialize());
-    });
+    it(`${c.name}: 1,000 tokens, saved at 700, restored, +300: every word equal to the never-saved cache`, () => roundTrip(c));
   }
 
   it('size: serialized bytes = accounted size (packed + params + fp32 rows) + a small header; printed', () => {
@@ -160,6 +166,52 @@ describe('PackedKvCache save and restore', () => {
       expect(e.code).toBe('CORRUPT_DATA');
       expect(e.arg).toMatch(/crc32c|length|tag/);
     }
+  });
+});
+
+/**
+ * Rotated streams (`@rk` / `@rv`, decisions.md#D32): saved as the inner codec plus the rotation's
+ * seed, uncalibrated and calibrated alike; restored as the same RotatedCodec.
+ */
+describe('PackedKvCache save and restore: rotated streams', () => {
+  const rng = makeRng(8);
+  const cqCal = (kind: 'key' | 'value', nKv: number, d: number) =>
+    makeCqCalibration({ channelsPerGroup: 4, bits: 8 }, kind, nKv, d, Array.from({ length: nKv * d * 256 }, () => rng.gaussian()));
+  const rot = (name: string, kind: 'key' | 'value', nKvHeads: number, headDim: number, calibration?: unknown, seed = 1) =>
+    new RotatedCodec(createCodec(name, { kind, headDim, nKvHeads, ...(calibration !== undefined ? { calibration } : {}) }), seed);
+  const cases: SaveCase[] = [
+    { name: 'q4_0@rk@rv GQA w8 s2', nHeads: 6, opts: { nKvHeads: 2, headDim: 64, key: rot('q4_0', 'key', 2, 64), value: rot('q4_0', 'value', 2, 64), window: 8, sinks: 2 } },
+    {
+      name: 'skvq-k2/skvq-v1.5@rk@rv w16 s5 (seed 7)', nHeads: 4, opts: {
+        nKvHeads: 2, headDim: 64, window: 16, sinks: 5,
+        key: rot('skvq-k2', 'key', 2, 64, randomSkvqCalibration('key', 2, 64, 2, 11, 0.95), 7),
+        value: rot('skvq-v1.5', 'value', 2, 64, randomSkvqCalibration('value', 2, 64, 1.5, 12), 7),
+      },
+    },
+    { name: 'cq-4c8b@rk (CQ values plain)', nHeads: 2, opts: { nKvHeads: 1, headDim: 32, key: rot('cq-4c8b', 'key', 1, 32, cqCal('key', 1, 32)), value: 'cq-4c8b', window: 4, calibration: { value: cqCal('value', 1, 32) } } },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: round trip word for word; the restored codecs are the same rotations`, async () => {
+      await roundTrip(c);
+      const saved = new PackedKvCache(c.opts);
+      appendRange(saved, 0, caseData(c, 100, 3), 0, 100);
+      const restored = PackedKvCache.deserialize(saved.serialize());
+      for (const kind of ['key', 'value'] as const) {
+        const a = saved[kind], b = restored[kind];
+        expect(b.name).toBe(a.name);
+        expect(b instanceof RotatedCodec).toBe(a instanceof RotatedCodec);
+        if (a instanceof RotatedCodec) expect((b as RotatedCodec).signs).toEqual(a.signs);
+      }
+    });
+  }
+
+  it('a rotation of a rotation is refused with BAD_PARAM naming the stream', () => {
+    const twice = new RotatedCodec(rot('q4_0', 'key', 1, 32));
+    const cache = new PackedKvCache({ nKvHeads: 1, headDim: 32, key: twice, value: 'q4_0' });
+    cache.append(0, new Float32Array(32 * 40).map((_, i) => Math.sin(i)), new Float32Array(32 * 40).map((_, i) => Math.cos(i)));
+    const e = fail(() => cache.serialize());
+    expect(e.code).toBe('BAD_PARAM');
+    expect(e.arg).toBe('key');
   });
 });
 

@@ -290,7 +290,7 @@ export class WasmThreadsBackend implements AttentionBackend {
   private readonly finalizer = new FinalizationRegistry<number>((id) => this.dropReplicas(id));
 
   private constructor(private readonly workers: NodeWorker[], build: WasmBuild, private readonly integer: boolean) {
-    this.description = `${wasmBuildLabel(build)}, ${workers.length} worker threads${integer ? ', integer-domain KIVI kernels for GQA' : ''}`;
+    this.description = `${wasmBuildLabel(build)}, ${workers.length} worker threads${integer ? ', integer-domain KIVI and SKVQ kernels' : ''}`;
     for (const w of workers) {
       w.on('message', (msg) => {
         const r = msg as WorkerReply;

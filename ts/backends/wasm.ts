@@ -77,13 +77,16 @@ export interface TilePart {
 /** Options of WasmBackend / WasmThreadsBackend. */
 export interface WasmBackendOptions {
   /**
-   * Integer-domain KIVI kernels (default true): for KIVI-2/4 streams in GQA groups of 2..16 query
-   * heads (head_dim a multiple of 64 / 32), the folded query and the softmax weights times the
-   * value scales are rounded to i16 per head, tile (and value group) and dotted with the codes by
-   * i32x4.dot_i16x8_s: ~1.5x faster GQA steps on CPU, perplexity unchanged within noise
-   * (docs/decisions.md D50-D52, D102, D43). Their outputs are held to ATTENTION_TOLERANCE.integer
-   * instead of `exact` (attentionTolerance says which applies to a cache). MHA (group 1) and other
-   * codecs run the float kernels either way. `false`: the float kernels everywhere (the exact tier).
+   * Integer-domain kernels (default true). KIVI-2/4 streams in GQA groups of 2..16 query heads
+   * (head_dim a multiple of 64 / 32): the folded query and the softmax weights times the value
+   * scales rounded to i16 per head, tile (and value group), dotted with the codes by
+   * i32x4.dot_i16x8_s (docs/decisions.md D50-D52): ~1.5x faster GQA steps; MHA keeps the float
+   * kernels (D58, D43). SKVQ 2-bit keys and ternary values in <= 4 channel groups (head_dim a
+   * multiple of 64 / 32, any group): the permuted query rounded to i16 once per call, the weights
+   * times the group scales per head, group and tile (D47-D49): ~1.2x. Perplexity unchanged within
+   * noise (D102, D158). Their outputs are held to ATTENTION_TOLERANCE.integer instead of `exact`
+   * (attentionTolerance says which applies to a cache); other codecs run the float kernels either
+   * way. `false`: the float kernels everywhere (the exact tier).
    */
   integerAttention?: boolean;
 }
@@ -127,7 +130,7 @@ export class WasmBackend implements AttentionBackend {
     if (options.integerAttention === true) wasm.fn('set_integer_attention');
     this.integer = options.integerAttention !== false && typeof wasm.exports.set_integer_attention === 'function';
     this.description = wasmBuildLabel(wasm.build, `${(wasm.memory.buffer.byteLength / 1024) | 0} KiB memory at start`) +
-      (this.integer ? ', integer-domain KIVI kernels for GQA' : '');
+      (this.integer ? ', integer-domain KIVI and SKVQ kernels' : '');
     this.finalizer = new FinalizationRegistry((m) => this.releaseMirror(m));
   }
 

@@ -28,7 +28,7 @@ import { ProgressBar } from './progress-bar.js';
 const FLAGS = {
   model: { type: 'string', help: 'model folder or checkpoint file (e.g. ../shared/models/stories260K)' },
   text: { type: 'string', help: 'one-document-per-line text; perplexity on its first 80% of lines' },
-  codecs: { type: 'list', help: 'pairings KEY[:VALUE][@wN][@sN], comma-separated; \'default\' = every registered codec (the default)' },
+  codecs: { type: 'list', help: 'pairings KEY[:VALUE][@wN][@sN][@gN][@rk][@rv][@fisher], comma-separated (@rk / @rv: Hadamard rotation of keys / values, calibrated codecs calibrate rotated); \'default\' = every registered codec (the default)' },
   ctx: { type: 'int', min: 2, help: 'context length = tokens per window (default: the model\'s seq_len)' },
   windows: { type: 'int', min: 1, help: 'evaluate at most this many windows (default: all full windows)' },
   batch: { type: 'int', default: 4, min: 1, help: 'windows decoded together as sequences of one cache' },

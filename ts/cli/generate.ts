@@ -9,7 +9,7 @@ import { KvpackError } from '../errors.js';
 import { CaptureCalibrator, type LayerCalibrator } from '../model/calibrate-from-capture.js';
 import { parseTuneConfig, tuneCalibrator } from '../model/tune.js';
 import { captureKv } from '../model/capture.js';
-import { parsePairing } from '../model/codec-pairing.js';
+import { pairingLayerSpec, parsePairing } from '../model/codec-pairing.js';
 import { ModelRunner } from '../model/forward.js';
 import { loadKvCapture } from '../model/kv-capture-file.js';
 import { loadModel } from '../model/load-model.js';
@@ -22,7 +22,7 @@ import type { CliIo } from './command.js';
 const FLAGS = {
   model: { type: 'string', help: 'model folder or checkpoint file' },
   prompt: { type: 'string', default: 'Once upon a time', help: 'prompt text' },
-  codec: { type: 'string', default: 'fp32', help: 'cache pairing KEY[:VALUE][@wN][@sN], e.g. kivi2@w32' },
+  codec: { type: 'string', default: 'fp32', help: 'cache pairing KEY[:VALUE][@wN][@sN][@gN][@rk][@rv][@fisher], e.g. kivi2@w32, cq-4c8b@rk' },
   steps: { type: 'int', default: 200, min: 1, help: 'tokens to generate (stops early at BOS/EOS or seq_len)' },
   temperature: { type: 'float', default: 0, min: 0, help: '0 = greedy' },
   seed: { type: 'int', default: 42, min: 1, help: 'sampling seed (llama2.c xorshift)' },
@@ -102,14 +102,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   const runner = new ModelRunner(model, {
     backend,
     ...(restored ? { caches: restored } : {}),
-    cache: (l) => ({
-      key: pairing.key, value: pairing.value, sinks: pairing.sinks,
-      ...(pairing.window !== undefined ? { window: pairing.window } : {}),
-      calibration: {
-        key: calibrator?.forLayer(pairing.key, 'key', l, pairing.fisher),
-        value: calibrator?.forLayer(pairing.value, 'value', l, pairing.fisher),
-      },
-    }),
+    cache: (l) => pairingLayerSpec(pairing, model.config, l, calibrator),
   });
   const rng = new XorShiftRng(f.seed);
   const decoder = new TextDecoder();

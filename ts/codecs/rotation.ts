@@ -1,6 +1,6 @@
 import { check } from '../errors.js';
 import { TILE_TOKENS } from '../format/constants.js';
-import type { StreamCodec } from './types.js';
+import type { StreamCodec, StreamKind } from './types.js';
 
 /**
  * A seeded randomized Hadamard rotation R = H diag(s) / sqrt(d) (H the Sylvester Hadamard
@@ -37,12 +37,7 @@ export class RotatedCodec implements StreamCodec {
     this.nKvHeads = inner.nKvHeads;
     this.tileWords = inner.tileWords;
     this.paramWords = inner.paramWords; // the signs follow from the seed: one u32, not counted
-    this.signs = new Float32Array(this.nKvHeads * d);
-    let s = (seed * 2654435761 + (inner.kind === 'key' ? 1 : 2)) >>> 0 || 1;
-    for (let i = 0; i < this.signs.length; i++) {
-      s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; // xorshift32
-      this.signs[i] = s & 1 ? 1 : -1;
-    }
+    this.signs = rotationSigns(inner.kind, inner.nKvHeads, d, seed);
     this.buf = new Float32Array(TILE_TOKENS * d);
   }
 
@@ -58,12 +53,7 @@ export class RotatedCodec implements StreamCodec {
    * (forward) or R_h^T x (inverse), h the KV head. Bit for bit the rotation encodeTile applies.
    */
   rotateRows(v: Float32Array, rows: number, group: number, inverse: boolean, off = 0): void {
-    const d = this.headDim;
-    for (let r = 0; r < rows; r++) {
-      for (let h = 0; h < this.nKvHeads; h++) {
-        for (let g = 0; g < group; g++) this.rotate(v, off + ((r * this.nKvHeads + h) * group + g) * d, h, inverse);
-      }
-    }
+    rotateHeadRows(v, rows, group, this.nKvHeads, this.headDim, this.signs, inverse, off);
   }
 
   decodeTile(words: Uint32Array, head: number, out: Float32Array): void {
@@ -71,22 +61,69 @@ export class RotatedCodec implements StreamCodec {
     for (let t = 0; t < TILE_TOKENS; t++) this.rotate(out, t * this.headDim, head, true);
   }
 
-  /** In place: forward y = H (s . x) / sqrt(d); inverse x = s . (H y) / sqrt(d) (H symmetric, H H = d I). */
   private rotate(v: Float32Array, off: number, head: number, inverse: boolean): void {
-    const d = this.headDim, s = this.signs, so = head * d;
-    if (!inverse) for (let i = 0; i < d; i++) v[off + i] = v[off + i]! * s[so + i]!;
-    for (let len = 1; len < d; len <<= 1) {
-      for (let i = 0; i < d; i += len << 1) {
-        for (let j = i; j < i + len; j++) {
-          const a = v[off + j]!, b = v[off + j + len]!;
-          v[off + j] = a + b;
-          v[off + j + len] = a - b;
-        }
+    hadamardRotate(v, off, this.headDim, this.signs, head * this.headDim, inverse);
+  }
+}
+
+/**
+ * The +-1 signs of a stream's rotation, [nKvHeads][headDim], from `seed` and the stream's kind
+ * (keys and values of one seed get different signs). RotatedCodec.signs; the calibration of a
+ * rotated calibrated codec rotates its capture rows with the same signs (rotateCaptureRows).
+ */
+export function rotationSigns(kind: StreamKind, nKvHeads: number, headDim: number, seed: number): Float32Array {
+  const signs = new Float32Array(nKvHeads * headDim);
+  let s = (seed * 2654435761 + (kind === 'key' ? 1 : 2)) >>> 0 || 1;
+  for (let i = 0; i < signs.length; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; // xorshift32
+    signs[i] = s & 1 ? 1 : -1;
+  }
+  return signs;
+}
+
+/**
+ * In place, `rows` consecutive rows of `group` head vectors each laid out [row][kvHead][group][d]
+ * from `off`: R_h x (forward) or R_h^T x (inverse), h the KV head, `signs` from rotationSigns.
+ */
+export function rotateHeadRows(v: Float32Array, rows: number, group: number, nKvHeads: number, headDim: number,
+  signs: Float32Array, inverse: boolean, off = 0): void {
+  const d = headDim;
+  for (let r = 0; r < rows; r++) {
+    for (let h = 0; h < nKvHeads; h++) {
+      for (let g = 0; g < group; g++) hadamardRotate(v, off + ((r * nKvHeads + h) * group + g) * d, d, signs, h * d, inverse);
+    }
+  }
+}
+
+/**
+ * A copy of capture rows of one stream in the rotated space its RotatedCodec packs: keys or
+ * values [tokens][nKvHeads][headDim] (group 1), or the queries [tokens][nHeads][headDim] of
+ * rotated keys (group nHeads / nKvHeads: R_h q, so scores against the rotated keys are unchanged).
+ * Bit for bit the rotation RotatedCodec.encodeTile applies (decisions.md#D31).
+ */
+export function rotateCaptureRows(rows: Float32Array, kind: StreamKind, nKvHeads: number, headDim: number, seed: number, group = 1): Float32Array {
+  check(headDim > 0 && (headDim & (headDim - 1)) === 0, 'BAD_PARAM', `rotation needs a power-of-two head_dim, got ${headDim}`, 'headDim');
+  const per = nKvHeads * group * headDim;
+  check(rows.length % per === 0, 'BAD_SHAPE', `${rows.length} floats are not whole rows of ${per}`, 'rows');
+  const out = rows.slice();
+  rotateHeadRows(out, rows.length / per, group, nKvHeads, headDim, rotationSigns(kind, nKvHeads, headDim, seed), false);
+  return out;
+}
+
+/** In place: forward y = H (s . x) / sqrt(d); inverse x = s . (H y) / sqrt(d) (H symmetric, H H = d I). */
+function hadamardRotate(v: Float32Array, off: number, d: number, s: Float32Array, so: number, inverse: boolean): void {
+  if (!inverse) for (let i = 0; i < d; i++) v[off + i] = v[off + i]! * s[so + i]!;
+  for (let len = 1; len < d; len <<= 1) {
+    for (let i = 0; i < d; i += len << 1) {
+      for (let j = i; j < i + len; j++) {
+        const a = v[off + j]!, b = v[off + j + len]!;
+        v[off + j] = a + b;
+        v[off + j + len] = a - b;
       }
     }
-    const n = 1 / Math.sqrt(d);
-    for (let i = 0; i < d; i++) v[off + i] = v[off + i]! * n * (inverse ? s[so + i]! : 1);
   }
+  const n = 1 / Math.sqrt(d);
+  for (let i = 0; i < d; i++) v[off + i] = v[off + i]! * n * (inverse ? s[so + i]! : 1);
 }
 
 /** The rotation wrapping `codec` (also through views made with Object.create), or undefined. */

@@ -13,8 +13,9 @@
  */
 import { listCodecs, codecKernels, createCodec } from '../codecs/registry.js';
 import type { CodecInfo, StreamCodec, StreamKind } from '../codecs/types.js';
-import { kernelCodec, RotatedCodec } from '../codecs/rotation.js';
+import { kernelCodec, RotatedCodec, rotateCaptureRows } from '../codecs/rotation.js';
 import { PackedKvCache, type CacheOptions } from '../cache/kv-cache.js';
+import { KvpackError } from '../errors.js';
 import { attendReference } from '../reference/attention.js';
 import { TILES_PER_PAGE } from '../format/constants.js';
 import type { AttentionBackend } from '../backends/types.js';
@@ -97,12 +98,16 @@ export interface CodecPair {
 }
 
 /**
- * Rotated pairs (`@rk` / `@rv`, decisions.md#D135), when both codecs are registered: KIVI keys
- * rotated with plain values (the fold on one stream only) and q4_0 with both streams rotated.
+ * Rotated pairs (`@rk` / `@rv`, decisions.md#D135), when their codecs are registered: KIVI keys
+ * rotated with plain values (the fold on one stream only), q4_0 with both streams rotated, and
+ * the calibrated codecs calibrated on rotated rows (decisions.md#D31): SKVQ (channels permuted
+ * per head) with both streams rotated, CQ (groups of channels coded together) on keys only.
  */
-const ROTATED_PAIRS: readonly { codec: string; key: boolean; value: boolean }[] = [
-  { codec: 'kivi2', key: true, value: false },
-  { codec: 'q4_0', key: true, value: true },
+const ROTATED_PAIRS: readonly { key: string; value: string; rk: boolean; rv: boolean }[] = [
+  { key: 'kivi2', value: 'kivi2', rk: true, rv: false },
+  { key: 'q4_0', value: 'q4_0', rk: true, rv: true },
+  { key: 'skvq-k2', value: 'skvq-v1.5', rk: true, rv: true },
+  { key: 'cq-4c8b', value: 'cq-4c8b', rk: true, rv: false },
 ];
 
 /**
@@ -134,8 +139,8 @@ export function conformancePairs(codecs: readonly CodecInfo[] = listCodecs()): {
     for (const v of valuesOnly) pairs.push(pair(other, v, true));
   }
   for (const r of ROTATED_PAIRS) {
-    const c = plain.find((x) => x.name === r.codec);
-    if (c) pairs.push({ ...pair(c, c, false), name: `${c.name}${r.key ? '@rk' : ''}${r.value ? '@rv' : ''}`, rotate: { key: r.key, value: r.value } });
+    const k = tile.find((x) => x.name === r.key), v = tile.find((x) => x.name === r.value);
+    if (k && v) pairs.push({ ...pair(k, v, false), name: `${pair(k, v, false).name}${r.rk ? '@rk' : ''}${r.rv ? '@rv' : ''}`, rotate: { key: r.rk, value: r.rv } });
   }
   return { pairs, ownCache: codecs.filter((c) => c.createCache).map((c) => c.name) };
 }
@@ -151,18 +156,24 @@ function kvData(shape: ConformanceShape, n: number, seed: number): KvSeq {
  */
 const madeCodecs = new WeakMap<CodecInfo, Map<string, StreamCodec>>();
 
-/** A stream codec for the shape, calibrated on separate seeded data where the codec needs it (once per process). */
-function streamCodec(info: CodecInfo, kind: StreamKind, shape: ConformanceShape): StreamCodec {
+/**
+ * A stream codec for the shape, calibrated on separate seeded data where the codec needs it (once
+ * per process). `rotation`: the seed of the RotatedCodec it will sit behind; a calibrated codec
+ * then calibrates on that data rotated the same way (decisions.md#D31).
+ */
+function streamCodec(info: CodecInfo, kind: StreamKind, shape: ConformanceShape, rotation?: number): StreamCodec {
   let memo = madeCodecs.get(info);
   if (!memo) madeCodecs.set(info, memo = new Map());
-  const id = `${kind} ${JSON.stringify(shape)}`;
+  const id = `${kind} ${JSON.stringify(shape)}${info.needsCalibration && rotation !== undefined ? ` rot${rotation}` : ''}`;
   const known = memo.get(id);
   if (known) return known;
   let calibration: unknown;
   if (info.needsCalibration) {
     // 1024 tokens: CQ with 10-bit codes needs a sample per centroid
     const sample = kvData(shape, 1024, 7 + shape.headDim);
-    calibration = info.calibrate!({ kind, headDim: shape.headDim, nKvHeads: shape.nKvHeads, data: kind === 'key' ? sample.K : sample.V });
+    const rows = kind === 'key' ? sample.K : sample.V;
+    const data = rotation === undefined ? rows : rotateCaptureRows(rows, kind, shape.nKvHeads, shape.headDim, rotation);
+    calibration = info.calibrate!({ kind, headDim: shape.headDim, nKvHeads: shape.nKvHeads, data });
   }
   const codec = createCodec(info.name, { kind, headDim: shape.headDim, nKvHeads: shape.nKvHeads, ...(calibration !== undefined ? { calibration } : {}) });
   memo.set(id, codec);
@@ -277,11 +288,13 @@ interface CellSetup {
 function prepare(pair: CodecPair, shape: ConformanceShape): CellSetup | { error: string } {
   let key: StreamCodec, value: StreamCodec;
   try {
-    key = streamCodec(pair.key, 'key', shape);
-    value = streamCodec(pair.value, 'value', shape);
-    // a power-of-two head_dim, else BAD_PARAM: the shape reads 'shape n/a'
-    if (pair.rotate?.key) key = new RotatedCodec(key);
-    if (pair.rotate?.value) value = new RotatedCodec(value);
+    // a power-of-two head_dim, else BAD_PARAM (before any calibration): the shape reads 'shape n/a'
+    const d = shape.headDim;
+    if ((pair.rotate?.key || pair.rotate?.value) && (d & (d - 1)) !== 0) throw new KvpackError('BAD_PARAM', `rotation needs a power-of-two head_dim, got ${d}`, 'headDim');
+    key = streamCodec(pair.key, 'key', shape, pair.rotate?.key ? 1 : undefined);
+    value = streamCodec(pair.value, 'value', shape, pair.rotate?.value ? 1 : undefined);
+    if (pair.rotate?.key) key = new RotatedCodec(key, 1);
+    if (pair.rotate?.value) value = new RotatedCodec(value, 1);
   } catch (e) {
     return { error: (e as Error).message };
   }

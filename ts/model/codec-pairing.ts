@@ -1,5 +1,9 @@
-import { codecInfo, listCodecs } from '../codecs/registry.js';
+import { codecInfo, createCodec, listCodecs } from '../codecs/registry.js';
+import { RotatedCodec } from '../codecs/rotation.js';
+import type { StreamCodec } from '../codecs/types.js';
 import { KvpackError } from '../errors.js';
+import type { LayerCalibrator } from './calibrate-from-capture.js';
+import type { LayerCacheSpec } from './forward.js';
 
 /** One cache configuration evaluated as a row: key codec, value codec, fp32 window and sinks. */
 export interface CodecPairing {
@@ -14,7 +18,10 @@ export interface CodecPairing {
   fisher?: boolean;
   /** Calibrated codecs' group size (`@gN`, SKVQ's groupSize: elements per quantization group). */
   group?: number;
-  /** Seeded randomized Hadamard rotation before quantization (`@rk` keys, `@rv` values; RotatedCodec). */
+  /**
+   * Seeded randomized Hadamard rotation before quantization (`@rk` keys, `@rv` values;
+   * RotatedCodec, seed PAIRING_ROTATION_SEED); a calibrated codec calibrates on rotated rows.
+   */
   rotate?: { key: boolean; value: boolean };
 }
 
@@ -54,14 +61,43 @@ export function parsePairing(spec: string): CodecPairing {
   }
   for (const kind of ['key', 'value'] as const) {
     const info = codecInfo(kind === 'key' ? key : value);
-    if (rotate[kind] && (info.needsCalibration || info.createCache)) {
-      throw new KvpackError('BAD_PARAM', `'${spec}': @r${kind[0]} rotates before an uncalibrated tiled codec; '${info.name}' calibrates or builds its own cache`, 'codecs');
+    if (rotate[kind] && info.createCache) {
+      throw new KvpackError('BAD_PARAM', `'${spec}': @r${kind[0]} rotates before a tiled codec; '${info.name}' builds its own cache`, 'codecs');
+    }
+    // decisions.md#D31: the capture keeps squared gradients per model channel, not per rotated one
+    if (rotate[kind] && fisher && info.calibrate) {
+      throw new KvpackError('BAD_PARAM', `'${spec}': @fisher weights are per model channel and do not carry through @r${kind[0]}`, 'codecs');
     }
   }
   return {
     ...(rotate.key || rotate.value ? { rotate } : {}),
     label: spec.trim(), key, value, ...(window !== undefined ? { window } : {}), sinks, ...(fisher ? { fisher } : {}),
     ...(group !== undefined ? { group } : {}),
+  };
+}
+
+/** The seed of `@rk` / `@rv` rotations (RotatedCodec's default). */
+export const PAIRING_ROTATION_SEED = 1;
+
+/**
+ * One layer's cache settings for `pairing` (window, sinks, codecs): rotated streams become a
+ * RotatedCodec around the inner codec, built from the calibration `calibrator` computed on rows
+ * rotated the same way (decisions.md#D31); other streams stay names with their calibration.
+ * The one place evaluation, generation and tune turn a pairing into a cache.
+ */
+export function pairingLayerSpec(pairing: CodecPairing, shape: { headDim: number; nKvHeads: number }, layer: number,
+  calibrator?: LayerCalibrator): LayerCacheSpec {
+  const group = pairing.group !== undefined ? { groupSize: pairing.group } : {};
+  const cal = (kind: 'key' | 'value'): unknown => calibrator?.forLayer(pairing[kind], kind, layer, pairing.fisher, group,
+    pairing.rotate?.[kind] ? PAIRING_ROTATION_SEED : undefined);
+  const calibration = { key: cal('key'), value: cal('value') };
+  const stream = (kind: 'key' | 'value'): string | StreamCodec => pairing.rotate?.[kind]
+    ? new RotatedCodec(createCodec(pairing[kind], { kind, headDim: shape.headDim, nKvHeads: shape.nKvHeads, calibration: calibration[kind] }), PAIRING_ROTATION_SEED)
+    : pairing[kind];
+  return {
+    key: stream('key'), value: stream('value'), sinks: pairing.sinks,
+    ...(pairing.window !== undefined ? { window: pairing.window } : {}),
+    calibration,
   };
 }
 

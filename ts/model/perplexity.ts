@@ -1,10 +1,8 @@
 import type { AttentionBackend } from '../backends/types.js';
-import { codecInfo, createCodec } from '../codecs/registry.js';
-import { RotatedCodec } from '../codecs/rotation.js';
-import type { StreamCodec } from '../codecs/types.js';
+import { codecInfo } from '../codecs/registry.js';
 import { check, KvpackError } from '../errors.js';
 import type { LayerCalibrator } from './calibrate-from-capture.js';
-import type { CodecPairing } from './codec-pairing.js';
+import { pairingLayerSpec, type CodecPairing } from './codec-pairing.js';
 import type { Model } from './config.js';
 import { ModelRunner, type LayerCacheSpec, type ModelCacheStats } from './forward.js';
 import { logProb } from './math.js';
@@ -87,19 +85,7 @@ export async function evaluatePerplexity(model: Model, tokens: readonly number[]
       throw new KvpackError('BAD_CALIBRATION', `codec '${name}' (${kind}s) needs calibration: pass a capture of the calibration split`, 'calibrator');
     }
   }
-  const group = pairing.group !== undefined ? { groupSize: pairing.group } : {};
-  // @rk / @rv: the codec wrapped in a seeded Hadamard rotation (uncalibrated codecs only, parsePairing)
-  const stream = (kind: 'key' | 'value'): string | StreamCodec => pairing.rotate?.[kind]
-    ? new RotatedCodec(createCodec(pairing[kind], { kind, headDim: c.headDim, nKvHeads: c.nKvHeads }))
-    : pairing[kind];
-  const spec = (layer: number): LayerCacheSpec => ({
-    key: stream('key'), value: stream('value'), sinks: pairing.sinks,
-    ...(pairing.window !== undefined ? { window: pairing.window } : {}),
-    calibration: {
-      key: opts.calibrator?.forLayer(pairing.key, 'key', layer, pairing.fisher, group),
-      value: opts.calibrator?.forLayer(pairing.value, 'value', layer, pairing.fisher, group),
-    },
-  });
+  const spec = (layer: number): LayerCacheSpec => pairingLayerSpec(pairing, c, layer, opts.calibrator);
   // Calibrate (and build every codec) before timing, so tokens/s measures decoding only.
   const runner = new ModelRunner(model, { cache: spec, ...(opts.backend ? { backend: opts.backend } : {}) });
   const total = windows * (ctx - 1);

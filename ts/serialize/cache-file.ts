@@ -1,6 +1,7 @@
 import { KvpackError } from '../errors.js';
 import { FORMAT_VERSION, MAX_HEAD_DIM, HEAD_DIM_MULTIPLE, TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
 import { codecInfo, createCodec } from '../codecs/registry.js';
+import { RotatedCodec, rotationOf } from '../codecs/rotation.js';
 import type { StreamCodec } from '../codecs/types.js';
 import { QAQ_MAX_ATTENTION_WINDOW } from '../codecs/qaq/options.js';
 import { QAQ_OUTLIER_OFFSET, recordCodeOffset, recordTokenBits } from '../codecs/qaq/record.js';
@@ -123,6 +124,15 @@ function sameWords(a: Uint32Array, b: Uint32Array): boolean {
  * hold (CodecInfo.savedCalibration); checked to rebuild the same codec from what the file keeps.
  */
 function codecSpec(c: StreamCodec, headDim: number, nKvHeads: number, field: string): Record<string, unknown> {
+  // a rotated stream (`@rk` / `@rv`): its inner codec and the rotation's seed; tiles hold the inner
+  // codec's words of rotated rows, the fp rows stay in model space (decisions.md#D32)
+  const rot = rotationOf(c);
+  if (rot) {
+    if (rotationOf(rot.inner) || !Number.isInteger(rot.seed) || rot.seed < 0 || rot.seed > 0xffffffff) {
+      throw new KvpackError('BAD_PARAM', `codec '${c.name}': only one rotation with a u32 seed can be saved`, field);
+    }
+    return { ...codecSpec(rot.inner, headDim, nKvHeads, field), rotation: rot.seed };
+  }
   let rebuilt: StreamCodec;
   let calibration = c.calibration;
   try {
@@ -290,10 +300,13 @@ function* parseLayer(li: number, obs: ReadObserver, already?: Uint8Array): Pull<
 }
 
 function rebuildCodec(spec: unknown, kind: 'key' | 'value', headDim: number, nKvHeads: number, tileWords: number, params: Uint32Array, field: string): StreamCodec {
-  if (typeof spec !== 'object' || spec === null || Array.isArray(spec) || ArrayBuffer.isView(spec)) throw corrupt(field, 'must be an object {name, calibration?}');
-  const { name, calibration, ...rest } = spec as Record<string, unknown>;
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec) || ArrayBuffer.isView(spec)) throw corrupt(field, 'must be an object {name, calibration?, rotation?}');
+  const { name, calibration, rotation, ...rest } = spec as Record<string, unknown>;
   if (typeof name !== 'string') throw corrupt(`${field}.name`, 'must be a string');
   if (Object.keys(rest).length) throw corrupt(field, `unknown member '${Object.keys(rest)[0]}'`);
+  if (rotation !== undefined && !(typeof rotation === 'number' && Number.isInteger(rotation) && rotation >= 0 && rotation <= 0xffffffff)) {
+    throw corrupt(`${field}.rotation`, 'must be a u32 seed');
+  }
   let codec: StreamCodec;
   try {
     // a calibration saved without what the param words hold (CQ: the codebook) gets it back from them
@@ -307,7 +320,12 @@ function rebuildCodec(spec: unknown, kind: 'key' | 'value', headDim: number, nKv
   }
   if (codec.tileWords !== tileWords) throw corrupt(`${field}.tileWords`, `codec '${name}' has ${codec.tileWords} words per tile, the file says ${tileWords}`);
   if (!sameWords(codec.paramWords, params)) throw corrupt(`${field}.params`, `codec '${name}' rebuilt from the calibration has other parameter words than the file`);
-  return codec;
+  if (rotation === undefined) return codec;
+  try {
+    return new RotatedCodec(codec, rotation as number);
+  } catch (e) {
+    throw corrupt(`${field}.rotation`, (e as Error).message);
+  }
 }
 
 function* parsePackedLayer(r: ByteReader, li: number, obs: ReadObserver,

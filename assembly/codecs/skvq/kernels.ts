@@ -12,6 +12,7 @@ import { placeQuery, placedCodes, unpack8Codes } from '../../bitpack';
 import { metaScale, metaScale4, metaZero, metaZero4 } from '../../quant';
 import { META_A, META_B, ROW } from '../../scratch';
 import { axpyGroup, dotGroup, hsum4, madd4, maxLanes, minLanes } from '../../vec';
+import { integerAttention, laneMask, quantizeQueryI16, roundToI32 } from '../../int-dot';
 
 const HEADER: i32 = 4;
 /** Element codes of one tile (TILE_TOKENS * MAX_HEAD_DIM) while encoding, + the last ternary word's padding. */
@@ -464,6 +465,130 @@ function unpackTritTile(codes: usize, n: i32, dst: usize): void {
   }
 }
 
+// Integer-domain ternary values (opt-in: `integerAttention`; decisions.md#D48), C <= 4 groups:
+// acc_p += sum_t (w_t s_t,g(p)) code_t,p + sum_t w_t z_t,g(p). Per head and group the tile's
+// W_t,g = w_t s_t,g are rounded to i16 with one scale beta_g = max_t |W_t,g| / 32767; the tile's
+// digits are unpacked to bytes once (one TRIT_TABLE entry per code byte) and token pairs
+// interleaved as i16 pairs (code_2i,p, code_2i+1,p) per position, so i32x4.dot_i16x8_s against
+// the pair's weights (W_2i,g | W_2i+1,g << 16, splatted or swizzled per lane's group) sums two
+// tokens of 4 positions in one instruction. Shared by the group's heads; per head the sums are
+// converted and times beta once per tile.
+/** The tile's ternary digits as bytes, [token][position] (+ 8: one table entry's overrun). */
+const VI8: usize = memory.data(TILE_TOKENS * 256 + 8, 16);
+/** Token pairs' digits as i16 pairs, [pair][4-position vector] (16 bytes each). */
+const VPAIR: usize = memory.data((TILE_TOKENS / 2) * 64 * 16, 16);
+/** Per token pair the i16 weight pairs of the 4 groups (lanes = groups); the zeros' sums per group. */
+const VWP: usize = memory.data((TILE_TOKENS / 2) * 16, 16);
+const VZS: usize = memory.data(16, 16);
+
+@inline function useIntValues(levels: i32, C: i32, d: i32): bool {
+  return integerAttention() && levels == 3 && C <= 4 && (d & 31) == 0 && d <= 256;
+}
+
+function accumulateSkvqInt(codes: usize, weights: usize, group: i32, d: i32, m: i32, state: usize): void {
+  const n = TILE_TOKENS * d, bytes = (n + 4) / 5;
+  // one 8-byte table entry per code byte, 4 bytes per code word read (each store's 3 spare
+  // bytes are overwritten by the next)
+  let i = 0;
+  for (; i + 4 <= bytes; i += 4) {
+    const w = load<u32>(codes + <usize>i), o = VI8 + <usize>(i * 5);
+    store<u64>(o, load<u64>(TRIT_TABLE + (<usize>(w & 0xff) << 3)));
+    store<u64>(o + 5, load<u64>(TRIT_TABLE + (<usize>((w >>> 8) & 0xff) << 3)));
+    store<u64>(o + 10, load<u64>(TRIT_TABLE + (<usize>((w >>> 16) & 0xff) << 3)));
+    store<u64>(o + 15, load<u64>(TRIT_TABLE + (<usize>(w >>> 24) << 3)));
+  }
+  for (; i < bytes; i++) store<u64>(VI8 + <usize>(i * 5), load<u64>(TRIT_TABLE + (<usize>load<u8>(codes + <usize>i) << 3)));
+  const vecs = d >> 2, rowB = <usize>d;
+  for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
+    const ra = VI8 + <usize>(2 * pp) * rowB, rb = ra + rowB;
+    const dst = VPAIR + (<usize>(pp * vecs) << 4);
+    for (let p = 0; p < d; p += 16) {
+      const a = v128.load(ra + <usize>p), b = v128.load(rb + <usize>p);
+      const lo = v128.shuffle<u8>(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+      const hi = v128.shuffle<u8>(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+      const o = dst + (<usize>p << 2);
+      v128.store(o, i16x8.extend_low_i8x16_u(lo));
+      v128.store(o, i16x8.extend_high_i8x16_u(lo), 16);
+      v128.store(o, i16x8.extend_low_i8x16_u(hi), 32);
+      v128.store(o, i16x8.extend_high_i8x16_u(hi), 48);
+    }
+  }
+  const mShift = ctz(m);
+  for (let j = 0; j < group; j++) {
+    const acc = state + (<usize>(j * d) << 2);
+    const beta = weighHeadInt(weights + (<usize>(j * TILE_TOKENS) << 2), mShift, VWP, VZS);
+    for (let p = 0; p < d; p += 16) accumulateChunkInt(acc, p, vecs, beta);
+    addZerosInt(acc, d, v128.load(VZS));
+  }
+}
+
+/** Per group the zeros' sum over the tile, spread to its positions. */
+@inline function addZerosInt(acc: usize, d: i32, zs: v128): void {
+  for (let p = 0; p < d; p += 4) {
+    const o = <usize>p << 2;
+    v128.store(acc + o, f32x4.add(v128.load(acc + o), i8x16.swizzle(zs, v128.load(IDX + o))));
+  }
+}
+
+/**
+ * One head's i16 weight pairs (W_2i,g | W_2i+1,g << 16, lanes = groups) into wp, its zeros'
+ * sums sum_t w_t z_t,g into zsOut; returns beta (per group lane).
+ */
+@inline function weighHeadInt(w: usize, mShift: i32, wp: usize, zsOut: usize): v128 {
+  let zs = f32x4.splat(0), mx = f32x4.splat(0);
+  for (let t = 0; t < TILE_TOKENS; t++) {
+    const wt = v128.load32_splat(w + (<usize>t << 2)), b = <usize>(t >> mShift) << 4;
+    const ws = f32x4.mul(wt, v128.load(SC + b));
+    v128.store(WS + (<usize>t << 4), ws);
+    mx = f32x4.pmax(mx, f32x4.abs(ws));
+    zs = madd4(wt, v128.load(ZE + b), zs);
+  }
+  v128.store(zsOut, zs);
+  // beta = max / 32767 per group lane; an all-zero group gets inv 0 (its codes add nothing)
+  const inv = v128.and(f32x4.div(f32x4.splat(32767.0), mx), f32x4.gt(mx, f32x4.splat(0)));
+  for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
+    const q0 = roundToI32(f32x4.mul(v128.load(WS + (<usize>(2 * pp) << 4)), inv));
+    const q1 = roundToI32(f32x4.mul(v128.load(WS + (<usize>(2 * pp + 1) << 4)), inv));
+    v128.store(wp + (<usize>pp << 4), v128.or(v128.and(q0, i32x4.splat(0xffff)), i32x4.shl(q1, 16)));
+  }
+  return f32x4.mul(mx, f32x4.splat(<f32>1.0 / <f32>32767.0));
+}
+
+/** acc[p..p+16) += beta_g x sum over token pairs of dot(code pairs, weight pairs), 4 vectors in registers. */
+@inline function accumulateChunkInt(acc: usize, p: i32, vecs: i32, beta: v128): void {
+  const o = <usize>p << 2;
+  const ix = IDX + o;
+  const i0 = v128.load(ix), i1 = v128.load(ix, 16), i2 = v128.load(ix, 32), i3 = v128.load(ix, 48);
+  let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+  const pS = <usize>vecs << 4;
+  let c = VPAIR + o;
+  const g4 = <usize>load<u8>(ix), lane = v128.load(LANE_SPLAT + (g4 << 2));
+  if (v128.all_true<i8>(v128.and(v128.and(i8x16.eq(i0, lane), i8x16.eq(i1, lane)), v128.and(i8x16.eq(i2, lane), i8x16.eq(i3, lane))))) {
+    // all 16 positions in one group: its weight pair splatted
+    for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
+      const wp = v128.load32_splat(VWP + (<usize>pp << 4) + g4);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load(c), wp));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load(c, 16), wp));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.load(c, 32), wp));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load(c, 48), wp));
+      c += pS;
+    }
+  } else {
+    for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
+      const wv = v128.load(VWP + (<usize>pp << 4));
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load(c), i8x16.swizzle(wv, i0)));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load(c, 16), i8x16.swizzle(wv, i1)));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.load(c, 32), i8x16.swizzle(wv, i2)));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.load(c, 48), i8x16.swizzle(wv, i3)));
+      c += pS;
+    }
+  }
+  v128.store(acc + o, madd4(f32x4.convert_i32x4_s(a0), i8x16.swizzle(beta, i0), v128.load(acc + o)));
+  v128.store(acc + o, madd4(f32x4.convert_i32x4_s(a1), i8x16.swizzle(beta, i1), v128.load(acc + o, 16)), 16);
+  v128.store(acc + o, madd4(f32x4.convert_i32x4_s(a2), i8x16.swizzle(beta, i2), v128.load(acc + o, 32)), 32);
+  v128.store(acc + o, madd4(f32x4.convert_i32x4_s(a3), i8x16.swizzle(beta, i3), v128.load(acc + o, 48)), 48);
+}
+
 function accumulateSkvqFolded(codes: usize, weights: usize, group: i32, d: i32, m: i32, levels: i32, state: usize): void {
   if (levels == 3) unpackTritTile(codes, TILE_TOKENS * d, TILE_CODES);
   else {
@@ -646,9 +771,307 @@ function scoreSkvq2(tile: usize, codes: usize, group: i32, d: i32, C: i32, m: i3
   for (; j < group; j++) scoreUnits2(1, codes, rowBytes, scratch, group, qsums, seg, C, mShift, scores, j);
 }
 
+// Integer-domain 2-bit keys (opt-in: `integerAttention`, int-dot.ts; decisions.md#D47). SKVQ's key
+// scales are per (token block, channel group), so they multiply after the dot product: the
+// permuted query is rounded to i16 once per call (one scale alpha per head, quantizeQueryI16's
+// laneCodes order), not per tile as KIVI's folded query must be. A token's code row, read 16
+// bytes at a time as i16 lanes and split by shift and AND, is dotted with it by
+// i32x4.dot_i16x8_s; summed over the 8 code positions of a lane, i32 lane b of a 16-byte chunk
+// holds the dot product over the chunk's 16-position block b (positions 64 c + 16 b .. + 15).
+// Each block is scaled by the token's scale of its main group (the one holding most of its
+// positions: one swizzle of the token's group scales per chunk, shared by the heads). Where a
+// group boundary cuts a block, the other groups' positions are corrected in f32 as the float
+// kernel scores them (byte splat, AND, convert: code x 4^l): (s_other - s_main) x (q / alpha) .
+// codes, per 4-position vector and other group, at most 4 (C - 1) entries. The zeros add the
+// token's zeros times the head's group sums / alpha, and alpha multiplies the total.
+/** One head's permuted query (f32) and its i16 form; group of each position. */
+const INT_QF: usize = memory.data(256 * 4, 16);
+const INT_QI: usize = memory.data(256 * 2, 16);
+const INT_GROUP_OF: usize = memory.data(256, 16);
+/** Correction entries per call (C <= 4). */
+const INT_CORR_MAX: i32 = 12;
+
+/** The integer key path: 2-bit codes, C <= 4, whole 16-byte code chunks (d % 64 == 0). */
+@inline function useIntKeys(levels: i32, C: i32, d: i32): bool {
+  return integerAttention() && levels == 4 && C <= 4 && (d & 63) == 0 && d <= 256;
+}
+
+// Key scratch of the integer path: [ncorr u32, pad], per chunk the main groups' swizzle indices
+// (16 bytes), per correction entry [code byte u32, main group u32, other group u32, pad, code
+// mask (16 bytes)]; per head the group sums / alpha (f32x4) and alpha (f32, padded to 4 heads);
+// the i16 query [chunk][head][k] (16 bytes each); the correction queries / alpha [entry][head].
+@inline function intTabOf(scratch: usize): usize { return scratch + 16; }
+@inline function intCorrOf(scratch: usize, d: i32): usize { return scratch + 16 + (<usize>(d >> 6) << 4); }
+@inline function intQsumsOf(scratch: usize, d: i32): usize { return intCorrOf(scratch, d) + <usize>(INT_CORR_MAX << 5); }
+@inline function intAlphasOf(scratch: usize, group: i32, d: i32): usize { return intQsumsOf(scratch, d) + (<usize>group << 4); }
+@inline function intQiOf(scratch: usize, group: i32, d: i32): usize {
+  return intAlphasOf(scratch, group, d) + (<usize>((group + 3) & ~3) << 2);
+}
+@inline function intCorrQOf(scratch: usize, group: i32, d: i32): usize {
+  return intQiOf(scratch, group, d) + (<usize>(group * (d >> 6)) << 7);
+}
+
+function prepareKeys2Int(q: usize, group: i32, d: i32, perm: usize, gs: usize, C: i32, scratch: usize): void {
+  for (let g = 0; g < C; g++) {
+    const p1 = <i32>load<u32>(gs + (<usize>(g + 1) << 2));
+    for (let p = <i32>load<u32>(gs + (<usize>g << 2)); p < p1; p++) store<u8>(INT_GROUP_OF + <usize>p, <u8>g);
+  }
+  // per block its main group; per 4-position vector of a cut block and other group, an entry
+  const tab = intTabOf(scratch), corr = intCorrOf(scratch, d);
+  let ncorr = 0;
+  for (let blk = 0; blk < (d >> 4); blk++) {
+    const p0 = 16 * blk;
+    let main = 0, best = 0;
+    for (let g = 0; g < C; g++) {
+      let n = 0;
+      for (let p = p0; p < p0 + 16; p++) if (<i32>load<u8>(INT_GROUP_OF + <usize>p) == g) n++;
+      if (n > best) { best = n; main = g; }
+    }
+    for (let i = 0; i < 4; i++) store<u8>(tab + <usize>(4 * blk + i), <u8>(4 * main + i));
+    if (best == 16) continue;
+    for (let v = p0 >> 2; v < (p0 >> 2) + 4; v++) {
+      for (let g = 0; g < C; g++) {
+        if (g == main) continue;
+        const e = corr + (<usize>ncorr << 5);
+        let any = false;
+        for (let l = 0; l < 4; l++) {
+          const own = <i32>load<u8>(INT_GROUP_OF + <usize>(4 * v + l)) == g;
+          store<u32>(e + 16 + (<usize>l << 2), own ? 3 << (2 * l) : 0);
+          any = any || own;
+        }
+        if (!any) continue;
+        store<u32>(e, v);
+        store<u32>(e, main, 4);
+        store<u32>(e, g, 8);
+        ncorr++;
+      }
+    }
+  }
+  store<u32>(scratch, ncorr);
+  const qsums = intQsumsOf(scratch, d), alphas = intAlphasOf(scratch, group, d);
+  const qi = intQiOf(scratch, group, d), corrq = intCorrQOf(scratch, group, d);
+  memory.fill(alphas, 0, <usize>((group + 3) & ~3) << 2);
+  for (let j = 0; j < group; j++) {
+    for (let p = 0; p < d; p++) {
+      store<f32>(INT_QF + (<usize>p << 2), load<f32>(q + (<usize>(j * d + <i32>load<u32>(perm + (<usize>p << 2))) << 2)));
+    }
+    const alpha = quantizeQueryI16(INT_QF, INT_QI, d, 2);
+    const inv: f32 = alpha > 0 ? <f32>1 / alpha : 0;
+    store<f32>(alphas + (<usize>j << 2), alpha);
+    // the group sums (f32 query, position order), over alpha: alpha multiplies the whole score
+    for (let g = 0; g < 4; g++) {
+      let sum: f32 = 0;
+      if (g < C) {
+        const p1 = <i32>load<u32>(gs + (<usize>(g + 1) << 2));
+        for (let p = <i32>load<u32>(gs + (<usize>g << 2)); p < p1; p++) sum += load<f32>(INT_QF + (<usize>p << 2));
+      }
+      store<f32>(qsums + (<usize>((j << 2) + g) << 2), sum * inv);
+    }
+    for (let c = 0; c < (d >> 6); c++) memory.copy(qi + (<usize>(c * group + j) << 7), INT_QI + (<usize>c << 7), 128);
+    // correction queries: the entry's positions of q / alpha, lane l times 4^-l (the placed codes)
+    for (let k = 0; k < ncorr; k++) {
+      const e = corr + (<usize>k << 5);
+      const v = <i32>load<u32>(e), g = <i32>load<u32>(e, 8);
+      const dst = corrq + (<usize>(k * group + j) << 4);
+      let place: f32 = 1;
+      for (let l = 0; l < 4; l++, place *= 0.25) {
+        const p = 4 * v + l;
+        store<f32>(dst + (<usize>l << 2), <i32>load<u8>(INT_GROUP_OF + <usize>p) == g ? load<f32>(INT_QF + (<usize>p << 2)) * inv * place : 0);
+      }
+    }
+  }
+}
+
+@inline function dotI16(a: v128, x: v128, q: v128): v128 {
+  return i32x4.add(a, i32x4.dot_i16x8_s(x, q));
+}
+
+/** Scores of query heads j..j+H-1 (H = 1, 2 or 4, a literal), 4 / H tokens per pass (units as scoreUnits2). */
+@inline function scoreUnitsInt(H: i32, codes: usize, rowBytes: usize, scratch: usize, group: i32, d: i32,
+  mShift: i32, scores: usize, j: i32): void {
+  const P = 4 / H;
+  const tab = intTabOf(scratch), corr = intCorrOf(scratch, d), ncorr = <i32>load<u32>(scratch);
+  const chunkS = <usize>group << 7, corrS = <usize>group << 4;
+  const q0 = intQiOf(scratch, group, d) + (<usize>j << 7);
+  const c0 = intCorrQOf(scratch, group, d) + (<usize>j << 4);
+  const qs = intQsumsOf(scratch, d) + (<usize>j << 4);
+  const al = intAlphasOf(scratch, group, d) + (<usize>j << 2);
+  const alpha = H == 4 ? v128.load(al) : H == 2 ? v128.load64_splat(al) : v128.load32_splat(al);
+  const m = laneMask(2);
+  const chunks = d >> 6;
+  for (let t = 0; t < TILE_TOKENS; t += P) {
+    const r0 = codes + <usize>t * rowBytes;
+    const S0 = v128.load(SC + (<usize>(t >> mShift) << 4));
+    const S1 = P > 1 ? v128.load(SC + (<usize>((t + 1) >> mShift) << 4)) : S0;
+    const S2 = P > 2 ? v128.load(SC + (<usize>((t + 2) >> mShift) << 4)) : S0;
+    const S3 = P > 2 ? v128.load(SC + (<usize>((t + 3) >> mShift) << 4)) : S0;
+    let T0 = f32x4.splat(0), T1 = f32x4.splat(0), T2 = f32x4.splat(0), T3 = f32x4.splat(0);
+    for (let c = 0; c < chunks; c++) {
+      const r = r0 + (<usize>c << 4);
+      const e = q0 + <usize>c * chunkS;
+      let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+      if (H == 4) {
+        // the 8 code positions unrolled (decisions.md#D49)
+        const v = v128.load(r);
+        let x: v128;
+        x = v128.and(v, m);
+        a0 = dotI16(a0, x, v128.load(e, 0)); a1 = dotI16(a1, x, v128.load(e, 128));
+        a2 = dotI16(a2, x, v128.load(e, 256)); a3 = dotI16(a3, x, v128.load(e, 384));
+        x = v128.and(i16x8.shr_u(v, 2), m);
+        a0 = dotI16(a0, x, v128.load(e, 16)); a1 = dotI16(a1, x, v128.load(e, 144));
+        a2 = dotI16(a2, x, v128.load(e, 272)); a3 = dotI16(a3, x, v128.load(e, 400));
+        x = v128.and(i16x8.shr_u(v, 4), m);
+        a0 = dotI16(a0, x, v128.load(e, 32)); a1 = dotI16(a1, x, v128.load(e, 160));
+        a2 = dotI16(a2, x, v128.load(e, 288)); a3 = dotI16(a3, x, v128.load(e, 416));
+        x = v128.and(i16x8.shr_u(v, 6), m);
+        a0 = dotI16(a0, x, v128.load(e, 48)); a1 = dotI16(a1, x, v128.load(e, 176));
+        a2 = dotI16(a2, x, v128.load(e, 304)); a3 = dotI16(a3, x, v128.load(e, 432));
+        x = v128.and(i16x8.shr_u(v, 8), m);
+        a0 = dotI16(a0, x, v128.load(e, 64)); a1 = dotI16(a1, x, v128.load(e, 192));
+        a2 = dotI16(a2, x, v128.load(e, 320)); a3 = dotI16(a3, x, v128.load(e, 448));
+        x = v128.and(i16x8.shr_u(v, 10), m);
+        a0 = dotI16(a0, x, v128.load(e, 80)); a1 = dotI16(a1, x, v128.load(e, 208));
+        a2 = dotI16(a2, x, v128.load(e, 336)); a3 = dotI16(a3, x, v128.load(e, 464));
+        x = v128.and(i16x8.shr_u(v, 12), m);
+        a0 = dotI16(a0, x, v128.load(e, 96)); a1 = dotI16(a1, x, v128.load(e, 224));
+        a2 = dotI16(a2, x, v128.load(e, 352)); a3 = dotI16(a3, x, v128.load(e, 480));
+        x = v128.and(i16x8.shr_u(v, 14), m);
+        a0 = dotI16(a0, x, v128.load(e, 112)); a1 = dotI16(a1, x, v128.load(e, 240));
+        a2 = dotI16(a2, x, v128.load(e, 368)); a3 = dotI16(a3, x, v128.load(e, 496));
+      } else if (H == 2) {
+        const v0 = v128.load(r), v1 = v128.load(r + rowBytes);
+        let x0: v128, x1: v128, qa: v128, qb: v128;
+        x0 = v128.and(v0, m); x1 = v128.and(v1, m); qa = v128.load(e, 0); qb = v128.load(e, 128);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
+        x0 = v128.and(i16x8.shr_u(v0, 2), m); x1 = v128.and(i16x8.shr_u(v1, 2), m); qa = v128.load(e, 16); qb = v128.load(e, 144);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
+        x0 = v128.and(i16x8.shr_u(v0, 4), m); x1 = v128.and(i16x8.shr_u(v1, 4), m); qa = v128.load(e, 32); qb = v128.load(e, 160);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
+        x0 = v128.and(i16x8.shr_u(v0, 6), m); x1 = v128.and(i16x8.shr_u(v1, 6), m); qa = v128.load(e, 48); qb = v128.load(e, 176);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
+        x0 = v128.and(i16x8.shr_u(v0, 8), m); x1 = v128.and(i16x8.shr_u(v1, 8), m); qa = v128.load(e, 64); qb = v128.load(e, 192);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
+        x0 = v128.and(i16x8.shr_u(v0, 10), m); x1 = v128.and(i16x8.shr_u(v1, 10), m); qa = v128.load(e, 80); qb = v128.load(e, 208);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
+        x0 = v128.and(i16x8.shr_u(v0, 12), m); x1 = v128.and(i16x8.shr_u(v1, 12), m); qa = v128.load(e, 96); qb = v128.load(e, 224);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
+        x0 = v128.and(i16x8.shr_u(v0, 14), m); x1 = v128.and(i16x8.shr_u(v1, 14), m); qa = v128.load(e, 112); qb = v128.load(e, 240);
+        a0 = dotI16(a0, x0, qa); a1 = dotI16(a1, x0, qb); a2 = dotI16(a2, x1, qa); a3 = dotI16(a3, x1, qb);
+      } else {
+        const v0 = v128.load(r), v1 = v128.load(r + rowBytes), v2 = v128.load(r + 2 * rowBytes), v3 = v128.load(r + 3 * rowBytes);
+        let qa: v128;
+        qa = v128.load(e, 0);
+        a0 = dotI16(a0, v128.and(v0, m), qa); a1 = dotI16(a1, v128.and(v1, m), qa);
+        a2 = dotI16(a2, v128.and(v2, m), qa); a3 = dotI16(a3, v128.and(v3, m), qa);
+        qa = v128.load(e, 16);
+        a0 = dotI16(a0, v128.and(i16x8.shr_u(v0, 2), m), qa); a1 = dotI16(a1, v128.and(i16x8.shr_u(v1, 2), m), qa);
+        a2 = dotI16(a2, v128.and(i16x8.shr_u(v2, 2), m), qa); a3 = dotI16(a3, v128.and(i16x8.shr_u(v3, 2), m), qa);
+        qa = v128.load(e, 32);
+        a0 = dotI16(a0, v128.and(i16x8.shr_u(v0, 4), m), qa); a1 = dotI16(a1, v128.and(i16x8.shr_u(v1, 4), m), qa);
+        a2 = dotI16(a2, v128.and(i16x8.shr_u(v2, 4), m), qa); a3 = dotI16(a3, v128.and(i16x8.shr_u(v3, 4), m), qa);
+        qa = v128.load(e, 48);
+        a0 = dotI16(a0, v128.and(i16x8.shr_u(v0, 6), m), qa); a1 = dotI16(a1, v128.and(i16x8.shr_u(v1, 6), m), qa);
+        a2 = dotI16(a2, v128.and(i16x8.shr_u(v2, 6), m), qa); a3 = dotI16(a3, v128.and(i16x8.shr_u(v3, 6), m), qa);
+        qa = v128.load(e, 64);
+        a0 = dotI16(a0, v128.and(i16x8.shr_u(v0, 8), m), qa); a1 = dotI16(a1, v128.and(i16x8.shr_u(v1, 8), m), qa);
+        a2 = dotI16(a2, v128.and(i16x8.shr_u(v2, 8), m), qa); a3 = dotI16(a3, v128.and(i16x8.shr_u(v3, 8), m), qa);
+        qa = v128.load(e, 80);
+        a0 = dotI16(a0, v128.and(i16x8.shr_u(v0, 10), m), qa); a1 = dotI16(a1, v128.and(i16x8.shr_u(v1, 10), m), qa);
+        a2 = dotI16(a2, v128.and(i16x8.shr_u(v2, 10), m), qa); a3 = dotI16(a3, v128.and(i16x8.shr_u(v3, 10), m), qa);
+        qa = v128.load(e, 96);
+        a0 = dotI16(a0, v128.and(i16x8.shr_u(v0, 12), m), qa); a1 = dotI16(a1, v128.and(i16x8.shr_u(v1, 12), m), qa);
+        a2 = dotI16(a2, v128.and(i16x8.shr_u(v2, 12), m), qa); a3 = dotI16(a3, v128.and(i16x8.shr_u(v3, 12), m), qa);
+        qa = v128.load(e, 112);
+        a0 = dotI16(a0, v128.and(i16x8.shr_u(v0, 14), m), qa); a1 = dotI16(a1, v128.and(i16x8.shr_u(v1, 14), m), qa);
+        a2 = dotI16(a2, v128.and(i16x8.shr_u(v2, 14), m), qa); a3 = dotI16(a3, v128.and(i16x8.shr_u(v3, 14), m), qa);
+      }
+      // block sums times the token's scale of each block's main group
+      const idx = v128.load(tab + (<usize>c << 4));
+      const s0 = i8x16.swizzle(S0, idx);
+      if (H == 4) {
+        T0 = madd4(f32x4.convert_i32x4_s(a0), s0, T0); T1 = madd4(f32x4.convert_i32x4_s(a1), s0, T1);
+        T2 = madd4(f32x4.convert_i32x4_s(a2), s0, T2); T3 = madd4(f32x4.convert_i32x4_s(a3), s0, T3);
+      } else if (H == 2) {
+        const s1 = i8x16.swizzle(S1, idx);
+        T0 = madd4(f32x4.convert_i32x4_s(a0), s0, T0); T1 = madd4(f32x4.convert_i32x4_s(a1), s0, T1);
+        T2 = madd4(f32x4.convert_i32x4_s(a2), s1, T2); T3 = madd4(f32x4.convert_i32x4_s(a3), s1, T3);
+      } else {
+        T0 = madd4(f32x4.convert_i32x4_s(a0), s0, T0); T1 = madd4(f32x4.convert_i32x4_s(a1), i8x16.swizzle(S1, idx), T1);
+        T2 = madd4(f32x4.convert_i32x4_s(a2), i8x16.swizzle(S2, idx), T2); T3 = madd4(f32x4.convert_i32x4_s(a3), i8x16.swizzle(S3, idx), T3);
+      }
+    }
+    // cut blocks: (s_other - s_main) x (q / alpha) . placed codes, per entry
+    for (let k = 0; k < ncorr; k++) {
+      const en = corr + (<usize>k << 5);
+      const r = r0 + <usize>load<u32>(en);
+      const mask = v128.load(en, 16);
+      const lm = v128.load(LANE_SPLAT + (<usize>load<u32>(en, 4) << 4)), lo = v128.load(LANE_SPLAT + (<usize>load<u32>(en, 8) << 4));
+      const e = c0 + <usize>k * corrS;
+      if (H == 4) {
+        const cd = f32x4.mul(byteCodes(r, mask), f32x4.sub(i8x16.swizzle(S0, lo), i8x16.swizzle(S0, lm)));
+        T0 = madd4(v128.load(e), cd, T0); T1 = madd4(v128.load(e, 16), cd, T1);
+        T2 = madd4(v128.load(e, 32), cd, T2); T3 = madd4(v128.load(e, 48), cd, T3);
+      } else if (H == 2) {
+        const cd0 = f32x4.mul(byteCodes(r, mask), f32x4.sub(i8x16.swizzle(S0, lo), i8x16.swizzle(S0, lm)));
+        const cd1 = f32x4.mul(byteCodes(r + rowBytes, mask), f32x4.sub(i8x16.swizzle(S1, lo), i8x16.swizzle(S1, lm)));
+        const qa = v128.load(e), qb = v128.load(e, 16);
+        T0 = madd4(qa, cd0, T0); T1 = madd4(qb, cd0, T1); T2 = madd4(qa, cd1, T2); T3 = madd4(qb, cd1, T3);
+      } else {
+        const qa = v128.load(e);
+        T0 = madd4(qa, f32x4.mul(byteCodes(r, mask), f32x4.sub(i8x16.swizzle(S0, lo), i8x16.swizzle(S0, lm))), T0);
+        T1 = madd4(qa, f32x4.mul(byteCodes(r + rowBytes, mask), f32x4.sub(i8x16.swizzle(S1, lo), i8x16.swizzle(S1, lm))), T1);
+        T2 = madd4(qa, f32x4.mul(byteCodes(r + 2 * rowBytes, mask), f32x4.sub(i8x16.swizzle(S2, lo), i8x16.swizzle(S2, lm))), T2);
+        T3 = madd4(qa, f32x4.mul(byteCodes(r + 3 * rowBytes, mask), f32x4.sub(i8x16.swizzle(S3, lo), i8x16.swizzle(S3, lm))), T3);
+      }
+    }
+    // zeros: the token's group zeros times the head's group sums / alpha; then alpha times the total
+    const Z0 = v128.load(ZE + (<usize>(t >> mShift) << 4));
+    if (H == 4) {
+      T0 = madd4(Z0, v128.load(qs), T0); T1 = madd4(Z0, v128.load(qs, 16), T1);
+      T2 = madd4(Z0, v128.load(qs, 32), T2); T3 = madd4(Z0, v128.load(qs, 48), T3);
+      const res = f32x4.mul(hsum4(T0, T1, T2, T3), alpha);
+      const o = scores + (<usize>(j * TILE_TOKENS + t) << 2);
+      store<f32>(o, f32x4.extract_lane(res, 0));
+      store<f32>(o, f32x4.extract_lane(res, 1), TILE_TOKENS * 4);
+      store<f32>(o, f32x4.extract_lane(res, 2), TILE_TOKENS * 8);
+      store<f32>(o, f32x4.extract_lane(res, 3), TILE_TOKENS * 12);
+    } else if (H == 2) {
+      const Z1 = v128.load(ZE + (<usize>((t + 1) >> mShift) << 4));
+      const qa = v128.load(qs), qb = v128.load(qs, 16);
+      T0 = madd4(Z0, qa, T0); T1 = madd4(Z0, qb, T1); T2 = madd4(Z1, qa, T2); T3 = madd4(Z1, qb, T3);
+      const res = f32x4.mul(hsum4(T0, T1, T2, T3), alpha);
+      const o = scores + (<usize>(j * TILE_TOKENS + t) << 2);
+      store<f32>(o, f32x4.extract_lane(res, 0));
+      store<f32>(o, f32x4.extract_lane(res, 1), TILE_TOKENS * 4);
+      store<f32>(o, f32x4.extract_lane(res, 2), 4);
+      store<f32>(o, f32x4.extract_lane(res, 3), TILE_TOKENS * 4 + 4);
+    } else {
+      const qa = v128.load(qs);
+      T0 = madd4(Z0, qa, T0);
+      T1 = madd4(v128.load(ZE + (<usize>((t + 1) >> mShift) << 4)), qa, T1);
+      T2 = madd4(v128.load(ZE + (<usize>((t + 2) >> mShift) << 4)), qa, T2);
+      T3 = madd4(v128.load(ZE + (<usize>((t + 3) >> mShift) << 4)), qa, T3);
+      v128.store(scores + (<usize>(j * TILE_TOKENS + t) << 2), f32x4.mul(hsum4(T0, T1, T2, T3), alpha));
+    }
+  }
+}
+
+function scoreSkvq2Int(tile: usize, codes: usize, group: i32, d: i32, C: i32, m: i32, scratch: usize, scores: usize): void {
+  blockScales(tile, C, m);
+  const rowBytes = <usize>(d >> 2), mShift = ctz(m);
+  let j = 0;
+  for (; j + 4 <= group; j += 4) scoreUnitsInt(4, codes, rowBytes, scratch, group, d, mShift, scores, j);
+  for (; j + 2 <= group; j += 2) scoreUnitsInt(2, codes, rowBytes, scratch, group, d, mShift, scores, j);
+  for (; j < group; j++) scoreUnitsInt(1, codes, rowBytes, scratch, group, d, mShift, scores, j);
+}
+
 /** Query heads of the group gathered into permuted order: scratch[j*d + p] = q[j*d + perm[p]]. */
 function prepareSkvq(q: usize, group: i32, d: i32, head: i32, params: usize, scratch: usize): void {
   const C = pClusters(params), perm = pHead(params, d, C, head);
+  if (useIntKeys(pLevels(params), C, d)) {
+    prepareKeys2Int(q, group, d, perm, perm + (<usize>d << 2), C, scratch);
+    return;
+  }
   if (pLevels(params) == 4 && C <= 4) {
     prepareKeys2(q, group, d, perm, perm + (<usize>d << 2), C, scratch);
     return;
@@ -665,6 +1088,10 @@ function scoreSkvq(tile: usize, q: usize, group: i32, d: i32, head: i32, params:
   if (levels == 3 && !tritTableReady) buildTritTable();
   const gs = pHead(params, d, C, head) + (<usize>d << 2);
   const codes = tile + (<usize>metaWordsOf(C, m) << 2);
+  if (useIntKeys(levels, C, d)) {
+    scoreSkvq2Int(tile, codes, group, d, C, m, scratch, scores); // the scratch prepareKeys2Int laid out
+    return;
+  }
   if (C <= 4 && levels == 4) {
     scoreSkvq2(tile, codes, group, d, C, m, scratch, scores); // the scratch prepareKeys2 laid out
     return;
@@ -696,6 +1123,11 @@ function accumulateSkvq(tile: usize, weights: usize, group: i32, d: i32, head: i
   const codes = tile + (<usize>metaWordsOf(C, m) << 2);
   if (C <= 4) {
     ensureIdx(gs, d, C);
+    if (useIntValues(levels, C, d)) {
+      blockScales(tile, C, m);
+      accumulateSkvqInt(codes, weights, group, d, m, state);
+      return;
+    }
     if (d % 32 == 0) {
       blockScales(tile, C, m);
       accumulateSkvqFolded(codes, weights, group, d, m, levels, state);

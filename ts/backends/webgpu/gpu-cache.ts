@@ -568,10 +568,10 @@ export class GpuKvCache {
         const n = Math.min(TILES_PER_PAGE, d.tiles - p * TILES_PER_PAGE);
         writeArray(ctx.device.queue, g.pages.buffers[ref.buffer]!, ref.offsetWords * 4, d.pages[p]!, 0, n * slot);
       }
-      g.writeRows(s, 0, false, d.sinkK, 0, d.sinkCount);
-      g.writeRows(s, 0, true, d.sinkV, 0, d.sinkCount);
-      g.writeRows(s, layout.sinks, false, d.tailK, 0, d.tailCount);
-      g.writeRows(s, layout.sinks, true, d.tailV, 0, d.tailCount);
+      g.writeHostRows(s, 0, false, d.sinkK, 0, d.sinkCount);
+      g.writeHostRows(s, 0, true, d.sinkV, 0, d.sinkCount);
+      g.writeHostRows(s, layout.sinks, false, d.tailK, 0, d.tailCount);
+      g.writeHostRows(s, layout.sinks, true, d.tailV, 0, d.tailCount);
       s.tiles = d.tiles;
       s.sinkCount = d.sinkCount;
       s.tailCount = d.tailCount;

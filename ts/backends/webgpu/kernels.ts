@@ -34,7 +34,8 @@ export function hasWgslKernels(codec: StreamCodec): boolean {
  * both streams), if any: WebGpuBackend delegates to it on the same device.
  */
 export function customAttentionFor(key: StreamCodec, value: StreamCodec): CustomWebGpuAttention<GpuContext, AttentionBackend> | undefined {
-  const k = codecKernels(key)?.webgpuAttention;
+  // rotated streams: the inner codec's (the custom attention folds the rotation, decisions.md#D135)
+  const k = codecKernels(kernelCodec(key))?.webgpuAttention;
   // the contract of CodecKernels.webgpuAttention: a factory on the backend's GpuContext
-  return k !== undefined && k === codecKernels(value)?.webgpuAttention ? k as unknown as CustomWebGpuAttention<GpuContext, AttentionBackend> : undefined;
+  return k !== undefined && k === codecKernels(kernelCodec(value))?.webgpuAttention ? k as unknown as CustomWebGpuAttention<GpuContext, AttentionBackend> : undefined;
 }

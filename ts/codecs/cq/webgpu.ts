@@ -5,6 +5,7 @@ import { checkQueries } from '../../reference/attention.js';
 import type { AttentionBackend } from '../../backends/types.js';
 import { BufferUsage, getGpuDevice, MAP_READ_MODE, writeArray, type GpuContext, type GpuDeviceOptions } from '../../backends/webgpu/device.js';
 import { WGSL_SOURCES } from '../../backends/webgpu/shaders.generated.js';
+import { kernelCodec, rotationOf } from '../rotation.js';
 import { CqCodec } from './codec.js';
 
 /**
@@ -39,7 +40,9 @@ interface CacheMirror { kparams: GPUBuffer; vparams: GPUBuffer; seqs: Map<number
 /**
  * AttentionBackend for caches whose keys and values are both CQ-coded. Pages are mirrored per
  * (cache, sequence) and re-uploaded only when tiles were sealed since the last call; the fp32
- * rows (sinks + tail) are uploaded every call (at most window + 31 + sinks tokens).
+ * rows (sinks + tail) are uploaded every call (at most window + 31 + sinks tokens). Rotated CQ
+ * streams (`@rk` / `@rv`) run on their inner codec's words with the rotation folded on the host
+ * around the passes, as WebGpuBackend's attendGpu does (decisions.md#D135).
  */
 export class CqWebGpuAttention implements AttentionBackend {
   readonly name = 'webgpu' as const;
@@ -128,9 +131,13 @@ export class CqWebGpuAttention implements AttentionBackend {
 
   async attend(cache: PackedKvCache, seqs: readonly number[], q: Float32Array, nHeads: number): Promise<Float32Array> {
     const d = cache.headDim;
-    check(cache.key instanceof CqCodec && cache.value instanceof CqCodec, 'BACKEND_UNAVAILABLE',
+    // rotated CQ streams (@rk / @rv): the inner codec's words, attention in the rotated space
+    // (decisions.md#D135, D31): query R q, fp rows rotated like the tiles, output R^T o'
+    const key = kernelCodec(cache.key), value = kernelCodec(cache.value);
+    const keyRot = rotationOf(cache.key), valueRot = rotationOf(cache.value);
+    check(key instanceof CqCodec && value instanceof CqCodec, 'BACKEND_UNAVAILABLE',
       `CQ LUT attention needs CQ keys and values, got ${cache.key.name}/${cache.value.name}`, 'cache');
-    for (const c of [cache.key, cache.value] as CqCodec[]) {
+    for (const c of [key, value] as CqCodec[]) {
       check(c.shape.bits <= CQ_WGSL_MAX_BITS, 'BACKEND_UNAVAILABLE', `${c.name}: WGSL LUT attention supports codes of at most ${CQ_WGSL_MAX_BITS} bits`, 'cache');
     }
     checkQueries(cache, seqs, q, nHeads);
@@ -168,12 +175,16 @@ export class CqWebGpuAttention implements AttentionBackend {
       fp.set(view.tailK.subarray(0, view.tailCount * tf), view.sinkCount * tf);
       fp.set(view.sinkV.subarray(0, view.sinkCount * tf), rows * tf);
       fp.set(view.tailV.subarray(0, view.tailCount * tf), (rows + view.sinkCount) * tf);
+      keyRot?.rotateRows(fp, rows, 1, false, 0);
+      valueRot?.rotateRows(fp, rows, 1, false, rows * tf);
+      const qs = q.slice(b * nHeads * d, (b + 1) * nHeads * d);
+      keyRot?.rotateRows(qs, 1, group, false);
       const tpt = tokensPerInvocation(view.tiles * TILE_TOKENS);
       const { attend, fp: fpPipe, merge } = await this.pipelinesFor(d, group, tpt);
       const nSplits = Math.ceil((view.tiles * TILE_TOKENS) / (256 * tpt));
       const info = Uint32Array.of(view.tiles, view.sinkCount, view.tailCount, cache.tileSlotWords,
         cache.key.tileWords, cache.value.tileWords, nSplits, cache.nKvHeads);
-      const fpb = this.buffer(fp), qb = this.buffer(q.subarray(b * nHeads * d, (b + 1) * nHeads * d)), ib = this.buffer(info);
+      const fpb = this.buffer(fp), qb = this.buffer(qs), ib = this.buffer(info);
       const partials = dev.createBuffer({ size: nHeads * (nSplits + 1) * (d + 2) * 4, usage: BufferUsage.STORAGE });
       const ob = dev.createBuffer({ size: nHeads * d * 4, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC });
       const bindA = dev.createBindGroup({
@@ -205,6 +216,7 @@ export class CqWebGpuAttention implements AttentionBackend {
       pass.end();
       dev.queue.submit([enc.finish()]);
       out.set(new Float32Array(await this.read(ob, nHeads * d * 4)), b * nHeads * d);
+      valueRot?.rotateRows(out, 1, group, true, b * nHeads * d);
       for (const x of [fpb, qb, ib, partials, ob]) x.destroy();
     }
     return out;
