@@ -46,7 +46,7 @@ const { model, tokenizer } = await loadModel(join(values.shared!, 'models', 'gut
 const split = splitText(readFileSync(join(values.shared!, 'data', 'gutenberg', 'frankenstein.txt'), 'utf8'));
 const tokens = tokenizeLines(tokenizer, split.evaluation).slice(0, ctx * nWin);
 if (tokens.length < ctx * nWin) throw new Error(`only ${tokens.length} evaluation tokens`);
-const wasmFloat = new WasmBackend(await loadKvpackWasm());
+const wasmFloat = new WasmBackend(await loadKvpackWasm(), { integerAttention: false });
 const wasmInt = new WasmBackend(await loadKvpackWasm(), { integerAttention: true });
 const c = model.config;
 process.stderr.write(`model dim ${c.dim}, ${c.nHeads} heads / ${c.nKvHeads} KV heads x ${c.headDim}, ${c.nLayers} layers; ` +

@@ -62,6 +62,7 @@ export type { Partial } from './reference/attention.js';
 
 // backends
 export type { AttentionBackend, BackendName } from './backends/types.js';
+export { ATTENTION_TOLERANCE, attentionToleranceOf } from './backends/types.js';
 export { chooseBackend, formatBackendReport } from './backends/detect.js';
 export type { BackendReport, ChooseOptions, ChosenBackend } from './backends/detect.js';
 export { TsBackend } from './backends/ts-backend.js';

@@ -8,6 +8,7 @@
  *   npm run bench:cpu -- --quick           # 4K only, few repeats (a smoke run)
  *   npm run bench:cpu -- --contexts 4096,32768 --shapes gqa --codecs fp32,kivi2   # partial: build/bench/cpu-partial.json
  *   node build/bench/cpu-attention.js --wasm /tmp/other.wasm ...   # A/B a kernel build
+ *   node build/bench/cpu-attention.js --exact ...   # float kernels only (integerAttention: false; default: integer for GQA)
  *   node --experimental-wasm-relaxed-simd build/bench/cpu-attention.js ...  # the relaxed-SIMD build on Node 20
  *
  * Method (bench/README.md "CPU benchmark" says why):
@@ -181,8 +182,10 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       /** Another kernel build (A/B of a kernel change); default the loader's choice (chooseWasmBuild). */
       wasm: { type: 'string' },
-      /** WASM and WASMt with the integer-domain KIVI kernels (WasmBackendOptions.integerAttention). */
+      /** The integer-domain KIVI (GQA) and SKVQ kernels (WasmBackendOptions.integerAttention): the default since D43. */
       integer: { type: 'boolean', default: false },
+      /** WASM and WASMt on the float kernels everywhere (integerAttention: false, the exact tier). */
+      exact: { type: 'boolean', default: false },
       /** Thread counts for the scaling table (WASMt at each count vs onnxruntime at each count), e.g. 1,2,4,8,16. */
       scaling: { type: 'string' },
       /** Codecs of the scaling table (default: every benchmarked pairing). */
@@ -204,7 +207,8 @@ async function main(): Promise<void> {
   const tsMaxContext = Number(values['ts-max-context']);
   // bench/results keeps the latest full run of each benchmark (bench/README.md "Results");
   // partial runs (a subset, another kernel build) go to build/bench unless --out says otherwise
-  const name = values.integer ? 'cpu-integer' : 'cpu';
+  if (values.integer && values.exact) throw new Error('--integer and --exact exclude each other');
+  const name = values.exact ? 'cpu-exact' : 'cpu';
   const partial = quick || values.contexts !== undefined || values.codecs !== undefined || values.shapes !== 'mha,gqa' || values.wasm !== undefined;
   const outPath = values.out ?? (partial ? join(root, 'build', 'bench', `${name}-partial.json`) : join(root, 'bench', 'results', `${name}.json`));
   const maxCtx = Math.max(...contexts);
@@ -215,15 +219,18 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   const ort = await loadOrt();
   const wasmPath = values.wasm ?? join(root, 'build', WASM_BUILD_FILES[chooseWasmBuild()]);
-  const wasmBytes = new Uint8Array(readFileSync(wasmPath));
-  const integerAttention = values.integer!;
-  const backend = new WasmBackend(await loadKvpackWasm(wasmBytes), { integerAttention });
+  // compiled once: every backend of the run (one thread, the pools of every thread count) runs the
+  // same module, so V8's optimized code of the kernels is shared; a pool compiled from bytes ran
+  // its first steps in baseline code, inside the timed runs (decisions.md#D44)
+  const wasmModule = await WebAssembly.compile(new Uint8Array(readFileSync(wasmPath)));
+  const integerAttention = !values.exact;
+  const backend = new WasmBackend(await loadKvpackWasm(wasmModule), { integerAttention });
   const wasm = backend.wasm;
   // the same kernels on worker threads (one per logical CPU); the workers load dist/index.js
-  const threaded = await WasmThreadsBackend.create({ wasm: wasmBytes, workerModule: pathToFileURL(join(root, 'dist', 'index.js')), integerAttention });
+  const threaded = await WasmThreadsBackend.create({ wasm: wasmModule, workerModule: pathToFileURL(join(root, 'dist', 'index.js')), integerAttention });
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   log(`machine: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs, node ${machine.node}, onnxruntime-node ${ort.env.versions?.node ?? '?'}`);
-  log(`kernels: ${wasmPath} (${wasm.build} build${integerAttention ? ', integer-domain KIVI and SKVQ kernels' : ''})`);
+  log(`kernels: ${wasmPath} (${wasm.build} build, ${integerAttention ? 'integer-domain KIVI (GQA) and SKVQ kernels' : 'float kernels only (--exact)'})`);
 
   const ortRows: OrtRow[] = [];
   const rows: AttentionRow[] = [];
@@ -363,10 +370,12 @@ async function main(): Promise<void> {
           rows.push(row);
           if (scalingThreads.length && (!scalingCodecs || scalingCodecs.includes(p.label))) {
             for (const n of scalingThreads) {
-              const tb = await WasmThreadsBackend.create({ threads: n, wasm: wasmBytes, workerModule: pathToFileURL(join(root, 'dist', 'index.js')), integerAttention });
+              const tb = await WasmThreadsBackend.create({ threads: n, wasm: wasmModule, workerModule: pathToFileURL(join(root, 'dist', 'index.js')), integerAttention });
               try {
                 const o = await tb.attend(cache, [0], q, nHeads); // mirrors the pages into the workers
-                const t = await timeIt(() => tb.attend(cache, [0], q, nHeads), r.warmup, r.runs);
+                // new workers: a few more untimed steps than the one-thread row (their first
+                // calls also page in the replicas and the arena)
+                const t = await timeIt(() => tb.attend(cache, [0], q, nHeads), Math.max(3, r.warmup), r.runs);
                 const ortN = ortScaling.get(n)!;
                 scaling.push({ shape: shape.name, context: ctx, codec: p.label, threads: n, wasmThreads: t, ort: ortN,
                   speedupVsOne: wasmT!.medianMs / t.medianMs, ortSpeedupVsOne: ort1T!.medianMs / ortN.medianMs,

@@ -14,7 +14,7 @@
  * seeded workload (workload.js) at its first request instead.
  *
  * Routes:
- *   GET  /info    -> { backend, description, build, cache: { tokens, ... }, restoredFrom }
+ *   GET  /info    -> { backend, description, build, tolerance, cache: { tokens, ... }, restoredFrom }
  *   POST /attend  <- { q: number[] (nHeads * headDim), nHeads?, repeat? }
  *                 -> { out: number[], backend, build, repeat }
  *   `repeat` (default 1, at most 1000) runs the same attention that many times: workerd's clock
@@ -55,6 +55,8 @@ export default {
       const { backend, cache, restoredFrom } = await state;
       if (url.pathname === '/info') {
         return json({ backend: backend.name, description: backend.description, build: backend.wasm.build,
+          // the bound its answers hold to attendReference (integer kernels here: KIVI in GQA groups)
+          tolerance: kv.attentionToleranceOf(backend, cache, WORKLOAD.nHeads),
           cache: { ...WORKLOAD, tokens: cache.length(0), packedBytes: cache.stats().packedBytes }, restoredFrom });
       }
       if (url.pathname === '/attend' && request.method === 'POST') {

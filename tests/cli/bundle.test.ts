@@ -21,7 +21,7 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}, cwd 
   return { code: r.status, stdout: r.stdout ?? '', stderr: (r.stderr ?? '').slice(-1500) };
 }
 
-// A script that uses only the bundle: WASM attention over a packed cache equals the TS backend.
+// A script that uses only the bundle: WASM attention over a packed cache equals the TS backend within the WASM backend's tolerance.
 const SMOKE = `
 import * as kv from './index.js';
 const d = 64, nKv = 2, nHeads = 4, n = 100;
@@ -34,9 +34,10 @@ cache.append(0, k, v);
 const wasm = await kv.createWasmBackend();
 const a = await wasm.attend(cache, [0], q, nHeads);
 const b = await new kv.TsBackend().attend(cache, [0], q, nHeads);
-let err = 0, norm = 0;
-for (let i = 0; i < a.length; i++) { err += (a[i] - b[i]) ** 2; norm += b[i] ** 2; }
-console.log(JSON.stringify({ rel: Math.sqrt(err / norm), codecs: kv.listCodecs().length, simd: kv.wasmSimdSupported(), build: wasm.wasm.build }));
+let err = 0, scale = 1;
+for (let i = 0; i < a.length; i++) { err = Math.max(err, Math.abs(a[i] - b[i])); scale = Math.max(scale, Math.abs(b[i])); }
+const tol = kv.attentionToleranceOf(wasm, cache, nHeads);
+console.log(JSON.stringify({ rel: err / scale, tol, codecs: kv.listCodecs().length, simd: kv.wasmSimdSupported(), build: wasm.wasm.build }));
 `;
 
 describe('dist bundle', () => {
@@ -71,11 +72,14 @@ describe('dist bundle', () => {
   it('runs from a bare directory in Node: WASM attention equals the TS backend', () => {
     const r = run(process.execPath, ['smoke.mjs'], {}, lonely);
     expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout.trim()) as { rel: number; codecs: number; simd: boolean; build: string };
+    const out = JSON.parse(r.stdout.trim()) as { rel: number; tol: number; codecs: number; simd: boolean; build: string };
     expect(out.simd).toBe(true);
     expect(out.build).toBe(relaxedSimdSupported() ? 'relaxed' : 'base'); // a child node without flags, like this one
     expect(out.codecs).toBeGreaterThanOrEqual(7);
-    expect(out.rel).toBeLessThan(1e-5); // same decoded values, summation order only
+    // same decoded values; kivi4 keys in groups of 2 run the integer kernels: their tier, as the
+    // backend reports it (ATTENTION_TOLERANCE.integer)
+    expect(out.tol).toBe(5e-3);
+    expect(out.rel).toBeLessThanOrEqual(out.tol);
   });
 
   it('runs from a bare directory in Deno, on the relaxed-SIMD build, with and without env access', () => {

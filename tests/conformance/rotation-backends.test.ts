@@ -126,7 +126,9 @@ describe('rotated pairings on WASM and WebGPU', () => {
       const got = await threads.attend(cache, [0], q, nHeads);
       const ref = attendReference(cache, 0, q, nHeads);
       const scale = Math.max(1, ...ref.map(Math.abs));
-      for (let i = 0; i < ref.length; i++) expect(Math.abs(got[i]! - ref[i]!)).toBeLessThan(1e-5 * scale);
+      // rotated KIVI-2 keys in a group of 3: the integer kernels' tier (the backend's report)
+      const tol = threads.attentionTolerance(cache, nHeads);
+      for (let i = 0; i < ref.length; i++) expect(Math.abs(got[i]! - ref[i]!)).toBeLessThanOrEqual(tol * scale);
     } finally {
       threads.dispose();
     }

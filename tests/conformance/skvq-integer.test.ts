@@ -14,6 +14,7 @@ import '../../ts/codecs/index.js';
 import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { attendReference } from '../../ts/reference/attention.js';
 import { WasmBackend, loadKvpackWasm } from '../../ts/backends/wasm.js';
+import { ATTENTION_TOLERANCE } from '../../ts/backends/types.js';
 import type { SkvqCalibration } from '../../ts/codecs/skvq/index.js';
 import { heavyTailedKv, outlierKeys, randomQuery } from '../helpers/data.js';
 import { randomSkvqCalibration } from '../helpers/skvq-calibration.js';
@@ -80,7 +81,8 @@ function calibrationOf(c: Case, seed: number): { key?: SkvqCalibration; value?: 
 describe('integer-domain SKVQ keys and values (WasmBackend integerAttention)', async () => {
   const wasm = await loadKvpackWasm();
   const integer = new WasmBackend(wasm, { integerAttention: true });
-  const float = new WasmBackend(wasm);
+  const float = new WasmBackend(wasm, { integerAttention: false });
+  const byDefault = new WasmBackend(wasm);
 
   for (const [i, c] of CASES.entries()) {
     it(`${c.key}/${c.value} d=${c.d} nKv=${c.nKv} group=${c.group} ctx=${c.ctx} ${c.layout}`, () => {
@@ -99,6 +101,14 @@ describe('integer-domain SKVQ keys and values (WasmBackend integerAttention)', a
       for (const v of V) vmax = Math.max(vmax, Math.abs(v));
       const e = maxDiff(got, want) / vmax;
       expect(e, 'integer vs reference, x max|V|').toBeLessThanOrEqual(INT_TOL);
+      // the tier the backends report for this cache (ATTENTION_TOLERANCE), held in the conformance measure
+      expect(integer.attentionTolerance(cache, nHeads)).toBe(ATTENTION_TOLERANCE.integer);
+      expect(float.attentionTolerance(cache, nHeads)).toBe(ATTENTION_TOLERANCE.exact);
+      let scale = 1;
+      for (const v of want) scale = Math.max(scale, Math.abs(v));
+      expect(maxDiff(got, want) / scale).toBeLessThanOrEqual(integer.attentionTolerance(cache, nHeads));
+      // the default is the integer path, bit for bit
+      expect(maxDiff(byDefault.attendSync(cache, [0], q, nHeads), got)).toBe(0);
       // the integer path ran: its rounding shows against the float kernels (which stay within their tolerance)
       const f = float.attendSync(cache, [0], q, nHeads);
       expect(maxDiff(f, want) / vmax).toBeLessThanOrEqual(FLOAT_TOL);
@@ -115,6 +125,8 @@ describe('integer-domain SKVQ keys and values (WasmBackend integerAttention)', a
       cache.append(0, outlierKeys(300, 2, d, 1), heavyTailedKv(300, 2, d, 2));
       const q = randomQuery(8, d, 3);
       expect(maxDiff(integer.attendSync(cache, [0], q, 8), float.attendSync(cache, [0], q, 8)), `${key}/${value} d=${d} g${gsz}`).toBe(0);
+      // and the backend reports the exact tier there (neither stream's integer kernel runs)
+      expect(integer.attentionTolerance(cache, 8), `${key}/${value} d=${d} g${gsz}`).toBe(ATTENTION_TOLERANCE.exact);
     }
   });
 });

@@ -97,7 +97,8 @@ describe('SKVQ WASM fused attention vs attendReference', () => {
         const q = new Float32Array(2 * nHeads * d);
         q.set(randomQuery(nHeads, d, 1, 0.2), 0);
         q.set(randomQuery(nHeads, d, 2, 0.2), nHeads * d);
-        const backend = await WasmBackend.create();
+        // the float kernels (the integer ones, on by default: skvq-integer.test.ts)
+        const backend = await WasmBackend.create(undefined, { integerAttention: false });
         try {
           const got = await backend.attend(cache, [0, 1], q, nHeads);
           let worst = 0;

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { KvpackError } from '../../ts/errors.js';
 import { ATTEND_ARG, ATTEND_ARG_COUNT } from '../../ts/backends/wasm-abi.js';
 import { WasmArena } from '../../ts/backends/wasm-arena.js';
-import { chooseWasmBuild, defaultWasmBytes, loadKvpackWasm, relaxedSimdSupported } from '../../ts/backends/wasm-loader.js';
+import { chooseWasmBuild, defaultWasmBytes, defaultWasmModule, loadKvpackWasm, relaxedSimdSupported } from '../../ts/backends/wasm-loader.js';
 
 const bytes = readFileSync(new URL('../../build/kvpack.wasm', import.meta.url));
 const relaxedBytes = readFileSync(new URL('../../build/kvpack-relaxed.wasm', import.meta.url));
@@ -27,6 +27,14 @@ describe('loadKvpackWasm', () => {
     a.arena.alloc(1 << 20); // grows a's memory only
     expect(a.memory.buffer.byteLength).toBeGreaterThan(b.memory.buffer.byteLength);
     expect(Object.keys(ATTEND_ARG)).toHaveLength(ATTEND_ARG_COUNT);
+  });
+
+  it('compiles the carried module once per process: every default instance and pool shares it (D44)', async () => {
+    const m = await defaultWasmModule('base');
+    expect(await defaultWasmModule('base')).toBe(m);
+    // two instances of the one module: their own memories, the module's compiled code shared
+    const [a, b] = [await loadKvpackWasm(m), await loadKvpackWasm(m)];
+    expect(a.memory).not.toBe(b.memory);
   });
 
   it('rejects bad bytes and unknown exports with BACKEND_UNAVAILABLE', async () => {

@@ -119,6 +119,28 @@ describe('WASM attention on worker threads', () => {
     });
   }
 
+  it('a decode loop: one token per step, sinks filling, tiles sealing, only new tail tokens sent (D46): equals 1 thread exactly', async () => {
+    const kv = await load();
+    const nKv = 2, d = 64, nH = 8;
+    const cache = new kv.PackedKvCache({ key: 'kivi2', value: 'q8_0', nKvHeads: nKv, headDim: d, sinks: 3, window: 16 });
+    const single = await kv.WasmBackend.create();
+    const threads = await kv.WasmThreadsBackend.create({ threads: 2 });
+    try {
+      cache.append(0, outlierKeys(1, nKv, d, 1), gaussianKv(1, nKv, d, 2));
+      // 1 to 3 tokens a step: the tail crosses window + 32 (a seal) at varying offsets
+      for (let step = 0; step < 90; step++) {
+        const q = randomQuery(nH, d, 100 + step);
+        expect(await threads.attend(cache, [0], q, nH), `step ${step}`).toEqual(single.attendSync(cache, [0], q, nH));
+        const n = 1 + (step % 3);
+        cache.append(0, outlierKeys(n, nKv, d, 200 + step), gaussianKv(n, nKv, d, 300 + step));
+      }
+      expect(cache.view(0).tiles).toBeGreaterThanOrEqual(4);
+    } finally {
+      threads.dispose();
+      single.dispose();
+    }
+  }, 60000);
+
   it('rejects bad input with typed errors before any work, and a calibrated codec it cannot rebuild with BACKEND_UNAVAILABLE', async () => {
     const kv = await load();
     const threads = await kv.WasmThreadsBackend.create({ threads: 2 });

@@ -180,6 +180,18 @@ export async function argumentWalk(kv, { gpu = true } = {}) {
     });
   });
 
+  await section('attention tolerances and the integer option', async () => {
+    const cache = new kv.PackedKvCache({ nKvHeads: 2, headDim: 64, key: 'kivi2', value: 'kivi2' });
+    const backend = new kv.WasmBackend(wasm);
+    await walkArgs('attentionToleranceOf', kv.attentionToleranceOf, () => [backend, cache, 4], ['obj', 'obj', 'int']);
+    await walkArgs('WasmBackend.attentionTolerance', (c, n) => backend.attentionTolerance(c, n), () => [cache, 4], ['obj', 'int']);
+    await walkArgs('TsBackend.attentionTolerance', (c, n) => new kv.TsBackend().attentionTolerance(c, n), () => [cache, 4], ['obj', 'int']);
+    await walkFields('new WasmBackend options', (w, o) => new kv.WasmBackend(w, o), () => [wasm, {}], 1, { integerAttention: 'bool' });
+    // a head count that is not a multiple of the KV heads
+    calls++;
+    judge('attentionToleranceOf nHeads = 3 (2 KV heads)', await failure(() => kv.attentionToleranceOf(backend, cache, 3)));
+  });
+
   await section('QAQ kernels', async () => {
     if (typeof kv.QaqWasmAttention !== 'function') throw new Error('QaqWasmAttention is not exported');
     await walkArgs('new QaqWasmAttention', (w) => new kv.QaqWasmAttention(w), () => [wasm], ['obj']);

@@ -18,7 +18,7 @@ try {
   console.log(JSON.stringify({ ...rt, error: String(e.message) }));
   exit(2);
 }
-const conf = await runConformance(kv, backend, { tol: 2e-4, log: (l) => console.error(l) });
+const conf = await runConformance(kv, backend, { log: (l) => console.error(l) });
 console.log(JSON.stringify({ ...rt, adapter: backend.description, passed: conf.passed, failed: conf.failed, results: conf.results }));
 backend.dispose();
 exit(conf.failed ? 1 : 0);

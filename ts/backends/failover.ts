@@ -1,6 +1,6 @@
 import { KvpackError } from '../errors.js';
 import type { PackedKvCache } from '../cache/kv-cache.js';
-import type { AttentionBackend, BackendName } from './types.js';
+import { attentionToleranceOf, type AttentionBackend, type BackendName } from './types.js';
 import { checkAttendArgs } from './validate.js';
 import { addSymbolDispose } from '../util/dispose.js';
 
@@ -58,6 +58,11 @@ export class FailoverBackend implements AttentionBackend {
       return next;
     });
     return this.switching;
+  }
+
+  /** The tolerance of the backend answering now (after a switch: the fallback's). */
+  attentionTolerance(cache: PackedKvCache, nHeads: number): number {
+    return attentionToleranceOf(this.active, cache, nHeads);
   }
 
   dispose(): void {

@@ -1,7 +1,7 @@
 import type { PackedKvCache } from '../cache/kv-cache.js';
 import { attendReference, checkQueries } from '../reference/attention.js';
-import type { AttentionBackend } from './types.js';
-import { checkAttendArgs } from './validate.js';
+import { ATTENTION_TOLERANCE, type AttentionBackend } from './types.js';
+import { checkAttendArgs, checkToleranceArgs } from './validate.js';
 import { addSymbolDispose } from '../util/dispose.js';
 
 /**
@@ -21,6 +21,12 @@ export class TsBackend implements AttentionBackend {
     const out = new Float32Array(q.length);
     seqs.forEach((seq, i) => out.set(attendReference(cache, seq, q.subarray(i * per, (i + 1) * per), nHeads), i * per));
     return out;
+  }
+
+  /** The reference itself: 0. */
+  attentionTolerance(cache: PackedKvCache, nHeads: number): number {
+    checkToleranceArgs(cache, nHeads);
+    return ATTENTION_TOLERANCE.reference;
   }
 
   dispose(): void {

@@ -90,14 +90,8 @@ export async function loadKvpackWasm(source?: BufferSource | WebAssembly.Module)
   try {
     if (source instanceof WebAssembly.Module) module = source;
     else if (source !== undefined) module = await WebAssembly.compile(source);
-    else {
-      build = chooseWasmBuild();
-      let pending = defaultModules.get(build);
-      if (!pending) defaultModules.set(build, pending = compileDefault(build));
-      module = await pending;
-    }
+    else module = await defaultWasmModule(build = chooseWasmBuild());
   } catch (e) {
-    if (build !== undefined) defaultModules.delete(build); // let a later call retry
     if (e instanceof KvpackError) throw e;
     throw new KvpackError('BACKEND_UNAVAILABLE', `cannot compile ${build ? WASM_BUILD_FILES[build] : 'the kvpack module'}: ${(e as Error).message}`, 'wasm');
   }
@@ -106,8 +100,20 @@ export async function loadKvpackWasm(source?: BufferSource | WebAssembly.Module)
   return new KvpackWasm(instance);
 }
 
-async function compileDefault(build: WasmBuild): Promise<WebAssembly.Module> {
-  return WebAssembly.compile(await defaultWasmBytes(build));
+/**
+ * The carried module of one build, compiled once per process: every WasmBackend and every
+ * WasmThreadsBackend worker made without bytes instantiates this one, so the engine's optimized
+ * code of the kernels (V8 tiers hot functions up from its baseline compiler) is shared by all of
+ * them instead of each pool starting over (decisions.md#D44).
+ */
+export async function defaultWasmModule(build: WasmBuild): Promise<WebAssembly.Module> {
+  let pending = defaultModules.get(build);
+  if (!pending) {
+    defaultModules.set(build, pending = defaultWasmBytes(build).then((b) => WebAssembly.compile(b)));
+    const failed = pending;
+    failed.catch(() => { if (defaultModules.get(build) === failed) defaultModules.delete(build); }); // a later call retries
+  }
+  return pending;
 }
 
 /**

@@ -32,8 +32,8 @@ import { checkQueries } from '../reference/attention.js';
 import type { AttentionBackend } from './types.js';
 import { checkAttendArgs } from './validate.js';
 import { addSymbolDispose } from '../util/dispose.js';
-import { WasmBackend, wasmBuildLabel, type WasmBackendOptions } from './wasm.js';
-import { chooseWasmBuild, defaultWasmBytes, KvpackWasm, loadKvpackWasm, wasmSimdSupported, type WasmBuild } from './wasm-loader.js';
+import { checkWasmBackendOptions, WasmBackend, wasmAttentionTolerance, wasmBuildLabel, type WasmBackendOptions } from './wasm.js';
+import { chooseWasmBuild, defaultWasmModule, KvpackWasm, loadKvpackWasm, wasmSimdSupported, type WasmBuild } from './wasm-loader.js';
 import { importNode } from '../util/node-import.js';
 
 /** What a worker needs to rebuild a cache's shape and codecs (calibrated ones from their calibration). */
@@ -68,7 +68,14 @@ interface SeqUpdate {
   words: Uint32Array;
   /** Sinks, when their count changed. */
   sinks?: { count: number; k: Float32Array; v: Float32Array };
+  /** Tail tokens after this update. */
   tailCount: number;
+  /**
+   * Tokens of the replica's tail that stay, after the tokens of the tiles sealed since the last
+   * update leave its front (the tail is a window of the token stream: appends add at its end,
+   * seals take 32 from its front); tailK / tailV then hold only the tokens after those.
+   */
+  tailKeep: number;
   tailK: Float32Array;
   tailV: Float32Array;
 }
@@ -168,8 +175,15 @@ class ReplicaCache {
       s.sinkV.set(u.sinks.v);
       s.sinkCount = u.sinks.count;
     }
-    s.tailK.set(u.tailK);
-    s.tailV.set(u.tailV);
+    const tf = this.tokenFloats, drop = s.tailCount - u.tailKeep;
+    check(u.tailKeep >= 0 && drop >= 0 && u.tailKeep * tf + u.tailK.length === u.tailCount * tf, 'CORRUPT_DATA',
+      `replica tail of ${s.tailCount} tokens cannot keep ${u.tailKeep} and reach ${u.tailCount}`, 'tail');
+    if (drop > 0) {
+      s.tailK.copyWithin(0, drop * tf, s.tailCount * tf);
+      s.tailV.copyWithin(0, drop * tf, s.tailCount * tf);
+    }
+    s.tailK.set(u.tailK, u.tailKeep * tf);
+    s.tailV.set(u.tailV, u.tailKeep * tf);
     s.tailCount = u.tailCount;
   }
 
@@ -228,7 +242,7 @@ export async function runWasmAttentionWorker(port: Port, wasm: WebAssembly.Modul
 /** Per cache: what the workers already hold. */
 interface SentState {
   id: number;
-  seqs: Map<number, { view: SequenceView; tiles: number; sinkCount: number }>;
+  seqs: Map<number, { view: SequenceView; tiles: number; sinkCount: number; tailCount: number }>;
 }
 
 interface NodeWorker extends Port {
@@ -242,7 +256,12 @@ interface NodeWorker extends Port {
 export interface WasmThreadsOptions {
   /** Worker threads (default: the machine's logical CPUs, at most 8). */
   threads?: number;
-  /** The kernel module (bytes or compiled); default: the one this build carries. */
+  /**
+   * The kernel module (bytes or compiled); default: the one this build carries, compiled once per
+   * process. Bytes are compiled for this pool alone; a compiled module is shared with whatever
+   * else runs it, optimized code included (a fresh compile runs V8's baseline code for the first
+   * steps: decisions.md#D44).
+   */
   wasm?: BufferSource | WebAssembly.Module;
   /**
    * URL of the ES module the workers import `runWasmAttentionWorker` from; default: this module
@@ -250,7 +269,7 @@ export interface WasmThreadsOptions {
    * dist/index.js here, or the workers would run that program.
    */
   workerModule?: string | URL;
-  /** The workers' WasmBackend options (WasmBackendOptions.integerAttention). */
+  /** The workers' WasmBackend option (WasmBackendOptions.integerAttention: default true). */
   integerAttention?: boolean;
 }
 
@@ -270,8 +289,8 @@ export class WasmThreadsBackend implements AttentionBackend {
   /** A cache the caller drops without forget()/dispose(): its replicas go when it is collected. */
   private readonly finalizer = new FinalizationRegistry<number>((id) => this.dropReplicas(id));
 
-  private constructor(private readonly workers: NodeWorker[], build: WasmBuild) {
-    this.description = `${wasmBuildLabel(build)}, ${workers.length} worker threads`;
+  private constructor(private readonly workers: NodeWorker[], build: WasmBuild, private readonly integer: boolean) {
+    this.description = `${wasmBuildLabel(build)}, ${workers.length} worker threads${integer ? ', integer-domain KIVI and SKVQ kernels' : ''}`;
     for (const w of workers) {
       w.on('message', (msg) => {
         const r = msg as WorkerReply;
@@ -288,6 +307,7 @@ export class WasmThreadsBackend implements AttentionBackend {
   }
 
   static async create(opts: WasmThreadsOptions = {}): Promise<WasmThreadsBackend> {
+    checkWasmBackendOptions(opts);
     if (!wasmSimdSupported()) throw new KvpackError('BACKEND_UNAVAILABLE', 'this runtime has no WebAssembly SIMD', 'wasm');
     let wt: { Worker: new (url: URL, opts: unknown) => NodeWorker };
     let os: { availableParallelism?: () => number; cpus: () => unknown[] };
@@ -306,13 +326,19 @@ export class WasmThreadsBackend implements AttentionBackend {
     }
     let module: WebAssembly.Module;
     try {
-      module = opts.wasm instanceof WebAssembly.Module ? opts.wasm : await WebAssembly.compile(opts.wasm ?? await defaultWasmBytes(chooseWasmBuild()));
+      // without bytes, the process's compiled default module (shared with WasmBackend, D44)
+      module = opts.wasm instanceof WebAssembly.Module ? opts.wasm
+        : opts.wasm !== undefined ? await WebAssembly.compile(opts.wasm) : await defaultWasmModule(chooseWasmBuild());
     } catch (e) {
       if (e instanceof KvpackError) throw e;
       throw new KvpackError('BACKEND_UNAVAILABLE', `cannot compile kvpack.wasm: ${(e as Error).message}`, 'wasm');
     }
     // one instance here: the module's own report of its build (and its ABI check) before any worker starts
-    const { build } = new KvpackWasm(await WebAssembly.instantiate(module, {}));
+    const probe = new KvpackWasm(await WebAssembly.instantiate(module, {}));
+    const { build } = probe;
+    // as WasmBackend: an explicit request needs the kernels; the default takes them where present
+    if (opts.integerAttention === true) probe.fn('set_integer_attention');
+    const integer = opts.integerAttention !== false && typeof probe.exports.set_integer_attention === 'function';
     const boot = `import { parentPort, workerData } from 'node:worker_threads';
 const m = await import(workerData.url);
 await m.runWasmAttentionWorker(parentPort, workerData.wasm, workerData.options);
@@ -320,7 +346,7 @@ parentPort.postMessage({ id: 0 });`;
     const workers: NodeWorker[] = [];
     const ready: Promise<void>[] = [];
     for (let i = 0; i < threads; i++) {
-      const w = new wt.Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: { url: workerUrl, wasm: module, options: { integerAttention: opts.integerAttention === true } } });
+      const w = new wt.Worker(new URL(`data:text/javascript,${encodeURIComponent(boot)}`), { workerData: { url: workerUrl, wasm: module, options: { integerAttention: integer } } });
       w.unref(); // an idle pool does not keep the process alive (ref'd while a call waits, send())
       ready.push(new Promise((resolve, reject) => {
         const onMsg = (msg: unknown): void => { if ((msg as WorkerReply).id === 0) resolve(); };
@@ -335,11 +361,24 @@ parentPort.postMessage({ id: 0 });`;
       await Promise.all(workers.map((w) => w.terminate()));
       throw e;
     }
-    return new WasmThreadsBackend(workers, build);
+    return new WasmThreadsBackend(workers, build, integer);
   }
 
   get threads(): number {
     return this.workers.length;
+  }
+
+  /** Whether the workers run the integer-domain KIVI kernels (WasmBackendOptions.integerAttention). */
+  get integerAttention(): boolean {
+    return this.integer;
+  }
+
+  /**
+   * The bound attend holds to attendReference (ATTENTION_TOLERANCE), as WasmBackend's: the same
+   * kernels; the tile parts' f64 merge (D55) stays within the `exact` tier.
+   */
+  attentionTolerance(cache: PackedKvCache, nHeads: number): number {
+    return wasmAttentionTolerance(this.integer, cache, nHeads);
   }
 
   /** Post a request and wait for its reply; the worker keeps the process alive meanwhile. */
@@ -423,7 +462,7 @@ parentPort.postMessage({ id: 0 });`;
     let s = state.seqs.get(seq);
     const reset = !s || s.view !== viewOrigin(view);
     if (reset) {
-      s = { view: viewOrigin(view), tiles: 0, sinkCount: -1 };
+      s = { view: viewOrigin(view), tiles: 0, sinkCount: -1, tailCount: 0 };
       state.seqs.set(seq, s);
     }
     const slot = cache.tileSlotWords, tf = cache.tokenFloats;
@@ -435,13 +474,20 @@ parentPort.postMessage({ id: 0 });`;
     }
     const u: SeqUpdate = {
       seq, reset, fromTile: from, tiles: view.tiles, words,
-      tailCount: view.tailCount, tailK: view.tailK.slice(0, view.tailCount * tf), tailV: view.tailV.slice(0, view.tailCount * tf),
+      // only the tail tokens the replica lacks (decisions.md#D46): what it had, less the tokens
+      // of the tiles sealed since, stays; while sinks still fill, the whole tail travels
+      tailCount: view.tailCount, tailKeep: 0, tailK: new Float32Array(0), tailV: new Float32Array(0),
     };
     if (view.sinkCount !== s!.sinkCount) {
       u.sinks = { count: view.sinkCount, k: view.sinkK.slice(0, view.sinkCount * tf), v: view.sinkV.slice(0, view.sinkCount * tf) };
     }
+    const keep = reset || u.sinks ? 0 : Math.min(view.tailCount, Math.max(0, s!.tailCount - (view.tiles - from) * TILE_TOKENS));
+    u.tailKeep = keep;
+    u.tailK = view.tailK.slice(keep * tf, view.tailCount * tf);
+    u.tailV = view.tailV.slice(keep * tf, view.tailCount * tf);
     s!.tiles = view.tiles;
     s!.sinkCount = view.sinkCount;
+    s!.tailCount = view.tailCount;
     return u;
   }
 

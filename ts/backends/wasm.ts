@@ -1,12 +1,12 @@
 import { check, checkFinite, KvpackError } from '../errors.js';
 import { TILE_TOKENS, TILES_PER_PAGE } from '../format/constants.js';
 import { cacheOrigin, viewOrigin, type PackedKvCache, type SequenceView } from '../cache/kv-cache.js';
-import { checkAttendArgs } from './validate.js';
+import { checkAttendArgs, checkToleranceArgs } from './validate.js';
 import { addSymbolDispose } from '../util/dispose.js';
 import { createCodec } from '../codecs/registry.js';
 import type { StreamCodec, StreamKind } from '../codecs/types.js';
 import { checkQueries } from '../reference/attention.js';
-import type { AttentionBackend } from './types.js';
+import { ATTENTION_TOLERANCE, type AttentionBackend } from './types.js';
 import { ATTEND_ARG, ATTEND_ARG_COUNT } from './wasm-abi.js';
 import { wasmKernelsFor, type WasmKeyKernels, type WasmValueKernels } from './wasm-kernels.js';
 import { chooseWasmBuild, KvpackWasm, loadKvpackWasm, relaxedSimdSupported, WASM_BUILD_FILES, wasmSimdSupported, type WasmBuild } from './wasm-loader.js';
@@ -77,16 +77,39 @@ export interface TilePart {
 /** Options of WasmBackend / WasmThreadsBackend. */
 export interface WasmBackendOptions {
   /**
-   * Integer-domain kernels. KIVI (2/4-bit keys and values, head_dim a multiple of 64 / 32, GQA
-   * groups): the folded query and the softmax weights times the value scales rounded to i16 per
-   * head, tile (and value group), dotted with the codes by i32x4.dot_i16x8_s. SKVQ (2-bit keys,
-   * ternary values, <= 4 channel groups, head_dim a multiple of 64 / 32, any group): the permuted
-   * query rounded to i16 once per call, the weights times the group scales per head, group and
-   * tile (docs/decisions.md D47-D49). Faster on CPU (GQA most), but the rounding moves outputs by
-   * up to ~1e-3 x max|V| (tests/conformance/wasm-integer.test.ts, skvq-integer.test.ts), past the
-   * float kernels' 1e-5 x max|V| tolerance, so it is opt-in. docs/decisions.md D50-D52.
+   * Integer-domain kernels (default true). KIVI-2/4 streams in GQA groups of 2..16 query heads
+   * (head_dim a multiple of 64 / 32): the folded query and the softmax weights times the value
+   * scales rounded to i16 per head, tile (and value group), dotted with the codes by
+   * i32x4.dot_i16x8_s (docs/decisions.md D50-D52): ~1.5x faster GQA steps; MHA keeps the float
+   * kernels (D58, D43). SKVQ 2-bit keys and ternary values in <= 4 channel groups (head_dim a
+   * multiple of 64 / 32, any group): the permuted query rounded to i16 once per call, the weights
+   * times the group scales per head, group and tile (D47-D49): ~1.2x. Perplexity unchanged within
+   * noise (D102, D158). Their outputs are held to ATTENTION_TOLERANCE.integer instead of `exact`
+   * (attentionTolerance says which applies to a cache); other codecs run the float kernels either
+   * way. `false`: the float kernels everywhere (the exact tier).
    */
   integerAttention?: boolean;
+}
+
+/** Checks WasmBackendOptions before anything is built (BAD_PARAM names the option). */
+export function checkWasmBackendOptions(options: WasmBackendOptions): void {
+  check(options.integerAttention === undefined || typeof options.integerAttention === 'boolean', 'BAD_PARAM',
+    `must be a boolean, got ${options.integerAttention === null ? 'null' : typeof options.integerAttention}`, 'integerAttention');
+}
+
+/**
+ * Whether attention over `cache` with `nHeads` query heads runs an integer-domain kernel when the
+ * backend's integerAttention is on (the codecs' WasmKeyKernels / WasmValueKernels `integer`).
+ */
+export function integerKernelsRun(cache: PackedKvCache, nHeads: number): boolean {
+  checkToleranceArgs(cache, nHeads);
+  const group = nHeads / cache.nKvHeads;
+  return [cache.key, cache.value].some((c) => wasmKernelsFor(kernelCodec(c))?.integer?.(cache.headDim, group) === true);
+}
+
+/** A WASM backend's tier for a cache (ATTENTION_TOLERANCE): `integer` where its integer kernels run. */
+export function wasmAttentionTolerance(integer: boolean, cache: PackedKvCache, nHeads: number): number {
+  return integerKernelsRun(cache, nHeads) && integer ? ATTENTION_TOLERANCE.integer : ATTENTION_TOLERANCE.exact;
 }
 
 export class WasmBackend implements AttentionBackend {
@@ -101,16 +124,32 @@ export class WasmBackend implements AttentionBackend {
   private readonly integer: boolean;
 
   constructor(readonly wasm: KvpackWasm, options: WasmBackendOptions = {}) {
-    this.integer = options.integerAttention === true;
-    // an explicit request for a kernel the module lacks fails here, not at the first call
-    if (this.integer) wasm.fn('set_integer_attention');
+    checkWasmBackendOptions(options);
+    // an explicit request for a kernel the module lacks fails here, not at the first call; by
+    // default a module without the integer kernels (a custom or older build) runs the float ones
+    if (options.integerAttention === true) wasm.fn('set_integer_attention');
+    this.integer = options.integerAttention !== false && typeof wasm.exports.set_integer_attention === 'function';
     this.description = wasmBuildLabel(wasm.build, `${(wasm.memory.buffer.byteLength / 1024) | 0} KiB memory at start`) +
       (this.integer ? ', integer-domain KIVI and SKVQ kernels' : '');
     this.finalizer = new FinalizationRegistry((m) => this.releaseMirror(m));
   }
 
+  /**
+   * The bound attend holds to attendReference over `cache` with `nHeads` query heads
+   * (ATTENTION_TOLERANCE): `integer` where the integer-domain kernels run, else `exact`.
+   */
+  attentionTolerance(cache: PackedKvCache, nHeads: number): number {
+    return wasmAttentionTolerance(this.integer, cache, nHeads);
+  }
+
+  /** Whether the integer-domain KIVI kernels are on (WasmBackendOptions.integerAttention). */
+  get integerAttention(): boolean {
+    return this.integer;
+  }
+
   /** Loads the kernel module (see loadKvpackWasm) and checks WASM SIMD support first. */
   static async create(source?: BufferSource | WebAssembly.Module, options: WasmBackendOptions = {}): Promise<WasmBackend> {
+    checkWasmBackendOptions(options);
     if (!wasmSimdSupported()) {
       throw new KvpackError('BACKEND_UNAVAILABLE', 'this runtime has no WebAssembly SIMD', 'wasm');
     }

@@ -48,6 +48,8 @@ export interface WasmKeyKernels {
   prepare?: string;
   /** Bytes of scratch the prepare/score pair needs per KV head for `group` query heads. */
   scratchBytes?: (headDim: number, group: number) => number;
+  /** See WasmValueKernels.integer. */
+  integer?: (headDim: number, group: number) => boolean;
 }
 
 export interface WasmValueKernels {
@@ -58,6 +60,13 @@ export interface WasmValueKernels {
   finish?: string;
   /** f32 of codec-specific value state per query head (0 / absent: accumulate into the output). */
   stateFloats?: (headDim: number) => number;
+  /**
+   * Whether the kernel takes an integer-domain path at this head_dim and GQA group when the
+   * backend runs with integerAttention (absent: never); the backend then reports the `integer`
+   * tolerance tier (ATTENTION_TOLERANCE) for such caches. Must say what the WASM kernel does
+   * (tests/conformance/wasm-integer.test.ts checks it over a grid of shapes).
+   */
+  integer?: (headDim: number, group: number) => boolean;
 }
 
 export interface WasmCodecKernels {

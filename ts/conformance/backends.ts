@@ -1,4 +1,4 @@
-import { WasmBackend } from '../backends/wasm.js';
+import { WasmBackend, type WasmBackendOptions } from '../backends/wasm.js';
 import { defaultWasmBytes, relaxedSimdSupported } from '../backends/wasm-loader.js';
 import { WasmThreadsBackend } from '../backends/wasm-threads.js';
 import { TsBackend } from '../backends/ts-backend.js';
@@ -9,15 +9,11 @@ import type { AttentionBackend } from '../backends/types.js';
 import type { CacheOptions } from '../cache/kv-cache.js';
 import { customAttentionFor, hasWgslKernels } from '../backends/webgpu/kernels.js';
 
-/** Relative attention tolerances (ts/conformance/matrix.ts says why). */
-const WASM_TOL = 1e-5;
-const GPU_TOL = 2e-4;
-
-async function wasmBuild(build: 'base' | 'relaxed'): Promise<AttentionBackend> {
+async function wasmBuild(build: 'base' | 'relaxed', options: WasmBackendOptions = {}): Promise<AttentionBackend> {
   if (build === 'relaxed' && !relaxedSimdSupported()) {
     throw new KvpackError('BACKEND_UNAVAILABLE', 'this runtime does not validate relaxed SIMD (Node 20: --experimental-wasm-relaxed-simd)', 'wasm');
   }
-  return WasmBackend.create(await defaultWasmBytes(build));
+  return WasmBackend.create(await defaultWasmBytes(build), options);
 }
 
 /** GPU words: the same tokens appended to a GpuKvCache (the WGSL encoders), pages read back. */
@@ -45,14 +41,15 @@ async function gpuWords(backend: AttentionBackend, opts: CacheOptions, data: KvS
  * WebGPU the runtime has (Dawn in Node, wgpu in Deno, the browser's).
  */
 export const CONFORMANCE_BACKENDS: readonly ConformanceBackend[] = [
-  { name: 'ts', tol: 0, create: async () => new TsBackend(), applies: () => true },
-  { name: 'wasm', tol: WASM_TOL, create: () => wasmBuild('base'), applies: hasWasm, words: encoderWords },
-  { name: 'wasm-relaxed', tol: WASM_TOL, create: () => wasmBuild('relaxed'), applies: hasWasm, words: encoderWords },
+  { name: 'ts', create: async () => new TsBackend(), applies: () => true },
+  { name: 'wasm', create: () => wasmBuild('base'), applies: hasWasm, words: encoderWords },
+  { name: 'wasm-relaxed', create: () => wasmBuild('relaxed'), applies: hasWasm, words: encoderWords },
+  // the opt-out (integerAttention: false): the float kernels everywhere, held to the exact tier
+  { name: 'wasm-exact', create: () => wasmBuild('base', { integerAttention: false }), applies: hasWasm },
   // the same exports as `wasm`, attention split over workers (2 keep the test machine responsive)
-  { name: 'wasm-threads', tol: WASM_TOL, create: () => WasmThreadsBackend.create({ threads: 2 }), applies: hasWasm },
+  { name: 'wasm-threads', create: () => WasmThreadsBackend.create({ threads: 2 }), applies: hasWasm },
   {
     name: 'webgpu',
-    tol: GPU_TOL,
     create: async () => (await import('../backends/webgpu/index.js')).createWebGpuBackend(),
     applies: (k, v) => (hasWgslKernels(k) && hasWgslKernels(v)) || customAttentionFor(k, v) !== undefined,
     words: gpuWords,

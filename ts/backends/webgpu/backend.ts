@@ -1,9 +1,11 @@
 import { check, KvpackError } from '../../errors.js';
 import { cacheOrigin, PackedKvCache } from '../../cache/kv-cache.js';
 import { checkQueries } from '../../reference/attention.js';
-import { checkAttendArgs } from '../validate.js';
+import { checkAttendArgs, checkToleranceArgs } from '../validate.js';
 import { addSymbolDispose } from '../../util/dispose.js';
-import type { AttentionBackend } from '../types.js';
+import { ATTENTION_TOLERANCE, type AttentionBackend } from '../types.js';
+import { wasmKernelsFor } from '../wasm-kernels.js';
+import { kernelCodec } from '../../codecs/rotation.js';
 import { attendGpu, attendGpuNow, type GpuAttendOptions } from './attend.js';
 import { getGpuDevice, type GpuContext, type GpuDeviceOptions } from './device.js';
 import { GpuKvCache, type GpuCacheOptions } from './gpu-cache.js';
@@ -110,6 +112,17 @@ export class WebGpuBackend implements AttentionBackend {
    * Drops the GPU mirror of a host cache (done for all by dispose). Calls already made on it
    * finish first (they hold snapshots); a later call builds a new mirror.
    */
+  /**
+   * The bound attend holds to attendReference (ATTENTION_TOLERANCE): `gpu`, or `integer` for KIVI
+   * keys when the opt-in integerAttention is on (dot4I8Packed keys, decisions.md#D153; where the
+   * adapter lacks it the float kernels run, which the looser tier also covers).
+   */
+  attentionTolerance(cache: PackedKvCache, nHeads: number): number {
+    checkToleranceArgs(cache, nHeads);
+    const kiviKeys = wasmKernelsFor(kernelCodec(cache.key))?.integer !== undefined;
+    return this.opts.integerAttention === true && kiviKeys ? ATTENTION_TOLERANCE.integer : ATTENTION_TOLERANCE.gpu;
+  }
+
   forget(cache: PackedKvCache): void {
     const origin = cacheOrigin(cache);
     const m = this.mirrors.get(origin);

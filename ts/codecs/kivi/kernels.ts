@@ -15,10 +15,13 @@ const KIVI_FOLD: WgslFold = {
  */
 export function kiviKernels(bits: number): CodecKernels {
   const packed = bits === 2 || bits === 4;
+  // the integer-domain kernels' shapes (assembly/codecs/kivi/kernels.ts useIntegerKernels): GQA
+  // groups 2..16 (MHA keeps the float kernels, decisions.md#D58) and whole 16-byte code chunks
+  const integer = packed ? { integer: (d: number, group: number) => group > 1 && group <= 16 && d % (bits === 2 ? 64 : 32) === 0 } : {};
   return {
     wasm: {
-      key: { encode: `encode_kivi${bits}_key`, score: `score_kivi${bits}` },
-      value: { encode: `encode_kivi${bits}_value`, accumulate: `accumulate_kivi${bits}` },
+      key: { encode: `encode_kivi${bits}_key`, score: `score_kivi${bits}`, ...integer },
+      value: { encode: `encode_kivi${bits}_value`, accumulate: `accumulate_kivi${bits}`, ...integer },
     },
     wgsl: standardWgsl('kivi', {
       bits,

@@ -1,4 +1,4 @@
-import type { CodecKernels, WasmCodecKernels, WgslCodecKernels, WgslFold } from '../kernels.js';
+import type { CodecKernels, KernelCodec, WasmCodecKernels, WgslCodecKernels, WgslFold } from '../kernels.js';
 import type { SkvqBits } from './geometry.js';
 import { skvqChunkSpan } from './webgpu.js';
 
@@ -61,10 +61,23 @@ const wgsl: WgslCodecKernels = {
   fold: SKVQ_FOLD,
 };
 
+/**
+ * Where the integer-domain kernels run (assembly/codecs/skvq/kernels.ts useIntKeys / useIntValues:
+ * 2-bit keys / ternary values, <= 4 channel groups, head_dim a multiple of 64 / 32 up to 256, any
+ * query group; decisions.md#D47, #D48), from the codec's parameter words as the kernel reads them
+ * (word 0: levels, word 1: channel groups C).
+ */
+function integerShapes(codec: KernelCodec, levels: number, align: number): (headDim: number) => boolean {
+  const ok = codec.paramWords[0] === levels && (codec.paramWords[1] ?? 5) <= 4;
+  return (d) => ok && d % align === 0 && d <= 256;
+}
+
 /** The kernels of SKVQ keys or values at `bits` (1.5: ternary values). */
 export function skvqKernels(kind: 'key' | 'value', bits: SkvqBits): CodecKernels {
   return {
-    wasm: kind === 'key' ? keys : values,
+    wasm: kind === 'key'
+      ? (codec) => ({ key: { ...keys.key!, integer: integerShapes(codec, 4, 64) } })
+      : (codec) => ({ value: { ...values.value!, integer: integerShapes(codec, 3, 32) } }),
     wgsl: bits === 1.5 ? { ...wgsl, ternary: true } : { ...wgsl, bits },
   };
 }
