@@ -166,6 +166,22 @@ function merge(): void {
   });
   const prefix = need('out-prefix');
   const byCtx = new Map<number, Map<string, UnitLine[]>>();
+  const span = (u: UnitLine): number[] => Array.from({ length: u.count }, (_, i) => u.first + i);
+  // units of one pairing that overlap (a rerun in larger units beside older one-window units):
+  // largest first, a unit counts only where it adds windows none counted yet covers
+  const cover = (us: UnitLine[], within?: Set<number>): UnitLine[] => {
+    const got = new Set<number>(), out: UnitLine[] = [];
+    for (const u of [...us].sort((a, b) => b.count - a.count || a.first - b.first)) {
+      const w = span(u);
+      if (w.some((x) => got.has(x)) || (within && !w.every((x) => within.has(x)))) continue;
+      w.forEach((x) => got.add(x));
+      out.push(u);
+    }
+    return out;
+  };
+  const allByCtxSpec = new Map<string, UnitLine[]>();
+  for (const u of lines) allByCtxSpec.set(`${u.ctx} ${u.spec}`, [...(allByCtxSpec.get(`${u.ctx} ${u.spec}`) ?? []), u]);
+  for (const [, us] of allByCtxSpec) for (const u of us) if (!cover(us).includes(u)) lines.splice(lines.indexOf(u), 1);
   for (const u of lines) {
     const m = byCtx.get(u.ctx) ?? new Map<string, UnitLine[]>();
     byCtx.set(u.ctx, m);
@@ -174,12 +190,14 @@ function merge(): void {
   for (const [ctx, m] of byCtx) {
     const fp = m.get('fp32');
     if (!fp) throw new KvpackError('BAD_PARAM', `ctx ${ctx}: no fp32 units`, 'merge');
-    const fpWindows = new Set(fp.flatMap((u) => Array.from({ length: u.count }, (_, i) => u.first + i)));
+    // every fp32 unit of this ctx, also those the fp32 row's cover left out (a row on windows 0-3
+    // finds its baseline in one-window units when the row's fp32 ran in units of 8)
+    const fpAll = allByCtxSpec.get(`${ctx} fp32`)!;
     const results = [...m].map(([spec, us]) => {
       const windows = new Set(us.flatMap((u) => Array.from({ length: u.count }, (_, i) => u.first + i)));
       const nll = us.reduce((a, u) => a + u.nllSum, 0), predicted = us.reduce((a, u) => a + u.predicted, 0);
       // fp32 on exactly these windows, so the delta compares like with like
-      const fpShared = fp.filter((u) => Array.from({ length: u.count }, (_, i) => u.first + i).every((w) => windows.has(w)));
+      const fpShared = cover(fpAll, windows);
       const fpCovered = new Set(fpShared.flatMap((u) => Array.from({ length: u.count }, (_, i) => u.first + i)));
       const p = parsePairing(spec);
       return {
