@@ -41,3 +41,7 @@ $J merge --out-prefix $R-rotation-calibrated /tmp/rot.ndjson
 # 5. Outlier channels before and after rotation (D33):
 #    node scripts/build-bench-bundle.mjs bench/rotation-outliers.ts build/bench/rotation-outliers.mjs
 node build/bench/rotation-outliers.mjs --model $M --text $T --tokens 4096 --out bench/results/rotation-outliers.json
+# 5. The ctx-4096 table on a 2-core machine (docs/decisions.md#D160: ~3,800 CPU-seconds), units of
+#    8 windows so each process prepares the weights once per 8 windows, calibrations from step 1:
+#      $J units --codecs fp32,...every pairing... --ctx 4096:0:16:8 > units.txt
+#      xargs -P 2 -L 1 sh -c "$J unit --model $M --text $T --calib calib.json --spec \$0 --ctx \$1 --first \$2 --count \$3 --out r.ndjson" < units.txt
