@@ -136,7 +136,10 @@ describe('WASM encoder view and pack measurement', () => {
       a.pages.forEach((p, i) => expect(Array.from(p)).toEqual(Array.from(b.pages[i]!)));
       const q = randomQuery(nKvHeads * 2, headDim, 13);
       const out = backend.attendSync(viaWasm, [0], q, nKvHeads * 2);
-      expect(maxAbsError(out, attendReference(viaTs, 0, q, nKvHeads * 2))).toBeLessThan(1e-5);
+      const ref = attendReference(viaTs, 0, q, nKvHeads * 2);
+      // groups of 2 query heads: KIVI takes the integer kernels by default (the backend's tier)
+      const tol = backend.attentionTolerance(viaWasm, nKvHeads * 2) * Math.max(1, ...ref.map(Math.abs));
+      expect(maxAbsError(out, ref)).toBeLessThanOrEqual(tol);
       backend.forget(viaWasm);
       kEnc.release();
       vEnc.release();
