@@ -14,6 +14,8 @@ import { randomQuery } from '../helpers/data.js';
 import { createCodec } from '../../ts/codecs/registry.js';
 import { RotatedCodec } from '../../ts/codecs/rotation.js';
 import { attendReference } from '../../ts/reference/attention.js';
+import { ATTENTION_TOLERANCE } from '../../ts/backends/types.js';
+import { toleranceError } from '../../ts/conformance/matrix.js';
 import { appendRange, caseData, saveCases } from './cases.js';
 import { useGpu } from '../helpers/gpu.js';
 
@@ -75,10 +77,7 @@ describe('GpuKvCache save and restore (WebGPU, Dawn)', () => {
     try {
       const q = randomQuery(nHeads, d, 5);
       const ref = attendReference(host, 0, q, nHeads), got = await attendGpu(restored, [0], q, nHeads);
-      const scale = Math.max(1, ...ref.map(Math.abs));
-      let err = 0;
-      for (let i = 0; i < ref.length; i++) err = Math.max(err, Math.abs(got[i]! - ref[i]!));
-      expect(err).toBeLessThan(2e-4 * scale); // GPU_TOL of the matrix
+      expect(toleranceError(got, ref)).toBeLessThan(ATTENTION_TOLERANCE.gpu);
       await gpuAppend(restored, 0, data, 200, 300);
       for (let p = 0; p < never.view(0).pages.length; p++) {
         const tiles = Math.min(64, never.view(0).tiles - 64 * p);

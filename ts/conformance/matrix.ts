@@ -180,7 +180,8 @@ function streamCodec(info: CodecInfo, kind: StreamKind, shape: ConformanceShape,
   return codec;
 }
 
-function relErr(got: Float32Array, ref: Float32Array): number {
+/** max |got - ref| / max(1, max |ref|): the measure every attention tolerance tier bounds. */
+export function toleranceError(got: ArrayLike<number>, ref: ArrayLike<number>): number {
   let m = 0, scale = 1;
   for (let i = 0; i < ref.length; i++) {
     m = Math.max(m, Math.abs(got[i]! - ref[i]!));
@@ -325,7 +326,7 @@ async function runCell(b: ConformanceBackend, backend: AttentionBackend, c: Cell
     const per = c.shape.nHeads * c.shape.headDim;
     const seqs = c.data.map((_, s) => s);
     const out = await backend.attend(c.ref, seqs, c.q, c.shape.nHeads);
-    cell.err = Math.max(...seqs.map((s) => relErr(out.subarray(s * per, (s + 1) * per), c.expected[s]!)));
+    cell.err = Math.max(...seqs.map((s) => toleranceError(out.subarray(s * per, (s + 1) * per), c.expected[s]!)));
   } catch (e) {
     cell.status = 'fail';
     cell.detail = (e as Error).message;
