@@ -12,7 +12,8 @@
 #     from bytes (the old benchmark) and with the one-thread backend's module (D44);
 #  2./3. REPS x, alternating: the CPU benchmark, GQA and MHA, kivi2 and SKVQ K2/V1.5, integer
 #     kernels, 32K, unpinned with --scaling 1,2,4,8 (scaling-N.json / .log), then the same pinned to
-#     CPUs 0,1 (taskset) with --scaling 1,2 (pinned01-N.json / .log); the logs also hold the
+#     two CPUs on different physical cores (PIN, default: CPU 0 and the first CPU that is not its
+#     hyperthread sibling; taskset) with --scaling 1,2 (pinned01-N.json / .log); the logs also hold the
 #     one-thread tables (xORT1c: onnxruntime 1 thread / kvpack 1 thread, CPU time).
 # Stops starting new runs after BUDGET seconds (default 380) so the whole job stays under ~7 min.
 set -u
@@ -55,6 +56,21 @@ pin() {
   fi
 }
 
+# two CPUs on distinct physical cores: CPU 0 and the first CPU outside CPU 0's sibling list
+if [ -z "${PIN:-}" ]; then
+  SIB0=$(cat /sys/devices/system/cpu/cpu0/topology/thread_siblings_list 2>/dev/null || echo 0)
+  PIN=$(python3 -c "
+import sys
+def parse(s):
+    out=set()
+    for part in s.split(','):
+        a,_,b=part.partition('-'); out.update(range(int(a),int(b or a)+1))
+    return out
+sib=parse(sys.argv[1]); n=int(sys.argv[2])
+print('0,'+str(next((c for c in range(1,n) if c not in sib),1)))" "$SIB0" "$(nproc)" 2>/dev/null || echo 0,1)
+fi
+say "pinned runs use CPUs $PIN (CPU 0 siblings: ${SIB0:-?})"
+
 cd "$W"
 say "[1] threads-warmup: 2-thread pool per call, fresh module vs shared (GQA kivi2, integer kernels)"
 timeout 90 "$NODE" build/bench/threads-warmup.js kivi2 gqa "$CTX" 2 12 2>&1 | tee "$OUT/threads-warmup.txt" | tee -a "$LOG"
@@ -68,8 +84,8 @@ for i in $(seq 1 "$REPS"); do
     say "exit $?"; grep -A20 '^thread scaling' "$OUT/scaling-$i.log" | tee -a "$LOG"
   else say "budget: skip unpinned run $i"; fi
   if [ "$(left)" -gt 45 ]; then
-    say "[3.$i] pinned to CPUs 0,1, --scaling 1,2"
-    pin 0,1 timeout "$(left)" "$NODE" "${BENCH[@]}" --scaling 1,2 --out "$OUT/pinned01-$i.json" > "$OUT/pinned01-$i.log" 2>&1
+    say "[3.$i] pinned to CPUs $PIN, --scaling 1,2"
+    pin "$PIN" timeout "$(left)" "$NODE" "${BENCH[@]}" --scaling 1,2 --out "$OUT/pinned01-$i.json" > "$OUT/pinned01-$i.log" 2>&1
     say "exit $?"; grep -A12 '^thread scaling' "$OUT/pinned01-$i.log" | tee -a "$LOG"
   else say "budget: skip pinned run $i"; fi
 done
