@@ -46,8 +46,10 @@ describe.skipIf(!present)('workerd edge worker', () => {
     version = runLimited(RUNTIMES.workerd.path, ['--version'], { timeoutMs: 20_000 }).stdout.trim().replace(/^workerd\s*/, '');
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
+    // detached: its own process group, killed as a whole in afterAll (npm's workerd is a Node shim
+    // that starts the binary; SIGKILL to the shim alone left the binary running, D161)
     proc = spawn(RUNTIMES.workerd.path, ['serve', 'config.capnp', '--socket-addr', `http=127.0.0.1:${port}`],
-      { cwd: example, stdio: ['ignore', 'pipe', 'pipe'] });
+      { cwd: example, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     proc.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
     proc.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
     // bounded wait for the socket: 60 tries x 250 ms
@@ -62,7 +64,9 @@ describe.skipIf(!present)('workerd edge worker', () => {
   }, 90_000);
 
   afterAll(() => {
-    if (proc && proc.exitCode === null) proc.kill('SIGKILL');
+    if (proc?.pid !== undefined) {
+      try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* the group is gone */ }
+    }
   });
 
   it('answers decode attention from the WASM backend, equal to the TS reference', async () => {
