@@ -4,9 +4,11 @@
  * handler (bench/workerd-wasm/handler.js) served by Node and by workerd on 127.0.0.1, timed the
  * same way from this client, interleaved round by round, so every ratio is measured in one run:
  *   ms per kernel call = (time of a request of N calls - time of a request of 0) / N
+ * fastest: (fastest request of N - fastest request of 0) / N over the rounds; median likewise
  * (workerd's clock stands still while a request computes, so the client times every runtime).
- * Kernels: `loop` (load-loop.mjs: v128 loads and adds, no kvpack code), `kivi2-int` and
- * `kivi2-float` (one decode attention of the edge workload with kvpack's integer or float kernels).
+ * Kernels: `loop` (load-loop.mjs: a dot product of v128 loads, no kvpack code), `kivi2-int` and
+ * `kivi2-float` (one decode attention of the edge workload with kvpack's integer or float
+ * kernels), `q8_0` and `fp32` (the same attention over other codecs, float kernels only).
  * Servers: node and workerd, and diagnostics that isolate the cause (V8 flags; the no-checks ones
  * are unsafe, bench diagnostics, never deployment settings):
  *   node/enforce-checks  node --wasm-enforce-bounds-checks: an explicit bounds check before every
@@ -16,7 +18,7 @@
  * and reports whether V8's WASM trap handler is on in each runtime (%IsWasmTrapHandlerEnabled()).
  * Prints min and median per (kernel, server) and each one's ratio to node; writes
  * bench/results/workerd-wasm.json. Needs `npm run build` (dist/) and npm `workerd`.
- * Usage: nice -n 10 node bench/workerd-wasm.mjs [--rounds 7] [--n 30] [--only node,workerd]
+ * Usage: nice -n 10 node bench/workerd-wasm.mjs [--rounds 15] [--n 50] [--only node,workerd]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,8 +30,8 @@ import { loadLoopWasm } from './workerd-wasm/load-loop.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const arg = (n, d) => { const i = process.argv.indexOf(n); return i > 0 ? process.argv[i + 1] : d; };
-const rounds = Number(arg('--rounds', '7'));
-const N = Number(arg('--n', '30'));
+const rounds = Number(arg('--rounds', '15'));
+const N = Number(arg('--n', '50'));
 const LIMIT_S = 900; // every server this bench starts is killed after this, whatever happens here
 const dist = join(root, 'dist');
 const workerdBin = join(root, 'node_modules', '.bin', 'workerd');
@@ -80,7 +82,7 @@ const SERVERS = {
 };
 const names = arg('--only', Object.keys(SERVERS).join(',')).split(',');
 if (!names.includes('node') || names.some((n) => !SERVERS[n])) { console.error(`--only: node plus any of ${Object.keys(SERVERS).join(', ')}`); process.exit(1); }
-const KERNELS = ['loop', 'kivi2-int', 'kivi2-float'];
+const KERNELS = ['loop', 'kivi2-int', 'kivi2-float', 'q8_0', 'fp32'];
 
 const freePort = () => new Promise((res) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
 const procs = [];
@@ -134,23 +136,29 @@ try {
         const name = names[(i + r) % names.length];
         const empty = await request(`${base[name]}?k=${k}&n=0`);
         const full = await request(`${base[name]}?k=${k}&n=${N}`);
-        ((ms[k] ??= {})[name] ??= []).push((full.ms - empty.ms) / N);
+        const m = ((ms[k] ??= {})[name] ??= { empty: [], full: [] });
+        m.empty.push(empty.ms);
+        m.full.push(full.ms);
       }
     }
     process.stderr.write(`bench/workerd-wasm: round ${r + 1}/${rounds}\n`);
   }
-  const stat = (a) => { const s = [...a].sort((x, y) => x - y); return { min: s[0], median: s[s.length >> 1] }; };
+  const sorted = (a) => [...a].sort((x, y) => x - y);
+  const stat = ({ empty, full }) => {
+    const e = sorted(empty), f = sorted(full);
+    return { min: (f[0] - e[0]) / N, median: (f[f.length >> 1] - e[e.length >> 1]) / N };
+  };
   const rows = [];
   for (const k of KERNELS) {
     const node = stat(ms[k].node);
     for (const name of names) {
       const s = stat(ms[k][name]);
-      rows.push({ kernel: k, server: name, msMin: s.min, msMedian: s.median, vsNodeMin: s.min / node.min, vsNodeMedian: s.median / node.median, samples: ms[k][name] });
+      rows.push({ kernel: k, server: name, msMin: s.min, msMedian: s.median, vsNodeMin: s.min / node.min, vsNodeMedian: s.median / node.median, requestMs: ms[k][name] });
     }
   }
   const version = spawnSync(workerdBin, ['--version'], { encoding: 'utf8', timeout: 20_000 }).stdout.trim();
   const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores`;
-  console.log(`ms per kernel call, client-timed ((request of ${N} - request of 0) / ${N}), ${rounds} interleaved rounds; ${machine}`);
+  console.log(`ms per kernel call, client-timed ((request of ${N} - request of 0) / ${N}, fastest and median requests), ${rounds} interleaved rounds; ${machine}`);
   console.log(`node ${process.versions.node} (V8 ${process.versions.v8}), ${version}; V8's WASM trap handler on: node ${trapHandler.node}, workerd ${trapHandler.workerd}`);
   console.log('| kernel | server | ms, fastest | vs node | ms, median | vs node |');
   console.log('| --- | --- | ---: | ---: | ---: | ---: |');

@@ -6,6 +6,7 @@
  *   kivi2-int    one decode attention of the edge workload (examples/edge-worker/workload.js) with
  *                kvpack's integer-domain KIVI kernels (the default)
  *   kivi2-float  the same attention with the float kernels (integerAttention: false)
+ *   q8_0, fp32   the same attention over q8_0 and over fp32 keys and values (float kernels only)
  * Both kvpack kernels run the base SIMD build (kvpack.wasm) in both runtimes: Node 20 does not
  * validate relaxed SIMD without a flag.
  */
@@ -15,15 +16,23 @@ import { buildCache, decodeQuery, WORKLOAD } from './workload.js';
 export async function makeHandler(kv, modules) {
   const loop = await WebAssembly.instantiate(modules.loop);
   fillLoadLoop(loop.exports.memory);
-  const cache = buildCache(kv);
   const q = decodeQuery(0);
-  const backends = {
-    'kivi2-int': await kv.createWasmBackend(modules.kvpack, { integerAttention: true }),
-    'kivi2-float': await kv.createWasmBackend(modules.kvpack, { integerAttention: false }),
+  const int = await kv.createWasmBackend(modules.kvpack, { integerAttention: true });
+  const float = await kv.createWasmBackend(modules.kvpack, { integerAttention: false });
+  const kivi2 = buildCache(kv);
+  // the float paths of other codecs (no integer kernels there): same tokens, other encodings
+  const q8 = buildCache(kv, { ...WORKLOAD, key: 'q8_0', value: 'q8_0' });
+  const fp32 = buildCache(kv, { ...WORKLOAD, key: 'fp32', value: 'fp32' });
+  const attend = (backend, cache) => async () => (await backend.attend(cache, [0], q, WORKLOAD.nHeads))[0];
+  const kernels = {
+    loop: () => loop.exports.run(1000),
+    'kivi2-int': attend(int, kivi2),
+    'kivi2-float': attend(float, kivi2),
+    'q8_0': attend(int, q8),
+    fp32: attend(int, fp32),
   };
-  const kernels = { loop: () => loop.exports.run(1000) };
-  for (const [name, b] of Object.entries(backends)) kernels[name] = async () => (await b.attend(cache, [0], q, WORKLOAD.nHeads))[0];
-  const desc = { loop: 'load-loop.mjs run(1000)', ...Object.fromEntries(Object.entries(backends).map(([k, b]) => [k, b.description])) };
+  const desc = { loop: 'load-loop.mjs run(1000)', 'kivi2-int': int.description, 'kivi2-float': float.description,
+    'q8_0': `${int.description}; q8_0 keys and values`, fp32: `${int.description}; fp32 keys and values` };
   return async (url) => {
     const u = new URL(url);
     const k = u.searchParams.get('k'), n = Number(u.searchParams.get('n'));
