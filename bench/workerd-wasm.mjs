@@ -18,13 +18,15 @@
  * and reports whether V8's WASM trap handler is on in each runtime (%IsWasmTrapHandlerEnabled()).
  * Prints min and median per (kernel, server) and each one's ratio to node; writes
  * bench/results/workerd-wasm.json. Needs `npm run build` (dist/) and npm `workerd`.
- * Usage: nice -n 10 node bench/workerd-wasm.mjs [--rounds 15] [--n 50] [--only node,workerd]
+ * `--ab DIR` adds node@ab and workerd@ab serving the kvpack build in DIR (index.js, kvpack.wasm): an
+ * A/B of a kernel change against a baseline dist/ in the same interleaved rounds.
+ * Usage: nice -n 10 node bench/workerd-wasm.mjs [--rounds 15] [--n 50] [--only node,workerd] [--ab DIR]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadLoopWasm } from './workerd-wasm/load-loop.mjs';
 
@@ -34,18 +36,26 @@ const rounds = Number(arg('--rounds', '15'));
 const N = Number(arg('--n', '50'));
 const LIMIT_S = 900; // every server this bench starts is killed after this, whatever happens here
 const dist = join(root, 'dist');
+const ab = arg('--ab', undefined); // another build's dist/ (an A/B): adds node@ab and workerd@ab
 const workerdBin = join(root, 'node_modules', '.bin', 'workerd');
-for (const f of [join(dist, 'index.js'), join(dist, 'kvpack.wasm'), workerdBin]) {
+for (const f of [join(dist, 'index.js'), join(dist, 'kvpack.wasm'), workerdBin, ...(ab ? [join(ab, 'index.js'), join(ab, 'kvpack.wasm')] : [])]) {
   if (!existsSync(f)) { console.error(`bench/workerd-wasm: ${f} missing (npm ci; npm run build)`); process.exit(1); }
 }
 
-// One folder holds both runtimes' files, so they run byte-identical code.
-const dir = mkdtempSync(join(tmpdir(), 'kvpack-workerd-wasm-'));
-copyFileSync(join(dist, 'index.js'), join(dir, 'kvpack.js'));
-copyFileSync(join(dist, 'kvpack.wasm'), join(dir, 'kvpack.wasm'));
-copyFileSync(join(root, 'examples', 'edge-worker', 'workload.js'), join(dir, 'workload.js'));
-for (const f of ['handler.js', 'worker.js', 'node-server.mjs', 'load-loop.mjs']) copyFileSync(join(root, 'bench', 'workerd-wasm', f), join(dir, f));
-writeFileSync(join(dir, 'load-loop.wasm'), loadLoopWasm());
+// One folder holds both runtimes' files, so they run byte-identical code (one more for --ab).
+const tmp = mkdtempSync(join(tmpdir(), 'kvpack-workerd-wasm-'));
+function folder(name, from) {
+  const dir = join(tmp, name);
+  mkdirSync(dir);
+  copyFileSync(join(from, 'index.js'), join(dir, 'kvpack.js'));
+  copyFileSync(join(from, 'kvpack.wasm'), join(dir, 'kvpack.wasm'));
+  copyFileSync(join(root, 'examples', 'edge-worker', 'workload.js'), join(dir, 'workload.js'));
+  for (const f of ['handler.js', 'worker.js', 'node-server.mjs', 'load-loop.mjs']) copyFileSync(join(root, 'bench', 'workerd-wasm', f), join(dir, f));
+  writeFileSync(join(dir, 'load-loop.wasm'), loadLoopWasm());
+  return dir;
+}
+const dir = folder('this', dist);
+const abDir = ab ? folder('ab', ab) : undefined;
 
 const capnp = (v8Flags, main = 'worker.js') => `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
@@ -67,6 +77,7 @@ const w :Workerd.Worker = (
 );
 `;
 writeFileSync(join(dir, 'workerd.capnp'), capnp([]));
+if (abDir) writeFileSync(join(abDir, 'workerd.capnp'), capnp([]));
 writeFileSync(join(dir, 'workerd-no-checks.capnp'), capnp(['--no-wasm-bounds-checks']));
 // whether V8's WASM trap handler is on: a V8 runtime function, callable with --allow-natives-syntax
 writeFileSync(join(dir, 'probe.js'), 'export default { fetch: () => new Response(String(%IsWasmTrapHandlerEnabled())) };\n');
@@ -80,8 +91,9 @@ const SERVERS = {
   workerd: serve('workerd.capnp'),
   'workerd/no-checks': serve('workerd-no-checks.capnp'),
 };
-const names = arg('--only', Object.keys(SERVERS).join(',')).split(',');
-if (!names.includes('node') || names.some((n) => !SERVERS[n])) { console.error(`--only: node plus any of ${Object.keys(SERVERS).join(', ')}`); process.exit(1); }
+const AB = abDir ? { 'node@ab': SERVERS.node, 'workerd@ab': SERVERS.workerd } : {};
+const names = [...arg('--only', Object.keys(SERVERS).join(',')).split(','), ...Object.keys(AB)];
+if (!names.includes('node') || names.some((n) => !SERVERS[n] && !AB[n])) { console.error(`--only: node plus any of ${Object.keys(SERVERS).join(', ')}`); process.exit(1); }
 const KERNELS = ['loop', 'kivi2-int', 'kivi2-float', 'q8_0', 'fp32'];
 
 const freePort = () => new Promise((res) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
@@ -102,11 +114,11 @@ async function request(url) {
 }
 
 /** Starts a server; resolves with its URL once `path` answers (30 s: workerd compiles at load). */
-async function start(name, command, path) {
+async function start(name, command, path, cwd = dir) {
   const port = await freePort();
   const [cmd, args] = command(String(port));
   let log = '';
-  const p = spawn(cmd, args, { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(cmd, args, { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   p.stdout.on('data', (d) => { log += d; });
   p.stderr.on('data', (d) => { log += d; });
   procs.push(p);
@@ -124,7 +136,7 @@ try {
   const nodeProbe = spawnSync(process.execPath, ['--allow-natives-syntax', '-p', '%IsWasmTrapHandlerEnabled()'], { encoding: 'utf8', timeout: 20_000 });
   const trapHandler = { node: nodeProbe.stdout.trim() === 'true', workerd: probe.text.trim() === 'true' };
   const base = {};
-  for (const name of names) base[name] = (await start(name, SERVERS[name], '?k=loop&n=0')).url;
+  for (const name of names) base[name] = (await start(name, SERVERS[name] ?? AB[name], '?k=loop&n=0', AB[name] ? abDir : dir)).url;
   process.stderr.write(`bench/workerd-wasm: ${names.join(', ')} up; warming up\n`);
   const desc = {};
   for (const name of names) for (const k of KERNELS) desc[k] = (await request(`${base[name]}?k=${k}&n=${k === 'loop' ? 200 : 20}`)).body.desc;
@@ -163,12 +175,14 @@ try {
   console.log('| kernel | server | ms, fastest | vs node | ms, median | vs node |');
   console.log('| --- | --- | ---: | ---: | ---: | ---: |');
   for (const r of rows) console.log(`| ${r.kernel} | ${r.server} | ${r.msMin.toFixed(3)} | ${r.vsNodeMin.toFixed(2)}x | ${r.msMedian.toFixed(3)} | ${r.vsNodeMedian.toFixed(2)}x |`);
-  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-  writeFileSync(join(root, 'bench', 'results', 'workerd-wasm.json'), JSON.stringify({
+  // an A/B is a partial result: build/bench/, not bench/results/
+  const out = ab ? join(root, 'build', 'bench', 'workerd-wasm-ab.json') : join(root, 'bench', 'results', 'workerd-wasm.json');
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({
     tool: 'bench/workerd-wasm.mjs', date: new Date().toISOString(), machine, node: process.versions.node, nodeV8: process.versions.v8,
-    workerd: version, trapHandler, rounds, callsPerRequest: N, kernels: desc, rows }, null, 2) + '\n');
+    workerd: version, trapHandler, ab: ab ?? null, rounds, callsPerRequest: N, kernels: desc, rows }, null, 2) + '\n');
 } finally {
   killAll();
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(tmp, { recursive: true, force: true });
 }
 process.exit(0);
