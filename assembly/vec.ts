@@ -93,29 +93,7 @@ export function scoreRows4(rows: usize, stride: usize, q: usize, group: i32, d: 
   tileTokens: i32): void {
   const r1 = rows + stride, r2 = r1 + stride, r3 = r2 + stride;
   const rowBytes = <usize>d << 2;
-  let j = 0;
-  // two heads a pass: each row load feeds both (6 loads per 8 multiply-adds instead of 10);
-  // every head's sums are added in the same order as one head a pass, so outputs are identical
-  for (; j + 2 <= group; j += 2) {
-    const qa = q + <usize>j * rowBytes, qb = qa + rowBytes;
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
-    for (let c: usize = 0; c < rowBytes; c += 16) {
-      const x0 = v128.load(rows + c), x1 = v128.load(r1 + c), x2 = v128.load(r2 + c), x3 = v128.load(r3 + c);
-      const qva = v128.load(qa + c), qvb = v128.load(qb + c);
-      a0 = madd4(qva, x0, a0);
-      a1 = madd4(qva, x1, a1);
-      a2 = madd4(qva, x2, a2);
-      a3 = madd4(qva, x3, a3);
-      b0 = madd4(qvb, x0, b0);
-      b1 = madd4(qvb, x1, b1);
-      b2 = madd4(qvb, x2, b2);
-      b3 = madd4(qvb, x3, b3);
-    }
-    v128.store(scores + ((<usize>(j * tileTokens + t)) << 2), hsum4(a0, a1, a2, a3));
-    v128.store(scores + ((<usize>((j + 1) * tileTokens + t)) << 2), hsum4(b0, b1, b2, b3));
-  }
-  for (; j < group; j++) {
+  for (let j = 0; j < group; j++) {
     const qj = q + <usize>j * rowBytes;
     let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
     for (let c: usize = 0; c < rowBytes; c += 16) {
@@ -137,31 +115,7 @@ export function accumulateRows4(rows: usize, stride: usize, weights: usize, t: i
   tileTokens: i32): void {
   const r1 = rows + stride, r2 = r1 + stride, r3 = r2 + stride;
   const rowBytes = <usize>d << 2;
-  let j = 0;
-  // two heads a pass, as scoreRows4: each row load feeds both; per-head order unchanged
-  for (; j + 2 <= group; j += 2) {
-    const wa = weights + ((<usize>(j * tileTokens + t)) << 2), wb = wa + (<usize>tileTokens << 2);
-    const a0 = f32x4.splat(load<f32>(wa)), a1 = f32x4.splat(load<f32>(wa, 4));
-    const a2 = f32x4.splat(load<f32>(wa, 8)), a3 = f32x4.splat(load<f32>(wa, 12));
-    const b0 = f32x4.splat(load<f32>(wb)), b1 = f32x4.splat(load<f32>(wb, 4));
-    const b2 = f32x4.splat(load<f32>(wb, 8)), b3 = f32x4.splat(load<f32>(wb, 12));
-    const aj = acc + <usize>j * rowBytes, bj = aj + rowBytes;
-    for (let c: usize = 0; c < rowBytes; c += 16) {
-      const x0 = v128.load(rows + c), x1 = v128.load(r1 + c), x2 = v128.load(r2 + c), x3 = v128.load(r3 + c);
-      let a = v128.load(aj + c), b = v128.load(bj + c);
-      a = madd4(a0, x0, a);
-      a = madd4(a1, x1, a);
-      a = madd4(a2, x2, a);
-      a = madd4(a3, x3, a);
-      b = madd4(b0, x0, b);
-      b = madd4(b1, x1, b);
-      b = madd4(b2, x2, b);
-      b = madd4(b3, x3, b);
-      v128.store(aj + c, a);
-      v128.store(bj + c, b);
-    }
-  }
-  for (; j < group; j++) {
+  for (let j = 0; j < group; j++) {
     const wp = weights + ((<usize>(j * tileTokens + t)) << 2);
     const w0 = f32x4.splat(load<f32>(wp)), w1 = f32x4.splat(load<f32>(wp, 4));
     const w2 = f32x4.splat(load<f32>(wp, 8)), w3 = f32x4.splat(load<f32>(wp, 12));
