@@ -105,4 +105,17 @@ describe.skipIf(!present)('workerd edge worker', () => {
       detail: `${String(info.description)}; module imported as a workerd wasm module; packed cache ${String(info.restoredFrom).startsWith('cache.bin') ? 'restored from a bundled cache.bin data module (PackedKvCache.deserialize)' : 'built in the worker (no serialize() in this kvpack)'}`,
       test: 'tests/runtimes/workerd.test.ts' });
   }, 200_000);
+
+  // last: stops the server. Killing only npm's shim left the workerd binary listening (D163).
+  it('stops serving once its process group is killed', async () => {
+    process.kill(-proc!.pid!, 'SIGKILL');
+    let answered = true;
+    for (let i = 0; i < 40 && answered; i++) { // 10 s at most
+      try {
+        await fetch(`${base}/nothing`, { signal: AbortSignal.timeout(1000) });
+        await new Promise((r) => setTimeout(r, 250));
+      } catch { answered = false; }
+    }
+    expect(answered, `workerd still answers on ${base} after its group was killed`).toBe(false);
+  }, 30_000);
 });
