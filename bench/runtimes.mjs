@@ -18,7 +18,7 @@
  * Usage: node bench/runtimes.mjs [--steps 30 (per window)] [--only node,bun,...] [--load K] [--write (the README table)]
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +48,10 @@ function sub(cmd, args, env = {}) {
 const step = join(root, 'bench', 'runtimes', 'step.mjs');
 const RUNNERS = {
   node: async () => sub(process.execPath, [step, dist, String(steps)]),
-  deno: async () => sub(BIN.deno, ['run', '-A', step, dist, String(steps)], { XDG_RUNTIME_DIR: mkdtempSync(join(tmpdir(), 'kvb-')) }),
+  deno: async () => {
+    const xdg = mkdtempSync(join(tmpdir(), 'kvb-'));
+    try { return sub(BIN.deno, ['run', '-A', step, dist, String(steps)], { XDG_RUNTIME_DIR: xdg }); } finally { rmSync(xdg, { recursive: true, force: true }); }
+  },
   bun: async () => sub(BIN.bun, ['--no-install', step, dist, String(steps)]),
   chromium: chromium,
   workerd: workerd,
@@ -63,7 +66,8 @@ async function chromium() {
   const { serveStatic } = await import(pathToFileURL(join(root, 'examples', 'browser', 'serve.mjs')).href);
   const server = await serveStatic(dir);
   const puppeteer = (await import('puppeteer-core')).default;
-  const browser = await puppeteer.launch({ executablePath: BIN.chromium, headless: true, timeout: 60_000, userDataDir: mkdtempSync(join(tmpdir(), 'kvb-chr-')),
+  const profile = mkdtempSync(join(tmpdir(), 'kvb-chr-'));
+  const browser = await puppeteer.launch({ executablePath: BIN.chromium, headless: true, timeout: 60_000, userDataDir: profile,
     args: ['--no-sandbox', '--headless=new', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'] });
   try {
     const page = await browser.newPage();
@@ -74,6 +78,8 @@ async function chromium() {
   } finally {
     await browser.close().catch(() => browser.process()?.kill('SIGKILL'));
     await server.close();
+    rmSync(profile, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
