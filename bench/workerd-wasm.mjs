@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Why workerd runs kvpack's WASM kernels slower than Node (docs/decisions.md D161-D163): the same
+ * Why workerd runs kvpack's WASM kernels slower than Node (docs/decisions.md D162, D165): the same
  * handler (bench/workerd-wasm/handler.js) served by Node and by workerd on 127.0.0.1, timed the
  * same way from this client, interleaved round by round, so every ratio is measured in one run:
  *   ms per kernel call = (time of a request of N calls - time of a request of 0) / N
@@ -23,7 +23,7 @@
  * Usage: nice -n 10 node bench/workerd-wasm.mjs [--rounds 15] [--n 50] [--only node,workerd] [--ab DIR]
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
