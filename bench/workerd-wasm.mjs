@@ -17,7 +17,8 @@
  *   workerd/no-checks    workerd with v8Flags = ["--no-wasm-bounds-checks"]
  * and reports whether V8's WASM trap handler is on in each runtime (%IsWasmTrapHandlerEnabled()).
  * Prints min and median per (kernel, server) and each one's ratio to node; writes
- * bench/results/workerd-wasm.json. Needs `npm run build` (dist/) and npm `workerd`.
+ * bench/results/workerd-wasm.json (build/bench/workerd-wasm-partial.json for --only, --ab or fewer
+ * than 15 rounds). Needs `npm run build` (dist/) and npm `workerd`.
  * `--ab DIR` adds node@ab and workerd@ab serving the kvpack build in DIR (index.js, kvpack.wasm): an
  * A/B of a kernel change against a baseline dist/ in the same interleaved rounds.
  * Usage: nice -n 10 node bench/workerd-wasm.mjs [--rounds 15] [--n 50] [--only node,workerd] [--ab DIR]
@@ -175,8 +176,9 @@ try {
   console.log('| kernel | server | ms, fastest | vs node | ms, median | vs node |');
   console.log('| --- | --- | ---: | ---: | ---: | ---: |');
   for (const r of rows) console.log(`| ${r.kernel} | ${r.server} | ${r.msMin.toFixed(3)} | ${r.vsNodeMin.toFixed(2)}x | ${r.msMedian.toFixed(3)} | ${r.vsNodeMedian.toFixed(2)}x |`);
-  // an A/B is a partial result: build/bench/, not bench/results/
-  const out = ab ? join(root, 'build', 'bench', 'workerd-wasm-ab.json') : join(root, 'bench', 'results', 'workerd-wasm.json');
+  // an A/B, a subset of servers or fewer rounds is a partial result: build/bench/, not bench/results/
+  const partial = ab || process.argv.includes('--only') || rounds < 15;
+  const out = partial ? join(root, 'build', 'bench', 'workerd-wasm-partial.json') : join(root, 'bench', 'results', 'workerd-wasm.json');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({
     tool: 'bench/workerd-wasm.mjs', date: new Date().toISOString(), machine, node: process.versions.node, nodeV8: process.versions.v8,
