@@ -1,6 +1,11 @@
 # workerd config for the kvpack edge worker: `node build.mjs` first (copies the kvpack bundle and
 # both WASM builds into out/ and writes out/cache.bin), then
 #   npx workerd serve config.capnp --socket-addr http=127.0.0.1:8787
+# Speed: this workload (integer KIVI kernels) runs at Node's speed; the float kernels of q8_0
+# and of KIVI with integerAttention: false take ~1.25x Node's time, because workerd runs WASM
+# without V8's trap handler (explicit bounds checks; docs/decisions.md D162). Do not add
+# v8Flags = ["--no-wasm-bounds-checks"]: it removes that cost by letting out-of-bounds accesses
+# through, a bench diagnostic only (bench/workerd-wasm.mjs).
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (

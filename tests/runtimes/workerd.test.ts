@@ -46,8 +46,10 @@ describe.skipIf(!present)('workerd edge worker', () => {
     version = runLimited(RUNTIMES.workerd.path, ['--version'], { timeoutMs: 20_000 }).stdout.trim().replace(/^workerd\s*/, '');
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
+    // detached: its own process group, killed as a whole in afterAll (npm's workerd is a Node shim
+    // that starts the binary; SIGKILL to the shim alone left the binary running, D161)
     proc = spawn(RUNTIMES.workerd.path, ['serve', 'config.capnp', '--socket-addr', `http=127.0.0.1:${port}`],
-      { cwd: example, stdio: ['ignore', 'pipe', 'pipe'] });
+      { cwd: example, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     proc.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
     proc.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
     // bounded wait for the socket: 60 tries x 250 ms
@@ -62,7 +64,9 @@ describe.skipIf(!present)('workerd edge worker', () => {
   }, 90_000);
 
   afterAll(() => {
-    if (proc && proc.exitCode === null) proc.kill('SIGKILL');
+    if (proc?.pid !== undefined) {
+      try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* the group is gone */ }
+    }
   });
 
   it('answers decode attention from the WASM backend, equal to the TS reference', async () => {
@@ -101,4 +105,17 @@ describe.skipIf(!present)('workerd edge worker', () => {
       detail: `${String(info.description)}; module imported as a workerd wasm module; packed cache ${String(info.restoredFrom).startsWith('cache.bin') ? 'restored from a bundled cache.bin data module (PackedKvCache.deserialize)' : 'built in the worker (no serialize() in this kvpack)'}`,
       test: 'tests/runtimes/workerd.test.ts' });
   }, 200_000);
+
+  // last: stops the server. Killing only npm's shim left the workerd binary listening (D163).
+  it('stops serving once its process group is killed', async () => {
+    process.kill(-proc!.pid!, 'SIGKILL');
+    let answered = true;
+    for (let i = 0; i < 40 && answered; i++) { // 10 s at most
+      try {
+        await fetch(`${base}/nothing`, { signal: AbortSignal.timeout(1000) });
+        await new Promise((r) => setTimeout(r, 250));
+      } catch { answered = false; }
+    }
+    expect(answered, `workerd still answers on ${base} after its group was killed`).toBe(false);
+  }, 30_000);
 });
