@@ -141,8 +141,10 @@ describe('kvpack tune', () => {
     expect(() => parseTuneConfig({ ...JSON.parse(readFileSync(out, 'utf8')), pairing: 'kivi4' })).toThrow(KvpackError);
   }, 120_000);
 
+  // reads the configs the tests above wrote (none.json, rot.json): run the file, not this test alone
   it('a malformed or unknown config file is a typed error before eval or generate does any work', async () => {
     const good = JSON.parse(readFileSync(join(dir, 'none.json'), 'utf8')) as TuneConfig; // kivi2, version 2
+    const rot = JSON.parse(readFileSync(join(dir, 'rot.json'), 'utf8')) as TuneConfig; // cq-4c8b@w32@rk@rv
     const cases: [string, string, RegExp][] = [
       ['not-json', '{"format": "kvpack-tune", "version": 2, ', /CORRUPT_DATA: config: not a kvpack tune config/],
       ['array', '[]', /CORRUPT_DATA: config: not a JSON object/],
@@ -157,6 +159,10 @@ describe('kvpack tune', () => {
       ['layers', JSON.stringify({ ...good, calibration: good.calibration.slice(1) }), /CORRUPT_DATA: calibration/],
       ['layer-entry', JSON.stringify({ ...good, calibration: good.calibration.map((_, l) => (l === 2 ? 7 : { key: null, value: null })) }), /CORRUPT_DATA: calibration\[2\]/],
       ['model', JSON.stringify({ ...good, model: { nLayers: 5 } }), /CORRUPT_DATA: model/],
+      // the rotated CQ config above with one layer's value codebook cut to 6 words: the codecs are built at parse time
+      ['short-codebook', JSON.stringify({ ...rot, calibration: rot.calibration.map((e, l) => (l === 3
+        ? { ...e, value: { ...(e.value as object), codebook: (e.value as { codebook: string }).codebook.slice(0, 32) } } : e)) }),
+      /BAD_CALIBRATION: calibration.codebook/],
     ];
     for (const [name, text, want] of cases) {
       const file = join(dir, `${name}.json`), json = join(dir, `${name}-out.json`);

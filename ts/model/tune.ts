@@ -25,8 +25,8 @@ export const TUNE_CANDIDATES: readonly string[] = [
   'q8_0', 'kivi8', 'q4_0', 'kivi4', 'kivi4@w32', 'kivi2', 'kivi2@w32', 'kivi2@w128', 'kivi2@w128@s5',
   'skvq-k4:skvq-v2@w128@s5@g128', 'skvq-k2:skvq-v2@w128@s5@g128', 'skvq-k2:skvq-v1.5@w128@s5@g128',
   'skvq-k2:skvq-v1.5@w128@s5@g128@rk@rv', 'skvq-k2:skvq-v1.5@w32@s5@g128',
-  'cq-2c8b', 'cq-4c9b', 'cq-4c8b', 'cq-4c8b@rv', 'cq-4c8b@w32', 'cq-4c8b:cq-8c8b', 'cq-4c8b:cq-8c8b@rv',
-  'cq-8c10b', 'cq-8c10b:cq-8c8b', 'cq-8c8b@w32', 'cq-8c8b',
+  'cq-2c8b', 'cq-4c9b', 'cq-4c8b', 'cq-4c8b@rv', 'cq-4c8b@w32', 'cq-4c8b:cq-8c8b',
+  'cq-8c10b', 'cq-8c10b:cq-8c8b', 'cq-8c8b@w32', 'cq-8c8b@w32@rv', 'cq-8c8b',
 ];
 
 /** TUNE_CANDIDATES a model can run: the rotated ones need a power-of-two head_dim (RotatedCodec). */
