@@ -6,8 +6,9 @@ import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { main } from '../../ts/cli/main.js';
 import { RotatedCodec } from '../../ts/codecs/rotation.js';
 import { KvpackError } from '../../ts/errors.js';
+import { parsePairing } from '../../ts/model/codec-pairing.js';
 import { loadModel } from '../../ts/model/load-model.js';
-import { defaultTuneCandidates, parseTuneConfig, TUNE_CANDIDATES, tuneCacheSpec, type TuneConfig } from '../../ts/model/tune.js';
+import { checkTuneCandidates, defaultTuneCandidates, parseTuneConfig, TUNE_CANDIDATES, tuneCacheSpec, type TuneConfig } from '../../ts/model/tune.js';
 import { MODEL_DIR, requireShared, TEXT_FILE } from './model-paths.js';
 
 requireShared();
@@ -138,6 +139,8 @@ describe('kvpack tune', () => {
     expect(defaultTuneCandidates({ headDim: 8 })).toEqual(TUNE_CANDIDATES);
     expect(defaultTuneCandidates({ headDim: 48 }).length).toBeLessThan(TUNE_CANDIDATES.length);
     expect(defaultTuneCandidates({ headDim: 48 }).filter((c) => c.includes('@r'))).toEqual([]);
+    expect(() => checkTuneCandidates([parsePairing('cq-4c8b@rv')], { headDim: 48 })).toThrow(/power-of-two head_dim, the model's is 48/);
+    expect(() => checkTuneCandidates([parsePairing('cq-4c8b@rv')], { headDim: 64 })).not.toThrow();
     expect(() => parseTuneConfig({ ...JSON.parse(readFileSync(out, 'utf8')), pairing: 'kivi4' })).toThrow(KvpackError);
   }, 120_000);
 

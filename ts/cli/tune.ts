@@ -13,7 +13,7 @@ import { loadKvCapture } from '../model/kv-capture-file.js';
 import type { KvCapture } from '../model/kv-capture.js';
 import { loadModel } from '../model/load-model.js';
 import { splitText, tokenizeLines } from '../model/text-split.js';
-import { defaultTuneCandidates, loadTuneConfig, tune, TUNE_CANDIDATES, TUNE_CONFIG_VERSION, type TuneBudget, type TuneConfig } from '../model/tune.js';
+import { checkTuneCandidates, defaultTuneCandidates, loadTuneConfig, tune, TUNE_CANDIDATES, TUNE_CONFIG_VERSION, type TuneBudget, type TuneConfig } from '../model/tune.js';
 import { describeFlags, parseFlags } from './args.js';
 import type { CliIo } from './command.js';
 import { checkReadable } from './file-checks.js';
@@ -40,10 +40,11 @@ Measures candidate cache configurations (codec pairing, fp window, sinks, group,
 rotation of keys / values) on the first --windows windows of --ctx tokens, then picks: with
 --budget X%, the fewest bits whose perplexity stays within X% of fp32; with --bits B, the lowest
 perplexity at most B bits. Rotated calibrated codecs calibrate on rotated rows, as in kvpack
-eval. Prints every candidate and why one was chosen; --out writes a config (format version
-${TUNE_CONFIG_VERSION}: pairing, cache options with the rotation and its seed, each layer's calibration) that kvpack
-eval/generate --config and PackedKvCache (tuneCacheSpec) accept. Exit code 1 when no candidate
-meets the budget (the closest is still written). Details: docs/QUALITY.md.
+eval. Prints every candidate and why one was chosen; --out writes a config (version
+${TUNE_CONFIG_VERSION}: pairing, cache options with the rotation and its seed, each layer's
+calibration) that kvpack eval/generate --config and PackedKvCache (tuneCacheSpec) accept. Exit
+code 1 when no candidate meets the budget (the closest is still written). Details:
+docs/QUALITY.md.
 ${describeFlags(FLAGS)}`;
 
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
@@ -65,6 +66,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     io.err(`kvpack tune: head_dim ${model.config.headDim} is not a power of two: the rotated candidates are left out\n`);
   }
   const pairings = candidates.map(parsePairing);
+  checkTuneCandidates(pairings, model.config); // before minutes of capture
   const ctx = f.ctx ?? Math.min(model.config.seqLen, 1024);
   if (ctx > model.config.seqLen) throw new KvpackError('BAD_PARAM', `must be at most the model's seq_len=${model.config.seqLen}`, '--ctx');
   const text = await readFile(f.text!, 'utf8');

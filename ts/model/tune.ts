@@ -17,9 +17,10 @@ import { evaluatePerplexity } from './perplexity.js';
 /**
  * Candidates measured when none are given: the tiled codecs at their papers' settings and around
  * them (QAQ builds its own cache and decodes step by step: too slow for a quick calibration run),
- * and the rotated settings the ctx-4096 study found better at the same bits (decisions.md#D35,
- * #D166): SKVQ's paper setting with both streams rotated, CQ with its values rotated. Rotated CQ
- * keys lose (k-means on rotated keys: 1.3-4.7x the error) and are not tried.
+ * and rotated twins of the settings where the study found rotation better or no worse at the
+ * same bits (decisions.md#D35, #D166): SKVQ's paper setting with both streams rotated, CQ with
+ * its values rotated. Rotated CQ keys lose (k-means on rotated keys: 1.3-4.7x the error) and are
+ * not tried.
  */
 export const TUNE_CANDIDATES: readonly string[] = [
   'q8_0', 'kivi8', 'q4_0', 'kivi4', 'kivi4@w32', 'kivi2', 'kivi2@w32', 'kivi2@w128', 'kivi2@w128@s5',
@@ -35,6 +36,21 @@ export function defaultTuneCandidates(shape: { headDim: number }): string[] {
 }
 
 const powerOfTwo = (d: number): boolean => d > 0 && (d & (d - 1)) === 0;
+
+/**
+ * BAD_PARAM for a candidate tune cannot measure on this model: a codec that builds its own cache
+ * (QAQ), a rotation on a head_dim that is not a power of two. The CLI calls it before capturing.
+ */
+export function checkTuneCandidates(pairings: readonly CodecPairing[], shape: { headDim: number }): void {
+  for (const p of pairings) {
+    if (codecInfo(p.key).createCache || codecInfo(p.value).createCache) {
+      throw new KvpackError('BAD_PARAM', `'${p.label}': tune measures tiled codecs (their config is PackedKvCache options)`, 'candidates');
+    }
+    if (p.rotate && !powerOfTwo(shape.headDim)) {
+      throw new KvpackError('BAD_PARAM', `'${p.label}': rotation needs a power-of-two head_dim, the model's is ${shape.headDim}`, 'candidates');
+    }
+  }
+}
 
 /** The version `kvpack tune --out` writes; parseTuneConfig also reads version 1 (no rotation). */
 export const TUNE_CONFIG_VERSION = 2;
@@ -100,13 +116,8 @@ export async function tune(model: Model, tokens: readonly number[], opts: TuneOp
   check(Number.isInteger(amortize) && amortize >= 1, 'BAD_PARAM', `must be a positive integer, got ${amortize}`, 'amortize');
   const pairings = (opts.candidates ?? defaultTuneCandidates(model.config)).map(parsePairing); // bad names fail before any work
   check(pairings.length > 0, 'BAD_PARAM', 'no candidates', 'candidates');
+  checkTuneCandidates(pairings, model.config);
   for (const p of pairings) {
-    if (codecInfo(p.key).createCache || codecInfo(p.value).createCache) {
-      throw new KvpackError('BAD_PARAM', `'${p.label}': tune measures tiled codecs (their config is PackedKvCache options)`, 'candidates');
-    }
-    if (p.rotate && !powerOfTwo(model.config.headDim)) {
-      throw new KvpackError('BAD_PARAM', `'${p.label}': rotation needs a power-of-two head_dim, the model's is ${model.config.headDim}`, 'candidates');
-    }
     if ((codecInfo(p.key).needsCalibration || codecInfo(p.value).needsCalibration) && !opts.calibrator) {
       throw new KvpackError('BAD_CALIBRATION', `'${p.label}' needs calibration: pass calibration text`, 'calibrator');
     }
@@ -175,10 +186,11 @@ type TuneModelShape = { nLayers: number; nKvHeads: number; headDim: number };
 
 /**
  * Checks a parsed tune config (e.g. JSON.parse of the file) against a model: CORRUPT_DATA /
- * BAD_PARAM naming the field, UNSUPPORTED_VERSION for a later version, UNKNOWN_CODEC / BAD_CALIBRATION from the codecs. Reads versions 1
- * and 2 and returns version 2 (a version-1 file has no rotation: `rotation: null`). With `model`,
- * every layer's codecs are built from the file's calibration, so a bad one fails here, before a
- * cache holds a token.
+ * BAD_PARAM naming the field, UNSUPPORTED_VERSION for a later version, UNKNOWN_CODEC /
+ * BAD_CALIBRATION from the codecs (decisions.md#D167). Reads versions 1 and 2 and returns
+ * version 2 (a version-1 file has no rotation: `rotation: null`). With `model`, every layer's
+ * codecs are built from the file's calibration, so a bad one fails here, before a cache holds a
+ * token.
  */
 export function parseTuneConfig(x: unknown, model?: TuneModelShape): TuneConfig {
   const bad = (m: string, arg: string): never => { throw new KvpackError('CORRUPT_DATA', m, arg); };
