@@ -9,7 +9,8 @@ import { kmeansWasm } from '../codecs/cq/wasm.js';
 import { codecInfo } from '../codecs/registry.js';
 import { KvpackError } from '../errors.js';
 import { CaptureCalibrator, type LayerCalibrator } from '../model/calibrate-from-capture.js';
-import { parseTuneConfig, tuneCalibrator } from '../model/tune.js';
+import { parseTuneConfig, tunePairing } from '../model/tune.js';
+import { readTuneConfig } from './tune.js';
 import { captureKv } from '../model/capture.js';
 import { captureKvWindows } from '../model/capture-windows.js';
 import { gunzipSync } from 'node:zlib';
@@ -39,7 +40,7 @@ const FLAGS = {
   'calib-tokens': { type: 'int', default: 2048, min: 1, help: 'tokens captured when --calib is not given' },
   json: { type: 'string', help: 'write results as JSON here' },
   svg: { type: 'string', help: 'write the perplexity-vs-bits plot (SVG) here' },
-  config: { type: 'string', help: 'evaluate the configuration `kvpack tune --out` wrote (its pairing and calibration) instead of --codecs' },
+  config: { type: 'string', help: 'evaluate the configuration `kvpack tune --out` wrote (its pairing, @rk / @rv rotation with its seed, and calibration; versions 1-2) instead of --codecs' },
 } as const;
 
 export const usage = `kvpack eval --model DIR --text FILE [--codecs a,b:c@w32,...] [--ctx N] [--json out] [--svg out]
@@ -57,10 +58,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   for (const k of ['model', 'text'] as const) if (!f[k]) throw new KvpackError('BAD_PARAM', 'is required', `--${k}`);
   // 'default' expands to every registered codec, so a run can add variants: --codecs default,kivi2@w32
   if (f.config && (f.codecs || f.calib)) throw new KvpackError('BAD_PARAM', '--config brings its own pairing and calibration: drop --codecs / --calib', '--config');
-  const tuned = f.config ? parseTuneConfig(JSON.parse(await readFile(f.config, 'utf8')) as unknown) : undefined;
-  const specs = tuned ? [tuned.pairing]
-    : [...new Set((f.codecs ?? ['default']).flatMap((s) => (s === 'default' ? defaultPairings() : [s])))];
-  const pairings: CodecPairing[] = specs.map(parsePairing); // unknown codecs fail here, before any work
+  const tuned = f.config ? await readTuneConfig(f.config) : undefined;
+  // a config's pairing carries its rotation seed (tunePairing); names: unknown codecs fail here, before any work
+  const pairings: CodecPairing[] = tuned ? [tunePairing(tuned).pairing]
+    : [...new Set((f.codecs ?? ['default']).flatMap((s) => (s === 'default' ? defaultPairings() : [s])))].map(parsePairing);
   if (!pairings.some((p) => p.key === 'fp32' && p.value === 'fp32' && !p.window && p.sinks === 0)) pairings.unshift(parsePairing('fp32'));
 
   const loaded = await loadModel(f.model!);
@@ -83,7 +84,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   let calibrator: LayerCalibrator | undefined;
   let calibration: Record<string, unknown> = { used: false };
   if (tuned) {
-    calibrator = tuneCalibrator(tuned);
+    calibrator = tunePairing(tuned).calibrator;
     calibration = { used: true, source: f.config };
   } else if (pairings.some((p) => codecInfo(p.key).needsCalibration || codecInfo(p.value).needsCalibration)) {
     let cap: KvCapture;

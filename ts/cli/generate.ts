@@ -7,7 +7,8 @@ import '../codecs/index.js';
 import { codecInfo } from '../codecs/registry.js';
 import { KvpackError } from '../errors.js';
 import { CaptureCalibrator, type LayerCalibrator } from '../model/calibrate-from-capture.js';
-import { parseTuneConfig, tuneCalibrator } from '../model/tune.js';
+import { parseTuneConfig, tunePairing } from '../model/tune.js';
+import { readTuneConfig } from './tune.js';
 import { captureKv } from '../model/capture.js';
 import { pairingLayerSpec, parsePairing } from '../model/codec-pairing.js';
 import { ModelRunner } from '../model/forward.js';
@@ -31,7 +32,7 @@ const FLAGS = {
   text: { type: 'string', help: 'or: a text whose calibration split (last 20% of lines) is captured now' },
   'save-cache': { type: 'string', help: 'save every layer\'s cache after the prompt to FILE (docs/FORMAT.md "Saved caches")' },
   'load-cache': { type: 'string', help: 'resume from a FILE saved with --save-cache: its prompt, codec and calibration, no prefill' },
-  config: { type: 'string', help: 'the configuration `kvpack tune --out` wrote: its pairing and calibration instead of --codec / --calib' },
+  config: { type: 'string', help: 'the configuration `kvpack tune --out` wrote: its pairing, @rk / @rv rotation (with its seed) and calibration instead of --codec / --calib' },
 } as const;
 
 /** What --save-cache stores beside the caches (META section) so --load-cache can check and resume. */
@@ -69,9 +70,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (f.config && (f['load-cache'] || f.calib || f.text || argv.some((a) => a === '--codec' || a.startsWith('--codec=')))) {
     throw new KvpackError('BAD_PARAM', '--config brings its own pairing and calibration: drop --codec / --calib / --text / --load-cache', '--config');
   }
-  const tuned = f.config ? parseTuneConfig(JSON.parse(await readFile(f.config, 'utf8')) as unknown) : undefined;
-  if (tuned) codecText = tuned.pairing;
-  const pairing = parsePairing(codecText);
+  const tuned = f.config ? await readTuneConfig(f.config) : undefined;
+  // a config's pairing carries its rotation seed (tunePairing)
+  const pairing = tuned ? tunePairing(tuned).pairing : parsePairing(codecText);
   const { model, tokenizer } = await loadModel(f.model);
   const prompt = tokenizer.encode(promptText, { bos: true });
   if (loaded) {
@@ -82,7 +83,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     throw new KvpackError('BAD_PARAM', `${prompt.length} tokens leave no room in seq_len=${model.config.seqLen}`, '--prompt');
   }
   let calibrator: LayerCalibrator | undefined;
-  if (tuned) calibrator = tuneCalibrator(parseTuneConfig(tuned, model.config));
+  if (tuned) calibrator = tunePairing(parseTuneConfig(tuned, model.config)).calibrator;
   else if (!loaded && (codecInfo(pairing.key).needsCalibration || codecInfo(pairing.value).needsCalibration)) {
     if (f.calib) calibrator = new CaptureCalibrator(await loadKvCapture(f.calib), model.config);
     else if (f.text) {

@@ -20,9 +20,10 @@ export interface CodecPairing {
   group?: number;
   /**
    * Seeded randomized Hadamard rotation before quantization (`@rk` keys, `@rv` values;
-   * RotatedCodec, seed PAIRING_ROTATION_SEED); a calibrated codec calibrates on rotated rows.
+   * RotatedCodec); a calibrated codec calibrates on rotated rows. `seed`: the rotation's seed,
+   * PAIRING_ROTATION_SEED when absent (parsePairing leaves it out; a `kvpack tune` config sets it).
    */
-  rotate?: { key: boolean; value: boolean };
+  rotate?: { key: boolean; value: boolean; seed?: number };
 }
 
 /**
@@ -80,6 +81,23 @@ export function parsePairing(spec: string): CodecPairing {
 export const PAIRING_ROTATION_SEED = 1;
 
 /**
+ * The calibration objects of one layer for `pairing`, from `calibrator`: a rotated stream's is
+ * computed on rows rotated with the pairing's seed (decisions.md#D31). pairingLayerSpec builds
+ * the cache from these; `kvpack tune` stores them in its config.
+ */
+export function pairingCalibration(pairing: CodecPairing, layer: number, calibrator?: LayerCalibrator): { key: unknown; value: unknown } {
+  const group = pairing.group !== undefined ? { groupSize: pairing.group } : {};
+  const cal = (kind: 'key' | 'value'): unknown => calibrator?.forLayer(pairing[kind], kind, layer, pairing.fisher, group,
+    pairing.rotate?.[kind] ? rotationSeed(pairing) : undefined);
+  return { key: cal('key'), value: cal('value') };
+}
+
+/** The seed of a pairing's `@rk` / `@rv` rotations. */
+export function rotationSeed(pairing: CodecPairing): number {
+  return pairing.rotate?.seed ?? PAIRING_ROTATION_SEED;
+}
+
+/**
  * One layer's cache settings for `pairing` (window, sinks, codecs): rotated streams become a
  * RotatedCodec around the inner codec, built from the calibration `calibrator` computed on rows
  * rotated the same way (decisions.md#D31); other streams stay names with their calibration.
@@ -87,12 +105,9 @@ export const PAIRING_ROTATION_SEED = 1;
  */
 export function pairingLayerSpec(pairing: CodecPairing, shape: { headDim: number; nKvHeads: number }, layer: number,
   calibrator?: LayerCalibrator): LayerCacheSpec {
-  const group = pairing.group !== undefined ? { groupSize: pairing.group } : {};
-  const cal = (kind: 'key' | 'value'): unknown => calibrator?.forLayer(pairing[kind], kind, layer, pairing.fisher, group,
-    pairing.rotate?.[kind] ? PAIRING_ROTATION_SEED : undefined);
-  const calibration = { key: cal('key'), value: cal('value') };
+  const calibration = pairingCalibration(pairing, layer, calibrator);
   const stream = (kind: 'key' | 'value'): string | StreamCodec => pairing.rotate?.[kind]
-    ? new RotatedCodec(createCodec(pairing[kind], { kind, headDim: shape.headDim, nKvHeads: shape.nKvHeads, calibration: calibration[kind] }), PAIRING_ROTATION_SEED)
+    ? new RotatedCodec(createCodec(pairing[kind], { kind, headDim: shape.headDim, nKvHeads: shape.nKvHeads, calibration: calibration[kind] }), rotationSeed(pairing))
     : pairing[kind];
   return {
     key: stream('key'), value: stream('value'), sinks: pairing.sinks,

@@ -27,5 +27,5 @@ export { sampleToken, XorShiftRng } from './sampler.js';
 // Node-only (node:fs): import 'ts/model/load-model.js' (loadModel) and 'ts/model/kv-capture-file.js'
 // (loadKvCapture, saveKvCapture) directly; in a browser build a ModelSource for loadModelFrom.
 export type { LayerCalibrator } from './calibrate-from-capture.js';
-export { parseTuneConfig, tune, TUNE_CANDIDATES, tuneCacheSpec, tuneCalibrator, tunePairing } from './tune.js';
-export type { TuneBudget, TuneCandidate, TuneConfig, TuneOptions } from './tune.js';
+export { checkTuneCandidates, defaultTuneCandidates, loadTuneConfig, parseTuneConfig, tune, TUNE_CANDIDATES, TUNE_CONFIG_VERSION, tuneCacheSpec, tuneCalibrator, tunePairing } from './tune.js';
+export type { TuneBudget, TuneCandidate, TuneConfig, TuneOptions, TuneRotation } from './tune.js';
