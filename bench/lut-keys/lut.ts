@@ -370,6 +370,44 @@ function scoreLut16Split(nib: usize, tab: usize, nTok: i32, out: usize, tile: i3
   }
 }
 
+/**
+ * Near-exact LUT, fewer widens: two-plane tables with S = 1 (|entry| <= 16382, hi bytes in
+ * [-64, 63]). Per byte b (pairs 2b, 2b+1): the two pairs' hi-plane lookups are summed in i8, then
+ * widened; their lo-plane lookups are byte-interleaved and summed by i16x8.extadd_pairwise_i8x16_u
+ * (token t's two lo bytes). Two heads a pass.
+ */
+@inline
+function scoreLut16Pair(nib: usize, tab: usize, nTok: i32, out: usize, tile: i32): void {
+  const mask = v128.load(NIB);
+  for (let blk = 0; blk < 2; blk++) {
+    const nb = nib + <usize>blk * 512;
+    for (let j: usize = 0; j < 4; j += 2) {
+      let a0 = i16x8.splat(0), a1 = i16x8.splat(0), a2 = i16x8.splat(0), a3 = i16x8.splat(0);
+      let c0 = i16x8.splat(0), c1 = i16x8.splat(0), c2 = i16x8.splat(0), c3 = i16x8.splat(0);
+      const tj = tab + j * 2048;
+      for (let b: usize = 0; b < 32; b++) {
+        const v = v128.load(nb + (b << 4));
+        const lo = v128.and(v, mask), hi = i8x16.shr_u(v, 4);
+        let t0 = tj + (b << 6);
+        let pl = swz(v128.load(t0), lo), ql = swz(v128.load(t0, 32), hi);
+        let h = i8x16.add(swz(v128.load(t0, 16), lo), swz(v128.load(t0, 48), hi));
+        a0 = i16x8.add(a0, i16x8.extadd_pairwise_i8x16_u(v128.shuffle<u8>(pl, ql, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)));
+        a1 = i16x8.add(a1, i16x8.extadd_pairwise_i8x16_u(v128.shuffle<u8>(pl, ql, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)));
+        a2 = i16x8.add(a2, i16x8.extend_low_i8x16_s(h)); a3 = i16x8.add(a3, i16x8.extend_high_i8x16_s(h));
+        t0 += 2048;
+        pl = swz(v128.load(t0), lo); ql = swz(v128.load(t0, 32), hi);
+        h = i8x16.add(swz(v128.load(t0, 16), lo), swz(v128.load(t0, 48), hi));
+        c0 = i16x8.add(c0, i16x8.extadd_pairwise_i8x16_u(v128.shuffle<u8>(pl, ql, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)));
+        c1 = i16x8.add(c1, i16x8.extadd_pairwise_i8x16_u(v128.shuffle<u8>(pl, ql, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)));
+        c2 = i16x8.add(c2, i16x8.extend_low_i8x16_s(h)); c3 = i16x8.add(c3, i16x8.extend_high_i8x16_s(h));
+      }
+      const base = <usize>(tile * TT + blk * 16) << 2, hs = <usize>nTok << 2;
+      finishSplit(a0, a1, a2, a3, v128.load32_splat(LSCALE + (j << 2)), v128.load32_splat(BIAS + (j << 2)), out + j * hs + base);
+      finishSplit(c0, c1, c2, c3, v128.load32_splat(LSCALE + (j << 2) + 4), v128.load32_splat(BIAS + (j << 2) + 4), out + (j + 1) * hs + base);
+    }
+  }
+}
+
 @inline
 function splitLanes(lo: v128, hi: v128, low: bool): v128 {
   const l = low ? i32x4.extend_low_i16x8_u(lo) : i32x4.extend_high_i16x8_u(lo);
@@ -387,11 +425,11 @@ function finishSplit(l0: v128, l1: v128, h0: v128, h1: v128, a: v128, b: v128, o
 
 /**
  * variant 0: i8 tables (S 8); 1: i8 tables, two lookups summed in i8 (S 9); 2: i16 two-plane (S 6);
- * 3: i16 two-plane exact (S 0), split accumulators.
+ * 3: i16 two-plane exact (S 0), split accumulators; 4: two-plane S 1, pairs summed before widening.
  * Per tile: fold + quantize each head's query, build its 64 tables, then score both 16-token blocks.
  */
 export function lut_scores(lut: usize, scales: usize, zeros: usize, q: usize, nTiles: i32, out: usize, nTok: i32, variant: i32): void {
-  const S = variant == 0 ? 8 : variant == 1 ? 9 : variant == 2 ? 6 : 0;
+  const S = variant == 0 ? 8 : variant == 1 ? 9 : variant == 2 ? 6 : variant == 3 ? 0 : 1;
   const tabS: usize = variant >= 2 ? 2048 : 1024;
   for (let tile = 0; tile < nTiles; tile++) {
     const sc = scales + <usize>tile * (<usize>D << 2), ze = zeros + <usize>tile * (<usize>D << 2);
@@ -407,13 +445,14 @@ export function lut_scores(lut: usize, scales: usize, zeros: usize, q: usize, nT
     if (variant == 0) scoreLut8(nib, TAB, nTok, out, tile, false);
     else if (variant == 1) scoreLut8(nib, TAB, nTok, out, tile, true);
     else if (variant == 2) scoreLut16(nib, TAB, nTok, out, tile);
-    else scoreLut16Split(nib, TAB, nTok, out, tile);
+    else if (variant == 3) scoreLut16Split(nib, TAB, nTok, out, tile);
+    else scoreLut16Pair(nib, TAB, nTok, out, tile);
   }
 }
 
 /** Tables built but not scored, and scored with tables of the first tile only (cost split). */
 export function lut_build_only(scales: usize, zeros: usize, q: usize, nTiles: i32, variant: i32): void {
-  const S = variant == 0 ? 8 : variant == 1 ? 9 : variant == 2 ? 6 : 0;
+  const S = variant == 0 ? 8 : variant == 1 ? 9 : variant == 2 ? 6 : variant == 3 ? 0 : 1;
   const tabS: usize = variant >= 2 ? 2048 : 1024;
   for (let tile = 0; tile < nTiles; tile++) {
     const sc = scales + <usize>tile * (<usize>D << 2), ze = zeros + <usize>tile * (<usize>D << 2);
@@ -434,7 +473,8 @@ export function lut_score_only(lut: usize, nTiles: i32, out: usize, nTok: i32, v
     if (variant == 0) scoreLut8(nib, TAB, nTok, out, tile, false);
     else if (variant == 1) scoreLut8(nib, TAB, nTok, out, tile, true);
     else if (variant == 2) scoreLut16(nib, TAB, nTok, out, tile);
-    else scoreLut16Split(nib, TAB, nTok, out, tile);
+    else if (variant == 3) scoreLut16Split(nib, TAB, nTok, out, tile);
+    else scoreLut16Pair(nib, TAB, nTok, out, tile);
   }
 }
 

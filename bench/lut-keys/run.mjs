@@ -108,10 +108,11 @@ for (const [mname, m] of Object.entries(mods)) {
   VARIANTS.push({ name: 'LUT i8, pairs summed in i8' + tag, m, run: () => e.lut_scores(A.lut, A.sc, A.ze, A.q, nTiles, A.out, N, 1) });
   VARIANTS.push({ name: 'LUT i16 two planes' + tag, m, run: () => e.lut_scores(A.lut, A.sc, A.ze, A.q, nTiles, A.out, N, 2) });
   VARIANTS.push({ name: 'LUT i16 exact, split sums' + tag, m, run: () => e.lut_scores(A.lut, A.sc, A.ze, A.q, nTiles, A.out, N, 3) });
+  VARIANTS.push({ name: 'LUT i16 /2, pairs summed' + tag, m, run: () => e.lut_scores(A.lut, A.sc, A.ze, A.q, nTiles, A.out, N, 4) });
   // cost split (not a kernel: the parts of the ones above)
   VARIANTS.push({ name: '  int: per-tile query fold+i16' + tag, m, part: true, run: () => e.base_fold_only(A.sc, A.ze, A.q, nTiles) });
   VARIANTS.push({ name: '  int: dot loop+finish' + tag, m, part: true, run: () => e.base_dot_only(A.codes, nTiles, A.out, N) });
-  for (const [v, n] of [[0, 'i8'], [1, 'i8 pairs'], [2, 'i16'], [3, 'i16 exact']]) {
+  for (const [v, n] of [[0, 'i8'], [1, 'i8 pairs'], [2, 'i16'], [3, 'i16 exact'], [4, 'i16 /2 pairs']]) {
     VARIANTS.push({ name: `  LUT ${n}: fold+tables` + tag, m, part: true, run: () => e.lut_build_only(A.sc, A.ze, A.q, nTiles, v) });
     VARIANTS.push({ name: `  LUT ${n}: lookups+finish` + tag, m, part: true, run: () => e.lut_score_only(A.lut, nTiles, A.out, N, v) });
   }
