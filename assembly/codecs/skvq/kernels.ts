@@ -465,15 +465,16 @@ function unpackTritTile(codes: usize, n: i32, dst: usize): void {
   }
 }
 
-// Integer-domain ternary values (opt-in: `integerAttention`; decisions.md#D48), C <= 4 groups:
+// Integer-domain ternary and 2-bit values (opt-in: `integerAttention`; decisions.md#D48, #D171), C <= 4 groups:
 // acc_p += sum_t (w_t s_t,g(p)) code_t,p + sum_t w_t z_t,g(p). Per head and group the tile's
 // W_t,g = w_t s_t,g are rounded to i16 with one scale beta_g = max_t |W_t,g| / 32767; the tile's
-// digits are unpacked to bytes once (one TRIT_TABLE entry per code byte) and token pairs
+// codes are unpacked to bytes once (ternary: one TRIT_TABLE entry per code byte; 2-bit: shift,
+// AND and byte shuffles, 64 codes per vector) and token pairs
 // interleaved as i16 pairs (code_2i,p, code_2i+1,p) per position, so i32x4.dot_i16x8_s against
 // the pair's weights (W_2i,g | W_2i+1,g << 16, splatted or swizzled per lane's group) sums two
 // tokens of 4 positions in one instruction. Shared by the group's heads; per head the sums are
 // converted and times beta once per tile.
-/** The tile's ternary digits as bytes, [token][position] (+ 8: one table entry's overrun). */
+/** The tile's ternary digits or 2-bit codes as bytes, [token][position] (+ 8: one table entry's overrun). */
 const VI8: usize = memory.data(TILE_TOKENS * 256 + 8, 16);
 /** Token pairs' digits as i16 pairs, [pair][4-position vector] (16 bytes each). */
 const VPAIR: usize = memory.data((TILE_TOKENS / 2) * 64 * 16, 16);
@@ -481,12 +482,39 @@ const VPAIR: usize = memory.data((TILE_TOKENS / 2) * 64 * 16, 16);
 const VWP: usize = memory.data((TILE_TOKENS / 2) * 16, 16);
 const VZS: usize = memory.data(16, 16);
 
+// ternary (3) and 2-bit (4) levels: codes <= 3, so a lane of a pair's dot is <= 2 x 3 x 32767 and
+// 16 pairs stay far inside i32 (decisions.md#D171)
 @inline function useIntValues(levels: i32, C: i32, d: i32): bool {
-  return integerAttention() && levels == 3 && C <= 4 && (d & 31) == 0 && d <= 256;
+  return integerAttention() && (levels == 3 || levels == 4) && C <= 4 && (d & 31) == 0 && d <= 256;
 }
 
-function accumulateSkvqInt(codes: usize, weights: usize, group: i32, d: i32, m: i32, state: usize): void {
-  const n = TILE_TOKENS * d, bytes = (n + 4) / 5;
+/**
+ * The tile's 2-bit codes as bytes into VI8 in element order: 16 code bytes (64 codes, element e
+ * at bits 2(e % 4) of byte e / 4) split by shift and AND into the 4 codes of each byte, then
+ * interleaved back into element order by two rounds of byte shuffles.
+ */
+function unpack2Tile(codes: usize, n: i32): void {
+  const m3 = i8x16.splat(3);
+  for (let i = 0; i < n >> 6; i++) {
+    const v = v128.load(codes + (<usize>i << 4));
+    const x0 = v128.and(v, m3), x1 = v128.and(i8x16.shr_u(v, 2), m3);
+    const x2 = v128.and(i8x16.shr_u(v, 4), m3), x3 = i8x16.shr_u(v, 6);
+    // (x0[k], x1[k]) and (x2[k], x3[k]) byte pairs, then the two pairs of byte k side by side
+    const l01 = v128.shuffle<u8>(x0, x1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const h01 = v128.shuffle<u8>(x0, x1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const l23 = v128.shuffle<u8>(x2, x3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const h23 = v128.shuffle<u8>(x2, x3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const o = VI8 + (<usize>i << 6);
+    v128.store(o, v128.shuffle<u8>(l01, l23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
+    v128.store(o, v128.shuffle<u8>(l01, l23, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), 16);
+    v128.store(o, v128.shuffle<u8>(h01, h23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23), 32);
+    v128.store(o, v128.shuffle<u8>(h01, h23, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), 48);
+  }
+}
+
+/** The tile's ternary digits as bytes into VI8 (writes up to 3 bytes past VI8 + n). */
+function unpackTritTileI8(codes: usize, n: i32): void {
+  const bytes = (n + 4) / 5;
   // one 8-byte table entry per code byte, 4 bytes per code word read (each store's 3 spare
   // bytes are overwritten by the next)
   let i = 0;
@@ -498,6 +526,12 @@ function accumulateSkvqInt(codes: usize, weights: usize, group: i32, d: i32, m: 
     store<u64>(o + 15, load<u64>(TRIT_TABLE + (<usize>(w >>> 24) << 3)));
   }
   for (; i < bytes; i++) store<u64>(VI8 + <usize>(i * 5), load<u64>(TRIT_TABLE + (<usize>load<u8>(codes + <usize>i) << 3)));
+}
+
+function accumulateSkvqInt(codes: usize, weights: usize, group: i32, d: i32, m: i32, levels: i32, state: usize): void {
+  const n = TILE_TOKENS * d;
+  if (levels == 3) unpackTritTileI8(codes, n);
+  else unpack2Tile(codes, n); // levels 4; d % 32 == 0, so n % 64 == 0
   const vecs = d >> 2, rowB = <usize>d;
   for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
     const ra = VI8 + <usize>(2 * pp) * rowB, rb = ra + rowB;
@@ -1125,7 +1159,7 @@ function accumulateSkvq(tile: usize, weights: usize, group: i32, d: i32, head: i
     ensureIdx(gs, d, C);
     if (useIntValues(levels, C, d)) {
       blockScales(tile, C, m);
-      accumulateSkvqInt(codes, weights, group, d, m, state);
+      accumulateSkvqInt(codes, weights, group, d, m, levels, state);
       return;
     }
     if (d % 32 == 0) {
