@@ -68,6 +68,8 @@ const CASES: Case[] = [
   { key: 'fp16', value: 'skvq-v2', d: 64, nKv: 2, group: 1, ctx: 700, sinks: 2, window: 0, layout: 'random' },
   { key: 'skvq-k2', value: 'skvq-v2', d: 128, nKv: 4, group: 1, ctx: 700, sinks: 0, window: 0, layout: 'aligned' },
   { key: 'skvq-k2', value: 'skvq-v2', d: 64, nKv: 2, group: 4, ctx: 700, sinks: 0, window: 0, layout: 'm2' },
+  // d 96: 24 code bytes a row, 3 steps of 8 (keys on the float kernels: d % 64 != 0)
+  { key: 'skvq-k2', value: 'skvq-v2', d: 96, nKv: 2, group: 4, ctx: 700, sinks: 0, window: 0, layout: 'random' },
 ];
 
 function calibrationOf(c: Case, seed: number): { key?: SkvqCalibration; value?: SkvqCalibration } {

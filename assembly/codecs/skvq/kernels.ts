@@ -468,13 +468,13 @@ function unpackTritTile(codes: usize, n: i32, dst: usize): void {
 // Integer-domain ternary and 2-bit values (opt-in: `integerAttention`; decisions.md#D48, #D171), C <= 4 groups:
 // acc_p += sum_t (w_t s_t,g(p)) code_t,p + sum_t w_t z_t,g(p). Per head and group the tile's
 // W_t,g = w_t s_t,g are rounded to i16 with one scale beta_g = max_t |W_t,g| / 32767; the tile's
-// codes are unpacked to bytes once (ternary: one TRIT_TABLE entry per code byte; 2-bit: shift,
-// AND and byte shuffles, 64 codes per vector) and token pairs
-// interleaved as i16 pairs (code_2i,p, code_2i+1,p) per position, so i32x4.dot_i16x8_s against
+// digits are unpacked to bytes once (one TRIT_TABLE entry per code byte) and token pairs
+// interleaved as i16 pairs (code_2i,p, code_2i+1,p) per position (2-bit codes: straight from the
+// code bytes into the pairs by shift, AND and shuffles, pairs2Tile), so i32x4.dot_i16x8_s against
 // the pair's weights (W_2i,g | W_2i+1,g << 16, splatted or swizzled per lane's group) sums two
 // tokens of 4 positions in one instruction. Shared by the group's heads; per head the sums are
 // converted and times beta once per tile.
-/** The tile's ternary digits or 2-bit codes as bytes, [token][position] (+ 8: one table entry's overrun). */
+/** The tile's ternary digits as bytes, [token][position] (+ 8: one table entry's overrun). */
 const VI8: usize = memory.data(TILE_TOKENS * 256 + 8, 16);
 /** Token pairs' digits as i16 pairs, [pair][4-position vector] (16 bytes each). */
 const VPAIR: usize = memory.data((TILE_TOKENS / 2) * 64 * 16, 16);
@@ -489,26 +489,32 @@ const VZS: usize = memory.data(16, 16);
 }
 
 /**
- * The tile's 2-bit codes as bytes into VI8 in element order: 16 code bytes (64 codes, element e
- * at bits 2(e % 4) of byte e / 4) split by shift and AND into the 4 codes of each byte, then
- * interleaved back into element order by two rounds of byte shuffles.
+ * The tile's 2-bit codes straight into VPAIR's i16 pairs: per token pair and 32 positions (8 code
+ * bytes of each token, element e at bits 2(e % 4) of byte e / 4) the two tokens' bytes
+ * interleaved, so u16 lane k of (z >> 2j) & 0x0303 holds code j of byte k of both tokens; two
+ * rounds of shuffles put the four j side by side (positions 4k..4k+3) and widening to i16 gives
+ * the pairs in position order.
  */
-function unpack2Tile(codes: usize, n: i32): void {
-  const m3 = i8x16.splat(3);
-  for (let i = 0; i < n >> 6; i++) {
-    const v = v128.load(codes + (<usize>i << 4));
-    const x0 = v128.and(v, m3), x1 = v128.and(i8x16.shr_u(v, 2), m3);
-    const x2 = v128.and(i8x16.shr_u(v, 4), m3), x3 = i8x16.shr_u(v, 6);
-    // (x0[k], x1[k]) and (x2[k], x3[k]) byte pairs, then the two pairs of byte k side by side
-    const l01 = v128.shuffle<u8>(x0, x1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const h01 = v128.shuffle<u8>(x0, x1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    const l23 = v128.shuffle<u8>(x2, x3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const h23 = v128.shuffle<u8>(x2, x3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    const o = VI8 + (<usize>i << 6);
-    v128.store(o, v128.shuffle<u8>(l01, l23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
-    v128.store(o, v128.shuffle<u8>(l01, l23, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), 16);
-    v128.store(o, v128.shuffle<u8>(h01, h23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23), 32);
-    v128.store(o, v128.shuffle<u8>(h01, h23, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), 48);
+function pairs2Tile(codes: usize, d: i32): void {
+  const rowB = <usize>(d >> 2), m3 = i16x8.splat(0x0303);
+  for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
+    const ra = codes + <usize>(2 * pp) * rowB, rb = ra + rowB;
+    const dst = VPAIR + (<usize>(pp * (d >> 2)) << 4);
+    for (let k = 0; k < <i32>rowB; k += 8) {
+      const z = v128.shuffle<u8>(v128.load64_zero(ra + <usize>k), v128.load64_zero(rb + <usize>k),
+        0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+      const y0 = v128.and(z, m3), y1 = v128.and(i16x8.shr_u(z, 2), m3);
+      const y2 = v128.and(i16x8.shr_u(z, 4), m3), y3 = v128.and(i16x8.shr_u(z, 6), m3);
+      const l01 = v128.shuffle<u16>(y0, y1, 0, 8, 1, 9, 2, 10, 3, 11), h01 = v128.shuffle<u16>(y0, y1, 4, 12, 5, 13, 6, 14, 7, 15);
+      const l23 = v128.shuffle<u16>(y2, y3, 0, 8, 1, 9, 2, 10, 3, 11), h23 = v128.shuffle<u16>(y2, y3, 4, 12, 5, 13, 6, 14, 7, 15);
+      const w0 = v128.shuffle<u32>(l01, l23, 0, 4, 1, 5), w1 = v128.shuffle<u32>(l01, l23, 2, 6, 3, 7);
+      const w2 = v128.shuffle<u32>(h01, h23, 0, 4, 1, 5), w3 = v128.shuffle<u32>(h01, h23, 2, 6, 3, 7);
+      const o = dst + (<usize>k << 4); // 4 positions (16 bytes of pairs) per code byte
+      v128.store(o, i16x8.extend_low_i8x16_u(w0)); v128.store(o, i16x8.extend_high_i8x16_u(w0), 16);
+      v128.store(o, i16x8.extend_low_i8x16_u(w1), 32); v128.store(o, i16x8.extend_high_i8x16_u(w1), 48);
+      v128.store(o, i16x8.extend_low_i8x16_u(w2), 64); v128.store(o, i16x8.extend_high_i8x16_u(w2), 80);
+      v128.store(o, i16x8.extend_low_i8x16_u(w3), 96); v128.store(o, i16x8.extend_high_i8x16_u(w3), 112);
+    }
   }
 }
 
@@ -530,10 +536,10 @@ function unpackTritTileI8(codes: usize, n: i32): void {
 
 function accumulateSkvqInt(codes: usize, weights: usize, group: i32, d: i32, m: i32, levels: i32, state: usize): void {
   const n = TILE_TOKENS * d;
-  if (levels == 3) unpackTritTileI8(codes, n);
-  else unpack2Tile(codes, n); // levels 4; d % 32 == 0, so n % 64 == 0
   const vecs = d >> 2, rowB = <usize>d;
-  for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
+  if (levels == 4) pairs2Tile(codes, d);
+  else unpackTritTileI8(codes, n);
+  for (let pp = 0; pp < TILE_TOKENS / 2 && levels == 3; pp++) { // ternary: VI8 rows into pairs
     const ra = VI8 + <usize>(2 * pp) * rowB, rb = ra + rowB;
     const dst = VPAIR + (<usize>(pp * vecs) << 4);
     for (let p = 0; p < d; p += 16) {
