@@ -52,7 +52,7 @@ describe('conformance matrix', () => {
     // the integer path ran: its rounding shows where the exact kernels stay within 1e-5
     expect(Math.max(...intCells.map((c) => c.err!))).toBeGreaterThan(ATTENTION_TOLERANCE.exact);
     for (const c of report.cells.filter((x) => x.backend === 'wasm-exact' && x.status === 'pass')) expect(c.tol).toBe(ATTENTION_TOLERANCE.exact);
-    // SKVQ's integer kernels (2-bit keys, ternary values, any group): their cells take the integer tier
+    // SKVQ's integer kernels (2-bit keys, ternary or 2-bit values, any group): their cells take the integer tier
     const skvqInt = report.cells.filter((c) => c.backend === 'wasm' && c.status === 'pass' && c.pair.includes('skvq') && c.tol === ATTENTION_TOLERANCE.integer);
     expect(skvqInt.length).toBeGreaterThan(0);
     for (const c of report.cells.filter((x) => x.backend === 'wasm' && x.status === 'pass' && !kiviGqa(x) && !x.pair.includes('skvq'))) {

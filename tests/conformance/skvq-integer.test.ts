@@ -1,9 +1,9 @@
 /**
  * Integer-domain SKVQ kernels (WasmBackend `integerAttention`): 2-bit keys (docs/decisions.md D47)
- * and ternary (1.5-bit) values (D48) vs attendReference over the same packed cache, each alone
- * (the other stream fp16) and together: head_dim 64/128 (where the integer paths run) and 8
- * (where they fall back to the float kernels, bit for bit, as do 4-bit keys, 2-bit values and
- * C = 8 groups); GQA groups 2/3/4/6 (4 + 2 and 2 + 1 heads per pass) and MHA (1 head x 4 tokens
+ * and ternary (1.5-bit, D48) or 2-bit (D171) values vs attendReference over the same packed cache,
+ * each alone (the other stream fp16 or 4-bit SKVQ keys, which keep the float kernels) and together:
+ * head_dim 64/128 (where the integer paths run) and 8 (where they fall back to the float kernels,
+ * bit for bit, as do 4-bit keys and C = 8 groups); GQA groups 2/3/4/6 (4 + 2 and 2 + 1 heads per pass) and MHA (1 head x 4 tokens
  * per pass); random permutations with group boundaries anywhere (16-position key blocks cut by a
  * boundary get f32 corrections), a block holding parts of all 4 groups (cut3), 32-aligned groups
  * (no cut block), C = 2 with m = 2 tokens per scale block; contexts crossing a page, sinks, a
@@ -39,8 +39,8 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
 }
 
 /** Calibration with the given group starts for every head (a shuffled permutation per head). */
-function cutCalibration(nKv: number, d: number, groupStart: number[], seed: number): SkvqCalibration {
-  const cal = randomSkvqCalibration('key', nKv, d, 2, seed, 0.9, 32, groupStart.length - 1);
+function cutCalibration(nKv: number, d: number, bits: 2 | 4, groupStart: number[], seed: number): SkvqCalibration {
+  const cal = randomSkvqCalibration('key', nKv, d, bits, seed, 0.9, 32, groupStart.length - 1);
   cal.heads = cal.heads.map((h) => ({ perm: h.perm, groupStart: groupStart.slice() }));
   return cal;
 }
@@ -59,20 +59,32 @@ const CASES: Case[] = [
   { key: 'skvq-k2', value: 'fp16', d: 64, nKv: 2, group: 1, ctx: 333, sinks: 0, window: 0, layout: 'cut3' },
   { key: 'fp16', value: 'skvq-v1.5', d: 64, nKv: 2, group: 1, ctx: 333, sinks: 0, window: 0, layout: 'cut3' },
   { key: 'skvq-k2', value: 'skvq-v1.5', d: 128, nKv: 2, group: 4, ctx: 700, sinks: 0, window: 0, layout: 'm2' },
+  // 2-bit values (D171): GQA 2/4 and MHA, d 64/128, with 2-bit, 4-bit (float) or fp16 keys
+  { key: 'skvq-k2', value: 'skvq-v2', d: 128, nKv: 2, group: 4, ctx: 2100, sinks: 0, window: 0, layout: 'random' },
+  { key: 'skvq-k2', value: 'skvq-v2', d: 64, nKv: 2, group: 2, ctx: 700, sinks: 4, window: 32, layout: 'random' },
+  { key: 'skvq-k4', value: 'skvq-v2', d: 128, nKv: 2, group: 2, ctx: 2100, sinks: 0, window: 0, layout: 'random' },
+  { key: 'skvq-k4', value: 'skvq-v2', d: 64, nKv: 1, group: 4, ctx: 700, sinks: 0, window: 16, layout: 'cut3' },
+  { key: 'fp16', value: 'skvq-v2', d: 128, nKv: 2, group: 4, ctx: 333, sinks: 0, window: 0, layout: 'cut3' },
+  { key: 'fp16', value: 'skvq-v2', d: 64, nKv: 2, group: 1, ctx: 700, sinks: 2, window: 0, layout: 'random' },
+  { key: 'skvq-k2', value: 'skvq-v2', d: 128, nKv: 4, group: 1, ctx: 700, sinks: 0, window: 0, layout: 'aligned' },
+  { key: 'skvq-k2', value: 'skvq-v2', d: 64, nKv: 2, group: 4, ctx: 700, sinks: 0, window: 0, layout: 'm2' },
+  // d 96: 24 code bytes a row, 3 steps of 8 (keys on the float kernels: d % 64 != 0)
+  { key: 'skvq-k2', value: 'skvq-v2', d: 96, nKv: 2, group: 4, ctx: 700, sinks: 0, window: 0, layout: 'random' },
 ];
 
 function calibrationOf(c: Case, seed: number): { key?: SkvqCalibration; value?: SkvqCalibration } {
-  const key = c.layout === 'random' ? randomSkvqCalibration('key', c.nKv, c.d, 2, seed, 0.9)
-    : c.layout === 'aligned' ? randomSkvqCalibration('key', c.nKv, c.d, 2, seed, 0.9, 32, c.d / 32) // shuffled, cuts below
-    : c.layout === 'm2' ? randomSkvqCalibration('key', c.nKv, c.d, 2, seed, 0.9, 128)
+  const kb = c.key === 'skvq-k4' ? 4 : 2, vb = c.value === 'skvq-v2' ? 2 : 1.5;
+  const key = c.layout === 'random' ? randomSkvqCalibration('key', c.nKv, c.d, kb, seed, 0.9)
+    : c.layout === 'aligned' ? randomSkvqCalibration('key', c.nKv, c.d, kb, seed, 0.9, 32, c.d / 32) // shuffled, cuts below
+    : c.layout === 'm2' ? randomSkvqCalibration('key', c.nKv, c.d, kb, seed, 0.9, c.d)
     // cut3: positions 16..31 (block 1 of chunk 0) hold parts of all 4 groups
-    : cutCalibration(c.nKv, c.d, [0, 17, 21, 30, c.d], seed);
+    : cutCalibration(c.nKv, c.d, kb, [0, 17, 21, 30, c.d], seed);
   if (c.layout === 'aligned') key.heads = key.heads.map((h) => ({ perm: h.perm, groupStart: Array.from({ length: c.d / 32 + 1 }, (_, i) => 32 * i) }));
-  // values: the same group layouts (cut3: one 4-position vector across 3 groups), as ternary codes
+  // values: the same group layouts (cut3: one 4-position vector across 3 groups), as ternary or 2-bit codes
   let value: SkvqCalibration | undefined;
   if (c.value.startsWith('skvq')) {
-    value = c.layout === 'm2' ? randomSkvqCalibration('value', c.nKv, c.d, 1.5, seed + 1, 0.8, 128)
-      : randomSkvqCalibration('value', c.nKv, c.d, 1.5, seed + 1, 0.8, 32, key.clusters);
+    value = c.layout === 'm2' ? randomSkvqCalibration('value', c.nKv, c.d, vb, seed + 1, 0.8, c.d)
+      : randomSkvqCalibration('value', c.nKv, c.d, vb, seed + 1, 0.8, 32, key.clusters);
     value.heads = value.heads.map((h, i) => ({ perm: h.perm, groupStart: key.heads[i]!.groupStart.slice() }));
   }
   return { key: c.key.startsWith('skvq') ? key : undefined, value };
@@ -117,8 +129,9 @@ describe('integer-domain SKVQ keys and values (WasmBackend integerAttention)', a
     });
   }
 
-  it('falls back to the float kernels where the integer paths do not apply (d = 8, 4-bit keys, 2-bit values, C = 8), bit for bit', () => {
-    for (const [key, value, d, gsz] of [['skvq-k2', 'skvq-v1.5', 8, 32], ['skvq-k4', 'skvq-v2', 128, 32], ['skvq-k2', 'skvq-v1.5', 128, 16]] as const) {
+  it('falls back to the float kernels where the integer paths do not apply (d = 8, 4-bit keys, C = 8), bit for bit', () => {
+    for (const [key, value, d, gsz] of [['skvq-k2', 'skvq-v1.5', 8, 32], ['skvq-k2', 'skvq-v2', 8, 32],
+      ['skvq-k4', 'skvq-v2', 128, 16], ['skvq-k2', 'skvq-v2', 128, 16], ['skvq-k2', 'skvq-v1.5', 128, 16]] as const) {
       const kb = key === 'skvq-k4' ? 4 : 2, vb = value === 'skvq-v2' ? 2 : 1.5;
       const calibration = { key: randomSkvqCalibration('key', 2, d, kb, 9, 0.9, gsz), value: randomSkvqCalibration('value', 2, d, vb, 10, 0.9, gsz) };
       const cache = new PackedKvCache({ nKvHeads: 2, headDim: d, key, value, calibration, window: 0, sinks: 0 });

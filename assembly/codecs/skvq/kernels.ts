@@ -465,11 +465,12 @@ function unpackTritTile(codes: usize, n: i32, dst: usize): void {
   }
 }
 
-// Integer-domain ternary values (opt-in: `integerAttention`; decisions.md#D48), C <= 4 groups:
+// Integer-domain ternary and 2-bit values (opt-in: `integerAttention`; decisions.md#D48, #D171), C <= 4 groups:
 // acc_p += sum_t (w_t s_t,g(p)) code_t,p + sum_t w_t z_t,g(p). Per head and group the tile's
 // W_t,g = w_t s_t,g are rounded to i16 with one scale beta_g = max_t |W_t,g| / 32767; the tile's
 // digits are unpacked to bytes once (one TRIT_TABLE entry per code byte) and token pairs
-// interleaved as i16 pairs (code_2i,p, code_2i+1,p) per position, so i32x4.dot_i16x8_s against
+// interleaved as i16 pairs (code_2i,p, code_2i+1,p) per position (2-bit codes: straight from the
+// code bytes into the pairs by shift, AND and shuffles, pairs2Tile), so i32x4.dot_i16x8_s against
 // the pair's weights (W_2i,g | W_2i+1,g << 16, splatted or swizzled per lane's group) sums two
 // tokens of 4 positions in one instruction. Shared by the group's heads; per head the sums are
 // converted and times beta once per tile.
@@ -481,12 +482,45 @@ const VPAIR: usize = memory.data((TILE_TOKENS / 2) * 64 * 16, 16);
 const VWP: usize = memory.data((TILE_TOKENS / 2) * 16, 16);
 const VZS: usize = memory.data(16, 16);
 
+// ternary (3) and 2-bit (4) levels: codes <= 3, so a lane of a pair's dot is <= 2 x 3 x 32767 and
+// 16 pairs stay far inside i32 (decisions.md#D171)
 @inline function useIntValues(levels: i32, C: i32, d: i32): bool {
-  return integerAttention() && levels == 3 && C <= 4 && (d & 31) == 0 && d <= 256;
+  return integerAttention() && (levels == 3 || levels == 4) && C <= 4 && (d & 31) == 0 && d <= 256;
 }
 
-function accumulateSkvqInt(codes: usize, weights: usize, group: i32, d: i32, m: i32, state: usize): void {
-  const n = TILE_TOKENS * d, bytes = (n + 4) / 5;
+/**
+ * The tile's 2-bit codes straight into VPAIR's i16 pairs: per token pair and 32 positions (8 code
+ * bytes of each token, element e at bits 2(e % 4) of byte e / 4) the two tokens' bytes
+ * interleaved, so u16 lane k of (z >> 2j) & 0x0303 holds code j of byte k of both tokens; two
+ * rounds of shuffles put the four j side by side (positions 4k..4k+3) and widening to i16 gives
+ * the pairs in position order.
+ */
+function pairs2Tile(codes: usize, d: i32): void {
+  const rowB = <usize>(d >> 2), m3 = i16x8.splat(0x0303);
+  for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
+    const ra = codes + <usize>(2 * pp) * rowB, rb = ra + rowB;
+    const dst = VPAIR + (<usize>(pp * (d >> 2)) << 4);
+    for (let k = 0; k < <i32>rowB; k += 8) {
+      const z = v128.shuffle<u8>(v128.load64_zero(ra + <usize>k), v128.load64_zero(rb + <usize>k),
+        0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+      const y0 = v128.and(z, m3), y1 = v128.and(i16x8.shr_u(z, 2), m3);
+      const y2 = v128.and(i16x8.shr_u(z, 4), m3), y3 = v128.and(i16x8.shr_u(z, 6), m3);
+      const l01 = v128.shuffle<u16>(y0, y1, 0, 8, 1, 9, 2, 10, 3, 11), h01 = v128.shuffle<u16>(y0, y1, 4, 12, 5, 13, 6, 14, 7, 15);
+      const l23 = v128.shuffle<u16>(y2, y3, 0, 8, 1, 9, 2, 10, 3, 11), h23 = v128.shuffle<u16>(y2, y3, 4, 12, 5, 13, 6, 14, 7, 15);
+      const w0 = v128.shuffle<u32>(l01, l23, 0, 4, 1, 5), w1 = v128.shuffle<u32>(l01, l23, 2, 6, 3, 7);
+      const w2 = v128.shuffle<u32>(h01, h23, 0, 4, 1, 5), w3 = v128.shuffle<u32>(h01, h23, 2, 6, 3, 7);
+      const o = dst + (<usize>k << 4); // 4 positions (16 bytes of pairs) per code byte
+      v128.store(o, i16x8.extend_low_i8x16_u(w0)); v128.store(o, i16x8.extend_high_i8x16_u(w0), 16);
+      v128.store(o, i16x8.extend_low_i8x16_u(w1), 32); v128.store(o, i16x8.extend_high_i8x16_u(w1), 48);
+      v128.store(o, i16x8.extend_low_i8x16_u(w2), 64); v128.store(o, i16x8.extend_high_i8x16_u(w2), 80);
+      v128.store(o, i16x8.extend_low_i8x16_u(w3), 96); v128.store(o, i16x8.extend_high_i8x16_u(w3), 112);
+    }
+  }
+}
+
+/** The tile's ternary digits as bytes into VI8 (writes up to 3 bytes past VI8 + n). */
+function unpackTritTileI8(codes: usize, n: i32): void {
+  const bytes = (n + 4) / 5;
   // one 8-byte table entry per code byte, 4 bytes per code word read (each store's 3 spare
   // bytes are overwritten by the next)
   let i = 0;
@@ -498,8 +532,14 @@ function accumulateSkvqInt(codes: usize, weights: usize, group: i32, d: i32, m: 
     store<u64>(o + 15, load<u64>(TRIT_TABLE + (<usize>(w >>> 24) << 3)));
   }
   for (; i < bytes; i++) store<u64>(VI8 + <usize>(i * 5), load<u64>(TRIT_TABLE + (<usize>load<u8>(codes + <usize>i) << 3)));
+}
+
+function accumulateSkvqInt(codes: usize, weights: usize, group: i32, d: i32, m: i32, levels: i32, state: usize): void {
+  const n = TILE_TOKENS * d;
   const vecs = d >> 2, rowB = <usize>d;
-  for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
+  if (levels == 4) pairs2Tile(codes, d);
+  else unpackTritTileI8(codes, n);
+  for (let pp = 0; pp < TILE_TOKENS / 2 && levels == 3; pp++) { // ternary: VI8 rows into pairs
     const ra = VI8 + <usize>(2 * pp) * rowB, rb = ra + rowB;
     const dst = VPAIR + (<usize>(pp * vecs) << 4);
     for (let p = 0; p < d; p += 16) {
@@ -1125,7 +1165,7 @@ function accumulateSkvq(tile: usize, weights: usize, group: i32, d: i32, head: i
     ensureIdx(gs, d, C);
     if (useIntValues(levels, C, d)) {
       blockScales(tile, C, m);
-      accumulateSkvqInt(codes, weights, group, d, m, state);
+      accumulateSkvqInt(codes, weights, group, d, m, levels, state);
       return;
     }
     if (d % 32 == 0) {

@@ -63,12 +63,12 @@ const wgsl: WgslCodecKernels = {
 
 /**
  * Where the integer-domain kernels run (assembly/codecs/skvq/kernels.ts useIntKeys / useIntValues:
- * 2-bit keys / ternary values, <= 4 channel groups, head_dim a multiple of 64 / 32 up to 256, any
- * query group; decisions.md#D47, #D48), from the codec's parameter words as the kernel reads them
+ * 2-bit keys / ternary or 2-bit values, <= 4 channel groups, head_dim a multiple of 64 / 32 up to
+ * 256, any query group; decisions.md#D47, #D48, #D171), from the codec's parameter words as the kernel reads them
  * (word 0: levels, word 1: channel groups C).
  */
-function integerShapes(codec: KernelCodec, levels: number, align: number): (headDim: number) => boolean {
-  const ok = codec.paramWords[0] === levels && (codec.paramWords[1] ?? 5) <= 4;
+function integerShapes(codec: KernelCodec, levels: readonly number[], align: number): (headDim: number) => boolean {
+  const ok = levels.includes(codec.paramWords[0] ?? 0) && (codec.paramWords[1] ?? 5) <= 4;
   return (d) => ok && d % align === 0 && d <= 256;
 }
 
@@ -76,8 +76,8 @@ function integerShapes(codec: KernelCodec, levels: number, align: number): (head
 export function skvqKernels(kind: 'key' | 'value', bits: SkvqBits): CodecKernels {
   return {
     wasm: kind === 'key'
-      ? (codec) => ({ key: { ...keys.key!, integer: integerShapes(codec, 4, 64) } })
-      : (codec) => ({ value: { ...values.value!, integer: integerShapes(codec, 3, 32) } }),
+      ? (codec) => ({ key: { ...keys.key!, integer: integerShapes(codec, [4], 64) } })
+      : (codec) => ({ value: { ...values.value!, integer: integerShapes(codec, [3, 4], 32) } }),
     wgsl: bits === 1.5 ? { ...wgsl, ternary: true } : { ...wgsl, bits },
   };
 }
