@@ -465,7 +465,7 @@ function unpackTritTile(codes: usize, n: i32, dst: usize): void {
   }
 }
 
-// Integer-domain ternary and 2-bit values (opt-in: `integerAttention`; decisions.md#D48, #D171), C <= 4 groups:
+// Integer-domain ternary and 2-bit values (`integerAttention`, on by default; decisions.md#D48, #D171), C <= 4 groups:
 // acc_p += sum_t (w_t s_t,g(p)) code_t,p + sum_t w_t z_t,g(p). Per head and group the tile's
 // W_t,g = w_t s_t,g are rounded to i16 with one scale beta_g = max_t |W_t,g| / 32767; the tile's
 // digits are unpacked to bytes once (one TRIT_TABLE entry per code byte) and token pairs
@@ -534,12 +534,11 @@ function unpackTritTileI8(codes: usize, n: i32): void {
   for (; i < bytes; i++) store<u64>(VI8 + <usize>(i * 5), load<u64>(TRIT_TABLE + (<usize>load<u8>(codes + <usize>i) << 3)));
 }
 
-function accumulateSkvqInt(codes: usize, weights: usize, group: i32, d: i32, m: i32, levels: i32, state: usize): void {
-  const n = TILE_TOKENS * d;
+/** The tile's ternary digits into VPAIR's i16 pairs: unpacked to VI8 bytes, then token pairs interleaved. */
+function pairsTritTile(codes: usize, d: i32): void {
+  unpackTritTileI8(codes, TILE_TOKENS * d);
   const vecs = d >> 2, rowB = <usize>d;
-  if (levels == 4) pairs2Tile(codes, d);
-  else unpackTritTileI8(codes, n);
-  for (let pp = 0; pp < TILE_TOKENS / 2 && levels == 3; pp++) { // ternary: VI8 rows into pairs
+  for (let pp = 0; pp < TILE_TOKENS / 2; pp++) {
     const ra = VI8 + <usize>(2 * pp) * rowB, rb = ra + rowB;
     const dst = VPAIR + (<usize>(pp * vecs) << 4);
     for (let p = 0; p < d; p += 16) {
@@ -553,6 +552,12 @@ function accumulateSkvqInt(codes: usize, weights: usize, group: i32, d: i32, m: 
       v128.store(o, i16x8.extend_high_i8x16_u(hi), 48);
     }
   }
+}
+
+function accumulateSkvqInt(codes: usize, weights: usize, group: i32, d: i32, m: i32, levels: i32, state: usize): void {
+  const vecs = d >> 2;
+  if (levels == 4) pairs2Tile(codes, d);
+  else pairsTritTile(codes, d);
   const mShift = ctz(m);
   for (let j = 0; j < group; j++) {
     const acc = state + (<usize>(j * d) << 2);
