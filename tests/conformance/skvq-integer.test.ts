@@ -15,6 +15,7 @@ import { PackedKvCache } from '../../ts/cache/kv-cache.js';
 import { attendReference } from '../../ts/reference/attention.js';
 import { WasmBackend, loadKvpackWasm } from '../../ts/backends/wasm.js';
 import { ATTENTION_TOLERANCE } from '../../ts/backends/types.js';
+import { toleranceError } from '../../ts/conformance/matrix.js';
 import type { SkvqCalibration } from '../../ts/codecs/skvq/index.js';
 import { heavyTailedKv, outlierKeys, randomQuery } from '../helpers/data.js';
 import { randomSkvqCalibration } from '../helpers/skvq-calibration.js';
@@ -116,9 +117,7 @@ describe('integer-domain SKVQ keys and values (WasmBackend integerAttention)', a
       // the tier the backends report for this cache (ATTENTION_TOLERANCE), held in the conformance measure
       expect(integer.attentionTolerance(cache, nHeads)).toBe(ATTENTION_TOLERANCE.integer);
       expect(float.attentionTolerance(cache, nHeads)).toBe(ATTENTION_TOLERANCE.exact);
-      let scale = 1;
-      for (const v of want) scale = Math.max(scale, Math.abs(v));
-      expect(maxDiff(got, want) / scale).toBeLessThanOrEqual(integer.attentionTolerance(cache, nHeads));
+      expect(toleranceError(got, want)).toBeLessThanOrEqual(integer.attentionTolerance(cache, nHeads));
       // the default is the integer path, bit for bit
       expect(maxDiff(byDefault.attendSync(cache, [0], q, nHeads), got)).toBe(0);
       // the integer path ran: its rounding shows against the float kernels (which stay within their tolerance)

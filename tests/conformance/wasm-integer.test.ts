@@ -18,14 +18,8 @@ import { attendReference } from '../../ts/reference/attention.js';
 import { integerKernelsRun, WasmBackend, loadKvpackWasm } from '../../ts/backends/wasm.js';
 import { WasmThreadsBackend } from '../../ts/backends/wasm-threads.js';
 import { ATTENTION_TOLERANCE } from '../../ts/backends/types.js';
+import { toleranceError } from '../../ts/conformance/matrix.js';
 import { gaussianKv, outlierKeys, randomQuery } from '../helpers/data.js';
-
-/** The matrix's measure: max |got - ref| / max(1, max |ref|). */
-function confErr(got: Float32Array, ref: Float32Array): number {
-  let m = 0, scale = 1;
-  for (let i = 0; i < ref.length; i++) { m = Math.max(m, Math.abs(got[i]! - ref[i]!)); scale = Math.max(scale, Math.abs(ref[i]!)); }
-  return m / scale;
-}
 
 function maxAbs(x: Float32Array): number {
   let m = 0;
@@ -70,11 +64,11 @@ describe('integer-domain KIVI attention (WasmBackend integerAttention)', async (
       // the tiers the backends report for this cache
       expect(integer.attentionTolerance(cache, nHeads)).toBe(ATTENTION_TOLERANCE.integer);
       expect(float.attentionTolerance(cache, nHeads)).toBe(ATTENTION_TOLERANCE.exact);
-      const e = confErr(got, want);
+      const e = toleranceError(got, want);
       expect(e, 'integer vs reference').toBeLessThanOrEqual(integer.attentionTolerance(cache, nHeads));
       // the integer path ran: its rounding shows against the float kernels (which stay within the exact tier)
       const f = float.attendSync(cache, [0], q, nHeads);
-      expect(confErr(f, want)).toBeLessThanOrEqual(float.attentionTolerance(cache, nHeads));
+      expect(toleranceError(f, want)).toBeLessThanOrEqual(float.attentionTolerance(cache, nHeads));
       expect(maxDiff(got, f)).toBeGreaterThan(ATTENTION_TOLERANCE.exact);
       // the default is the integer path, bit for bit
       expect(maxDiff(byDefault.attendSync(cache, [0], q, nHeads), got)).toBe(0);

@@ -17,6 +17,7 @@ import { KvpackError } from '../../ts/errors.js';
 import { TILE_TOKENS } from '../../ts/format/constants.js';
 import { f16BitsToF32 } from '../../ts/format/f16.js';
 import { attendReference } from '../../ts/reference/attention.js';
+import { toleranceError } from '../../ts/conformance/matrix.js';
 import { encodeTileWasm, WasmBackend, wasmSimdSupported } from '../../ts/backends/wasm.js';
 import { gaussianKv, makeRng, outlierKeys, randomQuery } from '../helpers/data.js';
 
@@ -160,13 +161,6 @@ function err(a: Float32Array, b: Float32Array, scale: number): number {
   return m / scale;
 }
 
-/** The conformance measure, max |a - ref| / max(1, max |ref|), of the backends' reported tolerances. */
-function confErr(a: Float32Array, ref: Float32Array): number {
-  let m = 0, scale = 1;
-  for (let i = 0; i < a.length; i++) { m = Math.max(m, Math.abs(a[i]! - ref[i]!)); scale = Math.max(scale, Math.abs(ref[i]!)); }
-  return m / scale;
-}
-
 describe('WasmBackend incremental mirror and errors', () => {
   // kivi4 keys in groups of 2 run the integer kernels (the default): the tolerance the backend
   // reports for the cache (ATTENTION_TOLERANCE.integer); a stale or missing tile is off by ~1e-1
@@ -181,13 +175,13 @@ describe('WasmBackend incremental mirror and errors', () => {
       cache.append(0, outlierKeys(n, nKv, d, 50 + i), gaussianKv(n, nKv, d, 60 + i));
       total += n;
       const got = await backend.attend(cache, [0], q, nHeads);
-      expect(confErr(got, attendReference(cache, 0, q, nHeads))).toBeLessThanOrEqual(backend.attentionTolerance(cache, nHeads));
+      expect(toleranceError(got, attendReference(cache, 0, q, nHeads))).toBeLessThanOrEqual(backend.attentionTolerance(cache, nHeads));
     }
     const before = backend.bytesInUse;
     cache.delete(0);
     cache.append(0, gaussianKv(40, nKv, d, 70), gaussianKv(40, nKv, d, 71));
     const got = await backend.attend(cache, [0], q, nHeads);
-    expect(confErr(got, attendReference(cache, 0, q, nHeads))).toBeLessThanOrEqual(backend.attentionTolerance(cache, nHeads));
+    expect(toleranceError(got, attendReference(cache, 0, q, nHeads))).toBeLessThanOrEqual(backend.attentionTolerance(cache, nHeads));
     expect(backend.bytesInUse).toBeLessThan(before); // the old sequence's pages were released
     backend.forget(cache);
     expect(backend.bytesInUse).toBe(0);

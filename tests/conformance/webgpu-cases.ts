@@ -19,6 +19,7 @@
 import '../../ts/codecs/index.js';
 import { PackedKvCache, type CacheOptions } from '../../ts/cache/kv-cache.js';
 import { attendReference } from '../../ts/reference/attention.js';
+import { toleranceError } from '../../ts/conformance/matrix.js';
 import { TILES_PER_PAGE } from '../../ts/format/constants.js';
 import { GpuKvCache } from '../../ts/backends/webgpu/gpu-cache.js';
 import { WebGpuBackend } from '../../ts/backends/webgpu/backend.js';
@@ -119,15 +120,6 @@ function kvData(c: WebGpuCase, n: number, seed: number): { K: Float32Array; V: F
   return { K, V: gaussianKv(n, c.nKvHeads, c.headDim, seed + 1000) };
 }
 
-function maxErr(got: Float32Array, ref: Float32Array): number {
-  let m = 0, scale = 1;
-  for (let i = 0; i < ref.length; i++) {
-    m = Math.max(m, Math.abs(got[i]! - ref[i]!));
-    scale = Math.max(scale, Math.abs(ref[i]!));
-  }
-  return m / scale;
-}
-
 /** Runs one case on `backend` (which owns the device); throws only on infrastructure errors. */
 export async function runWebGpuCase(c: WebGpuCase, backend: WebGpuBackend): Promise<WebGpuCaseResult> {
   const t0 = performance.now();
@@ -204,13 +196,13 @@ export async function runWebGpuCase(c: WebGpuCase, backend: WebGpuBackend): Prom
     let mirrorErr = 0, residentErr = 0;
     try {
       const mirror = await be.attend(host, [0, 1], q, c.nHeads);
-      for (let seq = 0; seq < 2; seq++) mirrorErr = Math.max(mirrorErr, maxErr(mirror.subarray(seq * c.nHeads * d, (seq + 1) * c.nHeads * d), refs[seq]!));
+      for (let seq = 0; seq < 2; seq++) mirrorErr = Math.max(mirrorErr, toleranceError(mirror.subarray(seq * c.nHeads * d, (seq + 1) * c.nHeads * d), refs[seq]!));
       // resident, batch in reverse order
       const qr = new Float32Array(q.length);
       qr.set(q.subarray(c.nHeads * d), 0);
       qr.set(q.subarray(0, c.nHeads * d), c.nHeads * d);
       const resident = await be.attendResident(gpu, [1, 0], qr, c.nHeads);
-      residentErr = Math.max(maxErr(resident.subarray(0, c.nHeads * d), refs[1]!), maxErr(resident.subarray(c.nHeads * d), refs[0]!));
+      residentErr = Math.max(toleranceError(resident.subarray(0, c.nHeads * d), refs[1]!), toleranceError(resident.subarray(c.nHeads * d), refs[0]!));
     } finally {
       be.dispose();
     }

@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { toleranceError } from '../../ts/conformance/matrix.js';
 import { haveRuntime, recordRuntime, root, RUNTIMES, runLimited } from './record.js';
 
 const example = join(root, 'examples', 'edge-worker');
@@ -92,10 +93,7 @@ describe.skipIf(!present)('workerd edge worker', () => {
       const out = res.out as number[];
       const ref: Float32Array = kv.attendReference(cache, 0, q, wl.WORKLOAD.nHeads);
       expect(out.length).toBe(ref.length);
-      let err = 0;
-      let scale = 1;
-      for (let i = 0; i < ref.length; i++) { err = Math.max(err, Math.abs(out[i]! - ref[i]!)); scale = Math.max(scale, Math.abs(ref[i]!)); }
-      expect(err / scale).toBeLessThanOrEqual(tol);
+      expect(toleranceError(out, ref)).toBeLessThanOrEqual(tol);
     }
     // bad input is a typed error (KvpackError code), not a crash
     const bad = await fetch(`${base}/attend`, { method: 'POST', body: JSON.stringify({ q: [1, 2, 3] }), signal: AbortSignal.timeout(30_000) });
